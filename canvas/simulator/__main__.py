@@ -1,0 +1,36 @@
+"""python -m canvas.simulator --port 7090 --token T"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from canvas.simulator import CanvasSimulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the Canvas LMS simulator.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7090)
+    parser.add_argument("--token", required=True, help="the API token clients must present")
+    parser.add_argument("--root-account-name", default="Simulated District")
+    parser.add_argument("--throttle", choices=["off", "429", "403"], default="off")
+    args = parser.parse_args()
+    sim = CanvasSimulator(token=args.token, host=args.host, port=args.port, root_account_name=args.root_account_name)
+    sim.start()
+    if args.throttle != "off":
+        sim.set_throttle(enabled=True, mode=args.throttle)
+    print(f"Canvas simulator on {sim.url} (root account id {sim.root_account_id})", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,530 @@
+"""The simulator's HTTP surface: Canvas's REST endpoints under /api/v1 and a control API under /_sim.
+
+stdlib ThreadingHTTPServer: the simulator needs no framework, and a real socket keeps the client
+honest (headers, multipart, pagination links, timeouts).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from canvas.simulator import render
+from canvas.simulator.sis_import import ImportOptions, SisImportRecord
+from canvas.simulator.state import now_iso
+from canvas.simulator.upload import MAX_UPLOAD_BYTES
+
+if TYPE_CHECKING:
+    from canvas.simulator import CanvasSimulator
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 10
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, body: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body if body is not None else {"errors": [{"message": message}]}
+
+
+class Request:
+    """What a route needs: path captures, merged query/form params (Rails-style `x[]` lists), files."""
+
+    def __init__(self, handler: BaseHTTPRequestHandler, captures: tuple[str, ...]):
+        self.handler = handler
+        self.captures = captures
+        split = urlsplit(handler.path)
+        self.path = split.path
+        self.query_pairs = parse_qsl(split.query, keep_blank_values=True)
+        self.params: dict[str, list[str]] = {}
+        self.files: dict[str, tuple[str, bytes, str]] = {}
+        self.json: Any = None
+        for key, value in self.query_pairs:
+            self.params.setdefault(key, []).append(value)
+
+    def read_body(self) -> None:
+        length = int(self.handler.headers.get("Content-Length") or 0)
+        if length > MAX_UPLOAD_BYTES:
+            raise ApiError(413, "Request entity too large")
+        body = self.handler.rfile.read(length) if length else b""
+        ctype = self.handler.headers.get("Content-Type", "")
+        if ctype.startswith("multipart/form-data"):
+            message = BytesParser(policy=HTTP).parsebytes(
+                b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body
+            )
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                filename = part.get_filename()
+                payload = part.get_payload(decode=True) or b""
+                if filename is not None:
+                    self.files[name] = (filename, payload, part.get_content_type())
+                else:
+                    self.params.setdefault(name, []).append(payload.decode("utf-8"))
+        elif ctype.startswith("application/x-www-form-urlencoded"):
+            for key, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
+                self.params.setdefault(key, []).append(value)
+        elif ctype.startswith("application/json"):
+            self.json = json.loads(body or b"null")
+        elif body:
+            # A raw upload (Content-Type application/zip or text/csv with ?extension=).
+            self.files["attachment"] = ("attachment", body, ctype)
+
+    def one(self, name: str, default: str | None = None) -> str | None:
+        values = self.params.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str) -> bool:
+        return (self.one(name) or "").lower() in ("true", "1", "yes", "on")
+
+    def many(self, name: str) -> list[str]:
+        return self.params.get(f"{name}[]", []) + self.params.get(name, [])
+
+
+Route = tuple[str, re.Pattern[str], str | None, Callable[..., Any]]
+
+
+class SimulatorHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SimulatorHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return  # tests stay quiet; the simulator is not a production server
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8" if not isinstance(body, bytes) else "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _token(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        for key, value in parse_qsl(urlsplit(self.path).query):
+            if key == "access_token":
+                return value
+        return None
+
+    def _dispatch(self, method: str) -> None:
+        sim = self.server.simulator
+        path = urlsplit(self.path).path
+        is_api = path.startswith("/api/v1/")
+        extra: dict[str, str] = {}
+        try:
+            route = self._match(method, path)
+            if is_api:
+                fault = sim.faults.next()
+                if fault is not None:
+                    if fault.hang_seconds:
+                        sim.faults.released.wait(fault.hang_seconds)
+                    if fault.status:
+                        # Drain the body so the connection stays usable for the next request.
+                        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                        raise ApiError(fault.status, "Internal server error" if fault.status == 500 else "Service Unavailable")
+            token = self._token()
+            if token is None:
+                raise ApiError(401, "user authorization required",
+                               body={"status": "unauthenticated", "errors": [{"message": "user authorization required"}]})
+            if token not in sim.tokens:
+                raise ApiError(401, "Invalid access token.", body={"errors": [{"message": "Invalid access token."}]})
+            if is_api and sim.throttle_enabled:
+                verdict = sim.bucket.charge(token)
+                extra = {"X-Rate-Limit-Remaining": f"{verdict.remaining:.3f}", "X-Request-Cost": f"{verdict.cost:.3f}"}
+                if not verdict.allowed:
+                    sim.throttled_count += 1
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    if sim.throttle_mode == "403":
+                        self._send(403, b"403 Forbidden (Rate Limit Exceeded)\n", extra)
+                    else:
+                        self._send(429, b"429 Too Many Requests (Rate Limit Exceeded)\n", extra)
+                    return
+            if route is None:
+                raise ApiError(404, "The specified resource does not exist.")
+            _, pattern, permission, func = route
+            granted = sim.tokens[token]
+            if permission and granted is not None and permission not in granted:
+                raise ApiError(403, "user not authorized to perform that action",
+                               body={"status": "unauthorized", "errors": [{"message": "user not authorized to perform that action"}]})
+            request = Request(self, pattern.match(path).groups())
+            request.read_body()
+            status, body, headers = func(sim, request)
+            self._send(status, body, {**extra, **headers})
+        except ApiError as exc:
+            self._send(exc.status, exc.body, extra if exc.status != 401 else {"WWW-Authenticate": 'Bearer realm="canvas-lms"'})
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    def _match(self, method: str, path: str) -> Route | None:
+        for route in ROUTES:
+            if route[0] == method and route[1].match(path):
+                return route
+        return None
+
+
+class SimulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], simulator: CanvasSimulator):
+        super().__init__(address, SimulatorHandler)
+        self.simulator = simulator
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def paginate(request: Request, items: list[Any], render_one: Callable[[Any], Any]) -> tuple[int, Any, dict[str, str]]:
+    """One page of `items` and Canvas's Link header (current, next, prev, first, last)."""
+    try:
+        per_page = max(1, min(MAX_PER_PAGE, int(request.one("per_page") or DEFAULT_PER_PAGE)))
+        page = max(1, int(request.one("page") or 1))
+    except ValueError:
+        raise ApiError(400, "invalid page or per_page") from None
+    last = max(1, -(-len(items) // per_page))
+    chunk = items[(page - 1) * per_page: page * per_page]
+    host = request.handler.headers.get("Host", "127.0.0.1")
+    base_pairs = [(k, v) for k, v in request.query_pairs if k not in ("page", "per_page", "access_token")]
+
+    def link(n: int) -> str:
+        query = urlencode(base_pairs + [("page", str(n)), ("per_page", str(per_page))])
+        return f"http://{host}{request.path}?{query}"
+
+    rels = [f'<{link(page)}>; rel="current"']
+    if page < last:
+        rels.append(f'<{link(page + 1)}>; rel="next"')
+    if page > 1:
+        rels.append(f'<{link(page - 1)}>; rel="prev"')
+    rels.append(f'<{link(1)}>; rel="first"')
+    rels.append(f'<{link(last)}>; rel="last"')
+    return 200, [render_one(i) for i in chunk], {"Link": ",".join(rels)}
+
+
+def _get(sim: CanvasSimulator, kind: str, ref: str) -> Any:
+    obj = sim.state.resolve(kind, ref)
+    if obj is None or getattr(obj, "workflow_state", "") == "deleted" and kind != "user":
+        raise ApiError(404, "The specified resource does not exist.")
+    return obj
+
+
+def _import(sim: CanvasSimulator, request: Request) -> SisImportRecord:
+    account = _get(sim, "account", request.captures[0])
+    record = sim.runner.imports.get(int(request.captures[1]))
+    if record is None or account.id != sim.state.root_account.id:
+        raise ApiError(404, "The specified resource does not exist.")
+    return record
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, f"invalid timestamp {text!r}") from None
+
+
+# --- SIS imports -----------------------------------------------------------------------------------
+
+def create_sis_import(sim: CanvasSimulator, request: Request):
+    account = _get(sim, "account", request.captures[0])
+    if account.id != sim.state.root_account.id:
+        raise ApiError(400, "SIS imports can only be executed on root accounts")
+    if "attachment" not in request.files:
+        raise ApiError(400, "No attachment given")
+    name, content, _ = request.files["attachment"]
+    extension = (request.one("extension") or name.rsplit(".", 1)[-1]).lower()
+    import_type = request.one("import_type", "instructure_csv")
+    if import_type != "instructure_csv":
+        raise ApiError(400, "invalid import_type")
+    batch_mode = request.flag("batch_mode")
+    identifier = request.one("diffing_data_set_identifier")
+    if batch_mode and identifier:
+        raise ApiError(400, "Diffing and batch mode cannot be combined")
+    threshold = request.one("change_threshold")
+    options = ImportOptions(
+        import_type=import_type,
+        batch_mode=batch_mode,
+        batch_mode_term_id=request.one("batch_mode_term_id"),
+        batch_mode_enrollment_drop_status=request.one("batch_mode_enrollment_drop_status"),
+        override_sis_stickiness=request.flag("override_sis_stickiness"),
+        add_sis_stickiness=request.flag("add_sis_stickiness"),
+        clear_sis_stickiness=request.flag("clear_sis_stickiness"),
+        skip_deletes=request.flag("skip_deletes"),
+        diffing_data_set_identifier=identifier,
+        diffing_remaster_data_set=request.flag("diffing_remaster_data_set"),
+        diffing_drop_status=request.one("diffing_drop_status"),
+        diffing_user_remove_status=request.one("diffing_user_remove_status"),
+        change_threshold=int(threshold) if threshold else None,
+    )
+    if batch_mode and not options.batch_mode_term_id:
+        raise ApiError(400, "batch_mode_term_id is required with batch_mode")
+    record = sim.start_import(content, extension, name, options)
+    return 200, record.to_json(), {}
+
+
+def list_sis_imports(sim: CanvasSimulator, request: Request):
+    _get(sim, "account", request.captures[0])
+    with sim.state.lock:
+        records = sorted(sim.runner.imports.values(), key=lambda r: -r.id)
+        since = request.one("created_since")
+        if since:
+            records = [r for r in records if _parse_time(r.created_at) >= _parse_time(since)]
+        status, body, headers = paginate(request, records, SisImportRecord.to_json)
+    return status, {"sis_imports": body}, headers
+
+
+def get_sis_import(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        return 200, _import(sim, request).to_json(), {}
+
+
+def sis_import_errors(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        entries = _import(sim, request).error_entries()
+    if request.flag("failure"):
+        entries = [e for e in entries if e["failure"]]
+    status, body, headers = paginate(request, entries, lambda e: {k: v for k, v in e.items() if k != "failure"})
+    return status, {"sis_import_errors": body}, headers
+
+
+def abort_sis_import(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        record = _import(sim, request)
+        if record.workflow_state in ("created", "initializing", "importing"):
+            record.abort_requested.set()
+            if record.workflow_state != "importing":
+                record.set_state("aborted")
+                record.ended_at = now_iso()
+        return 200, record.to_json(), {}
+
+
+def restore_states(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        record = _import(sim, request)
+        if record.workflow_state not in ("imported", "imported_with_messages", "failed_with_messages",
+                                         "aborted", "restored", "partially_restored"):
+            raise ApiError(400, "The import must be finished before its states can be restored")
+        record.set_state("restoring")
+    sim.runner.restore(
+        record, batch_mode=request.flag("batch_mode"), undelete_only=request.flag("undelete_only"),
+        unconclude_only=request.flag("unconclude_only"),
+    )
+    return 200, sim.add_progress("SisBatch", record.id, "completed"), {}
+
+
+def get_progress(sim: CanvasSimulator, request: Request):
+    progress = sim.progress.get(int(request.captures[0]))
+    if progress is None:
+        raise ApiError(404, "The specified resource does not exist.")
+    return 200, progress, {}
+
+
+# --- roster reads ----------------------------------------------------------------------------------
+
+def account_users(sim: CanvasSimulator, request: Request):
+    account = _get(sim, "account", request.captures[0])
+    include_deleted = request.flag("include_deleted_users")
+    with sim.state.lock:
+        if account.id != sim.state.root_account.id:
+            # Users "of" a sub-account: those enrolled in its courses (Canvas uses account associations).
+            accounts = sim.state.account_and_descendants(account.id)
+            user_ids = {
+                e.user_id for c in sim.state.courses.values() if c.account_id in accounts
+                for e in sim.state.course_enrollments(c.id)
+            }
+            users = [sim.state.users[i] for i in sorted(user_ids)]
+        else:
+            users = sim.cached_users()
+        if not include_deleted:
+            users = [u for u in users if u.workflow_state != "deleted"]
+        return paginate(request, users, render.user_json)
+
+
+def account_courses(sim: CanvasSimulator, request: Request):
+    account = _get(sim, "account", request.captures[0])
+    states = set(request.many("state"))
+    include_term = "term" in request.many("include")
+    with sim.state.lock:
+        accounts = sim.state.account_and_descendants(account.id)
+        courses = [c for c in sim.state.courses.values() if c.account_id in accounts]
+        if "all" not in states:
+            if states:
+                wanted = {"unpublished": "claimed", "created": "claimed"}
+                states = {wanted.get(s, s) for s in states}
+                courses = [c for c in courses if c.workflow_state in states]
+            else:
+                courses = [c for c in courses if c.workflow_state != "deleted"]
+        return paginate(request, courses, lambda c: render.course_json(sim.state, c, include_term=include_term))
+
+
+def course_sections(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        sections = [
+            sim.state.sections[i] for i in sim.state.sections_by_course.get(course.id, [])
+            if sim.state.sections[i].workflow_state != "deleted"
+        ]
+        return paginate(request, sections, lambda s: render.section_json(sim.state, s))
+
+
+def _filter_enrollments(request: Request, enrollments: list[Any]) -> list[Any]:
+    states = set(request.many("state")) or {"active", "invited"}
+    if "current_and_concluded" in states:
+        states |= {"active", "invited", "completed"}
+    return [e for e in enrollments if e.workflow_state in states]
+
+
+def course_enrollments(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        found = _filter_enrollments(request, sim.state.course_enrollments(course.id))
+        return paginate(request, found, lambda e: render.enrollment_json(sim.state, e))
+
+
+def section_enrollments(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        section = _get(sim, "section", request.captures[0])
+        found = _filter_enrollments(request, sim.state.section_enrollments(section.id))
+        return paginate(request, found, lambda e: render.enrollment_json(sim.state, e))
+
+
+# --- grades ----------------------------------------------------------------------------------------
+
+def course_assignments(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        found = [sim.state.assignments[i] for i in sim.state.assignments_by_course.get(course.id, [])]
+        return paginate(request, found, render.assignment_json)
+
+
+def course_submissions(sim: CanvasSimulator, request: Request):
+    student_ids = request.many("student_ids")
+    if not student_ids:
+        raise ApiError(400, "student_ids is required")
+    since = request.one("graded_since")
+    since_at = _parse_time(since) if since else None
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        wanted: set[int] | None = None
+        if "all" not in student_ids:
+            wanted = set()
+            for ref in student_ids:
+                user = sim.state.resolve("user", ref)
+                if user is not None:
+                    wanted.add(user.id)
+        assignment_ids = set(sim.state.assignments_by_course.get(course.id, []))
+        found = [
+            s for s in sim.state.submissions.values()
+            if s.assignment_id in assignment_ids
+            and (wanted is None or s.user_id in wanted)
+            and (since_at is None or (s.graded_at is not None and _parse_time(s.graded_at) >= since_at))
+        ]
+        found.sort(key=lambda s: s.id)
+        return paginate(request, found, render.submission_json)
+
+
+# --- control API -----------------------------------------------------------------------------------
+
+def control_faults(sim: CanvasSimulator, request: Request):
+    spec = request.json or {}
+    sim.inject_faults(status=spec.get("status"), hang_seconds=spec.get("hang_seconds"), count=int(spec.get("count", 1)))
+    return 200, {"pending": sim.faults.pending()}, {}
+
+
+def control_clear_faults(sim: CanvasSimulator, request: Request):
+    sim.faults.clear()
+    return 200, {"pending": 0}, {}
+
+
+def control_throttle(sim: CanvasSimulator, request: Request):
+    spec = request.json or {}
+    sim.set_throttle(
+        enabled=bool(spec.get("enabled", True)), mode=str(spec.get("mode", "429")),
+        capacity=spec.get("capacity"), drain_per_second=spec.get("drain_per_second"),
+        request_cost=spec.get("request_cost"),
+    )
+    return 200, {"enabled": sim.throttle_enabled, "mode": sim.throttle_mode}, {}
+
+
+def control_assignment(sim: CanvasSimulator, request: Request):
+    spec = request.json or {}
+    assignment = sim.add_assignment(
+        str(spec["course_id"]), name=spec["name"], points_possible=spec.get("points_possible"),
+        post_to_sis=bool(spec.get("post_to_sis", False)), due_at=spec.get("due_at"),
+    )
+    return 200, render.assignment_json(assignment), {}
+
+
+def control_submission(sim: CanvasSimulator, request: Request):
+    spec = request.json or {}
+    submission = sim.grade(
+        int(spec["assignment_id"]), str(spec["user_id"]), score=spec.get("score"), grade=spec.get("grade"),
+        graded_at=spec.get("graded_at"),
+    )
+    return 200, render.submission_json(submission), {}
+
+
+def control_state(sim: CanvasSimulator, request: Request):
+    return 200, sim.summary(), {}
+
+
+def control_pause(sim: CanvasSimulator, request: Request):
+    sim.pause_imports()
+    return 200, {"imports": "paused"}, {}
+
+
+def control_resume(sim: CanvasSimulator, request: Request):
+    sim.resume_imports()
+    return 200, {"imports": "running"}, {}
+
+
+def _r(method: str, pattern: str, permission: str | None, func: Callable[..., Any]) -> Route:
+    return (method, re.compile(pattern + r"/?\Z"), permission, func)
+
+
+_ACCT = r"/api/v1/accounts/([^/]+)"
+ROUTES: list[Route] = [
+    _r("POST", _ACCT + r"/sis_imports", "import_sis", create_sis_import),
+    _r("GET", _ACCT + r"/sis_imports", "import_sis", list_sis_imports),
+    _r("GET", _ACCT + r"/sis_imports/(\d+)", "import_sis", get_sis_import),
+    _r("GET", _ACCT + r"/sis_imports/(\d+)/errors", "import_sis", sis_import_errors),
+    _r("PUT", _ACCT + r"/sis_imports/(\d+)/abort", "import_sis", abort_sis_import),
+    _r("PUT", _ACCT + r"/sis_imports/(\d+)/restore_states", "import_sis", restore_states),
+    _r("GET", r"/api/v1/progress/(\d+)", None, get_progress),
+    _r("GET", _ACCT + r"/users", "read_roster", account_users),
+    _r("GET", _ACCT + r"/courses", "read_course_list", account_courses),
+    _r("GET", r"/api/v1/courses/([^/]+)/sections", "read_roster", course_sections),
+    _r("GET", r"/api/v1/courses/([^/]+)/enrollments", "read_roster", course_enrollments),
+    _r("GET", r"/api/v1/sections/([^/]+)/enrollments", "read_roster", section_enrollments),
+    _r("GET", r"/api/v1/courses/([^/]+)/assignments", "read_course_content", course_assignments),
+    _r("GET", r"/api/v1/courses/([^/]+)/students/submissions", "view_all_grades", course_submissions),
+    _r("POST", r"/_sim/faults", None, control_faults),
+    _r("DELETE", r"/_sim/faults", None, control_clear_faults),
+    _r("PUT", r"/_sim/throttle", None, control_throttle),
+    _r("POST", r"/_sim/assignments", None, control_assignment),
+    _r("POST", r"/_sim/submissions", None, control_submission),
+    _r("GET", r"/_sim/state", None, control_state),
+    _r("POST", r"/_sim/imports/pause", None, control_pause),
+    _r("POST", r"/_sim/imports/resume", None, control_resume),
+]
