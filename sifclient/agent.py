@@ -1,0 +1,250 @@
+"""A SIF 2.x Pull-mode agent: register, request, drain the queue, ack only what was stored."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from . import errors as E
+from .errors import SifError, SifErrorInfo, SifProtocolError, TransportError, ZisHttpStatusError, ZisTlsError
+from .messages import (
+    DEFAULT_VERSION, STATUS_DUPLICATE, STATUS_IMMEDIATE, STATUS_NO_MESSAGES, STATUS_SLEEPING, AckInfo,
+    Outgoing, Provision, build_ack, build_event, build_provision, build_register, build_request,
+    build_subscribe, build_system_control, build_unregister, read_ack, read_message,
+)
+from .query import Query
+from .records import SifRecord
+from .safexml import DEFAULT_MAX_MESSAGE_BYTES, parse_message_bytes
+from .streaming import AckEnvelope, Delivered, scan_message
+from .transport import Transport
+from .zonestatus import ZoneStatus
+
+DEFAULT_MAX_BUFFER_SIZE = 256 * 1024  # PowerSchool's agent default
+
+
+@dataclass
+class DrainStats:
+    delivered: int = 0           # messages the ZIS handed over (including redeliveries)
+    handled: int = 0             # passed to the handler and acked
+    skipped_seen: int = 0        # already seen (redelivered): acked without the handler
+    responses: int = 0
+    events: int = 0
+    error_responses: int = 0     # SIF_Response packets carrying a SIF_Error
+    reregistrations: int = 0
+    stopped_by: str = ""         # "empty" (status 9) | "sleeping" (status 8) | "max_messages"
+    response_errors: list[SifErrorInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventResult:
+    record: SifRecord
+    msg_id: str
+    error: SifErrorInfo | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
+class Agent:
+    """One agent in one zone. ``transport`` posts bytes to the zone URL (see HttpTransport).
+
+    Transport failures are retried ``retries`` times with ``retry_delay`` seconds between tries
+    (doubling); a ZIS that forgot the agent (restart) is re-registered once per operation.
+    """
+
+    def __init__(
+        self, transport: Transport, *, source_id: str, name: str | None = None,
+        version: str = DEFAULT_VERSION, max_buffer_size: int = DEFAULT_MAX_BUFFER_SIZE,
+        accepted_versions: Sequence[str] = ("2.*",), max_message_bytes: int | None = None,
+        retries: int = 3, retry_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.transport = transport
+        self.source_id = source_id
+        self.name = name or source_id
+        self.version = version
+        self.max_buffer_size = max_buffer_size
+        self.accepted_versions = tuple(accepted_versions)
+        # A delivered packet is wrapped in a SIF_Ack; leave room for the envelope.
+        self.max_message_bytes = max_message_bytes or max(DEFAULT_MAX_MESSAGE_BYTES, 2 * max_buffer_size)
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self._sleep = sleep
+        self.registered = False
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _post(self, outgoing: Outgoing) -> bytes:
+        delay = self.retry_delay
+        for attempt in range(self.retries + 1):
+            try:
+                return self.transport.post(outgoing.data)
+            except (ZisTlsError, ZisHttpStatusError):
+                raise  # configuration problems: retrying will not help
+            except TransportError:
+                if attempt == self.retries:
+                    raise
+                self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _exchange(self, build: Callable[[], Outgoing], *, allow_reregister: bool = True) -> AckInfo:
+        """Send a message, return the ZIS's SIF_Ack; SIF errors raise SifError."""
+        reply = self._post(build())
+        ack = self._read_ack(reply)
+        if ack.error and self._is_not_registered(ack.error) and allow_reregister and self.registered:
+            self.register()
+            ack = self._read_ack(self._post(build()))
+        if ack.error:
+            raise SifError(ack.error)
+        return ack
+
+    def _read_ack(self, reply: bytes) -> AckInfo:
+        root = parse_message_bytes(reply, max_bytes=self.max_message_bytes)
+        info = read_message(root)
+        return read_ack(info.body)
+
+    @staticmethod
+    def _is_not_registered(error: SifErrorInfo) -> bool:
+        return error.category == E.CAT_REGISTRATION and error.code == E.CODE_REG_NOT_REGISTERED
+
+    # --- registration ----------------------------------------------------------------------------
+    def register(self, *, mode: str = "Pull") -> AckInfo:
+        ack = self._exchange(lambda: build_register(
+            self.source_id, name=self.name, max_buffer_size=self.max_buffer_size,
+            versions=self.accepted_versions, mode=mode, version=self.version,
+        ), allow_reregister=False)
+        self.registered = True
+        return ack
+
+    def unregister(self) -> AckInfo:
+        ack = self._exchange(lambda: build_unregister(self.source_id, version=self.version), allow_reregister=False)
+        self.registered = False
+        return ack
+
+    def subscribe(self, object_names: Iterable[str]) -> AckInfo:
+        names = list(object_names)
+        return self._exchange(lambda: build_subscribe(self.source_id, names, version=self.version))
+
+    def provision(self, provision: Provision) -> AckInfo:
+        return self._exchange(lambda: build_provision(self.source_id, provision, version=self.version))
+
+    # --- system control ----------------------------------------------------------------------------
+    def ping(self) -> bool:
+        """True when the ZIS answers a SIF_Ping with success; transport failures still raise."""
+        try:
+            ack = self._exchange(lambda: build_system_control(self.source_id, "SIF_Ping", version=self.version))
+        except SifError:
+            return False
+        return ack.status_code == 0
+
+    def sleep(self) -> AckInfo:
+        return self._exchange(lambda: build_system_control(self.source_id, "SIF_Sleep", version=self.version))
+
+    def wakeup(self) -> AckInfo:
+        return self._exchange(lambda: build_system_control(self.source_id, "SIF_Wakeup", version=self.version))
+
+    def zone_status(self) -> ZoneStatus:
+        ack = self._exchange(lambda: build_system_control(self.source_id, "SIF_GetZoneStatus", version=self.version))
+        if ack.data is None or etree.QName(ack.data).localname != "SIF_ZoneStatus":
+            raise SifProtocolError("SIF_GetZoneStatus reply carries no SIF_ZoneStatus")
+        return ZoneStatus.from_xml(ack.data)
+
+    # --- requests --------------------------------------------------------------------------------
+    def request(self, object_name: str, query: Query | None = None, *, destination_id: str | None = None) -> str:
+        """Send a SIF_Request; returns its SIF_MsgId (responses carry it as SIF_RequestMsgId)."""
+        query = query or Query(object_name)
+        if query.object_name != object_name:
+            raise ValueError("query.object_name differs from object_name")
+        outgoing = build_request(
+            self.source_id, query, max_buffer_size=self.max_buffer_size, versions=self.accepted_versions,
+            version=self.version, destination_id=destination_id,
+        )
+        self._exchange(lambda: outgoing)
+        return outgoing.msg_id
+
+    # --- pulling ----------------------------------------------------------------------------------
+    def get_message(self) -> AckEnvelope:
+        """One SIF_GetMessage; the envelope's status_code is 0 with ``delivered`` set, or 8/9."""
+        for _ in range(self.retries + 1):
+            outgoing = build_system_control(self.source_id, "SIF_GetMessage", version=self.version)
+            envelope = scan_message(self._post(outgoing), max_bytes=self.max_message_bytes)
+            if envelope.error and self._is_not_registered(envelope.error) and self.registered:
+                self.register()
+                continue
+            if envelope.error:
+                raise SifError(envelope.error)
+            if envelope.status_code == STATUS_DUPLICATE:
+                continue  # our retried GetMessage was a duplicate: ask again with a new id
+            return envelope
+        raise SifProtocolError("SIF_GetMessage kept failing")
+
+    def ack(self, delivered: Delivered, status_code: int = STATUS_IMMEDIATE) -> AckInfo:
+        """Acknowledge a delivered message (status 1; 2/3 for selective message blocking)."""
+        outgoing = build_ack(
+            self.source_id, original_source_id=delivered.source_id, original_msg_id=delivered.msg_id,
+            status_code=status_code, version=self.version,
+        )
+        try:
+            return self._exchange(lambda: outgoing)
+        except SifError as exc:
+            if exc.category == E.CAT_GENERIC and exc.code == E.CODE_GENERIC_NO_SUCH_MESSAGE:
+                # The ZIS no longer holds it (e.g. it restarted without state): nothing to ack.
+                return AckInfo(delivered.source_id, delivered.msg_id, None, "already gone", exc.info)
+            raise
+
+    def drain(
+        self, handler: Callable[[Delivered], None], *, seen: Callable[[str], bool] | None = None,
+        max_messages: int | None = None,
+    ) -> DrainStats:
+        """GetMessage until the queue is empty (status 9), handing each message to ``handler``.
+
+        A message is acked only after ``handler`` returns; if it raises, the exception propagates
+        and the message stays queued (the ZIS redelivers it). ``seen(msg_id)`` lets the caller's
+        persistent store recognise a redelivered message, which is then acked without the handler.
+        """
+        stats = DrainStats()
+        while max_messages is None or stats.delivered < max_messages:
+            envelope = self.get_message()
+            if envelope.status_code == STATUS_NO_MESSAGES:
+                stats.stopped_by = "empty"
+                return stats
+            if envelope.status_code == STATUS_SLEEPING:
+                stats.stopped_by = "sleeping"
+                return stats
+            delivered = envelope.delivered
+            if delivered is None:
+                raise SifProtocolError(f"SIF_GetMessage status {envelope.status_code} without a message")
+            stats.delivered += 1
+            if seen is not None and seen(delivered.msg_id):
+                self.ack(delivered)
+                stats.skipped_seen += 1
+                continue
+            handler(delivered)
+            self.ack(delivered)
+            stats.handled += 1
+            if delivered.kind == "event":
+                stats.events += 1
+            else:
+                stats.responses += 1
+                if delivered.error is not None:
+                    stats.error_responses += 1
+                    stats.response_errors.append(delivered.error)
+        stats.stopped_by = "max_messages"
+        return stats
+
+    # --- events (grade passback) ---------------------------------------------------------------------
+    def send_event(self, object_name: str, action: str, records: Iterable[SifRecord]) -> list[EventResult]:
+        """Publish one SIF_Event per record; a refused one has its SIF_Error in the result."""
+        results = []
+        for record in records:
+            if record.OBJECT_NAME != object_name:
+                raise ValueError(f"record is a {record.OBJECT_NAME}, not a {object_name}")
+            outgoing = build_event(self.source_id, record, action, version=self.version)
+            try:
+                self._exchange(lambda: outgoing)
+                results.append(EventResult(record, outgoing.msg_id, None))
+            except SifError as exc:
+                results.append(EventResult(record, outgoing.msg_id, exc.info))
+        return results

@@ -1,0 +1,560 @@
+"""Typed SIF 2.x data objects (the ones a PowerSchool -> Canvas conversion needs).
+
+Each record is a dataclass; ``FIELDS`` maps each attribute to its place in the XML with a small
+path language, listed in the schema's element order so ``to_xml`` emits schema-valid objects:
+
+* ``@RefId``                         attribute of the object element
+* ``LocalId``                        child element text
+* ``Name[@Type=04]/LastName``        nested; ``[@A=v]`` is a fixed attribute set when created
+* ``ScheduleInfoList/ScheduleInfo/@TermInfoRefId``  attribute of a nested element
+* ``GradeLevels/GradeLevel*/Code``   ``*`` marks the repeating element of a list field
+
+Every field is optional (``None`` = absent), so partial objects of Change events round-trip.
+A data-model library (e.g. generated bindings) was not used: none is maintained for SIF 2.x US
+in Python, and the conversion needs a dozen objects, not the whole model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from lxml import etree
+
+from .errors import SifXmlError
+from .safexml import SIF_NS, q
+
+Kind = str  # "str" | "int" | "date" | "decimal"
+
+
+@dataclass(frozen=True)
+class _Segment:
+    tag: str
+    fixed_attrs: tuple[tuple[str, str], ...] = ()
+    repeats: bool = False
+
+
+def _parse_path(path: str) -> tuple[list[_Segment], str | None]:
+    """Split a field path into element segments and an optional final attribute name."""
+    parts = path.split("/")
+    attribute = None
+    if parts[-1].startswith("@"):
+        attribute = parts.pop()[1:]
+    segments = []
+    for part in parts:
+        repeats = part.endswith("*")
+        part = part.rstrip("*")
+        fixed: list[tuple[str, str]] = []
+        if "[" in part:
+            tag, rest = part.split("[", 1)
+            for pred in rest.rstrip("]").split("]["):
+                name, value = pred.lstrip("@").split("=", 1)
+                fixed.append((name, value))
+            part = tag
+        segments.append(_Segment(part, tuple(fixed), repeats))
+    return segments, attribute
+
+
+def _to_text(value: Any, kind: Kind) -> str:
+    if kind == "date":
+        return value.isoformat()
+    if kind == "decimal":
+        return format(Decimal(value), "f")
+    return str(value)
+
+
+def _from_text(text: str, kind: Kind, where: str) -> Any:
+    text = text.strip()
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "date":
+            return dt.date.fromisoformat(text)
+        if kind == "decimal":
+            return Decimal(text)
+    except (ValueError, ArithmeticError) as exc:
+        raise SifXmlError(f"{where}: {text!r} is not a valid {kind}") from exc
+    return text
+
+
+class SifRecord:
+    """Base of every typed SIF object; subclasses are dataclasses with FIELDS."""
+
+    OBJECT_NAME: ClassVar[str]
+    FIELDS: ClassVar[tuple[tuple[str, str, Kind], ...]]
+    extended_elements: dict[str, str]
+
+    # --- XML out -------------------------------------------------------------------
+    def to_xml(self) -> etree._Element:
+        root = etree.Element(q(self.OBJECT_NAME), nsmap={None: SIF_NS})
+        for name, path, kind in self.FIELDS:
+            value = getattr(self, name)
+            if value is None or (isinstance(value, list) and not value):
+                continue
+            segments, attribute = _parse_path(path)
+            if isinstance(value, list):
+                self._put_many(root, segments, attribute, [_to_text(v, kind) for v in value])
+            else:
+                self._put_one(root, segments, attribute, _to_text(value, kind))
+        if self.extended_elements:
+            holder = etree.SubElement(root, q("SIF_ExtendedElements"))
+            for ext_name, ext_value in self.extended_elements.items():
+                item = etree.SubElement(holder, q("SIF_ExtendedElement"), Name=ext_name)
+                item.text = str(ext_value)
+        return root
+
+    def to_bytes(self) -> bytes:
+        return etree.tostring(self.to_xml(), encoding="UTF-8")
+
+    @staticmethod
+    def _child(parent: etree._Element, segment: _Segment, *, new: bool = False) -> etree._Element:
+        if not new and len(parent) and parent[-1].tag == q(segment.tag):
+            return parent[-1]
+        child = etree.SubElement(parent, q(segment.tag))
+        for attr_name, attr_value in segment.fixed_attrs:
+            child.set(attr_name, attr_value)
+        return child
+
+    def _put_one(self, root, segments, attribute, text) -> None:
+        node = root
+        for segment in segments:
+            node = self._child(node, segment)
+        if attribute:
+            node.set(attribute, text)
+        else:
+            node.text = text
+
+    def _put_many(self, root, segments, attribute, texts) -> None:
+        split = next(i for i, s in enumerate(segments) if s.repeats)
+        parent = root
+        for segment in segments[:split]:
+            parent = self._child(parent, segment)
+        for text in texts:
+            node = self._child(parent, segments[split], new=True)
+            for segment in segments[split + 1:]:
+                node = self._child(node, segment)
+            if attribute:
+                node.set(attribute, text)
+            else:
+                node.text = text
+
+    # --- XML in --------------------------------------------------------------------
+    @classmethod
+    def from_xml(cls, element: etree._Element):
+        if element.tag != q(cls.OBJECT_NAME):
+            raise SifXmlError(f"expected {cls.OBJECT_NAME}, got {element.tag}")
+        values: dict[str, Any] = {}
+        for name, path, kind in cls.FIELDS:
+            segments, attribute = _parse_path(path)
+            nodes = [element]
+            for segment in segments:
+                found = []
+                for node in nodes:
+                    children = node.findall(q(segment.tag))
+                    found.extend(children if segment.repeats else children[:1])
+                nodes = found
+            texts = []
+            for node in nodes:
+                raw = node.get(attribute) if attribute else node.text
+                if raw is not None:
+                    texts.append(_from_text(raw, kind, f"{cls.OBJECT_NAME}/{path}"))
+            if any(s.repeats for s in segments):
+                values[name] = texts
+            else:
+                values[name] = texts[0] if texts else None
+        extended: dict[str, str] = {}
+        holder = element.find(q("SIF_ExtendedElements"))
+        if holder is not None:
+            for item in holder.findall(q("SIF_ExtendedElement")):
+                extended[item.get("Name", "")] = "".join(item.itertext()).strip()
+        return cls(**values, extended_elements=extended)
+
+    @classmethod
+    def from_bytes(cls, data: bytes):
+        from .safexml import new_parser
+
+        try:
+            return cls.from_xml(etree.fromstring(data, new_parser()))
+        except etree.XMLSyntaxError as exc:
+            raise SifXmlError(f"malformed XML: {exc}") from exc
+
+    @property
+    def dcid(self) -> int | None:
+        """PowerSchool DCID from the agent.cfg mapping (extended element "DCID"), if present."""
+        raw = self.extended_elements.get("DCID")
+        return int(raw) if raw not in (None, "") and raw.strip().isdigit() else None
+
+    def changed_fields(self) -> dict[str, Any]:
+        """The fields that are set (what a partial Change object carries)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if getattr(self, f.name) not in (None, [], {})
+        }
+
+
+def _ext() -> dict[str, str]:
+    return field(default_factory=dict)
+
+
+@dataclass
+class LEAInfo(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "LEAInfo"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("local_id", "LocalId", "str"),
+        ("state_province_id", "StateProvinceId", "str"),
+        ("name", "LEAName", "str"),
+        ("url", "LEAURL", "str"),
+    )
+    ref_id: str | None = None
+    local_id: str | None = None
+    state_province_id: str | None = None
+    name: str | None = None
+    url: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class SchoolInfo(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "SchoolInfo"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("local_id", "LocalId", "str"),
+        ("state_province_id", "StateProvinceId", "str"),
+        ("name", "SchoolName", "str"),
+        ("lea_ref_id", "LEAInfoRefId", "str"),
+        ("grade_levels", "GradeLevels/GradeLevel*/Code", "str"),
+    )
+    ref_id: str | None = None
+    local_id: str | None = None
+    state_province_id: str | None = None
+    name: str | None = None
+    lea_ref_id: str | None = None
+    grade_levels: list[str] = field(default_factory=list)
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class TermInfo(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "TermInfo"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("school_year", "@SchoolYear", "int"),
+        ("start_date", "StartDate", "date"),
+        ("end_date", "EndDate", "date"),
+        ("description", "Description", "str"),
+        ("term_code", "TermCode", "str"),
+    )
+    ref_id: str | None = None
+    school_ref_id: str | None = None
+    school_year: int | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    description: str | None = None
+    term_code: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class SchoolCourseInfo(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "SchoolCourseInfo"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("school_year", "@SchoolYear", "int"),
+        ("course_code", "CourseCode", "str"),
+        ("state_course_code", "StateCourseCode", "str"),
+        ("title", "CourseTitle", "str"),
+        ("description", "Description", "str"),
+        ("department", "Department", "str"),
+    )
+    ref_id: str | None = None
+    school_ref_id: str | None = None
+    school_year: int | None = None
+    course_code: str | None = None
+    state_course_code: str | None = None
+    title: str | None = None
+    description: str | None = None
+    department: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class SectionInfo(SifRecord):
+    """One ScheduleInfo (term + teachers) per section, which is how PowerSchool publishes it."""
+
+    OBJECT_NAME: ClassVar[str] = "SectionInfo"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("course_ref_id", "@SchoolCourseInfoRefId", "str"),
+        ("school_year", "@SchoolYear", "int"),
+        ("local_id", "LocalId", "str"),
+        ("description", "Description", "str"),
+        ("term_ref_id", "ScheduleInfoList/ScheduleInfo/@TermInfoRefId", "str"),
+        ("teacher_ref_ids", "ScheduleInfoList/ScheduleInfo/TeacherList/StaffPersonalRefId*", "str"),
+        ("course_section_code", "CourseSectionCode", "str"),
+        ("section_code", "SectionCode", "str"),
+    )
+    ref_id: str | None = None
+    course_ref_id: str | None = None
+    school_year: int | None = None
+    local_id: str | None = None
+    description: str | None = None
+    term_ref_id: str | None = None
+    teacher_ref_ids: list[str] = field(default_factory=list)
+    course_section_code: str | None = None
+    section_code: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class StaffPersonal(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "StaffPersonal"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("local_id", "LocalId", "str"),
+        ("state_province_id", "StateProvinceId", "str"),
+        ("last_name", "Name[@Type=04]/LastName", "str"),
+        ("first_name", "Name[@Type=04]/FirstName", "str"),
+        ("middle_name", "Name[@Type=04]/MiddleName", "str"),
+        ("title", "Title", "str"),
+        ("email", "EmailList/Email[@Type=Primary]", "str"),
+    )
+    ref_id: str | None = None
+    local_id: str | None = None
+    state_province_id: str | None = None
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    title: str | None = None
+    email: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class StaffAssignment(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "StaffAssignment"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("school_year", "@SchoolYear", "int"),
+        ("staff_ref_id", "@StaffPersonalRefId", "str"),
+        ("description", "Description", "str"),
+        ("primary_assignment", "PrimaryAssignment", "str"),
+        ("job_start_date", "JobStartDate", "date"),
+        ("job_end_date", "JobEndDate", "date"),
+        ("job_function_code", "JobFunction/Code", "str"),
+    )
+    ref_id: str | None = None
+    school_ref_id: str | None = None
+    school_year: int | None = None
+    staff_ref_id: str | None = None
+    description: str | None = None
+    primary_assignment: str | None = None  # "Yes" | "No"
+    job_start_date: dt.date | None = None
+    job_end_date: dt.date | None = None
+    job_function_code: str | None = None  # NCES 0568, e.g. "1000" instruction, "2400" school admin
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class StudentPersonal(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "StudentPersonal"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("local_id", "LocalId", "str"),
+        ("state_province_id", "StateProvinceId", "str"),
+        ("last_name", "Name[@Type=04]/LastName", "str"),
+        ("first_name", "Name[@Type=04]/FirstName", "str"),
+        ("middle_name", "Name[@Type=04]/MiddleName", "str"),
+        ("preferred_name", "Name[@Type=04]/PreferredName", "str"),
+        ("gender", "Demographics/Gender", "str"),
+        ("birth_date", "Demographics/BirthDate", "date"),
+        ("email", "EmailList/Email[@Type=Primary]", "str"),
+        ("projected_graduation_year", "ProjectedGraduationYear", "int"),
+        ("school_local_id", "MostRecent/SchoolLocalId", "str"),
+        ("grade_level", "MostRecent/GradeLevel/Code", "str"),
+    )
+    ref_id: str | None = None
+    local_id: str | None = None  # PowerSchool student number ("PowerSchool ID")
+    state_province_id: str | None = None
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    preferred_name: str | None = None
+    gender: str | None = None
+    birth_date: dt.date | None = None
+    email: str | None = None
+    projected_graduation_year: int | None = None
+    school_local_id: str | None = None
+    grade_level: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class StudentSchoolEnrollment(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "StudentSchoolEnrollment"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("student_ref_id", "@StudentPersonalRefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("membership_type", "@MembershipType", "str"),
+        ("time_frame", "@TimeFrame", "str"),
+        ("school_year", "@SchoolYear", "int"),
+        ("entry_date", "EntryDate", "date"),
+        ("grade_level", "GradeLevel/Code", "str"),
+        ("exit_date", "ExitDate", "date"),
+    )
+    ref_id: str | None = None
+    student_ref_id: str | None = None
+    school_ref_id: str | None = None
+    membership_type: str | None = None  # Home | Concurrent | Summer
+    time_frame: str | None = None  # Current | Historical | Future
+    school_year: int | None = None
+    entry_date: dt.date | None = None
+    grade_level: str | None = None
+    exit_date: dt.date | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class StudentSectionEnrollment(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "StudentSectionEnrollment"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("student_ref_id", "@StudentPersonalRefId", "str"),
+        ("section_ref_id", "@SectionInfoRefId", "str"),
+        ("school_year", "@SchoolYear", "int"),
+        ("entry_date", "EntryDate", "date"),
+        ("exit_date", "ExitDate", "date"),
+    )
+    ref_id: str | None = None
+    student_ref_id: str | None = None
+    section_ref_id: str | None = None
+    school_year: int | None = None
+    entry_date: dt.date | None = None
+    exit_date: dt.date | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class GradingCategory(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "GradingCategory"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("section_ref_id", "@SectionInfoRefId", "str"),
+        ("term_ref_id", "@TermInfoRefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("description", "Description", "str"),
+    )
+    ref_id: str | None = None
+    section_ref_id: str | None = None
+    term_ref_id: str | None = None
+    school_ref_id: str | None = None
+    description: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class GradingAssignment(SifRecord):
+    OBJECT_NAME: ClassVar[str] = "GradingAssignment"
+    FIELDS: ClassVar = (
+        ("ref_id", "@RefId", "str"),
+        ("section_ref_id", "@SectionInfoRefId", "str"),
+        ("term_ref_id", "@TermInfoRefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("category_ref_id", "@GradingCategoryRefId", "str"),
+        ("description", "Description", "str"),
+        ("points_possible", "PointsPossible", "int"),
+        ("create_date", "CreateDate", "date"),
+        ("due_date", "DueDate", "date"),
+        ("weight", "Weight", "decimal"),
+    )
+    ref_id: str | None = None
+    section_ref_id: str | None = None
+    term_ref_id: str | None = None
+    school_ref_id: str | None = None
+    category_ref_id: str | None = None
+    description: str | None = None
+    points_possible: int | None = None  # xs:unsignedInt: whole points only
+    create_date: dt.date | None = None
+    due_date: dt.date | None = None
+    weight: Decimal | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class GradingAssignmentScore(SifRecord):
+    """No RefId in SIF 2.x: identified by student + assignment."""
+
+    OBJECT_NAME: ClassVar[str] = "GradingAssignmentScore"
+    FIELDS: ClassVar = (
+        ("student_ref_id", "@StudentPersonalRefId", "str"),
+        ("section_ref_id", "@SectionInfoRefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("assignment_ref_id", "@GradingAssignmentRefId", "str"),
+        ("score_points", "ScorePoints", "int"),
+        ("score_percent", "ScorePercent", "decimal"),
+        ("score_letter", "ScoreLetter", "str"),
+        ("score_description", "ScoreDescription", "str"),
+    )
+    student_ref_id: str | None = None
+    section_ref_id: str | None = None
+    school_ref_id: str | None = None
+    assignment_ref_id: str | None = None
+    score_points: int | None = None  # xs:unsignedInt: fractional Canvas scores go as score_percent
+    score_percent: Decimal | None = None
+    score_letter: str | None = None
+    score_description: str | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+@dataclass
+class StudentDailyAttendance(SifRecord):
+    """Not needed by the conversion; typed so state-reporting (SMP) events are recognisable."""
+
+    OBJECT_NAME: ClassVar[str] = "StudentDailyAttendance"
+    FIELDS: ClassVar = (
+        ("student_ref_id", "@StudentPersonalRefId", "str"),
+        ("school_ref_id", "@SchoolInfoRefId", "str"),
+        ("date", "@Date", "date"),
+        ("school_year", "@SchoolYear", "int"),
+    )
+    student_ref_id: str | None = None
+    school_ref_id: str | None = None
+    date: dt.date | None = None
+    school_year: int | None = None
+    extended_elements: dict[str, str] = _ext()
+
+
+RECORD_TYPES: dict[str, type[SifRecord]] = {
+    cls.OBJECT_NAME: cls
+    for cls in (
+        LEAInfo, SchoolInfo, TermInfo, SchoolCourseInfo, SectionInfo, StaffPersonal,
+        StaffAssignment, StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment,
+        GradingCategory, GradingAssignment, GradingAssignmentScore, StudentDailyAttendance,
+    )
+}
+
+
+@dataclass
+class UnknownRecord:
+    """An object this package has no type for (e.g. state-reporting extras): kept, never dropped."""
+
+    object_name: str
+    xml: bytes
+    ref_id: str | None = None
+
+
+def record_from_xml(element: etree._Element) -> SifRecord | UnknownRecord:
+    name = etree.QName(element).localname
+    if etree.QName(element).namespace != SIF_NS:
+        raise SifXmlError(f"object {element.tag} is not in the SIF namespace")
+    record_type = RECORD_TYPES.get(name)
+    if record_type is None:
+        return UnknownRecord(name, etree.tostring(element), element.get("RefId"))
+    return record_type.from_xml(element)

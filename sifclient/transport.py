@@ -1,0 +1,108 @@
+"""HTTP(S) transport: POST raw SIF XML to a zone URL, get raw XML bytes back."""
+from __future__ import annotations
+
+import os
+import ssl
+from typing import Protocol
+
+import httpx
+
+from .errors import (
+    ZisConnectionError, ZisHttpStatusError, ZisResponseTooLargeError, ZisTimeoutError, ZisTlsError,
+)
+from .safexml import DEFAULT_MAX_MESSAGE_BYTES
+
+CONTENT_TYPE = "application/xml"
+
+
+class Transport(Protocol):
+    url: str
+
+    def post(self, data: bytes) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def _ssl_context(verify: bool | str | os.PathLike) -> ssl.SSLContext | bool:
+    if verify is False:
+        return False
+    if verify is True:
+        return ssl.create_default_context()
+    # A CA bundle: the ZIS's own certificate or the CA that signed it.
+    return ssl.create_default_context(cafile=os.fspath(verify))
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return True
+        current = current.__cause__ or current.__context__
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text
+
+
+class HttpTransport:
+    """POSTs one SIF message per HTTP request, as SIF 2.x HTTP(S) transport does.
+
+    verify: True (system CAs), False (no verification; tests only) or a path to a CA bundle.
+    """
+
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, verify: bool | str | os.PathLike = True,
+        max_response_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ):
+        self.url = url
+        self.max_response_bytes = max_response_bytes
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            verify=_ssl_context(verify),
+            headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
+            follow_redirects=False,
+        )
+
+    def post(self, data: bytes) -> bytes:
+        try:
+            with self._client.stream("POST", self.url, content=data) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise ZisHttpStatusError(
+                        f"ZIS answered HTTP {response.status_code} {response.reason_phrase}",
+                        url=self.url, status_code=response.status_code,
+                    )
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+                    raise ZisResponseTooLargeError(
+                        f"ZIS answer of {declared} bytes is over {self.max_response_bytes}", url=self.url
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise ZisResponseTooLargeError(
+                            f"ZIS answer is over {self.max_response_bytes} bytes", url=self.url
+                        )
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise ZisTimeoutError(f"ZIS did not answer in time ({exc.__class__.__name__})", url=self.url) from exc
+        except httpx.ConnectError as exc:
+            if _is_tls_failure(exc):
+                raise ZisTlsError(f"TLS handshake with the ZIS failed: {exc}", url=self.url) from exc
+            raise ZisConnectionError(f"cannot connect to the ZIS: {exc}", url=self.url) from exc
+        except httpx.TransportError as exc:
+            if _is_tls_failure(exc):
+                raise ZisTlsError(f"TLS failure talking to the ZIS: {exc}", url=self.url) from exc
+            raise ZisConnectionError(f"connection to the ZIS failed: {exc}", url=self.url) from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "HttpTransport":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

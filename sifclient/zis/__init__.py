@@ -1,0 +1,6 @@
+"""ZIS simulator: ``ZisSimulator`` (HTTP server), ``Zone`` (protocol logic), packets of responses."""
+from .packets import Packet, iter_response_packets
+from .server import ZisSimulator
+from .zone import GradeWriteBack, Zone
+
+__all__ = ["GradeWriteBack", "Packet", "Zone", "ZisSimulator", "iter_response_packets"]

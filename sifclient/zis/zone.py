@@ -1,0 +1,493 @@
+"""The ZIS zone: registrations, per-agent queues with SIF ack semantics, request routing.
+
+Pure logic, no HTTP: ``Zone.handle(bytes) -> bytes``. The PowerSchool provider lives inside the
+zone (its answers are generated lazily from the district spec, never queued whole).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from .. import errors as E
+from ..errors import SifErrorInfo, SifProtocolError, SifXmlError
+from ..messages import (
+    STATUS_DUPLICATE, STATUS_FINAL, STATUS_IMMEDIATE, STATUS_INTERMEDIATE, STATUS_NO_MESSAGES,
+    STATUS_SLEEPING, STATUS_SUCCESS, SUPPORTED_VERSIONS, Outgoing, build_ack, build_event,
+    choose_version, new_msg_id, read_ack, read_message,
+)
+from ..powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS, District, DistrictSpec
+from ..query import Query
+from ..records import GradingAssignment, GradingAssignmentScore, SifRecord, StudentDailyAttendance
+from ..safexml import DEFAULT_MAX_MESSAGE_BYTES, parse_message_bytes, q
+from ..zonestatus import ZoneNode, ZoneStatus
+from .packets import DEFAULT_PROVIDER_ID, Packet, build_packet
+
+ZIS_SOURCE_ID = "SimZIS"
+SEEN_IDS_PER_AGENT = 10_000
+
+
+@dataclass
+class EventItem:
+    msg_id: str
+    data: bytes
+    object_name: str
+
+
+@dataclass
+class ResponseJob:
+    request_msg_id: str
+    object_name: str
+    destination_id: str
+    max_buffer_size: int
+    version: str
+    query_xml: bytes | None
+    next_raw: int = 0
+    packet_number: int = 1
+
+    @property
+    def msg_id(self) -> str:
+        from .packets import packet_msg_id
+
+        return packet_msg_id(self.request_msg_id, self.packet_number)
+
+
+@dataclass
+class AgentState:
+    source_id: str
+    name: str
+    mode: str
+    versions: list[str]
+    max_buffer_size: int
+    version: str
+    sleeping: bool = False
+    subscriptions: set[str] = field(default_factory=set)
+    provides: set[str] = field(default_factory=set)
+    queue: deque = field(default_factory=deque)
+    frozen_msg_id: str | None = None  # SMB: event acked with status 2, events held until status 3
+    seen_msg_ids: OrderedDict = field(default_factory=OrderedDict)
+
+
+@dataclass
+class GradeWriteBack:
+    """A grade passback event the zone accepted, as the provider would store it."""
+
+    msg_id: str
+    source_id: str
+    object_name: str
+    action: str
+    record: SifRecord
+
+
+class Zone:
+    def __init__(
+        self, zone_id: str, spec: DistrictSpec, *, provider_id: str = DEFAULT_PROVIDER_ID,
+        zis_source_id: str = ZIS_SOURCE_ID, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        on_send: Callable[[bytes], None] | None = None, state_file: Path | None = None,
+    ):
+        self.zone_id = zone_id
+        self.spec = spec
+        self.provider_id = provider_id
+        self.zis_source_id = zis_source_id
+        self.max_message_bytes = max_message_bytes
+        self.on_send = on_send
+        self.state_file = state_file
+        self.agents: dict[str, AgentState] = {}
+        self.grade_write_backs: list[GradeWriteBack] = []
+        self.received: deque[dict] = deque(maxlen=2000)
+        self._lock = threading.RLock()
+        self._district_cache: District | None = None
+        self._writeback_assignments: set[str] = set()
+        if state_file is not None and state_file.exists():
+            self._load(state_file)
+
+    # --- district ------------------------------------------------------------------------
+    @property
+    def district(self) -> District:
+        if self._district_cache is None or self._district_cache.spec != self.spec:
+            self._district_cache = District(self.spec)
+        return self._district_cache
+
+    def set_spec(self, spec: DistrictSpec) -> None:
+        with self._lock:
+            self.spec = spec
+            self._save()
+
+    # --- entry point ---------------------------------------------------------------------
+    def handle(self, data: bytes) -> bytes:
+        """Answer one SIF message (bytes in, bytes out); never raises on bad input."""
+        with self._lock:
+            try:
+                root = parse_message_bytes(data, max_bytes=self.max_message_bytes)
+                info = read_message(root)
+            except (SifXmlError, SifProtocolError) as exc:
+                return self._send(build_ack(
+                    self.zis_source_id, original_source_id="unknown", original_msg_id="0" * 32,
+                    error=SifErrorInfo(E.CAT_XML_VALIDATION, E.CODE_XML_NOT_WELL_FORMED,
+                                       "Message is not a well-formed SIF_Message", str(exc)[:500]),
+                ))
+            self.received.append({"kind": info.kind, "source_id": info.source_id, "msg_id": info.msg_id,
+                                  "version": info.version})
+            reply = self._dispatch(info)
+            self._save()
+            return self._send(reply)
+
+    def _send(self, outgoing: Outgoing) -> bytes:
+        if self.on_send is not None:
+            self.on_send(outgoing.data)
+        return outgoing.data
+
+    def _ack(self, info, *, code: int | None = STATUS_SUCCESS, desc: str | None = None,
+             error: SifErrorInfo | None = None, data: etree._Element | None = None) -> Outgoing:
+        agent = self.agents.get(info.source_id)
+        return build_ack(
+            self.zis_source_id, original_source_id=info.source_id, original_msg_id=info.msg_id,
+            status_code=None if error else code, status_desc=desc, error=error, data=data,
+            version=agent.version if agent else (info.version if info.version in SUPPORTED_VERSIONS else "2.4"),
+        )
+
+    def _dispatch(self, info) -> Outgoing:
+        if info.kind == "SIF_Register":
+            return self._register(info)
+        agent = self.agents.get(info.source_id)
+        if agent is None:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_REGISTRATION, E.CODE_REG_NOT_REGISTERED, "Agent is not registered in this zone",
+                f"SIF_SourceId {info.source_id} must send SIF_Register first"))
+        if info.msg_id in agent.seen_msg_ids:
+            return self._ack(info, code=STATUS_DUPLICATE, desc="Duplicate SIF_MsgId; message ignored")
+        agent.seen_msg_ids[info.msg_id] = True
+        while len(agent.seen_msg_ids) > SEEN_IDS_PER_AGENT:
+            agent.seen_msg_ids.popitem(last=False)
+        handler = {
+            "SIF_Unregister": self._unregister, "SIF_Subscribe": self._subscribe,
+            "SIF_Provision": self._provision, "SIF_SystemControl": self._system_control,
+            "SIF_Request": self._request, "SIF_Ack": self._agent_ack, "SIF_Event": self._event,
+        }.get(info.kind)
+        if handler is None:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_GENERIC, 2, f"{info.kind} is not supported by this ZIS"))
+        return handler(agent, info)
+
+    # --- registration --------------------------------------------------------------------
+    def _register(self, info) -> Outgoing:
+        body = info.body
+        patterns = [(v.text or "").strip() for v in body.findall(q("SIF_Version"))]
+        version = choose_version(patterns)
+        if version is None:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_REGISTRATION, E.CODE_REG_VERSION_UNSUPPORTED,
+                "None of the requested SIF_Version values is supported",
+                f"asked {patterns}; ZIS supports {list(SUPPORTED_VERSIONS)}"))
+        mode = (body.findtext(q("SIF_Mode")) or "").strip()
+        if mode != "Pull":
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_REGISTRATION, E.CODE_REG_MODE_UNSUPPORTED,
+                "Push mode needs a reachable SIF_Protocol URL; register in Pull mode"))
+        existing = self.agents.get(info.source_id)
+        agent = AgentState(
+            source_id=info.source_id, name=(body.findtext(q("SIF_Name")) or "").strip(), mode=mode,
+            versions=patterns, max_buffer_size=int(body.findtext(q("SIF_MaxBufferSize")) or 0),
+            version=version,
+        )
+        if existing is not None:  # re-registration keeps the queue and the subscriptions
+            agent.queue, agent.subscriptions, agent.provides = existing.queue, existing.subscriptions, existing.provides
+            agent.seen_msg_ids, agent.frozen_msg_id = existing.seen_msg_ids, existing.frozen_msg_id
+        agent.seen_msg_ids[info.msg_id] = True
+        self.agents[info.source_id] = agent
+        if self.spec.smp_on and existing is None:
+            self._queue_smp_events(agent)
+        return self._ack(info, desc="Registered")
+
+    def _queue_smp_events(self, agent: AgentState) -> None:
+        """State messaging plug-in: attendance events nobody subscribed to reach the agent."""
+        district = self.district
+        for index in range(min(3, district.total_students)):
+            student = district.record("StudentPersonal", index)
+            record = StudentDailyAttendance(
+                student_ref_id=student.ref_id,
+                school_ref_id=district.ref_id("SchoolInfo", district.student_school(index)),
+                date=district.year_start(self.spec.school_year),
+                school_year=self.spec.school_year,
+                extended_elements={f"{self.spec.state}_AttendanceCode": "P"},
+            )
+            event = build_event(self.provider_id, record, "Add", version=agent.version,
+                                destination_id=agent.source_id)
+            agent.queue.append(EventItem(event.msg_id, event.data, record.OBJECT_NAME))
+
+    def _unregister(self, agent: AgentState, info) -> Outgoing:
+        del self.agents[agent.source_id]
+        return self._ack(info, desc="Unregistered")
+
+    def _subscribe(self, agent: AgentState, info) -> Outgoing:
+        names = [o.get("ObjectName") for o in info.body.findall(q("SIF_Object"))]
+        agent.subscriptions.update(names)
+        return self._ack(info)
+
+    def _provision(self, agent: AgentState, info) -> Outgoing:
+        from ..messages import Provision
+
+        provision = Provision.from_xml(info.body)
+        taken = [o for o in provision.provide if o in PUBLISHED_OBJECTS]
+        if taken:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_PROVISIONING, 4, "Object already has a provider in this zone",
+                f"{', '.join(taken)} provided by {self.provider_id}"))
+        agent.provides.update(provision.provide)
+        agent.subscriptions.update(provision.subscribe)
+        return self._ack(info)
+
+    # --- system control --------------------------------------------------------------------
+    def _system_control(self, agent: AgentState, info) -> Outgoing:
+        data = info.body.find(q("SIF_SystemControlData"))
+        command = etree.QName(data[0]).localname if data is not None and len(data) else ""
+        if command == "SIF_Ping":
+            return self._ack(info, desc="Pong")
+        if command == "SIF_Sleep":
+            agent.sleeping = True
+            return self._ack(info, desc="Sleeping")
+        if command == "SIF_Wakeup":
+            agent.sleeping = False
+            return self._ack(info, desc="Awake")
+        if command == "SIF_GetZoneStatus":
+            return self._ack(info, data=self.zone_status().to_xml())
+        if command == "SIF_GetMessage":
+            return self._get_message(agent, info)
+        return self._ack(info, error=SifErrorInfo(E.CAT_GENERIC, 2, f"{command} is not supported"))
+
+    def zone_status(self) -> ZoneStatus:
+        nodes = [ZoneNode(self.zis_source_id, "Simulated ZIS", "ZIS", None, tuple(SUPPORTED_VERSIONS))]
+        nodes.append(ZoneNode(
+            self.provider_id, "PowerSchool SIF Agent", "Agent", "Push" if self.spec.push_mode else "Pull",
+            tuple(SUPPORTED_VERSIONS), 262144,
+        ))
+        for agent in self.agents.values():
+            nodes.append(ZoneNode(agent.source_id, agent.name, "Agent", agent.mode, tuple(agent.versions),
+                                  agent.max_buffer_size, agent.sleeping))
+        providers = {self.provider_id: PUBLISHED_OBJECTS}
+        providers.update({a.source_id: tuple(sorted(a.provides)) for a in self.agents.values() if a.provides})
+        subscribers = {self.provider_id: WRITE_BACK_OBJECTS}
+        subscribers.update({a.source_id: tuple(sorted(a.subscriptions)) for a in self.agents.values() if a.subscriptions})
+        return ZoneStatus(
+            zone_id=self.zone_id, name=f"{self.spec.district_name} zone", ready=not self.spec.zone_not_ready,
+            nodes=tuple(nodes), providers=providers, subscribers=subscribers,
+            supported_versions=tuple(SUPPORTED_VERSIONS),
+        )
+
+    # --- queue -----------------------------------------------------------------------------
+    def _head(self, agent: AgentState):
+        for item in agent.queue:
+            if agent.frozen_msg_id and isinstance(item, EventItem):
+                continue  # SMB: events wait behind the frozen one
+            return item
+        return None
+
+    def current_packet(self, job: ResponseJob) -> Packet:
+        return build_packet(
+            self.district, job.object_name, request_msg_id=job.request_msg_id,
+            packet_number=job.packet_number, start_raw=job.next_raw, max_buffer_size=job.max_buffer_size,
+            destination_id=job.destination_id, source_id=self.provider_id, version=job.version,
+            query=Query.from_xml(etree.fromstring(job.query_xml)) if job.query_xml else None,
+        )
+
+    def _get_message(self, agent: AgentState, info) -> Outgoing:
+        if agent.sleeping:
+            return self._ack(info, code=STATUS_SLEEPING, desc="Agent is sleeping; send SIF_Wakeup")
+        item = self._head(agent)
+        if item is None:
+            return self._ack(info, code=STATUS_NO_MESSAGES, desc="No messages")
+        payload = item.data if isinstance(item, EventItem) else self.current_packet(item).data
+        inner = etree.fromstring(payload)
+        return self._ack(info, data=inner)
+
+    def _agent_ack(self, agent: AgentState, info) -> Outgoing:
+        ack = read_ack(info.body)
+        target = ack.original_msg_id
+        if ack.status_code == STATUS_FINAL and agent.frozen_msg_id == target:
+            agent.frozen_msg_id = None
+            return self._ack(info)
+        item = self._head(agent)
+        if item is None or item.msg_id != target:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_GENERIC, E.CODE_GENERIC_NO_SUCH_MESSAGE,
+                "SIF_OriginalMsgId is not the message awaiting acknowledgement", target))
+        if isinstance(item, ResponseJob):
+            packet = self.current_packet(item)
+            if packet.more_packets:
+                item.next_raw = packet.next_raw
+                item.packet_number += 1
+                return self._ack(info)
+        agent.queue.remove(item)
+        if ack.status_code == STATUS_INTERMEDIATE and isinstance(item, EventItem):
+            agent.frozen_msg_id = item.msg_id
+        elif ack.status_code not in (STATUS_IMMEDIATE, STATUS_INTERMEDIATE, STATUS_FINAL, None):
+            pass  # an error ack still removes the message, as real ZIS servers do
+        return self._ack(info)
+
+    # --- requests ------------------------------------------------------------------------
+    def _request(self, agent: AgentState, info) -> Outgoing:
+        body = info.body
+        query_el = body.find(q("SIF_Query"))
+        if query_el is None:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_REQUEST_RESPONSE, 4, "Only SIF_Query requests are supported by this provider"))
+        query = Query.from_xml(query_el)
+        destination = (info.destination_id or self.provider_id)
+        if query.object_name not in PUBLISHED_OBJECTS or destination != self.provider_id:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_REQUEST_RESPONSE, E.CODE_REQ_NO_PROVIDER, "No provider for the requested object",
+                query.object_name))
+        if self.spec.zone_not_ready:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_ZONE_SERVICES, E.CODE_ZONE_NOT_READY, "Zone is not ready",
+                f"zone {self.zone_id} is not in the ready state; requests are refused"))
+        if self.spec.push_mode:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_TRANSPORT, E.CODE_TRANSPORT_UNREACHABLE,
+                "Unable to deliver SIF_Request to the provider",
+                f"{self.provider_id} is registered in Push mode and its SIF_Protocol URL is unreachable"))
+        patterns = [(v.text or "").strip() for v in body.findall(q("SIF_Version"))]
+        version = choose_version(patterns)
+        if version is None:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_REQUEST_RESPONSE, E.CODE_REQ_VERSION_UNSUPPORTED,
+                "Provider supports none of the requested SIF_Version values", ", ".join(patterns)))
+        max_buffer = int(body.findtext(q("SIF_MaxBufferSize")) or 0)
+        agent.queue.append(ResponseJob(
+            request_msg_id=info.msg_id, object_name=query.object_name, destination_id=agent.source_id,
+            max_buffer_size=max_buffer, version=version,
+            query_xml=etree.tostring(query_el) if (query.conditions or query.elements) else None,
+        ))
+        return self._ack(info)
+
+    # --- events ----------------------------------------------------------------------------
+    def _event(self, agent: AgentState, info) -> Outgoing:
+        event_object = info.body.find(f"{q('SIF_ObjectData')}/{q('SIF_EventObject')}")
+        if event_object is None or len(event_object) != 1:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_EVENTS, E.CODE_EVENT_INVALID, "SIF_Event must carry exactly one object"))
+        object_name = event_object.get("ObjectName", "")
+        action = event_object.get("Action", "")
+        element = event_object[0]
+        if etree.QName(element).localname != object_name:
+            return self._ack(info, error=SifErrorInfo(
+                E.CAT_EVENTS, E.CODE_EVENT_INVALID, "SIF_EventObject ObjectName does not match its object"))
+        if object_name in WRITE_BACK_OBJECTS:
+            problem = self._check_write_back(object_name, action, element)
+            if problem is not None:
+                return self._ack(info, error=problem)
+            record = (GradingAssignment if object_name == "GradingAssignment" else GradingAssignmentScore).from_xml(element)
+            if object_name == "GradingAssignment":
+                self._writeback_assignments.add(record.ref_id)
+            self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action, record))
+        # Route to the other subscribers of the object.
+        for other in self.agents.values():
+            if other is not agent and object_name in other.subscriptions:
+                other.queue.append(EventItem(info.msg_id, etree.tostring(info.body.getparent()), object_name))
+        self.received[-1].update(object_name=object_name, action=action)
+        return self._ack(info)
+
+    def _check_write_back(self, object_name: str, action: str, element: etree._Element) -> SifErrorInfo | None:
+        district = self.district
+
+        def invalid(desc: str, ext: str | None = None, category: int = E.CAT_EVENTS,
+                    code: int = E.CODE_EVENT_INVALID) -> SifErrorInfo:
+            return SifErrorInfo(category, code, desc, ext)
+
+        required = {
+            "GradingAssignment": ("RefId", "SectionInfoRefId", "TermInfoRefId", "SchoolInfoRefId", "GradingCategoryRefId"),
+            "GradingAssignmentScore": ("StudentPersonalRefId", "SectionInfoRefId", "SchoolInfoRefId", "GradingAssignmentRefId"),
+        }[object_name]
+        if action not in ("Add", "Change", "Delete"):
+            return invalid("SIF_EventObject Action must be Add, Change or Delete")
+        missing = [a for a in required if not element.get(a)]
+        if missing:
+            return invalid(f"{object_name} lacks required attributes", ", ".join(missing),
+                           E.CAT_XML_VALIDATION, E.CODE_XML_MISSING_ELEMENT)
+        for name in ("PointsPossible", "ScorePoints"):
+            value = element.findtext(q(name))
+            if value is not None and not value.strip().isdigit():
+                return invalid(f"{name} must be a whole number (xs:unsignedInt)", value,
+                               E.CAT_XML_VALIDATION, E.CODE_XML_INVALID_VALUE)
+        checks = [("SectionInfoRefId", "SectionInfo"), ("SchoolInfoRefId", "SchoolInfo")]
+        if object_name == "GradingAssignment":
+            checks += [("TermInfoRefId", "TermInfo"), ("GradingCategoryRefId", "GradingCategory")]
+        else:
+            checks += [("StudentPersonalRefId", "StudentPersonal")]
+        for attribute, kind in checks:
+            ref = element.get(attribute)
+            if district.index_of(kind, ref) is None:
+                return invalid(f"{attribute} does not name a {kind} of this district", ref)
+        if object_name == "GradingAssignmentScore":
+            assignment = element.get("GradingAssignmentRefId")
+            if assignment not in self._writeback_assignments:
+                return invalid("GradingAssignmentRefId names no GradingAssignment written back so far", assignment)
+        return None
+
+    # --- persistence -------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        agents = []
+        for agent in self.agents.values():
+            queue = []
+            for item in agent.queue:
+                if isinstance(item, EventItem):
+                    queue.append({"type": "event", "msg_id": item.msg_id, "object_name": item.object_name,
+                                  "data": base64.b64encode(item.data).decode()})
+                else:
+                    entry = asdict(item)
+                    entry["query_xml"] = item.query_xml.decode() if item.query_xml else None
+                    queue.append({"type": "response", **entry})
+            agents.append({
+                "source_id": agent.source_id, "name": agent.name, "mode": agent.mode,
+                "versions": agent.versions, "max_buffer_size": agent.max_buffer_size,
+                "version": agent.version, "sleeping": agent.sleeping,
+                "subscriptions": sorted(agent.subscriptions), "provides": sorted(agent.provides),
+                "frozen_msg_id": agent.frozen_msg_id, "queue": queue,
+                "seen_msg_ids": list(agent.seen_msg_ids)[-1000:],
+            })
+        state = {
+            "spec": self.spec.to_dict(), "agents": agents,
+            "grade_write_backs": [
+                {"msg_id": g.msg_id, "source_id": g.source_id, "object_name": g.object_name,
+                 "action": g.action, "xml": g.record.to_bytes().decode()}
+                for g in self.grade_write_backs
+            ],
+        }
+        temp = self.state_file.with_suffix(".tmp")
+        temp.write_text(json.dumps(state))
+        temp.replace(self.state_file)  # atomic: a crash never leaves half a state file
+
+    def _load(self, path: Path) -> None:
+        state = json.loads(path.read_text())
+        self.spec = DistrictSpec.from_dict(state["spec"])
+        for entry in state["agents"]:
+            agent = AgentState(
+                source_id=entry["source_id"], name=entry["name"], mode=entry["mode"],
+                versions=entry["versions"], max_buffer_size=entry["max_buffer_size"],
+                version=entry["version"], sleeping=entry["sleeping"],
+                subscriptions=set(entry["subscriptions"]), provides=set(entry["provides"]),
+                frozen_msg_id=entry["frozen_msg_id"],
+            )
+            agent.seen_msg_ids.update((m, True) for m in entry["seen_msg_ids"])
+            for item in entry["queue"]:
+                if item.pop("type") == "event":
+                    agent.queue.append(EventItem(item["msg_id"], base64.b64decode(item["data"]), item["object_name"]))
+                else:
+                    query_xml = item.pop("query_xml")
+                    agent.queue.append(ResponseJob(**item, query_xml=query_xml.encode() if query_xml else None))
+            self.agents[agent.source_id] = agent
+        for entry in state["grade_write_backs"]:
+            cls = GradingAssignment if entry["object_name"] == "GradingAssignment" else GradingAssignmentScore
+            record = cls.from_bytes(entry["xml"].encode())
+            if entry["object_name"] == "GradingAssignment":
+                self._writeback_assignments.add(record.ref_id)
+            self.grade_write_backs.append(GradeWriteBack(
+                entry["msg_id"], entry["source_id"], entry["object_name"], entry["action"], record))
