@@ -1,0 +1,73 @@
+"""Forms for the step data people type in. Validation of *values* lives here; rules live in workflow."""
+from __future__ import annotations
+
+from django import forms
+
+from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook
+
+
+class ZisSettingsForm(forms.ModelForm):
+    zis_password = forms.CharField(
+        label="ZIS password", required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted. Leave blank to keep the current one.",
+    )
+
+    class Meta:
+        model = Conversion
+        fields = ["zis_url", "zone_id", "zis_username", "zis_password", "agent_source_id", "hosting", "zis_ca_bundle"]
+        widgets = {"zis_ca_bundle": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_zone_id(self) -> str:
+        zone_id = self.cleaned_data["zone_id"].strip()
+        if zone_id and not all(ch.isalnum() or ch in "-_." for ch in zone_id):
+            raise forms.ValidationError("A Zone ID holds letters, digits, '-', '_' and '.' only.")
+        return zone_id
+
+    def clean_zis_password(self) -> str:
+        # Blank means "unchanged": the page never shows the stored password back.
+        return self.cleaned_data["zis_password"] or self.instance.zis_password
+
+
+class AgentChecklistForm(forms.ModelForm):
+    class Meta:
+        model = Conversion
+        fields = [f for f, _, _ in AGENT_CHECKLIST]
+        labels = {f: label for f, label, _ in AGENT_CHECKLIST}
+        help_texts = {f: where for f, _, where in AGENT_CHECKLIST}
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class PauseDateForm(forms.ModelForm):
+    class Meta:
+        model = Conversion
+        fields = ["pause_date"]
+        widgets = {"pause_date": DateInput()}
+        labels = {"pause_date": "Pause date"}
+
+
+class GoLiveDateForm(forms.ModelForm):
+    class Meta:
+        model = Conversion
+        fields = ["go_live_date"]
+        widgets = {"go_live_date": DateInput()}
+        labels = {"go_live_date": "Go-live date"}
+
+
+class GradebookForm(forms.ModelForm):
+    class Meta:
+        model = Conversion
+        fields = ["gradebook"]
+
+    def clean_gradebook(self) -> str:
+        value = self.cleaned_data["gradebook"]
+        if value not in (Gradebook.LEGACY, Gradebook.PTP):
+            raise forms.ValidationError("Choose the legacy gradebook or PowerTeacher Pro.")
+        return value
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))

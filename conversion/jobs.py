@@ -1,0 +1,132 @@
+"""Starting background jobs, running them once, and writing their progress where pages read it.
+
+A job is a `Job` row first and a Celery message second: the row is what the page polls and what makes a
+redelivered message harmless (`Job.claim` lets exactly one worker run it).
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversion import audit
+from conversion.models import Conversion, Job, JobKind, JobState
+
+log = logging.getLogger(__name__)
+
+WORKER_NAME = f"{socket.gethostname()}:{__import__('os').getpid()}"
+
+
+class JobFailed(Exception):
+    """A job stopped for a reason a person can act on; the message is shown on the page as it is."""
+
+
+class Progress:
+    """Writes a job's progress to its row, at most every `interval` seconds, and renews its lease."""
+
+    def __init__(self, job: Job, interval: float = 0.5):
+        self.job = job
+        self.interval = interval
+        self._last_write = 0.0
+
+    def update(self, current: int | None = None, total: int | None = None, message: str | None = None,
+               detail: dict[str, Any] | None = None, *, force: bool = False) -> None:
+        job = self.job
+        if current is not None:
+            job.current = current
+        if total is not None:
+            job.total = total
+        if message is not None:
+            job.message = message[:300]
+        if detail:
+            job.detail = {**job.detail, **detail}
+        now = time.monotonic()
+        if force or now - self._last_write >= self.interval:
+            self._last_write = now
+            job.heartbeat_at = timezone.now()
+            Job.objects.filter(pk=job.pk).update(
+                current=job.current, total=job.total, message=job.message, detail=job.detail,
+                heartbeat_at=job.heartbeat_at,
+            )
+
+    def add(self, n: int = 1, **kwargs) -> None:
+        self.update(current=self.job.current + n, **kwargs)
+
+
+Runner = Callable[[Job, Progress], None]
+
+
+def start_job(conversion: Conversion, kind: str, *, user=None, params: dict | None = None,
+              idempotency_key: str | None = None, enqueue: bool = True) -> tuple[Job, bool]:
+    """Create the job row and queue it once the transaction commits. Returns (job, created).
+
+    With an idempotency key, a second call finds the first job instead of making another.
+    """
+    if idempotency_key:
+        existing = Job.objects.filter(idempotency_key=idempotency_key).first()
+        if existing:
+            return existing, False
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                conversion=conversion, kind=kind, requested_by=user, params=params or {},
+                idempotency_key=idempotency_key, message="Waiting for a worker",
+            )
+            audit.record(
+                district=conversion.district, conversion=conversion, user=user, action=f"job_started:{kind}",
+                summary=f"Started: {JobKind(kind).label}", detail={"job": job.pk, "params": params or {}},
+            )
+    except IntegrityError:
+        return Job.objects.get(idempotency_key=idempotency_key), False
+    if enqueue:
+        transaction.on_commit(lambda: enqueue_job(job))
+    return job, True
+
+
+def enqueue_job(job: Job) -> None:
+    from conversion import tasks
+
+    tasks.task_for(job.kind).apply_async(kwargs={"job_id": job.pk})
+
+
+def run_job(job_id: int, runner: Runner) -> Job | None:
+    """Claim the job and run it; a job someone else holds (or that is finished) is left alone."""
+    job = Job.objects.select_related("conversion__district").get(pk=job_id)
+    if not job.claim(WORKER_NAME):
+        log.info("job %s not claimed (state %s): nothing to do", job_id, job.state)
+        return None
+    progress = Progress(job)
+    try:
+        runner(job, progress)
+    except JobFailed as exc:
+        _finish(job, JobState.FAILED, error=str(exc))
+    except Exception as exc:  # An unexpected fault still ends the job visibly instead of leaving it running.
+        log.exception("job %s failed", job_id)
+        _finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
+    else:
+        _finish(job, JobState.SUCCEEDED)
+    return job
+
+
+def _finish(job: Job, state: str, *, error: str = "") -> None:
+    job.state = state
+    job.error = error
+    job.finished_at = timezone.now()
+    if state == JobState.SUCCEEDED and job.total:
+        job.current = job.total
+    if state == JobState.SUCCEEDED and not job.message:
+        job.message = "Done"
+    elif state == JobState.FAILED:
+        job.message = (error.splitlines() or ["Failed"])[0][:300]
+    job.save(update_fields=["state", "error", "finished_at", "current", "message", "detail", "total"])
+    audit.record(
+        district=job.conversion.district, conversion=job.conversion, user=None,
+        action=f"job_{state}:{job.kind}", summary=f"{JobKind(job.kind).label}: {JobState(state).label.lower()}",
+        detail={"job": job.pk, **({"error": job.message} if error else {})},
+    )

@@ -1,0 +1,22 @@
+"""Models, one file per kind of thing."""
+from conversion.models.audit import AuditEvent
+from conversion.models.conversion import (
+    AGENT_CHECKLIST,
+    Approval,
+    ApprovalKind,
+    Conversion,
+    ConversionState,
+    GpbState,
+    Gradebook,
+    Hosting,
+)
+from conversion.models.district import District
+from conversion.models.job import FINISHED_STATES, Job, JobKind, JobState
+from conversion.models.mapping import MappingDiff, MappingRow, MatchStatus
+from conversion.models.snapshot import ReceivedMessage, SifRecord, Snapshot, SnapshotState
+
+__all__ = [
+    "AGENT_CHECKLIST", "Approval", "ApprovalKind", "AuditEvent", "Conversion", "ConversionState", "District",
+    "FINISHED_STATES", "GpbState", "Gradebook", "Hosting", "Job", "JobKind", "JobState",
+    "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "Snapshot", "SnapshotState",
+]

@@ -1,0 +1,71 @@
+"""What a pull brought from the zone: one Snapshot per pull, its records, and the messages already stored."""
+from __future__ import annotations
+
+from django.db import models
+
+
+class SnapshotState(models.TextChoices):
+    RECEIVING = "receiving", "Receiving"
+    COMPLETE = "complete", "Complete"
+    FAILED = "failed", "Failed"
+
+
+class SnapshotQuerySet(models.QuerySet):
+    def latest_complete(self, conversion) -> "Snapshot | None":
+        return self.filter(conversion=conversion, state=SnapshotState.COMPLETE).order_by("-completed_at", "-id").first()
+
+
+class Snapshot(models.Model):
+    conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="snapshots")
+    job = models.ForeignKey("conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="snapshots")
+    state = models.CharField(max_length=10, choices=SnapshotState.choices, default=SnapshotState.RECEIVING)
+    # The SIF_MsgId of each request sent, per object name: responses are matched to them.
+    requests = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="Records per object name.")
+    summary = models.JSONField(default=dict, blank=True, help_text="Per school and per school year figures.")
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="sha256 over the records, order-free.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Snapshot #{self.pk} of {self.conversion} ({self.get_state_display()})"
+
+
+class SifRecord(models.Model):
+    """One SIF object as pulled, kept whole (as a dict) plus the keys the conversion looks things up by."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="records")
+    object_name = models.CharField(max_length=40)
+    ref_id = models.CharField(max_length=64, help_text="RefId, or a composite key for objects without one.")
+    local_id = models.CharField(max_length=64, blank=True)
+    dcid = models.CharField(max_length=32, blank=True)
+    school_ref_id = models.CharField(max_length=64, blank=True)
+    school_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    data = models.JSONField()
+    digest = models.CharField(max_length=32, help_text="Hash of `data`, for change detection.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "object_name", "ref_id"], name="one_record_per_refid"),
+        ]
+        indexes = [models.Index(fields=["snapshot", "object_name", "local_id"])]
+
+
+class ReceivedMessage(models.Model):
+    """A SIF message whose content is stored: a redelivery of the same SIF_MsgId is acked and skipped."""
+
+    conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="+")
+    msg_id = models.CharField(max_length=32)
+    snapshot = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=20)
+    object_name = models.CharField(max_length=40, blank=True)
+    record_count = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversion", "msg_id"], name="one_message_per_msgid")]

@@ -1,0 +1,1 @@
+"""What each step does with data: plain functions over models, called by views and tasks."""

@@ -1,0 +1,98 @@
+"""What the scheduler (Celery beat) sets off: date-driven moves, nightly syncs, grade passback runs.
+
+The beat schedule itself lives in the database (django-celery-beat); `install_schedule` writes it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from conversion import jobs, workflow
+from conversion.models import Conversion, ConversionState, GpbState, Job, JobKind, JobState
+from conversion.services.portfolio import SYNC_ZONE
+
+log = logging.getLogger(__name__)
+
+
+def business_date(now: dt.datetime | None = None) -> dt.date:
+    """The day a nightly sync belongs to: the Mountain-time date at which it fires."""
+    return (now or timezone.now()).astimezone(SYNC_ZONE).date()
+
+
+def advance_due_dates() -> dict:
+    moved = {"paused": [], "live": []}
+    for conversion in Conversion.objects.filter(state=ConversionState.PAUSE).select_related("district"):
+        if not workflow.guard_pause_date_reached(conversion):
+            workflow.perform(conversion, "pause_legacy_sync", user=None, reason="Pause date reached")
+            moved["paused"].append(conversion.pk)
+    for conversion in Conversion.objects.filter(state=ConversionState.GO_LIVE).select_related("district"):
+        if not workflow.guard_go_live_date_reached(conversion) and not workflow.guard_remap_verified(conversion):
+            workflow.perform(conversion, "go_live", user=None, reason="Go-live date reached")
+            moved["live"].append(conversion.pk)
+    return moved
+
+
+def start_nightly_syncs(now: dt.datetime | None = None) -> dict:
+    """One sync job per live district and business date: a duplicate or late trigger finds the first."""
+    day = business_date(now)
+    started, existing = [], []
+    live = Conversion.objects.filter(state=ConversionState.LIVE, nightly_sync_paused=False).select_related("district")
+    for conversion in live:
+        job, created = jobs.start_job(
+            conversion, JobKind.SYNC, params={"business_date": day.isoformat(), "trigger": "nightly"},
+            idempotency_key=f"sync:{conversion.pk}:{day.isoformat()}",
+        )
+        (started if created else existing).append(job.pk)
+    return {"business_date": day.isoformat(), "started": started, "already": existing}
+
+
+def start_grade_passback_runs(now: dt.datetime | None = None) -> dict:
+    now = now or timezone.now()
+    hour = now.astimezone(SYNC_ZONE).strftime("%Y-%m-%dT%H")
+    started = []
+    for conversion in Conversion.objects.filter(gpb_state=GpbState.ENABLED).select_related("district"):
+        job, created = jobs.start_job(
+            conversion, JobKind.GRADE_PASSBACK, params={"trigger": "hourly"},
+            idempotency_key=f"gpb:{conversion.pk}:{hour}",
+        )
+        if created:
+            started.append(job.pk)
+    return {"started": started}
+
+
+def requeue_stale_jobs() -> int:
+    """Jobs that lost their worker (or their Celery message) are sent again; `Job.claim` keeps it safe."""
+    lease = dt.timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    cutoff = timezone.now() - lease
+    stale = Job.objects.filter(
+        Q(state=JobState.RUNNING, heartbeat_at__lt=cutoff) | Q(state=JobState.QUEUED, created_at__lt=cutoff)
+    )
+    count = 0
+    for job in stale:
+        jobs.enqueue_job(job)
+        count += 1
+    return count
+
+
+def install_schedule() -> None:
+    """Write the beat schedule into the database (idempotent). Times are Mountain time, DST-aware."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    def crontab(minute: str, hour: str) -> CrontabSchedule:
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*", timezone="America/Denver",
+        )
+        return schedule
+
+    entries = [
+        ("Nightly Canvas syncs (00:00 Mountain)", "conversion.scheduled.nightly_syncs", crontab("0", "0")),
+        ("Pause and go-live dates (00:05 Mountain)", "conversion.scheduled.advance_due_dates", crontab("5", "0")),
+        ("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
+        ("Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")),
+    ]
+    for name, task, schedule in entries:
+        PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "crontab": schedule, "enabled": True})

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from conversion.views import district, portfolio
+
+urlpatterns = [
+    path("", portfolio.portfolio, name="portfolio"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("districts/<slug:slug>/", district.district_page, name="district"),
+    path("districts/<slug:slug>/<int:year>/", district.district_page, name="district_year"),
+    path("districts/<slug:slug>/<int:year>/actions/<str:name>/", district.perform_action, name="perform_action"),
+    path("districts/<slug:slug>/<int:year>/edit/<str:part>/", district.edit_part, name="edit_part"),
+    path("districts/<slug:slug>/<int:year>/hold-sync/", district.hold_sync, name="hold_sync"),
+    path("districts/<slug:slug>/<int:year>/jobs/start/<str:kind>/", district.start_job, name="start_job"),
+    path("districts/<slug:slug>/<int:year>/jobs/<int:job_id>/", district.job_partial, name="job"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,108 @@
+"""The district page and what it posts: workflow actions, step data edits, job starts."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from conversion import crypto, jobs, workflow
+from conversion.models import JobKind
+from conversion.rules import role_in
+from conversion.services import step_data
+from conversion.views.access import get_conversion_for_user, get_job_for_user
+
+
+def _page_context(request: HttpRequest, conversion, forms=None) -> dict:
+    user = request.user
+    forms = forms or {}
+    editable = {
+        part: forms.get(part) or step_data.form_for(conversion, part)
+        for part in step_data.EDITABLE_PARTS if step_data.can_edit(conversion, user, part)
+    }
+    return {
+        "conversion": conversion,
+        "district": conversion.district,
+        "role": role_in(user, conversion.district),
+        "steps": workflow.step_overview(conversion),
+        "actions": workflow.next_actions(conversion, user),
+        "waiting_on_district": workflow.waiting_on_district(conversion),
+        "startable_jobs": workflow.startable_jobs(conversion, user),
+        "forms": editable,
+        "jobs": conversion.jobs.select_related("requested_by")[:10],
+        "audit_events": conversion.audit_events.all()[:50],
+        "approvals": conversion.approvals.select_related("approved_by")[:20],
+        "zis_password_masked": crypto.masked(conversion.zis_password),
+        "other_years": conversion.district.conversions.exclude(pk=conversion.pk).values_list("school_year", flat=True),
+    }
+
+
+@require_GET
+def district_page(request: HttpRequest, slug: str, year: int | None = None) -> HttpResponse:
+    conversion = get_conversion_for_user(request.user, slug, year)
+    return render(request, "district/district.html", _page_context(request, conversion))
+
+
+@require_POST
+def perform_action(request: HttpRequest, slug: str, year: int, name: str) -> HttpResponse:
+    conversion = get_conversion_for_user(request.user, slug, year)
+    try:
+        workflow.perform(conversion, name, user=request.user, reason=request.POST.get("reason", ""))
+    except workflow.TransitionRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, f"Done: {workflow.TRANSITIONS[name].label}.")
+    return redirect("district_year", slug=slug, year=year)
+
+
+@require_POST
+def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResponse:
+    conversion = get_conversion_for_user(request.user, slug, year)
+    if part not in step_data.EDITABLE_PARTS or not step_data.can_edit(conversion, request.user, part):
+        raise PermissionDenied("You cannot change this part of the conversion now.")
+    form = step_data.form_for(conversion, part, data=request.POST)
+    if not form.is_valid():
+        messages.error(request, "Please correct the errors below.")
+        return render(request, "district/district.html", _page_context(request, conversion, {part: form}), status=422)
+    changed = step_data.save_part(conversion, part, form, request.user)
+    messages.success(request, "Saved." if changed else "Nothing changed.")
+    return redirect("district_year", slug=slug, year=year)
+
+
+@require_POST
+def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+    conversion = get_conversion_for_user(request.user, slug, year)
+    held = request.POST.get("held") == "1"
+    try:
+        workflow.set_nightly_sync_held(conversion, held, user=request.user, reason=request.POST.get("reason", ""))
+    except workflow.TransitionRefused as refused:
+        messages.error(request, str(refused))
+    return redirect("district_year", slug=slug, year=year)
+
+
+@require_POST
+def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResponse:
+    conversion = get_conversion_for_user(request.user, slug, year)
+    if kind not in JobKind.values:
+        messages.error(request, "There is no such job.")
+        return redirect("district_year", slug=slug, year=year)
+    problems = workflow.job_problems(conversion, kind, request.user)
+    if problems:
+        messages.error(request, f"{JobKind(kind).label} cannot start: " + " ".join(problems))
+        return redirect("district_year", slug=slug, year=year)
+    job, _ = jobs.start_job(conversion, kind, user=request.user)
+    if request.htmx:
+        return render(request, "district/_job.html", {"job": job, "conversion": conversion})
+    messages.success(request, f"{JobKind(kind).label} queued.")
+    return redirect("district_year", slug=slug, year=year)
+
+
+@require_GET
+def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
+    job = get_job_for_user(request.user, slug, year, job_id)
+    response = render(request, "district/_job.html", {"job": job, "conversion": job.conversion})
+    if job.is_finished and request.GET.get("polling"):
+        # The page refreshes the parts a finished job changes (step state, results).
+        response["HX-Trigger"] = "job-finished"
+    return response

@@ -1,0 +1,97 @@
+"""The permission matrix over every URL: consultant, own-district admin, other-district admin, anonymous.
+
+The matrix is checked against the URLconf, so a new URL without a row here fails the suite.
+"""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import get_resolver, reverse
+
+from conversion.models import Job, JobKind
+from tests.conversion.conftest import PASSWORD
+
+# name -> (method, kwargs builder, expected status for: consultant, own admin, other admin)
+# None in kwargs means "this URL takes the district's slug and year".
+OK, REDIRECT, NOT_FOUND, FORBIDDEN, REFUSED_BY_WORKFLOW = 200, 302, 404, 403, "refused"
+
+
+def matrix(conversion, job):
+    d = {"slug": conversion.district.slug, "year": conversion.school_year}
+    return {
+        "portfolio": ("get", {}, (OK, OK, OK)),  # everyone signed in has a portfolio (their own districts)
+        "district": ("get", {"slug": d["slug"]}, (OK, OK, NOT_FOUND)),
+        "district_year": ("get", d, (OK, OK, NOT_FOUND)),
+        "perform_action": ("post", {**d, "name": "go_live"}, (REDIRECT, REDIRECT, NOT_FOUND)),
+        "edit_part": ("post", {**d, "part": "zis"}, (REDIRECT, FORBIDDEN, NOT_FOUND)),
+        "hold_sync": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),
+        "start_job": ("post", {**d, "kind": JobKind.TEST_CONNECTION}, (REDIRECT, REDIRECT, NOT_FOUND)),
+        "job": ("get", {**d, "job_id": job.pk}, (OK, OK, NOT_FOUND)),
+    }
+
+
+PUBLIC = {"login"}  # reachable without signing in
+NOT_OURS = {"logout"}  # Django's own views, checked separately
+
+
+def our_url_names() -> set[str]:
+    return {p.name for p in get_resolver().url_patterns if getattr(p, "name", None)}
+
+
+@pytest.fixture
+def job(conversion):
+    return Job.objects.create(conversion=conversion, kind=JobKind.PULL)
+
+
+def test_every_url_is_in_the_matrix(conversion, job):
+    assert our_url_names() - PUBLIC - NOT_OURS == set(matrix(conversion, job))
+
+
+@pytest.mark.parametrize("persona", ["consultant", "own_admin", "other_admin"])
+def test_permission_matrix(persona, conversion, job, consultant, district_admin, other_admin, other_conversion):
+    user = {"consultant": consultant, "own_admin": district_admin, "other_admin": other_admin}[persona]
+    column = ["consultant", "own_admin", "other_admin"].index(persona)
+    client = Client()
+    client.force_login(user)
+    for name, (method, kwargs, expected) in matrix(conversion, job).items():
+        response = getattr(client, method)(reverse(name, kwargs=kwargs))
+        assert response.status_code == expected[column], f"{persona} {method.upper()} {name}"
+
+
+def test_anonymous_is_sent_to_sign_in_everywhere(conversion, job, client):
+    for name, (method, kwargs, _) in matrix(conversion, job).items():
+        url = reverse(name, kwargs=kwargs)
+        response = getattr(client, method)(url)
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(reverse("login")), name
+    assert client.get(reverse("admin:index")).status_code == 302
+
+
+def test_district_admin_actions_do_not_change_state(conversion, district_admin, client):
+    """A district admin posting a consultant's action gets the workflow's refusal, and nothing moves."""
+    client.force_login(district_admin)
+    d = {"slug": conversion.district.slug, "year": conversion.school_year}
+    response = client.post(reverse("start_job", kwargs={**d, "kind": JobKind.PULL}), follow=True)
+    assert "Only an implementation consultant can start jobs" in response.content.decode()
+    assert not Job.objects.filter(kind=JobKind.PULL).exists()
+
+
+def test_other_admins_portfolio_does_not_list_this_district(conversion, other_admin, other_conversion, client):
+    client.force_login(other_admin)
+    html = client.get(reverse("portfolio")).content.decode()
+    assert "Beta Schools" in html and "Alpha Unified" not in html
+
+
+def test_real_sign_in_with_password(conversion, district_admin, client):
+    response = client.post(reverse("login"), {"username": "alpha-admin", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("district", kwargs={"slug": "alpha"})).status_code == 200
+    wrong = Client().post(reverse("login"), {"username": "alpha-admin", "password": "nope"})
+    assert "didn't match" in wrong.content.decode()
+
+
+def test_posts_need_a_csrf_token(conversion, consultant):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(consultant)
+    d = {"slug": conversion.district.slug, "year": conversion.school_year}
+    assert client.post(reverse("perform_action", kwargs={**d, "name": "go_live"})).status_code == 403
