@@ -80,7 +80,7 @@ COURSES = CsvFormat(
     columns=(
         "course_id", "short_name", "long_name", "account_id", "term_id", "status", "integration_id",
         "start_date", "end_date", "course_format", "blueprint_course_id", "grade_passback_setting",
-        "homeroom_course", "friendly_name",
+        "homeroom_course", "friendly_name", "abstract_course_id",
     ),
     required=frozenset({"course_id", "short_name", "long_name", "status"}),
     statuses=frozenset({"active", "deleted", "completed", "published"}),

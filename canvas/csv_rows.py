@@ -160,6 +160,7 @@ class CourseRow(SisRow):
     grade_passback_setting: str | None = None
     homeroom_course: Cell = None
     friendly_name: str | None = None
+    abstract_course_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

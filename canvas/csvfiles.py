@@ -45,7 +45,9 @@ def write_csv(
     if missing:
         raise ValueError(f"{fmt.file_name}: required column(s) {', '.join(missing)} left out")
     row_type = ROW_TYPES[kind]
-    writer = csv.writer(fileobj, lineterminator="\n")
+    # The default \r\n terminator matters: the csv module quotes a value only when it holds a
+    # character of the terminator, so with "\n" alone a bare \r in a name would split the row.
+    writer = csv.writer(fileobj)
     writer.writerow(chosen)
     count = 0
     for row in rows:
