@@ -73,6 +73,7 @@ class Agent:
         self.retry_delay = retry_delay
         self._sleep = sleep
         self.registered = False
+        self.reregistrations = 0  # times a ZIS that had forgotten us (restart) was re-registered
 
     # --- plumbing ------------------------------------------------------------------------------
     def _post(self, outgoing: Outgoing) -> bytes:
@@ -95,6 +96,7 @@ class Agent:
         ack = self._read_ack(reply)
         if ack.error and self._is_not_registered(ack.error) and allow_reregister and self.registered:
             self.register()
+            self.reregistrations += 1
             ack = self._read_ack(self._post(build()))
         if ack.error:
             raise SifError(ack.error)
@@ -172,6 +174,7 @@ class Agent:
             envelope = scan_message(self._post(outgoing), max_bytes=self.max_message_bytes)
             if envelope.error and self._is_not_registered(envelope.error) and self.registered:
                 self.register()
+                self.reregistrations += 1
                 continue
             if envelope.error:
                 raise SifError(envelope.error)
@@ -205,8 +208,10 @@ class Agent:
         persistent store recognise a redelivered message, which is then acked without the handler.
         """
         stats = DrainStats()
+        reregistrations_before = self.reregistrations
         while max_messages is None or stats.delivered < max_messages:
             envelope = self.get_message()
+            stats.reregistrations = self.reregistrations - reregistrations_before
             if envelope.status_code == STATUS_NO_MESSAGES:
                 stats.stopped_by = "empty"
                 return stats

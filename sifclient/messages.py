@@ -217,7 +217,7 @@ def build_response(
     else:
         data = etree.SubElement(body, q("SIF_ObjectData"))
         for record in records:
-            data.append(record.to_xml())
+            data.append(record.to_xml(version))
     return _finish(root, msg_id, "SIF_Response")
 
 
@@ -235,7 +235,7 @@ def build_event(
     event_object = etree.SubElement(
         data, q("SIF_EventObject"), ObjectName=record.OBJECT_NAME, Action=action
     )
-    event_object.append(record.to_xml())
+    event_object.append(record.to_xml(version))
     return _finish(root, msg_id, "SIF_Event")
 
 

@@ -57,6 +57,12 @@ def _parse_path(path: str) -> tuple[list[_Segment], str | None]:
     return segments, attribute
 
 
+def _version_key(version: str) -> tuple[int, int, int]:
+    major, _, rest = version.partition(".")
+    minor, _, revision = rest.partition("r")
+    return int(major), int(minor or 0), int(revision or 0)
+
+
 def _to_text(value: Any, kind: Kind) -> str:
     if kind == "date":
         return value.isoformat()
@@ -84,14 +90,19 @@ class SifRecord:
 
     OBJECT_NAME: ClassVar[str]
     FIELDS: ClassVar[tuple[tuple[str, str, Kind], ...]]
+    # Fields added after SIF 2.0r1: field name -> first version that has it.
+    SINCE: ClassVar[dict[str, str]] = {}
     extended_elements: dict[str, str]
 
     # --- XML out -------------------------------------------------------------------
-    def to_xml(self) -> etree._Element:
+    def to_xml(self, version: str = "2.4") -> etree._Element:
+        """The object as an element; fields the target SIF version lacks are left out."""
         root = etree.Element(q(self.OBJECT_NAME), nsmap={None: SIF_NS})
         for name, path, kind in self.FIELDS:
             value = getattr(self, name)
             if value is None or (isinstance(value, list) and not value):
+                continue
+            if name in self.SINCE and _version_key(version) < _version_key(self.SINCE[name]):
                 continue
             segments, attribute = _parse_path(path)
             if isinstance(value, list):
@@ -105,8 +116,8 @@ class SifRecord:
                 item.text = str(ext_value)
         return root
 
-    def to_bytes(self) -> bytes:
-        return etree.tostring(self.to_xml(), encoding="UTF-8")
+    def to_bytes(self, version: str = "2.4") -> bytes:
+        return etree.tostring(self.to_xml(version), encoding="UTF-8")
 
     @staticmethod
     def _child(parent: etree._Element, segment: _Segment, *, new: bool = False) -> etree._Element:
@@ -299,6 +310,7 @@ class SectionInfo(SifRecord):
         ("course_section_code", "CourseSectionCode", "str"),
         ("section_code", "SectionCode", "str"),
     )
+    SINCE: ClassVar = {"course_section_code": "2.1", "section_code": "2.1"}
     ref_id: str | None = None
     course_ref_id: str | None = None
     school_year: int | None = None

@@ -32,6 +32,7 @@ class ZoneStatus:
     subscribers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     supported_versions: tuple[str, ...] = ()
     extended_elements: dict[str, str] = field(default_factory=dict)
+    url: str | None = None  # the zone URL the ZIS advertises (SIF_SupportedProtocols)
 
     def node(self, source_id: str) -> ZoneNode | None:
         return next((n for n in self.nodes if n.source_id == source_id), None)
@@ -40,38 +41,51 @@ class ZoneStatus:
         return next((s for s, objs in self.providers.items() if object_name in objs), None)
 
     def to_xml(self) -> etree._Element:
+        """The SIF_ZoneStatus a ZIS puts in SIF_Ack/SIF_Data (the strict infrastructure form)."""
         root = etree.Element(q("SIF_ZoneStatus"), ZoneId=self.zone_id)
-        if self.name:
-            etree.SubElement(root, q("SIF_Name")).text = self.name
-        for holder_tag, item_tag, table in (
-            ("SIF_Providers", "SIF_Provider", self.providers),
-            ("SIF_Subscribers", "SIF_Subscriber", self.subscribers),
+        etree.SubElement(root, q("SIF_Name")).text = self.name or self.zone_id
+
+        def contexts(parent: etree._Element) -> None:
+            holder = etree.SubElement(parent, q("SIF_Contexts"))
+            etree.SubElement(holder, q("SIF_Context")).text = "SIF_Default"
+
+        for holder_tag, item_tag, table, query_support in (
+            ("SIF_Providers", "SIF_Provider", self.providers, True),
+            ("SIF_Subscribers", "SIF_Subscriber", self.subscribers, False),
         ):
+            rows = {source: objects for source, objects in table.items() if objects}
+            if not rows:
+                continue
             holder = etree.SubElement(root, q(holder_tag))
-            for source_id, objects in table.items():
+            for source_id, objects in rows.items():
                 item = etree.SubElement(holder, q(item_tag), SourceId=source_id)
                 object_list = etree.SubElement(item, q("SIF_ObjectList"))
                 for name in objects:
-                    etree.SubElement(object_list, q("SIF_Object"), ObjectName=name)
-        nodes = etree.SubElement(root, q("SIF_SIFNodes"))
-        for node in self.nodes:
-            item = etree.SubElement(nodes, q("SIF_SIFNode"), Type=node.node_type)
-            if node.name:
-                etree.SubElement(item, q("SIF_Name")).text = node.name
-            etree.SubElement(item, q("SIF_SourceId")).text = node.source_id
-            if node.mode:
-                etree.SubElement(item, q("SIF_Mode")).text = node.mode
-            if node.versions:
+                    entry = etree.SubElement(object_list, q("SIF_Object"), ObjectName=name)
+                    if query_support:
+                        etree.SubElement(entry, q("SIF_ExtendedQuerySupport")).text = "false"
+                    contexts(entry)
+        if self.nodes:
+            nodes = etree.SubElement(root, q("SIF_SIFNodes"))
+            for node in self.nodes:
+                item = etree.SubElement(nodes, q("SIF_SIFNode"), Type=node.node_type)
+                etree.SubElement(item, q("SIF_Name")).text = node.name or node.source_id
+                etree.SubElement(item, q("SIF_SourceId")).text = node.source_id
+                etree.SubElement(item, q("SIF_Mode")).text = node.mode or "Pull"
                 version_list = etree.SubElement(item, q("SIF_VersionList"))
-                for version in node.versions:
+                for version in node.versions or ("2.*",):
                     etree.SubElement(version_list, q("SIF_Version")).text = version
-            if node.max_buffer_size is not None:
-                etree.SubElement(item, q("SIF_MaxBufferSize")).text = str(node.max_buffer_size)
-            etree.SubElement(item, q("SIF_Sleeping")).text = "Yes" if node.sleeping else "No"
-        if self.supported_versions:
-            versions = etree.SubElement(root, q("SIF_SupportedVersions"))
-            for version in self.supported_versions:
-                etree.SubElement(versions, q("SIF_Version")).text = version
+                etree.SubElement(item, q("SIF_MaxBufferSize")).text = str(node.max_buffer_size or 0)
+                etree.SubElement(item, q("SIF_Sleeping")).text = "Yes" if node.sleeping else "No"
+        protocols = etree.SubElement(root, q("SIF_SupportedProtocols"))
+        secure = (self.url or "").startswith("https:")
+        protocol = etree.SubElement(protocols, q("SIF_Protocol"), Type="HTTPS" if secure else "HTTP",
+                                    Secure="Yes" if secure else "No")
+        etree.SubElement(protocol, q("SIF_URL")).text = self.url or "http://localhost/"
+        versions = etree.SubElement(root, q("SIF_SupportedVersions"))
+        for version in self.supported_versions or ("2.4",):
+            etree.SubElement(versions, q("SIF_Version")).text = version
+        contexts(root)
         extended = dict(self.extended_elements)
         if self.ready is not None:
             extended[ZONE_READY_ELEMENT] = "Yes" if self.ready else "No"
@@ -120,4 +134,5 @@ class ZoneStatus:
                 v.text or "" for v in root.iterfind(f"{q('SIF_SupportedVersions')}/{q('SIF_Version')}")
             ),
             extended_elements=extended,
+            url=root.findtext(f"{q('SIF_SupportedProtocols')}/{q('SIF_Protocol')}/{q('SIF_URL')}"),
         )

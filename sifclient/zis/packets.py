@@ -96,7 +96,7 @@ def build_packet(
     next_raw = district.raw_count(object_name)
     more = False
     for raw_index, record in district.iter_records(object_name, start_raw):
-        element = record.to_xml()
+        element = record.to_xml(version)
         if not matches(element, query):
             continue
         element = _project(element, query)

@@ -156,6 +156,7 @@ class ZisSimulator:
             server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
+        self.zone.url = self.url
         self._thread = threading.Thread(target=server.serve_forever, name="zis-simulator", daemon=True)
         self._thread.start()
         return self

@@ -104,6 +104,7 @@ class Zone:
         self._lock = threading.RLock()
         self._district_cache: District | None = None
         self._writeback_assignments: set[str] = set()
+        self.url: str | None = None  # advertised in SIF_ZoneStatus; set by the HTTP server
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -146,10 +147,14 @@ class Zone:
     def _ack(self, info, *, code: int | None = STATUS_SUCCESS, desc: str | None = None,
              error: SifErrorInfo | None = None, data: etree._Element | None = None) -> Outgoing:
         agent = self.agents.get(info.source_id)
+        version = agent.version if agent else (info.version if info.version in SUPPORTED_VERSIONS else "2.4")
+        if error is not None and error.category == E.CAT_ZONE_SERVICES and version == "2.0r1":
+            # SIF 2.0r1 has no "zone services" category; its agents get the generic one.
+            error = SifErrorInfo(E.CAT_GENERIC, E.CODE_GENERIC, error.description, error.extended_description)
         return build_ack(
             self.zis_source_id, original_source_id=info.source_id, original_msg_id=info.msg_id,
             status_code=None if error else code, status_desc=desc, error=error, data=data,
-            version=agent.version if agent else (info.version if info.version in SUPPORTED_VERSIONS else "2.4"),
+            version=version,
         )
 
     def _dispatch(self, info) -> Outgoing:
@@ -262,8 +267,7 @@ class Zone:
         return self._ack(info, error=SifErrorInfo(E.CAT_GENERIC, 2, f"{command} is not supported"))
 
     def zone_status(self) -> ZoneStatus:
-        nodes = [ZoneNode(self.zis_source_id, "Simulated ZIS", "ZIS", None, tuple(SUPPORTED_VERSIONS))]
-        nodes.append(ZoneNode(
+        nodes = [ZoneNode(
             self.provider_id, "PowerSchool SIF Agent", "Agent", "Push" if self.spec.push_mode else "Pull",
             tuple(SUPPORTED_VERSIONS), 262144,
         ))
@@ -277,7 +281,7 @@ class Zone:
         return ZoneStatus(
             zone_id=self.zone_id, name=f"{self.spec.district_name} zone", ready=not self.spec.zone_not_ready,
             nodes=tuple(nodes), providers=providers, subscribers=subscribers,
-            supported_versions=tuple(SUPPORTED_VERSIONS),
+            supported_versions=tuple(SUPPORTED_VERSIONS), url=self.url,
         )
 
     # --- queue -----------------------------------------------------------------------------
