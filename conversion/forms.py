@@ -7,6 +7,7 @@ from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook
 
 
 class ZisSettingsForm(forms.ModelForm):
+    zis_url = forms.URLField(label="ZIS URL", required=False, assume_scheme="https")
     zis_password = forms.CharField(
         label="ZIS password", required=False, strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),

@@ -121,8 +121,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # Keys for credentials at rest (ZIS passwords, Canvas tokens). Comma-separated Fernet keys, newest first,
 # so keys can be rotated. Without one, a key is derived from SECRET_KEY (fine for the demo only).
-FORMS_URLFIELD_ASSUME_HTTPS = True
-
 FIELD_ENCRYPTION_KEYS = [k for k in os.environ.get("FIELD_ENCRYPTION_KEYS", "").split(",") if k]
 
 # Celery. The broker URL is set by the start script (a private redis-server) or by production.
@@ -134,6 +132,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and the Job row's lease decides 
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # The server-less fallback of the embedded default: messages are files under var/broker.
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
 CELERY_TIMEZONE = "America/Denver"
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

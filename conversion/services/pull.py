@@ -1,0 +1,256 @@
+"""Step 2's pull (and every nightly sync's): request each object from the zone and store what streams in.
+
+Each delivered packet is stored in one transaction (its records, in bulk, and a ReceivedMessage row)
+before it is acked, so a worker killed mid-pull loses nothing: the ZIS redelivers what was not acked,
+and a redelivered SIF_MsgId is recognised and acked without storing it twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter, defaultdict
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from sifclient import Delivered, SifClientError, SifError, TransportError, ZisTlsError
+
+from conversion.jobs import JobFailed, Progress
+from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
+from conversion.services.sifdata import object_name_of, row_for
+from conversion.services.zis import PULL_OBJECTS, agent_for
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+# How long the zone may stay silent, with requests still unanswered, before the pull gives up.
+IDLE_TIMEOUT_SECONDS = getattr(settings, "PULL_IDLE_TIMEOUT_SECONDS", 120)
+POLL_SECONDS = 0.5
+KEEP_SNAPSHOTS = 3
+
+
+class Ingest:
+    """Stores delivered packets into the receiving snapshots of one conversion."""
+
+    def __init__(self, conversion: Conversion, snapshot: Snapshot, progress: Progress | None):
+        self.conversion = conversion
+        self.snapshot = snapshot
+        self.progress = progress
+        # request SIF_MsgId -> (snapshot, object name), over every snapshot still receiving, so the late
+        # answers to a killed pull's requests are still stored where they belong.
+        self.requests: dict[str, tuple[Snapshot, str]] = {}
+        for snap in Snapshot.objects.filter(conversion=conversion, state=SnapshotState.RECEIVING):
+            snap = self.snapshot if snap.pk == snapshot.pk else snap
+            for name, info in snap.requests.items():
+                self.requests[info["msg_id"]] = (snap, name)
+        self.last_activity = time.monotonic()
+
+    def seen(self, msg_id: str) -> bool:
+        return ReceivedMessage.objects.filter(conversion=self.conversion, msg_id=msg_id).exists()
+
+    def handle(self, delivered: Delivered) -> None:
+        self.last_activity = time.monotonic()
+        if delivered.kind == "event":
+            self._store_event(delivered)
+        else:
+            self._store_response(delivered)
+
+    def _store_event(self, delivered: Delivered) -> None:
+        # Unsolicited events (state reporting plug-ins, say) are counted for diagnostics, not ingested.
+        with transaction.atomic():
+            snap = Snapshot.objects.select_for_update().get(pk=self.snapshot.pk)
+            events = snap.summary.setdefault("events", {})
+            key = f"{delivered.object_name or 'unknown'}:{delivered.action or ''}"
+            events[key] = events.get(key, 0) + 1
+            snap.save(update_fields=["summary"])
+            self.snapshot.summary = snap.summary
+            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, snapshot=snap,
+                                           kind="event", object_name=delivered.object_name or "")
+
+    def _store_response(self, delivered: Delivered) -> None:
+        target = self.requests.get(delivered.request_msg_id or "")
+        if target is None:
+            # An answer to a request no receiving snapshot made (e.g. one already abandoned): nothing to
+            # store it in. It is recorded as seen so it is not counted twice, and acked.
+            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, kind="orphan",
+                                           object_name=delivered.object_name or "")
+            log.warning("response %s to unknown request %s dropped", delivered.msg_id, delivered.request_msg_id)
+            return
+        snap, name = target
+        count = 0
+        with transaction.atomic():
+            if delivered.error is None:
+                batch = []
+                for ordinal, record in enumerate(delivered.records()):
+                    batch.append(row_for(snap, record, f"{object_name_of(record)}#{delivered.msg_id}#{ordinal}"))
+                    if len(batch) >= BATCH:
+                        SifRecord.objects.bulk_create(batch, ignore_conflicts=True)
+                        count += len(batch)
+                        batch = []
+                if batch:
+                    SifRecord.objects.bulk_create(batch, ignore_conflicts=True)
+                    count += len(batch)
+            locked = Snapshot.objects.select_for_update().get(pk=snap.pk)
+            info = locked.requests[name]
+            info["packets"] += 1
+            info["records"] += count
+            if not delivered.more_packets:
+                info["last_packet"] = delivered.packet_number or info["packets"]
+            if delivered.error is not None:
+                info["error"] = str(delivered.error)
+                info["last_packet"] = info["packets"]
+            locked.save(update_fields=["requests"])
+            snap.requests = locked.requests
+            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, snapshot=locked,
+                                           kind="response", object_name=name, record_count=count)
+        if snap.pk == self.snapshot.pk:
+            self._report()
+
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        reqs = self.snapshot.requests
+        done = sum(1 for info in reqs.values() if is_complete(info))
+        records = sum(info["records"] for info in reqs.values())
+        current = next((n for n, info in reqs.items() if info["packets"] and not is_complete(info)), None)
+        message = f"{records:,} records stored"
+        if current:
+            message += f"; receiving {current} (packet {reqs[current]['packets']})"
+        self.progress.update(
+            current=done, total=len(reqs), message=message,
+            detail={"objects": {n: {"records": i["records"], "packets": i["packets"], "done": is_complete(i),
+                                    "error": i.get("error")} for n, i in reqs.items()}},
+        )
+
+    def complete(self) -> bool:
+        return all(is_complete(info) for info in self.snapshot.requests.values())
+
+
+def is_complete(info: dict) -> bool:
+    return info.get("last_packet") is not None and info["packets"] >= info["last_packet"]
+
+
+def receiving_snapshot(conversion: Conversion, job: Job) -> Snapshot:
+    """The job's snapshot: the one it already started (a retried job resumes it), or a new one."""
+    snapshot = Snapshot.objects.filter(job=job).order_by("-id").first()
+    if snapshot is None or snapshot.state != SnapshotState.RECEIVING:
+        snapshot = Snapshot.objects.create(conversion=conversion, job=job)
+    return snapshot
+
+
+def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
+         idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> Snapshot:
+    """Pull every object into a snapshot and complete it. Raises JobFailed with a clear reason."""
+    snapshot = receiving_snapshot(conversion, job)
+    try:
+        with agent_for(conversion) as agent:
+            agent.register()
+            for name in PULL_OBJECTS:
+                if name not in snapshot.requests:
+                    msg_id = agent.request(name)
+                    snapshot.requests[name] = {"msg_id": msg_id, "packets": 0, "last_packet": None, "records": 0,
+                                               "error": None}
+                    snapshot.save(update_fields=["requests"])
+            ingest = Ingest(conversion, snapshot, progress)
+            ingest._report()
+            while True:
+                agent.drain(ingest.handle, seen=ingest.seen)
+                if ingest.complete():
+                    break
+                if time.monotonic() - ingest.last_activity > idle_timeout:
+                    waiting = [n for n, i in snapshot.requests.items() if not is_complete(i)]
+                    raise JobFailed(
+                        f"The zone stopped answering: no data for {int(idle_timeout)} s while waiting for "
+                        f"{', '.join(waiting)}. Check that the PowerSchool SIF agent is running and provides them."
+                    )
+                time.sleep(POLL_SECONDS)
+    except ZisTlsError as exc:
+        raise JobFailed(f"The ZIS certificate was not trusted: {exc}") from exc
+    except TransportError as exc:
+        raise JobFailed(f"Could not reach the ZIS: {exc}") from exc
+    except SifError as exc:
+        raise JobFailed(f"The ZIS refused: {exc}") from exc
+    except SifClientError as exc:
+        raise JobFailed(f"The ZIS sent something that is not valid SIF: {exc}") from exc
+    finish_snapshot(snapshot)
+    errors = {n: i["error"] for n, i in snapshot.requests.items() if i.get("error")}
+    if errors:
+        raise JobFailed("The zone answered with errors: " + "; ".join(f"{n}: {e}" for n, e in errors.items()))
+    return snapshot
+
+
+def finish_snapshot(snapshot: Snapshot) -> None:
+    """Count, summarise and fingerprint a fully received snapshot, and mark it complete."""
+    records = SifRecord.objects.filter(snapshot=snapshot)
+    counts: Counter = Counter()
+    digest = hashlib.sha256()
+    years: dict[str, Counter] = defaultdict(Counter)
+    for object_name, ref_id, row_digest, school_year in (
+        records.order_by("object_name", "ref_id").values_list("object_name", "ref_id", "digest", "school_year")
+        .iterator(chunk_size=10000)
+    ):
+        counts[object_name] += 1
+        digest.update(f"{object_name}|{ref_id}|{row_digest}\n".encode())
+        if school_year:
+            years[object_name][school_year] += 1
+    has_errors = any(info.get("error") for info in snapshot.requests.values())
+    snapshot.counts = dict(counts)
+    snapshot.summary = {**snapshot.summary, "school_years": {k: dict(v) for k, v in years.items()},
+                        "schools": school_summary(snapshot)}
+    snapshot.fingerprint = digest.hexdigest()
+    snapshot.state = SnapshotState.FAILED if has_errors else SnapshotState.COMPLETE
+    snapshot.completed_at = timezone.now()
+    snapshot.save(update_fields=["counts", "summary", "fingerprint", "state", "completed_at"])
+    if not has_errors:
+        prune_snapshots(snapshot.conversion)
+
+
+def school_summary(snapshot: Snapshot) -> list[dict]:
+    """Per school: name, number, students enrolled, sections, staff — the table the district verifies."""
+    from django.db.models import Count
+
+    records = SifRecord.objects.filter(snapshot=snapshot)
+    schools = {
+        r.ref_id: {"ref_id": r.ref_id, "name": r.data.get("name", ""), "local_id": r.local_id, "dcid": r.dcid,
+                   "students": 0, "sections": 0, "staff": 0}
+        for r in records.filter(object_name="SchoolInfo")
+    }
+
+    def add(object_name: str, key: str, field: str = "school_ref_id") -> None:
+        for row in records.filter(object_name=object_name).values(field).annotate(n=Count("id")):
+            school = schools.setdefault(row[field] or "", {"ref_id": row[field], "name": "(unknown school)",
+                                                          "local_id": "", "dcid": "", "students": 0,
+                                                          "sections": 0, "staff": 0})
+            school[key] += row["n"]
+
+    add("StudentSchoolEnrollment", "students")
+    add("StaffAssignment", "staff")
+    for row in records.filter(object_name="SectionInfo").values_list("data", flat=True).iterator():
+        school = schools.get(row.get("school_ref_id") or "")
+        if school:
+            school["sections"] += 1
+    return sorted(schools.values(), key=lambda s: (s["local_id"] or "~", s["name"]))
+
+
+def prune_snapshots(conversion: Conversion) -> None:
+    """Keep the newest complete snapshots and any a district approval or mapping diff still points at."""
+    from conversion.models import Approval, MappingDiff
+
+    keep = set(
+        Snapshot.objects.filter(conversion=conversion, state=SnapshotState.COMPLETE)
+        .order_by("-completed_at").values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
+    )
+    keep |= {int(s.split(":")[1]) for s in Approval.objects.filter(conversion=conversion, subject__startswith="snapshot:")
+             .values_list("subject", flat=True)}
+    keep |= set(MappingDiff.objects.filter(conversion=conversion).values_list("snapshot_id", flat=True))
+    old = Snapshot.objects.filter(conversion=conversion).exclude(pk__in=keep).exclude(state=SnapshotState.RECEIVING)
+    SifRecord.objects.filter(snapshot__in=old).delete()
+    old.delete()
+
+
+def run_pull(job: Job, progress: Progress) -> None:
+    snapshot = pull(job.conversion, job=job, progress=progress)
+    total = sum(snapshot.counts.values())
+    progress.update(message=f"{total:,} records from {len(snapshot.counts)} object types",
+                    detail={"snapshot": snapshot.pk}, force=True)
