@@ -22,10 +22,10 @@ from canvas.csvfiles import (
 
 
 def docs_dir() -> Path:
-    override = os.environ.get("CANVAS_DOCS_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "canvas"
+    """The directory of sis_csv_formats.md: CANVAS_DOCS_DIR (the shared dir or its canvas/ child),
+    else the checkout's sibling `shared/canvas`."""
+    shared = Path(os.environ.get("CANVAS_DOCS_DIR") or Path(__file__).resolve().parents[2].parent / "shared")
+    return shared if (shared / "sis_csv_formats.md").exists() else shared / "canvas"
 
 
 def documented_formats() -> dict[str, dict]:
