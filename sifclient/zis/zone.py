@@ -50,6 +50,8 @@ class ResponseJob:
     query_xml: bytes | None
     next_raw: int = 0
     packet_number: int = 1
+    # The packet being delivered, kept so redeliveries and the ack do not rebuild it (not persisted).
+    cached: Packet | None = field(default=None, repr=False, compare=False)
 
     @property
     def msg_id(self) -> str:
@@ -270,7 +272,7 @@ class Zone:
         nodes = [ZoneNode(
             self.provider_id, "PowerSchool SIF Agent", "Agent", "Push" if self.spec.push_mode else "Pull",
             tuple(SUPPORTED_VERSIONS), 262144,
-        ))
+        )]
         for agent in self.agents.values():
             nodes.append(ZoneNode(agent.source_id, agent.name, "Agent", agent.mode, tuple(agent.versions),
                                   agent.max_buffer_size, agent.sleeping))
@@ -293,12 +295,16 @@ class Zone:
         return None
 
     def current_packet(self, job: ResponseJob) -> Packet:
-        return build_packet(
+        cached = job.cached
+        if cached is not None and cached.packet_number == job.packet_number:
+            return cached
+        job.cached = build_packet(
             self.district, job.object_name, request_msg_id=job.request_msg_id,
             packet_number=job.packet_number, start_raw=job.next_raw, max_buffer_size=job.max_buffer_size,
             destination_id=job.destination_id, source_id=self.provider_id, version=job.version,
             query=Query.from_xml(etree.fromstring(job.query_xml)) if job.query_xml else None,
         )
+        return job.cached
 
     def _get_message(self, agent: AgentState, info) -> Outgoing:
         if agent.sleeping:
@@ -326,6 +332,7 @@ class Zone:
             if packet.more_packets:
                 item.next_raw = packet.next_raw
                 item.packet_number += 1
+                item.cached = None
                 return self._ack(info)
         agent.queue.remove(item)
         if ack.status_code == STATUS_INTERMEDIATE and isinstance(item, EventItem):
@@ -447,6 +454,7 @@ class Zone:
                                   "data": base64.b64encode(item.data).decode()})
                 else:
                     entry = asdict(item)
+                    entry.pop("cached")
                     entry["query_xml"] = item.query_xml.decode() if item.query_xml else None
                     queue.append({"type": "response", **entry})
             agents.append({

@@ -1,0 +1,57 @@
+"""Shared bits for the sifclient tests that run the ZIS simulator."""
+from __future__ import annotations
+
+from collections import Counter
+
+from lxml import etree
+
+from sifclient import Agent, HttpTransport
+from sifclient.records import SifRecord
+
+from tests.sifclient.sifschema import assert_valid
+
+
+def new_agent(zis, source_id: str = "canvas", **kwargs) -> Agent:
+    transport = HttpTransport(zis.url, timeout=10.0, verify=zis.ca_file or True)
+    kwargs.setdefault("retry_delay", 0.01)
+    return Agent(transport, source_id=source_id, **kwargs)
+
+
+def record_key(record: SifRecord) -> tuple:
+    ref = getattr(record, "ref_id", None)
+    return (record.OBJECT_NAME, ref or repr(record))
+
+
+class Store:
+    """A stand-in for the caller's persistent store: records by SIF_MsgId, what was seen."""
+
+    def __init__(self):
+        self.by_msg: dict[str, list[tuple]] = {}
+
+    def save(self, delivered) -> None:
+        self.by_msg[delivered.msg_id] = [record_key(r) for r in delivered.records()]
+
+    def seen(self, msg_id: str) -> bool:
+        return msg_id in self.by_msg
+
+    def keys(self) -> list[tuple]:
+        return [key for keys in self.by_msg.values() for key in keys]
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(name for name, _ in self.keys()))
+
+
+class Capture:
+    """on_send hook: keeps every message the simulator sends (for schema validation)."""
+
+    def __init__(self):
+        self.sent: list[bytes] = []
+
+    def __call__(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def assert_all_valid(self) -> int:
+        for data in self.sent:
+            version = etree.fromstring(data).get("Version")
+            assert_valid(data, version)
+        return len(self.sent)
