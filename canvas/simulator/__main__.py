@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from pathlib import Path
 
 from canvas.simulator import CanvasSimulator
 
@@ -16,9 +17,13 @@ def main() -> None:
     parser.add_argument("--token", required=True, help="the API token clients must present")
     parser.add_argument("--root-account-name", default="Simulated District")
     parser.add_argument("--throttle", choices=["off", "429", "403"], default="off")
+    parser.add_argument("--seed-zip", type=Path, help="an SIS import (zip or CSV) applied at start-up: the legacy state")
     args = parser.parse_args()
     sim = CanvasSimulator(token=args.token, host=args.host, port=args.port, root_account_name=args.root_account_name)
     sim.start()
+    if args.seed_zip:
+        record = sim.seed_sis_import(args.seed_zip.read_bytes())
+        print(f"Seeded from {args.seed_zip}: import {record.id} {record.workflow_state}", flush=True)
     if args.throttle != "off":
         sim.set_throttle(enabled=True, mode=args.throttle)
     print(f"Canvas simulator on {sim.url} (root account id {sim.root_account_id})", flush=True)

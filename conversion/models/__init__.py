@@ -13,10 +13,11 @@ from conversion.models.conversion import (
 from conversion.models.district import District
 from conversion.models.job import FINISHED_STATES, Job, JobKind, JobState
 from conversion.models.mapping import MappingDiff, MappingRow, MatchStatus
+from conversion.models.sync import SYNC_SUCCESS_STATES, Artifact, SyncRun, SyncState
 from conversion.models.snapshot import ReceivedMessage, SifRecord, Snapshot, SnapshotState
 
 __all__ = [
     "AGENT_CHECKLIST", "Approval", "ApprovalKind", "AuditEvent", "Conversion", "ConversionState", "District",
     "FINISHED_STATES", "GpbState", "Gradebook", "Hosting", "Job", "JobKind", "JobState",
-    "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "Snapshot", "SnapshotState",
+    "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "Snapshot", "SnapshotState",
 ]

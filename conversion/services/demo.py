@@ -18,7 +18,7 @@ DEMO_PASSWORD = "demo-password-1"
 
 @dataclass
 class DemoSettings:
-    zis_url: str = "http://127.0.0.1:7080/zis"
+    zis_url: str = "http://127.0.0.1:7080/zones"
     canvas_url: str = "http://127.0.0.1:7090"
     canvas_token: str = "demo-canvas-token"
     zone_id: str = "DEMO_USD"

@@ -1,7 +1,11 @@
-"""Create the demo users, districts and conversions (idempotent), and the beat schedule."""
-from django.core.management.base import BaseCommand
+"""Create the demo users, districts and conversions (idempotent), the beat schedule, and optionally the
+legacy Canvas state the Canvas simulator starts from."""
+from pathlib import Path
 
-from conversion.services import demo, schedule
+from django.core.management.base import BaseCommand
+from sifclient.powerschool import DistrictSpec
+
+from conversion.services import demo, legacy, schedule
 
 
 class Command(BaseCommand):
@@ -10,6 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--zis-url", default=demo.DemoSettings.zis_url)
         parser.add_argument("--canvas-url", default=demo.DemoSettings.canvas_url)
+        parser.add_argument("--canvas-seed", type=Path, help="write the legacy Canvas SIS import zip here")
+        parser.add_argument("--students", type=int, default=1500)
+        parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args, **options):
         result = demo.seed_demo(demo.DemoSettings(zis_url=options["zis_url"], canvas_url=options["canvas_url"]))
@@ -17,3 +24,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Consultant: {result['consultant']} / {demo.DEMO_PASSWORD}")
         for d in result["districts"]:
             self.stdout.write(f"District {d['district']}: admin {d['admin']} / {demo.DEMO_PASSWORD}")
+        if options["canvas_seed"]:
+            spec = DistrictSpec(seed=options["seed"], students=options["students"],
+                                school_year=demo.current_school_year())
+            counts = legacy.write_legacy_zip(spec, options["canvas_seed"])
+            self.stdout.write(f"Legacy Canvas state written to {options['canvas_seed']}: {counts}")

@@ -1,0 +1,198 @@
+"""Step 4: does the data arriving through SIF match what Canvas holds now?
+
+Users are matched on the PowerSchool ID (SIF LocalId = Canvas sis_user_id before the remap), courses on
+their SIS course id, enrollments on (course, user, role). Each row gets a status and a reason; the
+conflicts that would make the remap fail or hit the wrong person block the district's approval.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from conversion.jobs import JobFailed, Progress
+from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapshot
+from conversion.services.canvas_api import canvas_for
+from conversion.services.roster import Person, Roster
+
+M = MatchStatus
+
+
+@dataclass(frozen=True)
+class CanvasUser:
+    sis_user_id: str
+    name: str
+    sortable_name: str = ""
+
+
+@dataclass(frozen=True)
+class CanvasCourse:
+    sis_course_id: str
+    name: str
+    canvas_id: int
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def names_match(person: Person, user: CanvasUser) -> bool:
+    wanted = _norm(person.name)
+    sortable = _norm(f"{person.last_name}, {person.first_name}")
+    return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
+
+
+def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> list[MappingRow]:
+    """The user half of the mapping: plain data in, unsaved MappingRow objects out."""
+    people = list(people)
+    by_local: dict[str, list[Person]] = defaultdict(list)
+    by_dcid: dict[str, list[Person]] = defaultdict(list)
+    for p in people:
+        by_local[p.local_id].append(p)
+        if p.dcid:
+            by_dcid[p.dcid].append(p)
+    canvas = {u.sis_user_id: u for u in canvas_users if u.sis_user_id}
+    rows: list[MappingRow] = []
+    used_canvas: set[str] = set()
+
+    def row(status, p: Person, reason, canvas_value="", blocking=False):
+        rows.append(MappingRow(kind="user", status=status, blocking=blocking, key=p.local_id, name=p.name,
+                               sif_value=p.kind, canvas_value=canvas_value, dcid=p.dcid, reason=reason[:300]))
+
+    for p in people:
+        if len(by_local[p.local_id]) > 1:
+            kinds = " and ".join(sorted({q.kind for q in by_local[p.local_id]}))
+            row(M.CONFLICT, p, f"PowerSchool ID {p.local_id} is used by more than one person ({kinds})",
+                blocking=True)
+            used_canvas.add(p.local_id)
+            continue
+        current = canvas.get(p.local_id)
+        remapped = canvas.get(p.dcid) if p.dcid else None
+        if current is None and remapped is not None and remapped.sis_user_id not in by_local:
+            used_canvas.add(p.dcid)
+            row(M.MATCHED, p, "already under its DCID", canvas_value=p.dcid)
+            continue
+        if current is None:
+            row(M.ONLY_SIF, p, "not in Canvas yet: the first sync will create this user under the DCID")
+            continue
+        used_canvas.add(p.local_id)
+        if not p.dcid:
+            row(M.CONFLICT, p, "no DCID in the SIF data: the agent.cfg mapping is missing", current.sis_user_id,
+                blocking=True)
+        elif len(by_dcid[p.dcid]) > 1:
+            others = ", ".join(q.local_id for q in by_dcid[p.dcid] if q is not p)
+            row(M.CONFLICT, p, f"DCID {p.dcid} is claimed twice (also by {others})", current.sis_user_id,
+                blocking=True)
+        elif p.dcid in canvas and p.dcid != p.local_id and p.dcid not in by_local:
+            row(M.CONFLICT, p, f"DCID {p.dcid} is already the SIS ID of another Canvas user ({canvas[p.dcid].name})",
+                current.sis_user_id, blocking=True)
+        elif not names_match(p, current):
+            row(M.CONFLICT, p, f"name differs: Canvas has “{current.name}”; the sync will update it",
+                current.sis_user_id)
+        else:
+            row(M.MATCHED, p, "same PowerSchool ID and name", current.sis_user_id)
+    for sis_id, user in canvas.items():
+        if sis_id not in used_canvas:
+            rows.append(MappingRow(kind="user", status=M.ONLY_CANVAS, key=sis_id, name=user.name,
+                                   canvas_value=sis_id,
+                                   reason="not in the SIF data: left the district or in a school not synced"))
+    return rows
+
+
+def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[MappingRow]:
+    canvas = {c.sis_course_id: c for c in canvas_courses if c.sis_course_id}
+    rows = []
+    for section in roster.sections.values():
+        course = canvas.pop(section.course_id, None)
+        if course is None:
+            rows.append(MappingRow(kind="course", status=M.ONLY_SIF, key=section.course_id, name=section.name,
+                                   sif_value=section.school.name, reason="not in Canvas yet: the first sync creates it"))
+        elif _norm(course.name) != _norm(section.name):
+            rows.append(MappingRow(kind="course", status=M.CONFLICT, key=section.course_id, name=section.name,
+                                   canvas_value=course.name, reason="name differs; the sync will update it"))
+        else:
+            rows.append(MappingRow(kind="course", status=M.MATCHED, key=section.course_id, name=section.name,
+                                   canvas_value=course.name, reason="same SIS course id and name"))
+    for sis_id, course in canvas.items():
+        rows.append(MappingRow(kind="course", status=M.ONLY_CANVAS, key=sis_id, name=course.name,
+                               reason="not in the SIF data for this school year and these schools"))
+    return rows
+
+
+def diff_enrollments(roster: Roster, canvas_enrollments: set[tuple[str, str, str]]) -> list[MappingRow]:
+    """Enrollments compared as (course id, PowerSchool ID, role) triples; only differences are listed."""
+    sif = {(e.section.course_id, e.person.local_id, e.role) for e in roster.iter_enrollments()}
+    rows = [
+        MappingRow(kind="enrollment", status=M.ONLY_SIF, key=f"{c} {u} {r}", reason="will be added by the sync")
+        for c, u, r in sorted(sif - canvas_enrollments)
+    ] + [
+        MappingRow(kind="enrollment", status=M.ONLY_CANVAS, key=f"{c} {u} {r}",
+                   reason="not in the SIF data: the sync will drop it")
+        for c, u, r in sorted(canvas_enrollments - sif)
+    ]
+    matched = len(sif & canvas_enrollments)
+    return rows, matched
+
+
+def fingerprint_rows(rows: Iterable[MappingRow]) -> str:
+    digest = hashlib.sha256()
+    for line in sorted(f"{r.kind}|{r.status}|{r.key}|{r.dcid}|{r.reason}" for r in rows):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def run_mapping(job: Job, progress: Progress) -> None:
+    conversion = job.conversion
+    snapshot = Snapshot.objects.latest_complete(conversion)
+    if snapshot is None:
+        raise JobFailed("There is no complete pull to compare with Canvas: run a pull first.")
+    roster = Roster.for_snapshot(snapshot)
+    account = conversion.district.canvas_account_id or "1"
+    progress.update(current=0, total=4, message="Reading Canvas users", force=True)
+    with canvas_for(conversion.district) as canvas:
+        users = []
+        for n, u in enumerate(canvas.iter_users(account), 1):
+            users.append(CanvasUser(u.sis_user_id or "", u.name or "", u.sortable_name or ""))
+            if n % 500 == 0:
+                progress.update(message=f"Reading Canvas users: {n:,}")
+        progress.update(current=1, message=f"{len(users):,} Canvas users read; reading courses", force=True)
+        courses = [CanvasCourse(c.sis_course_id or "", c.name, c.id) for c in canvas.iter_courses(account)]
+        in_scope = {s.course_id for s in roster.sections.values()}
+        read = [c for c in courses if c.sis_course_id in in_scope]
+        progress.update(current=2, message=f"{len(courses):,} Canvas courses; reading enrollments", force=True)
+        canvas_enrollments: set[tuple[str, str, str]] = set()
+        for n, course in enumerate(read, 1):
+            for e in canvas.iter_enrollments(course_id=course.canvas_id):
+                role = "teacher" if e.type == "TeacherEnrollment" else "student" if e.type == "StudentEnrollment" else e.role
+                if e.sis_user_id:
+                    canvas_enrollments.add((course.sis_course_id, e.sis_user_id, role))
+            if n % 20 == 0:
+                progress.update(message=f"Enrollments of {n:,} of {len(read):,} courses read")
+    progress.update(current=3, message="Comparing", force=True)
+    rows = diff_users(roster.iter_people(), users) + diff_courses(roster, courses)
+    enrollment_rows, matched_enrollments = diff_enrollments(roster, canvas_enrollments)
+    rows += enrollment_rows
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        counts[r.kind][r.status] += 1
+    counts["enrollment"][M.MATCHED] += matched_enrollments
+    with transaction.atomic():
+        diff = MappingDiff.objects.create(
+            conversion=conversion, snapshot=snapshot, job=job,
+            counts={k: dict(v) for k, v in counts.items()},
+            blocking_count=sum(1 for r in rows if r.blocking), fingerprint=fingerprint_rows(rows),
+        )
+        for r in rows:
+            r.diff = diff
+        MappingRow.objects.bulk_create(rows, batch_size=2000)
+    users_count = counts["user"]
+    progress.update(
+        current=4, detail={"mapping_diff": diff.pk},
+        message=(f"Users: {users_count[M.MATCHED]:,} matched, {users_count[M.CONFLICT]:,} conflicting, "
+                 f"{users_count[M.ONLY_SIF]:,} only in SIF, {users_count[M.ONLY_CANVAS]:,} only in Canvas; "
+                 f"{diff.blocking_count:,} blocking"),
+        force=True,
+    )

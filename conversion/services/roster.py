@@ -1,0 +1,236 @@
+"""What Canvas should hold, read from a pulled snapshot: schools, terms, courses, people, enrollments.
+
+One place decides what is in scope (the conversion's school year, the schools the district wants) and
+how SIF identifiers become Canvas SIS ids, so the mapping check, the remap, the nightly sync, grade
+passback and the demo's legacy Canvas all agree.
+
+Canvas SIS ids:
+- account: ``school_<school number>``; term: ``<school year>_<term code>``;
+- course and its one section: ``sec_<PowerSchool section id>`` (SectionInfo LocalId, which agent.cfg
+  mappings do not affect);
+- user: the PowerSchool ID (student number or teacher number) before the remap, the DCID after it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol
+
+from conversion.models import SifRecord, Snapshot
+
+LEGACY, DCID = "legacy", "dcid"
+
+
+@dataclass(frozen=True)
+class Person:
+    kind: str  # "student" | "teacher"
+    ref_id: str
+    local_id: str  # PowerSchool ID: student number or teacher number
+    dcid: str
+    first_name: str
+    last_name: str
+    email: str
+
+    def sis_user_id(self, scheme: str) -> str:
+        return self.dcid if scheme == DCID else self.local_id
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True)
+class School:
+    ref_id: str
+    local_id: str
+    name: str
+
+    @property
+    def account_id(self) -> str:
+        return f"school_{self.local_id}"
+
+
+@dataclass(frozen=True)
+class Term:
+    ref_id: str
+    term_id: str
+    name: str
+    start_date: str | None
+    end_date: str | None
+
+
+@dataclass(frozen=True)
+class Section:
+    ref_id: str
+    local_id: str
+    dcid: str
+    name: str
+    course_title: str
+    course_code: str
+    school: School
+    term: Term | None
+    teacher_ref_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def course_id(self) -> str:
+        return f"sec_{self.local_id}"
+
+    @property
+    def section_id(self) -> str:
+        return self.course_id
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    section: Section
+    person: Person
+
+    @property
+    def role(self) -> str:
+        return "teacher" if self.person.kind == "teacher" else "student"
+
+
+Row = tuple[str, str, str, int | None, dict]  # ref_id, local_id, dcid, school_year, data
+
+
+class RecordSource(Protocol):
+    def rows(self, object_name: str) -> Iterable[Row]: ...
+
+
+class SnapshotSource:
+    """Records of a stored snapshot, streamed from the database."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+
+    def rows(self, object_name: str) -> Iterable[Row]:
+        return (
+            SifRecord.objects.filter(snapshot=self.snapshot, object_name=object_name)
+            .order_by("local_id", "ref_id")
+            .values_list("ref_id", "local_id", "dcid", "school_year", "data")
+            .iterator(chunk_size=5000)
+        )
+
+
+class Roster:
+    """A read-only view over one set of SIF records, limited to what the conversion sends to Canvas."""
+
+    def __init__(self, source: RecordSource | Snapshot, *, school_year: int, expected_school_ids=()):
+        self.source = SnapshotSource(source) if isinstance(source, Snapshot) else source
+        self.year = school_year
+        self.expected_school_ids = {str(s) for s in expected_school_ids or ()}
+
+    @classmethod
+    def for_snapshot(cls, snapshot: Snapshot) -> "Roster":
+        conversion = snapshot.conversion
+        return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids)
+
+    def _rows(self, object_name: str) -> Iterable[Row]:
+        return self.source.rows(object_name)
+
+    def _in_year(self, school_year) -> bool:
+        return school_year in (None, self.year)
+
+    # ---- small tables, loaded once -----------------------------------------------------------
+    @cached_property
+    def all_schools(self) -> dict[str, School]:
+        return {
+            ref: School(ref, local_id, data.get("name") or f"School {local_id}")
+            for ref, local_id, _, _, data in self._rows("SchoolInfo")
+        }
+
+    @cached_property
+    def schools(self) -> dict[str, School]:
+        """The schools in scope: the district's chosen ones, or every school when it chose none."""
+        if not self.expected_school_ids:
+            return dict(self.all_schools)
+        return {ref: s for ref, s in self.all_schools.items() if s.local_id in self.expected_school_ids}
+
+    @cached_property
+    def terms(self) -> dict[str, Term]:
+        result = {}
+        for ref, _, _, year, data in self._rows("TermInfo"):
+            if not self._in_year(year):
+                continue
+            code = data.get("term_code") or ref[-8:]
+            result[ref] = Term(ref, f"{year}_{code}", data.get("description") or code,
+                               data.get("start_date"), data.get("end_date"))
+        return result
+
+    @cached_property
+    def courses(self) -> dict[str, dict]:
+        return {
+            ref: data
+            for ref, _, _, year, data in self._rows("SchoolCourseInfo")
+            if self._in_year(year)
+        }
+
+    @cached_property
+    def sections(self) -> dict[str, Section]:
+        result = {}
+        for ref, local_id, dcid, year, data in self._rows("SectionInfo"):
+            course = self.courses.get(data.get("course_ref_id") or "")
+            if not self._in_year(year) or course is None:
+                continue
+            school = self.schools.get(course.get("school_ref_id") or "")
+            if school is None:
+                continue
+            title = course.get("title") or course.get("course_code") or "Course"
+            result[ref] = Section(
+                ref_id=ref, local_id=local_id or ref, dcid=dcid,
+                name=data.get("description") or f"{title} {data.get('section_code') or ''}".strip(),
+                course_title=title, course_code=course.get("course_code") or "", school=school,
+                term=self.terms.get(data.get("term_ref_id") or ""),
+                teacher_ref_ids=tuple(data.get("teacher_ref_ids") or ()),
+            )
+        return result
+
+    @cached_property
+    def enrolled_student_refs(self) -> set[str]:
+        """Students with a school enrollment this year in a school in scope."""
+        refs = set()
+        for _, _, _, year, data in self._rows("StudentSchoolEnrollment"):
+            if self._in_year(year) and (data.get("school_ref_id") in self.schools):
+                refs.add(data.get("student_ref_id"))
+        return refs
+
+    @cached_property
+    def assigned_staff_refs(self) -> set[str]:
+        refs = set()
+        for _, _, _, year, data in self._rows("StaffAssignment"):
+            if self._in_year(year) and data.get("school_ref_id") in self.schools:
+                refs.add(data.get("staff_ref_id"))
+        for section in self.sections.values():
+            refs.update(section.teacher_ref_ids)
+        return refs
+
+    # ---- people ------------------------------------------------------------------------------
+    def _people(self, object_name: str, kind: str, wanted: set[str]) -> Iterator[Person]:
+        for ref, local_id, dcid, _, data in self._rows(object_name):
+            if ref in wanted:
+                yield Person(kind, ref, local_id, dcid, data.get("first_name") or "", data.get("last_name") or "",
+                             data.get("email") or "")
+
+    def iter_people(self) -> Iterator[Person]:
+        yield from self._people("StaffPersonal", "teacher", self.assigned_staff_refs)
+        yield from self._people("StudentPersonal", "student", self.enrolled_student_refs)
+
+    @cached_property
+    def people_by_ref(self) -> dict[str, Person]:
+        return {p.ref_id: p for p in self.iter_people()}
+
+    def iter_enrollments(self) -> Iterator[Enrollment]:
+        people = self.people_by_ref
+        for section in self.sections.values():
+            for teacher_ref in section.teacher_ref_ids:
+                teacher = people.get(teacher_ref)
+                if teacher:
+                    yield Enrollment(section, teacher)
+        for _, _, _, year, data in self._rows("StudentSectionEnrollment"):
+            if not self._in_year(year):
+                continue
+            section = self.sections.get(data.get("section_ref_id") or "")
+            student = people.get(data.get("student_ref_id") or "")
+            if section and student:
+                yield Enrollment(section, student)
