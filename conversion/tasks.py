@@ -37,7 +37,6 @@ def _make_task(kind: str) -> Task:
     def task(*, job_id: int) -> None:
         run_job(job_id, _runner(kind))
 
-    task.__name__ = name.rsplit(".", 1)[1]
     return task
 
 

@@ -108,7 +108,9 @@ class SisImportRecord:
             "diffed_against_import_id": self.diffed_against_import_id,
             "diffing_threshold_exceeded": self.diffing_threshold_exceeded,
             "change_threshold": o.change_threshold,
-            "csv_attachments": [],
+            # Canvas lists the uploaded file here; clients use its name to recognise their own import.
+            "csv_attachments": [{"id": self.id, "display_name": self.file_name, "filename": self.file_name,
+                                 "content-type": "application/zip" if self.extension == "zip" else "text/csv"}],
         }
 
     def error_entries(self) -> list[dict[str, Any]]:

@@ -1,0 +1,60 @@
+"""Submitting a Canvas SIS import exactly once, even when the worker dies around the upload.
+
+Before the upload the job records that it is submitting and under which file name (unique per job); the
+import id is recorded as soon as Canvas answers. A rerun that finds an id polls that import; one that
+finds only "submitting" first looks in Canvas's list of recent imports for its file name, and uploads
+again only when Canvas never got the first one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from canvas.client import CanvasClient
+from canvas.models import SisImport
+from django.utils import timezone
+
+from conversion.jobs import Progress
+
+SetState = Callable[[dict], None]
+
+
+def upload_name(job_id: int, purpose: str) -> str:
+    return f"{purpose}-job{job_id}.zip"
+
+
+def find_submitted(canvas: CanvasClient, account: str, file_name: str, since: dt.datetime) -> SisImport | None:
+    for sis_import in canvas.iter_sis_imports(account, created_since=since - dt.timedelta(minutes=5)):
+        names = {a.get("display_name") or a.get("filename") for a in sis_import.raw.get("csv_attachments") or []}
+        if file_name in names:
+            return sis_import
+    return None
+
+
+def submit_once(canvas: CanvasClient, account: str, path: Path, *, state: dict, save: SetState, file_name: str,
+                **params) -> int:
+    """The id of this job's import, uploading `path` only if Canvas does not have it yet."""
+    if state.get("import_id"):
+        return int(state["import_id"])
+    if state.get("submitting_at"):
+        found = find_submitted(canvas, account, file_name, dt.datetime.fromisoformat(state["submitting_at"]))
+        if found is not None:
+            save({"import_id": found.id})
+            return found.id
+    save({"submitting_at": timezone.now().isoformat(), "file_name": file_name})
+    created = canvas.create_sis_import(account, path, file_name=file_name, **params)
+    save({"import_id": created.id})
+    return created.id
+
+
+def wait(canvas: CanvasClient, account: str, import_id: int, progress: Progress, *, label: str,
+         poll_interval: float = 1.0) -> SisImport:
+    """Poll the import to a terminal state, mirroring Canvas's progress into the job's bar."""
+
+    def report(sis_import: SisImport) -> None:
+        progress.update(current=sis_import.progress, total=100,
+                        message=f"{label}: Canvas import {import_id} {sis_import.workflow_state} ({sis_import.progress}%)",
+                        force=True)
+
+    return canvas.wait_for_sis_import(account, import_id, poll_interval=poll_interval, on_progress=report)

@@ -1,0 +1,156 @@
+"""Step 5: move every Canvas user's sis_user_id from the PowerSchool ID to the DCID.
+
+The plan comes from the mapping diff the district approved; it is checked against Canvas as it is at
+run time, so running the job again only renames who still needs it. The reverse file is kept so a
+consultant can roll back.
+"""
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from canvas.csv_rows import ChangeSisIdRow
+from canvas.csvfiles import csv_bytes
+
+from conversion.jobs import JobFailed, Progress
+from conversion.models import ApprovalKind, Artifact, Conversion, Job, JobKind, JobState, MappingDiff
+from conversion.models import MatchStatus as M
+from conversion.services import canvas_import
+from conversion.services.canvas_api import canvas_for
+
+
+@dataclass(frozen=True)
+class Change:
+    old_id: str
+    new_id: str
+    name: str
+
+
+@dataclass
+class RemapPlan:
+    diff: MappingDiff
+    changes: list[Change] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(Counter(s["reason"] for s in self.skipped))
+
+
+def approved_diff(conversion: Conversion) -> MappingDiff | None:
+    """The mapping diff behind the district's newest mapping approval."""
+    approval = conversion.approvals.filter(kind=ApprovalKind.MAPPING).order_by("-approved_at", "-id").first()
+    if approval is None or not approval.subject.startswith("mapping_diff:"):
+        return None
+    return MappingDiff.objects.filter(pk=int(approval.subject.split(":")[1]), conversion=conversion).first()
+
+
+def plan(conversion: Conversion) -> RemapPlan | None:
+    diff = approved_diff(conversion)
+    if diff is None:
+        return None
+    result = RemapPlan(diff)
+    for row in diff.rows.filter(kind="user").order_by("key").iterator(chunk_size=5000):
+        if row.blocking:
+            result.skipped.append({"key": row.key, "name": row.name, "reason": row.reason})
+        elif row.status in (M.MATCHED, M.CONFLICT) and row.dcid and row.canvas_value == row.key:
+            result.changes.append(Change(row.key, row.dcid, row.name))
+        elif row.status == M.MATCHED and row.canvas_value == row.dcid:
+            result.skipped.append({"key": row.key, "name": row.name, "reason": "already under its DCID"})
+        elif row.status == M.ONLY_SIF:
+            result.skipped.append({"key": row.key, "name": row.name,
+                                   "reason": "not in Canvas yet: the first sync creates it under its DCID"})
+        elif row.status == M.ONLY_CANVAS:
+            result.skipped.append({"key": row.key, "name": row.name, "reason": "not in the SIF data: left as it is"})
+        else:
+            result.skipped.append({"key": row.key, "name": row.name, "reason": row.reason or "no DCID"})
+    return result
+
+
+def change_file(changes: list[Change], *, reverse: bool = False) -> bytes:
+    rows = (
+        ChangeSisIdRow(old_id=c.new_id if reverse else c.old_id, new_id=c.old_id if reverse else c.new_id, type="user")
+        for c in changes
+    )
+    return csv_bytes("change_sis_id", rows)
+
+
+def _save_state(job: Job):
+    def save(values: dict) -> None:
+        job.detail = {**job.detail, **values}
+        Job.objects.filter(pk=job.pk).update(detail=job.detail)
+    return save
+
+
+def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool, label: str) -> dict:
+    """Rename in Canvas whoever still carries the old id; return what was done and what was verified."""
+    conversion = job.conversion
+    account = conversion.district.canvas_account_id or "1"
+    source = (lambda c: c.new_id) if reverse else (lambda c: c.old_id)
+    target = (lambda c: c.old_id) if reverse else (lambda c: c.new_id)
+    with canvas_for(conversion.district) as canvas:
+        progress.update(current=0, total=100, message="Reading Canvas users", force=True)
+        present = {u.sis_user_id for u in canvas.iter_users(account) if u.sis_user_id}
+        todo = [c for c in changes if source(c) in present] if not job.detail.get("import_id") else \
+            [c for c in changes if c.old_id in set(job.detail.get("planned_old_ids", []))]
+        if todo or job.detail.get("import_id"):
+            if not job.detail.get("import_id"):
+                _save_state(job)({"planned_old_ids": [c.old_id for c in todo]})
+                forward = change_file(todo, reverse=reverse)
+                Artifact.objects.create(conversion=conversion, job=job, kind=f"{label}_file",
+                                        name=f"change_sis_id-{label}-job{job.pk}.csv", content=forward, rows=len(todo))
+                if not reverse:
+                    Artifact.objects.create(conversion=conversion, job=job, kind="remap_reverse_file",
+                                            name=f"change_sis_id-reverse-job{job.pk}.csv",
+                                            content=change_file(todo, reverse=True), rows=len(todo))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "change_sis_id.csv"
+                path.write_bytes(change_file(todo, reverse=reverse))
+                import_id = canvas_import.submit_once(
+                    canvas, account, path, state=job.detail, save=_save_state(job),
+                    file_name=canvas_import.upload_name(job.pk, label).replace(".zip", ".csv"),
+                )
+            result = canvas_import.wait(canvas, account, import_id, progress, label=label)
+            if not result.succeeded:
+                errors = [f"{e.file}: {e.message}" for e in canvas.iter_sis_import_errors(account, import_id)][:5]
+                raise JobFailed(f"Canvas import {import_id} ended {result.workflow_state}: " + "; ".join(errors))
+        progress.update(message="Verifying in Canvas", force=True)
+        after = {u.sis_user_id for u in canvas.iter_users(account) if u.sis_user_id}
+    unverified = [c for c in changes if target(c) not in after]
+    return {"renamed": len(todo), "already": len(changes) - len(todo), "unverified": len(unverified),
+            "unverified_examples": [f"{source(c)} → {target(c)}" for c in unverified[:10]]}
+
+
+def run_remap(job: Job, progress: Progress) -> None:
+    remap = plan(job.conversion)
+    if remap is None:
+        raise JobFailed("The district has not approved a mapping yet.")
+    outcome = _apply(job, progress, remap.changes, reverse=False, label="remap")
+    _save_state(job)({**outcome, "mapping_diff": remap.diff.pk, "planned": len(remap.changes),
+                      "skipped_by_reason": remap.skipped_by_reason})
+    progress.update(message=f"{outcome['renamed']:,} users moved to their DCID, {outcome['already']:,} already there, "
+                            f"{len(remap.skipped):,} skipped", force=True)
+    if outcome["unverified"]:
+        raise JobFailed(f"{outcome['unverified']} user(s) still lack their DCID in Canvas, e.g. "
+                        + ", ".join(outcome["unverified_examples"]))
+
+
+def run_rollback(job: Job, progress: Progress) -> None:
+    """Put back the PowerSchool IDs the last successful remap replaced."""
+    last = (job.conversion.jobs.filter(kind=JobKind.REMAP, state=JobState.SUCCEEDED)
+            .order_by("-finished_at").first())
+    remap = plan(job.conversion)
+    if last is None or remap is None:
+        raise JobFailed("There is no completed remap to roll back.")
+    outcome = _apply(job, progress, remap.changes, reverse=True, label="rollback")
+    _save_state(job)(outcome)
+    # A rolled-back remap no longer counts: complete_remap's guard reads the newest REMAP job.
+    job.conversion.jobs.filter(pk=last.pk).update(detail={**last.detail, "rolled_back_by": job.pk,
+                                                           "unverified": len(remap.changes)})
+    progress.update(message=f"{outcome['renamed']:,} users back on their PowerSchool ID", force=True)
+    if outcome["unverified"]:
+        raise JobFailed(f"{outcome['unverified']} user(s) are not back on their PowerSchool ID, e.g. "
+                        + ", ".join(outcome["unverified_examples"]))
+

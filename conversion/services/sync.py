@@ -1,0 +1,212 @@
+"""Step 6: the sync to Canvas — nightly at midnight Mountain time, or "sync now".
+
+1. pull the zone into a snapshot (the same resumable pull as step 2);
+2. build the SIS import CSVs (users under their DCID) and their fingerprint;
+3. unchanged since the last successful sync: skipped ("no new data, no sync");
+4. a large share of enrollments would go: held for approval, nothing sent;
+5. otherwise submitted once, with the district's diffing data set, and polled to the end; Canvas's
+   counts, warnings and errors are kept on the SyncRun.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import struct
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from conversion import audit, jobs
+from conversion.jobs import JobFailed, Progress
+from conversion.models import (
+    SYNC_SUCCESS_STATES,
+    Approval,
+    ApprovalKind,
+    Artifact,
+    Conversion,
+    Job,
+    JobKind,
+    SyncRun,
+    SyncState,
+)
+from conversion.rules import Role, role_in
+from conversion.services import canvas_import, pull
+from conversion.services.canvas_api import canvas_for
+from conversion.services.roster import DCID, Roster
+from conversion.services.sis_csv import build_package
+
+# Share of the last sync's enrollments that may disappear in one night before a person must look.
+DELETION_THRESHOLD = getattr(settings, "SYNC_DELETION_THRESHOLD", 0.10)
+
+
+def diffing_data_set(conversion: Conversion) -> str:
+    return f"sifconvert-{conversion.district.slug}-{conversion.school_year}"
+
+
+def last_successful(conversion: Conversion, *, before: SyncRun | None = None) -> SyncRun | None:
+    runs = conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES)
+    if before is not None:
+        runs = runs.exclude(pk=before.pk)
+    return runs.order_by("-finished_at", "-id").first()
+
+
+def pack_keys(keys: set[int]) -> bytes:
+    return struct.pack(f">{len(keys)}Q", *sorted(keys))
+
+
+def unpack_keys(blob: bytes) -> set[int]:
+    return set(struct.unpack(f">{len(blob) // 8}Q", blob))
+
+
+def _artifact(run: SyncRun, kind: str) -> Artifact | None:
+    return Artifact.objects.filter(conversion=run.conversion, job=run.job, kind=kind).order_by("-id").first()
+
+
+def sync_run_for(job: Job) -> SyncRun:
+    params = job.params or {}
+    business_date = params.get("business_date")
+    run, _ = SyncRun.objects.get_or_create(
+        job=job,
+        defaults={"conversion": job.conversion, "trigger": params.get("trigger", "manual"),
+                  "business_date": dt.date.fromisoformat(business_date) if business_date else None},
+    )
+    return run
+
+
+def _finish(run: SyncRun, state: str, **fields) -> None:
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.state = state
+    run.finished_at = timezone.now()
+    run.save()
+
+
+def run_sync(job: Job, progress: Progress) -> None:
+    run = sync_run_for(job)
+    if run.state != SyncState.RUNNING:
+        return  # a rerun of a finished sync changes nothing
+    conversion = job.conversion
+    released_from = (job.params or {}).get("release_of")
+    with tempfile.TemporaryDirectory() as tmp:
+        package_path = Path(tmp) / "sis_import.zip"
+        if run.canvas_import_id or job.detail.get("submitting_at"):
+            _submit_and_wait(run, job, progress, _artifact(run, "sync_package").content)
+            return
+        if released_from:
+            held = SyncRun.objects.get(pk=released_from, conversion=conversion)
+            package = _artifact(held, "sync_package")
+            if package is None:
+                raise JobFailed("The held sync's package is gone; run a new sync instead.")
+            run.snapshot, run.fingerprint, run.counts = held.snapshot, held.fingerprint, held.counts
+            run.save(update_fields=["snapshot", "fingerprint", "counts"])
+            Artifact.objects.create(conversion=conversion, job=job, kind="sync_package", name=package.name,
+                                    content_type="application/zip", content=bytes(package.content))
+            keys = _artifact(held, "enrollment_keys")
+            if keys:
+                Artifact.objects.create(conversion=conversion, job=job, kind="enrollment_keys", name="keys",
+                                        content_type="application/octet-stream", content=bytes(keys.content))
+            _submit_and_wait(run, job, progress, bytes(package.content))
+            return
+
+        progress.update(message="Pulling from the zone", force=True)
+        snapshot = pull.pull(conversion, job=job, progress=progress)
+        run.snapshot = snapshot
+        progress.update(message="Building the SIS import files", force=True)
+        package = build_package(Roster.for_snapshot(snapshot), package_path, scheme=DCID)
+        run.fingerprint, run.counts, run.skipped_users = package.fingerprint, package.counts, package.skipped[:200]
+        run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
+
+        previous = last_successful(conversion, before=run)
+        if previous and previous.fingerprint == package.fingerprint:
+            _finish(run, SyncState.SKIPPED)
+            progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent",
+                            force=True)
+            return
+
+        content = package_path.read_bytes()
+        Artifact.objects.create(conversion=conversion, job=job, kind="sync_package", name=f"sis_import-job{job.pk}.zip",
+                                content_type="application/zip", content=content, rows=sum(package.counts.values()))
+        Artifact.objects.create(conversion=conversion, job=job, kind="enrollment_keys", name="keys",
+                                content_type="application/octet-stream", content=pack_keys(package.enrollment_keys))
+        if previous:
+            before = _artifact(previous, "enrollment_keys")
+            if before is not None:
+                old_keys = unpack_keys(bytes(before.content))
+                removed = len(old_keys - package.enrollment_keys)
+                run.previous_enrollments, run.removed_enrollments = len(old_keys), removed
+                run.save(update_fields=["previous_enrollments", "removed_enrollments"])
+                if old_keys and removed / len(old_keys) > DELETION_THRESHOLD:
+                    reason = (f"{removed:,} of {len(old_keys):,} enrollments ({removed / len(old_keys):.0%}) would be "
+                              f"dropped, more than the {DELETION_THRESHOLD:.0%} allowed without a look.")
+                    _finish(run, SyncState.HELD, held_reason=reason)
+                    audit.record(district=conversion.district, conversion=conversion, user=None,
+                                 action="sync_held", summary="Sync held for approval", reason=reason,
+                                 detail={"sync_run": run.pk})
+                    progress.update(message="Held for approval: " + reason, force=True)
+                    return
+        _submit_and_wait(run, job, progress, content)
+
+
+def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes) -> None:
+    conversion = run.conversion
+    account = conversion.district.canvas_account_id or "1"
+
+    def save(values: dict) -> None:
+        job.detail = {**job.detail, **values}
+        Job.objects.filter(pk=job.pk).update(detail=job.detail)
+        if values.get("import_id"):
+            run.canvas_import_id = values["import_id"]
+            run.submitted_at = run.submitted_at or timezone.now()
+            run.state = SyncState.SUBMITTED
+            run.save(update_fields=["canvas_import_id", "submitted_at", "state"])
+
+    with canvas_for(conversion.district) as canvas, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sis_import.zip"
+        path.write_bytes(content)
+        import_id = canvas_import.submit_once(
+            canvas, account, path, state=job.detail, save=save, file_name=canvas_import.upload_name(job.pk, "sync"),
+            diffing_data_set_identifier=diffing_data_set(conversion), diffing_drop_status="deleted",
+        )
+        result = canvas_import.wait(canvas, account, import_id, progress, label="Sync")
+        messages = list(canvas.iter_sis_import_errors(account, import_id))
+    report = io.StringIO(newline="")
+    writer = csv.writer(report)
+    writer.writerow(["file", "row", "message", "row_info"])
+    writer.writerows([m.file or "", m.row or "", m.message, m.row_info or ""] for m in messages)
+    if messages:
+        Artifact.objects.create(conversion=conversion, job=job, kind="sync_errors", name=f"sync-{run.pk}-messages.csv",
+                                content=report.getvalue().encode(), rows=len(messages))
+    errors = int(result.counts.get("error_count") or len(result.processing_errors))
+    warnings = int(result.counts.get("warning_count") or len(result.processing_warnings))
+    state = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
+        result.workflow_state, SyncState.FAILED)
+    _finish(run, state, canvas_state=result.workflow_state, canvas_progress=result.progress,
+            canvas_counts=result.counts, warning_count=warnings, error_count=errors)
+    progress.update(message=f"Canvas import {import_id}: {result.workflow_state}", force=True)
+    if state == SyncState.FAILED:
+        raise JobFailed(f"Canvas import {import_id} ended {result.workflow_state} with {errors} error(s).")
+
+
+@transaction.atomic
+def release_held_sync(run: SyncRun, *, user, note: str = "") -> Job:
+    """A consultant or the district admin looked at a held sync and lets it go to Canvas."""
+    conversion = run.conversion
+    if role_in(user, conversion.district) not in (Role.CONSULTANT, Role.DISTRICT_ADMIN):
+        raise PermissionError("Only a consultant or the district's admin can release a held sync.")
+    run = SyncRun.objects.select_for_update().get(pk=run.pk)
+    if run.state != SyncState.HELD:
+        raise ValueError("This sync is not held.")
+    Approval.objects.create(conversion=conversion, kind=ApprovalKind.SYNC_RELEASE, subject=f"sync_run:{run.pk}",
+                            fingerprint=run.fingerprint, approved_by=user, note=note)
+    job, _ = jobs.start_job(conversion, JobKind.SYNC, user=user,
+                            params={"trigger": "release", "release_of": run.pk},
+                            idempotency_key=f"release:{run.pk}")
+    run.held_reason += f"\nReleased by {user.get_username()}."
+    run.save(update_fields=["held_reason"])
+    audit.record(district=conversion.district, conversion=conversion, user=user, action="release_sync",
+                 summary="Released a held sync (approval)", reason=note, detail={"sync_run": run.pk, "job": job.pk})
+    return job

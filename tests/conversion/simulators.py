@@ -1,0 +1,34 @@
+"""The ZIS and Canvas simulators set up for a conversion test: same district on both sides."""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+
+from canvas.simulator import CanvasSimulator
+from sifclient.powerschool import DistrictSpec
+from sifclient.zis import ZisSimulator
+
+from conversion.services import legacy
+
+TOKEN = "canvas-test-token-0123456789"
+
+
+@contextlib.contextmanager
+def simulated_district(conversion, spec: DistrictSpec, *, zone_id: str = "ALPHA", seed_canvas: bool = True):
+    """Start both simulators, seed Canvas with the legacy state, point the conversion at them."""
+    with ZisSimulator(spec, zone_id=zone_id) as zis, CanvasSimulator(token=TOKEN) as canvas:
+        if seed_canvas:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "legacy.zip"
+                legacy.write_legacy_zip(spec, path)
+                canvas.seed_sis_import(path.read_bytes())
+        conversion.zis_url = zis.base_url + "/zones"
+        conversion.zone_id = zone_id
+        conversion.save()
+        district = conversion.district
+        district.canvas_url = canvas.url
+        district.canvas_token = TOKEN
+        district.canvas_account_id = str(canvas.root_account_id)
+        district.save()
+        yield zis, canvas
