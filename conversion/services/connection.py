@@ -5,6 +5,7 @@ from sifclient import SifClientError, SifError, TransportError, ZisTlsError
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Job
+from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.zis import PULL_OBJECTS, agent_for, zone_url
 
 
@@ -27,6 +28,7 @@ def describe_zone(status) -> dict:
     }
 
 
+@refreshes_diagnostics  # diagnostics follow every pull and connection test, failed or not
 def run_test_connection(job: Job, progress: Progress) -> None:
     conversion = job.conversion
     steps = ["register", "ping", "zone status"]

@@ -19,6 +19,7 @@ from sifclient import Delivered, SifClientError, SifError, TransportError, ZisTl
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
 from conversion.services.sifdata import object_name_of, row_for
+from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.zis import PULL_OBJECTS, agent_for
 
 log = logging.getLogger(__name__)
@@ -249,6 +250,7 @@ def prune_snapshots(conversion: Conversion) -> None:
     old.delete()
 
 
+@refreshes_diagnostics  # diagnostics follow every pull and connection test, failed or not
 def run_pull(job: Job, progress: Progress) -> None:
     snapshot = pull(job.conversion, job=job, progress=progress)
     total = sum(snapshot.counts.values())
