@@ -97,7 +97,10 @@ def enqueue_job(job: Job) -> None:
 
 def run_job(job_id: int, runner: Runner) -> Job | None:
     """Claim the job and run it; a job someone else holds (or that is finished) is left alone."""
-    job = Job.objects.select_related("conversion__district").get(pk=job_id)
+    job = Job.objects.select_related("conversion__district").filter(pk=job_id).first()
+    if job is None:
+        log.warning("job %s no longer exists: its message is dropped", job_id)
+        return None
     if not job.claim(WORKER_NAME):
         log.info("job %s not claimed (state %s): nothing to do", job_id, job.state)
         return None

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversion.views import district, portfolio
+from conversion.views import data, district, portfolio
 
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
@@ -15,5 +15,10 @@ urlpatterns = [
     path("districts/<slug:slug>/<int:year>/hold-sync/", district.hold_sync, name="hold_sync"),
     path("districts/<slug:slug>/<int:year>/jobs/start/<str:kind>/", district.start_job, name="start_job"),
     path("districts/<slug:slug>/<int:year>/jobs/<int:job_id>/", district.job_partial, name="job"),
+    path("districts/<slug:slug>/<int:year>/mapping/rows/", data.mapping_rows, name="mapping_rows"),
+    path("districts/<slug:slug>/<int:year>/mapping.csv", data.mapping_csv, name="mapping_csv"),
+    path("districts/<slug:slug>/<int:year>/remap/preview.csv", data.remap_preview_csv, name="remap_preview_csv"),
+    path("districts/<slug:slug>/<int:year>/files/<int:artifact_id>/", data.artifact, name="artifact"),
+    path("districts/<slug:slug>/<int:year>/syncs/<int:run_id>/release/", data.release_sync, name="release_sync"),
     path("admin/", admin.site.urls),
 ]

@@ -227,8 +227,11 @@ def school_summary(snapshot: Snapshot) -> list[dict]:
 
     add("StudentSchoolEnrollment", "students")
     add("StaffAssignment", "staff")
+    # SectionInfo names its course, and the course names its school.
+    course_school = {ref: school for ref, school in
+                     records.filter(object_name="SchoolCourseInfo").values_list("ref_id", "school_ref_id")}
     for row in records.filter(object_name="SectionInfo").values_list("data", flat=True).iterator():
-        school = schools.get(row.get("school_ref_id") or "")
+        school = schools.get(course_school.get(row.get("course_ref_id") or "", ""))
         if school:
             school["sections"] += 1
     return sorted(schools.values(), key=lambda s: (s["local_id"] or "~", s["name"]))

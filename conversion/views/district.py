@@ -8,9 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from conversion import crypto, jobs, workflow
-from conversion.models import JobKind
+from conversion.models import JobKind, Snapshot
 from conversion.rules import role_in
-from conversion.services import step_data
+from conversion.services import overview, step_data
 from conversion.views.access import get_conversion_for_user, get_job_for_user
 
 
@@ -34,6 +34,12 @@ def _page_context(request: HttpRequest, conversion, forms=None) -> dict:
         "audit_events": conversion.audit_events.all()[:50],
         "approvals": conversion.approvals.select_related("approved_by")[:20],
         "zis_password_masked": crypto.masked(conversion.zis_password),
+        "connection_job": overview.connection_result(conversion),
+        "pull": overview.pull_summary(Snapshot.objects.filter(conversion=conversion).exclude(state="receiving")
+                                      .order_by("-created_at", "-id").first()),
+        "mapping": overview.mapping_summary(conversion),
+        "remap": overview.remap_summary(conversion),
+        "syncs": overview.sync_history(conversion),
         "other_years": conversion.district.conversions.exclude(pk=conversion.pk).values_list("school_year", flat=True),
     }
 

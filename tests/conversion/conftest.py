@@ -60,8 +60,8 @@ def other_conversion(other_district):
 
 
 def fill_step_one(conversion: Conversion) -> Conversion:
-    conversion.zis_url = "http://127.0.0.1:9/zis"
-    conversion.zone_id = "ALPHA"
+    conversion.zis_url = conversion.zis_url or "http://127.0.0.1:9/zis"  # keep a simulator's URL
+    conversion.zone_id = conversion.zone_id or "ALPHA"
     for field in ("agent_mode_pull", "agent_method_http", "agent_school_year_checked", "agent_smp_disabled",
                   "agent_zone_ready", "agent_schools_selected"):
         setattr(conversion, field, True)

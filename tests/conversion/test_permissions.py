@@ -8,7 +8,21 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 
-from conversion.models import Job, JobKind
+from django.utils import timezone
+
+from conversion.models import (
+    Approval,
+    ApprovalKind,
+    Artifact,
+    Job,
+    JobKind,
+    MappingDiff,
+    MappingRow,
+    Snapshot,
+    SnapshotState,
+    SyncRun,
+    SyncState,
+)
 from tests.conversion.conftest import PASSWORD
 
 # name -> (method, kwargs builder, expected status for: consultant, own admin, other admin)
@@ -16,9 +30,14 @@ from tests.conversion.conftest import PASSWORD
 OK, REDIRECT, NOT_FOUND, FORBIDDEN, REFUSED_BY_WORKFLOW = 200, 302, 404, 403, "refused"
 
 
-def matrix(conversion, job):
+def matrix(conversion, job, data):
     d = {"slug": conversion.district.slug, "year": conversion.school_year}
     return {
+        "mapping_rows": ("get", d, (OK, OK, NOT_FOUND)),
+        "mapping_csv": ("get", d, (OK, OK, NOT_FOUND)),
+        "remap_preview_csv": ("get", d, (OK, OK, NOT_FOUND)),
+        "artifact": ("get", {**d, "artifact_id": data["artifact"].pk}, (OK, OK, NOT_FOUND)),
+        "release_sync": ("post", {**d, "run_id": data["held_run"].pk}, (REDIRECT, REDIRECT, NOT_FOUND)),
         "portfolio": ("get", {}, (OK, OK, OK)),  # everyone signed in has a portfolio (their own districts)
         "district": ("get", {"slug": d["slug"]}, (OK, OK, NOT_FOUND)),
         "district_year": ("get", d, (OK, OK, NOT_FOUND)),
@@ -43,23 +62,36 @@ def job(conversion):
     return Job.objects.create(conversion=conversion, kind=JobKind.PULL)
 
 
-def test_every_url_is_in_the_matrix(conversion, job):
-    assert our_url_names() - PUBLIC - NOT_OURS == set(matrix(conversion, job))
+@pytest.fixture
+def data(conversion, job, consultant):
+    """One of everything the step-data URLs show: a mapping diff (approved), a file, a held sync."""
+    snapshot = Snapshot.objects.create(conversion=conversion, state=SnapshotState.COMPLETE, completed_at=timezone.now())
+    diff = MappingDiff.objects.create(conversion=conversion, snapshot=snapshot)
+    MappingRow.objects.create(diff=diff, kind="user", status="matched", key="100001", dcid="5", canvas_value="100001")
+    Approval.objects.create(conversion=conversion, kind=ApprovalKind.MAPPING, subject=f"mapping_diff:{diff.pk}",
+                            approved_by=consultant)
+    artifact = Artifact.objects.create(conversion=conversion, job=job, kind="remap_file", name="x.csv", content=b"a,b")
+    held_run = SyncRun.objects.create(conversion=conversion, job=job, trigger="manual", state=SyncState.HELD)
+    return {"artifact": artifact, "held_run": held_run}
+
+
+def test_every_url_is_in_the_matrix(conversion, job, data):
+    assert our_url_names() - PUBLIC - NOT_OURS == set(matrix(conversion, job, data))
 
 
 @pytest.mark.parametrize("persona", ["consultant", "own_admin", "other_admin"])
-def test_permission_matrix(persona, conversion, job, consultant, district_admin, other_admin, other_conversion):
+def test_permission_matrix(persona, conversion, job, data, consultant, district_admin, other_admin, other_conversion):
     user = {"consultant": consultant, "own_admin": district_admin, "other_admin": other_admin}[persona]
     column = ["consultant", "own_admin", "other_admin"].index(persona)
     client = Client()
     client.force_login(user)
-    for name, (method, kwargs, expected) in matrix(conversion, job).items():
+    for name, (method, kwargs, expected) in matrix(conversion, job, data).items():
         response = getattr(client, method)(reverse(name, kwargs=kwargs))
         assert response.status_code == expected[column], f"{persona} {method.upper()} {name}"
 
 
-def test_anonymous_is_sent_to_sign_in_everywhere(conversion, job, client):
-    for name, (method, kwargs, _) in matrix(conversion, job).items():
+def test_anonymous_is_sent_to_sign_in_everywhere(conversion, job, data, client):
+    for name, (method, kwargs, _) in matrix(conversion, job, data).items():
         url = reverse(name, kwargs=kwargs)
         response = getattr(client, method)(url)
         assert response.status_code == 302, name
