@@ -1,0 +1,186 @@
+"""Step 7 against the ZIS and Canvas simulators over HTTP: assignments and scores flagged "post to SIS"
+reach the zone as schema-valid SIF_Events, while the roster sync is paused, and only once."""
+from __future__ import annotations
+
+import pytest
+from canvas.client import CanvasClient
+from canvas.csvfiles import ChangeSisIdRow, EnrollmentRow, UserRow, csv_bytes
+from django.urls import reverse
+from lxml import etree
+from sifclient.powerschool import DistrictSpec
+
+from conversion import jobs
+from conversion.models import (
+    ConversionState,
+    GpbState,
+    GpbStatus,
+    Gradebook,
+    GradePassbackItem,
+    JobKind,
+    JobState,
+    SifRecord,
+)
+from conversion.services import gradepassback, pull
+from tests.conversion.simulators import TOKEN, simulated_district
+from tests.sifclient.sifschema import assert_valid
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SPEC = DistrictSpec(students=40, schools=2, school_year=2027, seed=21)
+DUE = "2026-10-01T18:00:00Z"
+
+
+def run(conversion, kind, runner):
+    job, _ = jobs.start_job(conversion, kind, enqueue=False)
+    jobs.run_job(job.pk, runner)
+    job.refresh_from_db()
+    return job
+
+
+class Inbound:
+    """Wraps the zone's entry point to keep every message our agent sent (the real bytes on the wire)."""
+
+    def __init__(self, zone):
+        self.messages: list[bytes] = []
+        self._handle = zone.handle
+        zone.handle = self
+
+    def __call__(self, data: bytes) -> bytes:
+        self.messages.append(data)
+        return self._handle(data)
+
+    def events(self) -> list[bytes]:
+        return [m for m in self.messages if b"<SIF_Event" in m]
+
+
+@pytest.fixture
+def paused(conversion, monkeypatch):
+    """A conversion in step 3 (roster sync paused) with grade passback enabled, both simulators running."""
+    monkeypatch.setattr(pull, "POLL_SECONDS", 0.05)
+    with simulated_district(conversion, SPEC) as (zis, canvas):
+        assert run(conversion, JobKind.PULL, pull.run_pull).state == JobState.SUCCEEDED
+        conversion.state = ConversionState.PAUSE
+        conversion.gpb_state = GpbState.ENABLED
+        conversion.gradebook = Gradebook.PTP
+        conversion.save()
+        yield conversion, zis, canvas, Inbound(zis.zone)
+
+
+def first_course(canvas):
+    with CanvasClient(canvas.url, TOKEN) as client:
+        for course in client.iter_courses("self"):
+            students = [e for e in client.iter_enrollments(course_id=course.id) if e.type == "StudentEnrollment"]
+            if (course.sis_course_id or "").startswith("sec_") and len(students) >= 3:
+                return course, [e.sis_user_id for e in students]
+    raise AssertionError("no section course with three students")
+
+
+def passback(conversion):
+    job = run(conversion, JobKind.GRADE_PASSBACK, gradepassback.run_grade_passback)
+    assert job.state == JobState.SUCCEEDED, job.error
+    return job
+
+
+def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
+    conversion, zis, canvas, inbound = paused
+    course, (s1, s2, s3, *_) = first_course(canvas)
+    ref = f"sis_course_id:{course.sis_course_id}"
+    # s3 has been remapped in Canvas: the DCID is its sis_user_id now (both schemes are accepted).
+    dcid = SifRecord.objects.get(object_name="StudentPersonal", local_id=s3).dcid
+    canvas.seed_sis_import(csv_bytes("change_sis_id", [ChangeSisIdRow(type="user", old_id=s3, new_id=dcid)]))
+    # A Canvas-only student in the course, unknown to PowerSchool.
+    canvas.seed_sis_import(csv_bytes("users", [UserRow(user_id="guest1", login_id="guest1", full_name="Guest One")]))
+    canvas.seed_sis_import(csv_bytes("enrollments", [EnrollmentRow(course_id=course.sis_course_id, user_id="guest1",
+                                                                   role="student")]))
+
+    essay = canvas.add_assignment(ref, name="Essay 1", points_possible=20, post_to_sis=True, due_at=DUE)
+    undated = canvas.add_assignment(ref, name="Quiz 2", points_possible=10, post_to_sis=True)
+    wordy = canvas.add_assignment(ref, name="A very long assignment name over thirty", points_possible=5,
+                                  post_to_sis=True, due_at=DUE)
+    private = canvas.add_assignment(ref, name="Practice", points_possible=5, post_to_sis=False, due_at=DUE)
+    canvas.grade(essay.id, f"sis_user_id:{s1}", score=18)
+    canvas.grade(essay.id, f"sis_user_id:{s2}", score=17.5)
+    canvas.grade(essay.id, f"sis_user_id:{dcid}", score=20)
+    canvas.grade(essay.id, "sis_user_id:guest1", score=10)
+    canvas.grade(undated.id, f"sis_user_id:{s1}", score=7)
+    canvas.grade(private.id, f"sis_user_id:{s1}", score=5)
+
+    job = passback(conversion)
+
+    section = SifRecord.objects.get(object_name="SectionInfo", local_id=course.sis_course_id.removeprefix("sec_"))
+    written = [(w.object_name, w.action, w.record) for w in zis.grade_write_backs]
+    assert [(o, a) for o, a, _ in written] == [("GradingAssignment", "Add")] + [("GradingAssignmentScore", "Add")] * 3
+    assignment = written[0][2]
+    assert assignment.ref_id == gradepassback.assignment_ref_id(canvas.url, essay.id)
+    assert assignment.section_ref_id == section.ref_id and assignment.term_ref_id == section.data["term_ref_id"]
+    assert assignment.description == "Essay 1" and assignment.points_possible == 20
+    assert str(assignment.due_date) == "2026-10-01"
+    assert SifRecord.objects.get(ref_id=assignment.category_ref_id).data["section_ref_id"] == section.ref_id
+    scores = {w.student_ref_id: w for _, _, w in written[1:]}
+    student = {s: SifRecord.objects.get(object_name="StudentPersonal", local_id=s).ref_id for s in (s1, s2, s3)}
+    assert scores[student[s1]].score_points == 18
+    assert scores[student[s2]].score_points is None and str(scores[student[s2]].score_percent) == "87.50"
+    assert scores[student[s3]].score_points == 20
+
+    # What went over the wire is valid SIF 2.4, one SIF_Event per record.
+    events = inbound.events()
+    assert len(events) == 4
+    for data in events:
+        assert_valid(data, "2.4")
+    assert all(etree.fromstring(d).find(".//{*}SIF_EventObject").get("Action") == "Add" for d in events)
+
+    items = {(i.assignment_name, i.student_sis_id): i for i in GradePassbackItem.objects.all()}
+    assert items[("Essay 1", "")].status == GpbStatus.ACCEPTED
+    assert "ScorePercent" in items[("Essay 1", s2)].reason and items[("Essay 1", s2)].status == GpbStatus.ACCEPTED
+    assert items[("Quiz 2", "")].status == GpbStatus.REFUSED and "due date" in items[("Quiz 2", "")].reason
+    assert items[("Quiz 2", s1)].status == GpbStatus.REFUSED
+    long_item = items[("A very long assignment name over thirty", "")]
+    assert long_item.status == GpbStatus.REFUSED and "takes 30" in long_item.reason
+    assert items[("Essay 1", "guest1")].status == GpbStatus.REFUSED
+    assert "not in the latest pull" in items[("Essay 1", "guest1")].reason
+    assert not any(i.assignment_name == "Practice" for i in items.values())
+    assert job.detail["counts"] == {"accepted": 4, "refused": 4, "unchanged": 0, "sent": 0}
+    conversion.refresh_from_db()
+    assert conversion.state == ConversionState.PAUSE and conversion.gpb_last_run_at is not None
+
+
+def test_a_rerun_resends_only_what_changed(paused):
+    conversion, zis, canvas, inbound = paused
+    course, (s1, s2, *_) = first_course(canvas)
+    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 1", points_possible=10,
+                                  post_to_sis=True, due_at=DUE)
+    canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
+    canvas.grade(essay.id, f"sis_user_id:{s2}", score=8)
+    passback(conversion)
+    assert len(zis.grade_write_backs) == 3
+
+    # Same data, even read in full (as if the last run were forgotten): the ledger sends nothing again.
+    passback(conversion)
+    type(conversion).objects.filter(pk=conversion.pk).update(gpb_last_run_at=None)
+    job = passback(conversion)
+    assert len(zis.grade_write_backs) == 3
+    assert job.detail["counts"]["unchanged"] == 3
+
+    # A new score for one student: one Change, for that score only.
+    canvas.grade(essay.id, f"sis_user_id:{s1}", score=10)
+    passback(conversion)
+    latest = zis.grade_write_backs[3:]
+    assert [(w.object_name, w.action, w.record.score_points) for w in latest] == [("GradingAssignmentScore", "Change", 10)]
+    assert GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).count() == 3
+    assert GradePassbackItem.objects.count() == 3
+    for data in inbound.events():
+        assert_valid(data, "2.4")
+
+
+def test_the_district_page_shows_what_was_passed_back(paused, district_admin, client):
+    conversion, zis, canvas, _ = paused
+    course, (s1, *_) = first_course(canvas)
+    ok = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Essay", points_possible=4,
+                               post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="No date", points_possible=4, post_to_sis=True)
+    canvas.grade(ok.id, f"sis_user_id:{s1}", score=3)
+    passback(conversion)
+    client.force_login(district_admin)
+    html = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    assert course.sis_course_id in html and "It has no due date" in html
+    detail = client.get(reverse("gpb_course", kwargs={"slug": "alpha", "year": 2027, "course_id": course.id}))
+    assert detail.status_code == 200 and s1 in detail.content.decode()
