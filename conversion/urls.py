@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversion.views import data, district, portfolio
+from conversion.views import data, district, gpb, notifications, portfolio, setup
 
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
@@ -20,5 +20,12 @@ urlpatterns = [
     path("districts/<slug:slug>/<int:year>/remap/preview.csv", data.remap_preview_csv, name="remap_preview_csv"),
     path("districts/<slug:slug>/<int:year>/files/<int:artifact_id>/", data.artifact, name="artifact"),
     path("districts/<slug:slug>/<int:year>/syncs/<int:run_id>/release/", data.release_sync, name="release_sync"),
+    path("notifications/", notifications.notifications_page, name="notifications"),
+    path("notifications/read/", notifications.mark_read, name="notifications_read"),
+    path("districts/<slug:slug>/<int:year>/setup/", setup.setup_page, name="setup_aids"),
+    path("districts/<slug:slug>/<int:year>/setup/agent-cfg-mappings.xml", setup.agent_mappings, name="setup_mappings"),
+    path("districts/<slug:slug>/<int:year>/setup/support-ticket.txt", setup.support_ticket, name="setup_ticket"),
+    path("districts/<slug:slug>/<int:year>/setup/schools/", setup.choose_schools, name="setup_schools"),
+    path("districts/<slug:slug>/<int:year>/grade-passback/courses/<int:course_id>/", gpb.gpb_course, name="gpb_course"),
     path("admin/", admin.site.urls),
 ]

@@ -34,6 +34,7 @@ from conversion.models import (
 )
 from conversion.models.conversion import STATE_ORDER
 from conversion.rules import Role, role_in
+from conversion.services import notifications
 
 S = ConversionState
 G = GpbState
@@ -294,6 +295,7 @@ def perform(conversion: Conversion, name: str, *, user=None, reason: str = "", *
             approved_by=user, note=reason,
         )
         detail = {"approval": approval.pk, "subject": subject, "fingerprint": fingerprint}
+        notifications.notify_consultants_of_approval(locked, approval)  # consultants hear of every approval
     audit.record(
         district=locked.district, conversion=locked, user=user, action=t.name,
         summary=t.label + (" (approval)" if t.approval else ""),

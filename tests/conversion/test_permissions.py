@@ -38,6 +38,13 @@ def matrix(conversion, job, data):
         "remap_preview_csv": ("get", d, (OK, OK, NOT_FOUND)),
         "artifact": ("get", {**d, "artifact_id": data["artifact"].pk}, (OK, OK, NOT_FOUND)),
         "release_sync": ("post", {**d, "run_id": data["held_run"].pk}, (REDIRECT, REDIRECT, NOT_FOUND)),
+        "setup_aids": ("get", d, (OK, OK, NOT_FOUND)),
+        "setup_mappings": ("get", d, (OK, OK, NOT_FOUND)),
+        "setup_ticket": ("get", d, (OK, OK, NOT_FOUND)),
+        "setup_schools": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),  # the district's own choice, audited
+        "gpb_course": ("get", {**d, "course_id": 1}, (OK, OK, NOT_FOUND)),
+        "notifications": ("get", {}, (OK, OK, OK)),  # each user's own notes
+        "notifications_read": ("post", {}, (REDIRECT, REDIRECT, REDIRECT)),  # marks the poster's own notes only
         "portfolio": ("get", {}, (OK, OK, OK)),  # everyone signed in has a portfolio (their own districts)
         "district": ("get", {"slug": d["slug"]}, (OK, OK, NOT_FOUND)),
         "district_year": ("get", d, (OK, OK, NOT_FOUND)),

@@ -1,0 +1,28 @@
+"""A consultant's notes about district approvals: the list, and marking them read."""
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from conversion.services import notifications
+
+
+@require_GET
+def notifications_page(request: HttpRequest) -> HttpResponse:
+    notes = request.user.notifications.select_related("conversion__district")[:200]
+    return render(request, "portfolio/notifications_page.html", {"notes": notes})
+
+
+@require_POST
+def mark_read(request: HttpRequest) -> HttpResponse:
+    """Mark one note (POST `notification`) or all of the user's notes read; only their own are touched."""
+    raw = request.POST.get("notification", "")
+    notifications.mark_read(request.user, int(raw) if raw.isdigit() else None)
+    if request.htmx:
+        return render(request, "portfolio/_notifications.html", {"user": request.user})
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "portfolio"
+    return redirect(target)
