@@ -48,17 +48,19 @@ class HttpTransport:
     """POSTs one SIF message per HTTP request, as SIF 2.x HTTP(S) transport does.
 
     verify: True (system CAs), False (no verification; tests only) or a path to a CA bundle.
+    auth: (user, password) for ZISes that sit behind HTTP Basic authentication.
     """
 
     def __init__(
         self, url: str, *, timeout: float = 30.0, verify: bool | str | os.PathLike = True,
-        max_response_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_response_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, auth: tuple[str, str] | None = None,
     ):
         self.url = url
         self.max_response_bytes = max_response_bytes
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
             verify=_ssl_context(verify),
+            auth=httpx.BasicAuth(*auth) if auth else None,
             headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
             follow_redirects=False,
         )

@@ -41,7 +41,8 @@ def agent_for(conversion: Conversion, *, timeout: float = 60.0) -> Iterator[Agen
             ca_file.write(conversion.zis_ca_bundle)
             ca_file.flush()
             verify = ca_file.name
-        transport = HttpTransport(zone_url(conversion), timeout=timeout, verify=verify)
+        auth = (conversion.zis_username, conversion.zis_password) if conversion.zis_username else None
+        transport = HttpTransport(zone_url(conversion), timeout=timeout, verify=verify, auth=auth)
         try:
             yield Agent(transport, source_id=source_id(conversion), name="Canvas SIS platform",
                         max_buffer_size=MAX_BUFFER_SIZE)

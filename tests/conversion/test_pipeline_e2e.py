@@ -41,6 +41,11 @@ def run(conversion, kind, runner):
     jobs.run_job(job.pk, runner)
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.error
+    # The same task delivered twice (acks_late redelivery) finds the job finished and changes nothing.
+    before = (job.finished_at, job.detail, job.attempts)
+    assert jobs.run_job(job.pk, runner) is None
+    job.refresh_from_db()
+    assert (job.finished_at, job.detail, job.attempts) == before
     return job
 
 
