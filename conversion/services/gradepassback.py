@@ -159,10 +159,9 @@ class RunCounts:
     accepted: int = 0
     refused: int = 0
     unchanged: int = 0
-    sent: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "refused": self.refused, "unchanged": self.unchanged, "sent": self.sent}
+        return {"accepted": self.accepted, "refused": self.refused, "unchanged": self.unchanged}
 
 
 class Ledger:

@@ -218,4 +218,7 @@ def set_expected_schools(conversion: Conversion, school_ids: list[str], *, user)
         summary=f"Chose the schools to sync: {', '.join(after) or 'all schools'}",
         detail={"expected_school_ids": {"from": before, "to": after}},
     )
+    from conversion.services import diagnostics  # late: diagnostics reads this module's DCID list
+
+    diagnostics.update_diagnostics(locked)  # the "schools not chosen" finding depends on this choice
     return True

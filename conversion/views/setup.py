@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from conversion.services import diagnostics, setup_aids, step_data
+from conversion.services import setup_aids, step_data
 from conversion.services.step_data import EditRefused
 from conversion.views.access import get_conversion_for_user
 
@@ -55,7 +55,5 @@ def choose_schools(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     except EditRefused as refused:
         messages.error(request, str(refused))
     else:
-        if changed:
-            diagnostics.update_diagnostics(conversion)  # the schools finding depends on this choice
         messages.success(request, "Schools saved." if changed else "Nothing changed.")
     return redirect("district_year", slug=slug, year=year)

@@ -138,7 +138,7 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
     assert items[("Essay 1", "guest1")].status == GpbStatus.REFUSED
     assert "not in the latest pull" in items[("Essay 1", "guest1")].reason
     assert not any(i.assignment_name == "Practice" for i in items.values())
-    assert job.detail["counts"] == {"accepted": 4, "refused": 4, "unchanged": 0, "sent": 0}
+    assert job.detail["counts"] == {"accepted": 4, "refused": 4, "unchanged": 0}
     conversion.refresh_from_db()
     assert conversion.state == ConversionState.PAUSE and conversion.gpb_last_run_at is not None
 
