@@ -132,6 +132,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and the Job row's lease decides 
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if os.environ.get("CELERY_KEY_PREFIX"):
+    # Several deployments (or test runs) may share one Redis: each keeps its queues under its own prefix.
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_KEY_PREFIX"]
 if CELERY_BROKER_URL.startswith("filesystem"):
     # The server-less fallback of the embedded default: messages are files under var/broker.
     _broker_dir = VAR_DIR / "broker"

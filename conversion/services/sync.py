@@ -36,6 +36,7 @@ from conversion.models import (
 from conversion.rules import Role, role_in
 from conversion.services import canvas_import, pull
 from conversion.services.canvas_api import canvas_for
+from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package
 
@@ -85,6 +86,7 @@ def _finish(run: SyncRun, state: str, **fields) -> None:
     run.save()
 
 
+@refreshes_diagnostics  # a nightly pull shows the same symptoms as a step-2 pull
 def run_sync(job: Job, progress: Progress) -> None:
     run = sync_run_for(job)
     if run.state != SyncState.RUNNING:

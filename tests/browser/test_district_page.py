@@ -40,7 +40,7 @@ def test_consultant_runs_a_pull_and_sees_it_finish(page, celery_worker, conversi
         expect(job_item).to_contain_text("Pull from the zone")
         expect(job_item.locator("progress")).to_be_visible()
         # The bar polls every 2 s and stops when the job is done.
-        expect(page.locator("#job-list li.job").first.locator(".badge")).to_have_text("Done", timeout=120_000)
+        expect(page.locator("#job-list li.job").first.locator(".job-head .badge")).to_have_text("Done", timeout=120_000)
         job = Job.objects.get(kind="pull")
         assert job.state == JobState.SUCCEEDED
         expect(page.locator("#job-list li.job").first.locator("progress")).to_have_attribute("value", "100")
