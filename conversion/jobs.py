@@ -6,7 +6,9 @@ redelivered message harmless (`Job.claim` lets exactly one worker run it).
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -20,7 +22,9 @@ from conversion.models import Conversion, Job, JobKind, JobState
 
 log = logging.getLogger(__name__)
 
-WORKER_NAME = f"{socket.gethostname()}:{__import__('os').getpid()}"
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+# Well inside JOB_LEASE_SECONDS, so a live worker never loses a job it is waiting on.
+HEARTBEAT_SECONDS = 20
 
 
 class JobFailed(Exception):
@@ -105,6 +109,8 @@ def run_job(job_id: int, runner: Runner) -> Job | None:
         log.info("job %s not claimed (state %s): nothing to do", job_id, job.state)
         return None
     progress = Progress(job)
+    heartbeat = _Heartbeat(job.pk)
+    heartbeat.start()
     try:
         runner(job, progress)
     except JobFailed as exc:
@@ -114,10 +120,42 @@ def run_job(job_id: int, runner: Runner) -> Job | None:
         _finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
     else:
         _finish(job, JobState.SUCCEEDED)
+    finally:
+        heartbeat.stop()
     return job
 
 
+class _Heartbeat(threading.Thread):
+    """Renews the job's lease while its runner waits on a peer (a slow ZIS, a long Canvas import).
+
+    It dies with the worker process, so a killed worker's job still goes stale and is taken over.
+    """
+
+    def __init__(self, job_id: int):
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.job_id = job_id
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stopped.wait(HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=self.job_id, state=JobState.RUNNING, worker=WORKER_NAME).update(
+                    heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=HEARTBEAT_SECONDS)
+
+
 def _finish(job: Job, state: str, *, error: str = "") -> None:
+    if not Job.objects.filter(pk=job.pk, state=JobState.RUNNING, worker=job.worker).exists():
+        # Our lease ran out and another worker took the job over: its outcome is the one that counts.
+        log.warning("job %s was taken over by another worker; this run's outcome (%s) is dropped", job.pk, state)
+        return
     job.state = state
     job.error = error
     job.finished_at = timezone.now()
