@@ -1,12 +1,10 @@
 """Step 2's connection test: register with the zone, ping it, read its status, and say what it answered."""
 from __future__ import annotations
 
-from sifclient import SifClientError, SifError, TransportError, ZisTlsError
-
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Job
 from conversion.services.diagnostics import refreshes_diagnostics
-from conversion.services.zis import PULL_OBJECTS, agent_for, zone_url
+from conversion.services.zis import PULL_OBJECTS, agent_for, zis_failures, zone_url
 
 
 def describe_zone(status) -> dict:
@@ -34,29 +32,13 @@ def run_test_connection(job: Job, progress: Progress) -> None:
     steps = ["register", "ping", "zone status"]
     progress.update(current=0, total=len(steps), message=f"Registering with {zone_url(conversion)}", force=True)
     detail: dict = {"zone_url": zone_url(conversion)}
-    try:
-        with agent_for(conversion, timeout=30) as agent:
-            agent.register()
-            detail["registered"] = True
-            progress.update(current=1, message="Registered in Pull mode; pinging the ZIS", detail=detail, force=True)
-            detail["ping"] = agent.ping()
-            progress.update(current=2, message="Reading the zone status", detail=detail, force=True)
-            detail["zone"] = describe_zone(agent.zone_status())
-    except ZisTlsError as exc:
-        progress.update(detail={**detail, "error_kind": "tls", "raw_error": str(exc)}, force=True)
-        raise JobFailed(
-            "The ZIS certificate was not trusted. If the ZIS uses a private certificate authority, paste its CA "
-            f"certificate into the ZIS settings. ({exc})"
-        ) from exc
-    except TransportError as exc:
-        progress.update(detail={**detail, "error_kind": "transport", "raw_error": str(exc)}, force=True)
-        raise JobFailed(f"Could not reach the ZIS at {zone_url(conversion)}: {exc}") from exc
-    except SifError as exc:
-        progress.update(detail={**detail, "error_kind": "sif", "raw_error": str(exc)}, force=True)
-        raise JobFailed(f"The ZIS refused: {exc}") from exc
-    except SifClientError as exc:
-        progress.update(detail={**detail, "error_kind": "protocol", "raw_error": str(exc)}, force=True)
-        raise JobFailed(f"The ZIS answered something that is not valid SIF: {exc}") from exc
+    with zis_failures(conversion, progress), agent_for(conversion, timeout=30) as agent:
+        agent.register()
+        detail["registered"] = True
+        progress.update(current=1, message="Registered in Pull mode; pinging the ZIS", detail=detail, force=True)
+        detail["ping"] = agent.ping()
+        progress.update(current=2, message="Reading the zone status", detail=detail, force=True)
+        detail["zone"] = describe_zone(agent.zone_status())
     zone = detail["zone"]
     words = ["Registered", "ping answered" if detail["ping"] else "ping NOT answered",
              "zone ready" if zone["ready"] else "zone NOT ready"]

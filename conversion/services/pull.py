@@ -14,13 +14,13 @@ from collections import Counter, defaultdict
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from sifclient import Delivered, SifClientError, SifError, TransportError, ZisTlsError
+from sifclient import Delivered
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
 from conversion.services.sifdata import object_name_of, row_for
 from conversion.services.diagnostics import refreshes_diagnostics
-from conversion.services.zis import PULL_OBJECTS, agent_for
+from conversion.services.zis import PULL_OBJECTS, agent_for, zis_failures
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
          idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> Snapshot:
     """Pull every object into a snapshot and complete it. Raises JobFailed with a clear reason."""
     snapshot = receiving_snapshot(conversion, job)
-    try:
+    with zis_failures(conversion, progress):
         with agent_for(conversion) as agent:
             agent.register()
             for name in PULL_OBJECTS:
@@ -166,14 +166,6 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
                         f"{', '.join(waiting)}. Check that the PowerSchool SIF agent is running and provides them."
                     )
                 time.sleep(POLL_SECONDS)
-    except ZisTlsError as exc:
-        raise JobFailed(f"The ZIS certificate was not trusted: {exc}") from exc
-    except TransportError as exc:
-        raise JobFailed(f"Could not reach the ZIS: {exc}") from exc
-    except SifError as exc:
-        raise JobFailed(f"The ZIS refused: {exc}") from exc
-    except SifClientError as exc:
-        raise JobFailed(f"The ZIS sent something that is not valid SIF: {exc}") from exc
     finish_snapshot(snapshot)
     errors = {n: i["error"] for n, i in snapshot.requests.items() if i.get("error")}
     if errors:

@@ -5,8 +5,9 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 
-from sifclient import Agent, HttpTransport
+from sifclient import Agent, HttpTransport, SifClientError, SifError, TransportError, ZisTlsError
 
+from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion
 
 # What our agent asks the zone for, in the order a sync needs them (schools before people, people
@@ -50,3 +51,25 @@ def agent_for(conversion: Conversion, *, timeout: float = 60.0) -> Iterator[Agen
             close = getattr(transport, "close", None)
             if close:
                 close()
+
+
+@contextlib.contextmanager
+def zis_failures(conversion: Conversion, progress: Progress | None = None) -> Iterator[None]:
+    """sifclient's errors as JobFailed with advice; the kind and the raw text go into the job's detail."""
+
+    def fail(kind: str, message: str, exc: Exception):
+        if progress is not None:
+            progress.update(detail={"error_kind": kind, "raw_error": str(exc)}, force=True)
+        raise JobFailed(message) from exc
+
+    try:
+        yield
+    except ZisTlsError as exc:
+        fail("tls", "The ZIS certificate was not trusted. If the ZIS uses a private certificate authority, paste "
+                    f"its CA certificate into the ZIS settings. ({exc})", exc)
+    except TransportError as exc:
+        fail("transport", f"Could not reach the ZIS at {zone_url(conversion)}: {exc}", exc)
+    except SifError as exc:
+        fail("sif", f"The ZIS refused: {exc}", exc)
+    except SifClientError as exc:
+        fail("protocol", f"The ZIS answered something that is not valid SIF: {exc}", exc)
