@@ -13,12 +13,13 @@ from collections import Counter, defaultdict
 
 from django.conf import settings
 from django.db import transaction
+from lxml import etree
 from django.utils import timezone
 from sifclient import Delivered
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
-from conversion.services.sifdata import object_name_of, row_for
+from conversion.services.sifdata import iter_payload_elements, row_values, store_rows
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.zis import PULL_OBJECTS, agent_for, zis_failures
 
@@ -82,16 +83,10 @@ class Ingest:
         count = 0
         with transaction.atomic():
             if delivered.error is None:
-                batch = []
-                for ordinal, record in enumerate(delivered.records()):
-                    batch.append(row_for(snap, record, f"{object_name_of(record)}#{delivered.msg_id}#{ordinal}"))
-                    if len(batch) >= BATCH:
-                        SifRecord.objects.bulk_create(batch, ignore_conflicts=True)
-                        count += len(batch)
-                        batch = []
-                if batch:
-                    SifRecord.objects.bulk_create(batch, ignore_conflicts=True)
-                    count += len(batch)
+                rows = (row_values(element, f"{etree.QName(element).localname}#{delivered.msg_id}#{ordinal}")
+                        for ordinal, element in enumerate(iter_payload_elements(delivered.raw,
+                                                                                max_bytes=delivered.max_bytes)))
+                count = store_rows(snap, rows)
             locked = Snapshot.objects.select_for_update().get(pk=snap.pk)
             info = locked.requests[name]
             info["packets"] += 1

@@ -149,3 +149,44 @@ def zip_fingerprint(path: Path) -> str:
                 while chunk := entry.read(1 << 20):
                     digest.update(chunk)
     return digest.hexdigest()
+
+
+# ---- the nightly "no new data" decision without rebuilding the package --------------------------------
+# Building the package of a 200k-student district reads every record (a minute or more); the nightly
+# check only needs its fingerprint. The package is a function of the snapshot's records (which the
+# snapshot fingerprint covers), the conversion's scope and the scheme, so its fingerprint, counts and
+# skipped users are remembered on the snapshot under that key and found again for any later snapshot
+# of the same conversion with the same fingerprint.
+PACKAGE_FORMAT = 1  # bump when the CSVs' content changes for the same records
+
+
+def package_key(snapshot, scheme: str) -> str:
+    conversion = snapshot.conversion
+    scope = f"{PACKAGE_FORMAT}|{scheme}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
+    return hashlib.sha256(f"{snapshot.fingerprint}|{scope}".encode()).hexdigest()[:32]
+
+
+def remember_package(snapshot, package: Package, *, scheme: str = DCID) -> None:
+    """Keep the package's fingerprint, counts and skipped users on its snapshot (for cached_package)."""
+    from conversion.models import Snapshot
+
+    if not snapshot.fingerprint:
+        return
+    facts = {"fingerprint": package.fingerprint, "counts": package.counts, "skipped": package.skipped[:200]}
+    snapshot.summary = {**snapshot.summary, "sis_packages": {package_key(snapshot, scheme): facts}}
+    Snapshot.objects.filter(pk=snapshot.pk).update(summary=snapshot.summary)
+
+
+def cached_package(snapshot, *, scheme: str = DCID) -> dict | None:
+    """The remembered facts of the package this snapshot would give, if an identical snapshot had one."""
+    from conversion.models import Snapshot, SnapshotState
+
+    if not snapshot.fingerprint:
+        return None
+    key = package_key(snapshot, scheme)
+    summary = (
+        Snapshot.objects.filter(conversion_id=snapshot.conversion_id, fingerprint=snapshot.fingerprint,
+                                state=SnapshotState.COMPLETE, summary__sis_packages__has_key=key)
+        .order_by("-id").values_list("summary", flat=True).first()
+    )
+    return summary["sis_packages"][key] if summary else None

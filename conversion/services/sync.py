@@ -38,7 +38,7 @@ from conversion.services import canvas_import, pull
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.roster import DCID, Roster
-from conversion.services.sis_csv import build_package
+from conversion.services.sis_csv import build_package, cached_package, remember_package
 
 # Share of the last sync's enrollments that may disappear in one night before a person must look.
 DELETION_THRESHOLD = getattr(settings, "SYNC_DELETION_THRESHOLD", 0.10)
@@ -117,12 +117,22 @@ def run_sync(job: Job, progress: Progress) -> None:
         progress.update(message="Pulling from the zone", force=True)
         snapshot = pull.pull(conversion, job=job, progress=progress)
         run.snapshot = snapshot
+        previous = last_successful(conversion, before=run)
+        # Same records as a snapshot whose package is known: the fingerprint is known without a rebuild.
+        known = cached_package(snapshot, scheme=DCID)
+        if previous and known and previous.fingerprint == known["fingerprint"]:
+            run.fingerprint, run.counts, run.skipped_users = known["fingerprint"], known["counts"], known["skipped"]
+            run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
+            _finish(run, SyncState.SKIPPED)
+            progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent",
+                            force=True)
+            return
         progress.update(message="Building the SIS import files", force=True)
         package = build_package(Roster.for_snapshot(snapshot), package_path, scheme=DCID)
+        remember_package(snapshot, package, scheme=DCID)
         run.fingerprint, run.counts, run.skipped_users = package.fingerprint, package.counts, package.skipped[:200]
         run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
 
-        previous = last_successful(conversion, before=run)
         if previous and previous.fingerprint == package.fingerprint:
             _finish(run, SyncState.SKIPPED)
             progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent",

@@ -1,0 +1,25 @@
+"""Running a child measurement and collecting its figures with its own peak RSS (ru_maxrss of the child)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_child(task: str, args: dict, *, database_url: str) -> dict:
+    """Run one task in a fresh interpreter; its figures plus `peak_rss_mb` (Linux reports ru_maxrss in KiB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "0"}
+        proc = subprocess.Popen([sys.executable, "-m", "conversion.bench.child", task, json.dumps(args), str(out)],
+                                cwd=REPO, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmark child {task} exited with {proc.returncode}")
+        return {**json.loads(out.read_text()), "peak_rss_mb": usage.ru_maxrss / 1024}

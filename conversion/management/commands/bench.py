@@ -1,0 +1,125 @@
+"""`python manage.py bench`: ingest, nightly decision, mapping diff, CSV build and dashboard figures.
+
+Everything runs in a scratch PostgreSQL database (created and dropped here) and in child processes, so
+peak RSS is measured per variant. The figures are printed and written into BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from conversion.bench import dashboard, report, scratchdb
+from conversion.bench.datafiles import ensure_pull_files
+from conversion.bench.runner import REPO, run_child
+
+RSS_LIMIT_MB = 300
+
+
+class Command(BaseCommand):
+    help = "Measure ingest, the nightly no-new-data check, the mapping diff, the CSV build and the dashboard."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sizes", default="5000,50000,200000", help="District sizes (students), comma-separated.")
+        parser.add_argument("--naive-sample", type=int, default=5000, help="Objects the naive ingest stores.")
+        parser.add_argument("--districts", type=int, default=1000, help="Districts seeded for the dashboard.")
+        parser.add_argument("--clients", type=int, default=20)
+        parser.add_argument("--requests-per-client", type=int, default=50)
+        parser.add_argument("--database", default="sifconvert_bench", help="Scratch database name.")
+        parser.add_argument("--data-dir", default=str(Path(settings.BASE_DIR) / "var" / "bench"))
+        parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "BENCHMARKS.md"))
+        parser.add_argument("--skip-dashboard", action="store_true")
+
+    def handle(self, *args, **options):
+        sizes = [int(s) for s in options["sizes"].split(",") if s]
+        url = scratchdb.scratch_url(options["database"])
+        say = lambda text: self.stdout.write(text, ending="\n") or self.stdout.flush()  # noqa: E731
+        files = {n: ensure_pull_files(Path(options["data_dir"]), n, say=say) for n in sizes}
+        sections, notes = [], []
+        say(f"scratch database {options['database']}: creating and migrating")
+        scratchdb.create(url)
+        try:
+            ingest_rows, largest = [], None
+            for students in sizes:
+                pull = files[students]
+                args = {"files": pull.to_json()}
+                say(f"{students:,} students ({pull.total_objects:,} objects, {pull.total_bytes / 2**20:,.0f} MiB): "
+                    "bare iterparse, product ingest, naive ingest")
+                bare = run_child("bare", args, database_url=url)
+                product = run_child("product", args, database_url=url)
+                naive = run_child("naive", {**args, "sample": options["naive_sample"]}, database_url=url)
+                rate = {k: v["objects"] / v["seconds"] for k, v in (("a", product), ("b", bare), ("c", naive))}
+                ingest_rows.append([
+                    f"{students:,}", f"{pull.total_objects:,}", f"{sum(pull.packets.values()):,}",
+                    f"{rate['a']:,.0f} ({product['seconds']:.1f} s)", f"{product['peak_rss_mb']:.0f}",
+                    f"{rate['b']:,.0f} ({bare['seconds']:.1f} s)", f"{bare['peak_rss_mb']:.0f}",
+                    f"{rate['c']:,.0f} (~{naive['extrapolated_seconds']:,.0f} s est.)", f"{naive['peak_rss_mb']:.0f}",
+                    f"{rate['a'] / rate['b']:.0%} ({report.mark(rate['a'] >= 0.4 * rate['b'])})",
+                    f"{rate['a'] / rate['c']:.1f}× ({report.mark(rate['a'] >= 10 * rate['c'])})",
+                    f"{product['finish_seconds']:.1f}",
+                    report.mark(max(product["peak_rss_mb"], bare["peak_rss_mb"], naive["peak_rss_mb"]) < RSS_LIMIT_MB),
+                ])
+                say(report.table(["students", "a obj/s", "b obj/s", "c obj/s"],
+                                 [[f"{students:,}", f"{rate['a']:,.0f}", f"{rate['b']:,.0f}", f"{rate['c']:,.0f}"]]))
+                largest = (students, product)
+            sections.append(("Ingest of a full pull", report.table(
+                ["students", "objects", "packets", "(a) product obj/s", "(a) peak RSS MB", "(b) bare lxml obj/s",
+                 "(b) peak RSS MB", "(c) naive obj/s", "(c) peak RSS MB", "a/b (target ≥ 40%)",
+                 "a/c (target ≥ 10×)", "finish_snapshot s", "RSS < 300 MB"], ingest_rows)))
+            notes.append(f"(c) naive runs on a sample of about {options['naive_sample']:,} objects spread over every "
+                         "object kind (whole-packet parse charged pro rata) and is extrapolated to the full pull.")
+            notes.append("(a) is conversion.services.pull.Ingest: seen() then handle() per packet, as Agent.drain "
+                         "calls them, each packet stored in one transaction with its ReceivedMessage; "
+                         "finish_snapshot (counts, summary, fingerprint) is timed separately.")
+
+            students, product = largest
+            say(f"{students:,} students: CSV build and the nightly decision")
+            nightly = run_child("csv_and_nightly", {"snapshot": product["snapshot"]}, database_url=url)
+            say(f"{students:,} students: mapping diff of every user")
+            mapping = run_child("mapping_users", {"snapshot": product["snapshot"]}, database_url=url)
+            diff_total = mapping["diff_seconds"] + mapping["save_seconds"]
+            sections.append((f"District of {students:,} students", report.table(["measure", "figure", "target"], [
+                ["nightly 'no new data' decision (run_sync after its pull, package fingerprint known)",
+                 f"{nightly['nightly_seconds']:.2f} s", f"< 2 s ({report.mark(nightly['nightly_seconds'] < 2)})"],
+                ["the same decision when no identical snapshot has a package yet (builds the CSVs)",
+                 f"{nightly['nightly_cold_seconds']:.1f} s", "(first night after a change)"],
+                ["CSV build of the whole district", f"{nightly['rows'] / nightly['build_seconds']:,.0f} rows/s "
+                 f"({nightly['rows']:,} rows in {nightly['build_seconds']:.1f} s, "
+                 f"zip {nightly['zip_bytes'] / 2**20:.1f} MiB, peak RSS {nightly['peak_rss_mb']:.0f} MB)", "reported"],
+                [f"mapping diff_users of {mapping['people']:,} people vs {mapping['canvas_users']:,} Canvas users "
+                 "+ saving the rows", f"{diff_total:.1f} s (diff {mapping['diff_seconds']:.1f} s, save "
+                 f"{mapping['save_seconds']:.1f} s of {mapping['rows']:,} rows)", f"< 10 s ({report.mark(diff_total < 10)})"],
+                ["reading those people from the snapshot (Roster.iter_people)", f"{mapping['read_seconds']:.1f} s", ""],
+            ])))
+
+            if not options["skip_dashboard"]:
+                say(f"dashboard: seeding {options['districts']:,} districts, starting gunicorn")
+                seeded = run_child("seed_dashboard", {"districts": options["districts"]}, database_url=url)
+                latency_rows = []
+                with dashboard.gunicorn(url, str(REPO)) as base:
+                    for label, path, headers, expect in (
+                        ("portfolio page", "/", None, "District 00"),
+                        ("job-progress poll (HTMX partial)", seeded["job_url"], {"HX-Request": "true"}, "step 0"),
+                    ):
+                        measured = dashboard.drive(base, path, clients=options["clients"],
+                                                   per_client=options["requests_per_client"], headers=headers,
+                                                   expect=expect)
+                        latency_rows.append([label, f"{measured.requests:,}", f"{measured.p50_ms:.0f}",
+                                             f"{measured.p95_ms:.0f}", f"{measured.max_ms:.0f}",
+                                             f"{measured.per_second:,.0f}", report.mark(measured.p95_ms < 100)])
+                sections.append((f"Dashboard: {seeded['districts']:,} districts, {seeded['jobs']:,} jobs, "
+                                  f"{options['clients']} concurrent signed-in clients", report.table(
+                    ["page", "requests", "p50 ms", "p95 ms", "max ms", "req/s", "p95 < 100 ms"], latency_rows)))
+                notes.append(f"gunicorn conversion.wsgi with {dashboard.GUNICORN_WORKERS} workers × "
+                             f"{dashboard.GUNICORN_THREADS} threads on 127.0.0.1 (as scripts/start), DEBUG off; the "
+                             "clients run in the same machine, so they share its cores with the server.")
+        finally:
+            scratchdb.drop(url)
+            say(f"scratch database {options['database']} dropped")
+        command = "python manage.py bench" + (" " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "")
+        text = report.markdown(command, sections, notes)
+        report.write(Path(options["output"]), text)
+        self.stdout.write(text)
