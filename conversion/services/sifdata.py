@@ -222,6 +222,8 @@ def store_rows(snapshot: Snapshot, rows: Iterable[RowValues], *, batch: int = 20
 
     if connection.vendor != "postgresql":
         return _store_with_orm(snapshot, rows, batch)
+    import psycopg
+
     table = connection.ops.quote_name(SifRecord._meta.db_table)
     columns = ", ".join(_COLUMNS)
     values = [(snapshot.pk, row.object_name, row.ref_id, row.local_id, row.dcid, row.school_ref_id,
@@ -231,7 +233,7 @@ def store_rows(snapshot: Snapshot, rows: Iterable[RowValues], *, batch: int = 20
             with wrapper.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for value in values:
                     copy.write_row(value)
-    except IntegrityError:
+    except (IntegrityError, psycopg.IntegrityError):  # raw COPY errors come unwrapped by Django
         with connection.cursor() as wrapper:
             cursor = wrapper.cursor  # psycopg's own cursor, for COPY
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (LIKE {table} INCLUDING IDENTITY) "
