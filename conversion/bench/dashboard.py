@@ -83,7 +83,8 @@ def gunicorn(database_url: str, repo: str) -> Iterator[str]:
 
 
 def signed_in_client(base: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=30.0)
+    # Idle connections are let go before gunicorn's 2 s keep-alive closes them under the client's feet.
+    client = httpx.Client(base_url=base, timeout=30.0, limits=httpx.Limits(keepalive_expiry=1.0))
     page = client.get("/accounts/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     done = client.post("/accounts/login/", data={"username": USERNAME, "password": PASSWORD,
