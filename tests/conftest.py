@@ -1,14 +1,8 @@
 """Shared test set-up: the suite runs against the real PostgreSQL and Redis on 127.0.0.1.
 
-The README's test command sets DATABASE_URL and CELERY_BROKER_URL; running pytest by hand without them
-falls back to the same servers' defaults here, so a forgotten variable never means a silent SQLite run.
+Their addresses default in conversion/settings_test.py (pytest-django reads settings before conftests).
 """
 import os
-
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sifconvert")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("CELERY_KEY_PREFIX", f"test-{os.getpid()}:")  # this run's own queues on the shared Redis
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop.
 
 import pytest
 

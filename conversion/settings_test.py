@@ -1,0 +1,14 @@
+"""Settings for the test suite: the real PostgreSQL and Redis on 127.0.0.1, never the embedded SQLite.
+
+pytest-django loads settings before any conftest runs, so the defaults are set here, where they are
+read in time. scripts/test sets the same variables explicitly; these are for a bare `pytest`.
+"""
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sifconvert")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# This run's own queues on the shared Redis, so parallel runs never take each other's jobs.
+os.environ.setdefault("CELERY_KEY_PREFIX", f"test-{os.getpid()}:")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop.
+
+from conversion.settings import *  # noqa: E402,F401,F403
