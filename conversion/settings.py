@@ -112,6 +112,18 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 
+# Redis in production (CACHE_URL=redis://...), process memory in the embedded default. Sessions read
+# through the cache so a page view does not pay a database round trip for them.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    if os.environ.get("CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# The portfolio table is re-rendered at most this often per user and filter: it is polled by many
+# consultants at once, and its figures change at job and step boundaries, not by the second.
+PORTFOLIO_CACHE_SECONDS = int(os.environ.get("PORTFOLIO_CACHE_SECONDS", "2"))
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie; see base.html.
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)

@@ -9,6 +9,8 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sifcon
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 # This run's own queues on the shared Redis, so parallel runs never take each other's jobs.
 os.environ.setdefault("CELERY_KEY_PREFIX", f"test-{os.getpid()}:")
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Tests change data and look again at once; the portfolio's short render cache is tested on its own.
+os.environ.setdefault("PORTFOLIO_CACHE_SECONDS", "0")  # Playwright's sync API runs an event loop.
 
 from conversion.settings import *  # noqa: E402,F401,F403

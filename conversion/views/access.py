@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from conversion.models import Conversion, Job
-from conversion.rules import get_district_for_user
+from conversion.rules import districts_visible_to, get_district_for_user
 
 
 def get_conversion_for_user(user, slug: str, year: int | None = None) -> Conversion:
@@ -20,5 +20,9 @@ def get_conversion_for_user(user, slug: str, year: int | None = None) -> Convers
 
 
 def get_job_for_user(user, slug: str, year: int, job_id: int) -> Job:
-    conversion = get_conversion_for_user(user, slug, year)
-    return get_object_or_404(conversion.jobs.select_related("conversion__district"), pk=job_id)
+    # One query: progress polls arrive every 2 s from every open page.
+    return get_object_or_404(
+        Job.objects.select_related("conversion__district"),
+        pk=job_id, conversion__school_year=year, conversion__district__slug=slug,
+        conversion__district__in=districts_visible_to(user),
+    )
