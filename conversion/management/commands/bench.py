@@ -75,25 +75,26 @@ class Command(BaseCommand):
                          "calls them, each packet stored in one transaction with its ReceivedMessage; "
                          "finish_snapshot (counts, summary, fingerprint) is timed separately.")
 
-            students, product = largest
-            say(f"{students:,} students: CSV build and the nightly decision")
-            nightly = run_child("csv_and_nightly", {"snapshot": product["snapshot"]}, database_url=url)
-            say(f"{students:,} students: mapping diff of every user")
-            mapping = run_child("mapping_users", {"snapshot": product["snapshot"]}, database_url=url)
-            diff_total = mapping["diff_seconds"] + mapping["save_seconds"]
-            sections.append((f"District of {students:,} students", report.table(["measure", "figure", "target"], [
-                ["nightly 'no new data' decision (run_sync after its pull, package fingerprint known)",
-                 f"{nightly['nightly_seconds']:.2f} s", f"< 2 s ({report.mark(nightly['nightly_seconds'] < 2)})"],
-                ["the same decision when no identical snapshot has a package yet (builds the CSVs)",
-                 f"{nightly['nightly_cold_seconds']:.1f} s", "(first night after a change)"],
-                ["CSV build of the whole district", f"{nightly['rows'] / nightly['build_seconds']:,.0f} rows/s "
-                 f"({nightly['rows']:,} rows in {nightly['build_seconds']:.1f} s, "
-                 f"zip {nightly['zip_bytes'] / 2**20:.1f} MiB, peak RSS {nightly['peak_rss_mb']:.0f} MB)", "reported"],
-                [f"mapping diff_users of {mapping['people']:,} people vs {mapping['canvas_users']:,} Canvas users "
-                 "+ saving the rows", f"{diff_total:.1f} s (diff {mapping['diff_seconds']:.1f} s, save "
-                 f"{mapping['save_seconds']:.1f} s of {mapping['rows']:,} rows)", f"< 10 s ({report.mark(diff_total < 10)})"],
-                ["reading those people from the snapshot (Roster.iter_people)", f"{mapping['read_seconds']:.1f} s", ""],
-            ])))
+            if largest is not None:  # --sizes "" measures the dashboard alone
+                students, product = largest
+                say(f"{students:,} students: CSV build and the nightly decision")
+                nightly = run_child("csv_and_nightly", {"snapshot": product["snapshot"]}, database_url=url)
+                say(f"{students:,} students: mapping diff of every user")
+                mapping = run_child("mapping_users", {"snapshot": product["snapshot"]}, database_url=url)
+                diff_total = mapping["diff_seconds"] + mapping["save_seconds"]
+                sections.append((f"District of {students:,} students", report.table(["measure", "figure", "target"], [
+                    ["nightly 'no new data' decision (run_sync after its pull, package fingerprint known)",
+                     f"{nightly['nightly_seconds']:.2f} s", f"< 2 s ({report.mark(nightly['nightly_seconds'] < 2)})"],
+                    ["the same decision when no identical snapshot has a package yet (builds the CSVs)",
+                     f"{nightly['nightly_cold_seconds']:.1f} s", "(first night after a change)"],
+                    ["CSV build of the whole district", f"{nightly['rows'] / nightly['build_seconds']:,.0f} rows/s "
+                     f"({nightly['rows']:,} rows in {nightly['build_seconds']:.1f} s, "
+                     f"zip {nightly['zip_bytes'] / 2**20:.1f} MiB, peak RSS {nightly['peak_rss_mb']:.0f} MB)", "reported"],
+                    [f"mapping diff_users of {mapping['people']:,} people vs {mapping['canvas_users']:,} Canvas users "
+                     "+ saving the rows", f"{diff_total:.1f} s (diff {mapping['diff_seconds']:.1f} s, save "
+                     f"{mapping['save_seconds']:.1f} s of {mapping['rows']:,} rows)", f"< 10 s ({report.mark(diff_total < 10)})"],
+                    ["reading those people from the snapshot (Roster.iter_people)", f"{mapping['read_seconds']:.1f} s", ""],
+                ])))
 
             if not options["skip_dashboard"]:
                 say(f"dashboard: seeding {options['districts']:,} districts, starting gunicorn")
