@@ -168,6 +168,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 
+# Retries against Canvas: bounded, with exponential backoff from this base (seconds), capped.
+CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0}
+
 # How long a running job may go without a heartbeat before another worker may take it over.
 JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "120"))
 

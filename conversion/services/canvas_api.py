@@ -13,6 +13,8 @@ from canvas.errors import (
     CanvasRetriesExhaustedError,
 )
 
+from django.conf import settings
+
 from conversion.jobs import JobFailed
 from conversion.models import District
 
@@ -22,7 +24,8 @@ def canvas_for(district: District, **options) -> Iterator[CanvasClient]:
     """A Canvas client for the district; Canvas errors come out as JobFailed with advice."""
     if not district.canvas_url or not district.canvas_token:
         raise JobFailed("The district's Canvas URL or API token is not set.")
-    client = CanvasClient(district.canvas_url, district.canvas_token, **options)
+    client = CanvasClient(district.canvas_url, district.canvas_token,
+                          **{**getattr(settings, "CANVAS_CLIENT_OPTIONS", {}), **options})
     try:
         yield client
     except CanvasAuthenticationError as exc:

@@ -3,21 +3,25 @@
 Before the upload the job records that it is submitting and under which file name (unique per job); the
 import id is recorded as soon as Canvas answers. A rerun that finds an id polls that import; one that
 finds only "submitting" first looks in Canvas's list of recent imports for its file name, and uploads
-again only when Canvas never got the first one.
+again only when Canvas never got the first one. An upload that fails ambiguously (5xx, timeout) is
+handled the same way at once, a bounded number of times.
 """
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from canvas.client import CanvasClient
+from canvas.errors import CanvasServerError
 from canvas.models import SisImport
 from django.utils import timezone
 
 from conversion.jobs import Progress
 
 SetState = Callable[[dict], None]
+UPLOAD_ATTEMPTS = 3
 
 
 def upload_name(job_id: int, purpose: str) -> str:
@@ -42,10 +46,26 @@ def submit_once(canvas: CanvasClient, account: str, path: Path, *, state: dict, 
         if found is not None:
             save({"import_id": found.id})
             return found.id
-    save({"submitting_at": timezone.now().isoformat(), "file_name": file_name})
-    created = canvas.create_sis_import(account, path, file_name=file_name, **params)
-    save({"import_id": created.id})
-    return created.id
+    started = timezone.now()
+    save({"submitting_at": started.isoformat(), "file_name": file_name})
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            created = canvas.create_sis_import(account, path, file_name=file_name, **params)
+        except CanvasServerError:
+            # A 5xx or a timeout on the upload: Canvas may or may not have the import, and may still be
+            # creating it. Give it a moment, then look, so an import Canvas did take is adopted instead of
+            # being sent twice.
+            time.sleep(min(2 ** attempt, 30))
+            found = find_submitted(canvas, account, file_name, started)
+            if found is not None:
+                save({"import_id": found.id})
+                return found.id
+            if attempt == UPLOAD_ATTEMPTS:
+                raise
+        else:
+            save({"import_id": created.id})
+            return created.id
+    raise AssertionError("unreachable")
 
 
 def wait(canvas: CanvasClient, account: str, import_id: int, progress: Progress, *, label: str,
