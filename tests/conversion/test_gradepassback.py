@@ -9,7 +9,6 @@ from django.urls import reverse
 from lxml import etree
 from sifclient.powerschool import DistrictSpec
 
-from conversion import jobs
 from conversion.models import (
     ConversionState,
     GpbState,
@@ -21,6 +20,7 @@ from conversion.models import (
     SifRecord,
 )
 from conversion.services import gradepassback, pull
+from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN, simulated_district
 from tests.sifclient.sifschema import assert_valid
 
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SPEC = DistrictSpec(students=40, schools=2, school_year=2027, seed=21)
 DUE = "2026-10-01T18:00:00Z"
 
-
-def run(conversion, kind, runner):
-    job, _ = jobs.start_job(conversion, kind, enqueue=False)
-    jobs.run_job(job.pk, runner)
-    job.refresh_from_db()
-    return job
 
 
 class Inbound:
@@ -94,8 +88,8 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
 
     essay = canvas.add_assignment(ref, name="Essay 1", points_possible=20, post_to_sis=True, due_at=DUE)
     undated = canvas.add_assignment(ref, name="Quiz 2", points_possible=10, post_to_sis=True)
-    wordy = canvas.add_assignment(ref, name="A very long assignment name over thirty", points_possible=5,
-                                  post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(ref, name="A very long assignment name over thirty", points_possible=5,  # over the limit
+                          post_to_sis=True, due_at=DUE)
     private = canvas.add_assignment(ref, name="Practice", points_possible=5, post_to_sis=False, due_at=DUE)
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=18)
     canvas.grade(essay.id, f"sis_user_id:{s2}", score=17.5)

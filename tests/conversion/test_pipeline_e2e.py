@@ -21,6 +21,8 @@ from conversion.models import (
 )
 from conversion.services import connection, mapping, pull, remap, schedule, sync
 from tests.conversion.conftest import fill_step_one
+from tests.conversion.jobhelpers import expire_lease, worker_dies_in
+from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,10 +39,7 @@ def eager_celery():
 
 
 def run(conversion, kind, runner):
-    job, _ = jobs.start_job(conversion, kind, enqueue=False)
-    jobs.run_job(job.pk, runner)
-    job.refresh_from_db()
-    assert job.state == JobState.SUCCEEDED, job.error
+    job = run_job(conversion, kind, runner, expect_success=True)
     # The same task delivered twice (acks_late redelivery) finds the job finished and changes nothing.
     before = (job.finished_at, job.detail, job.attempts)
     assert jobs.run_job(job.pk, runner) is None
@@ -174,18 +173,9 @@ def test_a_sync_killed_after_upload_is_not_submitted_twice(conversion):
         conversion.state = S.LIVE
         conversion.save()
         job, _ = jobs.start_job(conversion, JobKind.SYNC, enqueue=False)
-        real_wait = sync.canvas_import.wait
-
-        def die(*args, **kwargs):
-            raise SystemExit("worker killed while Canvas imports")
-
-        sync.canvas_import.wait = die
-        try:
-            with pytest.raises(SystemExit):
-                jobs.run_job(job.pk, sync.run_sync)
-        finally:
-            sync.canvas_import.wait = real_wait
-        Job.objects.filter(pk=job.pk).update(heartbeat_at=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+        with worker_dies_in(sync.canvas_import, "wait"), pytest.raises(SystemExit):
+            jobs.run_job(job.pk, sync.run_sync)
+        expire_lease(job)
         jobs.run_job(job.pk, sync.run_sync)
         job.refresh_from_db()
         assert job.state == JobState.SUCCEEDED, job.error

@@ -7,8 +7,9 @@ from sifclient.powerschool import DistrictSpec
 from sifclient.zis import ZisSimulator
 
 from conversion import jobs
-from conversion.models import Job, JobKind, JobState, ReceivedMessage, SifRecord, SnapshotState
+from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord, SnapshotState
 from conversion.services import connection, pull
+from tests.conversion.jobhelpers import expire_lease, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,12 +27,6 @@ def zoned(conversion, zis):
     conversion.save()
     return conversion
 
-
-def run(conversion, kind, runner):
-    job, _ = jobs.start_job(conversion, kind, enqueue=False)
-    jobs.run_job(job.pk, runner)
-    job.refresh_from_db()
-    return job
 
 
 def test_connection_test_reports_what_the_zone_answered(zoned):
@@ -88,7 +83,7 @@ def test_a_pull_killed_mid_way_resumes_without_loss_or_duplicates(zoned, zis):
     stored_before = ReceivedMessage.objects.count()
     assert stored_before == 5
     # The lease runs out; the redelivered task claims the job and resumes the same snapshot.
-    Job.objects.filter(pk=job.pk).update(heartbeat_at=job.heartbeat_at.replace(year=2000))
+    expire_lease(job)
     jobs.run_job(job.pk, pull.run_pull)
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.error

@@ -6,9 +6,9 @@ import pytest
 from canvas.client import CanvasClient
 from sifclient.powerschool import DistrictSpec
 
-from conversion import jobs
 from conversion.models import ConversionState, JobKind, JobState, MappingDiff, SyncRun, SyncState
 from conversion.services import mapping, pull, sync
+from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN, simulated_district
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,12 +19,6 @@ SPEC = DistrictSpec(students=60, schools=2, school_year=2027, seed=31)
 def quick_backoff(settings):
     settings.CANVAS_CLIENT_OPTIONS = {"max_retries": 3, "backoff_base": 0.01, "backoff_cap": 0.05, "timeout": 1.0}
 
-
-def run(conversion, kind, runner):
-    job, _ = jobs.start_job(conversion, kind, enqueue=False)
-    jobs.run_job(job.pk, runner)
-    job.refresh_from_db()
-    return job
 
 
 def test_a_canvas_that_keeps_answering_503_fails_the_mapping_cleanly(conversion):

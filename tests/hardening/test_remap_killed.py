@@ -2,15 +2,15 @@
 and verifies every user under the DCID."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from canvas.client import CanvasClient
 from sifclient.powerschool import DistrictSpec
 
 from conversion import jobs, workflow
-from conversion.models import ConversionState, Job, JobKind, JobState
+from conversion.models import ConversionState, JobKind, JobState
 from conversion.services import mapping, pull, remap
+from tests.conversion.jobhelpers import expire_lease, worker_dies_in
+from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,11 +18,7 @@ SPEC = DistrictSpec(students=80, schools=2, school_year=2027, seed=21)
 
 
 def run(conversion, kind, runner):
-    job, _ = jobs.start_job(conversion, kind, enqueue=False)
-    jobs.run_job(job.pk, runner)
-    job.refresh_from_db()
-    assert job.state == JobState.SUCCEEDED, job.error
-    return job
+    return run_job(conversion, kind, runner, expect_success=True)
 
 
 def test_remap_killed_during_the_canvas_import_is_not_sent_twice(conversion, district_admin):
@@ -35,21 +31,12 @@ def test_remap_killed_during_the_canvas_import_is_not_sent_twice(conversion, dis
         planned = remap.plan(conversion).changes
 
         job, _ = jobs.start_job(conversion, JobKind.REMAP, enqueue=False)
-        real_wait = remap.canvas_import.wait
-
-        def killed(*args, **kwargs):
-            raise SystemExit("worker killed while Canvas applies the remap")
-
-        remap.canvas_import.wait = killed
-        try:
-            with pytest.raises(SystemExit):
-                jobs.run_job(job.pk, remap.run_remap)
-        finally:
-            remap.canvas_import.wait = real_wait
+        with worker_dies_in(remap.canvas_import, "wait"), pytest.raises(SystemExit):
+            jobs.run_job(job.pk, remap.run_remap)
         job.refresh_from_db()
         assert job.state == JobState.RUNNING and job.detail.get("import_id")
 
-        Job.objects.filter(pk=job.pk).update(heartbeat_at=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+        expire_lease(job)
         jobs.run_job(job.pk, remap.run_remap)
         job.refresh_from_db()
         assert job.state == JobState.SUCCEEDED, job.error
