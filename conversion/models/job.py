@@ -76,6 +76,11 @@ class Job(models.Model):
             return None
         return (self.finished_at or timezone.now()) - self.started_at
 
+    def merge_detail(self, values: dict) -> None:
+        """Add `values` to the job's detail and write it at once (facts a rerun must find, e.g. an import id)."""
+        self.detail = {**self.detail, **values}
+        Job.objects.filter(pk=self.pk).update(detail=self.detail)
+
     def claim(self, worker: str) -> bool:
         """Take this job for `worker`; True for exactly one caller.
 

@@ -6,7 +6,6 @@ little realistic drift: users who left the district but are still in Canvas, and
 """
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -44,12 +43,7 @@ def write_legacy_zip(spec: DistrictSpec, dest: Path, *, departed: int = 3) -> di
     """Write the legacy Canvas state (users under their PowerSchool IDs) as an SIS import zip."""
     roster = Roster(GeneratorSource(spec), school_year=spec.school_year)
     builder = _Builder(roster, LEGACY)
-    write_package(dest, [
-        ("accounts.csv", "accounts", builder.accounts()), ("terms.csv", "terms", builder.terms()),
-        ("courses.csv", "courses", builder.courses()), ("sections.csv", "sections", builder.sections()),
-        ("users.csv", "users", itertools.chain(builder.users(), departed_users(departed))),
-        ("enrollments.csv", "enrollments", builder.enrollments()),
-    ])
+    write_package(dest, builder.files(extra_users=departed_users(departed)))
     counts = dict(builder.counts)
     counts["users"] = counts.get("users", 0) + departed
     return counts

@@ -77,13 +77,6 @@ def change_file(changes: list[Change], *, reverse: bool = False) -> bytes:
     return csv_bytes("change_sis_id", rows)
 
 
-def _save_state(job: Job):
-    def save(values: dict) -> None:
-        job.detail = {**job.detail, **values}
-        Job.objects.filter(pk=job.pk).update(detail=job.detail)
-    return save
-
-
 def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool, label: str) -> dict:
     """Rename in Canvas whoever still carries the old id; return what was done and what was verified."""
     conversion = job.conversion
@@ -97,7 +90,7 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
             [c for c in changes if c.old_id in set(job.detail.get("planned_old_ids", []))]
         if todo or job.detail.get("import_id"):
             if not job.detail.get("import_id"):
-                _save_state(job)({"planned_old_ids": [c.old_id for c in todo]})
+                job.merge_detail({"planned_old_ids": [c.old_id for c in todo]})
                 forward = change_file(todo, reverse=reverse)
                 Artifact.objects.create(conversion=conversion, job=job, kind=f"{label}_file",
                                         name=f"change_sis_id-{label}-job{job.pk}.csv", content=forward, rows=len(todo))
@@ -109,7 +102,7 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
                 path = Path(tmp) / "change_sis_id.csv"
                 path.write_bytes(change_file(todo, reverse=reverse))
                 import_id = canvas_import.submit_once(
-                    canvas, account, path, state=job.detail, save=_save_state(job),
+                    canvas, account, path, state=job.detail, save=job.merge_detail,
                     file_name=canvas_import.upload_name(job.pk, label).replace(".zip", ".csv"),
                 )
             result = canvas_import.wait(canvas, account, import_id, progress, label=label)
@@ -128,7 +121,7 @@ def run_remap(job: Job, progress: Progress) -> None:
     if remap is None:
         raise JobFailed("The district has not approved a mapping yet.")
     outcome = _apply(job, progress, remap.changes, reverse=False, label="remap")
-    _save_state(job)({**outcome, "mapping_diff": remap.diff.pk, "planned": len(remap.changes),
+    job.merge_detail({**outcome, "mapping_diff": remap.diff.pk, "planned": len(remap.changes),
                       "skipped_by_reason": remap.skipped_by_reason})
     progress.update(message=f"{outcome['renamed']:,} users moved to their DCID, {outcome['already']:,} already there, "
                             f"{len(remap.skipped):,} skipped", force=True)
@@ -145,7 +138,7 @@ def run_rollback(job: Job, progress: Progress) -> None:
     if last is None or remap is None:
         raise JobFailed("There is no completed remap to roll back.")
     outcome = _apply(job, progress, remap.changes, reverse=True, label="rollback")
-    _save_state(job)(outcome)
+    job.merge_detail(outcome)
     # A rolled-back remap no longer counts: complete_remap's guard reads the newest REMAP job.
     job.conversion.jobs.filter(pk=last.pk).update(detail={**last.detail, "rolled_back_by": job.pk,
                                                            "unverified": len(remap.changes)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import itertools
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -92,6 +93,16 @@ class _Builder:
                 declared_user_type="teacher" if person.kind == "teacher" else "student", status="active",
             )
 
+    def files(self, extra_users: Iterable[SisRow] = ()) -> list[tuple[str, str, Iterable[SisRow]]]:
+        """(file name, kind, rows) of the whole package. Users come before enrollments: the enrollment pass
+        skips the people the user pass had to leave out."""
+        return [
+            ("accounts.csv", "accounts", self.accounts()), ("terms.csv", "terms", self.terms()),
+            ("courses.csv", "courses", self.courses()), ("sections.csv", "sections", self.sections()),
+            ("users.csv", "users", itertools.chain(self.users(), extra_users)),
+            ("enrollments.csv", "enrollments", self.enrollments()),
+        ]
+
     def enrollments(self) -> Iterator[SisRow]:
         for enrollment in self.roster.iter_enrollments():
             if enrollment.person.ref_id in self.skipped_refs:
@@ -130,12 +141,7 @@ def write_package(dest: Path, files: Iterable[tuple[str, str, Iterable[SisRow]]]
 def build_package(roster: Roster, dest: Path, *, scheme: str = DCID) -> Package:
     """Write accounts, terms, courses, sections, users and enrollments CSVs into the zip at `dest`."""
     builder = _Builder(roster, scheme)
-    # Users are written before enrollments: the enrollment pass skips the people the user pass left out.
-    write_package(dest, [
-        ("accounts.csv", "accounts", builder.accounts()), ("terms.csv", "terms", builder.terms()),
-        ("courses.csv", "courses", builder.courses()), ("sections.csv", "sections", builder.sections()),
-        ("users.csv", "users", builder.users()), ("enrollments.csv", "enrollments", builder.enrollments()),
-    ])
+    write_package(dest, builder.files())
     return Package(dest, dict(builder.counts), zip_fingerprint(dest), builder.skipped, builder.enrollment_keys)
 
 

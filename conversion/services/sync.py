@@ -105,12 +105,8 @@ def run_sync(job: Job, progress: Progress) -> None:
                 raise JobFailed("The held sync's package is gone; run a new sync instead.")
             run.snapshot, run.fingerprint, run.counts = held.snapshot, held.fingerprint, held.counts
             run.save(update_fields=["snapshot", "fingerprint", "counts"])
-            Artifact.objects.create(conversion=conversion, job=job, kind="sync_package", name=package.name,
-                                    content_type="application/zip", content=bytes(package.content))
             keys = _artifact(held, "enrollment_keys")
-            if keys:
-                Artifact.objects.create(conversion=conversion, job=job, kind="enrollment_keys", name="keys",
-                                        content_type="application/octet-stream", content=bytes(keys.content))
+            _keep_package(run, bytes(package.content), bytes(keys.content) if keys else None, rows=package.rows)
             _submit_and_wait(run, job, progress, bytes(package.content))
             return
 
@@ -123,9 +119,7 @@ def run_sync(job: Job, progress: Progress) -> None:
         if previous and known and previous.fingerprint == known["fingerprint"]:
             run.fingerprint, run.counts, run.skipped_users = known["fingerprint"], known["counts"], known["skipped"]
             run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
-            _finish(run, SyncState.SKIPPED)
-            progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent",
-                            force=True)
+            _skip(run, previous, progress)
             return
         progress.update(message="Building the SIS import files", force=True)
         package = build_package(Roster.for_snapshot(snapshot), package_path, scheme=DCID)
@@ -134,16 +128,11 @@ def run_sync(job: Job, progress: Progress) -> None:
         run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
 
         if previous and previous.fingerprint == package.fingerprint:
-            _finish(run, SyncState.SKIPPED)
-            progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent",
-                            force=True)
+            _skip(run, previous, progress)
             return
 
         content = package_path.read_bytes()
-        Artifact.objects.create(conversion=conversion, job=job, kind="sync_package", name=f"sis_import-job{job.pk}.zip",
-                                content_type="application/zip", content=content, rows=sum(package.counts.values()))
-        Artifact.objects.create(conversion=conversion, job=job, kind="enrollment_keys", name="keys",
-                                content_type="application/octet-stream", content=pack_keys(package.enrollment_keys))
+        _keep_package(run, content, pack_keys(package.enrollment_keys), rows=sum(package.counts.values()))
         if previous:
             before = _artifact(previous, "enrollment_keys")
             if before is not None:
@@ -163,13 +152,27 @@ def run_sync(job: Job, progress: Progress) -> None:
         _submit_and_wait(run, job, progress, content)
 
 
+def _skip(run: SyncRun, previous: SyncRun, progress: Progress) -> None:
+    _finish(run, SyncState.SKIPPED)
+    progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent", force=True)
+
+
+def _keep_package(run: SyncRun, content: bytes, keys: bytes | None, *, rows: int) -> None:
+    """Keep what this run sends (a rerun resends exactly it) and its enrollment keys (the next run's baseline)."""
+    Artifact.objects.create(conversion=run.conversion, job=run.job, kind="sync_package",
+                            name=f"sis_import-job{run.job_id}.zip", content_type="application/zip", content=content,
+                            rows=rows)
+    if keys is not None:
+        Artifact.objects.create(conversion=run.conversion, job=run.job, kind="enrollment_keys", name="keys",
+                                content_type="application/octet-stream", content=keys)
+
+
 def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes) -> None:
     conversion = run.conversion
     account = conversion.district.canvas_account_id or "1"
 
     def save(values: dict) -> None:
-        job.detail = {**job.detail, **values}
-        Job.objects.filter(pk=job.pk).update(detail=job.detail)
+        job.merge_detail(values)
         if values.get("import_id"):
             run.canvas_import_id = values["import_id"]
             run.submitted_at = run.submitted_at or timezone.now()
