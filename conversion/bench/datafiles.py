@@ -75,11 +75,11 @@ def iter_pull(files: PullFiles) -> Iterator[tuple[str, bytes]]:
             yield name, data
 
 
-def _write_object(spec: DistrictSpec, object_name: str, path: Path) -> tuple[str, int, int, int]:
+def _write_object(spec: DistrictSpec, object_name: str, path: Path, max_buffer_size: int) -> tuple[str, int, int, int]:
     objects = packets = size = 0
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as handle:
-        for packet in iter_response_packets(spec, object_name, MAX_BUFFER_SIZE,
+        for packet in iter_response_packets(spec, object_name, max_buffer_size,
                                             request_msg_id=request_msg_id(object_name)):
             handle.write(_LENGTH.pack(len(packet.data)))
             handle.write(packet.data)
@@ -108,7 +108,8 @@ def ensure_pull_files(root: Path, students: int, *, workers: int = 2, say=print)
     names = sorted(PULL_OBJECTS, key=lambda n: -{"StudentSectionEnrollment": 4, "StudentPersonal": 2,
                                                  "StudentSchoolEnrollment": 1}.get(n, 0))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(_write_object, [spec] * len(names), names, [directory / f"{n}.frames" for n in names]))
+        results = list(pool.map(_write_object, [spec] * len(names), names, [directory / f"{n}.frames" for n in names],
+                                [MAX_BUFFER_SIZE] * len(names)))
     by_name = {n: (o, p, s) for n, o, p, s in results}
     files = PullFiles(directory, students, {n: by_name[n][0] for n in PULL_OBJECTS},
                       {n: by_name[n][1] for n in PULL_OBJECTS}, {n: by_name[n][2] for n in PULL_OBJECTS})
