@@ -25,6 +25,10 @@ def main(task: str, args: dict) -> dict:
         from conversion.bench import ingest_variants
 
         return ingest_variants.bare(PullFiles.from_json(args["files"]))
+    if task == "bare_whole":
+        from conversion.bench import ingest_variants
+
+        return ingest_variants.bare_whole(PullFiles.from_json(args["files"]))
     _django()
     if task == "product":
         from conversion.bench import ingest_variants

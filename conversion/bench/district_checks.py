@@ -57,8 +57,8 @@ def csv_and_nightly(snapshot_id: int) -> dict:
 
 def mapping_users(snapshot_id: int) -> dict:
     """diff_users of every person of the snapshot against as many Canvas users, and the rows saved."""
-    from conversion.models import MappingDiff, MappingRow, Snapshot
-    from conversion.services.mapping import CanvasUser, diff_users
+    from conversion.models import MappingDiff, Snapshot
+    from conversion.services.mapping import CanvasUser, diff_users, save_rows
     from conversion.services.roster import Roster
 
     snapshot = Snapshot.objects.select_related("conversion").get(pk=snapshot_id)
@@ -75,9 +75,7 @@ def mapping_users(snapshot_id: int) -> dict:
     started = time.perf_counter()
     with transaction.atomic():  # as run_mapping saves them
         diff = MappingDiff.objects.create(conversion=snapshot.conversion, snapshot=snapshot)
-        for row in rows:
-            row.diff = diff
-        MappingRow.objects.bulk_create(rows, batch_size=2000)
+        save_rows(diff, rows)
     save_seconds = time.perf_counter() - started
     return {"people": len(people), "canvas_users": len(canvas), "rows": len(rows), "read_seconds": read_seconds,
             "diff_seconds": diff_seconds, "save_seconds": save_seconds}

@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -35,7 +34,8 @@ from conversion.models import (
     Snapshot,
 )
 from conversion.services.setup_aids import DCID_ELEMENT, DCID_OBJECTS
-from conversion.services.zis import PULL_OBJECTS
+from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR
+from conversion.services.zis import PULL_OBJECTS, sif_error_detail
 
 log = logging.getLogger(__name__)
 
@@ -183,33 +183,15 @@ def protocol_findings(contacts: dict[str, Contact]) -> list[Finding]:
 # ---- data checks on a snapshot -----------------------------------------------------------------
 
 def _extended_element_counts(snapshot: Snapshot) -> dict[str, dict[str, int]]:
-    """object name -> {extended element name: records carrying it}.
-
-    On PostgreSQL one query does it (jsonb_object_keys lists the names, which are not known in advance,
-    and the ORM cannot group by a set-returning function); elsewhere (SQLite in development) the elements
-    are counted while streaming the records.
-    """
+    """object name -> {extended element name: records carrying it}, from the names stored at ingest."""
     result: dict[str, dict[str, int]] = {}
-    if db_connection.vendor == "postgresql":
-        table = SifRecord._meta.db_table
-        sql = (
-            f"SELECT r.object_name, k, count(*) FROM {table} r "
-            f"CROSS JOIN LATERAL jsonb_object_keys(CASE WHEN jsonb_typeof(r.data->'extended_elements') = 'object' "
-            f"THEN r.data->'extended_elements' ELSE '{{}}'::jsonb END) AS k "
-            f"WHERE r.snapshot_id = %s GROUP BY r.object_name, k"
-        )
-        with db_connection.cursor() as cursor:
-            cursor.execute(sql, [snapshot.pk])
-            for object_name, key, n in cursor.fetchall():
-                result.setdefault(object_name, {})[key] = n
-        return result
-    rows = (SifRecord.objects.filter(snapshot=snapshot)
-            .values_list("object_name", "data__extended_elements").iterator(chunk_size=5000))
-    for object_name, elements in rows:
-        for key in elements if isinstance(elements, dict) else ():
-            counts = result.setdefault(object_name, {})
-            counts[key] = counts.get(key, 0) + 1
-    return result
+    rows = (SifRecord.objects.filter(snapshot=snapshot).values("object_name", "extended_names")
+            .annotate(n=Count("id")).order_by())
+    for row in rows:
+        counts = result.setdefault(row["object_name"], {})
+        for name in set(row["extended_names"].split(EXTENDED_NAMES_SEPARATOR)) if row["extended_names"] else ():
+            counts[name] = counts.get(name, 0) + row["n"]
+    return {name: counts for name, counts in result.items() if counts}
 
 
 def check_mappings(snapshot: Snapshot) -> Finding | None:
@@ -320,8 +302,7 @@ def _failure_detail(exc: BaseException) -> dict:
     if isinstance(cause, ZisTlsError):
         return {"error_kind": "tls", "raw_error": str(cause)}
     if isinstance(cause, SifError):
-        info = cause.info
-        return {"sif_error": {"category": info.category, "code": info.code, "description": info.description or ""}}
+        return {"sif_error": sif_error_detail(cause.info, during=cause.during, object_name=cause.object_name)}
     return {}
 
 

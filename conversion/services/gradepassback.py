@@ -36,6 +36,7 @@ from conversion.models import (
 )
 from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster, Section
+from conversion.services.sifdata import data_of
 from conversion.services.zis import agent_for
 
 # Assignment names PowerSchool takes, per gradebook. Canvas's PowerSchool guides state 30 characters for
@@ -76,9 +77,9 @@ class GpbRoster:
                         self.students.setdefault(sis_id, person)
         self.categories: dict[str, str] = {}
         wanted = {s.ref_id for s in self.sections.values()}
-        for ref, data in (SifRecord.objects.filter(snapshot=snapshot, object_name="GradingCategory")
-                          .order_by("ref_id").values_list("ref_id", "data").iterator(chunk_size=5000)):
-            section_ref = data.get("section_ref_id")
+        for ref, xml in (SifRecord.objects.filter(snapshot=snapshot, object_name="GradingCategory")
+                         .order_by("ref_id").values_list("ref_id", "xml").iterator(chunk_size=5000)):
+            section_ref = data_of(xml).get("section_ref_id")
             if section_ref in wanted:
                 self.categories.setdefault(section_ref, ref)  # the section's first category, by RefId
 

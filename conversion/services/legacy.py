@@ -24,7 +24,7 @@ class GeneratorSource:
     def __init__(self, spec: DistrictSpec):
         self.district = SimulatedDistrict(spec)
 
-    def rows(self, object_name: str) -> Iterable[Row]:
+    def rows(self, object_name: str, fields: tuple[str, ...] | None = None) -> Iterable[Row]:
         for _, record in self.district.iter_records(object_name):
             data = record_data(record)
             extended = data.get("extended_elements") or {}

@@ -10,15 +10,41 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import transaction
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapshot
+from conversion.services import bulk
 from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster
 
 M = MatchStatus
+
+
+class DiffRow(NamedTuple):
+    """One MappingRow before it is saved: a tuple, because a diff of 200k users makes 200k of them."""
+
+    kind: str
+    status: str
+    key: str
+    name: str = ""
+    sif_value: str = ""
+    canvas_value: str = ""
+    dcid: str = ""
+    reason: str = ""
+    blocking: bool = False
+
+
+_ROW_COLUMNS = ("diff_id",) + DiffRow._fields
+
+
+def save_rows(diff: MappingDiff, rows: Iterable[DiffRow]) -> int:
+    """Store the rows of `diff` (COPY on PostgreSQL); returns how many."""
+    key = (diff.pk,)
+    return bulk.insert_rows(MappingRow, _ROW_COLUMNS,
+                            (key + (r.kind, str(r.status)) + r[2:] for r in rows))  # str(): the choice's value
 
 
 @dataclass(frozen=True)
@@ -45,8 +71,8 @@ def names_match(person: Person, user: CanvasUser) -> bool:
     return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
 
 
-def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> list[MappingRow]:
-    """The user half of the mapping: plain data in, unsaved MappingRow objects out."""
+def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> list[DiffRow]:
+    """The user half of the mapping: plain data in, rows to save out."""
     people = list(people)
     by_local: dict[str, list[Person]] = defaultdict(list)
     by_dcid: dict[str, list[Person]] = defaultdict(list)
@@ -55,12 +81,11 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
         if p.dcid:
             by_dcid[p.dcid].append(p)
     canvas = {u.sis_user_id: u for u in canvas_users if u.sis_user_id}
-    rows: list[MappingRow] = []
+    rows: list[DiffRow] = []
     used_canvas: set[str] = set()
 
     def row(status, p: Person, reason, canvas_value="", blocking=False):
-        rows.append(MappingRow(kind="user", status=status, blocking=blocking, key=p.local_id, name=p.name,
-                               sif_value=p.kind, canvas_value=canvas_value, dcid=p.dcid, reason=reason[:300]))
+        rows.append(DiffRow("user", status, p.local_id, p.name, p.kind, canvas_value, p.dcid, reason[:300], blocking))
 
     for p in people:
         if len(by_local[p.local_id]) > 1:
@@ -96,40 +121,40 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
             row(M.MATCHED, p, "same PowerSchool ID and name", current.sis_user_id)
     for sis_id, user in canvas.items():
         if sis_id not in used_canvas:
-            rows.append(MappingRow(kind="user", status=M.ONLY_CANVAS, key=sis_id, name=user.name,
+            rows.append(DiffRow(kind="user", status=M.ONLY_CANVAS, key=sis_id, name=user.name,
                                    canvas_value=sis_id,
                                    reason="not in the SIF data: left the district or in a school not synced"))
     return rows
 
 
-def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[MappingRow]:
+def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[DiffRow]:
     canvas = {c.sis_course_id: c for c in canvas_courses if c.sis_course_id}
     rows = []
     for section in roster.sections.values():
         course = canvas.pop(section.course_id, None)
         if course is None:
-            rows.append(MappingRow(kind="course", status=M.ONLY_SIF, key=section.course_id, name=section.name,
+            rows.append(DiffRow(kind="course", status=M.ONLY_SIF, key=section.course_id, name=section.name,
                                    sif_value=section.school.name, reason="not in Canvas yet: the first sync creates it"))
         elif _norm(course.name) != _norm(section.name):
-            rows.append(MappingRow(kind="course", status=M.CONFLICT, key=section.course_id, name=section.name,
+            rows.append(DiffRow(kind="course", status=M.CONFLICT, key=section.course_id, name=section.name,
                                    canvas_value=course.name, reason="name differs; the sync will update it"))
         else:
-            rows.append(MappingRow(kind="course", status=M.MATCHED, key=section.course_id, name=section.name,
+            rows.append(DiffRow(kind="course", status=M.MATCHED, key=section.course_id, name=section.name,
                                    canvas_value=course.name, reason="same SIS course id and name"))
     for sis_id, course in canvas.items():
-        rows.append(MappingRow(kind="course", status=M.ONLY_CANVAS, key=sis_id, name=course.name,
+        rows.append(DiffRow(kind="course", status=M.ONLY_CANVAS, key=sis_id, name=course.name,
                                reason="not in the SIF data for this school year and these schools"))
     return rows
 
 
-def diff_enrollments(roster: Roster, canvas_enrollments: set[tuple[str, str, str]]) -> list[MappingRow]:
+def diff_enrollments(roster: Roster, canvas_enrollments: set[tuple[str, str, str]]) -> tuple[list[DiffRow], int]:
     """Enrollments compared as (course id, PowerSchool ID, role) triples; only differences are listed."""
     sif = {(e.section.course_id, e.person.local_id, e.role) for e in roster.iter_enrollments()}
     rows = [
-        MappingRow(kind="enrollment", status=M.ONLY_SIF, key=f"{c} {u} {r}", reason="will be added by the sync")
+        DiffRow(kind="enrollment", status=M.ONLY_SIF, key=f"{c} {u} {r}", reason="will be added by the sync")
         for c, u, r in sorted(sif - canvas_enrollments)
     ] + [
-        MappingRow(kind="enrollment", status=M.ONLY_CANVAS, key=f"{c} {u} {r}",
+        DiffRow(kind="enrollment", status=M.ONLY_CANVAS, key=f"{c} {u} {r}",
                    reason="not in the SIF data: the sync will drop it")
         for c, u, r in sorted(canvas_enrollments - sif)
     ]
@@ -137,7 +162,7 @@ def diff_enrollments(roster: Roster, canvas_enrollments: set[tuple[str, str, str
     return rows, matched
 
 
-def fingerprint_rows(rows: Iterable[MappingRow]) -> str:
+def fingerprint_rows(rows: Iterable[DiffRow]) -> str:
     digest = hashlib.sha256()
     for line in sorted(f"{r.kind}|{r.status}|{r.key}|{r.dcid}|{r.reason}" for r in rows):
         digest.update(line.encode() + b"\n")
@@ -185,9 +210,7 @@ def run_mapping(job: Job, progress: Progress) -> None:
             counts={k: dict(v) for k, v in counts.items()},
             blocking_count=sum(1 for r in rows if r.blocking), fingerprint=fingerprint_rows(rows),
         )
-        for r in rows:
-            r.diff = diff
-        MappingRow.objects.bulk_create(rows, batch_size=2000)
+        save_rows(diff, rows)
     users_count = counts["user"]
     progress.update(
         current=4, detail={"mapping_diff": diff.pk},

@@ -13,15 +13,14 @@ from collections import Counter, defaultdict
 
 from django.conf import settings
 from django.db import transaction
-from lxml import etree
 from django.utils import timezone
 from sifclient import Delivered
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
-from conversion.services.sifdata import iter_payload_elements, row_values, store_rows
+from conversion.services.sifdata import data_of, iter_payload_elements, row_values, store_rows
 from conversion.services.diagnostics import refreshes_diagnostics
-from conversion.services.zis import PULL_OBJECTS, agent_for, zis_failures
+from conversion.services.zis import PULL_OBJECTS, agent_for, response_errors_failure, zis_failures
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +82,9 @@ class Ingest:
         count = 0
         with transaction.atomic():
             if delivered.error is None:
-                rows = (row_values(element, f"{etree.QName(element).localname}#{delivered.msg_id}#{ordinal}")
-                        for ordinal, element in enumerate(iter_payload_elements(delivered.raw,
-                                                                                max_bytes=delivered.max_bytes)))
+                def rows():  # parsed while stored; parsed again if the packet repeats a stored RefId
+                    elements = iter_payload_elements(delivered.raw, max_bytes=delivered.max_bytes)
+                    return (row_values(element, delivered.msg_id, ordinal) for ordinal, element in enumerate(elements))
                 count = store_rows(snap, rows)
             locked = Snapshot.objects.select_for_update().get(pk=snap.pk)
             info = locked.requests[name]
@@ -164,7 +163,7 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
     finish_snapshot(snapshot)
     errors = {n: i["error"] for n, i in snapshot.requests.items() if i.get("error")}
     if errors:
-        raise JobFailed("The zone answered with errors: " + "; ".join(f"{n}: {e}" for n, e in errors.items()))
+        raise response_errors_failure(conversion, errors, progress)
     return snapshot
 
 
@@ -217,8 +216,8 @@ def school_summary(snapshot: Snapshot) -> list[dict]:
     # SectionInfo names its course, and the course names its school.
     course_school = {ref: school for ref, school in
                      records.filter(object_name="SchoolCourseInfo").values_list("ref_id", "school_ref_id")}
-    for row in records.filter(object_name="SectionInfo").values_list("data", flat=True).iterator():
-        school = schools.get(course_school.get(row.get("course_ref_id") or "", ""))
+    for xml in records.filter(object_name="SectionInfo").values_list("xml", flat=True).iterator(chunk_size=5000):
+        school = schools.get(course_school.get(data_of(xml).get("course_ref_id") or "", ""))
         if school:
             school["sections"] += 1
     return sorted(schools.values(), key=lambda s: (s["local_id"] or "~", s["name"]))

@@ -12,12 +12,17 @@ Canvas SIS ids:
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
+from sifclient.errors import SifXmlError
+
+from conversion.jobs import JobFailed
 from conversion.models import SifRecord, Snapshot
+from conversion.services.sifdata import element_data, iter_stored_elements
 
 LEGACY, DCID = "legacy", "dcid"
 
@@ -95,22 +100,33 @@ Row = tuple[str, str, str, int | None, dict]  # ref_id, local_id, dcid, school_y
 
 
 class RecordSource(Protocol):
-    def rows(self, object_name: str) -> Iterable[Row]: ...
+    def rows(self, object_name: str, fields: tuple[str, ...] | None = None) -> Iterable[Row]:
+        """The records of one object; `fields` names the data fields the caller reads (None: all)."""
 
 
 class SnapshotSource:
-    """Records of a stored snapshot, streamed from the database."""
+    """Records of a stored snapshot, streamed from the database and parsed a thousand at a time."""
+
+    BATCH = 1000
 
     def __init__(self, snapshot: Snapshot):
         self.snapshot = snapshot
 
-    def rows(self, object_name: str) -> Iterable[Row]:
-        return (
-            SifRecord.objects.filter(snapshot=self.snapshot, object_name=object_name)
-            .order_by("local_id", "ref_id")
-            .values_list("ref_id", "local_id", "dcid", "school_year", "data")
-            .iterator(chunk_size=5000)
-        )
+    def rows(self, object_name: str, fields: tuple[str, ...] | None = None) -> Iterator[Row]:
+        rows = (SifRecord.objects.filter(snapshot=self.snapshot, object_name=object_name)
+                .order_by("local_id", "ref_id")
+                .values_list("ref_id", "local_id", "dcid", "school_year", "xml")
+                .iterator(chunk_size=5000))
+        while batch := list(itertools.islice(rows, self.BATCH)):
+            for (ref_id, local_id, dcid, school_year, _), element in zip(batch, iter_stored_elements(
+                    [row[4] for row in batch])):
+                try:
+                    data = element_data(element, fields)[1]
+                except SifXmlError as exc:
+                    raise JobFailed(
+                        f"{object_name} {local_id or ref_id} in the zone's data is not valid SIF ({exc}). Correct "
+                        "it in PowerSchool (or ask the district to), then pull again.") from exc
+                yield ref_id, local_id, dcid, school_year, data
 
 
 class Roster:
@@ -126,8 +142,8 @@ class Roster:
         conversion = snapshot.conversion
         return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids)
 
-    def _rows(self, object_name: str) -> Iterable[Row]:
-        return self.source.rows(object_name)
+    def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
+        return self.source.rows(object_name, fields or None)
 
     def _in_year(self, school_year) -> bool:
         return school_year in (None, self.year)
@@ -169,7 +185,8 @@ class Roster:
     @cached_property
     def sections(self) -> dict[str, Section]:
         result = {}
-        for ref, local_id, dcid, year, data in self._rows("SectionInfo"):
+        wanted = ("course_ref_id", "description", "section_code", "term_ref_id", "teacher_ref_ids")
+        for ref, local_id, dcid, year, data in self._rows("SectionInfo", *wanted):
             course = self.courses.get(data.get("course_ref_id") or "")
             if not self._in_year(year) or course is None:
                 continue
@@ -190,7 +207,7 @@ class Roster:
     def enrolled_student_refs(self) -> set[str]:
         """Students with a school enrollment this year in a school in scope."""
         refs = set()
-        for _, _, _, year, data in self._rows("StudentSchoolEnrollment"):
+        for _, _, _, year, data in self._rows("StudentSchoolEnrollment", "school_ref_id", "student_ref_id"):
             if self._in_year(year) and (data.get("school_ref_id") in self.schools):
                 refs.add(data.get("student_ref_id"))
         return refs
@@ -198,7 +215,7 @@ class Roster:
     @cached_property
     def assigned_staff_refs(self) -> set[str]:
         refs = set()
-        for _, _, _, year, data in self._rows("StaffAssignment"):
+        for _, _, _, year, data in self._rows("StaffAssignment", "school_ref_id", "staff_ref_id"):
             if self._in_year(year) and data.get("school_ref_id") in self.schools:
                 refs.add(data.get("staff_ref_id"))
         for section in self.sections.values():
@@ -207,7 +224,7 @@ class Roster:
 
     # ---- people ------------------------------------------------------------------------------
     def _people(self, object_name: str, kind: str, wanted: set[str]) -> Iterator[Person]:
-        for ref, local_id, dcid, _, data in self._rows(object_name):
+        for ref, local_id, dcid, _, data in self._rows(object_name, "first_name", "last_name", "email"):
             if ref in wanted:
                 yield Person(kind, ref, local_id, dcid, data.get("first_name") or "", data.get("last_name") or "",
                              data.get("email") or "")
@@ -227,7 +244,7 @@ class Roster:
                 teacher = people.get(teacher_ref)
                 if teacher:
                     yield Enrollment(section, teacher)
-        for _, _, _, year, data in self._rows("StudentSectionEnrollment"):
+        for _, _, _, year, data in self._rows("StudentSectionEnrollment", "section_ref_id", "student_ref_id"):
             if not self._in_year(year):
                 continue
             section = self.sections.get(data.get("section_ref_id") or "")

@@ -1,24 +1,23 @@
-"""Turning sifclient's typed records into SifRecord rows (and back into plain dicts for the services)."""
+"""SIF objects as SifRecord rows: stored as the XML they arrived in, read back as plain dicts for the services."""
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import functools
 import hashlib
-import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 from sifclient.errors import SifXmlError
 from sifclient.records import RECORD_TYPES, _from_text, _parse_path
 from sifclient.records import SifRecord as SifObject
 from sifclient.records import UnknownRecord
-from sifclient.safexml import SIF_NS, iterparse_message, q
+from sifclient.safexml import SIF_NS, new_parser, parse_message_bytes, q
 
 from conversion.models import SifRecord, Snapshot
+from conversion.services import bulk
 
 
 def _plain(value: Any) -> Any:
@@ -40,41 +39,34 @@ def record_data(record: SifObject | UnknownRecord) -> dict[str, Any]:
             if getattr(record, f.name) not in (None, [], {}) or f.name == "extended_elements"}
 
 
-def row_for(snapshot: Snapshot, record: SifObject | UnknownRecord, fallback_key: str) -> SifRecord:
-    """The row for one record; objects without a RefId are keyed by where they arrived (`fallback_key`)."""
-    object_name = object_name_of(record)
-    data = record_data(record)
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    ref_id = getattr(record, "ref_id", None) or fallback_key
-    extended = data.get("extended_elements") or {}
-    return SifRecord(
-        snapshot=snapshot,
-        object_name=object_name,
-        ref_id=ref_id,
-        local_id=str(data.get("local_id") or "")[:64],
-        dcid=str(extended.get("DCID") or "")[:32],
-        school_ref_id=str(data.get("school_ref_id") or "")[:64],
-        school_year=data.get("school_year") if isinstance(data.get("school_year"), int) else None,
-        data=data,
-        digest=hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest(),
-    )
+def row_for(snapshot: Snapshot, record: SifObject | UnknownRecord, arrived_in: str, ordinal: int = 0) -> SifRecord:
+    """The model row for one typed record (the naive benchmark and tests); the ingest uses row_values."""
+    element = etree.fromstring(record.xml, new_parser()) if isinstance(record, UnknownRecord) else record.to_xml()
+    row = row_values(element, arrived_in, ordinal)
+    return SifRecord(snapshot=snapshot, object_name=row.object_name, ref_id=row.ref_id, local_id=row.local_id,
+                     dcid=row.dcid, school_ref_id=row.school_ref_id, school_year=row.school_year,
+                     extended_names=row.extended_names, xml=row.xml, digest=row.digest)
 
 
 def object_name_of(record: SifObject | UnknownRecord) -> str:
     return record.object_name if isinstance(record, UnknownRecord) else record.OBJECT_NAME
 
 
-# ---- the ingest's fast path: straight from the XML element to the stored row -------------------------
-# Typing every object into a sifclient dataclass and back into a dict was most of a pull's time (about
-# 0.4 ms per object). The same dict is built here directly from the element with each class's FIELDS,
-# compiled once: the result is identical to record_data(record_from_xml(element)) (tests check it).
+# ---- the ingest's path: each object stored as the XML it arrived in, plus its lookup keys ----------
+# A pull stores every object whole, as its own XML, and reads only the handful of keys the conversion looks
+# records up by (RefId, LocalId, SchoolInfoRefId, SchoolYear, the DCID extended element). Turning every
+# field into a typed value at ingest was most of a pull's time; the services type the fields when they
+# read a record (data_of), and only for the objects they read.
 
 _EXTENDED, _EXTENDED_ITEM = q("SIF_ExtendedElements"), q("SIF_ExtendedElement")
+_NS_PREFIX = "{" + SIF_NS + "}"
+_LOCAL_ID = q("LocalId")
+# xs:token names cannot hold a tab, so a tab separates the extended element names of a record.
+EXTENDED_NAMES_SEPARATOR = "\t"
 
 
-@dataclass(frozen=True)
-class RowValues:
-    """What a SifRecord row holds, without a model instance: `canonical` is `data` as stored JSON."""
+class RowValues(NamedTuple):
+    """What a SifRecord row holds, in the COPY's column order after snapshot_id (a tuple: made per object)."""
 
     object_name: str
     ref_id: str
@@ -82,34 +74,128 @@ class RowValues:
     dcid: str
     school_ref_id: str
     school_year: int | None
-    data: dict[str, Any]
-    canonical: str
+    extended_names: str
+    xml: str
     digest: str
 
+    @property
+    def data(self) -> dict[str, Any]:
+        return data_of(self.xml)
+
+
+@functools.cache
+def _key_fields(object_name: str) -> tuple[bool, bool, bool, bool]:
+    """Whether objects of this name carry LocalId, @SchoolInfoRefId, @SchoolYear, and have a typed record."""
+    record_type = RECORD_TYPES.get(object_name)
+    paths = {name: path for name, path, _ in record_type.FIELDS} if record_type else {}
+    local, school, year = paths.get("local_id"), paths.get("school_ref_id"), paths.get("school_year")
+    # The typed records agree on these paths; a record type that moved one would need a reader here.
+    assert local in (None, "LocalId") and school in (None, "@SchoolInfoRefId") and year in (None, "@SchoolYear")
+    return local is not None, school is not None, year is not None, record_type is not None
+
+
+def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowValues:
+    """The stored row of one object element: its XML as delivered, its keys, and a digest of the XML.
+
+    An object without a RefId is keyed by where it arrived: "<object>#<arrived_in>#<ordinal>".
+    """
+    tag = element.tag
+    if not isinstance(tag, str) or not tag.startswith(_NS_PREFIX):
+        raise SifXmlError(f"object {tag} is not in the SIF namespace")
+    object_name = tag[len(_NS_PREFIX):]
+    has_local, has_school, has_year, typed = _key_fields(object_name)
+    local_id = school_ref_id = dcid = extended_names = ""
+    school_year = None
+    # LocalId comes first and SIF_ExtendedElements last in every object the schema defines: look there
+    # before searching (a search costs more than everything else here).
+    first = element[0] if len(element) else None
+    if has_local and first is not None:
+        node = first if first.tag == _LOCAL_ID else next(element.iterchildren(_LOCAL_ID), None)
+        if node is not None and node.text:
+            local_id = node.text.strip()[:64]
+    if has_school:
+        school_ref_id = (element.get("SchoolInfoRefId") or "").strip()[:64]
+    if has_year:
+        year = (element.get("SchoolYear") or "").strip()
+        school_year = int(year) if year.isdigit() and len(year) <= 4 else None  # a bad year fails on reading
+    if typed and first is not None:
+        last = element[-1]
+        holder = last if last.tag == _EXTENDED else next(element.iterchildren(_EXTENDED), None)
+        if holder is not None:
+            names = []
+            for item in holder:  # (iterating beats iterchildren(tag) and itertext() here, by far)
+                if item.tag != _EXTENDED_ITEM:
+                    continue
+                name = item.get("Name", "")
+                names.append(name)
+                if name == "DCID":  # the last one wins, as in the typed record's dict
+                    dcid = (item.text or "") if not len(item) else "".join(item.itertext())
+                    dcid = dcid.strip()[:32]
+            extended_names = EXTENDED_NAMES_SEPARATOR.join(names)
+    xml = etree.tostring(element, encoding="unicode")
+    return RowValues(object_name, (element.get("RefId") or "").strip() or f"{object_name}#{arrived_in}#{ordinal}",
+                     local_id, dcid,
+                     school_ref_id, school_year, extended_names, xml,
+                     hashlib.blake2b(xml.encode(), digest_size=16).hexdigest())
+
+
+def data_of(xml: str, fields: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A stored record's fields (or only `fields`) as plain values (dates as ISO text), the way the
+    services read them. Raises SifXmlError when a field does not hold its type (a date that is not a date).
+    """
+    return element_data(etree.fromstring(xml, new_parser()), fields)[1]
+
+
+def iter_stored_elements(xmls: Sequence[str]) -> Iterator[etree._Element]:
+    """The elements of many stored records, parsed as one document (one parse of 1,000 records costs
+    about what ten separate ones do); yields exactly one element per record, in order."""
+    document = etree.fromstring("<records>" + "".join(xmls) + "</records>", new_parser())
+    if len(document) != len(xmls):
+        raise SifXmlError(f"{len(xmls)} stored records parsed as {len(document)} elements")
+    yield from document
+
+
+# Typing the fields of one element, compiled once per object name from each record class's FIELDS; the
+# result is the same as record_data(record_from_xml(element)) (tests check it).
 
 def _field_reader(object_name: str, path: str, kind: str) -> tuple[Callable[[etree._Element], Any], bool]:
     segments, attribute = _parse_path(path)
     tags = [q(s.tag) for s in segments]
     where = f"{object_name}/{path}"
     repeats = any(s.repeats for s in segments)
-    if not repeats:
-        def read_one(element):
+    if not repeats:  # (iterchildren(tag) finds a child in half the time find(tag) takes)
+        if kind == "str":  # most fields: _from_text only strips them
+            def read_one(element):
+                node = element
+                for tag in tags:
+                    node = next(node.iterchildren(tag), None)
+                    if node is None:
+                        return None
+                raw = node.get(attribute) if attribute else node.text
+                return None if raw is None else raw.strip()
+            return read_one, False
+
+        def read_typed(element):
             node = element
             for tag in tags:
-                node = node.find(tag)
+                node = next(node.iterchildren(tag), None)
                 if node is None:
                     return None
             raw = node.get(attribute) if attribute else node.text
             return None if raw is None else _plain(_from_text(raw, kind, where))
-        return read_one, False
+        return read_typed, False
 
     def read_many(element):  # the general walk of SifRecord.from_xml
         nodes = [element]
         for segment, tag in zip(segments, tags):
             found = []
             for node in nodes:
-                children = node.findall(tag)
-                found.extend(children if segment.repeats else children[:1])
+                if segment.repeats:
+                    found.extend(node.iterchildren(tag))
+                else:
+                    child = next(node.iterchildren(tag), None)
+                    if child is not None:
+                        found.append(child)
             nodes = found
         values = []
         for node in nodes:
@@ -128,8 +214,15 @@ def _compiled(object_name: str) -> tuple[tuple[str, Callable | None], ...]:
     return tuple((f.name, readers.get(f.name)) for f in dataclasses.fields(record_type))
 
 
-def element_data(element: etree._Element) -> tuple[str, dict[str, Any], str | None]:
-    """(object name, data as record_data gives it, RefId) of one object element."""
+@functools.cache
+def _compiled_subset(object_name: str, fields: tuple[str, ...]) -> tuple[tuple[str, Callable | None], ...]:
+    return tuple((name, read) for name, read in _compiled(object_name) if name in fields)
+
+
+def element_data(element: etree._Element, fields: tuple[str, ...] | None = None
+                 ) -> tuple[str, dict[str, Any], str | None]:
+    """(object name, data as record_data gives it, RefId) of one object element; with `fields`, only those
+    fields are read (a caller that needs three fields of a student reads a fifth of them)."""
     qname = etree.QName(element)
     if qname.namespace != SIF_NS:
         raise SifXmlError(f"object {element.tag} is not in the SIF namespace")
@@ -137,7 +230,7 @@ def element_data(element: etree._Element) -> tuple[str, dict[str, Any], str | No
     if name not in RECORD_TYPES:
         return name, {"xml": etree.tostring(element).decode("utf-8", "replace")}, element.get("RefId")
     data: dict[str, Any] = {}
-    for field_name, read in _compiled(name):
+    for field_name, read in (_compiled(name) if fields is None else _compiled_subset(name, fields)):
         if read is None:
             extended: dict[str, str] = {}
             holder = element.find(_EXTENDED)
@@ -152,114 +245,79 @@ def element_data(element: etree._Element) -> tuple[str, dict[str, Any], str | No
     return name, data, data.get("ref_id")
 
 
-def row_values(element: etree._Element, fallback_key: str) -> RowValues:
-    """The stored row of one object element (the same values row_for gives for its typed record)."""
-    object_name, data, ref_id = element_data(element)
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    extended = data.get("extended_elements") or {}
-    school_year = data.get("school_year")
-    return RowValues(
-        object_name=object_name,
-        ref_id=ref_id or fallback_key,
-        local_id=str(data.get("local_id") or "")[:64],
-        dcid=str(extended.get("DCID") or "")[:32],
-        school_ref_id=str(data.get("school_ref_id") or "")[:64],
-        school_year=school_year if isinstance(school_year, int) else None,
-        data=data,
-        canonical=canonical,
-        digest=hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest(),
-    )
-
-
 _MESSAGE = q("SIF_Message")
 _BODIES = (q("SIF_Response"), q("SIF_Event"))
 _OBJECT_DATA, _EVENT_OBJECT = q("SIF_ObjectData"), q("SIF_EventObject")
 
 
 def iter_payload_elements(raw: bytes, *, max_bytes: int) -> Iterator[etree._Element]:
-    """The object elements of a delivered message, one at a time, each cleared once the caller moves on.
+    """The object elements of a delivered SIF_Response or SIF_Event, in order.
 
-    The same walk as sifclient.streaming.iter_payload_records (through the same safe parser), minus
-    the typing: the caller reads each element before asking for the next.
+    The message is parsed whole, through sifclient's safe parser and checks: the agent refuses any message
+    over `max_bytes` (twice the SIF_MaxBufferSize it announces, 4 MiB at least), so one packet's tree
+    stays within a few tens of MB, and lxml builds a whole tree about four times faster than it streams
+    the same bytes through iterparse events (see BENCHMARKS.md).
     """
-    body = container = None
-    for event, element in iterparse_message(raw, max_bytes=max_bytes):
-        parent = element.getparent()
-        if event == "start":
-            if element.tag in _BODIES and parent is not None and parent.tag == _MESSAGE:
-                body = element
-            elif body is not None and container is None and (
-                (element.tag == _OBJECT_DATA and parent is body and body.tag == _BODIES[0])
-                or element.tag == _EVENT_OBJECT
-            ):
-                container = element
-            continue
-        if container is not None and parent is container:
+    root = parse_message_bytes(raw, max_bytes=max_bytes)
+    # In pull mode the message sits inside the SIF_Ack answering SIF_GetMessage (SIF_Status/SIF_Data).
+    body = next((e for e in root.iter(*_BODIES) if e.getparent().tag == _MESSAGE), None)
+    if body is None:
+        return
+    if body.tag == _BODIES[0]:
+        container = body.find(_OBJECT_DATA)
+    else:
+        container = next(body.iter(_EVENT_OBJECT), None)
+    if container is None:
+        return
+    for element in container:
+        if isinstance(element.tag, str):  # not a comment or processing instruction
             yield element
-            element.clear()
-            while element.getprevious() is not None:
-                del container[0]
-        elif element is container:
-            return
 
 
 # ---- storing rows ------------------------------------------------------------------------------------
-_COLUMNS = ("snapshot_id", "object_name", "ref_id", "local_id", "dcid", "school_ref_id", "school_year", "data",
-            "digest")
+_COLUMNS = ("snapshot_id", "object_name", "ref_id", "local_id", "dcid", "school_ref_id", "school_year",
+            "extended_names", "xml", "digest")
 _STAGING = "sifrecord_incoming"
 
+Rows = Iterable[RowValues] | Callable[[], Iterable[RowValues]]
 
-def store_rows(snapshot: Snapshot, rows: Iterable[RowValues], *, batch: int = 2000) -> int:
+
+def store_rows(snapshot: Snapshot, rows: Rows) -> int:
     """Store rows into the snapshot, skipping a (object, RefId) it already holds; returns rows offered.
 
-    On PostgreSQL the rows are COPYed straight into the table (bulk_create's parameter adaptation cost
-    more than everything else in a pull). A packet repeating a RefId the snapshot holds would break the
-    unique constraint: then, inside a savepoint, the rows go through a staging table and one INSERT …
-    ON CONFLICT DO NOTHING, as bulk_create(ignore_conflicts=True) did. Other databases (the embedded
-    SQLite) take the ORM's bulk_create.
+    `rows` is a sequence, or a function giving the rows afresh each time it is called (a packet's parse):
+    on PostgreSQL they are COPYed into the table while they are produced, so the server stores one part of
+    a packet while this process parses the next (bulk_create's parameter adaptation cost more than
+    everything else in a pull). A packet repeating a RefId the snapshot holds breaks the unique
+    constraint: the COPY is rolled back and the rows, produced again, go through a staging table and one
+    INSERT … ON CONFLICT DO NOTHING. Other databases (the embedded SQLite) take the ORM's bulk_create.
     """
     from django.db import IntegrityError, connection, transaction
 
+    produce = rows if callable(rows) else (lambda: rows)
     if connection.vendor != "postgresql":
-        return _store_with_orm(snapshot, rows, batch)
+        key = (snapshot.pk,)
+        return bulk.insert_rows(SifRecord, _COLUMNS, (key + row for row in produce()), ignore_conflicts=True)
     import psycopg
 
     table = connection.ops.quote_name(SifRecord._meta.db_table)
-    columns = ", ".join(_COLUMNS)
-    values = [(snapshot.pk, row.object_name, row.ref_id, row.local_id, row.dcid, row.school_ref_id,
-               row.school_year, row.canonical, row.digest) for row in rows]  # one packet: small
+    columns = ", ".join(_COLUMNS)  # for the staging path
+
+    def copy_into(cursor, target: str) -> int:
+        key = (snapshot.pk,)
+        return bulk.copy_into(cursor, target, _COLUMNS, (key + row for row in produce()))
+
     try:
         with transaction.atomic(), connection.cursor() as wrapper:
-            with wrapper.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for value in values:
-                    copy.write_row(value)
+            return copy_into(wrapper.cursor, table)  # psycopg's own cursor, for COPY
     except (IntegrityError, psycopg.IntegrityError):  # raw COPY errors come unwrapped by Django
         with connection.cursor() as wrapper:
-            cursor = wrapper.cursor  # psycopg's own cursor, for COPY
+            cursor = wrapper.cursor
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (LIKE {table} INCLUDING IDENTITY) "
                            "ON COMMIT DELETE ROWS")
             cursor.execute(f"TRUNCATE {_STAGING}")
-            with cursor.copy(f"COPY {_STAGING} ({columns}) FROM STDIN") as copy:
-                for value in values:
-                    copy.write_row(value)
+            count = copy_into(cursor, _STAGING)
             cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGING} "
                            "ON CONFLICT (snapshot_id, object_name, ref_id) DO NOTHING")
             cursor.execute(f"TRUNCATE {_STAGING}")
-    return len(values)
-
-
-def _store_with_orm(snapshot: Snapshot, rows: Iterable[RowValues], batch: int) -> int:
-    count = 0
-    pending: list[SifRecord] = []
-    for row in rows:
-        pending.append(SifRecord(snapshot=snapshot, object_name=row.object_name, ref_id=row.ref_id,
-                                 local_id=row.local_id, dcid=row.dcid, school_ref_id=row.school_ref_id,
-                                 school_year=row.school_year, data=row.data, digest=row.digest))
-        if len(pending) >= batch:
-            SifRecord.objects.bulk_create(pending, ignore_conflicts=True)
-            count += len(pending)
-            pending = []
-    if pending:
-        SifRecord.objects.bulk_create(pending, ignore_conflicts=True)
-        count += len(pending)
-    return count
+            return count

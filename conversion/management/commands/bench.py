@@ -49,13 +49,16 @@ class Command(BaseCommand):
                 say(f"{students:,} students ({pull.total_objects:,} objects, {pull.total_bytes / 2**20:,.0f} MiB): "
                     "bare iterparse, product ingest, naive ingest")
                 bare = run_child("bare", args, database_url=url)
+                whole = run_child("bare_whole", args, database_url=url)
                 product = run_child("product", args, database_url=url)
                 naive = run_child("naive", {**args, "sample": options["naive_sample"]}, database_url=url)
-                rate = {k: v["objects"] / v["seconds"] for k, v in (("a", product), ("b", bare), ("c", naive))}
+                rate = {k: v["objects"] / v["seconds"] for k, v in (("a", product), ("b", bare), ("c", naive),
+                                                                     ("w", whole))}
                 ingest_rows.append([
                     f"{students:,}", f"{pull.total_objects:,}", f"{sum(pull.packets.values()):,}",
                     f"{rate['a']:,.0f} ({product['seconds']:.1f} s)", f"{product['peak_rss_mb']:.0f}",
                     f"{rate['b']:,.0f} ({bare['seconds']:.1f} s)", f"{bare['peak_rss_mb']:.0f}",
+                    f"{rate['w']:,.0f} ({whole['seconds']:.1f} s)",
                     f"{rate['c']:,.0f} (~{naive['extrapolated_seconds']:,.0f} s est.)", f"{naive['peak_rss_mb']:.0f}",
                     f"{rate['a'] / rate['b']:.0%} ({report.mark(rate['a'] >= 0.4 * rate['b'])})",
                     f"{rate['a'] / rate['c']:.1f}× ({report.mark(rate['a'] >= 10 * rate['c'])})",
@@ -67,10 +70,13 @@ class Command(BaseCommand):
                 largest = (students, product)
             sections.append(("Ingest of a full pull", report.table(
                 ["students", "objects", "packets", "(a) product obj/s", "(a) peak RSS MB", "(b) bare lxml obj/s",
-                 "(b) peak RSS MB", "(c) naive obj/s", "(c) peak RSS MB", "a/b (target ≥ 40%)",
+                 "(b) peak RSS MB", "(b′) whole-packet parse obj/s", "(c) naive obj/s", "(c) peak RSS MB", "a/b (target ≥ 40%)",
                  "a/c (target ≥ 10×)", "finish_snapshot s", "RSS < 300 MB"], ingest_rows)))
             notes.append(f"(c) naive runs on a sample of about {options['naive_sample']:,} objects spread over every "
                          "object kind (whole-packet parse charged pro rata) and is extrapolated to the full pull.")
+            notes.append("(b′) parses each packet whole with etree.fromstring and counts its objects, as the "
+                         "product does (a packet is at most 4 MiB, twice the SIF_MaxBufferSize the agent asks for): "
+                         "the ceiling of the product's own parse, beside the iterparse ceiling (b) the issue names.")
             notes.append("(a) is conversion.services.pull.Ingest: seen() then handle() per packet, as Agent.drain "
                          "calls them, each packet stored in one transaction with its ReceivedMessage; "
                          "finish_snapshot (counts, summary, fingerprint) is timed separately.")
