@@ -171,6 +171,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Retries against Canvas: bounded, with exponential backoff from this base (seconds), capped.
 CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0}
 
+# Talking to a ZIS: seconds to wait for each answer, and how often a message that failed in transport
+# (refused or dropped connection, timeout, HTTP 5xx) is sent again, with a doubling delay (seconds) between.
+ZIS_CLIENT_OPTIONS = {"timeout": 60.0, "retries": 3, "retry_delay": 0.5}
+
 # How long a running job may go without a heartbeat before another worker may take it over.
 JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "120"))
 

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from . import errors as E
-from .errors import SifError, SifErrorInfo, SifProtocolError, TransportError, ZisHttpStatusError, ZisTlsError
+from .errors import (
+    SifError, SifErrorInfo, SifProtocolError, TransportError, ZisHttpStatusError, ZisResponseTooLargeError,
+    ZisTlsError,
+)
 from .messages import (
     DEFAULT_VERSION, STATUS_DUPLICATE, STATUS_IMMEDIATE, STATUS_NO_MESSAGES, STATUS_SLEEPING, AckInfo,
     Outgoing, Provision, build_ack, build_event, build_provision, build_register, build_request,
@@ -51,8 +54,10 @@ class EventResult:
 class Agent:
     """One agent in one zone. ``transport`` posts bytes to the zone URL (see HttpTransport).
 
-    Transport failures are retried ``retries`` times with ``retry_delay`` seconds between tries
-    (doubling); a ZIS that forgot the agent (restart) is re-registered once per operation.
+    Transport failures (refused or dropped connections, timeouts, HTTP 5xx) are retried ``retries``
+    times with ``retry_delay`` seconds between tries (doubling); TLS failures, HTTP 4xx and oversize
+    answers are not. A ZIS that forgot the agent (restart) is re-registered once per operation.
+    SIF_Errors are never retried (but for that re-registration): they raise SifError.
     """
 
     def __init__(
@@ -76,30 +81,40 @@ class Agent:
         self.reregistrations = 0  # times a ZIS that had forgotten us (restart) was re-registered
 
     # --- plumbing ------------------------------------------------------------------------------
-    def _post(self, outgoing: Outgoing) -> bytes:
+    def _post(self, outgoing: Outgoing, during: str | None = None) -> bytes:
+        """POST with bounded retries: connection failures, timeouts and HTTP 5xx are tried again, with
+        the same bytes (same SIF_MsgId, so a ZIS that did get the first one answers "duplicate")."""
         delay = self.retry_delay
-        for attempt in range(self.retries + 1):
+        for attempt in range(1, self.retries + 2):
             try:
                 return self.transport.post(outgoing.data)
-            except (ZisTlsError, ZisHttpStatusError):
+            except (ZisTlsError, ZisResponseTooLargeError) as exc:
+                exc.attempts, exc.during = attempt, during or outgoing.kind
                 raise  # configuration problems: retrying will not help
-            except TransportError:
-                if attempt == self.retries:
+            except TransportError as exc:
+                if isinstance(exc, ZisHttpStatusError) and not exc.transient:
+                    retry = False  # 4xx (wrong URL, refused credentials): the same again next time
+                else:
+                    retry = attempt <= self.retries
+                if not retry:
+                    exc.attempts, exc.during = attempt, during or outgoing.kind
                     raise
                 self._sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
 
-    def _exchange(self, build: Callable[[], Outgoing], *, allow_reregister: bool = True) -> AckInfo:
+    def _exchange(self, build: Callable[[], Outgoing], *, allow_reregister: bool = True,
+                  during: str | None = None, object_name: str | None = None) -> AckInfo:
         """Send a message, return the ZIS's SIF_Ack; SIF errors raise SifError."""
-        reply = self._post(build())
-        ack = self._read_ack(reply)
+        outgoing = build()
+        ack = self._read_ack(self._post(outgoing, during))
         if ack.error and self._is_not_registered(ack.error) and allow_reregister and self.registered:
             self.register()
             self.reregistrations += 1
-            ack = self._read_ack(self._post(build()))
+            outgoing = build()
+            ack = self._read_ack(self._post(outgoing, during))
         if ack.error:
-            raise SifError(ack.error)
+            raise SifError(ack.error, during=during or outgoing.kind, object_name=object_name)
         return ack
 
     def _read_ack(self, reply: bytes) -> AckInfo:
@@ -133,22 +148,26 @@ class Agent:
         return self._exchange(lambda: build_provision(self.source_id, provision, version=self.version))
 
     # --- system control ----------------------------------------------------------------------------
+    def _control(self, command: str) -> AckInfo:
+        return self._exchange(lambda: build_system_control(self.source_id, command, version=self.version),
+                              during=command)
+
     def ping(self) -> bool:
         """True when the ZIS answers a SIF_Ping with success; transport failures still raise."""
         try:
-            ack = self._exchange(lambda: build_system_control(self.source_id, "SIF_Ping", version=self.version))
+            ack = self._control("SIF_Ping")
         except SifError:
             return False
         return ack.status_code == 0
 
     def sleep(self) -> AckInfo:
-        return self._exchange(lambda: build_system_control(self.source_id, "SIF_Sleep", version=self.version))
+        return self._control("SIF_Sleep")
 
     def wakeup(self) -> AckInfo:
-        return self._exchange(lambda: build_system_control(self.source_id, "SIF_Wakeup", version=self.version))
+        return self._control("SIF_Wakeup")
 
     def zone_status(self) -> ZoneStatus:
-        ack = self._exchange(lambda: build_system_control(self.source_id, "SIF_GetZoneStatus", version=self.version))
+        ack = self._control("SIF_GetZoneStatus")
         if ack.data is None or etree.QName(ack.data).localname != "SIF_ZoneStatus":
             raise SifProtocolError("SIF_GetZoneStatus reply carries no SIF_ZoneStatus")
         return ZoneStatus.from_xml(ack.data)
@@ -163,7 +182,7 @@ class Agent:
             self.source_id, query, max_buffer_size=self.max_buffer_size, versions=self.accepted_versions,
             version=self.version, destination_id=destination_id,
         )
-        self._exchange(lambda: outgoing)
+        self._exchange(lambda: outgoing, object_name=object_name)
         return outgoing.msg_id
 
     # --- pulling ----------------------------------------------------------------------------------
@@ -171,13 +190,13 @@ class Agent:
         """One SIF_GetMessage; the envelope's status_code is 0 with ``delivered`` set, or 8/9."""
         for _ in range(self.retries + 1):
             outgoing = build_system_control(self.source_id, "SIF_GetMessage", version=self.version)
-            envelope = scan_message(self._post(outgoing), max_bytes=self.max_message_bytes)
+            envelope = scan_message(self._post(outgoing, "SIF_GetMessage"), max_bytes=self.max_message_bytes)
             if envelope.error and self._is_not_registered(envelope.error) and self.registered:
                 self.register()
                 self.reregistrations += 1
                 continue
             if envelope.error:
-                raise SifError(envelope.error)
+                raise SifError(envelope.error, during="SIF_GetMessage")
             if envelope.status_code == STATUS_DUPLICATE:
                 continue  # our retried GetMessage was a duplicate: ask again with a new id
             return envelope

@@ -87,11 +87,17 @@ class SifClientError(Exception):
 
 
 class SifError(SifClientError):
-    """The ZIS (or a provider) answered with a SIF_Error."""
+    """The ZIS (or a provider) answered with a SIF_Error.
 
-    def __init__(self, info: SifErrorInfo):
+    ``during`` names what the agent had sent (``SIF_Register``, ``SIF_Request``, ``SIF_GetMessage``...)
+    and ``object_name`` the object a SIF_Request asked for, when the agent knows them.
+    """
+
+    def __init__(self, info: SifErrorInfo, *, during: str | None = None, object_name: str | None = None):
         super().__init__(str(info))
         self.info = info
+        self.during = during
+        self.object_name = object_name
 
     @property
     def category(self) -> int:
@@ -115,7 +121,14 @@ class SifProtocolError(SifClientError):
 
 
 class TransportError(SifClientError):
-    """Base of every failure to exchange bytes with the ZIS."""
+    """Base of every failure to exchange bytes with the ZIS.
+
+    The Agent sets ``attempts`` (how many times it sent the message, retries included) and ``during``
+    (what it was sending) before it gives up and lets the error out.
+    """
+
+    attempts: int = 1
+    during: str | None = None
 
     def __init__(self, message: str, *, url: str):
         super().__init__(f"{message} [{url}]")
@@ -127,7 +140,11 @@ class ZisConnectionError(TransportError):
 
 
 class ZisTimeoutError(TransportError):
-    """The ZIS did not answer within the configured timeout."""
+    """The ZIS did not answer within the configured timeout (``timeout`` seconds, per attempt)."""
+
+    def __init__(self, message: str, *, url: str, timeout: float | None = None):
+        super().__init__(message, url=url)
+        self.timeout = timeout
 
 
 class ZisTlsError(TransportError):
@@ -140,6 +157,11 @@ class ZisHttpStatusError(TransportError):
     def __init__(self, message: str, *, url: str, status_code: int):
         super().__init__(message, url=url)
         self.status_code = status_code
+
+    @property
+    def transient(self) -> bool:
+        """5xx: the ZIS (or a proxy in front of it) failed this time; 4xx will fail the same way again."""
+        return self.status_code >= 500
 
 
 class ZisResponseTooLargeError(TransportError):

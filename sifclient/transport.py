@@ -56,6 +56,7 @@ class HttpTransport:
         max_response_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, auth: tuple[str, str] | None = None,
     ):
         self.url = url
+        self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
@@ -90,7 +91,8 @@ class HttpTransport:
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.TimeoutException as exc:
-            raise ZisTimeoutError(f"ZIS did not answer in time ({exc.__class__.__name__})", url=self.url) from exc
+            raise ZisTimeoutError(f"ZIS did not answer within {self.timeout:g} s ({exc.__class__.__name__})",
+                                  url=self.url, timeout=self.timeout) from exc
         except httpx.ConnectError as exc:
             if _is_tls_failure(exc):
                 raise ZisTlsError(f"TLS handshake with the ZIS failed: {exc}", url=self.url) from exc
