@@ -164,26 +164,18 @@ def _field_reader(object_name: str, path: str, kind: str) -> tuple[Callable[[etr
     where = f"{object_name}/{path}"
     repeats = any(s.repeats for s in segments)
     if not repeats:  # (iterchildren(tag) finds a child in half the time find(tag) takes)
-        if kind == "str":  # most fields: _from_text only strips them
-            def read_one(element):
-                node = element
-                for tag in tags:
-                    node = next(node.iterchildren(tag), None)
-                    if node is None:
-                        return None
-                raw = node.get(attribute) if attribute else node.text
-                return None if raw is None else raw.strip()
-            return read_one, False
+        # Most fields are text, which _from_text only strips.
+        convert = str.strip if kind == "str" else (lambda raw: _plain(_from_text(raw, kind, where)))
 
-        def read_typed(element):
+        def read_one(element):
             node = element
             for tag in tags:
                 node = next(node.iterchildren(tag), None)
                 if node is None:
                     return None
             raw = node.get(attribute) if attribute else node.text
-            return None if raw is None else _plain(_from_text(raw, kind, where))
-        return read_typed, False
+            return None if raw is None else convert(raw)
+        return read_one, False
 
     def read_many(element):  # the general walk of SifRecord.from_xml
         nodes = [element]

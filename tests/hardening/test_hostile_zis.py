@@ -1,16 +1,15 @@
 """A ZIS that answers SIF_GetMessage with hostile XML: the pull fails clearly and stores nothing from it."""
 from __future__ import annotations
 
-import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sifclient.messages import build_ack
 
 from conversion import jobs
 from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord
 from conversion.services import pull
+from tests.hardening.fakezis import ack_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NS = 'xmlns="http://www.sifinfo.org/infrastructure/2.x"'
@@ -50,9 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.get_messages += 1
             answer = self.server.hostile
         else:
-            msg_id = re.search(rb"<SIF_MsgId>([^<]+)</SIF_MsgId>", body).group(1).decode()
-            source = re.search(rb"<SIF_SourceId>([^<]+)</SIF_SourceId>", body).group(1).decode()
-            answer = build_ack("HOSTILE_ZIS", original_source_id=source, original_msg_id=msg_id, status_code=1).data
+            answer = ack_for(body, "HOSTILE_ZIS")
         self.send_response(200)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(answer)))

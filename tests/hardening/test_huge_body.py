@@ -2,18 +2,17 @@
 clearly, stores nothing, and its memory stays flat (the body is never held whole)."""
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sifclient.messages import build_ack
 
 from conversion import jobs
 from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord, Snapshot, SnapshotState
 from conversion.services import pull
+from tests.hardening.fakezis import ack_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,9 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if b"SIF_GetMessage" not in body:
-            msg_id = re.search(rb"<SIF_MsgId>([^<]+)</SIF_MsgId>", body).group(1).decode()
-            source = re.search(rb"<SIF_SourceId>([^<]+)</SIF_SourceId>", body).group(1).decode()
-            answer = build_ack("ENDLESS_ZIS", original_source_id=source, original_msg_id=msg_id, status_code=1).data
+            answer = ack_for(body, "ENDLESS_ZIS")
             self.send_response(200)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(answer)))
