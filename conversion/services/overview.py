@@ -102,26 +102,24 @@ def mapping_summary(conversion: Conversion) -> MappingSummary | None:
 
 @dataclass
 class RemapSummary:
-    plan: remap.RemapPlan
+    plan: remap.PlanSummary
     reasons: list[Bar]
-    sample: list[remap.Change]
     artifacts: list[Artifact] = field(default_factory=list)
 
 
 def remap_summary(conversion: Conversion) -> RemapSummary | None:
     if not conversion.is_past(S.MAPPING):
         return None
-    plan = remap.plan(conversion)
+    plan = remap.plan_summary(conversion)
     if plan is None:
         return None
-    reasons = plan.skipped_by_reason
-    total = len(plan.changes) + len(plan.skipped)
-    bars = [Bar("Will move to DCID", len(plan.changes), total)] + [
-        Bar(reason, n, total) for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])
+    total = plan.changes + sum(plan.skipped_by_reason.values())
+    bars = [Bar("Will move to DCID", plan.changes, total)] + [
+        Bar(reason, n, total) for reason, n in sorted(plan.skipped_by_reason.items(), key=lambda kv: -kv[1])
     ]
     artifacts = list(conversion.artifacts.filter(kind__in=["remap_file", "remap_reverse_file", "rollback_file"])
                      .defer("content")[:6])
-    return RemapSummary(plan, bars, plan.changes[:10], artifacts)
+    return RemapSummary(plan, bars, artifacts)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from canvas.csv_rows import ChangeSisIdRow
 from canvas.csvfiles import csv_bytes
+from django.core.cache import cache
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import ApprovalKind, Artifact, Conversion, Job, JobKind, JobState, MappingDiff
@@ -49,24 +50,54 @@ def approved_diff(conversion: Conversion) -> MappingDiff | None:
 
 def plan(conversion: Conversion) -> RemapPlan | None:
     diff = approved_diff(conversion)
+    return None if diff is None else plan_for(diff)
+
+
+def plan_for(diff: MappingDiff) -> RemapPlan:
+    """Who moves to their DCID, and why each of the others does not, from the user rows of `diff`."""
+    result = RemapPlan(diff)
+    rows = (diff.rows.filter(kind="user").order_by("key")
+            .values_list("key", "name", "status", "blocking", "dcid", "canvas_value", "reason")
+            .iterator(chunk_size=5000))
+    for key, name, status, blocking, dcid, canvas_value, reason in rows:
+        if blocking:
+            result.skipped.append({"key": key, "name": name, "reason": reason})
+        elif status in (M.MATCHED, M.CONFLICT) and dcid and canvas_value == key:
+            result.changes.append(Change(key, dcid, name))
+        elif status == M.MATCHED and canvas_value == dcid:
+            result.skipped.append({"key": key, "name": name, "reason": "already under its DCID"})
+        elif status == M.ONLY_SIF:
+            result.skipped.append({"key": key, "name": name,
+                                   "reason": "not in Canvas yet: the first sync creates it under its DCID"})
+        elif status == M.ONLY_CANVAS:
+            result.skipped.append({"key": key, "name": name, "reason": "not in the SIF data: left as it is"})
+        else:
+            result.skipped.append({"key": key, "name": name, "reason": reason or "no DCID"})
+    return result
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What the district page shows of a plan: counts and the first changes, not 200,000 rows."""
+
+    diff_id: int
+    changes: int
+    skipped_by_reason: dict[str, int]
+    sample: tuple[Change, ...]
+
+
+def plan_summary(conversion: Conversion) -> PlanSummary | None:
+    """The summary of the approved diff's plan, worked out once per diff: a diff's rows never change."""
+    diff = approved_diff(conversion)
     if diff is None:
         return None
-    result = RemapPlan(diff)
-    for row in diff.rows.filter(kind="user").order_by("key").iterator(chunk_size=5000):
-        if row.blocking:
-            result.skipped.append({"key": row.key, "name": row.name, "reason": row.reason})
-        elif row.status in (M.MATCHED, M.CONFLICT) and row.dcid and row.canvas_value == row.key:
-            result.changes.append(Change(row.key, row.dcid, row.name))
-        elif row.status == M.MATCHED and row.canvas_value == row.dcid:
-            result.skipped.append({"key": row.key, "name": row.name, "reason": "already under its DCID"})
-        elif row.status == M.ONLY_SIF:
-            result.skipped.append({"key": row.key, "name": row.name,
-                                   "reason": "not in Canvas yet: the first sync creates it under its DCID"})
-        elif row.status == M.ONLY_CANVAS:
-            result.skipped.append({"key": row.key, "name": row.name, "reason": "not in the SIF data: left as it is"})
-        else:
-            result.skipped.append({"key": row.key, "name": row.name, "reason": row.reason or "no DCID"})
-    return result
+    key = f"remap-plan-summary:{diff.pk}"
+    summary = cache.get(key)
+    if summary is None:
+        full = plan_for(diff)
+        summary = PlanSummary(diff.pk, len(full.changes), full.skipped_by_reason, tuple(full.changes[:10]))
+        cache.set(key, summary, timeout=None)
+    return summary
 
 
 def change_file(changes: list[Change], *, reverse: bool = False) -> bytes:
