@@ -124,7 +124,12 @@ class Agent:
 
     @staticmethod
     def _is_not_registered(error: SifErrorInfo) -> bool:
-        return error.category == E.CAT_REGISTRATION and error.code == E.CODE_REG_NOT_REGISTERED
+        """4/9 "SIF_SourceId is not registered": what a ZIS that lost our registration (restart) answers.
+
+        Not 5/9 ("Agent is registered for Push mode"): that is the agent's mode as the ZIS holds it, not a lost
+        registration, and it is raised like any other SIF_Error.
+        """
+        return error.category == E.CAT_ACCESS and error.code == E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED
 
     # --- registration ----------------------------------------------------------------------------
     def register(self, *, mode: str = "Pull") -> AckInfo:
@@ -188,12 +193,14 @@ class Agent:
     # --- pulling ----------------------------------------------------------------------------------
     def get_message(self) -> AckEnvelope:
         """One SIF_GetMessage; the envelope's status_code is 0 with ``delivered`` set, or 8/9."""
+        reregistered = False
         for _ in range(self.retries + 1):
             outgoing = build_system_control(self.source_id, "SIF_GetMessage", version=self.version)
             envelope = scan_message(self._post(outgoing, "SIF_GetMessage"), max_bytes=self.max_message_bytes)
-            if envelope.error and self._is_not_registered(envelope.error) and self.registered:
-                self.register()
+            if envelope.error and self._is_not_registered(envelope.error) and self.registered and not reregistered:
+                self.register()  # once per call, as in _exchange: a ZIS that keeps forgetting us is an error
                 self.reregistrations += 1
+                reregistered = True
                 continue
             if envelope.error:
                 raise SifError(envelope.error, during="SIF_GetMessage")

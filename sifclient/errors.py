@@ -22,8 +22,53 @@ ERROR_CATEGORIES: dict[int, str] = {
     14: "Zone services",
 }
 
-# Error codes this project raises or recognises; category -> code -> meaning.
-# They follow the SIF 2.x infrastructure tables as far as this project uses them.
+# SIF 2.x error codes of categories 1-13, category -> code -> meaning: the infrastructure tables of the SIF 2.x
+# specification (as in OpenADK's SIFErrorCodes), limited to the codes the SIF 2.4 schema enumerates for the
+# category (InfrastructureXxxErrorType in SIF_Message.xsd); a code missing from a table is reserved. The 2.x
+# schemas have no 6/5 "Not the provider" nor 7/4 "Not a subscriber" (OpenADK keeps them from SIF 1.x). Not
+# listed here: 4/13-15 and 8/19 (2.4 additions) and category 14, zone services (1-18 in the 2.4 schema).
+ERROR_CODES: dict[int, dict[int, str]] = {
+    1: {1: "Generic error", 2: "Message is not well-formed", 3: "Generic validation error",
+        4: "Invalid value for element/attribute", 6: "Missing mandatory element/attribute"},
+    2: {1: "Generic error"},
+    3: {1: "Generic error", 2: "Generic authentication error (with signature)", 3: "Missing sender's certificate",
+        4: "Invalid certificate", 5: "Sender's certificate is not trusted", 6: "Expired certificate",
+        7: "Invalid signature", 8: "Invalid encryption algorithm (only accepts MD4)",
+        9: "Missing public key of the receiver (when decrypting message)",
+        10: "Missing receiver's private key (when decrypting message)"},
+    4: {1: "Generic error", 2: "No permission to register", 3: "No permission to provide this object",
+        4: "No permission to subscribe to this SIF_Event", 5: "No permission to request this object",
+        6: "No permission to respond to this object request", 7: "No permission to publish SIF_Event",
+        8: "No permission to administer policies", 9: "SIF_SourceId is not registered",
+        10: "No permission to publish SIF_Event Add", 11: "No permission to publish SIF_Event Change",
+        12: "No permission to publish SIF_Event Delete"},
+    5: {1: "Generic error", 2: "The SIF_SourceId is invalid", 3: "Requested transport protocol is unsupported",
+        4: "Requested SIF_Version(s) not supported", 6: "Requested SIF_MaxBufferSize is too small",
+        7: "ZIS requires a secure transport", 9: "Agent is registered for Push mode",
+        10: "ZIS does not support the requested Accept-Encoding value"},
+    6: {1: "Generic error", 3: "Invalid object", 4: "Object already has a provider (SIF_Provide message)"},
+    7: {1: "Generic error", 3: "Invalid object"},
+    8: {1: "Generic error", 3: "Invalid object", 4: "No provider",
+        7: "Responder does not support requested SIF_Version",
+        8: "Responder does not support requested SIF_MaxBufferSize", 9: "Unsupported query in request",
+        10: "Invalid SIF_RequestMsgId specified in SIF_Response",
+        11: "SIF_Response is larger than requested SIF_MaxBufferSize",
+        12: "SIF_PacketNumber is invalid in SIF_Response",
+        13: "SIF_Response does not match any SIF_Version from SIF_Request",
+        14: "SIF_DestinationId does not match SIF_SourceId from SIF_Request", 15: "No support for SIF_ExtendedQuery",
+        16: "SIF_RequestMsgId deleted from cache due to timeout",
+        17: "SIF_RequestMsgId deleted from cache by administrator", 18: "SIF_Request cancelled by requesting agent"},
+    9: {1: "Generic error", 3: "Invalid event"},
+    10: {1: "Generic error", 2: "Requested protocol is not supported",
+         3: "Secure channel requested and no secure path exists", 4: "Unable to establish connection"},
+    11: {1: "Generic error"},
+    12: {1: "Generic error", 2: "Message not supported", 3: "Version not supported", 4: "Context not supported",
+         5: "Protocol error", 6: "No such message (as identified by SIF_OriginalMsgId)",
+         7: "Multiple contexts not supported"},
+    13: {1: "Generic error", 2: "SMB can only be invoked during a SIF_Event acknowledgement",
+         3: "Final SIF_Ack expected from Push-Mode Agent", 4: "Incorrect SIF_MsgId in final SIF_Ack"},
+}
+
 CAT_XML_VALIDATION = 1
 CAT_ACCESS = 4
 CAT_REGISTRATION = 5
@@ -37,22 +82,29 @@ CAT_GENERIC = 12
 CAT_SMB = 13
 CAT_ZONE_SERVICES = 14
 
+# The codes this project raises or recognises, named after their meaning in ERROR_CODES. The prefix names
+# the category (CODE_XML_ 1, CODE_ACCESS_ 4, CODE_REG_ 5, CODE_PROV_ 6, CODE_REQ_ 8, CODE_EVENT_ 9,
+# CODE_TRANSPORT_ 10, CODE_GENERIC_ 12, CODE_ZONE_ 14); CODE_GENERIC alone is "Generic error", 1 in every category.
 CODE_GENERIC = 1
 CODE_XML_NOT_WELL_FORMED = 2
-CODE_XML_INVALID = 3
+CODE_XML_INVALID = 3                          # generic validation error
 CODE_XML_INVALID_VALUE = 4
 CODE_XML_MISSING_ELEMENT = 6
-CODE_REG_NOT_REGISTERED = 9          # used by the simulator for "agent is not registered"
+CODE_ACCESS_SOURCE_ID_NOT_REGISTERED = 9      # the ZIS does not know the agent (e.g. after a ZIS restart)
+CODE_REG_TRANSPORT_UNSUPPORTED = 3            # requested transport protocol is unsupported
 CODE_REG_VERSION_UNSUPPORTED = 4
-CODE_REG_MODE_UNSUPPORTED = 6
-CODE_REQ_INVALID_OBJECT = 2
-CODE_REQ_NO_PROVIDER = 3
-CODE_REQ_BUFFER_TOO_SMALL = 5
-CODE_REQ_VERSION_UNSUPPORTED = 6
-CODE_EVENT_INVALID = 2
-CODE_TRANSPORT_UNREACHABLE = 4
-CODE_GENERIC_NO_SUCH_MESSAGE = 6
-CODE_ZONE_NOT_READY = 1
+CODE_REG_REGISTERED_FOR_PUSH = 9              # a Push-mode agent sent SIF_GetMessage: not "not registered"
+CODE_PROV_ALREADY_HAS_PROVIDER = 4
+CODE_REQ_INVALID_OBJECT = 3
+CODE_REQ_NO_PROVIDER = 4
+CODE_REQ_VERSION_UNSUPPORTED = 7              # responder does not support the requested SIF_Version
+CODE_REQ_MAX_BUFFER_SIZE_UNSUPPORTED = 8      # responder cannot answer within the requested SIF_MaxBufferSize
+CODE_REQ_EXTENDED_QUERY_UNSUPPORTED = 15
+CODE_EVENT_INVALID = 3
+CODE_TRANSPORT_UNREACHABLE = 4                # unable to establish connection
+CODE_GENERIC_MESSAGE_UNSUPPORTED = 2
+CODE_GENERIC_NO_SUCH_MESSAGE = 6              # no such message (as identified by SIF_OriginalMsgId)
+CODE_ZONE_NOT_READY = 1                       # what the simulator sends for a zone that is not ready
 
 
 def category_name(category: int) -> str:

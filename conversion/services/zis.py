@@ -11,6 +11,9 @@ from sifclient import (
     Agent, HttpTransport, SifClientError, SifError, SifErrorInfo, TransportError, ZisHttpStatusError,
     ZisTimeoutError, ZisTlsError,
 )
+from sifclient.errors import (
+    CAT_ACCESS, CAT_REGISTRATION, CODE_ACCESS_SOURCE_ID_NOT_REGISTERED, CODE_REG_REGISTERED_FOR_PUSH,
+)
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion
@@ -108,6 +111,21 @@ SIF_ERROR_ADVICE: dict[int, str] = {
     14: "The zone is not ready or a zone service failed: check the zone's state in the ZIS, then retry.",
 }
 
+# Advice for single codes that ask for something else than their category's advice: (category, code) -> advice.
+SIF_ERROR_CODE_ADVICE: dict[tuple[int, int], str] = {
+    # Our agent registers again once on 4/9 (a ZIS that restarted forgets its agents); this is read when the ZIS
+    # still does not know it.
+    (CAT_ACCESS, CODE_ACCESS_SOURCE_ID_NOT_REGISTERED):
+        "The ZIS does not know agent {source_id}: it answered that this SIF_SourceId is not registered although "
+        "our agent had registered (and registered once more when told so). Check in the ZIS that the agent defined "
+        "in the zone has the SourceId {source_id} and that the ZIS keeps its registration, then re-register it by "
+        "running the connection test again.",
+    # 5/9 answers SIF_GetMessage when the ZIS holds the agent in Push mode; registering again is no cure.
+    (CAT_REGISTRATION, CODE_REG_REGISTERED_FOR_PUSH):
+        "The ZIS has agent {source_id} in Push mode, so it does not hand over messages to be pulled: set the agent "
+        "to Pull mode in the ZIS agent settings (this platform only pulls), then run the connection test again.",
+}
+
 _DURING = {
     "SIF_Register": "our registration (SIF_Register)",
     "SIF_GetMessage": "our SIF_GetMessage (reading the agent's queue)",
@@ -127,8 +145,9 @@ def describe_sif_error(conversion: Conversion, info: SifErrorInfo, *, during: st
                        object_name: str | None = None) -> str:
     """A SIF_Error in words: what we sent, the category, the ZIS's own description, and what to do."""
     text = info.description + (f" ({info.extended_description})" if info.extended_description else "")
-    advice = SIF_ERROR_ADVICE.get(info.category, SIF_ERROR_ADVICE[0]).format(
-        source_id=source_id(conversion), object=object_name or "the objects the pull asks for")
+    advice = SIF_ERROR_CODE_ADVICE.get((info.category, info.code)) or SIF_ERROR_ADVICE.get(
+        info.category, SIF_ERROR_ADVICE[0])
+    advice = advice.format(source_id=source_id(conversion), object=object_name or "the objects the pull asks for")
     who = "The zone answered" if during == "SIF_Response" else "The ZIS refused"
     # Advice before the ZIS's own words: a page that shows only the first 300 characters keeps it.
     return (f"{who} {_doing(during, object_name)} with a SIF_Error: {info.category_name} error. What to do: "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ..errors import CAT_REQUEST_RESPONSE, CODE_REQ_BUFFER_TOO_SMALL, SifErrorInfo
+from ..errors import CAT_REQUEST_RESPONSE, CODE_REQ_MAX_BUFFER_SIZE_UNSUPPORTED, SifErrorInfo
 from ..messages import DEFAULT_VERSION, response_envelope
 from ..powerschool import District, DistrictSpec
 from ..query import Condition, Query
@@ -105,10 +105,12 @@ def build_packet(
         size = len(etree.tostring(element, encoding="UTF-8"))
         if used + size > budget:
             if count == 0:
+                # 8/8 "Responder does not support requested SIF_MaxBufferSize": the responder's own answer
+                # (8/11 is the ZIS refusing a SIF_Response that is larger than the buffer).
                 error_root, error_body, _ = envelope(False)
                 holder = etree.SubElement(error_body, q("SIF_Error"))
                 info = SifErrorInfo(
-                    CAT_REQUEST_RESPONSE, CODE_REQ_BUFFER_TOO_SMALL,
+                    CAT_REQUEST_RESPONSE, CODE_REQ_MAX_BUFFER_SIZE_UNSUPPORTED,
                     "SIF_MaxBufferSize is too small to hold one object",
                     f"{object_name} needs {size + overhead} bytes; SIF_MaxBufferSize is {max_buffer_size}",
                 )

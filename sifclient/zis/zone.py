@@ -165,7 +165,7 @@ class Zone:
         agent = self.agents.get(info.source_id)
         if agent is None:
             return self._ack(info, error=SifErrorInfo(
-                E.CAT_REGISTRATION, E.CODE_REG_NOT_REGISTERED, "Agent is not registered in this zone",
+                E.CAT_ACCESS, E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED, "SIF_SourceId is not registered in this zone",
                 f"SIF_SourceId {info.source_id} must send SIF_Register first"))
         if info.msg_id in agent.seen_msg_ids:
             return self._ack(info, code=STATUS_DUPLICATE, desc="Duplicate SIF_MsgId; message ignored")
@@ -179,7 +179,7 @@ class Zone:
         }.get(info.kind)
         if handler is None:
             return self._ack(info, error=SifErrorInfo(
-                E.CAT_GENERIC, 2, f"{info.kind} is not supported by this ZIS"))
+                E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED, f"{info.kind} is not supported by this ZIS"))
         return handler(agent, info)
 
     # --- registration --------------------------------------------------------------------
@@ -194,8 +194,9 @@ class Zone:
                 f"asked {patterns}; ZIS supports {list(SUPPORTED_VERSIONS)}"))
         mode = (body.findtext(q("SIF_Mode")) or "").strip()
         if mode != "Pull":
+            # SIF has no "mode not supported" code: a Pull-only ZIS has no transport protocol to push with.
             return self._ack(info, error=SifErrorInfo(
-                E.CAT_REGISTRATION, E.CODE_REG_MODE_UNSUPPORTED,
+                E.CAT_REGISTRATION, E.CODE_REG_TRANSPORT_UNSUPPORTED,
                 "Push mode needs a reachable SIF_Protocol URL; register in Pull mode"))
         existing = self.agents.get(info.source_id)
         agent = AgentState(
@@ -244,7 +245,7 @@ class Zone:
         taken = [o for o in provision.provide if o in PUBLISHED_OBJECTS]
         if taken:
             return self._ack(info, error=SifErrorInfo(
-                E.CAT_PROVISIONING, 4, "Object already has a provider in this zone",
+                E.CAT_PROVISIONING, E.CODE_PROV_ALREADY_HAS_PROVIDER, "Object already has a provider in this zone",
                 f"{', '.join(taken)} provided by {self.provider_id}"))
         agent.provides.update(provision.provide)
         agent.subscriptions.update(provision.subscribe)
@@ -266,7 +267,8 @@ class Zone:
             return self._ack(info, data=self.zone_status().to_xml())
         if command == "SIF_GetMessage":
             return self._get_message(agent, info)
-        return self._ack(info, error=SifErrorInfo(E.CAT_GENERIC, 2, f"{command} is not supported"))
+        return self._ack(info, error=SifErrorInfo(E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED,
+                                                  f"{command} is not supported"))
 
     def zone_status(self) -> ZoneStatus:
         nodes = [ZoneNode(
@@ -347,7 +349,8 @@ class Zone:
         query_el = body.find(q("SIF_Query"))
         if query_el is None:
             return self._ack(info, error=SifErrorInfo(
-                E.CAT_REQUEST_RESPONSE, 4, "Only SIF_Query requests are supported by this provider"))
+                E.CAT_REQUEST_RESPONSE, E.CODE_REQ_EXTENDED_QUERY_UNSUPPORTED,
+                "Only SIF_Query requests are supported by this provider"))
         query = Query.from_xml(query_el)
         destination = (info.destination_id or self.provider_id)
         if query.object_name not in PUBLISHED_OBJECTS or destination != self.provider_id:

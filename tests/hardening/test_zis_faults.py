@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from lxml import etree
 from sifclient import HttpTransport, SifErrorInfo
+from sifclient import errors as E
 from sifclient.messages import STATUS_SUCCESS, build_ack, build_response, read_message
 from sifclient.powerschool import District as SimDistrict
 from sifclient.powerschool import DistrictSpec
@@ -439,14 +440,41 @@ def test_a_sif_response_carrying_a_sif_error_mid_pull_fails_the_pull(conversion,
     assert not zis.zone.agents[source_id(conversion)].queue  # nothing left blocking the agent's queue
 
 
-def test_a_zis_that_keeps_forgetting_the_agent_gets_one_re_registration(conversion):
-    """'Not registered' (the code the agent re-registers on) is not retried without bound either."""
-    from sifclient import errors as E
-
-    forgotten = SifErrorInfo(E.CAT_REGISTRATION, E.CODE_REG_NOT_REGISTERED, "Agent is not registered")
-    with FaultyZis(on(f"SIF_Request:{MIDDLE}", Fault(error=forgotten))) as zis:
+@pytest.mark.parametrize("key", [f"SIF_Request:{MIDDLE}", "SIF_GetMessage"])
+def test_a_zis_that_keeps_forgetting_the_agent_gets_one_re_registration(conversion, key):
+    """4/9 'SIF_SourceId is not registered' (what a restarted ZIS answers, the code the agent re-registers on) is
+    not retried without bound either: one re-registration, the message once more, then the job fails."""
+    forgotten = SifErrorInfo(E.CAT_ACCESS, E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED, "SIF_SourceId is not registered")
+    with FaultyZis(on(key, Fault(error=forgotten))) as zis:
         job = run_against(conversion, zis)
     assert job.state == JobState.FAILED
-    assert "Registration error" in job.error and "re-register" in job.error, job.error
-    assert zis.counts["SIF_Register"] == 2 and zis.counts[f"SIF_Request:{MIDDLE}"] == 2
+    assert "Access and permissions error" in job.error and "(category 4, code 9)" in job.error, job.error
+    assert "does not know agent" in job.error and "re-register" in job.error, job.error
+    assert zis.counts["SIF_Register"] == 2 and zis.counts[key] == 2
+    assert (job.detail["sif_error"]["category"], job.detail["sif_error"]["code"]) == (4, 9)
+    assert_nothing_complete(conversion)
+
+
+@pytest.mark.parametrize("key", [f"SIF_Request:{MIDDLE}", "SIF_GetMessage"])
+def test_a_zis_that_forgot_the_agent_once_gets_a_complete_pull(conversion, key):
+    """One 4/9 mid-pull (a ZIS that lost its registrations): the agent registers again, the message goes once
+    more and the pull completes."""
+    forgotten = SifErrorInfo(E.CAT_ACCESS, E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED, "SIF_SourceId is not registered")
+    with FaultyZis(on(key, Fault(error=forgotten), times=1)) as zis:
+        job = run_against(conversion, zis)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert zis.counts["SIF_Register"] == 2 and zis.faults[key] == 1
+    assert_stored_once(job.snapshots.get())
+
+
+def test_a_zis_that_holds_the_agent_in_push_mode_fails_the_pull_without_re_registering(conversion):
+    """5/9 'Agent is registered for Push mode' answers SIF_GetMessage: not a lost registration, no loop."""
+    push = SifErrorInfo(E.CAT_REGISTRATION, E.CODE_REG_REGISTERED_FOR_PUSH, "Agent is registered for Push mode")
+    with FaultyZis(on("SIF_GetMessage", Fault(error=push))) as zis:
+        job = run_against(conversion, zis)
+    assert job.state == JobState.FAILED
+    assert "Registration error" in job.error and "(category 5, code 9)" in job.error, job.error
+    assert "Pull mode in the ZIS agent settings" in job.error, job.error
+    assert zis.counts["SIF_Register"] == 1 and zis.counts["SIF_GetMessage"] == 1
+    assert job.detail["sif_error"]["during"] == "SIF_GetMessage"
     assert_nothing_complete(conversion)

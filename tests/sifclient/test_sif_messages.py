@@ -45,7 +45,7 @@ def all_builders(version):
         yield build_response("PowerSchool", destination_id="canvas", request_msg_id=REF, packet_number=2,
                              more_packets=True, records=records, version=version)
     yield build_response("PowerSchool", destination_id="canvas", request_msg_id=REF,
-                         error=SifErrorInfo(8, 3, "No provider", "none"), version=version)
+                         error=SifErrorInfo(8, 4, "No provider", "none"), version=version)
     yield build_event("canvas", GradingAssignment(
         ref_id=REF, section_ref_id=REF, term_ref_id=REF, school_ref_id=REF, category_ref_id=REF,
         description="Essay", points_possible=10, create_date=dt.date(2025, 9, 1),

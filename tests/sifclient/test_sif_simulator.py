@@ -3,7 +3,7 @@ import httpx
 import pytest
 
 from sifclient import SifError
-from sifclient.errors import CAT_REGISTRATION, CAT_TRANSPORT, CAT_ZONE_SERVICES
+from sifclient.errors import CAT_ACCESS, CAT_TRANSPORT, CAT_ZONE_SERVICES, CODE_ACCESS_SOURCE_ID_NOT_REGISTERED
 from sifclient.messages import STATUS_DUPLICATE, build_ack, build_system_control
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.query import Condition, Query
@@ -85,7 +85,8 @@ def test_packets_respect_the_requesters_buffer_and_are_numbered():
     assert [p.more_packets for p in packets] == [True] * (len(packets) - 1) + [False]
     assert sum(p.record_count for p in packets) == 300
     small = list(iter_response_packets(spec, "StudentPersonal", 600))
-    assert len(small) == 1 and scan_message(small[0].data).delivered.error.code == 5
+    error = scan_message(small[0].data).delivered.error  # 8/8: responder cannot honour SIF_MaxBufferSize
+    assert len(small) == 1 and (error.category, error.code) == (8, 8)
 
 
 def test_same_spec_same_bytes_and_day_churn():
@@ -113,12 +114,13 @@ def test_query_conditions_select_records():
     assert records == [wanted]
 
 
-def test_unregistered_agent_gets_a_registration_error():
+def test_unregistered_agent_gets_sif_source_id_not_registered():
     with ZisSimulator(DistrictSpec(students=5)) as zis:
         agent = new_agent(zis)
         with pytest.raises(SifError) as caught:
             agent.request("StudentPersonal")
-        assert caught.value.category == CAT_REGISTRATION and "Registration" in str(caught.value)
+        assert (caught.value.category, caught.value.code) == (CAT_ACCESS, CODE_ACCESS_SOURCE_ID_NOT_REGISTERED)
+        assert "Access and permissions" in str(caught.value) and agent.reregistrations == 0  # it never registered
 
 
 def test_sleeping_agent_gets_status_8():
