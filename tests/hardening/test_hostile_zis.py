@@ -1,15 +1,12 @@
 """A ZIS that answers SIF_GetMessage with hostile XML: the pull fails clearly and stores nothing from it."""
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conversion import jobs
-from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord
-from conversion.services import pull
-from tests.hardening.fakezis import ack_for
+from conversion.models import JobState, ReceivedMessage, SifRecord
+from tests.hardening.fakezis import ack_for, pull_against
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NS = 'xmlns="http://www.sifinfo.org/infrastructure/2.x"'
@@ -60,18 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_hostile_answers_fail_the_pull_clearly_and_store_nothing(kind, conversion):
     server = HostileZis(HOSTILE[kind])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        conversion.zis_url = f"http://127.0.0.1:{server.server_address[1]}/zones"
-        conversion.zone_id = "ALPHA"
-        conversion.save()
-        job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
-        jobs.run_job(job.pk, pull.run_pull)
-        job.refresh_from_db()
-    finally:
-        server.shutdown()
-        server.server_close()
+    job = pull_against(server, conversion)
     assert server.get_messages >= 1  # the hostile answer was really received
     assert job.state == JobState.FAILED
     assert "not valid SIF" in job.error or job.error.startswith("Could not reach the ZIS"), job.error

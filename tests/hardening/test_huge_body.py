@@ -3,16 +3,13 @@ clearly, stores nothing, and its memory stays flat (the body is never held whole
 from __future__ import annotations
 
 import socket
-import threading
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conversion import jobs
-from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord, Snapshot, SnapshotState
-from conversion.services import pull
-from tests.hardening.fakezis import ack_for
+from conversion.models import JobState, ReceivedMessage, SifRecord, Snapshot, SnapshotState
+from tests.hardening.fakezis import ack_for, pull_against
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,21 +57,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def test_a_1_gb_answer_is_cut_off_at_the_limit_with_flat_memory(conversion):
     server = EndlessZis()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     tracemalloc.start()
     try:
-        conversion.zis_url = f"http://127.0.0.1:{server.server_address[1]}/zones"
-        conversion.zone_id = "ALPHA"
-        conversion.save()
-        job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
-        jobs.run_job(job.pk, pull.run_pull)
+        job = pull_against(server, conversion)
         _, peak = tracemalloc.get_traced_memory()
-        job.refresh_from_db()
     finally:
         tracemalloc.stop()
-        server.shutdown()
-        server.server_close()
     assert job.state == JobState.FAILED
     assert "over" in job.error and "bytes" in job.error, job.error
     # The agent read a few MB of the gigabyte (the limit plus what was in flight), never the whole of it.
