@@ -91,6 +91,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# ModelBackend with the per-request user lookup read through a process-local cache (conversion/authcache.py):
+# a saved or deleted user is dropped from it at once in this process, within this many seconds elsewhere.
+AUTHENTICATION_BACKENDS = ["conversion.authcache.CachedModelBackend"]
+AUTH_USER_CACHE_SECONDS = int(os.environ.get("AUTH_USER_CACHE_SECONDS", "2"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portfolio"
 LOGOUT_REDIRECT_URL = "login"
@@ -112,16 +116,28 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 
-# Redis in production (CACHE_URL=redis://...), process memory in the embedded default. Sessions read
-# through the cache so a page view does not pay a database round trip for them.
+# `default` is Redis in production (CACHE_URL=redis://... or unix:///path/redis.sock?db=1; CACHE_KEY_PREFIX keeps
+# several deployments or bench runs on one Redis apart) and process memory when no Redis is given. Sessions
+# read through it only when it is shared: with per-process memory, a session deleted at sign-out in one
+# gunicorn worker would stay valid in the other workers' memory, so the embedded default without Redis
+# keeps sessions in the database alone.
+# `local` is always this process's memory: the user lookup of every request (conversion/authcache.py; a
+# User carries its password hash, which must not leave the process) and the portfolio's short-lived renders
+# (a Redis round trip per read costs more than rendering once per PORTFOLIO_CACHE_SECONDS per process).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"],
+                "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "")}
     if os.environ.get("CACHE_URL")
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local",
+              "OPTIONS": {"MAX_ENTRIES": 10000}},
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# The portfolio table is re-rendered at most this often per user and filter: it is polled by many
-# consultants at once, and its figures change at job and step boundaries, not by the second.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if os.environ.get("CACHE_URL") else \
+    "conversion.sessions"
+SESSION_LOCAL_SECONDS = int(os.environ.get("SESSION_LOCAL_SECONDS", "2"))
+# The portfolio table is re-rendered at most this often per audience (all consultants, or one district
+# admin), filter and page: many consultants open it, and its figures change at job and step boundaries,
+# not by the second. A user's unread notes on it are as old at most.
 PORTFOLIO_CACHE_SECONDS = int(os.environ.get("PORTFOLIO_CACHE_SECONDS", "2"))
 
 SESSION_COOKIE_HTTPONLY = True

@@ -1,10 +1,14 @@
 """The district page and what it posts: workflow actions, step data edits, job starts."""
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
+from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_POST
 
 from conversion import crypto, jobs, workflow
@@ -106,9 +110,36 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
 
 @require_GET
 def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
+    """One job's progress; what its item polls every 2 s while the job runs.
+
+    Answered with an ETag of everything the item shows, so a browser that already has this version
+    (If-None-Match, which it sends by itself for the htmx poll) gets 304 Not Modified without the item being
+    rendered again, and htmx swaps in the copy it has. `private, no-cache`: kept by the browser only, and
+    asked for again on every poll.
+    """
     job = get_job_for_user(request.user, slug, year, job_id)
-    response = render(request, "district/_job.html", {"job": job, "conversion": job.conversion})
-    if job.is_finished and request.GET.get("polling"):
-        # The page refreshes the parts a finished job changes (step state, results).
-        response["HX-Trigger"] = "job-finished"
+    polling = bool(request.GET.get("polling"))
+    etag = job_etag(job, polling)
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        response = render(request, "district/_job.html", {"job": job, "conversion": job.conversion})
+        if job.is_finished and polling:
+            # The page refreshes the parts a finished job changes (step state, results).
+            response["HX-Trigger"] = "job-finished"
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _job_template_digest() -> str:
+    """The job item's template source, so that a changed template never matches an old ETag."""
+    return hashlib.blake2b(get_template("district/_job.html").template.source.encode(), digest_size=8).hexdigest()
+
+
+def job_etag(job, polling: bool) -> str:
+    """A strong ETag of what the job partial shows: every field _job.html reads, the elapsed time (which
+    changes on every poll while a started job runs) and whether the answer carries HX-Trigger."""
+    shown = (job.pk, job.kind, job.state, job.current, job.total, job.message, job.detail, job.error,
+             job.requested_by.get_username() if job.requested_by_id else None, job.created_at, job.duration,
+             job.conversion.district.slug, job.conversion.school_year, polling, _job_template_digest())
+    return f'"{hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest()}"'

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from conversion.services import notifications
+from conversion.services import notifications, portfolio
 
 
 @require_GET
@@ -20,8 +20,9 @@ def mark_read(request: HttpRequest) -> HttpResponse:
     """Mark one note (POST `notification`) or all of the user's notes read; only their own are touched."""
     raw = request.POST.get("notification", "")
     notifications.mark_read(request.user, int(raw) if raw.isdigit() else None)
+    portfolio.forget_notes(request.user)  # the portfolio's cached list, so the next page shows the change
     if request.htmx:
-        return render(request, "portfolio/_notifications.html", {"user": request.user})
+        return render(request, "portfolio/_notifications.html", {"notes": portfolio.unread_notes(request.user)})
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "portfolio"
