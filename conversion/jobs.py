@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 # Well inside JOB_LEASE_SECONDS, so a live worker never loses a job it is waiting on.
 HEARTBEAT_SECONDS = 20
+# How often a running job writes its progress: the pages poll every 2 s, so a poll always finds news.
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 class JobFailed(Exception):
@@ -34,7 +36,7 @@ class JobFailed(Exception):
 class Progress:
     """Writes a job's progress to its row, at most every `interval` seconds, and renews its lease."""
 
-    def __init__(self, job: Job, interval: float = 0.5):
+    def __init__(self, job: Job, interval: float = PROGRESS_INTERVAL_SECONDS):
         self.job = job
         self.interval = interval
         self._last_write = 0.0

@@ -84,6 +84,12 @@ DATABASES = {
         },
     }
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Statements may be prepared on the connection. Only server-side-binding cursors ever prepare (Django's own
+    # bind client-side and never do); the job-progress poll uses one (views/access.py). Behind a pooler in
+    # transaction mode, where a prepared statement cannot follow its connection, set DATABASE_PREPARE=0.
+    if os.environ.get("DATABASE_PREPARE", "1") != "0":
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

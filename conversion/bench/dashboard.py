@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 USERNAME, PASSWORD = "bench-consultant", "bench-password-1"
-GUNICORN_WORKERS, GUNICORN_THREADS = 4, 2  # as scripts/start runs it (see there why)
+GUNICORN_CONF = "conversion/gunicorn_conf.py"  # as scripts/start runs it (see there why)
 
 
 def seed(districts: int = 1000, jobs_per_conversion: int = 5) -> dict:
@@ -63,8 +63,37 @@ def seed(districts: int = 1000, jobs_per_conversion: int = 5) -> dict:
          for n, c in enumerate(conversions) for k in range(jobs_per_conversion)), batch_size=2000)
     job = Job.objects.filter(conversion=conversions[len(conversions) // 2], state=JobState.RUNNING).first()
     c = job.conversion
-    return {"districts": districts, "jobs": districts * jobs_per_conversion,
+    return {"districts": districts, "jobs": districts * jobs_per_conversion, "job_id": job.pk,
             "job_url": f"/districts/{c.district.slug}/{c.school_year}/jobs/{job.pk}/?polling=1"}
+
+
+@contextlib.contextmanager
+def moving_job(database_url: str, job_id: int, interval: float) -> Iterator[list[int]]:
+    """While open, the job's progress moves as a running worker writes it (jobs.Progress): one more item and a
+    heartbeat every `interval` seconds. Yields a one-item list that ends up holding the number of writes."""
+    import psycopg
+
+    writes, stop, failed = [0], threading.Event(), []
+
+    def write() -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                while not stop.wait(interval):
+                    conn.execute("UPDATE conversion_job SET current = mod(current + 1, 100), heartbeat_at = now() "
+                                 "WHERE id = %s", [job_id])
+                    writes[0] += 1
+        except Exception as error:  # the measurement is void without it: re-raised below
+            failed.append(error)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        yield writes
+    finally:
+        stop.set()
+        thread.join()
+    if failed:
+        raise RuntimeError(f"the job's progress writer failed: {failed[0]}") from failed[0]
 
 
 def free_port() -> int:
@@ -122,7 +151,7 @@ def gunicorn(database_url: str, repo: str, env: dict | None = None) -> Iterator[
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "0", **(env or {})}
     proc = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "conversion.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--log-level", "warning"],
+         "--config", GUNICORN_CONF, "--log-level", "warning"],
         cwd=repo, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -176,8 +205,9 @@ class Client:
     cache of answers that came with an ETag: the next GET of that URL asks If-None-Match, and a 304 Not
     Modified is answered from the copy kept (which is then what gets checked), as a browser does for htmx."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, conditional: bool = True):
         parts = urlsplit(base)
+        self.conditional = conditional  # False: never asks If-None-Match (a first load, every answer rendered)
         self.base, self.host, self.port = base, parts.hostname, parts.port
         self.cookies: dict[str, str] = {}
         self.kept: dict[str, tuple[str, bytes]] = {}  # path -> (ETag, body)
@@ -190,7 +220,7 @@ class Client:
         sent = {**(headers or {})}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if method == "GET" and path in self.kept:
+        if method == "GET" and self.conditional and path in self.kept:
             sent["If-None-Match"] = self.kept[path][0]
         for attempt in (1, 2):
             try:
@@ -229,9 +259,9 @@ class Client:
         self.conn.close()
 
 
-def signed_in_client(base: str) -> Client:
+def signed_in_client(base: str, conditional: bool = True) -> Client:
     """A client that signed in through the login form, as a browser does (CSRF token and cookie)."""
-    client = Client(base)
+    client = Client(base, conditional)
     _, _, page = client.get("/accounts/login/")
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
     form = urlencode({"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token}).encode()
@@ -262,14 +292,14 @@ class Latency:
 
 
 def drive(server: Server, path: str, *, clients: int = 20, per_client: int = 50, headers: dict | None = None,
-          expect: str = "") -> Latency:
+          expect: str = "", conditional: bool = True) -> Latency:
     """`clients` threads, each signed in with its own session, each sending `per_client` GETs back to back.
 
     Every answer must be 200 (or 304 with a kept copy, as a browser shows it) with `expect` in its body.
     Only the timed loop is charged CPU: sign-in (password hashing) and the one untimed warm-up request per
     client happen before the clock starts.
     """
-    sessions = [signed_in_client(server.base) for _ in range(clients)]
+    sessions = [signed_in_client(server.base, conditional) for _ in range(clients)]
     for session in sessions:  # the sign-ins above took long enough for gunicorn to drop idle connections
         session.close()
     wanted = expect.encode()

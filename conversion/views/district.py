@@ -1,6 +1,7 @@
 """The district page and what it posts: workflow actions, step data edits, job starts."""
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from django.contrib import messages
@@ -131,15 +132,17 @@ def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> Http
     return response
 
 
+@functools.cache
 def _job_template_digest() -> str:
     """The job item's template source, so that a changed template never matches an old ETag."""
     return hashlib.blake2b(get_template("district/_job.html").template.source.encode(), digest_size=8).hexdigest()
 
 
 def job_etag(job, polling: bool) -> str:
-    """A strong ETag of what the job partial shows: every field _job.html reads, the elapsed time (which
-    changes on every poll while a started job runs) and whether the answer carries HX-Trigger."""
+    """A strong ETag of what the job partial shows: every field _job.html reads and whether the answer carries
+    HX-Trigger. A running job's elapsed time is not among them: the browser ticks it from started_at."""
     shown = (job.pk, job.kind, job.state, job.current, job.total, job.message, job.detail, job.error,
-             job.requested_by.get_username() if job.requested_by_id else None, job.created_at, job.duration,
+             job.requested_by.get_username() if job.requested_by_id else None, job.created_at, job.started_at,
+             job.finished_at,
              job.conversion.district.slug, job.conversion.school_year, polling, _job_template_digest())
     return f'"{hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest()}"'

@@ -3,6 +3,7 @@ the mapping diff."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -77,3 +78,43 @@ def test_district_admin_sees_the_mapping_diff(page, celery_worker, conversion, c
         expect(rows.locator("tbody tr")).to_have_count(3)
         screenshot(page, "mapping-diff")
         expect(page.get_by_role("button", name="Approve the mapping")).to_be_enabled()
+
+
+def test_a_running_jobs_clock_ticks_in_the_browser_while_its_poll_is_answered_304(page, conversion, consultant,
+                                                                                  monkeypatch):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from conversion.models import JobKind
+    from conversion.views import district as district_views
+
+    answered = []  # the live server's conditional answers (it runs in this process)
+    real = district_views.get_conditional_response
+
+    def spy(request, **kwargs):
+        response = real(request, **kwargs)
+        answered.append(response.status_code if response is not None else 200)
+        return response
+
+    monkeypatch.setattr(district_views, "get_conditional_response", spy)
+
+    Job.objects.create(conversion=conversion, kind=JobKind.PULL, state=JobState.RUNNING, current=10, total=100,
+                       message="Receiving", requested_by=consultant,
+                       started_at=timezone.now() - dt.timedelta(seconds=75), heartbeat_at=timezone.now())
+    polls = []
+    page.on("requestfinished", lambda r: polls.append(r) if "/jobs/" in r.url else None)
+    sign_in(page, consultant.username, PASSWORD)
+    page.goto(f"/districts/{conversion.district.slug}/{conversion.school_year}/")
+    elapsed = page.locator("#job-list li.job .job-elapsed")
+    expect(elapsed).to_have_text(re.compile(r"^1 min \d+ s$"))
+    first = elapsed.inner_text()
+    expect(elapsed).not_to_have_text(first, timeout=5_000)  # ticks every second
+    expect(elapsed).to_have_text(re.compile(r"^1 min \d+ s$"))
+    # The item polls every 2 s; with the job's row unchanged the server answers 304 and the item stays.
+    page.wait_for_timeout(4_500)
+    # Chromium shows a revalidated answer as 200 from its cache: the If-None-Match it sent, and the 304 the
+    # server answered, tell what happened.
+    assert any(r.all_headers().get("if-none-match") for r in polls)
+    assert 304 in answered, answered
+    assert elapsed.get_attribute("data-started")

@@ -5,6 +5,9 @@ peak RSS is measured per variant. The figures are printed and written into BENCH
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import runpy
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +18,7 @@ from django.core.management.base import BaseCommand
 from conversion.bench import dashboard, report, scratchdb
 from conversion.bench.datafiles import ensure_pull_files
 from conversion.bench.runner import REPO, run_child
+from conversion.jobs import PROGRESS_INTERVAL_SECONDS
 
 RSS_LIMIT_MB = 300
 
@@ -112,40 +116,54 @@ class Command(BaseCommand):
                 latency_rows = []
                 with dashboard.shared_cache(options["cache_url"]) as cache_env, \
                         dashboard.gunicorn(url, str(REPO), env=cache_env) as server:
-                    for label, path, headers, expect in (
-                        ("portfolio page", "/", None, "District 00"),
-                        ("job-progress poll (HTMX partial)", seeded["job_url"], {"HX-Request": "true"}, "step 0"),
+                    poll = seeded["job_url"], {"HX-Request": "true"}, "step 0"
+                    for label, (path, headers, expect), conditional, moving in (
+                        ("portfolio page", ("/", None, "District 00"), True, False),
+                        ("job-progress poll (HTMX partial), the job moving as a worker writes it, "
+                         "browsers asking If-None-Match", poll, True, True),
+                        ("job-progress poll, every answer rendered (no If-None-Match)", poll, False, True),
                     ):
-                        measured = dashboard.drive(server, path, clients=options["clients"],
-                                                   per_client=options["requests_per_client"], headers=headers,
-                                                   expect=expect)
+                        with contextlib.ExitStack() as stack:
+                            writes = stack.enter_context(dashboard.moving_job(
+                                url, seeded["job_id"], PROGRESS_INTERVAL_SECONDS)) if moving else None
+                            measured = dashboard.drive(server, path, clients=options["clients"],
+                                                       per_client=options["requests_per_client"], headers=headers,
+                                                       expect=expect, conditional=conditional)
                         latency_rows.append([label, f"{measured.requests:,}", f"{measured.p50_ms:.0f}",
                                              f"{measured.p95_ms:.0f}", f"{measured.max_ms:.0f}",
                                              f"{measured.per_second:,.0f}", f"{measured.not_modified:,}",
+                                             f"{writes[0]:,}" if writes else "",
                                              f"{measured.server_cpu_ms:.2f}", f"{measured.database_cpu_ms:.2f}",
                                              f"{measured.client_cpu_ms:.2f} ({measured.client_share:.0%})",
                                              report.mark(measured.p95_ms < 100)])
-                        say(report.table(["page", "p50 ms", "p95 ms", "req/s"], [[
-                            label, f"{measured.p50_ms:.0f}", f"{measured.p95_ms:.0f}", f"{measured.per_second:,.0f}"]]))
+                        say(report.table(["page", "p50 ms", "p95 ms", "req/s", "304s"], [[
+                            label, f"{measured.p50_ms:.0f}", f"{measured.p95_ms:.0f}", f"{measured.per_second:,.0f}",
+                            f"{measured.not_modified:,}"]]))
                 sections.append((f"Dashboard: {seeded['districts']:,} districts, {seeded['jobs']:,} jobs, "
                                   f"{options['clients']} concurrent signed-in clients", report.table(
-                    ["page", "requests", "p50 ms", "p95 ms", "max ms", "req/s", "304s", "server CPU ms/req",
+                    ["page", "requests", "p50 ms", "p95 ms", "max ms", "req/s", "304s", "job progress writes",
+                     "server CPU ms/req",
                      "PostgreSQL CPU ms/req", "clients' CPU ms/req (share)", "p95 < 100 ms"], latency_rows)))
                 cache_note = (f"CACHE_URL {options['cache_url']} (sessions read through Redis; the run's keys "
                               "deleted afterwards)" if cache_env else
                               "no CACHE_URL (sessions in the database, read through process memory for at most "
                               "2 s; caches in process memory)")
-                notes.append(f"gunicorn conversion.wsgi with {dashboard.GUNICORN_WORKERS} workers × "
-                             f"{dashboard.GUNICORN_THREADS} threads on 127.0.0.1 (as scripts/start), DEBUG off, "
-                             f"{cache_note}. The clients run on the same machine and share its cores with the "
-                             "server: each is a thread with one keep-alive http.client connection, signed in "
+                conf = runpy.run_path(str(REPO / dashboard.GUNICORN_CONF))
+                notes.append(f"gunicorn conversion.wsgi with {dashboard.GUNICORN_CONF} ({conf['workers']} "
+                             f"{conf['worker_class']} workers on this {os.cpu_count()}-core machine, as scripts/start "
+                             f"runs it) on 127.0.0.1, DEBUG off, {cache_note}. The clients run on the same machine "
+                             "and share its cores with the server: each is a thread with an http.client connection "
+                             "(kept alive when the server allows it; sync workers close it after each answer), signed in "
                              "through the login form, checking every answer's content; a 304 is answered from "
                              "the copy the client kept, as a browser does. CPU per request is measured over the "
                              "timed requests only (gunicorn workers, the PostgreSQL backends of the scratch "
                              "database, the client process); the share is the clients' part of those three.")
-                notes.append("The polled job runs as a worker leaves it (started five minutes before the seed, "
-                             "requested by the consultant), so its item shows the elapsed time and changes on "
-                             "every poll: no poll can be answered 304.")
+                notes.append("The polled job runs as a worker leaves it (started before the seed, requested by the "
+                             "consultant) and moves while it is polled: its progress and heartbeat are written "
+                             f"every {PROGRESS_INTERVAL_SECONDS} s, as jobs.Progress writes them (the count is "
+                             "the 'job progress writes' column). A browser's poll gets 304 while the row is "
+                             "unchanged (the elapsed time ticks in the browser); the last row has every poll "
+                             "rendered in full, as for a client that kept no copy.")
         finally:
             scratchdb.drop(url)
             say(f"scratch database {options['database']} dropped")
