@@ -18,7 +18,7 @@ from sifclient import Delivered
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
-from conversion.services.sifdata import data_of, iter_payload_elements, row_values, store_rows
+from conversion.services.sifdata import data_of, gc_paused, payload_rows, store_rows
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.zis import PULL_OBJECTS, agent_for, response_errors_failure, zis_failures
 
@@ -83,9 +83,9 @@ class Ingest:
         with transaction.atomic():
             if delivered.error is None:
                 def rows():  # parsed while stored; parsed again if the packet repeats a stored RefId
-                    elements = iter_payload_elements(delivered.raw, max_bytes=delivered.max_bytes)
-                    return (row_values(element, delivered.msg_id, ordinal) for ordinal, element in enumerate(elements))
-                count = store_rows(snap, rows)
+                    return payload_rows(delivered.raw, max_bytes=delivered.max_bytes, arrived_in=delivered.msg_id)
+                with gc_paused():
+                    count = store_rows(snap, rows)
             locked = Snapshot.objects.select_for_update().get(pk=snap.pk)
             info = locked.requests[name]
             info["packets"] += 1

@@ -110,3 +110,97 @@ def test_a_repeated_refid_is_stored_once(conversion):
     stored = SifRecord.objects.get(snapshot=snapshot, ref_id=row.ref_id)
     assert stored.xml == row.xml and stored.digest == row.digest and stored.data == data_of(row.xml)
     assert stored.data["local_id"] == row.local_id
+
+
+# ---- payload_rows: a packet's keys read at once must be exactly what row_values reads object by object ----
+
+def _container(root):
+    return next(root.iter(q("SIF_ObjectData")))
+
+
+def _edited(data: bytes, edit) -> bytes:
+    root = etree.fromstring(data)
+    edit(_container(root))
+    return etree.tostring(root)
+
+
+def _assert_payload_rows_match(data: bytes) -> list:
+    from conversion.services.sifdata import payload_rows
+
+    one_by_one = [row_values(e, "m", i) for i, e in enumerate(iter_payload_elements(data, max_bytes=1 << 22))]
+    at_once = list(payload_rows(data, max_bytes=1 << 22, arrived_in="m"))
+    assert at_once == one_by_one
+    return at_once
+
+
+@pytest.mark.parametrize("object_name", sorted(set(PUBLISHED_OBJECTS) & set(RECORD_TYPES)))
+def test_a_packet_read_at_once_gives_the_rows_read_object_by_object(object_name):
+    from conversion.services.sifdata import _object_elements, _packet_keys
+
+    packets = list(iter_response_packets(SPEC, object_name, 16 * 1024))
+    assert packets
+    for packet in packets:
+        _assert_payload_rows_match(packet.data)
+        # ...and it was read at once: every key this kind has came from the packet-wide reading.
+        container = _container(etree.fromstring(packet.data))
+        keys = _packet_keys(container, _object_elements(container))
+        name, (has_local, has_school, has_year, typed), refs, locals_, schools, years, holders = keys
+        assert name == object_name and refs is not None
+        assert (locals_ is not None) == has_local and (schools is not None) == has_school
+        assert (years is not None) == has_year
+
+
+def _drop_first(tag):
+    def edit(container):
+        node = container[1].find(q(tag))
+        node.getparent().remove(node)
+    return edit
+
+
+def _second_holder(container):
+    holder = container[0].find(q("SIF_ExtendedElements"))
+    extra = etree.SubElement(container[0], q("SIF_ExtendedElements"))
+    item = etree.SubElement(extra, q("SIF_ExtendedElement"), Name="DCID")
+    item.text = "999"
+    container[0].remove(holder)
+    container[0].insert(0, holder)  # two holders, and the last child is not the first
+
+
+def _dcid_with_child_and_spaces(container):
+    for item in container[2].iter(q("SIF_ExtendedElement")):
+        if item.get("Name") == "DCID":
+            item.text = "  12"
+            etree.SubElement(item, q("Part")).tail = "34  "
+
+
+def _comments_and_blank_text(container):
+    container.insert(1, etree.Comment("between objects"))
+    container[0].tail = "\n  "
+    local = container[3].find(q("LocalId"))
+    local.text = "  7 7  "
+
+
+def _mixed_kinds(container):
+    container.append(etree.fromstring(
+        f'<SchoolInfo xmlns="{SIF_NS}" RefId="{"B" * 32}"><LocalId>5</LocalId><SchoolName>X</SchoolName></SchoolInfo>'))
+
+
+def _no_refid_and_bad_year(container):
+    del container[1].attrib["RefId"]
+    container[2].set("SchoolYear", "20x7")
+
+
+@pytest.mark.parametrize("object_name, edit", [
+    ("StudentPersonal", _drop_first("LocalId")),
+    ("StudentPersonal", _drop_first("SIF_ExtendedElements")),
+    ("StudentPersonal", _second_holder),
+    ("StudentPersonal", _dcid_with_child_and_spaces),
+    ("StudentPersonal", _comments_and_blank_text),
+    ("StudentPersonal", _mixed_kinds),
+    ("StudentSchoolEnrollment", _no_refid_and_bad_year),
+    ("StudentSchoolEnrollment", _drop_first("SIF_ExtendedElements")),
+])
+def test_odd_packets_give_the_rows_read_object_by_object(object_name, edit):
+    packet = next(iter(iter_response_packets(SPEC, object_name, 64 * 1024)))
+    rows = _assert_payload_rows_match(_edited(packet.data, edit))
+    assert len(rows) >= 3
