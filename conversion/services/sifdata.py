@@ -314,6 +314,8 @@ def payload_rows(raw: bytes, *, max_bytes: int, arrived_in: str) -> Iterator[Row
             yield row_values(element, arrived_in, ordinal)
         return
     object_name, (has_local, has_school, has_year, typed), refs, locals_, schools, years, holders = keys
+    extended = _uniform_extended(container, holders) if holders is not None else None
+    year_of = functools.lru_cache(maxsize=64)(_school_year)  # a packet's objects share a year or two
     tostring, blake2b = etree.tostring, hashlib.blake2b
     for ordinal, element in enumerate(elements):
         ref = refs[ordinal] if refs is not None else element.get("RefId")
@@ -325,8 +327,10 @@ def payload_rows(raw: bytes, *, max_bytes: int, arrived_in: str) -> Iterator[Row
             school = schools[ordinal] if schools is not None else element.get("SchoolInfoRefId")
             school_ref_id = (school or "").strip()[:64]
         if has_year:
-            school_year = _school_year(years[ordinal] if years is not None else element.get("SchoolYear"))
-        if typed:
+            school_year = year_of(years[ordinal] if years is not None else element.get("SchoolYear"))
+        if extended is not None:
+            dcid, extended_names = extended[ordinal]
+        elif typed:
             dcid, extended_names = _extended(holders[ordinal] if holders is not None else _holder(element))
         xml = tostring(element, encoding="unicode")
         yield RowValues(object_name, (ref or "").strip() or f"{object_name}#{arrived_in}#{ordinal}", local_id, dcid,
@@ -386,6 +390,30 @@ def _packet_keys(container: etree._Element, elements: list[etree._Element]):
             aligned(_SCHOOL_REFS(container)) if has_school else None,
             aligned(_SCHOOL_YEARS(container)) if has_year else None,
             holders)
+
+
+_HOLDERS_OF_SIZE = _xpath("count(*/s:SIF_ExtendedElements[1][count(*) = $k][count(s:SIF_ExtendedElement) = $k])")
+_EXTENDED_NAMES = _xpath("*/s:SIF_ExtendedElements[1]/s:SIF_ExtendedElement/@Name")
+_LAST_DCIDS = _xpath("*/s:SIF_ExtendedElements[1]/s:SIF_ExtendedElement[@Name = 'DCID'][last()]")
+
+
+def _uniform_extended(container: etree._Element, holders: list[etree._Element]) -> list[tuple[str, str]] | None:
+    """(DCID, names) per object, as _extended reads them, when every object's one SIF_ExtendedElements holds
+    the same number of named SIF_ExtendedElement children and nothing else (PowerSchool sends the same
+    mapped fields with every object of a kind); None otherwise."""
+    n, k = len(holders), len(holders[0])
+    if _HOLDERS_OF_SIZE(container, k=k) != n:
+        return None
+    names = _EXTENDED_NAMES(container)
+    if len(names) != n * k:  # an element without a Name
+        return None
+    dcids = _LAST_DCIDS(container)
+    if len(dcids) not in (0, n):
+        return None
+    values = [((item.text or "") if not len(item) else "".join(item.itertext())).strip()[:32] for item in dcids] \
+        if dcids else [""] * n
+    joined = names if k == 1 else [EXTENDED_NAMES_SEPARATOR.join(names[i * k:(i + 1) * k]) for i in range(n)]
+    return list(zip(values, joined)) if k else [("", "")] * n
 
 
 # ---- storing rows ------------------------------------------------------------------------------------

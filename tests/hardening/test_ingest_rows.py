@@ -148,6 +148,10 @@ def test_a_packet_read_at_once_gives_the_rows_read_object_by_object(object_name)
         assert name == object_name and refs is not None
         assert (locals_ is not None) == has_local and (schools is not None) == has_school
         assert (years is not None) == has_year
+        if holders is not None:
+            from conversion.services.sifdata import _uniform_extended
+
+            assert _uniform_extended(container, holders) is not None
 
 
 def _drop_first(tag):
@@ -190,7 +194,32 @@ def _no_refid_and_bad_year(container):
     container[2].set("SchoolYear", "20x7")
 
 
+def _one_more_extended(container):
+    holder = container[1].find(q("SIF_ExtendedElements"))
+    etree.SubElement(holder, q("SIF_ExtendedElement"), Name="Extra").text = "x"
+
+
+def _dcid_renamed_in_one(container):
+    for item in container[1].iter(q("SIF_ExtendedElement")):
+        item.set("Name", "NotDCID")
+
+
+def _unnamed_extended(container):
+    holder = container[0].find(q("SIF_ExtendedElements"))
+    del holder[0].attrib["Name"]
+
+
+def _emptied_holders(container):
+    for holder in container.iter(q("SIF_ExtendedElements")):
+        for item in list(holder):
+            holder.remove(item)
+
+
 @pytest.mark.parametrize("object_name, edit", [
+    ("StudentPersonal", _one_more_extended),
+    ("StudentPersonal", _dcid_renamed_in_one),
+    ("StudentPersonal", _unnamed_extended),
+    ("StudentPersonal", _emptied_holders),
     ("StudentPersonal", _drop_first("LocalId")),
     ("StudentPersonal", _drop_first("SIF_ExtendedElements")),
     ("StudentPersonal", _second_holder),
