@@ -59,7 +59,9 @@ class SifRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["snapshot", "object_name", "ref_id"], name="one_record_per_refid"),
         ]
-        indexes = [models.Index(fields=["snapshot", "object_name", "local_id"])]
+        # No other index: at 200,000 students a second one on (snapshot, object, LocalId) took a quarter of
+        # PostgreSQL's work in a pull (measured: 30.7 s -> 22.7 s of its CPU, the pull 52.6 s -> 44.1 s).
+        # Readers walk a snapshot's objects in RefId order, along the constraint's index.
 
     @property
     def data(self) -> dict:

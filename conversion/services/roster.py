@@ -114,7 +114,7 @@ class SnapshotSource:
 
     def rows(self, object_name: str, fields: tuple[str, ...] | None = None) -> Iterator[Row]:
         rows = (SifRecord.objects.filter(snapshot=self.snapshot, object_name=object_name)
-                .order_by("local_id", "ref_id")
+                .order_by("ref_id")  # along the unique constraint's index: no sort, no index of its own
                 .values_list("ref_id", "local_id", "dcid", "school_year", "xml")
                 .iterator(chunk_size=5000))
         while batch := list(itertools.islice(rows, self.BATCH)):
