@@ -61,7 +61,7 @@ class SifRecord(models.Model):
         ]
         # No other index: at 200,000 students a second one on (snapshot, object, LocalId) took a quarter of
         # PostgreSQL's work in a pull (measured: 30.7 s -> 22.7 s of its CPU, the pull 52.6 s -> 44.1 s).
-        # Readers walk a snapshot's objects in RefId order, along the constraint's index.
+        # Readers that want LocalId order have PostgreSQL sort the rows (see roster.SnapshotSource).
 
     @property
     def data(self) -> dict:

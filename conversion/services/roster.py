@@ -114,7 +114,10 @@ class SnapshotSource:
 
     def rows(self, object_name: str, fields: tuple[str, ...] | None = None) -> Iterator[Row]:
         rows = (SifRecord.objects.filter(snapshot=self.snapshot, object_name=object_name)
-                .order_by("ref_id")  # along the unique constraint's index: no sort, no index of its own
+                # Sorted by PostgreSQL, not read along an index: right after a pull the rows sit in the order
+                # they arrived, and walking them in RefId order (the one index) read the heap at random:
+                # the first CSV build of a 200k district took 308 s instead of 90 s.
+                .order_by("local_id", "ref_id")
                 .values_list("ref_id", "local_id", "dcid", "school_year", "xml")
                 .iterator(chunk_size=5000))
         while batch := list(itertools.islice(rows, self.BATCH)):
