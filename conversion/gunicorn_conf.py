@@ -10,7 +10,6 @@ of them in production, as gunicorn's deployment guide says; the loopback demo ne
 """
 import os
 
-bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
 worker_class = "sync"
 threads = 1

@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversion.models import Conversion, ConversionState, Job, JobKind, JobState
-from conversion.models.conversion import STATE_ORDER
 from conversion.rules import districts_visible_to, is_consultant
 
 SYNC_ZONE = ZoneInfo("America/Denver")
@@ -113,7 +112,6 @@ class Row:
 
 
 _STATE_LABELS = dict(ConversionState.choices)
-_STEP = {state: min(n + 1, 6) for n, state in enumerate(STATE_ORDER)}  # as Conversion.step_number
 _JOB_KIND_LABELS = dict(JobKind.choices)
 _JOB_STATE_LABELS = dict(JobState.choices)
 
@@ -131,7 +129,7 @@ def rows(conversions: Iterable[Conversion]) -> list[Row]:
             district=c.district.name,
             year_label=c.school_year_label,
             state=c.state,
-            step=_STEP[c.state],
+            step=c.step_number,
             state_label=_STATE_LABELS.get(c.state, c.state),
             next_date=f"{when.label}: {text}" if text else when.label,
             job_label=_JOB_KIND_LABELS.get(c.last_job_kind, c.last_job_kind or ""),

@@ -133,8 +133,12 @@ def _extended(holder: etree._Element | None) -> tuple[str, str]:
         name = item.get("Name", "")
         names.append(name)
         if name == "DCID":  # the last one wins, as in the typed record's dict
-            dcid = ((item.text or "") if not len(item) else "".join(item.itertext())).strip()[:32]
+            dcid = _dcid_value(item)
     return dcid, EXTENDED_NAMES_SEPARATOR.join(names)
+
+
+def _dcid_value(item: etree._Element) -> str:
+    return ((item.text or "") if not len(item) else "".join(item.itertext())).strip()[:32]
 
 
 def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowValues:
@@ -157,9 +161,15 @@ def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowVal
         school_year = _school_year(element.get("SchoolYear"))
     if typed:
         dcid, extended_names = _extended(_holder(element))
+    return _row(element, object_name, element.get("RefId"), local_id, dcid, school_ref_id, school_year,
+                extended_names, arrived_in, ordinal)
+
+
+def _row(element: etree._Element, object_name: str, ref_id: str | None, local_id: str, dcid: str, school_ref_id: str,
+         school_year: int | None, extended_names: str, arrived_in: str, ordinal: int) -> RowValues:
+    """The row of an object whose keys are read: its XML as delivered and the digest of that XML."""
     xml = etree.tostring(element, encoding="unicode")
-    return RowValues(object_name, (element.get("RefId") or "").strip() or f"{object_name}#{arrived_in}#{ordinal}",
-                     local_id, dcid,
+    return RowValues(object_name, (ref_id or "").strip() or f"{object_name}#{arrived_in}#{ordinal}", local_id, dcid,
                      school_ref_id, school_year, extended_names, xml,
                      hashlib.blake2b(xml.encode(), digest_size=16).hexdigest())
 
@@ -316,7 +326,6 @@ def payload_rows(raw: bytes, *, max_bytes: int, arrived_in: str) -> Iterator[Row
     object_name, (has_local, has_school, has_year, typed), refs, locals_, schools, years, holders = keys
     extended = _uniform_extended(container, holders) if holders is not None else None
     year_of = functools.lru_cache(maxsize=64)(_school_year)  # a packet's objects share a year or two
-    tostring, blake2b = etree.tostring, hashlib.blake2b
     for ordinal, element in enumerate(elements):
         ref = refs[ordinal] if refs is not None else element.get("RefId")
         local_id = school_ref_id = dcid = extended_names = ""
@@ -332,10 +341,8 @@ def payload_rows(raw: bytes, *, max_bytes: int, arrived_in: str) -> Iterator[Row
             dcid, extended_names = extended[ordinal]
         elif typed:
             dcid, extended_names = _extended(holders[ordinal] if holders is not None else _holder(element))
-        xml = tostring(element, encoding="unicode")
-        yield RowValues(object_name, (ref or "").strip() or f"{object_name}#{arrived_in}#{ordinal}", local_id, dcid,
-                        school_ref_id, school_year, extended_names, xml,
-                        blake2b(xml.encode(), digest_size=16).hexdigest())
+        yield _row(element, object_name, ref, local_id, dcid, school_ref_id, school_year, extended_names,
+                   arrived_in, ordinal)
 
 
 @contextlib.contextmanager
@@ -361,7 +368,6 @@ def _xpath(path: str) -> etree.XPath:
 
 # Each selects at most one node per object, so a result as long as the packet's objects is one per object.
 _ALL_OF_KIND = _xpath("count(*[namespace-uri() = $ns and local-name() = $name])")
-_ELEMENTS = _xpath("count(*)")
 _REF_IDS, _SCHOOL_REFS, _SCHOOL_YEARS = _xpath("*/@RefId"), _xpath("*/@SchoolInfoRefId"), _xpath("*/@SchoolYear")
 _LOCAL_IDS = _xpath("*/s:LocalId[1]")
 _HOLDERS, _ALL_HOLDERS = _xpath("*/s:SIF_ExtendedElements[1]"), _xpath("count(*/s:SIF_ExtendedElements)")
@@ -378,7 +384,7 @@ def _packet_keys(container: etree._Element, elements: list[etree._Element]):
     object_name = tag[len(_NS_PREFIX):]
     n = len(elements)
     # The XPaths below look at element children only, so comments between objects do not matter.
-    if _ALL_OF_KIND(container, ns=SIF_NS, name=object_name) != n or _ELEMENTS(container) != n:
+    if _ALL_OF_KIND(container, ns=SIF_NS, name=object_name) != n:
         return None
     fields = has_local, has_school, has_year, typed = _key_fields(object_name)
     aligned = lambda found: found if len(found) == n else None  # noqa: E731
@@ -410,10 +416,9 @@ def _uniform_extended(container: etree._Element, holders: list[etree._Element]) 
     dcids = _LAST_DCIDS(container)
     if len(dcids) not in (0, n):
         return None
-    values = [((item.text or "") if not len(item) else "".join(item.itertext())).strip()[:32] for item in dcids] \
-        if dcids else [""] * n
+    values = [_dcid_value(item) for item in dcids] if dcids else [""] * n
     joined = names if k == 1 else [EXTENDED_NAMES_SEPARATOR.join(names[i * k:(i + 1) * k]) for i in range(n)]
-    return list(zip(values, joined)) if k else [("", "")] * n
+    return list(zip(values, joined))
 
 
 # ---- storing rows ------------------------------------------------------------------------------------

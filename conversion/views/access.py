@@ -76,9 +76,8 @@ def get_job_for_user(user, slug: str, year: int, job_id: int) -> Job:
         raise Http404("No such job.")
     db = connection.alias
     n = len(attnames)
-    values = [_from_db(Job, name, value) for name, value in zip(attnames, row[:n])]
     school_year, district_id, district_slug, username = row[n:]
-    job = Job.from_db(db, attnames, values)
+    job = _loaded(Job, db, **dict(zip(attnames, row[:n])))
     job.conversion = _loaded(Conversion, db, id=job.conversion_id, district=district_id, school_year=school_year)
     job.conversion.district = _loaded(District, db, id=district_id, slug=district_slug)
     if job.requested_by_id is not None:
@@ -111,14 +110,15 @@ def _poll_row(sql: str, params: list) -> tuple | None:
         return cursor.fetchone()
 
 
-def _from_db(model, attname: str, value):
-    """A column as the ORM would hand it to the model (JSON decoded, etc.)."""
-    field = model._meta.get_field(attname)  # get_field knows fields by attname too
+def _loaded(model, db, **values):
+    """An instance of `model` as the database gave these fields, named by name or attname (the others
+    deferred, as with `.only()`), each converted as the ORM converts it (JSON decoded, etc.)."""
+    order = model._meta.concrete_fields.index
+    given = sorted(((model._meta.get_field(name), value) for name, value in values.items()),
+                   key=lambda pair: order(pair[0]))
+    return model.from_db(db, [f.attname for f, _ in given], [_converted(f, value) for f, value in given])
+
+
+def _converted(field, value):
     converter = getattr(field, "from_db_value", None)
     return converter(value, None, connection) if converter else value
-
-
-def _loaded(model, db, **values):
-    """An instance of `model` as the database gave these fields (the others deferred, as with `.only()`)."""
-    fields = sorted((model._meta.get_field(name) for name in values), key=model._meta.concrete_fields.index)
-    return model.from_db(db, [f.attname for f in fields], [values[f.name] for f in fields])

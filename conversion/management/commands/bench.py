@@ -123,9 +123,9 @@ class Command(BaseCommand):
                          "browsers asking If-None-Match", poll, True, True),
                         ("job-progress poll, every answer rendered (no If-None-Match)", poll, False, True),
                     ):
-                        with contextlib.ExitStack() as stack:
-                            writes = stack.enter_context(dashboard.moving_job(
-                                url, seeded["job_id"], PROGRESS_INTERVAL_SECONDS)) if moving else None
+                        mover = dashboard.moving_job(url, seeded["job_id"], PROGRESS_INTERVAL_SECONDS) if moving \
+                            else contextlib.nullcontext()
+                        with mover as writes:
                             measured = dashboard.drive(server, path, clients=options["clients"],
                                                        per_client=options["requests_per_client"], headers=headers,
                                                        expect=expect, conditional=conditional)
