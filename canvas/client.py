@@ -257,6 +257,19 @@ class CanvasClient:
         )
         return Progress.from_json(response.json())
 
+    # --- Account ----------------------------------------------------------------------------
+
+    def get_account(self, account_id: int | str) -> dict[str, Any]:
+        """The account's JSON (id, name, parent and root account ids); any account role may read it."""
+        return self._t.get_json(f"/accounts/{_seg(account_id)}", permission="read")
+
+    def account_permissions(self, account_id: int | str, names: list[str]) -> dict[str, bool]:
+        """Whether the token's user holds each named Canvas permission on the account."""
+        answer = self._t.get_json(f"/accounts/{_seg(account_id)}/permissions", permission="read",
+                                  params=[("permissions[]", name) for name in names])
+        # Canvas documents string values ('true'/'false') in its example and sends JSON booleans.
+        return {name: answer.get(name) in (True, "true") for name in names}
+
     # --- Roster reads ------------------------------------------------------------------------
 
     def iter_users(self, account_id: int | str, *, include_deleted: bool = False) -> Iterator[User]:

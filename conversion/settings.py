@@ -200,6 +200,19 @@ ZIS_CLIENT_OPTIONS = {"timeout": 60.0, "retries": 3, "retry_delay": 0.5}
 # How long a running job may go without a heartbeat before another worker may take it over.
 JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "120"))
 
+# E-mail (invitations and alerts): files under var/mail by default; SMTP when EMAIL_HOST is set.
+# Any other backend by dotted path in EMAIL_BACKEND (tests use Django's locmem outbox).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "SIF conversions <conversions@localhost>")
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("INVITATION_LINK_SECONDS", str(3 * 86400)))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

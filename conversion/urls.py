@@ -2,12 +2,21 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversion.views import data, district, gpb, notifications, portfolio, setup
+from conversion.views import data, district, gpb, invitations, notifications, onboarding, portfolio, setup
 
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("districts/new/", onboarding.new_district, name="district_new"),
+    path("districts/<slug:slug>/settings/", onboarding.district_settings, name="district_settings"),
+    path("districts/<slug:slug>/settings/district/", onboarding.save_district, name="district_settings_save"),
+    path("districts/<slug:slug>/settings/canvas/", onboarding.save_canvas, name="district_canvas_save"),
+    path("districts/<slug:slug>/settings/canvas/check/", onboarding.check_canvas, name="district_canvas_check"),
+    path("districts/<slug:slug>/admins/", invitations.admins_page, name="district_admins"),
+    path("districts/<slug:slug>/admins/invite/", invitations.invite, name="district_admins_invite"),
+    path("districts/<slug:slug>/admins/<int:user_id>/remove/", invitations.remove, name="district_admins_remove"),
+    path("invitations/<uidb64>/<token>/", invitations.accept_invitation, name="accept_invitation"),
     path("districts/<slug:slug>/", district.district_page, name="district"),
     path("districts/<slug:slug>/<int:year>/", district.district_page, name="district_year"),
     path("districts/<slug:slug>/<int:year>/actions/<str:name>/", district.perform_action, name="perform_action"),

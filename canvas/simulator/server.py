@@ -528,3 +528,8 @@ ROUTES: list[Route] = [
     _r("POST", r"/_sim/imports/pause", None, control_pause),
     _r("POST", r"/_sim/imports/resume", None, control_resume),
 ]
+
+# The account reads (show, permissions) live in their own module; see there.
+from canvas.simulator.account_api import ROUTES as _ACCOUNT_ROUTES  # noqa: E402
+
+ROUTES.extend(_ACCOUNT_ROUTES)
