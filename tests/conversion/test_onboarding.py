@@ -121,3 +121,15 @@ def test_invalid_form_creates_nothing(client, consultant, canvas):
                                                                              "zis-zone_id": "bad zone!"}))
     assert response.status_code == 422
     assert District.objects.count() == 0
+
+
+def test_consultants_find_the_pages_from_the_dashboard(client, consultant, district_admin, conversion):
+    client.login(username=consultant.username, password=PASSWORD)
+    assert 'href="/districts/new/"' in client.get("/").content.decode()
+    page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()
+    assert 'href="/districts/alpha/settings/"' in page and 'href="/districts/alpha/admins/"' in page
+    client.logout()
+    client.login(username=district_admin.username, password=PASSWORD)
+    assert 'href="/districts/new/"' not in client.get("/").content.decode()
+    page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()
+    assert "/settings/" not in page and "/admins/" not in page
