@@ -78,8 +78,12 @@ def requeue_stale_jobs() -> int:
     return count
 
 
-def install_schedule() -> None:
-    """Write the beat schedule into the database (idempotent). Times are Mountain time, DST-aware."""
+def install_schedule() -> list[str]:
+    """Write the beat schedule into the database (idempotent). Times are Mountain time, DST-aware.
+
+    Entries of ours (tasks named conversion.scheduled.*) no longer in the list are removed; returns one
+    line per entry, for the command's output.
+    """
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     def crontab(minute: str, hour: str) -> CrontabSchedule:
@@ -94,5 +98,13 @@ def install_schedule() -> None:
         ("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
         ("Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")),
     ]
+    lines = []
     for name, task, schedule in entries:
-        PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "crontab": schedule, "enabled": True})
+        _, created = PeriodicTask.objects.update_or_create(
+            name=name, defaults={"task": task, "crontab": schedule, "enabled": True})
+        lines.append(f"{'added' if created else 'kept'}: {name} [{task}]")
+    stale = PeriodicTask.objects.filter(task__startswith="conversion.scheduled.").exclude(
+        name__in=[name for name, _, _ in entries])
+    lines += [f"removed: {name}" for name in stale.values_list("name", flat=True)]
+    stale.delete()
+    return lines
