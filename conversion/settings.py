@@ -211,6 +211,8 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "SIF conversions <conversions@localhost>")
+# Where the product is reached from outside, for links in alert e-mails.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("INVITATION_LINK_SECONDS", str(3 * 86400)))
 
 LOGGING = {

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversion.views import data, district, gpb, invitations, notifications, onboarding, portfolio, setup
+from conversion.views import alerts, data, district, gpb, invitations, notifications, onboarding, portfolio, setup
 
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
@@ -31,6 +31,7 @@ urlpatterns = [
     path("districts/<slug:slug>/<int:year>/syncs/<int:run_id>/release/", data.release_sync, name="release_sync"),
     path("notifications/", notifications.notifications_page, name="notifications"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),
+    path("notifications/settings/", alerts.alert_settings, name="alert_settings"),
     path("districts/<slug:slug>/<int:year>/setup/", setup.setup_page, name="setup_aids"),
     path("districts/<slug:slug>/<int:year>/setup/agent-cfg-mappings.xml", setup.agent_mappings, name="setup_mappings"),
     path("districts/<slug:slug>/<int:year>/setup/support-ticket.txt", setup.support_ticket, name="setup_ticket"),

@@ -97,6 +97,10 @@ def install_schedule() -> list[str]:
         ("Pause and go-live dates (00:05 Mountain)", "conversion.scheduled.advance_due_dates", crontab("5", "0")),
         ("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
         ("Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")),
+        ("Alert: nightly syncs not run (01:00 Mountain)", "conversion.scheduled.check_nightly_syncs", crontab("0", "1")),
+        ("Alert: pause and go-live dates a week and a day away (06:00 Mountain)", "conversion.scheduled.remind_due_dates",
+         crontab("0", "6")),
+        ("Daily digest of alerts (07:00 Mountain)", "conversion.scheduled.daily_digest", crontab("0", "7")),
     ]
     lines = []
     for name, task, schedule in entries:
