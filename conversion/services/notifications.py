@@ -152,11 +152,27 @@ def mark_read(user, notification_id: int | None = None) -> int:
 
 # ---- what happens, as it happens ---------------------------------------------------------------
 
+def _quietly(receiver_func):
+    """An alert that cannot be raised must never fail what raised it (a job's end, a workflow move): its
+    own savepoint, and the fault logged."""
+    import functools
+
+    @functools.wraps(receiver_func)
+    def wrapper(*args, **kwargs):
+        try:
+            with transaction.atomic():
+                receiver_func(*args, **kwargs)
+        except Exception:
+            log.exception("alert %s failed", receiver_func.__name__)
+    return wrapper
+
+
 def _label(conversion: Conversion) -> str:
     return f"{conversion.district.name} ({conversion.school_year_label})"
 
 
 @receiver(post_save, sender=Job, dispatch_uid="alerts:job")
+@_quietly
 def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
     if created:
         return
@@ -178,6 +194,7 @@ def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
 
 
 @receiver(post_save, sender=SyncRun, dispatch_uid="alerts:sync")
+@_quietly
 def sync_saved(sender, instance: SyncRun, **kwargs) -> None:
     if instance.state != SyncState.HELD:
         return
@@ -189,6 +206,7 @@ def sync_saved(sender, instance: SyncRun, **kwargs) -> None:
 
 
 @receiver(post_save, sender=Diagnostic, dispatch_uid="alerts:diagnostic")
+@_quietly
 def diagnostic_saved(sender, instance: Diagnostic, **kwargs) -> None:
     if instance.cleared_at is not None:
         return
@@ -200,6 +218,7 @@ def diagnostic_saved(sender, instance: Diagnostic, **kwargs) -> None:
 
 
 @receiver(post_save, sender=AuditEvent, dispatch_uid="alerts:waiting")
+@_quietly
 def audit_saved(sender, instance: AuditEvent, created: bool, **kwargs) -> None:
     """After any recorded change (a move, a job, an invitation), tell the district's admins what the
     conversion waits for from them; each wait (transition and the moment its state began) once."""

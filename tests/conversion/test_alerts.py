@@ -181,3 +181,12 @@ def test_the_schedule_installs_the_alert_checks_and_the_digest(db):
     assert (one_am.crontab.minute, one_am.crontab.hour, str(one_am.crontab.timezone)) == ("0", "1", "America/Denver")
     assert PeriodicTask.objects.filter(task__in=["conversion.scheduled.remind_due_dates",
                                                  "conversion.scheduled.daily_digest"]).count() == 2
+
+
+def test_an_alert_that_cannot_be_raised_does_not_fail_the_job(conversion, people, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("mail server on fire")
+
+    monkeypatch.setattr(notifications, "notify", broken)
+    job = run(conversion, JobKind.TEST_CONNECTION, fail)
+    assert job.state == JobState.FAILED and "503" in job.message

@@ -28,6 +28,7 @@ from tests.conversion.conftest import PASSWORD
 # name -> (method, kwargs builder, expected status for: consultant, own admin, other admin)
 # None in kwargs means "this URL takes the district's slug and year".
 OK, REDIRECT, NOT_FOUND, FORBIDDEN, REFUSED_BY_WORKFLOW = 200, 302, 404, 403, "refused"
+INVALID = 422
 
 
 def matrix(conversion, job, data):
@@ -53,10 +54,20 @@ def matrix(conversion, job, data):
         "hold_sync": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),
         "start_job": ("post", {**d, "kind": JobKind.TEST_CONNECTION}, (REDIRECT, REDIRECT, NOT_FOUND)),
         "job": ("get", {**d, "job_id": job.pk}, (OK, OK, NOT_FOUND)),
+        # Onboarding and district admins: consultants only (an empty post is a form error, 422).
+        "district_new": ("get", {}, (OK, FORBIDDEN, FORBIDDEN)),
+        "district_settings": ("get", {"slug": d["slug"]}, (OK, FORBIDDEN, NOT_FOUND)),
+        "district_settings_save": ("post", {"slug": d["slug"]}, (INVALID, FORBIDDEN, NOT_FOUND)),
+        "district_canvas_save": ("post", {"slug": d["slug"]}, (INVALID, FORBIDDEN, NOT_FOUND)),
+        "district_canvas_check": ("post", {"slug": d["slug"]}, (REDIRECT, FORBIDDEN, NOT_FOUND)),
+        "district_admins": ("get", {"slug": d["slug"]}, (OK, FORBIDDEN, NOT_FOUND)),
+        "district_admins_invite": ("post", {"slug": d["slug"]}, (INVALID, FORBIDDEN, NOT_FOUND)),
+        "district_admins_remove": ("post", {"slug": d["slug"], "user_id": 999_999}, (NOT_FOUND, FORBIDDEN, NOT_FOUND)),
+        "alert_settings": ("get", {}, (OK, OK, OK)),  # each user's own choice
     }
 
 
-PUBLIC = {"login"}  # reachable without signing in
+PUBLIC = {"login", "accept_invitation"}  # reachable without signing in (an invitation link: its token decides)
 NOT_OURS = {"logout"}  # Django's own views, checked separately
 
 
