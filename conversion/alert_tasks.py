@@ -23,3 +23,10 @@ def daily_digest() -> dict:
     from conversion.services import notifications
 
     return notifications.send_digests()
+
+
+@shared_task(name="conversion.scheduled.check_legacy_imports")
+def check_legacy_imports() -> dict:
+    from conversion.services import legacy_watch
+
+    return legacy_watch.check_all()

@@ -84,6 +84,13 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
         "trusted certificates. If the ZIS uses a private certificate authority, paste its CA certificate "
         "into the ZIS settings here.",
     ),
+    "legacy_imports": (
+        Severity.ERROR, "Canvas still receives SIS imports this product did not make, after the pause",
+        "The legacy PowerSchool sync (or another integration) still imports into Canvas. The district must: "
+        "turn off the legacy Canvas plug-in's scheduled sync in PowerSchool; remove or pause any other SIS "
+        "import job that posts to this Canvas account; tell us when it is done. The remap waits until no such "
+        "import arrived for a day and a half, since each one re-creates users under their PowerSchool IDs.",
+    ),
 }
 PROTOCOL_CODES = ("push_mode", "zone_not_ready", "certificate")
 
@@ -267,8 +274,12 @@ def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list
 
 
 def findings_for(conversion: Conversion, current: Contact | None = None) -> list[Finding]:
+    from conversion.services import legacy_watch  # it refreshes the diagnostics after each check
+
     snapshot = Snapshot.objects.latest_complete(conversion)
-    return snapshot_findings(conversion, snapshot) + protocol_findings(latest_contacts(conversion, current))
+    legacy = legacy_watch.finding_evidence(conversion)
+    return (snapshot_findings(conversion, snapshot) + protocol_findings(latest_contacts(conversion, current))
+            + ([Finding("legacy_imports", legacy)] if legacy else []))
 
 
 # ---- keeping the rows ----------------------------------------------------------------------------

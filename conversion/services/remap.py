@@ -18,7 +18,7 @@ from django.core.cache import cache
 from conversion.jobs import JobFailed, Progress
 from conversion.models import ApprovalKind, Artifact, Conversion, Job, JobKind, JobState, MappingDiff
 from conversion.models import MatchStatus as M
-from conversion.services import canvas_import
+from conversion.services import canvas_import, legacy_watch
 from conversion.services.canvas_api import canvas_for
 
 
@@ -148,6 +148,12 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
 
 
 def run_remap(job: Job, progress: Progress) -> None:
+    if not job.detail.get("import_id"):  # before our own import: look for the legacy sync's (step 3, verified)
+        progress.update(message="Looking for legacy SIS imports since the pause", force=True)
+        legacy_watch.check(job.conversion)
+        waiting = legacy_watch.still_arriving(job.conversion)
+        if waiting:
+            raise JobFailed(" ".join(waiting))
     remap = plan(job.conversion)
     if remap is None:
         raise JobFailed("The district has not approved a mapping yet.")

@@ -101,6 +101,7 @@ def install_schedule() -> list[str]:
         ("Alert: pause and go-live dates a week and a day away (06:00 Mountain)", "conversion.scheduled.remind_due_dates",
          crontab("0", "6")),
         ("Daily digest of alerts (07:00 Mountain)", "conversion.scheduled.daily_digest", crontab("0", "7")),
+        ("Legacy SIS imports after the pause (hourly)", "conversion.scheduled.check_legacy_imports", crontab("40", "*")),
     ]
     lines = []
     for name, task, schedule in entries:
