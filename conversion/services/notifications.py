@@ -152,19 +152,24 @@ def mark_read(user, notification_id: int | None = None) -> int:
 
 # ---- what happens, as it happens ---------------------------------------------------------------
 
-def _quietly(receiver_func):
-    """An alert that cannot be raised must never fail what raised it (a job's end, a workflow move): its
-    own savepoint, and the fault logged."""
+def _quietly(when):
+    """A receiver that only works when `when(instance, created)` holds (a cheap test, so the many saves
+    that raise no alert cost nothing), in its own savepoint: an alert that cannot be raised must never
+    fail what raised it (a job's end, a workflow move); its fault is logged."""
     import functools
 
-    @functools.wraps(receiver_func)
-    def wrapper(*args, **kwargs):
-        try:
-            with transaction.atomic():
-                receiver_func(*args, **kwargs)
-        except Exception:
-            log.exception("alert %s failed", receiver_func.__name__)
-    return wrapper
+    def decorate(receiver_func):
+        @functools.wraps(receiver_func)
+        def wrapper(sender, instance, created=False, **kwargs):
+            if not when(instance, created):
+                return
+            try:
+                with transaction.atomic():
+                    receiver_func(sender, instance, created=created, **kwargs)
+            except Exception:
+                log.exception("alert %s failed", receiver_func.__name__)
+        return wrapper
+    return decorate
 
 
 def _label(conversion: Conversion) -> str:
@@ -172,7 +177,8 @@ def _label(conversion: Conversion) -> str:
 
 
 @receiver(post_save, sender=Job, dispatch_uid="alerts:job")
-@_quietly
+@_quietly(lambda job, created: not created and (
+    job.state == JobState.FAILED or job.state == JobState.SUCCEEDED and job.kind == JobKind.GRADE_PASSBACK))
 def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
     if created:
         return
@@ -194,7 +200,7 @@ def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
 
 
 @receiver(post_save, sender=SyncRun, dispatch_uid="alerts:sync")
-@_quietly
+@_quietly(lambda run, created: run.state == SyncState.HELD)
 def sync_saved(sender, instance: SyncRun, **kwargs) -> None:
     if instance.state != SyncState.HELD:
         return
@@ -206,7 +212,7 @@ def sync_saved(sender, instance: SyncRun, **kwargs) -> None:
 
 
 @receiver(post_save, sender=Diagnostic, dispatch_uid="alerts:diagnostic")
-@_quietly
+@_quietly(lambda diagnostic, created: diagnostic.cleared_at is None)
 def diagnostic_saved(sender, instance: Diagnostic, **kwargs) -> None:
     if instance.cleared_at is not None:
         return
@@ -218,7 +224,7 @@ def diagnostic_saved(sender, instance: Diagnostic, **kwargs) -> None:
 
 
 @receiver(post_save, sender=AuditEvent, dispatch_uid="alerts:waiting")
-@_quietly
+@_quietly(lambda event, created: created and (event.conversion_id is not None or event.action == "admin_invited"))
 def audit_saved(sender, instance: AuditEvent, created: bool, **kwargs) -> None:
     """After any recorded change (a move, a job, an invitation), tell the district's admins what the
     conversion waits for from them; each wait (transition and the moment its state began) once."""
