@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversion.views import alerts, data, district, gpb, invitations, notifications, onboarding, portfolio, setup
+from conversion.views import alerts, data, district, gpb, invitations, legacy, notifications, onboarding, portfolio, setup
 
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
@@ -29,6 +29,8 @@ urlpatterns = [
     path("districts/<slug:slug>/<int:year>/remap/preview.csv", data.remap_preview_csv, name="remap_preview_csv"),
     path("districts/<slug:slug>/<int:year>/files/<int:artifact_id>/", data.artifact, name="artifact"),
     path("districts/<slug:slug>/<int:year>/syncs/<int:run_id>/release/", data.release_sync, name="release_sync"),
+    path("districts/<slug:slug>/<int:year>/legacy-imports/", legacy.legacy_imports, name="legacy_imports"),
+    path("districts/<slug:slug>/<int:year>/legacy-imports/check/", legacy.check_now, name="legacy_imports_check"),
     path("notifications/", notifications.notifications_page, name="notifications"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),
     path("notifications/settings/", alerts.alert_settings, name="alert_settings"),

@@ -24,6 +24,14 @@ QUIET_HOURS = 36
 SHOWN = 20  # imports kept in the evidence
 
 
+# What the district must do, shown on the step's page (the diagnostic's advice says the same in short).
+CHECKLIST = (
+    "In PowerSchool, turn off the legacy Canvas plug-in's scheduled sync (or ask whoever runs it to).",
+    "Stop any other SIS import job that posts to this Canvas account (scripts, other integrations).",
+    f"Tell your implementation consultant: the remap runs once no such import arrived for {QUIET_HOURS} hours.",
+)
+
+
 def pause_moment(conversion: Conversion) -> dt.datetime | None:
     """When the legacy sync was paused: the recorded moment, else the start of the pause date (district
     time) once that has come; None before."""

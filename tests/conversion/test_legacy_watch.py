@@ -91,3 +91,22 @@ def test_nothing_is_read_before_the_pause(conversion, canvas):
 def test_the_hourly_check_looks_at_every_district_past_the_pause(conversion, canvas):
     canvas.seed_sis_import(users_csv("PS"))
     assert legacy_watch.check_all() == {conversion.pk: 1}
+
+
+def test_the_page_lists_the_imports_and_the_checklist(conversion, canvas, consultant, district_admin, client):
+    from tests.conversion.conftest import PASSWORD
+
+    legacy = canvas.seed_sis_import(users_csv("PS"))
+    client.login(username=consultant.username, password=PASSWORD)
+    url = f"/districts/{conversion.district.slug}/{conversion.school_year}/legacy-imports/"
+    assert "not been checked since the pause" in client.get(url).content.decode()
+    page = client.post(url + "check/", follow=True).content.decode()
+    assert "1 import(s) since the pause not made by this product" in page
+    assert "Still arriving" in page and f"<td>{legacy.id}</td>" in page and "seed.csv" in page
+    assert "turn off the legacy Canvas plug-in" in page
+    district_page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()
+    assert url in district_page  # from the header and from the diagnostic
+    client.logout()
+    client.login(username=district_admin.username, password=PASSWORD)
+    assert f"<td>{legacy.id}</td>" in client.get(url).content.decode()
+    assert client.post(url + "check/").status_code == 403

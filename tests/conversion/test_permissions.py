@@ -64,6 +64,8 @@ def matrix(conversion, job, data):
         "district_admins_invite": ("post", {"slug": d["slug"]}, (INVALID, FORBIDDEN, NOT_FOUND)),
         "district_admins_remove": ("post", {"slug": d["slug"], "user_id": 999_999}, (NOT_FOUND, FORBIDDEN, NOT_FOUND)),
         "alert_settings": ("get", {}, (OK, OK, OK)),  # each user's own choice
+        "legacy_imports": ("get", d, (OK, OK, NOT_FOUND)),
+        "legacy_imports_check": ("post", d, (REDIRECT, FORBIDDEN, NOT_FOUND)),
     }
 
 
