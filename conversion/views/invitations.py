@@ -62,16 +62,28 @@ def remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
     return redirect("district_admins", slug=district.slug)
 
 
+SESSION_TOKEN = "_invitation_token"
+TOKEN_IN_SESSION = "set-password"
+
+
 @login_not_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def accept_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
-    user = invitations.user_for_link(uidb64, token)
+    """As Django's password reset does: the link's token moves into the session at once and the browser
+    goes on to a URL without it, so it never shows in the address bar, the history or a Referer."""
+    if token != TOKEN_IN_SESSION:
+        if invitations.user_for_link(uidb64, token) is None:
+            return render(request, "invitations/accept.html", {"invalid": True}, status=404)
+        request.session[SESSION_TOKEN] = token
+        return redirect("accept_invitation", uidb64=uidb64, token=TOKEN_IN_SESSION)
+    user = invitations.user_for_link(uidb64, request.session.get(SESSION_TOKEN, ""))
     if user is None:
         return render(request, "invitations/accept.html", {"invalid": True}, status=404)
     form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         invitations.accept(user, form)
+        del request.session[SESSION_TOKEN]
         login(request, user)
         messages.success(request, "Your password is set. Welcome.")
         return redirect("portfolio")

@@ -36,14 +36,19 @@ def test_invited_admin_sets_a_password_once_and_signs_in(client, consultant, dis
     link = link_in(mailoutbox[0])
 
     client.logout()
-    assert client.get(link).status_code == 200
-    response = client.post(link, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}, follow=True)
+    opened = client.get(link)  # the token moves into the session; the page's URL no longer carries it
+    assert opened.status_code == 302 and opened["Location"].endswith("/set-password/")
+    set_password = opened["Location"]
+    assert client.get(set_password).status_code == 200
+    response = client.post(set_password, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}, follow=True)
     assert response.status_code == 200 and "Alpha Unified" in response.content.decode()
     assert response.context["user"] == user
     client.logout()
     # The link is spent: the password it set is part of the token.
     assert client.get(link).status_code == 404
-    assert client.post(link, {"new_password1": "x-Other-pass-99", "new_password2": "x-Other-pass-99"}).status_code == 404
+    assert client.post(set_password, {"new_password1": "x-Other-pass-99",
+                                      "new_password2": "x-Other-pass-99"}).status_code == 404
+    assert client.get(set_password).status_code == 404  # without the session's token, nothing
     assert client.login(username="dana@alpha.k12.example.org", password=NEW_PASSWORD)
     assert AuditEvent.objects.filter(district=district, action="invitation_accepted").exists()
     assert AuditEvent.objects.filter(district=district, action="admin_invited", actor=consultant).exists()
