@@ -42,3 +42,12 @@ def test_the_demo_seeds_users_but_no_schedule():
     run("demo")
     assert get_user_model().objects.filter(username="consultant").exists()
     assert not PeriodicTask.objects.filter(task__startswith="conversion.scheduled.").exists()
+
+
+def test_every_scheduled_task_is_one_the_worker_knows():
+    from conversion.celery import app
+
+    run("install_schedule")
+    app.loader.import_default_modules()
+    scheduled = set(PeriodicTask.objects.values_list("task", flat=True))
+    assert len(scheduled) == 8 and scheduled <= set(app.tasks)
