@@ -1,31 +1,50 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from conversion.views import data, district, gpb, notifications, portfolio, setup
+
+
+
+class IdConverter:
+    """A database id: at most 18 digits, so that it always fits a 64-bit integer (Django's `int` takes any
+    number of digits, and a 20-digit one then failed in the database with a 500). Anything else is a 404."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("districts/<slug:slug>/", district.district_page, name="district"),
-    path("districts/<slug:slug>/<int:year>/", district.district_page, name="district_year"),
-    path("districts/<slug:slug>/<int:year>/actions/<str:name>/", district.perform_action, name="perform_action"),
-    path("districts/<slug:slug>/<int:year>/edit/<str:part>/", district.edit_part, name="edit_part"),
-    path("districts/<slug:slug>/<int:year>/hold-sync/", district.hold_sync, name="hold_sync"),
-    path("districts/<slug:slug>/<int:year>/jobs/start/<str:kind>/", district.start_job, name="start_job"),
-    path("districts/<slug:slug>/<int:year>/jobs/<int:job_id>/", district.job_partial, name="job"),
-    path("districts/<slug:slug>/<int:year>/mapping/rows/", data.mapping_rows, name="mapping_rows"),
-    path("districts/<slug:slug>/<int:year>/mapping.csv", data.mapping_csv, name="mapping_csv"),
-    path("districts/<slug:slug>/<int:year>/remap/preview.csv", data.remap_preview_csv, name="remap_preview_csv"),
-    path("districts/<slug:slug>/<int:year>/files/<int:artifact_id>/", data.artifact, name="artifact"),
-    path("districts/<slug:slug>/<int:year>/syncs/<int:run_id>/release/", data.release_sync, name="release_sync"),
+    path("districts/<slug:slug>/<id:year>/", district.district_page, name="district_year"),
+    path("districts/<slug:slug>/<id:year>/actions/<str:name>/", district.perform_action, name="perform_action"),
+    path("districts/<slug:slug>/<id:year>/edit/<str:part>/", district.edit_part, name="edit_part"),
+    path("districts/<slug:slug>/<id:year>/hold-sync/", district.hold_sync, name="hold_sync"),
+    path("districts/<slug:slug>/<id:year>/jobs/start/<str:kind>/", district.start_job, name="start_job"),
+    path("districts/<slug:slug>/<id:year>/jobs/<id:job_id>/", district.job_partial, name="job"),
+    path("districts/<slug:slug>/<id:year>/mapping/rows/", data.mapping_rows, name="mapping_rows"),
+    path("districts/<slug:slug>/<id:year>/mapping.csv", data.mapping_csv, name="mapping_csv"),
+    path("districts/<slug:slug>/<id:year>/remap/preview.csv", data.remap_preview_csv, name="remap_preview_csv"),
+    path("districts/<slug:slug>/<id:year>/files/<id:artifact_id>/", data.artifact, name="artifact"),
+    path("districts/<slug:slug>/<id:year>/syncs/<id:run_id>/release/", data.release_sync, name="release_sync"),
     path("notifications/", notifications.notifications_page, name="notifications"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),
-    path("districts/<slug:slug>/<int:year>/setup/", setup.setup_page, name="setup_aids"),
-    path("districts/<slug:slug>/<int:year>/setup/agent-cfg-mappings.xml", setup.agent_mappings, name="setup_mappings"),
-    path("districts/<slug:slug>/<int:year>/setup/support-ticket.txt", setup.support_ticket, name="setup_ticket"),
-    path("districts/<slug:slug>/<int:year>/setup/schools/", setup.choose_schools, name="setup_schools"),
-    path("districts/<slug:slug>/<int:year>/grade-passback/courses/<int:course_id>/", gpb.gpb_course, name="gpb_course"),
+    path("districts/<slug:slug>/<id:year>/setup/", setup.setup_page, name="setup_aids"),
+    path("districts/<slug:slug>/<id:year>/setup/agent-cfg-mappings.xml", setup.agent_mappings, name="setup_mappings"),
+    path("districts/<slug:slug>/<id:year>/setup/support-ticket.txt", setup.support_ticket, name="setup_ticket"),
+    path("districts/<slug:slug>/<id:year>/setup/schools/", setup.choose_schools, name="setup_schools"),
+    path("districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/", gpb.gpb_course, name="gpb_course"),
     path("admin/", admin.site.urls),
 ]

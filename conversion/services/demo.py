@@ -35,7 +35,7 @@ def seed_demo(settings: DemoSettings | None = None) -> dict:
     settings = settings or DemoSettings()
     users = get_user_model().objects
     consultant, created = users.get_or_create(
-        username="consultant", defaults={"is_staff": True, "is_superuser": True, "email": "consultant@example.org"}
+        username="consultant", defaults={"is_staff": True, "email": "consultant@example.org"}
     )
     if created:
         consultant.set_password(DEMO_PASSWORD)
