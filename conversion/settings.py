@@ -144,6 +144,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS: list[str] = []  # the log names the account and the address (never a password)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Behind a reverse proxy, the number of proxies that append to X-Forwarded-For (the client is then read there).
 if os.environ.get("AXES_PROXY_COUNT"):
