@@ -412,3 +412,18 @@ def test_secure_cookie_deployments_redirect_to_https_and_send_hsts(consultant):
 
 def _unused():  # keep imports referenced for linters
     return dt, step_data
+
+
+def test_error_texts_do_not_tell_open_ports_from_closed_ones(conversion, settings, live_server):
+    """An internal address is refused before any connection: its text is the same whatever listens there."""
+    settings.PEER_ALLOWED_NETWORKS = []
+    port = live_server.url.rsplit(":", 1)[1]  # a port with a web server on it
+    texts = set()
+    for url in (f"http://127.0.0.1:{port}/zones", "http://127.0.0.1:9/zones", "http://127.0.0.1:7/zones"):
+        Conversion.objects.filter(pk=conversion.pk).update(zis_url=url, zone_id="ALPHA")
+        conversion.refresh_from_db()
+        with pytest.raises(JobFailed) as failed:
+            with zis.agent_for(conversion):
+                pass
+        texts.add(str(failed.value))
+    assert len(texts) == 1, texts
