@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
 
 LAST_SEEN = "last_seen"
 REWRITE_AFTER = 60
@@ -25,7 +26,10 @@ class IdleSessionMiddleware:
             last = request.session.get(LAST_SEEN)
             if last is not None and now - last > settings.SESSION_IDLE_SECONDS:
                 logout(request)
-                return redirect_to_login(request.get_full_path())
+                response = redirect_to_login(request.get_full_path())
+                if request.headers.get("HX-Request"):  # an htmx poll: the whole page goes to the sign-in
+                    response = HttpResponse(status=204, headers={"HX-Redirect": response["Location"]})
+                return response
             if last is None or now - last >= REWRITE_AFTER:
                 request.session[LAST_SEEN] = now
         return self.get_response(request)

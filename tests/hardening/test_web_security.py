@@ -386,6 +386,17 @@ def test_a_session_ends_after_being_idle(consultant, settings):
     assert client.get(reverse("portfolio")).status_code == 302  # signed out, not just redirected once
 
 
+def test_an_idle_htmx_poll_sends_the_page_to_the_sign_in(consultant, settings):
+    client = Client()
+    client.force_login(consultant)
+    client.get(reverse("portfolio"))
+    session = client.session
+    session[LAST_SEEN] = int(time.time()) - settings.SESSION_IDLE_SECONDS - 5
+    session.save()
+    response = client.get(reverse("portfolio"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and response["HX-Redirect"].startswith(reverse("login"))
+
+
 def test_an_active_session_goes_on(consultant, settings):
     client = Client()
     client.force_login(consultant)
