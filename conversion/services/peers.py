@@ -61,8 +61,11 @@ def _own_ports() -> set[int]:
     return ports
 
 
-def check_url(url: str, *, what: str, resolve: bool = True) -> None:
-    """Raise PeerRefused (with a message for the person who typed `url`) unless a peer may have it."""
+def check_url(url: str, *, what: str, resolve: bool = True, unknown_host_ok: bool = False) -> None:
+    """Raise PeerRefused (with a message for the person who typed `url`) unless a peer may have it.
+
+    `unknown_host_ok`: a name that does not resolve (now) passes; the connection then fails as any other would.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise PeerRefused(f"The {what} must start with https:// (or http://).")
@@ -79,7 +82,13 @@ def check_url(url: str, *, what: str, resolve: bool = True) -> None:
         raise PeerRefused(f"The {what} names port {port}, which is not a web port a {what.split()[0]} can use.")
     if not resolve:
         return
-    for address in resolve_host(host, port):
+    try:
+        addresses = resolve_host(host, port)
+    except PeerRefused:
+        if unknown_host_ok:
+            return
+        raise
+    for address in addresses:
         if _special(address) and not any(address in net for net in allowed_networks()):
             raise PeerRefused(
                 f"The {what} names {host}, a local or private address ({address}) that a district's server cannot "

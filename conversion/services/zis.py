@@ -63,7 +63,7 @@ def agent_for(conversion: Conversion, *, timeout: float | None = None) -> Iterat
     does), never more.
     """
     try:
-        peers.check_url(conversion.zis_url, what="ZIS URL")  # again now: a name may point elsewhere since
+        peers.check_url(conversion.zis_url, what="ZIS URL", unknown_host_ok=True)  # again now: a name may point elsewhere since
     except peers.PeerRefused as exc:
         raise JobFailed(f"{exc} Correct the ZIS URL in the ZIS settings.") from None
     try:
