@@ -139,7 +139,7 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "conversion.au
 AUTH_USER_CACHE_SECONDS = int(os.environ.get("AUTH_USER_CACHE_SECONDS", "2"))
 # Sign-in throttling (django-axes, failures kept in the database so every process sees them): after
 # AXES_FAILURE_LIMIT failed sign-ins, the account and, separately, the address are refused for
-# AXES_COOLOFF_MINUTES. Every failure is logged (logger "axes.watch_login") and kept (admin: Access attempts).
+# AXES_COOLOFF_MINUTES. Every failure is logged (logger "axes.handlers.database") and kept (admin: Access attempts).
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
@@ -197,8 +197,8 @@ PORTFOLIO_CACHE_SECONDS = int(os.environ.get("PORTFOLIO_CACHE_SECONDS", "2"))
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie; see base.html.
-# A session ends after SESSION_IDLE_MINUTES without a request (conversion/middleware.py) and after
-# SESSION_COOKIE_AGE in any case.
+# A session ends after SESSION_IDLE_MINUTES without a request (conversion/middleware.py); its cookie lasts
+# SESSION_MAX_HOURS from the last minute of use (never the two weeks Django would keep it by default).
 SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_MINUTES", "60")) * 60
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_MAX_HOURS", "12")) * 3600
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
