@@ -40,6 +40,9 @@ def seed_demo(settings: DemoSettings | None = None) -> dict:
     if created:
         consultant.set_password(DEMO_PASSWORD)
         consultant.save()
+    elif consultant.is_superuser:  # demo databases made before consultants were staff only
+        consultant.is_superuser = False
+        consultant.save(update_fields=["is_superuser"])
     year = current_school_year()
     result = {"consultant": consultant.username, "districts": []}
     for name, slug, ps_url, zone in [

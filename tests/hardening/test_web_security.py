@@ -229,6 +229,10 @@ def test_the_demo_consultant_is_staff_not_superuser(db):
     demo.seed_demo()
     consultant = get_user_model().objects.get(username="consultant")
     assert consultant.is_staff and not consultant.is_superuser
+    get_user_model().objects.filter(pk=consultant.pk).update(is_superuser=True)  # an older demo database
+    demo.seed_demo()
+    consultant.refresh_from_db()
+    assert consultant.is_staff and not consultant.is_superuser
 
 
 def test_audit_events_approvals_jobs_and_snapshots_are_not_written_in_the_admin(admin_client, conversion, consultant):
