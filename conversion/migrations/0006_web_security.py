@@ -3,6 +3,15 @@
 import conversion.services.peers
 import django.core.validators
 from django.db import migrations, models
+from django.db.models.functions import Length, Substr
+
+
+def shorten_long_texts(apps, schema_editor):
+    """Reasons and notes longer than the new limit (typed before there was one) keep their first 2,000
+    characters, so that the columns can become varchar(2000)."""
+    for model, field in (("Approval", "note"), ("AuditEvent", "reason")):
+        rows = apps.get_model("conversion", model).objects.annotate(n=Length(field)).filter(n__gt=2000)
+        rows.update(**{field: Substr(field, 1, 2000)})
 
 
 class Migration(migrations.Migration):
@@ -12,6 +21,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(shorten_long_texts, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='approval',
             name='note',
