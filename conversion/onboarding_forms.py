@@ -6,6 +6,8 @@ import zoneinfo
 from django import forms
 
 from conversion.models import District
+from conversion.services import peers
+from conversion.services.peers import PeerURLValidator
 from conversion.services.demo import current_school_year
 
 # The US zones first (where the districts are), then every other IANA zone.
@@ -41,7 +43,7 @@ class NewDistrictForm(DistrictForm):
 
 
 class CanvasForm(forms.Form):
-    canvas_url = forms.URLField(label="Canvas URL", assume_scheme="https")
+    canvas_url = forms.URLField(label="Canvas URL", assume_scheme="https", validators=[PeerURLValidator("Canvas URL")])
     canvas_account_id = forms.CharField(label="Canvas root account id", max_length=64, initial="1")
     canvas_token = forms.CharField(
         label="Canvas API token", required=False, strip=True,
@@ -49,14 +51,19 @@ class CanvasForm(forms.Form):
         help_text="Stored encrypted and never shown again. Leave blank to keep the current one.",
     )
 
-    def __init__(self, *args, has_token: bool = False, **kwargs):
+    def __init__(self, *args, has_token: bool = False, current_url: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.has_token = has_token
+        self.current_url = current_url
 
     def clean(self):
         data = super().clean()
-        if not self.has_token and not data.get("canvas_token"):
-            self.add_error("canvas_token", "Give the API token of a Canvas admin of the root account.")
+        url = data.get("canvas_url")
+        # A token follows its Canvas: a new scheme, host or port asks for it again (as the ZIS password does).
+        moved = bool(url and self.current_url and peers.origin(url) != peers.origin(self.current_url))
+        if not data.get("canvas_token") and (not self.has_token or moved):
+            self.add_error("canvas_token", "The Canvas address changed: give the API token again for the new address."
+                           if moved else "Give the API token of a Canvas admin of the root account.")
         return data
 
 

@@ -32,7 +32,7 @@ from conversion.models import (
     MappingDiff,
     Snapshot,
 )
-from conversion.models.conversion import STATE_ORDER
+from conversion.models.conversion import STATE_ORDER, note_problem
 from conversion.rules import Role, role_in
 from conversion.services import notifications
 
@@ -262,7 +262,10 @@ def problems_with(conversion: Conversion, t: Transition, role: Role | None, reas
         return [f"Only {allowed} can do this."]
     if t.needs_reason and not reason.strip():
         return ["Say why (a reason is required)."]
+    if note_problem(reason):
+        return [note_problem(reason)]
     return t.guard(conversion)
+
 
 
 @transaction.atomic
@@ -443,6 +446,8 @@ def set_nightly_sync_held(conversion: Conversion, held: bool, *, user, reason: s
         raise TransitionRefused("Hold the nightly sync", ["The conversion is not live yet."])
     if not reason.strip():
         raise TransitionRefused("Hold the nightly sync", ["Say why (a reason is required)."])
+    if note_problem(reason):
+        raise TransitionRefused("Hold the nightly sync", [note_problem(reason)])
     locked = Conversion.objects.select_for_update().get(pk=conversion.pk)
     if locked.nightly_sync_paused == held:
         return

@@ -8,9 +8,37 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
 from conversion.fields import EncryptedTextField
+from conversion.services.peers import PeerURLValidator
+
+# Reasons and notes people type (approvals, returns, holds, releases): long enough for a paragraph, no longer.
+NOTE_MAX_LENGTH = 2000
+
+# The Zone ID is the last path segment of the zone's URL: letters, digits, '-', '_' and '.', never '..'.
+validate_zone_id = RegexValidator(
+    r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\Z",
+    "A Zone ID starts with a letter or digit and holds letters, digits, '-', '_' and '.' only (never '..').",
+)
+
+
+def note_problem(text: str) -> str:
+    """Why a reason or note a person typed cannot be kept ("" when it can)."""
+    if len(text) > NOTE_MAX_LENGTH:
+        return f"Keep the reason or note to {NOTE_MAX_LENGTH:,} characters (this one has {len(text):,})."
+    return ""
+
+
+def check_step_date(value: dt.date | None, school_year: int) -> str:
+    """Why a pause or go-live date is out of range ("" when it is fine): within two years of its school year."""
+    if value is None:
+        return ""
+    first, last = dt.date(school_year - 2, 1, 1), dt.date(school_year + 2, 12, 31)
+    if not first <= value <= last:
+        return f"Choose a date between {first:%B %-d, %Y} and {last:%B %-d, %Y}."
+    return ""
 
 
 class ConversionState(models.TextChoices):
@@ -66,8 +94,8 @@ class Conversion(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
 
     # Step 1: ZIS information and SIF agent set-up.
-    zis_url = models.URLField("ZIS URL", blank=True)
-    zone_id = models.CharField("Zone ID", max_length=100, blank=True)
+    zis_url = models.URLField("ZIS URL", blank=True, validators=[PeerURLValidator("ZIS URL")])
+    zone_id = models.CharField("Zone ID", max_length=100, blank=True, validators=[validate_zone_id])
     zis_username = models.CharField("ZIS user name", max_length=100, blank=True)
     zis_password = EncryptedTextField("ZIS password", blank=True, default="")
     zis_ca_bundle = models.TextField(
@@ -163,8 +191,11 @@ class Approval(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     approved_at = models.DateTimeField(auto_now_add=True)
-    note = models.TextField(blank=True)
+    note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
 
     class Meta:
         ordering = ["-approved_at"]
         get_latest_by = "approved_at"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.conversion} by {self.approved_by} ({self.subject or '—'})"

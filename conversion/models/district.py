@@ -10,6 +10,7 @@ from django.db import models
 from django.urls import reverse
 
 from conversion.fields import EncryptedTextField
+from conversion.services.peers import PeerURLValidator
 
 # PowerSchool's own cloud serves hosted instances under this domain (the seeds: "If your PowerSchool URL
 # ends with ..., then your instance is cloud hosted by PowerSchool").
@@ -26,7 +27,7 @@ class District(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     powerschool_url = models.URLField("PowerSchool URL", blank=True)
     time_zone = models.CharField(max_length=64, default="America/Denver", validators=[validate_time_zone])
-    canvas_url = models.URLField("Canvas URL", blank=True)
+    canvas_url = models.URLField("Canvas URL", blank=True, validators=[PeerURLValidator("Canvas URL")])
     canvas_account_id = models.CharField("Canvas root account id", max_length=64, blank=True, default="1")
     canvas_token = EncryptedTextField("Canvas API token", blank=True, default="")
     admins = models.ManyToManyField(

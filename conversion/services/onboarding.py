@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from conversion import audit
 from conversion.models import AuditEvent, Conversion, District, Hosting
 from conversion.rules import is_consultant
+from conversion.services import peers
 
 # What the conversion asks of the token's user, in Canvas's permission names, with what each is for.
 REQUIRED_CANVAS_PERMISSIONS: dict[str, str] = {
@@ -126,6 +127,8 @@ def save_canvas(district: District, *, user, canvas_url: str, account_id: str, t
     values = {"canvas_url": canvas_url, "canvas_account_id": account_id}
     if token:
         values["canvas_token"] = token
+    elif before.canvas_token and before.canvas_url and peers.origin(canvas_url) != peers.origin(before.canvas_url):
+        values["canvas_token"] = ""  # a token never follows its Canvas to a new address
     changed = [name for name, value in values.items() if getattr(before, name) != value]
     if not changed:
         return []

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import struct
@@ -33,7 +32,9 @@ from conversion.models import (
     SyncRun,
     SyncState,
 )
+from conversion.models.conversion import note_problem
 from conversion.rules import Role, role_in
+from conversion.spreadsheet import SafeWriter
 from conversion.services import canvas_import, pull
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
@@ -189,7 +190,7 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes)
         result = canvas_import.wait(canvas, account, import_id, progress, label="Sync")
         messages = list(canvas.iter_sis_import_errors(account, import_id))
     report = io.StringIO(newline="")
-    writer = csv.writer(report)
+    writer = SafeWriter(report)  # for people, opened in a spreadsheet: Canvas's texts must not start formulas
     writer.writerow(["file", "row", "message", "row_info"])
     writer.writerows([m.file or "", m.row or "", m.message, m.row_info or ""] for m in messages)
     if messages:
@@ -215,6 +216,8 @@ def release_held_sync(run: SyncRun, *, user, note: str = "") -> Job:
     run = SyncRun.objects.select_for_update().get(pk=run.pk)
     if run.state != SyncState.HELD:
         raise ValueError("This sync is not held.")
+    if note_problem(note):
+        raise ValueError(note_problem(note))
     Approval.objects.create(conversion=conversion, kind=ApprovalKind.SYNC_RELEASE, subject=f"sync_run:{run.pk}",
                             fingerprint=run.fingerprint, approved_by=user, note=note)
     job, _ = jobs.start_job(conversion, JobKind.SYNC, user=user,

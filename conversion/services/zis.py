@@ -5,8 +5,10 @@ import contextlib
 import re
 import tempfile
 from collections.abc import Iterator
+from urllib.parse import quote
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from sifclient import (
     Agent, HttpTransport, SifClientError, SifError, SifErrorInfo, TransportError, ZisHttpStatusError,
     ZisTimeoutError, ZisTlsError,
@@ -17,6 +19,8 @@ from sifclient.errors import (
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion
+from conversion.models.conversion import validate_zone_id
+from conversion.services import peers
 
 # What our agent asks the zone for, in the order a sync needs them (schools before people, people
 # before enrollments). PowerSchool's agent publishes all of them by default.
@@ -34,6 +38,7 @@ def zone_url(conversion: Conversion) -> str:
     """The URL our agent posts to: the ZIS URL with the Zone ID as its last path segment."""
     base = conversion.zis_url.rstrip("/")
     zone = conversion.zone_id
+    zone = quote(zone, safe="") if zone not in (".", "..") else ""  # one path segment, never up a level
     return base if base.endswith("/" + zone) else f"{base}/{zone}"
 
 
@@ -57,6 +62,15 @@ def agent_for(conversion: Conversion, *, timeout: float | None = None) -> Iterat
     ``timeout`` lets a caller wait less than settings.ZIS_CLIENT_OPTIONS["timeout"] (the connection test
     does), never more.
     """
+    try:
+        peers.check_url(conversion.zis_url, what="ZIS URL", unknown_host_ok=True)  # again now: a name may point elsewhere since
+    except peers.PeerRefused as exc:
+        raise JobFailed(f"{exc} Correct the ZIS URL in the ZIS settings.") from None
+    try:
+        if conversion.zone_id:
+            validate_zone_id(conversion.zone_id)
+    except ValidationError as exc:
+        raise JobFailed(f"{exc.messages[0]} Correct the Zone ID in the ZIS settings.") from None
     options = zis_options()
     wait = options["timeout"] if timeout is None else min(timeout, options["timeout"])
     with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=True) as ca_file:

@@ -1,7 +1,7 @@
 """Step data views: mapping rows (filtered, paginated, CSV), files the jobs produced, held syncs."""
 from __future__ import annotations
 
-import csv
+from conversion.spreadsheet import SafeWriter, neutralise_csv
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -15,6 +15,8 @@ from conversion.services import remap, sync
 from conversion.views.access import get_conversion_for_user
 
 KINDS = ("user", "course", "enrollment")
+# Files the jobs keep that are for people (opened in a spreadsheet), not for Canvas.
+READ_BY_PEOPLE = ("sync_errors",)
 
 
 def _filtered_rows(request: HttpRequest, diff: MappingDiff):
@@ -59,7 +61,8 @@ class _Echo:
 
 
 def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    """A CSV download for people (opened in a spreadsheet): no cell starts a formula (conversion.spreadsheet)."""
+    writer = SafeWriter(_Echo())
 
     def generate():
         yield writer.writerow(header)
@@ -90,7 +93,9 @@ def remap_preview_csv(request: HttpRequest, slug: str, year: int) -> HttpRespons
     plan = remap.plan(conversion)
     if plan is None:
         raise Http404("The district has not approved a mapping yet.")
-    response = HttpResponse(remap.change_file(plan.changes), content_type="text/csv; charset=utf-8")
+    # A preview people read (the file sent to Canvas is made apart, unchanged): no cell starts a formula.
+    preview = neutralise_csv(remap.change_file(plan.changes).decode("utf-8")).encode("utf-8")
+    response = HttpResponse(preview, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="change_sis_id-preview-{conversion.district.slug}.csv"'
     return response
 
@@ -99,7 +104,10 @@ def remap_preview_csv(request: HttpRequest, slug: str, year: int) -> HttpRespons
 def artifact(request: HttpRequest, slug: str, year: int, artifact_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     item = get_object_or_404(conversion.artifacts.exclude(kind__in=["enrollment_keys"]), pk=artifact_id)
-    response = HttpResponse(bytes(item.content), content_type=item.content_type)
+    content = bytes(item.content)
+    if item.kind in READ_BY_PEOPLE:  # also those stored before their writer made them safe
+        content = neutralise_csv(content.decode("utf-8")).encode("utf-8")
+    response = HttpResponse(content, content_type=item.content_type)
     response["Content-Disposition"] = f'attachment; filename="{item.name}"'
     return response
 

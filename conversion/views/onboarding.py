@@ -108,7 +108,8 @@ def save_district(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def save_canvas(request: HttpRequest, slug: str) -> HttpResponse:
     district = _district(request, slug)
-    form = CanvasForm(request.POST, prefix="canvas", has_token=bool(district.canvas_token))
+    form = CanvasForm(request.POST, prefix="canvas", has_token=bool(district.canvas_token),
+                      current_url=district.canvas_url)
     if not form.is_valid():
         messages.error(request, "Please correct the errors below.")
         return render(request, "onboarding/settings.html", _settings_context(district, canvas_form=form), status=422)

@@ -23,7 +23,7 @@ REFRESH_AT = 0.5
 
 
 def _page_number(raw: str | None) -> int:
-    return min(int(raw), 100_000) if raw and raw.isdigit() and int(raw) > 0 else 1
+    return min(int(raw), 100_000) if raw and raw.isascii() and raw.isdigit() and int(raw) > 0 else 1
 
 
 def _render(user, query: str, state: str, page_number: int) -> tuple[str, str]:

@@ -124,7 +124,7 @@ def test_pause_and_go_live_dates_a_week_and_a_day_away(conversion, people):
 
 
 def test_an_approval_waiting_on_the_district_reaches_its_admins_only(conversion, people, consultant):
-    form = ZisSettingsForm(data={"zis-zis_url": "https://zis.example.org/zis", "zis-zone_id": "ALPHA",
+    form = ZisSettingsForm(data={"zis-zis_url": "https://127.0.0.1:8443/zis", "zis-zone_id": "ALPHA",
                                  "zis-agent_source_id": "KIMONO_ALPHA", "zis-hosting": "powerschool"},
                            instance=conversion, prefix="zis")
     assert form.is_valid(), form.errors
@@ -135,7 +135,7 @@ def test_an_approval_waiting_on_the_district_reaches_its_admins_only(conversion,
 
 
 def test_a_newly_invited_admin_hears_of_the_wait_too(conversion, people, consultant):
-    conversion.zis_url, conversion.zone_id = "https://zis.example.org/zis", "ALPHA"
+    conversion.zis_url, conversion.zone_id = "https://127.0.0.1:8443/zis", "ALPHA"
     conversion.save()
     from conversion.services import invitations
     invitations.invite_admin(conversion.district, "new@alpha.example.org", by=consultant, site_url="http://t")
@@ -161,7 +161,7 @@ def test_a_digest_reader_gets_one_email_a_day(conversion, people):
 
 def test_each_person_chooses_in_the_dashboard(client, people):
     consultant, _, _ = people
-    client.login(username=consultant.username, password=PASSWORD)
+    client.force_login(consultant)
     assert client.get("/notifications/settings/").status_code == 200
     client.post("/notifications/settings/", {"delivery": "digest"})
     assert notifications.delivery_of(consultant) == "digest"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.urls import reverse
 from django.contrib.auth import get_user_model
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -26,7 +27,7 @@ def invite(client, district, email="dana@alpha.k12.example.org"):
 
 
 def test_invited_admin_sets_a_password_once_and_signs_in(client, consultant, district, conversion, mailoutbox):
-    client.login(username=consultant.username, password=PASSWORD)
+    client.force_login(consultant)
     response = invite(client, district)
     assert "Invitation sent to dana@alpha.k12.example.org" in response.content.decode()
     assert len(mailoutbox) == 1 and mailoutbox[0].to == ["dana@alpha.k12.example.org"]
@@ -49,13 +50,14 @@ def test_invited_admin_sets_a_password_once_and_signs_in(client, consultant, dis
     assert client.post(set_password, {"new_password1": "x-Other-pass-99",
                                       "new_password2": "x-Other-pass-99"}).status_code == 404
     assert client.get(set_password).status_code == 404  # without the session's token, nothing
-    assert client.login(username="dana@alpha.k12.example.org", password=NEW_PASSWORD)
+    signed_in = client.post(reverse("login"), {"username": "dana@alpha.k12.example.org", "password": NEW_PASSWORD})
+    assert signed_in.status_code == 302
     assert AuditEvent.objects.filter(district=district, action="invitation_accepted").exists()
     assert AuditEvent.objects.filter(district=district, action="admin_invited", actor=consultant).exists()
 
 
 def test_a_forged_or_foreign_link_is_refused(client, consultant, district, district_admin, mailoutbox):
-    client.login(username=consultant.username, password=PASSWORD)
+    client.force_login(consultant)
     invite(client, district)
     link = link_in(mailoutbox[0])
     uid, token = link.strip("/").split("/")[1:]
@@ -66,7 +68,7 @@ def test_a_forged_or_foreign_link_is_refused(client, consultant, district, distr
 
 
 def test_removed_admin_loses_the_district_and_a_pending_link(client, consultant, district, mailoutbox):
-    client.login(username=consultant.username, password=PASSWORD)
+    client.force_login(consultant)
     invite(client, district)
     user = get_user_model().objects.get(email="dana@alpha.k12.example.org")
     link = link_in(mailoutbox[0])
@@ -79,14 +81,14 @@ def test_removed_admin_loses_the_district_and_a_pending_link(client, consultant,
 
 
 def test_only_consultants_add_or_remove_admins(client, district_admin, district, other_admin, mailoutbox):
-    client.login(username=district_admin.username, password=PASSWORD)
+    client.force_login(district_admin)
     assert client.get(f"/districts/{district.slug}/admins/").status_code == 403
     assert invite(client, district, "friend@example.org").status_code == 403
     assert client.post(f"/districts/{district.slug}/admins/{district_admin.pk}/remove/").status_code == 403
     assert not get_user_model().objects.filter(email="friend@example.org").exists()
     assert mailoutbox == []
     client.logout()
-    client.login(username=other_admin.username, password=PASSWORD)
+    client.force_login(other_admin)
     assert client.get(f"/districts/{district.slug}/admins/").status_code == 404  # not even its name
 
 
@@ -94,7 +96,7 @@ def test_a_consultant_cannot_be_invited_and_an_existing_admin_is_told_to_sign_in
         client, consultant, district, other_district, other_admin, mailoutbox):
     consultant.email = "ic@example.org"
     consultant.save()
-    client.login(username=consultant.username, password=PASSWORD)
+    client.force_login(consultant)
     assert "implementation consultant" in invite(client, district, "ic@example.org").content.decode()
     other_admin.email = "beta@example.org"
     other_admin.save()

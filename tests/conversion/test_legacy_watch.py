@@ -97,7 +97,7 @@ def test_the_page_lists_the_imports_and_the_checklist(conversion, canvas, consul
     from tests.conversion.conftest import PASSWORD
 
     legacy = canvas.seed_sis_import(users_csv("PS"))
-    client.login(username=consultant.username, password=PASSWORD)
+    client.force_login(consultant)
     url = f"/districts/{conversion.district.slug}/{conversion.school_year}/legacy-imports/"
     assert "not been checked since the pause" in client.get(url).content.decode()
     page = client.post(url + "check/", follow=True).content.decode()
@@ -107,6 +107,6 @@ def test_the_page_lists_the_imports_and_the_checklist(conversion, canvas, consul
     district_page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()
     assert url in district_page  # from the header and from the diagnostic
     client.logout()
-    client.login(username=district_admin.username, password=PASSWORD)
+    client.force_login(district_admin)
     assert f"<td>{legacy.id}</td>" in client.get(url).content.decode()
     assert client.post(url + "check/").status_code == 403

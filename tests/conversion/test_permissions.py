@@ -46,6 +46,8 @@ def matrix(conversion, job, data):
         "gpb_course": ("get", {**d, "course_id": 1}, (OK, OK, NOT_FOUND)),
         "notifications": ("get", {}, (OK, OK, OK)),  # each user's own notes
         "notifications_read": ("post", {}, (REDIRECT, REDIRECT, REDIRECT)),  # marks the poster's own notes only
+        "password_change": ("get", {}, (OK, OK, OK)),  # every signed-in user's own password
+        "password_change_done": ("get", {}, (OK, OK, OK)),
         "portfolio": ("get", {}, (OK, OK, OK)),  # everyone signed in has a portfolio (their own districts)
         "district": ("get", {"slug": d["slug"]}, (OK, OK, NOT_FOUND)),
         "district_year": ("get", d, (OK, OK, NOT_FOUND)),

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from sifclient.powerschool import DistrictSpec
 
+from conversion import crypto
 from conversion.services import demo, legacy
 
 
@@ -19,6 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args, **options):
+        rewritten = crypto.reencrypt_stored()  # a demo database from before the generated keys
+        if rewritten:
+            self.stdout.write(f"Re-encrypted {rewritten} stored credential(s) with this installation's own key.")
         result = demo.seed_demo(demo.DemoSettings(zis_url=options["zis_url"], canvas_url=options["canvas_url"]))
         self.stdout.write(f"Consultant: {result['consultant']} / {demo.DEMO_PASSWORD}")
         for d in result["districts"]:
