@@ -16,7 +16,8 @@ class ZisSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Conversion
-        fields = ["zis_url", "zone_id", "zis_username", "zis_password", "agent_source_id", "hosting", "zis_ca_bundle"]
+        fields = ["zis_url", "zone_id", "sif_version", "zis_username", "zis_password", "agent_source_id", "hosting",
+                  "zis_ca_bundle"]
         widgets = {"zis_ca_bundle": forms.Textarea(attrs={"rows": 3})}
 
     def clean_zone_id(self) -> str:

@@ -47,10 +47,11 @@ class Inbound:
 
 
 @pytest.fixture
-def paused(conversion, monkeypatch):
-    """A conversion in step 3 (roster sync paused) with grade passback enabled, both simulators running."""
+def paused(conversion, monkeypatch, zis_profile):
+    """A conversion in step 3 (roster sync paused) with grade passback enabled, both simulators running, the ZIS
+    in each profile (default, and strict: as OpenZIS answers)."""
     monkeypatch.setattr(pull, "POLL_SECONDS", 0.05)
-    with simulated_district(conversion, SPEC) as (zis, canvas):
+    with simulated_district(conversion, SPEC, profile=zis_profile) as (zis, canvas):
         assert run(conversion, JobKind.PULL, pull.run_pull).state == JobState.SUCCEEDED
         conversion.state = ConversionState.PAUSE
         conversion.gpb_state = GpbState.ENABLED
