@@ -127,6 +127,14 @@ class StrictZone(Zone):
         with self._lock:
             self.asleep = asleep
 
+    def _head(self, agent: AgentState):
+        # SystemControl.php, getFirstMessage: messages already handed out and not acked come first, then by
+        # message type (responses before events), then by arrival.
+        responses = [item for item in agent.queue if isinstance(item, ResponseJob)]
+        if responses:
+            return responses[0]
+        return super()._head(agent)
+
     def _registered(self, source_id: str) -> AgentState | None:
         agent = self.agents.get(source_id)
         return agent if agent is not None and agent.mode else None
@@ -232,6 +240,8 @@ class StrictZone(Zone):
                 agent.subscriptions, agent.provides = existing.subscriptions, existing.provides
         self.agents[info.source_id] = agent
         self._registrations[info.source_id] = _Registration(second, fields)
+        if self.spec.smp_on and existing is None:
+            self._queue_smp_events(agent)  # the simulated PowerSchool's state plug-in, as in the default profile
         # createAclAckMessage: the success ack carries acl/ACL.php's BuildACL, the agent's SIF_AgentACL.
         return self._ack(info, data=self.defined[info.source_id].to_xml())
 

@@ -342,3 +342,32 @@ def test_both_profiles_serve_a_whole_pull(zis_profile):
         assert (agent.acl is not None) == (zis_profile == "strict")
         assert DEFAULT_ACL.may("request", "StudentPersonal")
         assert set(SIF_VERSIONS) >= set(SCHEMA_FOLDERS)
+
+
+# --- SystemControl.php getFirstMessage: queue order; Agent.php bufferSizeAllowed -----------------------------------
+
+def test_responses_come_before_events_queued_earlier():
+    spec = DistrictSpec(students=12, schools=1, seed=4, smp_on=True)  # three events queued at registration
+    for zone in (strict(spec=spec), None):
+        if zone is None:
+            with ZisSimulator(spec, agents=(AGENT,)) as zis:
+                agent = new_agent(zis, AGENT)
+                agent.register()
+                agent.request("SchoolInfo")
+                assert agent.get_message().delivered.kind == "event"  # the default profile: arrival order
+            continue
+        agent = agent_for(zone)
+        agent.register()
+        agent.request("SchoolInfo")
+        kinds = []
+        agent.drain(lambda d: kinds.append(d.kind))
+        assert kinds == ["response", "event", "event", "event"]
+
+
+def test_a_request_for_a_larger_buffer_than_registered_is_acked_and_never_queued():
+    zone = strict()
+    agent = agent_for(zone, max_buffer_size=8192)
+    agent.register()
+    agent.max_buffer_size = 65536  # a request asking more than the registration allowed
+    agent.request("SchoolInfo")
+    assert agent.get_message().status_code == STATUS_NO_MESSAGES
