@@ -187,6 +187,8 @@ class StrictZone(Zone):
             return self._strict_register(info)
         if info.kind == "SIF_SystemControl" and self._command(info) == "SIF_Ping":
             return self._ack(info)  # systemcontrol/SystemControl.php, processPing: no registration check
+        if info.kind == "SIF_SystemControl" and self._command(info) == "SIF_GetZoneStatus":
+            return self._ack(info, data=self.zone_status().to_xml())  # processZoneStatus: none either
         agent = self._registered(info.source_id)
         if agent is None:
             # Every other handler (UnRegister, Ack, SystemControl, Provision, Event, Subscribe, Request,
@@ -273,6 +275,9 @@ class StrictZone(Zone):
         acl = self.defined[agent.source_id]
         for obj in info.body.findall(q("SIF_Object")):
             name = obj.get("ObjectName", "")
+            # subscribe/Subscribe.php: an unknown object is 6/3, one outside the ACL 4/4.
+            if name not in KNOWN_OBJECTS:
+                return self._ack(info, error=_error(PROVISION_INVALID_OBJECT, object=name))
             if not acl.may("subscribe", name):
                 return self._ack(info, error=_error(NO_PERMISSION["subscribe"], object=name))
         return self._subscribe(agent, info)
@@ -282,8 +287,6 @@ class StrictZone(Zone):
         command = self._command(info)
         if command == "SIF_GetMessage":
             return self._strict_get_message(agent, info)
-        if command == "SIF_GetZoneStatus":
-            return self._ack(info, data=self.zone_status().to_xml())
         return self._system_control(agent, info)
 
     def zone_status(self) -> ZoneStatus:

@@ -371,3 +371,21 @@ def test_a_request_for_a_larger_buffer_than_registered_is_acked_and_never_queued
     agent.max_buffer_size = 65536  # a request asking more than the registration allowed
     agent.request("SchoolInfo")
     assert agent.get_message().status_code == STATUS_NO_MESSAGES
+
+
+def test_ping_and_zone_status_answer_before_registering_subscriptions_need_known_objects():
+    """SystemControl.php processPing / processZoneStatus check only the SourceId; Subscribe.php: 6/3, then 4/4."""
+    zone = strict()
+    agent = agent_for(zone)
+    assert agent.ping() is True
+    assert agent.zone_status().zone_id == "STRICT"
+    with pytest.raises(SifError) as refused:
+        agent.subscribe(["StudentPersonal"])
+    assert sif_error(refused) == (5, 1)  # not registered (and the agent had not registered: no retry)
+    agent.register()
+    with pytest.raises(SifError) as refused:
+        agent.subscribe(["BusInfo"])  # schema-valid, not in this zone's object table
+    assert sif_error(refused) == (6, 3)
+    with pytest.raises(SifError) as refused:
+        agent.subscribe(["StudentPersonal"])
+    assert sif_error(refused) == (4, 4)
