@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
-from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook
+from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook, SifVersion
 
 
 class ZisSettingsForm(forms.ModelForm):
@@ -12,6 +12,10 @@ class ZisSettingsForm(forms.ModelForm):
         label="ZIS password", required=False, strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave blank to keep the current one.",
+    )
+    sif_version = forms.ChoiceField(
+        label="Zone's SIF version", choices=SifVersion.choices, required=False,
+        help_text=Conversion._meta.get_field("sif_version").help_text,
     )
 
     class Meta:
@@ -25,6 +29,10 @@ class ZisSettingsForm(forms.ModelForm):
         if zone_id and not all(ch.isalnum() or ch in "-_." for ch in zone_id):
             raise forms.ValidationError("A Zone ID holds letters, digits, '-', '_' and '.' only.")
         return zone_id
+
+    def clean_sif_version(self) -> str:
+        # Absent from a post (an older page, a script): the zone's version stays what it was.
+        return self.cleaned_data["sif_version"] or self.instance.sif_version
 
     def clean_zis_password(self) -> str:
         # Blank means "unchanged": the page never shows the stored password back.
