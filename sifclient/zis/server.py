@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import ssl
@@ -71,6 +72,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if zone is None:
                 self._reply(404, b"no such zone", "text/plain")
+                return
+            if not sim.authorized(self.headers.get("Authorization")):
+                # OpenZIS (SifProcessRequest.php, authenticateAgent), in a zone that authenticates by user
+                # name and password: a missing or wrong credential goes to GeneralError::invalidUserError with
+                # a message that function does not have; building the 3/1 "Invalid User." answer from nothing
+                # fails, and PHP ends the request with HTTP 500 and no SIF answer at all.
+                self._reply(500, b"", "text/html")
                 return
             self._reply(200, zone.handle(body), "application/xml")
             return
@@ -169,9 +177,11 @@ class ZisSimulator:
         on_send: Callable[[bytes], None] | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, verbose: bool = False,
         profile: str = "default", zone_version: str = "2.4", agents: tuple[str, ...] = (),
+        credentials: tuple[str, str] | None = None,
     ):
         """``profile="strict"`` answers as OpenZIS does (sifclient.zis.strict): one SIF version per zone
-        (``zone_version``), and only the agents defined in the zone (``agents``, or ``zone.define_agent``)."""
+        (``zone_version``), and only the agents defined in the zone (``agents``, or ``zone.define_agent``).
+        ``credentials=(user, password)`` (strict only) makes the zone authenticate agents by HTTP Basic."""
         self.host = host
         self.port = port
         self.tls = tls
@@ -185,6 +195,9 @@ class ZisSimulator:
         if profile not in PROFILES:
             raise ValueError(f"profile is one of {PROFILES}")
         self.profile = profile
+        if credentials is not None and profile != "strict":
+            raise ValueError("credentials belong to the strict profile")
+        self.credentials = credentials
         if profile == "strict":
             self.zone = StrictZone(zone_id, district or DistrictSpec(), on_send=on_send, state_file=state_file,
                                    max_message_bytes=max_message_bytes, version=zone_version)
@@ -237,6 +250,12 @@ class ZisSimulator:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def authorized(self, header: str | None) -> bool:
+        if self.credentials is None:
+            return True
+        expected = base64.b64encode(":".join(self.credentials).encode()).decode()
+        return header == f"Basic {expected}"
 
     # --- addresses -----------------------------------------------------------------------------
     @property

@@ -232,3 +232,19 @@ def test_every_sif_error_and_http_failure_has_advice_from_the_one_table(conversi
     assert "access control list" in zis_service.advice(("sif", 4, 5), conversion, object="StudentPersonal")
     assert "step 1" in zis_service.advice(("sif", 12, 3), conversion)
     assert "provide" in zis_service.advice(("sif", 6, 5), conversion, object="GradingAssignment")
+
+
+# --- SifProcessRequest.php authenticateAgent: a missing credential is an HTTP 500, not a SIF answer --------------
+
+def test_a_missing_credential_reads_as_such_not_only_retry_later(conversion):
+    with ZisSimulator(SPEC, zone_id="ALPHA", profile="strict", agents=(zis_service.source_id(conversion),),
+                      credentials=("kimono", "s3cret")) as zis:
+        conversion.zis_url, conversion.zone_id = zis.base_url + "/zones", "ALPHA"
+        conversion.save()
+        job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
+        assert job.state == JobState.FAILED and job.detail["http_status"] == 500
+        assert "user name and password" in job.error and "permissions" in job.error, job.error
+        conversion.zis_username, conversion.zis_password = "kimono", "s3cret"
+        conversion.save()
+        job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
+        assert job.state == JobState.SUCCEEDED, job.error
