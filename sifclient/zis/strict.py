@@ -74,6 +74,10 @@ NO_PERMISSION = {
     "request": (E.CAT_ACCESS, 5, "Access and Permissions", "No permission to request this object ({object})."),
     "respond": (E.CAT_ACCESS, 6, "Access and Permissions", "No permission to respond to this object ({object})."),
 }
+# Note: ZIT_SERVER/index.php does not load ProvisionError.php, and the SIF_Request and SIF_Event branches of
+# SifProcessRequest::processMessage do not either, so an unpatched OpenZIS stops with HTTP 500 where those two
+# handlers call it (no permission, not the provider). A patched one answers the codes above; this profile
+# answers them too, and the product's advice for HTTP 500 names the permissions (conversion/services/zis.py).
 # request/RequestError.php.
 REQUEST_INVALID_OBJECT = (E.CAT_REQUEST_RESPONSE, 3, "Request Error", "Invalid object ({object}).")
 NO_PROVIDER = (E.CAT_REQUEST_RESPONSE, 4, "Request and Response", "No Provider.")
