@@ -248,3 +248,24 @@ def test_a_missing_credential_reads_as_such_not_only_retry_later(conversion):
         conversion.save()
         job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
         assert job.state == JobState.SUCCEEDED, job.error
+
+
+# --- the advice as a strict zone makes it read: Agent.php checkSourceId (8/2), Request.php (4/5) ---------------
+
+def test_an_agent_the_zone_does_not_know_is_told_to_define_it(conversion):
+    with ZisSimulator(SPEC, zone_id="ALPHA", profile="strict", agents=("SOMEONE_ELSE",)) as zis:
+        conversion.zis_url, conversion.zone_id = zis.base_url + "/zones", "ALPHA"
+        conversion.save()
+        job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
+    assert job.state == JobState.FAILED
+    assert (job.detail["sif_error"]["category"], job.detail["sif_error"]["code"]) == (8, 2)
+    assert "define the agent in the ZIS" in job.error and "PowerSchool SIF agent is running" not in job.error
+
+
+def test_a_pull_of_an_object_outside_the_acl_says_which_permission_to_ask_for(conversion, strict_zone):
+    strict_zone.zone.define_agent(zis_service.source_id(conversion), AgentAcl(
+        request=tuple(n for n in DEFAULT_ACL.request if n != "StaffPersonal")))
+    job = run(conversion, JobKind.PULL, pull.run_pull)
+    assert job.state == JobState.FAILED
+    assert job.detail["sif_error"]["object"] == "StaffPersonal"
+    assert "may not request StaffPersonal" in job.error and "access control list (ACL)" in job.error, job.error
