@@ -179,7 +179,8 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
 
 
 def no_answer_message(snapshot: Snapshot, idle_timeout: float, conversion: Conversion) -> str:
-    waiting = [n for n, i in snapshot.requests.items() if not is_complete(i)]
+    order = {name: index for index, name in enumerate(PULL_OBJECTS)}
+    waiting = sorted((n for n, i in snapshot.requests.items() if not is_complete(i)), key=lambda n: order.get(n, 99))
     silent = [n for n in waiting if not snapshot.requests[n]["packets"]]
     if silent and len(silent) == len(waiting) and len(waiting) < len(snapshot.requests):
         # Everything else arrived and these never began: what a ZIS that drops empty answers looks like.

@@ -269,3 +269,27 @@ def test_a_pull_of_an_object_outside_the_acl_says_which_permission_to_ask_for(co
     assert job.state == JobState.FAILED
     assert job.detail["sif_error"]["object"] == "StaffPersonal"
     assert "may not request StaffPersonal" in job.error and "access control list (ACL)" in job.error, job.error
+
+
+def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conversion):
+    """response/Response.php setupResponseNew drops an answer without records; the default profile delivers it."""
+    from conversion import jobs
+    from conversion.jobs import JobFailed
+
+    spec = DistrictSpec(students=10, schools=1, courses_per_school=0, sections_per_student=0, seed=8)
+    empty = ["SchoolCourseInfo", "SectionInfo", "StudentSectionEnrollment", "GradingCategory"]
+    for profile in ("default", "strict"):
+        with ZisSimulator(spec, zone_id="ALPHA", profile=profile,
+                          agents=(zis_service.source_id(conversion),)) as zis:
+            conversion.zis_url, conversion.zone_id = zis.base_url + "/zones", "ALPHA"
+            conversion.save()
+            job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
+            if profile == "default":
+                assert pull.pull(conversion, job=job, idle_timeout=5).counts.get("SectionInfo", 0) == 0
+                continue
+            with pytest.raises(JobFailed) as failed:
+                pull.pull(conversion, job=job, idle_timeout=0.5)
+            assert len(zis.zone.dropped_empty) == len(empty)
+    text = str(failed.value)
+    assert text.startswith(f"No answer for {', '.join(empty)} within 0 s."), text
+    assert "no records in PowerSchool" in text
