@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
-from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook
+from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook, SifVersion
 from conversion.models.conversion import NOTE_MAX_LENGTH, check_step_date
 from conversion.services import peers
 
@@ -16,14 +16,23 @@ class ZisSettingsForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave blank to keep the current one.",
     )
+    sif_version = forms.ChoiceField(
+        label="Zone's SIF version", choices=SifVersion.choices, required=False,
+        help_text=Conversion._meta.get_field("sif_version").help_text,
+    )
 
     class Meta:
         model = Conversion
-        fields = ["zis_url", "zone_id", "zis_username", "zis_password", "agent_source_id", "hosting", "zis_ca_bundle"]
+        fields = ["zis_url", "zone_id", "sif_version", "zis_username", "zis_password", "agent_source_id", "hosting",
+                  "zis_ca_bundle"]
         widgets = {"zis_ca_bundle": forms.Textarea(attrs={"rows": 3})}
 
     def clean_zone_id(self) -> str:
         return self.cleaned_data["zone_id"].strip()  # then the model's validate_zone_id
+
+    def clean_sif_version(self) -> str:
+        # Absent from a post (an older page, a script): the zone's version stays what it was.
+        return self.cleaned_data["sif_version"] or self.instance.sif_version
 
     def clean_zis_password(self) -> str:
         # Blank means "unchanged": the page never shows the stored password back.

@@ -8,6 +8,7 @@ from conversion.models.conversion import (
     ConversionState,
     GpbState,
     Gradebook,
+    SifVersion,
     Hosting,
 )
 from conversion.models.diagnostic import Diagnostic, Severity
@@ -22,6 +23,6 @@ from conversion.models.snapshot import ReceivedMessage, SifRecord, Snapshot, Sna
 __all__ = [
     "AGENT_CHECKLIST", "Approval", "ApprovalKind", "AuditEvent", "Conversion", "ConversionState", "District",
     "FINISHED_STATES", "GpbState", "Gradebook", "Hosting", "Job", "JobKind", "JobState",
-    "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "Snapshot", "SnapshotState",
+    "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "SifVersion", "Snapshot", "SnapshotState",
     "Diagnostic", "Severity", "GpbStatus", "GradePassbackItem", "Notification", "NotificationKind", "AlertPreference", "Delivery",
 ]

@@ -61,6 +61,16 @@ class Hosting(models.TextChoices):
     POWERSCHOOL = "powerschool", "PowerSchool-hosted"
 
 
+class SifVersion(models.TextChoices):
+    # The SIF 2.x versions our agent speaks (sifclient.messages.SIF_VERSIONS).
+    V2_0R1 = "2.0r1", "SIF 2.0r1"
+    V2_1 = "2.1", "SIF 2.1"
+    V2_2 = "2.2", "SIF 2.2"
+    V2_3 = "2.3", "SIF 2.3"
+    V2_4 = "2.4", "SIF 2.4"
+    V2_5 = "2.5", "SIF 2.5"
+
+
 class Gradebook(models.TextChoices):
     NONE = "", "Not chosen"
     LEGACY = "legacy", "PowerSchool legacy gradebook"
@@ -103,6 +113,11 @@ class Conversion(models.Model):
         help_text="Only when the ZIS presents a certificate the standard trust store does not know.",
     )
     agent_source_id = models.CharField("Our agent's SIF_SourceId", max_length=64, blank=True)
+    sif_version = models.CharField(
+        "Zone's SIF version", max_length=5, choices=SifVersion.choices, default=SifVersion.V2_4,
+        help_text="A zone speaks one SIF version and refuses messages in any other; our agent speaks this one. "
+                  "The connection test corrects it when the ZIS names another.",
+    )
     hosting = models.CharField(max_length=20, choices=Hosting.choices, blank=True, default=Hosting.UNKNOWN)
     agent_mode_pull = models.BooleanField(default=False)
     agent_method_http = models.BooleanField(default=False)

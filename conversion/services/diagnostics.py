@@ -91,8 +91,15 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
         "import job that posts to this Canvas account; tell us when it is done. The remap waits until no such "
         "import arrived for a day and a half, since each one re-creates users under their PowerSchool IDs.",
     ),
+    # A zone or ZIS put to sleep answers every message with SIF_Status 8 (OpenZIS: SifProcessRequest.php).
+    "zone_asleep": (
+        Severity.ERROR, "The zone is asleep",
+        "The ZIS answers every message with SIF_Status 8 (receiver sleeping) and does nothing with it: someone put "
+        "the zone, or the whole ZIS, to sleep in the ZIS's administration. Ask the ZIS administrator to wake it, "
+        "then run the connection test again. Grades not taken meanwhile are sent on the next run.",
+    ),
 }
-PROTOCOL_CODES = ("push_mode", "zone_not_ready", "certificate")
+PROTOCOL_CODES = ("push_mode", "zone_not_ready", "certificate", "zone_asleep")
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,8 @@ def protocol_signals(contact: Contact) -> dict[str, dict]:
     detail = contact.detail
     if detail.get("error_kind") == "tls":
         signals["certificate"] = {"job": contact.job_id, "kind": contact.kind, "error": detail.get("raw_error", "")}
+    if detail.get("error_kind") == "asleep":
+        signals["zone_asleep"] = {"job": contact.job_id, "kind": contact.kind, "during": detail.get("during")}
     zone = detail.get("zone") or {}
     if zone.get("ready") is False:
         signals["zone_not_ready"] = {"job": contact.job_id, "kind": contact.kind, "zone_id": zone.get("zone_id"),

@@ -63,8 +63,9 @@ def canvas_enrollments(canvas_sim) -> set[tuple[str, str, str]]:
     return result
 
 
-def test_district_goes_from_connection_to_nightly_sync(conversion, consultant, district_admin, eager_celery):
-    with simulated_district(conversion, SPEC) as (zis, canvas_sim):
+def test_district_goes_from_connection_to_nightly_sync(conversion, consultant, district_admin, eager_celery,
+                                                       zis_profile):
+    with simulated_district(conversion, SPEC, profile=zis_profile) as (zis, canvas_sim):
         generated = SimDistrict(SPEC)
         fill_step_one(conversion)
         conversion.zis_url = zis.base_url + "/zones"

@@ -288,7 +288,8 @@ def test_a_zis_url_change_in_the_admin_is_audited(admin_client, conversion):
     conversion.save()
     change = reverse("admin:conversion_conversion_change", args=[conversion.pk])
     form = {"zis_url": "http://127.0.0.3:7080/z", "zone_id": "ALPHA", "zis_username": "k", "agent_source_id": "A",
-            "hosting": "self", "gradebook": conversion.gradebook, "zis_ca_bundle": "", "expected_school_ids": "[]"}
+            "hosting": "self", "gradebook": conversion.gradebook, "zis_ca_bundle": "", "expected_school_ids": "[]",
+            "sif_version": conversion.sif_version}
     response = admin_client.post(change, form)
     assert response.status_code == 302, response.content.decode()[:3000]
     conversion.refresh_from_db()
