@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sifclient.deadline import DeadlineTransport, deadline
+from sifclient.deadline import DEADLINE_EXCEEDED, DeadlineTransport, deadline
 
 from canvas.errors import (
     CanvasAuthenticationError, CanvasError, CanvasNotFoundError, CanvasPermissionError,
@@ -162,8 +162,8 @@ class CanvasTransport:
             try:
                 response = self._send(method, url, params=params, data=data, files=files)
             except httpx.TimeoutException as exc:
-                problem = f"timed out after {self.timeout:g}s" + (
-                    f" (or not answered in full within {self.deadline:g}s)" if self.deadline else "")
+                problem = (f"timed out: not answered in full within {self.deadline:g}s"
+                           if DEADLINE_EXCEEDED in str(exc) else f"timed out after {self.timeout:g}s")
                 retryable = method in IDEMPOTENT_METHODS or isinstance(exc, httpx.ConnectTimeout)
             except httpx.TransportError as exc:
                 problem = f"connection failed ({type(exc).__name__})"

@@ -165,6 +165,16 @@ def enqueue_job(job: Job) -> bool:
     return True
 
 
+def resend_unsent(conversion: Conversion, kind: str) -> Job | None:
+    """A press on a job whose message never reached the broker sends it again (the job may start now); None
+    when the active job of that kind (if any) was sent already. The job's message says how it went."""
+    job = active_job(conversion, kind)
+    if job is None or job.state != JobState.QUEUED or job.message != BROKER_DOWN_MESSAGE:
+        return None
+    enqueue_job(job)
+    return job
+
+
 def cancel_job(job: Job, *, user, reason: str = "") -> str:
     """A consultant stops a job: a queued one at once, a running one at its next step. Returns what happened."""
     if role_in(user, job.conversion.district) is not Role.CONSULTANT:

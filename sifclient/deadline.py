@@ -19,6 +19,8 @@ import typing
 import httpcore
 import httpx
 
+# The text of the timeout raised when the deadline (not a per-read timeout) ran out.
+DEADLINE_EXCEEDED = "the time allowed for the whole request ran out"
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("http_deadline", default=None)
 
 
@@ -38,7 +40,7 @@ def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
         return timeout
     left = end - time.monotonic()
     if left <= 0:
-        raise error("the time allowed for the whole request ran out")
+        raise error(DEADLINE_EXCEEDED)
     return left if timeout is None else min(timeout, left)
 
 

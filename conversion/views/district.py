@@ -100,6 +100,13 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
         messages.error(request, "There is no such job.")
         return redirect("district_year", slug=slug, year=year)
     problems = workflow.job_problems(conversion, kind, request.user)
+    unsent = jobs.resend_unsent(conversion, kind) if problems == [jobs.ALREADY_ACTIVE] else None
+    if unsent is not None:  # queued while the broker was down: this press sends it again
+        if unsent.message == jobs.BROKER_DOWN_MESSAGE:
+            messages.warning(request, f"{JobKind(kind).label} is queued. {jobs.BROKER_DOWN_MESSAGE}")
+        else:
+            messages.success(request, f"{JobKind(kind).label} was sent to the workers again.")
+        return redirect("district_year", slug=slug, year=year)
     if not problems:
         try:
             job, _ = jobs.start_job(conversion, kind, user=request.user)

@@ -53,6 +53,7 @@ def matrix(conversion, job, data):
         "hold_sync": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),
         "start_job": ("post", {**d, "kind": JobKind.TEST_CONNECTION}, (REDIRECT, REDIRECT, NOT_FOUND)),
         "job": ("get", {**d, "job_id": job.pk}, (OK, OK, NOT_FOUND)),
+        "cancel_job": ("post", {**d, "job_id": job.pk}, (REDIRECT, FORBIDDEN, NOT_FOUND)),  # consultants only
     }
 
 
