@@ -96,7 +96,7 @@ def run_sync(job: Job, progress: Progress) -> None:
         _run(run, job, progress)
     except JobLost:
         raise  # another worker holds the job now: the record is its to finish
-    except Exception as exc:
+    except Exception:
         # The job ends here (failed or cancelled): its sync record ends with it, never left "Running" or
         # "Submitted". A killed worker (no exception reaches here) leaves it for the rerun to resume.
         # (Why it failed is the job's error, shown beside it.)

@@ -310,3 +310,69 @@ def test_a_job_started_while_the_broker_is_down_starts_when_it_is_back(client, c
     assert schedule.requeue_stale_jobs() == 1
     job.refresh_from_db()
     assert job.state == JobState.QUEUED and job.message == jobs.WAITING_MESSAGE
+
+
+# ---- the migration: duplicates left by the race are settled before the constraint; SQLite enforces it too --
+
+def test_the_migration_settles_duplicate_active_jobs_and_moves_old_tracebacks():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("conversion", "0005_sifrecord_one_index")], [("conversion", "0006_job_hardening")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    District_, Conversion_, Job_ = (apps.get_model("conversion", n) for n in ("District", "Conversion", "Job"))
+    conversion = Conversion_.objects.create(district=District_.objects.create(name="Old", slug="old"),
+                                            school_year=2027)
+    older = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
+    running = Job_.objects.create(conversion=conversion, kind="remap", state="running")
+    newer = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
+    failed = Job_.objects.create(conversion=conversion, kind="pull", state="failed",
+                                 error='KeyError: x\n\nTraceback (most recent call last):\n  File "/srv/app/x.py"')
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    states = dict(Job.objects.filter(conversion_id=conversion.pk).values_list("pk", "state"))
+    assert states == {older.pk: "cancelled", running.pk: "running", newer.pk: "cancelled", failed.pk: "failed"}
+    moved = Job.objects.get(pk=failed.pk)
+    assert moved.error == "KeyError: x" and moved.traceback.startswith("Traceback (most recent call last)")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())  # back to the latest for the tests that follow
+
+
+SQLITE_CHECK = """
+import django
+from django.db import IntegrityError, transaction
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from conversion.models import Conversion, District, Job
+c = Conversion.objects.create(district=District.objects.create(name="S", slug="s"), school_year=2027)
+Job.objects.create(conversion=c, kind="sync")
+try:
+    with transaction.atomic():
+        Job.objects.create(conversion=c, kind="sync", state="running")
+except IntegrityError:
+    print("refused")
+Job.objects.filter(conversion=c).update(state="succeeded")
+Job.objects.create(conversion=c, kind="sync")
+print("then allowed")
+"""
+
+
+def test_the_embedded_sqlite_database_enforces_one_active_job_too(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DJANGO_SETTINGS_MODULE="conversion.settings", SIFCONVERT_VAR_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", SQLITE_CHECK], env=env, cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["refused", "then", "allowed"]
