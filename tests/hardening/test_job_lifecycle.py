@@ -4,10 +4,9 @@ a broker that is down."""
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 
 import pytest
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -60,25 +59,46 @@ def test_a_nightly_trigger_finds_a_manual_sync_still_running(conversion):
 
 # ---- 7. every pool process of one worker claims under its own name ----------------------------------------
 
-def _claim_in_child(job_id: int) -> tuple[int, str]:
+PREFORK = """
+import os, sys
+import django
+django.setup()
+from django.db import connections
+from conversion import jobs  # imported once in the parent, before the fork, as Celery's prefork pool does
+connections.close_all()
+children = []
+for job_id in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        jobs.run_job(int(job_id), lambda job, progress: None)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print(" ".join(map(str, children)))
+"""
+
+
+def test_every_pool_process_of_a_worker_claims_under_its_own_name(conversion, settings):
     import os
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    from conversion import jobs as child_jobs
-
-    child_jobs.run_job(job_id, lambda job, progress: None)
-    return os.getpid(), Job.objects.get(pk=job_id).worker
-
-
-def test_every_pool_process_of_a_worker_claims_under_its_own_name(conversion):
     ids = [jobs.start_job(conversion, kind, enqueue=False)[0].pk for kind in (JobKind.PULL, JobKind.TEST_CONNECTION)]
-    connections.close_all()  # the children open their own connections
-    # Forked after the module was imported, as Celery's prefork pool does.
-    with multiprocessing.get_context("fork").Pool(2, maxtasksperchild=1) as pool:
-        results = pool.map(_claim_in_child, ids)
-    names = [name for _, name in results]
-    assert len({pid for pid, _ in results}) == 2 and len(set(names)) == 2, results
-    for pid, name in results:
-        assert f":{pid}:" in name
+    # A fresh, single-threaded interpreter forks (forking this test process, with its threads, could deadlock).
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "conversion.settings_test",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    done = subprocess.run([sys.executable, "-c", PREFORK, *map(str, ids)], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    children = done.stdout.split()
+    names = [Job.objects.get(pk=pk).worker for pk in ids]
+    assert all(Job.objects.get(pk=pk).state == JobState.SUCCEEDED for pk in ids)
+    assert len(set(names)) == 2, names
+    for pid, name in zip(children, names):
+        assert f":{pid}:" in name, (pid, name)
 
 
 def test_two_claims_in_one_process_have_different_names(conversion):
