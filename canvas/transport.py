@@ -209,13 +209,13 @@ class CanvasTransport:
             try:
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self.max_response_bytes:
-                    raise self._too_large(method, url, f"declared {declared} bytes")
+                    raise self._too_large(method, url, f" ({declared} bytes declared)")
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > self.max_response_bytes:
-                        raise self._too_large(method, url, "more")
+                        raise self._too_large(method, url, "")
                     chunks.append(chunk)
             finally:
                 response.close()
@@ -227,7 +227,7 @@ class CanvasTransport:
     def _too_large(self, method: str, url: str, said: str) -> CanvasResponseTooLargeError:
         shown = urlsplit(url).path
         return CanvasResponseTooLargeError(
-            f"{method} {shown}: Canvas's answer ({said}) is over the {self.max_response_bytes:,} bytes allowed; "
+            f"{method} {shown}: Canvas's answer{said} is over the {self.max_response_bytes:,} bytes allowed; "
             "not read further", method=method, path=shown,
         )
 
