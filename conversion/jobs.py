@@ -188,8 +188,8 @@ def cancel_job(job: Job, *, user, reason: str = "") -> str:
             return "Cancelling: the job stops at its next step."
         label = JobKind(locked.kind).label
         if locked.state == JobState.QUEUED:
-            Job.objects.filter(pk=locked.pk).update(
-                state=JobState.CANCELLED, cancel_requested_at=now, finished_at=now, message="Cancelled before it started")
+            Job.objects.filter(pk=locked.pk).update(state=JobState.CANCELLED, cancel_requested_at=now, finished_at=now,
+                                                    message="Cancelled before it started")
             outcome = "Cancelled."
         else:
             Job.objects.filter(pk=locked.pk).update(cancel_requested_at=now)

@@ -84,8 +84,13 @@ def requeue_stale_jobs() -> int:
     ).select_related("conversion__district")
     count = 0
     for job in stale:
+        if job.cancel_requested_at and job.state == JobState.RUNNING:
+            _end(job, cutoff, JobState.CANCELLED, "Cancelled at a consultant's request (its worker had stopped).")
+            continue
         if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            _give_up(job, cutoff)
+            _end(job, cutoff, JobState.FAILED,
+                 f"Stopped after {job.attempts} attempts: each run ended without finishing (its worker was killed or "
+                 "ran out of memory). It is not sent again; look at the workers' logs, then start it again.")
             continue
         if jobs.enqueue_job(job):
             count += 1
@@ -93,15 +98,15 @@ def requeue_stale_jobs() -> int:
     return count
 
 
-def _give_up(job: Job, cutoff: dt.datetime) -> None:
-    reason = (f"Stopped after {job.attempts} attempts: each run ended without finishing (its worker was killed or "
-              "ran out of memory). It is not sent again; look at the workers' logs, then start it again.")
-    failed = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, heartbeat_at__lt=cutoff).update(
-        state=JobState.FAILED, error=reason, message=reason[:300], finished_at=timezone.now())
-    if failed:
-        log.warning("job %s failed after %s attempts that each lost their worker", job.pk, job.attempts)
+def _end(job: Job, cutoff: dt.datetime, state: str, reason: str) -> None:
+    """End a stale job that is not to be sent again (still stale: no run took it meanwhile), audited."""
+    ended = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, heartbeat_at__lt=cutoff).update(
+        state=state, error=reason, message=reason[:300], finished_at=timezone.now())
+    if ended:
+        log.warning("job %s ended %s by the stale-job sweep: %s", job.pk, state, reason)
         audit.record(district=job.conversion.district, conversion=job.conversion, user=None,
-                     action=f"job_failed:{job.kind}", summary=f"{JobKind(job.kind).label}: failed",
+                     action=f"job_{state}:{job.kind}",
+                     summary=f"{JobKind(job.kind).label}: {JobState(state).label.lower()}",
                      detail={"job": job.pk, "error": reason[:300], "attempts": job.attempts})
 
 

@@ -396,3 +396,13 @@ def test_the_embedded_sqlite_database_enforces_one_active_job_too(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["refused", "then", "allowed"]
+
+
+def test_a_cancelled_job_whose_worker_died_is_ended_cancelled_not_sent_again(conversion, consultant):
+    job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
+    assert job.claim(jobs.worker_name())
+    jobs.cancel_job(job, user=consultant)
+    expire_lease(job)  # the worker died before its next step
+    assert schedule.requeue_stale_jobs() == 0
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED and "consultant's request" in job.error
