@@ -207,6 +207,8 @@ JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "120"))
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
 # The longest a Canvas SIS import is polled before the job gives up on it (and aborts it), wall-clock.
 CANVAS_IMPORT_WAIT_SECONDS = float(os.environ.get("CANVAS_IMPORT_WAIT_SECONDS", str(4 * 3600)))
+# The longest one pull may take, however its zone keeps it going (wall-clock seconds).
+PULL_MAX_SECONDS = float(os.environ.get("PULL_MAX_SECONDS", str(6 * 3600)))
 # A pull's snapshot left "receiving" by a job that ended is deleted after this many hours.
 RECEIVING_SNAPSHOT_MAX_HOURS = float(os.environ.get("RECEIVING_SNAPSHOT_MAX_HOURS", "24"))
 

@@ -149,10 +149,18 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
                     snapshot.save(update_fields=["requests"])
             ingest = Ingest(conversion, snapshot, progress)
             ingest._report()
+            started = time.monotonic()
             while True:
                 agent.drain(ingest.handle, seen=ingest.seen)
                 if ingest.complete():
                     break
+                if progress is not None:
+                    progress.update()  # a quiet zone still renews the lease and sees a consultant's cancel
+                if time.monotonic() - started > settings.PULL_MAX_SECONDS:
+                    raise JobFailed(
+                        f"The pull did not complete within {settings.PULL_MAX_SECONDS / 3600:g} hours, the longest "
+                        "a pull may run (the zone kept it going with a trickle of packets). Check the ZIS and the "
+                        "PowerSchool SIF agent, then pull again.")
                 if time.monotonic() - ingest.last_activity > idle_timeout:
                     waiting = [n for n, i in snapshot.requests.items() if not is_complete(i)]
                     raise JobFailed(

@@ -225,3 +225,52 @@ def test_a_consultant_cancel_stops_the_wait_at_the_next_poll(conversion, consult
         canvas_import.wait(api, "self", import_id, jobs.Progress(job), label="Sync", poll_interval=0.05, limit=600)
     assert len(polls) == 3
     assert real_get("self", import_id).workflow_state == "aborted"
+
+
+# ---- a zone that goes quiet, or never finishes ------------------------------------------------------------
+
+@pytest.fixture
+def quiet_zone(conversion, monkeypatch):
+    """A real simulated zone that takes the registration and the requests, then delivers nothing more."""
+    from sifclient import Agent
+    from sifclient.powerschool import DistrictSpec
+
+    from tests.conversion.simulators import simulated_district
+
+    drains = []
+    monkeypatch.setattr(Agent, "drain", lambda self, handler, **kwargs: drains.append(1))
+    with simulated_district(conversion, DistrictSpec(students=5, schools=1, school_year=2027, seed=3),
+                            seed_canvas=False):
+        yield drains
+
+
+def test_a_consultant_cancel_reaches_a_pull_waiting_on_a_quiet_zone(conversion, consultant, quiet_zone, monkeypatch):
+    from conversion.services import pull
+
+    job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
+
+    def cancel_on_third_drain(self, handler, **kwargs):
+        quiet_zone.append(1)
+        if len(quiet_zone) == 3:
+            jobs.cancel_job(Job.objects.get(pk=job.pk), user=consultant)
+
+    from sifclient import Agent
+
+    monkeypatch.setattr(Agent, "drain", cancel_on_third_drain)
+    monkeypatch.setattr(pull, "POLL_SECONDS", 0.01)
+    jobs.run_job(job.pk, lambda j, progress: pull.pull(j.conversion, job=j, progress=progress, idle_timeout=5))
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED, job.error
+    assert len(quiet_zone) < 50  # stopped at the next step, not at the idle timeout
+
+
+def test_a_pull_has_a_wall_clock_limit_however_its_zone_keeps_it_going(conversion, quiet_zone, settings, monkeypatch):
+    from conversion.services import pull
+
+    settings.PULL_MAX_SECONDS = 0.2
+    monkeypatch.setattr(pull, "POLL_SECONDS", 0.05)
+    job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
+    # The idle timeout is far away (as when a packet trickles in now and then): the overall limit ends it.
+    jobs.run_job(job.pk, lambda j, progress: pull.pull(j.conversion, job=j, progress=progress, idle_timeout=30))
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED and "the longest a pull may run" in job.error, job.error
