@@ -406,3 +406,21 @@ def test_a_cancelled_job_whose_worker_died_is_ended_cancelled_not_sent_again(con
     assert schedule.requeue_stale_jobs() == 0
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED and "consultant's request" in job.error
+
+
+def test_an_htmx_press_refused_by_the_database_reloads_the_page_with_the_message(client, conversion, consultant,
+                                                                                 monkeypatch):
+    from conversion import workflow
+
+    conversion.zis_url, conversion.zone_id = "http://127.0.0.1:9/zones", "ALPHA"
+    conversion.save()
+    jobs.start_job(conversion, JobKind.TEST_CONNECTION, enqueue=False)
+    # As when a parallel press inserted its job between this press's check and its insert.
+    monkeypatch.setattr(workflow, "job_problems", lambda conversion, kind, user: [])
+    client.force_login(consultant)
+    url = reverse("start_job", kwargs={"slug": "alpha", "year": 2027, "kind": JobKind.TEST_CONNECTION})
+    response = client.post(url, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and response["HX-Refresh"] == "true"
+    page = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    assert "Connection test cannot start: One is already queued or running." in page
+    assert Job.objects.filter(kind=JobKind.TEST_CONNECTION).count() == 1
