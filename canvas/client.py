@@ -74,6 +74,7 @@ class CanvasClient:
         token: str,
         *,
         timeout: float = 30.0,
+        deadline: float | None = 300.0,
         max_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         backoff_base: float = 1.0,
@@ -89,7 +90,8 @@ class CanvasClient:
         self._sleep = sleep
         self.per_page = per_page
         self._t = CanvasTransport(
-            base_url, token, timeout=timeout, policy=policy, sleep=sleep, http_transport=http_transport
+            base_url, token, timeout=timeout, deadline=deadline, policy=policy, sleep=sleep,
+            http_transport=http_transport,
         )
 
     @property

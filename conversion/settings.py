@@ -267,20 +267,32 @@ CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ROUTES = {
+    # Stale-job re-sends, due dates and the schedules run on a worker of their own: never behind a long job.
+    "conversion.scheduled.*": {"queue": "maintenance"},
     "conversion.sif.*": {"queue": "sif"},
     "conversion.canvas.*": {"queue": "canvas"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 
 # Retries against Canvas: bounded, with exponential backoff from this base (seconds), capped.
-CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0}
+# `timeout` bounds each socket operation; `deadline` a whole request (upload, every byte of the answer).
+CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0,
+                         "deadline": 300.0}
 
-# Talking to a ZIS: seconds to wait for each answer, and how often a message that failed in transport
+# Talking to a ZIS: seconds each exchange may take in all (a trickling answer is cut off), and how often a message that failed in transport
 # (refused or dropped connection, timeout, HTTP 5xx) is sent again, with a doubling delay (seconds) between.
 ZIS_CLIENT_OPTIONS = {"timeout": 60.0, "retries": 3, "retry_delay": 0.5}
 
 # How long a running job may go without a heartbeat before another worker may take it over.
 JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "120"))
+# A job whose runs keep dying (killed worker, out of memory) is claimed at most this often, then failed.
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+# The longest a Canvas SIS import is polled before the job gives up on it (and aborts it), wall-clock.
+CANVAS_IMPORT_WAIT_SECONDS = float(os.environ.get("CANVAS_IMPORT_WAIT_SECONDS", str(4 * 3600)))
+# The longest one pull may take, however its zone keeps it going (wall-clock seconds).
+PULL_MAX_SECONDS = float(os.environ.get("PULL_MAX_SECONDS", str(6 * 3600)))
+# A pull's snapshot left "receiving" by a job that ended is deleted after this many hours.
+RECEIVING_SNAPSHOT_MAX_HOURS = float(os.environ.get("RECEIVING_SNAPSHOT_MAX_HOURS", "24"))
 
 # E-mail (invitations and alerts): files under var/mail by default; SMTP when EMAIL_HOST is set.
 # Any other backend by dotted path in EMAIL_BACKEND (tests use Django's locmem outbox).

@@ -42,6 +42,7 @@ urlpatterns = [
     path("districts/<slug:slug>/<id:year>/hold-sync/", district.hold_sync, name="hold_sync"),
     path("districts/<slug:slug>/<id:year>/jobs/start/<str:kind>/", district.start_job, name="start_job"),
     path("districts/<slug:slug>/<id:year>/jobs/<id:job_id>/", district.job_partial, name="job"),
+    path("districts/<slug:slug>/<id:year>/jobs/<id:job_id>/cancel/", district.cancel_job, name="cancel_job"),
     path("districts/<slug:slug>/<id:year>/mapping/rows/", data.mapping_rows, name="mapping_rows"),
     path("districts/<slug:slug>/<id:year>/mapping.csv", data.mapping_csv, name="mapping_csv"),
     path("districts/<slug:slug>/<id:year>/remap/preview.csv", data.remap_preview_csv, name="remap_preview_csv"),

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from canvas.client import CanvasClient
-from canvas.errors import CanvasServerError
+from canvas.errors import CanvasError, CanvasServerError
 from canvas.models import SisImport
+from django.conf import settings
 from django.utils import timezone
 
-from conversion.jobs import Progress
+from conversion.jobs import JobCancelled, JobFailed, Progress
 
 SetState = Callable[[dict], None]
 UPLOAD_ATTEMPTS = 3
@@ -69,12 +70,49 @@ def submit_once(canvas: CanvasClient, account: str, path: Path, *, state: dict, 
 
 
 def wait(canvas: CanvasClient, account: str, import_id: int, progress: Progress, *, label: str,
-         poll_interval: float = 1.0) -> SisImport:
-    """Poll the import to a terminal state, mirroring Canvas's progress into the job's bar."""
+         poll_interval: float = 1.0, limit: float | None = None) -> SisImport:
+    """Poll the import to a terminal state, mirroring Canvas's progress into the job's bar.
 
-    def report(sis_import: SisImport) -> None:
-        progress.update(current=sis_import.progress, total=100,
-                        message=f"{label}: Canvas import {import_id} {sis_import.workflow_state} ({sis_import.progress}%)",
-                        force=True)
+    Bounded in wall-clock time (CANVAS_IMPORT_WAIT_SECONDS, counted from the first poll of this job, so a
+    rerun after a killed worker does not start the count again), and stopped by a consultant's cancel at the
+    next poll. Either way the import is aborted in Canvas (best effort), so it cannot apply later unseen.
+    """
+    limit = settings.CANVAS_IMPORT_WAIT_SECONDS if limit is None else limit
+    started = progress.job.detail.get("import_wait_started")
+    if started is None:
+        started = time.time()
+        progress.update(detail={"import_wait_started": started}, force=True)
+    last_seen: tuple[str, int] | None = None
+    while True:
+        current = canvas.get_sis_import(account, import_id)
+        try:
+            if (current.workflow_state, current.progress) != last_seen:
+                last_seen = (current.workflow_state, current.progress)
+                progress.update(current=current.progress, total=100, force=True,
+                                message=f"{label}: Canvas import {import_id} {current.workflow_state} "
+                                        f"({current.progress}%)")
+            else:
+                progress.check()
+        except JobCancelled:
+            if not current.is_terminal:
+                _abort(canvas, account, import_id, progress)
+            raise
+        if current.is_terminal:
+            return current
+        if time.time() - started >= limit:
+            _abort(canvas, account, import_id, progress)
+            raise JobFailed(
+                f"{label}: Canvas import {import_id} was still {current.workflow_state} at {current.progress}% after "
+                f"{limit / 60:g} minutes, the longest this job waits; it was aborted in Canvas. Look at the "
+                "account's SIS imports in Canvas (a queue of imports ahead of it, or a stuck one), then start the job "
+                "again.")
+        time.sleep(poll_interval)
 
-    return canvas.wait_for_sis_import(account, import_id, poll_interval=poll_interval, on_progress=report)
+
+def _abort(canvas: CanvasClient, account: str, import_id: int, progress: Progress) -> None:
+    try:
+        canvas.abort_sis_import(account, import_id)
+    except CanvasError as exc:
+        progress.job.detail["abort_failed"] = str(exc)[:300]
+    else:
+        progress.job.detail["aborted_import"] = import_id

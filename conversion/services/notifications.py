@@ -22,6 +22,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save
+
+from conversion.signals import job_finished
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
@@ -176,12 +178,14 @@ def _label(conversion: Conversion) -> str:
     return f"{conversion.district.name} ({conversion.school_year_label})"
 
 
-@receiver(post_save, sender=Job, dispatch_uid="alerts:job")
-@_quietly(lambda job, created: not created and (
-    job.state == JobState.FAILED or job.state == JobState.SUCCEEDED and job.kind == JobKind.GRADE_PASSBACK))
-def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
-    if created:
-        return
+def _job_finished(sender, job: Job, **kwargs) -> None:
+    # Jobs end by a conditional UPDATE (jobs._finish), which post_save never sees: hence this signal.
+    _job_ended(sender, job)
+
+
+@_quietly(lambda job, created: job.state == JobState.FAILED
+          or job.state == JobState.SUCCEEDED and job.kind == JobKind.GRADE_PASSBACK)
+def _job_ended(sender, instance: Job, **kwargs) -> None:
     job = instance
     if job.state == JobState.FAILED:
         conversion = job.conversion
@@ -295,3 +299,6 @@ def remind_due_dates() -> list[tuple[int, str, int]]:
                        key=f"date_soon:{conversion.pk}:{what}:{when.isoformat()}:{days}")
                 sent.append((conversion.pk, what, days))
     return sent
+
+
+job_finished.connect(_job_finished, sender=Job, dispatch_uid="alerts:job")

@@ -161,6 +161,7 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
                     snapshot.save(update_fields=["requests"])
             ingest = Ingest(conversion, snapshot, progress)
             ingest._report()
+            started = time.monotonic()
             while True:
                 stats = agent.drain(ingest.handle, seen=ingest.seen)
                 record_agent_notes(conversion, agent, progress)
@@ -168,6 +169,13 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
                     raise ZoneAsleepError("SIF_GetMessage")  # the agent paused and asked again already
                 if ingest.complete():
                     break
+                if progress is not None:
+                    progress.update()  # a quiet zone still renews the lease and sees a consultant's cancel
+                if time.monotonic() - started > settings.PULL_MAX_SECONDS:
+                    raise JobFailed(
+                        f"The pull did not complete within {settings.PULL_MAX_SECONDS / 3600:g} hours, the longest "
+                        "a pull may run (the zone kept it going with a trickle of packets). Check the ZIS and the "
+                        "PowerSchool SIF agent, then pull again.")
                 if time.monotonic() - ingest.last_activity > idle_timeout:
                     raise JobFailed(no_answer_message(snapshot, idle_timeout, conversion))
                 time.sleep(POLL_SECONDS)

@@ -23,6 +23,7 @@ from conversion import audit, jobs
 from conversion.jobs import JobFailed, Progress
 from conversion.models import (
     SYNC_SUCCESS_STATES,
+    JobLost,
     Approval,
     ApprovalKind,
     Artifact,
@@ -90,8 +91,22 @@ def _finish(run: SyncRun, state: str, **fields) -> None:
 @refreshes_diagnostics  # a nightly pull shows the same symptoms as a step-2 pull
 def run_sync(job: Job, progress: Progress) -> None:
     run = sync_run_for(job)
-    if run.state != SyncState.RUNNING:
-        return  # a rerun of a finished sync changes nothing
+    if run.state not in (SyncState.RUNNING, SyncState.SUBMITTED):
+        return  # a rerun of a finished sync changes nothing (a submitted one is polled to its end)
+    try:
+        _run(run, job, progress)
+    except JobLost:
+        raise  # another worker holds the job now: the record is its to finish
+    except Exception:
+        # The job ends here (failed or cancelled): its sync record ends with it, never left "Running" or
+        # "Submitted". A killed worker (no exception reaches here) leaves it for the rerun to resume.
+        # (Why it failed is the job's error, shown beside it.)
+        SyncRun.objects.filter(pk=run.pk, state__in=(SyncState.RUNNING, SyncState.SUBMITTED)).update(
+            state=SyncState.FAILED, finished_at=timezone.now())
+        raise
+
+
+def _run(run: SyncRun, job: Job, progress: Progress) -> None:
     conversion = job.conversion
     released_from = (job.params or {}).get("release_of")
     with tempfile.TemporaryDirectory() as tmp:

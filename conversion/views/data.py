@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from conversion import jobs
 from conversion.models import MappingDiff, MatchStatus, SyncRun
 from conversion.services import remap, sync
 from conversion.views.access import get_conversion_for_user
@@ -122,6 +123,8 @@ def release_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> Htt
         messages.error(request, str(exc))
     except ValueError as exc:
         messages.error(request, str(exc))
+    except jobs.JobAlreadyActive:
+        messages.error(request, "A sync is already queued or running: release this one once it has ended.")
     else:
         messages.success(request, "Released: the held sync is on its way to Canvas.")
     return redirect("district_year", slug=slug, year=year)
