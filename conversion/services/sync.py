@@ -179,11 +179,9 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes)
             run.state = SyncState.SUBMITTED
             run.save(update_fields=["canvas_import_id", "submitted_at", "state"])
 
-    with canvas_for(conversion.district) as canvas, tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "sis_import.zip"
-        path.write_bytes(content)
+    with canvas_for(conversion.district) as canvas:
         import_id = canvas_import.submit_once(
-            canvas, account, path, state=job.detail, save=save, file_name=canvas_import.upload_name(job.pk, "sync"),
+            canvas, account, content, state=job.detail, save=save, token=canvas_import.job_token(job.pk, "sync"),
             diffing_data_set_identifier=diffing_data_set(conversion), diffing_drop_status="deleted",
         )
         result = canvas_import.wait(canvas, account, import_id, progress, label="Sync")
