@@ -29,6 +29,11 @@ class District(models.Model):
     canvas_url = models.URLField("Canvas URL", blank=True)
     canvas_account_id = models.CharField("Canvas root account id", max_length=64, blank=True, default="1")
     canvas_token = EncryptedTextField("Canvas API token", blank=True, default="")
+    # Canvas unbinds each imported login from its sign-in provider when users.csv leaves this empty
+    # (canvas-lms lib/sis/user_importer.rb): the id of the district's provider (SAML, LDAP…), empty for Canvas's own.
+    canvas_authentication_provider_id = models.CharField(
+        "Canvas authentication provider id", max_length=64, blank=True, default="",
+        help_text="The sign-in provider Canvas logins are bound to (Admin › Authentication); empty for Canvas's own.")
     admins = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="administered_districts", blank=True,
         help_text="District admins: they see this district only and approve what it asks of them.",
