@@ -20,6 +20,7 @@ urlpatterns = [
     path("districts/<slug:slug>/<int:year>/remap/preview.csv", data.remap_preview_csv, name="remap_preview_csv"),
     path("districts/<slug:slug>/<int:year>/files/<int:artifact_id>/", data.artifact, name="artifact"),
     path("districts/<slug:slug>/<int:year>/syncs/<int:run_id>/release/", data.release_sync, name="release_sync"),
+    path("districts/<slug:slug>/<int:year>/syncs/remaster/", data.remaster_sync, name="remaster_sync"),
     path("notifications/", notifications.notifications_page, name="notifications"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),
     path("districts/<slug:slug>/<int:year>/setup/", setup.setup_page, name="setup_aids"),

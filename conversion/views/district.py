@@ -99,6 +99,8 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
         messages.error(request, "There is no such job.")
         return redirect("district_year", slug=slug, year=year)
     problems = workflow.job_problems(conversion, kind, request.user)
+    if kind == JobKind.REMASTER:
+        problems = ["Start it from the sync history, with a reason."]
     if problems:
         messages.error(request, f"{JobKind(kind).label} cannot start: " + " ".join(problems))
         return redirect("district_year", slug=slug, year=year)
