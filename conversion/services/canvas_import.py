@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from canvas.client import CanvasClient
-from canvas.errors import CanvasNotFoundError, CanvasPermissionError, CanvasServerError
+from canvas.errors import CanvasError, CanvasServerError
 from canvas.models import SisImport
 from django.utils import timezone
 
@@ -138,8 +138,8 @@ class Expected:
 def _api_user_id(canvas: CanvasClient) -> int | None:
     try:
         return canvas.get_self().id
-    except (CanvasNotFoundError, CanvasPermissionError):
-        return None  # an instance (or a simulator) without users/self: match on the options and the time
+    except CanvasError:
+        return None  # users/self not answered: match on the options and the time alone
 
 
 def _decide(canvas: CanvasClient, account: str, expected: Expected, since: dt.datetime) -> tuple[SisImport | None, list[SisImport]]:
@@ -186,9 +186,15 @@ def submit_once(canvas: CanvasClient, account: str, content: bytes, *, state: di
         return int(state["import_id"])
     content = name_entries(content, token)
     options = {k: v for k, v in params.items() if v is not None}
-    expected = Expected(token, options, _api_user_id(canvas))
+    known: list[Expected] = []
+
+    def expected() -> Expected:  # asked for only when recognition is needed: one request more, then kept
+        if not known:
+            known.append(Expected(token, options, _api_user_id(canvas)))
+        return known[0]
+
     if state.get("submitting_at"):
-        found = find_submitted(canvas, account, expected, dt.datetime.fromisoformat(state["submitting_at"]),
+        found = find_submitted(canvas, account, expected(), dt.datetime.fromisoformat(state["submitting_at"]),
                                sleep=sleep)
         if found is not None:
             save({"import_id": found.id})
@@ -202,7 +208,7 @@ def submit_once(canvas: CanvasClient, account: str, content: bytes, *, state: di
             # A 5xx or a timeout on the upload: Canvas may or may not have the import. Give it a moment, then
             # ask, so an import Canvas did take is adopted instead of being sent twice.
             sleep(min(2 ** attempt, 30))
-            found = find_submitted(canvas, account, expected, started, sleep=sleep)
+            found = find_submitted(canvas, account, expected(), started, sleep=sleep)
             if found is not None:
                 save({"import_id": found.id})
                 return found.id
