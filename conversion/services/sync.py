@@ -12,7 +12,7 @@ that changed since the data set's previous import (canvas-lms app/models/sis_bat
 repairs what changed in Canvas behind it: a restore_states of one of our imports, a rollback of the remap, hand
 edits. A remaster runs on demand (a consultant, from the sync history, with a reason: `start_remaster`), and a
 nightly sync goes whole by itself after a restore or a rollback, and when its CSV headers differ from the last
-diffed sync's. It is sent *without* diffing_data_set_identifier rather than with diffing_remaster_data_set:
+sync's. It is sent *without* diffing_data_set_identifier rather than with diffing_remaster_data_set:
 `generate_diff` picks the newest succeeded import of the data set that was diffed (or remastered) as the next
 baseline, so an import outside the data set leaves the baseline where it was, and the next nightly still drops
 (diffing_drop_status) every row that left the SIS since then; a remaster inside the data set would become the
@@ -147,12 +147,12 @@ def _run(job: Job, progress: Progress, *, full_reason: str) -> None:
         snapshot = pull.pull(conversion, job=job, progress=progress)
         run.snapshot = snapshot
         previous = last_successful(conversion, before=run)
-        # Same records as a snapshot whose package is known: the fingerprint is known without a rebuild.
         if not run.full_import_reason:
             reason = _remaster_needed(conversion, run)
             if reason:
                 run.full_import_reason = reason
                 run.save(update_fields=["full_import_reason"])
+        # Same records as a snapshot whose package is known: the fingerprint is known without a rebuild.
         known = cached_package(snapshot, scheme=DCID)
         if not run.full_import_reason and previous and known and previous.fingerprint == known["fingerprint"]:
             run.fingerprint, run.counts, run.skipped_users = known["fingerprint"], known["counts"], known["skipped"]
@@ -167,7 +167,7 @@ def _run(job: Job, progress: Progress, *, full_reason: str) -> None:
         run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
 
         if not run.full_import_reason:
-            headers = _headers_changed(conversion, package_path)
+            headers = _headers_changed(previous, package_path)
             if headers:
                 run.full_import_reason = headers
                 run.save(update_fields=["full_import_reason"])
@@ -251,12 +251,6 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes)
         raise JobFailed(f"Canvas import {import_id} ended {result.workflow_state} with {errors} error(s).")
 
 
-def _last_diffed(conversion: Conversion) -> SyncRun | None:
-    """The newest successful sync sent with diffing: the baseline Canvas diffs the next one against."""
-    return (conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES, full_import_reason="")
-            .order_by("-finished_at", "-id").first())
-
-
 def _last_full(conversion: Conversion) -> SyncRun | None:
     return (conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES).exclude(full_import_reason="")
             .order_by("-finished_at", "-id").first())
@@ -305,16 +299,20 @@ def _headers(content: bytes | Path) -> dict[str, list[str]]:
     return result
 
 
-def _headers_changed(conversion: Conversion, package_path: Path) -> str:
-    """Canvas's diff compares a file only with the same file type's previous header; say when ours changed."""
-    baseline = _last_diffed(conversion)
-    package = _artifact(baseline, "sync_package") if baseline else None
+def _headers_changed(previous: SyncRun | None, package_path: Path) -> str:
+    """Which files' headers differ from the last successful sync's (diffed or whole).
+
+    Compared with the last sync of either kind, not with Canvas's baseline: a remaster leaves the baseline where
+    it was, so against the baseline every night after a header change would go whole; once one remaster sent
+    the new headers, the next nightly is diffed again (Canvas imports a file whose header changed since the
+    baseline whole, then takes that import as the baseline)."""
+    package = _artifact(previous, "sync_package") if previous else None
     if package is None:
         return ""
     before, now = _headers(bytes(package.content)), _headers(package_path)
     changed = sorted(kind for kind in now if kind in before and before[kind] != now[kind])
     if changed:
-        return "CSV headers changed since the last diffed sync: " + ", ".join(changed)
+        return "CSV headers changed since the last sync: " + ", ".join(changed)
     return ""
 
 

@@ -120,8 +120,13 @@ def test_when_the_csv_headers_change_the_sync_goes_whole(conversion):
         conversion.district.canvas_authentication_provider_id = "1"  # users.csv gains a column
         conversion.district.save()
         second = nightly(conversion)
-        assert second.full_import_reason == "CSV headers changed since the last diffed sync: users"
+        assert second.full_import_reason == "CSV headers changed since the last sync: users"
         assert canvas_import(canvas_sim, second).diffing_data_set_identifier is None
+        # The new headers went once; the next night with new data is diffed again, not whole for ever.
+        zis.bump_day()
+        third = nightly(conversion)
+        assert third.state == SyncState.IMPORTED and third.full_import_reason == ""
+        assert canvas_import(canvas_sim, third).diffing_data_set_identifier == sync.diffing_data_set(conversion)
 
 
 def test_the_sync_history_button_starts_an_audited_remaster_and_shows_it(conversion, consultant, district_admin,
