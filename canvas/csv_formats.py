@@ -169,7 +169,8 @@ BLANK_CELLS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "accounts": {
         # lib/sis/account_importer.rb, Work#add_account
-        "parent_account_id": (CLEARS, "required column; nil puts the account under the root account"),
+        "parent_account_id": (CLEARS_EVEN_IF_OMITTED, "a required column; nil puts the account straight under the "
+                                                      "root account: the product sends the district's parent"),
         "name": (KEEPS, "set only when present"),
         "status": (KEEPS, "workflow_state changed only when present"),
         "integration_id": (CLEARS_EVEN_IF_OMITTED, "account.integration_id assigned from the row"),

@@ -63,10 +63,6 @@ def job_token(job_id: int, purpose: str) -> str:
     return f"sifconvert-{purpose}-job{job_id}"
 
 
-def upload_name(job_id: int, purpose: str) -> str:
-    return f"{job_token(job_id, purpose)}.zip"
-
-
 def _token_pattern(token: str) -> re.Pattern:
     # "…-sync-job1.csv" must not match job 12: no letter or digit may touch the token on either side.
     return re.compile(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![0-9])")

@@ -161,7 +161,8 @@ def _run(job: Job, progress: Progress, *, full_reason: str) -> None:
             return
         progress.update(message="Building the SIS import files", force=True)
         package = build_package(Roster.for_snapshot(snapshot), package_path, scheme=DCID,
-                                authentication_provider_id=conversion.district.canvas_authentication_provider_id)
+                                authentication_provider_id=conversion.district.canvas_authentication_provider_id,
+                                parent_account_id=conversion.district.canvas_parent_account_id)
         remember_package(snapshot, package, scheme=DCID)
         run.fingerprint, run.counts, run.skipped_users = package.fingerprint, package.counts, package.skipped[:200]
         run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])

@@ -47,3 +47,11 @@ def test_the_district_s_sign_in_provider_goes_on_every_user_row(tmp_path):
     header, *rows = tables(package.path)["users.csv"]
     at = header.index("authentication_provider_id")
     assert rows and {row[at] for row in rows} == {"12"}
+
+
+def test_the_schools_stay_under_the_district_s_parent_account(tmp_path):
+    # lib/sis/account_importer.rb Work#add_account: an empty parent_account_id re-parents under the root account.
+    package = build_package(Roster(GeneratorSource(SPEC), school_year=2027), tmp_path / "p.zip", scheme=DCID,
+                            parent_account_id="schools")
+    header, *rows = tables(package.path)["accounts.csv"]
+    assert rows and {row[header.index("parent_account_id")] for row in rows} == {"schools"}
