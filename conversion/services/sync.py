@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import struct
 import tempfile
 import zipfile
@@ -55,6 +56,8 @@ from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package, cached_package, remember_package
+
+log = logging.getLogger(__name__)
 
 # Share of the last sync's enrollments that may disappear in one night before a person must look.
 DELETION_THRESHOLD = getattr(settings, "SYNC_DELETION_THRESHOLD", 0.10)
@@ -276,14 +279,19 @@ def _remaster_needed(conversion: Conversion, run: SyncRun) -> str:
     # Restores are of recent imports; looking back RESTORE_LOOKBACK keeps the list a page or two long.
     look_from = max(first, timezone.now() - RESTORE_LOOKBACK) - dt.timedelta(minutes=5)
     account = conversion.district.canvas_account_id or "1"
-    with canvas_for(conversion.district) as canvas:
-        for sis_import in canvas.iter_sis_imports(account, created_since=look_from):
-            if sis_import.diffing_data_set_identifier != ours or sis_import.workflow_state not in RESTORED_STATES:
-                continue
-            # A restore changes the import's state, so its updated_at says when (sis_batch.rb `as_json`).
-            restored_at = parse_datetime(sis_import.raw.get("updated_at") or "")
-            if since is None or restored_at is None or restored_at > since:
-                return f"Canvas import {sis_import.id} was restored ({sis_import.workflow_state})"
+    try:
+        # One try, no retries: a night with nothing to send must not fail because Canvas is down for this look.
+        with canvas_for(conversion.district, max_retries=0) as canvas:
+            for sis_import in canvas.iter_sis_imports(account, created_since=look_from):
+                if sis_import.diffing_data_set_identifier != ours or sis_import.workflow_state not in RESTORED_STATES:
+                    continue
+                # A restore changes the import's state, so its updated_at says when (sis_batch.rb `as_json`).
+                restored_at = parse_datetime(sis_import.raw.get("updated_at") or "")
+                if since is None or restored_at is None or restored_at > since:
+                    return f"Canvas import {sis_import.id} was restored ({sis_import.workflow_state})"
+    except JobFailed as exc:
+        # The restore is still there tomorrow (it is looked for since the last full import): ask again then.
+        log.warning("sync of %s: could not look for restored imports: %s", conversion, exc)
     return ""
 
 

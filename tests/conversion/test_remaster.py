@@ -158,3 +158,12 @@ def test_the_sync_history_button_starts_an_audited_remaster_and_shows_it(convers
     # The generic job button cannot start one without a reason.
     client.post(reverse("start_job", kwargs={"slug": "alpha", "year": 2027, "kind": JobKind.REMASTER}))
     assert Job.objects.filter(kind=JobKind.REMASTER).count() == 1
+
+
+def test_a_night_with_nothing_to_send_is_skipped_even_when_canvas_cannot_be_asked_about_restores(conversion):
+    with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
+        live(conversion)
+        nightly(conversion)
+        conversion.district.canvas_url = "http://127.0.0.1:9"  # nothing listens there
+        conversion.district.save()
+        assert nightly(conversion).state == SyncState.SKIPPED
