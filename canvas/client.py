@@ -274,6 +274,12 @@ class CanvasClient:
 
     # --- Roster reads ------------------------------------------------------------------------
 
+    def get_self(self) -> User:
+        """The API user this token acts as (GET users/self: Canvas resolves "self" to the caller,
+        canvas-lms app/controllers/users_controller.rb `api_show`). Its id is the `user.id` Canvas puts on
+        each SIS import that user created (lib/api/v1/sis_import.rb `sis_import_json`)."""
+        return User.from_json(self._t.get_json("/users/self", permission=PERM_ROSTER))
+
     def iter_users(self, account_id: int | str, *, include_deleted: bool = False) -> Iterator[User]:
         """Users of an account, with sis_user_id and login_id (needs read_sis / view_user_logins)."""
         params: dict[str, Any] = {"per_page": self.per_page}

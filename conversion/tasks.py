@@ -23,6 +23,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     JobKind.REMAP: ("conversion.canvas.remap", "conversion.services.remap:run_remap"),
     JobKind.REMAP_ROLLBACK: ("conversion.canvas.remap_rollback", "conversion.services.remap:run_rollback"),
     JobKind.SYNC: ("conversion.canvas.sync", "conversion.services.sync:run_sync"),
+    JobKind.REMASTER: ("conversion.canvas.remaster", "conversion.services.sync:run_remaster"),
     JobKind.GRADE_PASSBACK: ("conversion.sif.grade_passback", "conversion.services.gradepassback:run_grade_passback"),
 }
 

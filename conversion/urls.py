@@ -50,6 +50,7 @@ urlpatterns = [
     path("districts/<slug:slug>/<id:year>/syncs/<id:run_id>/release/", data.release_sync, name="release_sync"),
     path("districts/<slug:slug>/<id:year>/legacy-imports/", legacy.legacy_imports, name="legacy_imports"),
     path("districts/<slug:slug>/<id:year>/legacy-imports/check/", legacy.check_now, name="legacy_imports_check"),
+    path("districts/<slug:slug>/<id:year>/syncs/remaster/", data.remaster_sync, name="remaster_sync"),
     path("notifications/", notifications.notifications_page, name="notifications"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),
     path("notifications/settings/", alerts.alert_settings, name="alert_settings"),

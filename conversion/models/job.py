@@ -17,6 +17,7 @@ class JobKind(models.TextChoices):
     REMAP = "remap", "Remap Canvas users to DCID"
     REMAP_ROLLBACK = "remap_rollback", "Roll the remap back"
     SYNC = "sync", "Sync to Canvas"
+    REMASTER = "remaster", "Full sync to Canvas (remaster)"
     GRADE_PASSBACK = "grade_passback", "Grade passback"
 
 

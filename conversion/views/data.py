@@ -128,3 +128,16 @@ def release_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> Htt
     else:
         messages.success(request, "Released: the held sync is on its way to Canvas.")
     return redirect("district_year", slug=slug, year=year)
+
+
+@require_POST
+def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+    """The sync history's "full sync" button: a remaster, with the consultant's reason."""
+    conversion = get_conversion_for_user(request.user, slug, year)
+    try:
+        sync.start_remaster(conversion, user=request.user, reason=request.POST.get("reason", ""))
+    except PermissionError as exc:
+        messages.error(request, f"The full sync cannot start: {exc}")
+    else:
+        messages.success(request, "Full sync (remaster) queued: the whole roster goes to Canvas without diffing.")
+    return redirect("district_year", slug=slug, year=year)

@@ -100,6 +100,8 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
         messages.error(request, "There is no such job.")
         return redirect("district_year", slug=slug, year=year)
     problems = workflow.job_problems(conversion, kind, request.user)
+    if kind == JobKind.REMASTER:
+        problems = ["Start it from the sync history, with a reason."]
     unsent = jobs.resend_unsent(conversion, kind) if problems == [jobs.ALREADY_ACTIVE] else None
     if unsent is not None:  # queued while the broker was down: this press sends it again
         if unsent.message == jobs.BROKER_DOWN_MESSAGE:
