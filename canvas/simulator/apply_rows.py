@@ -52,11 +52,32 @@ class RowApplier:
             "enrollments": self.enrollment,
         }
 
-    def _set_state(self, kind: str, obj: Any, new: str, *, created: bool = False) -> None:
+    def set_state(self, kind: str, obj: Any, new: str, *, created: bool = False, batch_cleanup: bool = False) -> None:
+        """Change a workflow_state and keep a roll-back row for it (SisBatchRollBackData.build_data)."""
         previous = "non-existent" if created else obj.workflow_state
         if previous != new:
-            self.record.changes.append(StateChange(kind, obj, previous, new))
+            self.record.changes.append(StateChange(kind, obj, previous, new, batch_cleanup=batch_cleanup))
         obj.workflow_state = new
+
+    _set_state = set_state
+
+    # --- cascades ------------------------------------------------------------------------------
+
+    def cascade_section_deleted(self, section: Section, *, batch_cleanup: bool = False) -> None:
+        """lib/sis/section_importer.rb#process: the active enrollments of every section the import deleted
+        are destroyed (Enrollment::BatchStateUpdater.destroy_batch), with roll-back data."""
+        for enrollment in self.state.section_enrollments(section.id):
+            if enrollment.workflow_state != "deleted":
+                self.set_state("Enrollment", enrollment, "deleted", batch_cleanup=batch_cleanup)
+
+    def cascade_course_state(self, course: Course, *, batch_cleanup: bool = False) -> None:
+        """app/models/course.rb#update_enrolled_users, run when a course's workflow_state changes: a completed
+        course concludes its active and invited enrollments, a deleted one deletes every enrollment."""
+        for enrollment in self.state.course_enrollments(course.id):
+            if course.workflow_state == "completed" and enrollment.workflow_state in ("active", "invited"):
+                self.set_state("Enrollment", enrollment, "completed", batch_cleanup=batch_cleanup)
+            elif course.workflow_state == "deleted" and enrollment.workflow_state != "deleted":
+                self.set_state("Enrollment", enrollment, "deleted", batch_cleanup=batch_cleanup)
 
     def _skip_delete(self, status: str) -> None:
         if self.record.options.skip_deletes and status == "deleted":
@@ -210,11 +231,21 @@ class RowApplier:
             elif value:
                 setattr(course, attr, value)
         self._integration("course", course, v)
+        # lib/sis/course_importer.rb#add_course: "active" reopens a concluded course as available and leaves a
+        # published one alone; anything else (new, deleted, unpublished) becomes claimed.
         if status == "active":
-            new_state = "claimed" if created or course.workflow_state == "deleted" else course.workflow_state
+            if course.workflow_state == "completed":
+                new_state = "available"
+            elif not created and course.workflow_state == "available":
+                new_state = "available"
+            else:
+                new_state = "claimed"
         else:
             new_state = COURSE_STATES[status]
+        was = None if created else course.workflow_state
         self._set_state("Course", course, new_state, created=created)
+        if was is not None and was != new_state:
+            self.cascade_course_state(course)
         course.sis_batch_id = self.batch_id
 
     def section(self, v: dict[str, str]) -> None:
@@ -224,7 +255,8 @@ class RowApplier:
             raise RowProblem(f"No section_id given for a section in course {course_id}")
         if not course_id:
             raise RowProblem(f"No course_id given for a section {section_id}")
-        if not name:
+        # section_importer.rb#add_section: a name is required to make a section active, and for a new one.
+        if not name and status == "active":
             raise RowProblem(f"No name given for section {section_id} in course {course_id}")
         if status not in ("active", "deleted"):
             raise RowProblem(f'Improper status "{v.get("status", "")}" for section {section_id} in course {course_id}')
@@ -235,17 +267,26 @@ class RowApplier:
         section = self.state.by_sis("section", section_id)
         created = section is None
         if section is None:
+            if not name:
+                raise RowProblem(f"No name given for section {section_id} in course {course_id}")
             section = Section(self.state.next_id(), course.id, name)
             self.state.add_section(section)
             self.state.index["section"].set_sis(section, section_id)
         elif section.course_id != course.id:
+            # section_importer.rb#add_section → CourseSection#move_to_course: the section and its
+            # enrollments move to the course the row names.
             self.state.sections_by_course[section.course_id].remove(section.id)
             self.state.sections_by_course.setdefault(course.id, []).append(section.id)
             section.course_id = course.id
-        section.name = name
+            for enrollment in self.state.section_enrollments(section.id):
+                enrollment.course_id = course.id
+        if name:
+            section.name = name
         section.start_at, section.end_at = v.get("start_date") or None, v.get("end_date") or None
         self._integration("section", section, v)
         self._set_state("CourseSection", section, status, created=created)
+        if status == "deleted":
+            self.cascade_section_deleted(section)
         section.sis_batch_id = self.batch_id
 
     # --- users -----------------------------------------------------------------------------
