@@ -27,7 +27,9 @@ KIND_IMPORTER = {
 
 def _plural(importer: str) -> str:
     # ActiveSupport's pluralize on these names; grade_publishing_results is already plural.
-    return importer if importer.endswith("results") else importer + "s"
+    if importer.endswith("results"):
+        return importer
+    return importer[:-1] + "ies" if importer.endswith("y") else importer + "s"
 
 
 COUNT_KEYS = tuple(_plural(i) for i in IMPORTERS)
