@@ -683,6 +683,8 @@ ROUTES: list[Route] = [
     _r("GET", r"/api/v1/users/([^/]+)/logins", "read_roster", user_logins),
     _r("GET", r"/api/v1/courses/([^/]+)", "read_course_list", get_course),
     _r("GET", r"/api/v1/courses/([^/]+)/users", "read_roster", course_users),
+    # Canvas routes courses/:id/search_users to the same action (CoursesController#users); canvasapi calls it.
+    _r("GET", r"/api/v1/courses/([^/]+)/search_users", "read_roster", course_users),
     _r("GET", r"/api/v1/sections/([^/]+)", "read_roster", get_section),
     _r("GET", _ACCT + r"/users", "read_roster", account_users),
     _r("GET", _ACCT + r"/courses", "read_course_list", account_courses),
