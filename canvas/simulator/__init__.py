@@ -71,6 +71,9 @@ class CanvasSimulator:
 
     def stop(self) -> None:
         self.faults.released.set()
+        if self.runner is not None:
+            self.runner.hold_at = None
+            self.runner.release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -128,6 +131,22 @@ class CanvasSimulator:
             record.set_state("created")
         self.runner.submit(record)
         return record
+
+    def hold_imports_at(self, stage: str | None) -> None:
+        """Hold the next running import at "importing" or "cleanup_batch" until release_held_import()."""
+        assert self.runner is not None
+        if stage not in (None, "importing", "cleanup_batch"):
+            raise ValueError("stage must be 'importing' or 'cleanup_batch'")
+        self.runner.hold_at = stage
+
+    def wait_until_held(self, timeout: float = 10.0) -> bool:
+        assert self.runner is not None
+        return self.runner.held.wait(timeout)
+
+    def release_held_import(self) -> None:
+        assert self.runner is not None
+        self.runner.hold_at = None
+        self.runner.release.set()
 
     def release_initializing(self) -> None:
         """Let imports held in `initializing` (hold_initializing=True) become `created` and run."""

@@ -57,6 +57,11 @@ class ImportRunner:
         self.idle = threading.Event()
         self.idle.set()
         self._restores: list[threading.Thread] = []
+        # A test hook: hold the running import at a stage ("importing" or "cleanup_batch") so those states can
+        # be seen from outside; `held` is set while it waits, `release` lets it go on.
+        self.hold_at: str | None = None
+        self.held = threading.Event()
+        self.release = threading.Event()
         self._thread = threading.Thread(target=self._work, name="canvas-sim-sis-import", daemon=True)
         self._thread.start()
 
@@ -100,6 +105,13 @@ class ImportRunner:
                     self.idle.set()
 
     # --- one import --------------------------------------------------------------------------
+
+    def _hold(self, stage: str) -> None:
+        if self.hold_at == stage:
+            self.held.set()
+            self.release.wait()
+            self.release.clear()
+            self.held.clear()
 
     def _attach(self, record: SisImportRecord, name: str, content: bytes, *, display_name: str | None = None,
                 content_type: str = "text/csv") -> Attachment:
@@ -147,6 +159,7 @@ class ImportRunner:
             record.set_state("importing")
             record.progress = 0
             record.started_at = now_iso()
+        self._hold("importing")
         upload = read_upload(record.content, record.extension, record.file_name)
         with self.state.lock:
             record.messages.extend(upload.messages)
@@ -201,8 +214,16 @@ class ImportRunner:
             if self._aborted(record):
                 record.set_state("aborted")
                 return
-            # SisBatch#finish → #do_batch_end_work
-            if record.options.batch_mode:
+            # SisBatch#finish → #do_batch_end_work → #remove_previous_imports, which marks the batch
+            # `cleanup_batch` when it has a term and a courses, sections or enrollments file.
+            cleanup = (record.options.batch_mode and record.batch_mode_term is not None
+                       and any(i in ("course", "section", "enrollment") for i in record.supplied_batches))
+            if cleanup:
+                record.set_state("cleanup_batch")
+        if cleanup:
+            self._hold("cleanup_batch")
+        with self.state.lock:
+            if cleanup and not self._aborted(record):
                 self._remove_previous_imports(record)
             failed = any(m.failure for m in record.messages)
             self._end(record, import_finished=not failed)
@@ -309,7 +330,6 @@ class ImportRunner:
         supplied = [i for i in record.supplied_batches if i in ("course", "section", "enrollment")]
         if not supplied:
             return
-        record.set_state("cleanup_batch")
         state = self.state
         term_courses = [c for c in state.courses.values() if c.term_id == term.id]
         in_term = {c.id for c in term_courses}

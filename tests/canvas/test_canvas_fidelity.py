@@ -391,3 +391,38 @@ def test_a_term_file_and_a_user_status_change(sim, http):
     imported(sim, http, csv_bytes("users", [UserRow(user_id="U1", login_id="u1", status="suspended")]))
     [login] = http.get("/users/sis_user_id:U1/logins").json()
     assert login["workflow_state"] == "suspended"
+
+
+# --- 2b. importing and cleanup_batch seen from outside: sis_batch.rb, SisImportsApiController#importing ----------
+
+def test_a_running_import_is_listed_as_importing_and_can_be_aborted(sim, http, roster_zip):
+    sim.hold_imports_at("importing")
+    started = post_import(http, roster_zip(4))
+    assert sim.wait_until_held()
+    running = http.get("/accounts/self/sis_imports/importing").json()["sis_imports"]
+    assert [(i["id"], i["workflow_state"]) for i in running] == [(started["id"], "importing")]
+    assert running[0]["started_at"] is not None
+    aborted = http.put(f"/accounts/self/sis_imports/{started['id']}/abort").json()
+    assert aborted["workflow_state"] == "aborted"
+    sim.release_held_import()
+    after = finished(sim, http, started["id"])
+    assert after["workflow_state"] == "aborted"  # fast_update_progress raises SisBatch::Aborted
+    assert http.get("/accounts/self/users").json() == []
+
+
+def test_batch_mode_cleans_up_in_cleanup_batch(sim, http, roster_zip):
+    imported(sim, http, roster_zip(4))
+    sim.hold_imports_at("cleanup_batch")
+    started = post_import(http, csv_bytes("courses", [CourseRow(course_id="CRS0", short_name="ALG1",
+                                                                long_name="Algebra I", term_id="2025-26")]),
+                          name="c.csv", batch_mode=True, batch_mode_term_id="sis_term_id:2025-26")
+    assert sim.wait_until_held()
+    assert http.get(f"/accounts/self/sis_imports/{started['id']}").json()["workflow_state"] == "cleanup_batch"
+    assert [i["id"] for i in http.get("/accounts/self/sis_imports/importing").json()["sis_imports"]] == [started["id"]]
+    sim.release_held_import()
+    done = finished(sim, http, started["id"])
+    assert done["workflow_state"] == "imported" and done["data"]["counts"]["batch_courses_deleted"] == 1
+    # Course.destroy_batch: the deleted course's enrollments go with it.
+    crs1 = sim.state.by_sis("course", "CRS1")
+    assert crs1.workflow_state == "deleted"
+    assert {e.workflow_state for e in sim.state.course_enrollments(crs1.id)} == {"deleted"}

@@ -13,6 +13,9 @@ from canvasapi.exceptions import ResourceDoesNotExist
 from canvas.csvfiles import EnrollmentRow, build_zip
 from tests.canvas.conftest import TOKEN
 
+# canvasapi warns about plain-HTTP URLs; the simulator listens on loopback only.
+pytestmark = pytest.mark.filterwarnings("ignore:Canvas may respond unexpectedly:UserWarning")
+
 
 @pytest.fixture
 def canvas(sim):
