@@ -195,6 +195,13 @@ class CanvasSimulator:
             self.progress[progress_id] = progress
             return progress
 
+    def add_authentication_provider(self) -> int:
+        """An active authentication provider a users.csv row may name by id (as a district's SSO would be)."""
+        with self.state.lock:
+            provider_id = self.state.next_id()
+            self.state.auth_providers[str(provider_id)] = provider_id
+            return provider_id
+
     # --- faults and throttling -----------------------------------------------------------------
 
     def inject_faults(self, *, status: int | None = None, hang_seconds: float | None = None, count: int = 1) -> None:

@@ -24,6 +24,23 @@ BUILTIN_ROLE_IDS = {
 COURSE_STATES = {"published": "available", "completed": "completed", "deleted": "deleted", "unpublished": "claimed"}
 
 
+class LoginState:
+    """A user's SIS login (its Pseudonym) as roll-back data sees it: its workflow_state is the login's
+    (active, suspended, deleted); a deleted login leaves the simulator's user deleted too."""
+
+    def __init__(self, user: User):
+        self.user = user
+
+    @property
+    def workflow_state(self) -> str:
+        return self.user.login_state
+
+    @workflow_state.setter
+    def workflow_state(self, value: str) -> None:
+        self.user.login_state = value
+        self.user.workflow_state = "deleted" if value == "deleted" else "registered"
+
+
 class RowProblem(Exception):
     """A row Canvas would skip; the text is Canvas's warning."""
 
@@ -292,6 +309,9 @@ class RowApplier:
     # --- users -----------------------------------------------------------------------------
 
     def user(self, v: dict[str, str]) -> None:
+        """lib/sis/user_importer.rb#process_batch: the row's login (Pseudonym) is found by SIS id, else by its
+        active login; its workflow_state is the row's status, and deleting the last login deletes the user's
+        enrollments (#remove_enrollments_if_last_login)."""
         user_id, login_id, status = v.get("user_id", ""), v.get("login_id", ""), v.get("status", "").lower()
         if not user_id:
             raise RowProblem("No user_id given for a user")
@@ -305,21 +325,42 @@ class RowApplier:
         login_key = login_id.lower()  # Canvas logins are unique case-insensitively
         holder_id = state.users_by_login.get(login_key)
         holder = state.users[holder_id] if holder_id is not None else None
-        if holder is not None and holder is not user:
-            if user is not None or (holder.sis_id and holder.sis_id != user_id):
-                raise RowProblem(
-                    f"An existing Canvas user with the SIS ID {holder.sis_id} has already claimed "
-                    f"{user_id}'s requested login information, skipping"
-                )
-            user = holder  # a login without an SIS id is claimed by this row
+        if holder is not None and holder.login_state == "deleted":
+            holder = None  # pseudonyms.active.by_unique_id: a deleted login claims nothing
+
+        def who(other: User) -> str:
+            return f"SIS ID {other.sis_id}" if other.sis_id else f"Canvas ID {other.id}"
+
         integration_id = v.get("integration_id", "")
-        if integration_id:
+        if integration_id and status != "deleted":
             other = state.by_integration("user", integration_id)
-            if other is not None and other is not user:
+            if other is not None and other is not (user or holder):
                 raise RowProblem(
-                    f"An existing Canvas user with the Integration ID {integration_id} has already "
-                    f"claimed {user_id}'s requested login information, skipping"
+                    f"An existing Canvas user with the {who(other)} has already claimed {user_id}'s requested "
+                    "integration_id, skipping"
                 )
+        if user is None and holder is not None:
+            if holder.sis_id and holder.sis_id != user_id:
+                if not self.record.options.update_sis_id_if_login_claimed:
+                    raise RowProblem(
+                        f"An existing Canvas user with the SIS ID {holder.sis_id} has already claimed "
+                        f"{user_id}'s user_id requested login information, skipping"
+                    )
+            user = holder  # the login is this row's (re-keyed to its SIS id below)
+        elif user is not None and holder is not None and holder is not user and status != "deleted":
+            raise RowProblem(
+                f"An existing Canvas user with the {who(holder)} has already claimed {user_id}'s user_id "
+                "requested login information, skipping"
+            )
+        provider_ref = v.get("authentication_provider_id", "")
+        provider = None
+        if provider_ref:
+            provider = state.auth_providers.get(provider_ref)
+            if provider is None:
+                raise RowProblem(f"unrecognized authentication provider {provider_ref} for {user_id}, skipping")
+        if user is not None and user.login_state == "deleted" and status == "deleted":
+            user.sis_batch_id = self.batch_id
+            return  # "if the pseudonym is already deleted, we're done"
         first, last = v.get("first_name", ""), v.get("last_name", "")
         name = v.get("full_name") or f"{first} {last}".strip() or login_id
         sortable = v.get("sortable_name") or (f"{last}, {first}" if first and last else name)
@@ -340,8 +381,9 @@ class RowApplier:
             user.email = v["email"]
         if integration_id:
             state.index["user"].set_integration(user, integration_id)
-        user.login_state = status
-        self._set_state("User", user, "deleted" if status == "deleted" else "registered", created=created)
+        # A blank authentication_provider_id unbinds the login from its provider (pseudo.authentication_provider = nil).
+        user.authentication_provider_id = provider
+        self._set_state("Pseudonym", LoginState(user), status, created=created)
         if status == "deleted":
             for enrollment in state.user_enrollments(user.id):
                 if enrollment.workflow_state != "deleted":

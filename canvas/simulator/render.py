@@ -147,6 +147,7 @@ def login_json(state: CanvasState, user: User) -> dict[str, Any]:
     return {
         "id": user.id, "user_id": user.id, "account_id": state.root_account.id, "unique_id": user.login_id,
         "sis_user_id": user.sis_id, "integration_id": user.integration_id,
-        "authentication_provider_id": None, "authentication_provider_type": None,
+        "authentication_provider_id": user.authentication_provider_id,
+        "authentication_provider_type": "saml" if user.authentication_provider_id else None,
         "workflow_state": user.login_state, "declared_user_type": None, "created_at": user.created_at,
     }

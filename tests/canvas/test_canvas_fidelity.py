@@ -118,7 +118,7 @@ def test_the_sis_import_json_has_canvas_keys_singular_batches_every_count_and_st
     stats = data["statistics"]
     assert stats["Course"] == {"created": 2, "restored": 0, "concluded": 0, "deleted": 0}
     assert stats["Enrollment"]["created"] == 8 and stats["Enrollment"]["deactivated"] == 0
-    assert stats["Pseudonym"] == {"created": 0, "restored": 0, "deleted": 0}
+    assert stats["Pseudonym"] == {"created": 6, "restored": 0, "deleted": 0}  # one login per new user
     assert stats["total_state_changes"] == 2 + 1 + 2 + 4 + 6 + 8
 
 
@@ -426,3 +426,39 @@ def test_batch_mode_cleans_up_in_cleanup_batch(sim, http, roster_zip):
     crs1 = sim.state.by_sis("course", "CRS1")
     assert crs1.workflow_state == "deleted"
     assert {e.workflow_state for e in sim.state.course_enrollments(crs1.id)} == {"deleted"}
+
+
+# --- 9b. users: lib/sis/user_importer.rb#process_batch -----------------------------------------------------------
+
+def test_a_login_claimed_by_another_sis_id_is_skipped_in_canvas_words_unless_asked_to_rekey(sim, http):
+    imported(sim, http, b"user_id,login_id,status\r\nU1,shared@x.example,active\r\nU2,other,active\r\n")
+    done = imported(sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\nU2,shared@x.example,active\r\n")
+    assert [w[1] for w in done["processing_warnings"]] == [
+        "An existing Canvas user with the SIS ID U1 has already claimed U9's user_id requested login information, skipping",
+        "An existing Canvas user with the SIS ID U1 has already claimed U2's user_id requested login information, skipping",
+    ]
+    rekeyed = imported(sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\n",
+                       update_sis_id_if_login_claimed=True)
+    assert rekeyed["workflow_state"] == "imported" and rekeyed["update_sis_id_if_login_claimed"] is True
+    assert http.get("/users/sis_user_id:U9").json()["login_id"] == "shared@x.example"
+    assert http.get("/users/sis_user_id:U1").status_code == 404
+
+
+def test_a_blank_authentication_provider_unbinds_the_login_and_an_unknown_one_is_skipped(sim, http):
+    provider = sim.add_authentication_provider()
+    imported(sim, http, f"user_id,login_id,authentication_provider_id,status\r\nU1,u1,{provider},active\r\n".encode())
+    assert http.get("/users/sis_user_id:U1/logins").json()[0]["authentication_provider_id"] == provider
+    imported(sim, http, b"user_id,login_id,authentication_provider_id,status\r\nU1,u1,,active\r\n")
+    assert http.get("/users/sis_user_id:U1/logins").json()[0]["authentication_provider_id"] is None
+    done = imported(sim, http, b"user_id,login_id,authentication_provider_id,status\r\nU2,u2,999999,active\r\n")
+    assert [w[1] for w in done["processing_warnings"]] == ["unrecognized authentication provider 999999 for U2, skipping"]
+
+
+def test_deleting_a_user_deletes_its_login_and_enrollments_and_counts_as_a_pseudonym(sim, http, roster_zip):
+    imported(sim, http, roster_zip(4))
+    done = imported(sim, http, csv_bytes("users", [UserRow(user_id="PS00001", login_id="student1@district.example",
+                                                           status="deleted")]))
+    assert done["data"]["statistics"]["Pseudonym"]["deleted"] == 1
+    assert done["data"]["statistics"]["Enrollment"]["deleted"] == 1
+    assert enrollment_states(http, "sis_course_id:CRS0")["PS00001"] == "deleted"
+    assert http.get("/users/sis_user_id:PS00001/logins").json() == []
