@@ -54,7 +54,8 @@ class TransportStats:
 
 
 def is_rate_limited(response: httpx.Response) -> bool:
-    """429 (Canvas since October 2025) or 403 "Rate Limit Exceeded" (older instances)."""
+    """403 "Rate Limit Exceeded" (what canvas-lms app/middleware/request_throttle.rb answers), or a 429 from a
+    proxy in front of Canvas."""
     if response.status_code == 429:
         return True
     return response.status_code == 403 and "rate limit exceeded" in response.text.lower()
