@@ -54,8 +54,8 @@ class TransportStats:
 
 
 def is_rate_limited(response: httpx.Response) -> bool:
-    """403 "Rate Limit Exceeded" (what canvas-lms app/middleware/request_throttle.rb answers), or a 429 from a
-    proxy in front of Canvas."""
+    """403 "Rate Limit Exceeded", what canvas-lms app/middleware/request_throttle.rb answers. 429 is treated the
+    same at no cost, though no canvas-lms source answers it."""
     if response.status_code == 429:
         return True
     return response.status_code == 403 and "rate limit exceeded" in response.text.lower()
