@@ -3,6 +3,7 @@ progress, counts, messages, the files it was given, and what it changed (its rol
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -207,7 +208,7 @@ class SisImportRecord:
             "updated_at": self.updated_at,
             "progress": self.progress,
             "workflow_state": self.workflow_state,
-            "data": self.data,
+            "data": copy.deepcopy(self.data),  # a snapshot: the import thread goes on changing it
             "batch_mode": True if o.batch_mode else None,
             "batch_mode_term_id": self.batch_mode_term.id if self.batch_mode_term is not None else None,
             "multi_term_batch_mode": None,

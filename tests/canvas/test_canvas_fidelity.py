@@ -462,3 +462,15 @@ def test_deleting_a_user_deletes_its_login_and_enrollments_and_counts_as_a_pseud
     assert done["data"]["statistics"]["Enrollment"]["deleted"] == 1
     assert enrollment_states(http, "sis_course_id:CRS0")["PS00001"] == "deleted"
     assert http.get("/users/sis_user_id:PS00001/logins").json() == []
+
+
+def test_a_file_canvas_cannot_read_fails_the_import_below_100_percent_with_an_errors_attachment(sim, http, roster_zip):
+    # sis_batch.rb#do_batch_end_work: a failure-level message makes import_finished false, so the state is
+    # failed_with_messages and progress is not set to 100; the readable files' rows are still applied.
+    done = imported(sim, http, build_zip({"grades.csv": b"student_number,grade\r\n1,9\r\n",
+                                          "users.csv": b"user_id,login_id,status\r\nU1,u1,active\r\n"}))
+    assert done["workflow_state"] == "failed_with_messages" and done["progress"] < 100
+    assert done["processing_errors"] == [["grades.csv", "Couldn't find Canvas CSV import headers"]]
+    assert done["data"]["counts"]["error_count"] == 1 and done["errors_attachment"]["size"] > 0
+    assert [a["display_name"] for a in done["csv_attachments"]] == ["users.csv"]  # only recognised CSVs
+    assert http.get("/users/sis_user_id:U1").status_code == 200
