@@ -18,7 +18,7 @@ from typing import Any
 from canvas.simulator.apply_rows import RowApplier, RowProblem, Skipped
 from canvas.simulator.sis_import import (
     COUNT_KEYS, IMPORTERS, KIND_COUNT, KIND_IMPORTER, SUCCEEDED, VALID_ENROLLMENT_DROP_STATUS, Attachment,
-    SisImportRecord, StateChange,
+    SisImportRecord,
 )
 from canvas.simulator.state import CanvasState, now_iso
 from canvas.simulator.upload import CsvRow, Message, ParsedFile, read_upload

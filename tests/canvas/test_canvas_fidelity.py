@@ -12,8 +12,7 @@ import time
 import httpx
 import pytest
 
-from canvas.client import CanvasClient, sis_ref
-from canvas.csvfiles import CourseRow, EnrollmentRow, SectionRow, TermRow, UserRow, build_zip, csv_bytes
+from canvas.csvfiles import CourseRow, SectionRow, TermRow, UserRow, build_zip, csv_bytes
 from canvas.simulator import CanvasSimulator, FakeClock
 
 from tests.canvas.conftest import TOKEN
