@@ -65,7 +65,7 @@ class CanvasSimulator:
     def start(self) -> CanvasSimulator:
         self.runner = ImportRunner(self.state, base_url=lambda: self.url)
         self._server = SimulatorHTTPServer((self._host, self._port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="canvas-sim-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="canvas-sim-http", daemon=True)
         self._thread.start()
         return self
 
