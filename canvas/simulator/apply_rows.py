@@ -63,6 +63,7 @@ class RowApplier:
         self.state = state
         self.record = record
         self.batch_id = record.id
+        self.deferred_deletes: set[int] = set()
         self.handlers: dict[str, Callable[[dict[str, str]], None]] = {
             "change_sis_id": self.change_sis_id, "accounts": self.account, "terms": self.term,
             "courses": self.course, "sections": self.section, "users": self.user,
@@ -451,7 +452,23 @@ class RowApplier:
         if enrollment is None:
             enrollment = Enrollment(state.next_id(), user.id, course.id, section.id, role_type, "active", associated_id)
             state.add_enrollment(enrollment, key)
-        new_state = {"deleted_last_completed": "deleted"}.get(status, status)
+        # lib/sis/enrollment_importer.rb#enrollment_status
+        if not created and enrollment.workflow_state == "deleted" and user.login_state == "deleted":
+            raise RowProblem(f"Attempted enrolling with deleted sis login {user.login_id} in course {course_id}")
+        new_state = status
+        if status == "deleted_last_completed":
+            # deleted while another active enrollment of the user in the course (same role and associated
+            # user) remains; concluded when it is the last one
+            # user) remains; concluded when it is the last one. Deletions of existing enrollments are applied
+            # at the end of the importer's batch (#deleted_status → @enrollments_to_delete), so one deleted
+            # earlier in this import still counts as active here.
+            others = [e for e in state.course_enrollments(course.id)
+                      if e is not enrollment and e.user_id == user.id and e.type == role_type
+                      and e.associated_user_id == associated_id
+                      and (e.workflow_state in ("active", "invited") or e.id in self.deferred_deletes)]
+            new_state = "deleted" if others else "completed"
+        if new_state == "deleted" and not created:
+            self.deferred_deletes.add(enrollment.id)
         if new_state == "active" and user.workflow_state == "deleted":
             self._set_state("Enrollment", enrollment, "deleted", created=created)
             enrollment.sis_batch_id = self.batch_id

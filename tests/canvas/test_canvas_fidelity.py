@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from canvas.csvfiles import CourseRow, SectionRow, TermRow, UserRow, build_zip, csv_bytes
+from canvas.csvfiles import CourseRow, EnrollmentRow, SectionRow, TermRow, UserRow, build_zip, csv_bytes
 from canvas.simulator import CanvasSimulator, FakeClock
 
 from tests.canvas.conftest import TOKEN
@@ -473,3 +473,45 @@ def test_a_file_canvas_cannot_read_fails_the_import_below_100_percent_with_an_er
     assert done["data"]["counts"]["error_count"] == 1 and done["errors_attachment"]["size"] > 0
     assert [a["display_name"] for a in done["csv_attachments"]] == ["users.csv"]  # only recognised CSVs
     assert http.get("/users/sis_user_id:U1").status_code == 200
+
+
+# --- 9c. enrollments: lib/sis/enrollment_importer.rb#enrollment_status ------------------------------------------
+
+def test_deleted_last_completed_concludes_the_last_enrollment_and_deletes_the_others(sim, http, roster_zip):
+    imported(sim, http, roster_zip(8))
+    # PS00000 is a student in SEC0 (CRS0); give them a second student enrollment in SEC1.
+    imported(sim, http, csv_bytes("enrollments", [EnrollmentRow(section_id="SEC1", user_id="PS00000", role="student")]))
+
+    def states(section: str) -> str:
+        return {e["sis_user_id"]: e["enrollment_state"] for e in http.get(
+            f"/sections/sis_section_id:{section}/enrollments",
+            params={"state[]": ["active", "deleted", "completed"]}).json()}["PS00000"]
+
+    drop = [EnrollmentRow(section_id="SEC0", user_id="PS00000", role="student", status="deleted_last_completed")]
+    imported(sim, http, csv_bytes("enrollments", drop))
+    assert (states("SEC0"), states("SEC1")) == ("deleted", "active")  # another one remained
+    drop = [EnrollmentRow(section_id="SEC1", user_id="PS00000", role="student", status="deleted_last_completed")]
+    imported(sim, http, csv_bytes("enrollments", drop))
+    assert states("SEC1") == "completed"  # the last one is concluded
+
+
+def test_deleted_last_completed_rows_of_one_import_see_each_other_as_active(sim, http, roster_zip):
+    imported(sim, http, roster_zip(8))
+    imported(sim, http, csv_bytes("enrollments", [EnrollmentRow(section_id="SEC1", user_id="PS00000", role="student")]))
+    done = imported(sim, http, csv_bytes("enrollments", [
+        EnrollmentRow(section_id=s, user_id="PS00000", role="student", status="deleted_last_completed")
+        for s in ("SEC0", "SEC1")
+    ]))
+    # Deletions are applied at the end of the importer's batch, so each row still saw the other as active.
+    assert done["data"]["statistics"]["Enrollment"]["deleted"] == 2
+    assert done["data"]["statistics"]["Enrollment"]["concluded"] == 0
+
+
+def test_re_enrolling_a_deleted_login_is_refused_in_canvas_words(sim, http, roster_zip):
+    imported(sim, http, roster_zip(4))
+    imported(sim, http, csv_bytes("users", [UserRow(user_id="PS00001", login_id="student1@district.example",
+                                                    status="deleted")]))
+    done = imported(sim, http, csv_bytes("enrollments", [EnrollmentRow(section_id="SEC1", user_id="PS00001",
+                                                                       role="student")]))
+    assert [w[1] for w in done["processing_warnings"]] == [
+        "Attempted enrolling with deleted sis login student1@district.example in course "]
