@@ -59,7 +59,8 @@ class TransportStats:
 
 
 def is_rate_limited(response: httpx.Response) -> bool:
-    """429 (Canvas since October 2025) or 403 "Rate Limit Exceeded" (older instances)."""
+    """403 "Rate Limit Exceeded", what canvas-lms app/middleware/request_throttle.rb answers. 429 is treated the
+    same at no cost, though no canvas-lms source answers it."""
     if response.status_code == 429:
         return True
     return response.status_code == 403 and "rate limit exceeded" in response.text.lower()
