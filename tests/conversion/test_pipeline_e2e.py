@@ -25,12 +25,6 @@ from tests.conversion.jobhelpers import expire_lease, worker_dies_in
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 
-UPLOAD_RECOGNITION_XFAIL = (
-    "issue 12 upload recognition: real Canvas lists the CSVs inside the zip in csv_attachments (and nothing "
-    "while the import is queued), so canvas_import.find_submitted and this test's count cannot find an upload "
-    "by its zip name; the recognition redesign on the Canvas product branch fixes both"
-)
-
 pytestmark = pytest.mark.django_db(transaction=True)
 S = ConversionState
 SPEC = DistrictSpec(students=150, schools=2, school_year=2027, seed=11)
@@ -175,7 +169,6 @@ def test_a_sync_that_would_drop_many_enrollments_is_held(conversion, consultant,
         assert len(canvas_enrollments(canvas_sim)) < len(before)
 
 
-@pytest.mark.xfail(reason=UPLOAD_RECOGNITION_XFAIL, strict=False)
 def test_a_sync_killed_after_upload_is_not_submitted_twice(conversion):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         conversion.state = S.LIVE

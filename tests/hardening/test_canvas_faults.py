@@ -11,12 +11,6 @@ from conversion.services import mapping, pull, sync
 from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN, simulated_district
 
-UPLOAD_RECOGNITION_XFAIL = (
-    "issue 12 upload recognition: real Canvas lists the CSVs inside the zip in csv_attachments (and nothing "
-    "while the import is queued), so canvas_import.find_submitted and this test's count cannot find an upload "
-    "by its zip name; the recognition redesign on the Canvas product branch fixes both"
-)
-
 pytestmark = pytest.mark.django_db(transaction=True)
 SPEC = DistrictSpec(students=60, schools=2, school_year=2027, seed=31)
 
@@ -39,7 +33,6 @@ def test_a_canvas_that_keeps_answering_503_fails_the_mapping_cleanly(conversion)
         assert not MappingDiff.objects.exists()  # nothing half-written
 
 
-@pytest.mark.xfail(reason=UPLOAD_RECOGNITION_XFAIL, strict=False)
 @pytest.mark.parametrize("fault", [{"status": 500, "count": 2}, {"status": 503, "count": 2}, {"hang_seconds": 2.0, "count": 1}])
 def test_passing_canvas_faults_are_retried_and_the_sync_completes(conversion, fault):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):

@@ -13,12 +13,6 @@ from tests.conversion.jobhelpers import expire_lease, worker_dies_in
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 
-UPLOAD_RECOGNITION_XFAIL = (
-    "issue 12 upload recognition: real Canvas lists the CSVs inside the zip in csv_attachments (and nothing "
-    "while the import is queued), so canvas_import.find_submitted and this test's count cannot find an upload "
-    "by its zip name; the recognition redesign on the Canvas product branch fixes both"
-)
-
 pytestmark = pytest.mark.django_db(transaction=True)
 SPEC = DistrictSpec(students=80, schools=2, school_year=2027, seed=21)
 
@@ -27,7 +21,6 @@ def run(conversion, kind, runner):
     return run_job(conversion, kind, runner, expect_success=True)
 
 
-@pytest.mark.xfail(reason=UPLOAD_RECOGNITION_XFAIL, strict=False)
 def test_remap_killed_during_the_canvas_import_is_not_sent_twice(conversion, district_admin):
     with simulated_district(conversion, SPEC) as (zis, canvas_sim):
         conversion.state = ConversionState.MAPPING
