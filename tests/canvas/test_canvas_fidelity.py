@@ -61,9 +61,9 @@ def test_csv_attachments_name_the_csvs_inside_the_zip_and_are_absent_while_queue
     done = finished(sim, http, queued["id"])
     names = [a["display_name"] for a in done["csv_attachments"]]
     # One attachment per CSV of the zip (create_batch_attachment: File.basename), never the zip's own name.
-    # The users file carries the (blank) password columns our writers send, so Canvas offers it filtered
-    # (import_refactored.rb#process_file, HEADERS_TO_EXCLUDE_FOR_DOWNLOAD is about the header, not the values).
-    assert sorted(names) == ["01_enrollments.csv", "02_people_filtered.csv", "03_sections.csv", "04_courses.csv",
+    # Our writers leave out the columns no row fills (canvas/csvfiles.py), so the users file has no password
+    # column and keeps its name (the _filtered copy is for a password header: test below).
+    assert sorted(names) == ["01_enrollments.csv", "02_people.csv", "03_sections.csv", "04_courses.csv",
                              "05_terms.csv", "06_accounts.csv"]
     assert all("sync-job17" not in (a["display_name"] + a["filename"]) for a in done["csv_attachments"])
     assert {a["content-type"] for a in done["csv_attachments"]} == {"text/csv"}

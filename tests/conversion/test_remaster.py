@@ -117,7 +117,8 @@ def test_when_the_csv_headers_change_the_sync_goes_whole(conversion):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         live(conversion)
         nightly(conversion)
-        conversion.district.canvas_authentication_provider_id = "1"  # users.csv gains a column
+        # The district's SSO provider, as it exists in its Canvas: users.csv gains a column.
+        conversion.district.canvas_authentication_provider_id = str(canvas_sim.add_authentication_provider())
         conversion.district.save()
         second = nightly(conversion)
         assert second.full_import_reason == "CSV headers changed since the last sync: users"
