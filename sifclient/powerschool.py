@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .records import (
-    GradingCategory, LEAInfo, SchoolCourseInfo, SchoolInfo, SectionInfo, SifRecord, StaffAssignment,
+    GradingCategory, LEAInfo, ScheduleInfo, SchoolCourseInfo, SchoolInfo, SectionInfo, SifRecord, StaffAssignment,
     StaffPersonal, StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment, TermInfo,
 )
 
@@ -341,8 +341,8 @@ class District:
             course_ref_id=self.ref_id("SchoolCourseInfo", course_index),
             school_year=s.school_year - year_offset, local_id=str(50000 + index),
             description=f"{SUBJECTS[course % len(SUBJECTS)][1]} {course // len(SUBJECTS) + 1} - section {p + 1}",
-            term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
-            teacher_ref_ids=[self.ref_id("StaffPersonal", teacher)],
+            schedules=[ScheduleInfo(term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
+                                    teacher_ref_ids=[self.ref_id("StaffPersonal", teacher)])],
             course_section_code=f"{course_index}.{p + 1}", section_code=str(p + 1),
             extended_elements=self._ext(50000 + index),
         )

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 from sifclient.errors import SifXmlError
-from sifclient.records import RECORD_TYPES, _from_text, _parse_path
+from sifclient.records import RECORD_TYPES, _from_text, _is_group, _parse_path, _select
 from sifclient.records import SifRecord as SifObject
 from sifclient.records import UnknownRecord
 from sifclient.safexml import SIF_NS, new_parser, parse_message_bytes, q
@@ -29,6 +29,9 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a group (ScheduleInfo): set fields only
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) not in (None, [], {})}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
@@ -193,12 +196,13 @@ def iter_stored_elements(xmls: Sequence[str]) -> Iterator[etree._Element]:
 # Typing the fields of one element, compiled once per object name from each record class's FIELDS; the
 # result is the same as record_data(record_from_xml(element)) (tests check it).
 
-def _field_reader(object_name: str, path: str, kind: str) -> tuple[Callable[[etree._Element], Any], bool]:
+def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._Element], Any], bool]:
     segments, attribute = _parse_path(path)
     tags = [q(s.tag) for s in segments]
     where = f"{object_name}/{path}"
     repeats = any(s.repeats for s in segments)
-    if not repeats:  # (iterchildren(tag) finds a child in half the time find(tag) takes)
+    if not repeats and not any(s.fixed_attrs for s in segments):
+        # (iterchildren(tag) finds a child in half the time find(tag) takes)
         # Most fields are text, which _from_text only strips.
         convert = str.strip if kind == "str" else (lambda raw: _plain(_from_text(raw, kind, where)))
 
@@ -219,18 +223,24 @@ def _field_reader(object_name: str, path: str, kind: str) -> tuple[Callable[[etr
             for node in nodes:
                 if segment.repeats:
                     found.extend(node.iterchildren(tag))
+                elif segment.fixed_attrs:  # prefer the child with the fixed attributes ([@Type=Primary])
+                    found.extend(_select(list(node.iterchildren(tag)), segment))
                 else:
                     child = next(node.iterchildren(tag), None)
                     if child is not None:
                         found.append(child)
             nodes = found
+        if _is_group(kind):
+            return [_plain(kind.from_element(node, where)) for node in nodes]
         values = []
         for node in nodes:
             raw = node.get(attribute) if attribute else node.text
             if raw is not None:
                 values.append(_plain(_from_text(raw, kind, where)))
+        if not repeats:
+            return values[0] if values else None
         return values
-    return read_many, True
+    return read_many, repeats
 
 
 @functools.cache
