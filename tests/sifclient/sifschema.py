@@ -22,7 +22,9 @@ def schema_dir() -> Path:
 
 @functools.cache
 def schema(version: str) -> etree.XMLSchema:
-    folder = {"2.4": "openzis_us_2_4", "2.0r1": "openzis_us_2_0_r1"}[version]
+    # 2.5's SIF_Message schema checks the envelope only (its payload is xs:any lax).
+    folder = {"2.4": "openzis_us_2_4", "2.0r1": "openzis_us_2_0_r1", "2.1": "openzis_us_2_1",
+              "2.5": "openzis_us_2_5"}[version]
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
     document = etree.parse(str(schema_dir() / folder / "SIF_Message.xsd.xml"), parser)
     return etree.XMLSchema(document)
