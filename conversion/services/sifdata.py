@@ -201,17 +201,21 @@ def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._E
     tags = [q(s.tag) for s in segments]
     where = f"{object_name}/{path}"
     repeats = any(s.repeats for s in segments)
-    if not repeats and not any(s.fixed_attrs for s in segments):
-        # (iterchildren(tag) finds a child in half the time find(tag) takes)
+    if not repeats and not _is_group(kind):  # (iterchildren(tag) finds a child in half the time find(tag) takes)
         # Most fields are text, which _from_text only strips.
         convert = str.strip if kind == "str" else (lambda raw: _plain(_from_text(raw, kind, where)))
+        steps = [(tag, segment.fixed_attrs) for tag, segment in zip(tags, segments)]
 
         def read_one(element):
             node = element
-            for tag in tags:
-                node = next(node.iterchildren(tag), None)
-                if node is None:
+            for tag, fixed in steps:
+                child = next(node.iterchildren(tag), None)
+                if child is None:
                     return None
+                if fixed and not all(child.get(a) == v for a, v in fixed):
+                    # as records._select: the first child with the fixed attributes ([@Type=Primary]), else the first
+                    child = next((c for c in node.iterchildren(tag) if all(c.get(a) == v for a, v in fixed)), child)
+                node = child
             raw = node.get(attribute) if attribute else node.text
             return None if raw is None else convert(raw)
         return read_one, False
@@ -223,7 +227,7 @@ def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._E
             for node in nodes:
                 if segment.repeats:
                     found.extend(node.iterchildren(tag))
-                elif segment.fixed_attrs:  # prefer the child with the fixed attributes ([@Type=Primary])
+                elif segment.fixed_attrs:  # the child with the fixed attributes ([@Type=Primary]), else the first
                     found.extend(_select(list(node.iterchildren(tag)), segment))
                 else:
                     child = next(node.iterchildren(tag), None)
