@@ -24,13 +24,14 @@ from functools import cached_property
 from typing import Protocol
 
 from sifclient.errors import SifXmlError
-from sifclient.records import EmailChoice, choose_email
+from sifclient.records import RECORD_TYPES, EmailChoice, choose_email
 
 from conversion.jobs import JobFailed
 from conversion.models import SifRecord, Snapshot
 from conversion.services.sifdata import element_data, iter_stored_elements
 
 LEGACY, DCID = "legacy", "dcid"
+_FIELD_NAMES = {name: {f for f, _, _ in record_type.FIELDS} for name, record_type in RECORD_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,10 @@ class Roster:
         return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids)
 
     def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
+        if fields and "school_year" in _FIELD_NAMES.get(object_name, ()):
+            # The stored key holds no year when @SchoolYear is absent or unreadable, and no year reads as "this
+            # year": typing the attribute too makes an unreadable one fail, naming it, instead of passing.
+            fields = (*fields, "school_year")
         return self.source.rows(object_name, fields or None)
 
     def _in_year(self, school_year) -> bool:

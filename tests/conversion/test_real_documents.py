@@ -145,3 +145,20 @@ def test_the_roster_types_are_the_ones_the_fixtures_hold():
         SchoolInfo, SchoolCourseInfo, SectionInfo, TermInfo, StaffPersonal, StudentPersonal,
         StudentSchoolEnrollment, StudentSectionEnrollment}
     assert all(isinstance(s, ScheduleInfo) for s in SPEC_OBJECTS["spec_2x_sectioninfo.xml"].schedules)
+
+
+@pytest.mark.django_db
+def test_an_unreadable_school_year_fails_the_roster_naming_it_instead_of_passing_as_this_year(conversion):
+    from conversion.jobs import JobFailed
+    from conversion.models import Snapshot
+    from conversion.services.sifdata import store_rows
+
+    section = (REAL / "spec_2x_sectioninfo.xml").read_bytes().replace(b'SchoolYear="2006"', b'SchoolYear="2OO6"')
+    snapshot = Snapshot.objects.create(conversion=conversion)
+    rows = list(payload_rows(response(section, "2.4"), max_bytes=1 << 22, arrived_in="m"))
+    assert rows[0].school_year is None  # the ingest stores it (never refuses a record for a value)...
+    store_rows(snapshot, rows)
+    roster = Roster(snapshot, school_year=2006)
+    roster.__dict__["courses"] = {SPEC_OBJECTS["spec_2x_sectioninfo.xml"].course_ref_id: {"school_ref_id": "S"}}
+    with pytest.raises(JobFailed, match=r"SectionInfo 427-6 .*SectionInfo/@SchoolYear: '2OO6' is not a valid int"):
+        roster.sections  # ...and reading it says which record and which value
