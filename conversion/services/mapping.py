@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db import transaction
+from sifclient.records import EMAIL_RULE
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapshot
 from conversion.services import bulk
 from conversion.services.canvas_api import canvas_for
-from sifclient.records import EMAIL_RULE
-
 from conversion.services.roster import Person, Roster
 
 M = MatchStatus

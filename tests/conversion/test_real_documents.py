@@ -86,7 +86,8 @@ def _real_district():
                                  term_code=f"T{n}", description=f"Term {n}")
              for n, s in enumerate(section.schedules, 1)]
     staff = SPEC_OBJECTS["spec_2x_staffpersonal.xml"]
-    teachers = [dataclasses.replace(staff, ref_id=ref, local_id=f"T{n}", extended_elements={"DCID": str(900 + n)})
+    teachers = [dataclasses.replace(staff, ref_id=ref, local_id=f"T{n}", extended_elements={"DCID": str(900 + n)},
+                                    email=staff.email if n == 1 else f"teacher{n}@example.org")
                 for n, ref in enumerate(section.teacher_ref_ids)]
     data = (REAL / "powerschool_2_0r1_ack_response_iso8859.xml").read_bytes()
     (student,) = scan_message(data).delivered.records()
@@ -162,3 +163,21 @@ def test_an_unreadable_school_year_fails_the_roster_naming_it_instead_of_passing
     roster.__dict__["courses"] = {SPEC_OBJECTS["spec_2x_sectioninfo.xml"].course_ref_id: {"school_ref_id": "S"}}
     with pytest.raises(JobFailed, match=r"SectionInfo 427-6 .*SectionInfo/@SchoolYear: '2OO6' is not a valid int"):
         roster.sections  # ...and reading it says which record and which value
+
+
+def test_siblings_sharing_the_family_list_log_in_by_their_sis_id():
+    roster, _, student = _real_district()
+    source = roster.source
+    sibling = dataclasses.replace(student, ref_id="F" * 32, local_id="02963", first_name="Sib",
+                                  extended_elements={"DCID": "5002"})
+    source.rows_by_name["StudentPersonal"].append(row_values(sibling.to_xml(), "t", 99))
+    enrollment = dataclasses.replace(SPEC_OBJECTS["spec_2x_studentschoolenrollment.xml"], ref_id="E" * 32,
+                                     student_ref_id=sibling.ref_id,
+                                     school_ref_id=SPEC_OBJECTS["spec_2x_schoolinfo.xml"].ref_id, school_year=2006)
+    source.rows_by_name["StudentSchoolEnrollment"].append(row_values(enrollment.to_xml(), "t", 100))
+    roster = Roster(source, school_year=2006)
+    users = {row.user_id: row for row in _Builder(roster, "dcid").users()}
+    # Both get the family address as e-mail; neither may take it as login (Canvas would skip the second).
+    assert (users["5001"].login_id, users["5002"].login_id) == ("5001", "5002")
+    assert users["5001"].email == users["5002"].email == "family54064@example.org"
+    assert users["901"].login_id == "family06174@example.org"
