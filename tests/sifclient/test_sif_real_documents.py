@@ -217,6 +217,34 @@ def test_specification_objects_in_every_envelope(name, version, encoding, in_ack
         assert is_valid(data, version) is meant_valid
 
 
+def event(obj: bytes, object_name: str, version: str, *, encoding: str = "UTF-8", action: str = "Change") -> bytes:
+    """A SIF_Event carrying one object, delivered inside a SIF_Ack whose inner message declares no namespace."""
+    message = (f'<SIF_Message Version="{version}"><SIF_Event><SIF_Header><SIF_MsgId>{"5" * 32}</SIF_MsgId>'
+               f'<SIF_Timestamp>2013-10-08T11:36:06-06:00</SIF_Timestamp><SIF_SourceId>PowerSchool</SIF_SourceId>'
+               f'</SIF_Header><SIF_ObjectData><SIF_EventObject ObjectName="{object_name}" Action="{action}">'
+               ).encode(encoding) + obj + b"</SIF_EventObject></SIF_ObjectData></SIF_Event></SIF_Message>"
+    return (f'<?xml version="1.0" encoding="{encoding}"?>\n<SIF_Message xmlns="{SIF_NS}" Version="{version}">'
+            f'<SIF_Ack><SIF_Header><SIF_MsgId>{"6" * 32}</SIF_MsgId><SIF_Timestamp>2013-10-08T13:19:15-06:00'
+            f'</SIF_Timestamp><SIF_SourceId>ZIS</SIF_SourceId></SIF_Header><SIF_OriginalSourceId>canvas'
+            f'</SIF_OriginalSourceId><SIF_OriginalMsgId>{"7" * 32}</SIF_OriginalMsgId><SIF_Status><SIF_Code>0'
+            f'</SIF_Code><SIF_Data>').encode(encoding) + message + b"</SIF_Data></SIF_Status></SIF_Ack></SIF_Message>"
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "ISO-8859-1"])
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", sorted(SPEC_OBJECTS))
+def test_specification_objects_in_every_event_envelope(name, version, encoding):
+    record = SPEC_OBJECTS[name]
+    data = event(real(name).decode("utf-8").encode(encoding), record.OBJECT_NAME, version, encoding=encoding)
+    envelope = scan_message(data)
+    d = envelope.delivered
+    assert (envelope.status_code, d.kind, d.version, d.object_name, d.action, d.msg_id, d.source_id) == (
+        0, "event", version, record.OBJECT_NAME, "Change", "5" * 32, "PowerSchool")
+    assert list(d.records()) == [record]
+    if version in SCHEMA_VERSIONS:
+        assert is_valid(data, version) is (version == "2.5" or name not in INVALID_BEFORE_2_5)
+
+
 def test_a_section_keeps_every_schedule_and_every_teacher():
     (section,) = iter_payload_records(response(real("spec_2x_sectioninfo.xml"), "2.4"))
     assert section.schedules == SCHEDULES
