@@ -254,7 +254,8 @@ class SifRecord:
     def dcid(self) -> int | None:
         """PowerSchool DCID from the agent.cfg mapping (extended element "DCID"), if present."""
         raw = self.extended_elements.get("DCID")
-        return int(raw) if raw not in (None, "") and raw.strip().isdigit() else None
+        text = (raw or "").strip()
+        return int(text) if text.isascii() and text.isdigit() else None  # ("¹".isdigit(), but int("¹") fails)
 
     def changed_fields(self) -> dict[str, Any]:
         """The fields that are set (what a partial Change object carries)."""

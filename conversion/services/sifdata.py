@@ -115,7 +115,9 @@ def _local_id(node: etree._Element | None) -> str:
 
 def _school_year(value: str | None) -> int | None:
     year = (value or "").strip()
-    return int(year) if year.isdigit() and len(year) <= 4 else None  # a bad year fails on reading
+    # isdigit() alone holds for "¹" or "٢٠٢٦", which int() refuses (or reads): ASCII digits only. A bad year is
+    # stored as no year, and fails, named, when the roster reads it.
+    return int(year) if year.isascii() and year.isdigit() and len(year) <= 4 else None
 
 
 def _holder(element: etree._Element) -> etree._Element | None:

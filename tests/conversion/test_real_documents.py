@@ -181,3 +181,16 @@ def test_siblings_sharing_the_family_list_log_in_by_their_sis_id():
     assert (users["5001"].login_id, users["5002"].login_id) == ("5001", "5002")
     assert users["5001"].email == users["5002"].email == "family54064@example.org"
     assert users["901"].login_id == "family06174@example.org"
+
+
+@pytest.mark.parametrize("year", ["¹", "²⁰²⁶", "٢٠٢٦"])
+def test_a_school_year_of_non_ascii_digits_is_stored_as_no_year_not_a_crash(year):
+    section = (REAL / "spec_2x_sectioninfo.xml").read_bytes().replace(b'SchoolYear="2006"',
+                                                                     f'SchoolYear="{year}"'.encode())
+    (row,) = payload_rows(response(section, "2.4"), max_bytes=1 << 22, arrived_in="m")
+    assert row.school_year is None and row.ref_id == SPEC_OBJECTS["spec_2x_sectioninfo.xml"].ref_id
+
+
+def test_a_dcid_of_non_ascii_digits_is_no_dcid():
+    assert StudentPersonal(extended_elements={"DCID": "¹²"}).dcid is None
+    assert StudentPersonal(extended_elements={"DCID": " 5001 "}).dcid == 5001
