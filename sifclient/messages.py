@@ -386,7 +386,10 @@ def read_ack(body: etree._Element) -> AckInfo:
     status_desc = None
     data = None
     if status is not None:
-        status_code = int((status.findtext(q("SIF_Code")) or "0").strip())
+        code = (status.findtext(q("SIF_Code")) or "0").strip()
+        if not (code.isascii() and code.isdigit()):  # a bare ValueError before
+            raise SifProtocolError(f"SIF_Ack/SIF_Status/SIF_Code: {code!r} is not a number")
+        status_code = int(code)
         status_desc = status.findtext(q("SIF_Desc"))
         holder = status.find(q("SIF_Data"))
         if holder is not None and len(holder):

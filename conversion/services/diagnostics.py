@@ -22,6 +22,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from sifclient import SifError, ZisTlsError
 from sifclient.errors import CAT_GENERIC, CAT_TRANSPORT, CAT_ZONE_SERVICES, CODE_ZONE_NOT_READY
+from sifclient.records import EMAIL_RULE, choose_email
 
 from conversion.models import (
     Conversion,
@@ -34,7 +35,7 @@ from conversion.models import (
     Snapshot,
 )
 from conversion.services.setup_aids import DCID_ELEMENT, DCID_OBJECTS
-from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR
+from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR, data_of
 from conversion.services.zis import PULL_OBJECTS, sif_error_detail
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
         Severity.WARNING, "State Messaging Plug-ins (SMP) are on for the Canvas connection",
         "Disable SMP in SIF Agent Console / Agent Settings / Plugins (or ask PowerSchool to). If SIF serves "
         "state reporting, work with PowerSchool to disable it for the Canvas connection only.",
+    ),
+    "several_emails": (
+        Severity.WARNING, "Several e-mail addresses in PowerSchool's primary Email",
+        "Canvas takes one e-mail address (and one login) per person: it gets " + EMAIL_RULE + ". The other "
+        "addresses are listed in the mapping. PowerSchool fills this Email from the family e-mail field; if "
+        "another address should be the login, put it first in PowerSchool (or map the student's own address "
+        "to the Email in agent.cfg), then pull again.",
     ),
     "push_mode": (
         Severity.ERROR, "The PowerSchool SIF agent is in Push mode",
@@ -270,6 +278,30 @@ def check_smp(snapshot: Snapshot, element_counts: dict[str, dict[str, int]]) -> 
     return Finding("smp_on", {"snapshot": snapshot.pk, "state_elements": elements, "unsolicited_events": events})
 
 
+# A primary Email whose text holds a separator: the candidates, read and decided by the e-mail rule itself.
+_SEVERAL_EMAILS = r"<([A-Za-z0-9_.-]+:)?Email[ >][^<]*[,; ][^<]*</"
+
+
+def check_emails(snapshot: Snapshot) -> Finding | None:
+    per_object: dict[str, dict] = {}
+    candidates = (SifRecord.objects.filter(snapshot=snapshot, object_name__in=("StaffPersonal", "StudentPersonal"),
+                                           xml__regex=_SEVERAL_EMAILS)
+                  .order_by("object_name", "local_id", "ref_id").values_list("object_name", "local_id", "xml"))
+    for object_name, local_id, xml in candidates.iterator(chunk_size=2000):
+        choice = choose_email(data_of(xml, ("email",)).get("email"))
+        if not choice.several:
+            continue
+        figures = per_object.setdefault(object_name, {"people": 0, "examples": []})
+        figures["people"] += 1
+        if len(figures["examples"]) < EXAMPLES:
+            figures["examples"].append({"local_id": local_id, "chosen": choice.chosen or "",
+                                        "not_used": list(choice.others), "not_an_address": list(choice.invalid)})
+    if not per_object:
+        return None
+    return Finding("several_emails", {"snapshot": snapshot.pk, "rule": EMAIL_RULE, "objects": per_object,
+                                      "people": sum(f["people"] for f in per_object.values())})
+
+
 def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list[Finding]:
     if snapshot is None:
         return []
@@ -278,6 +310,7 @@ def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list
         check_school_years(snapshot, conversion.school_year),
         check_schools(snapshot, conversion.expected_school_ids),
         check_smp(snapshot, _extended_element_counts(snapshot)),
+        check_emails(snapshot),
     ]
     return [f for f in found if f is not None]
 

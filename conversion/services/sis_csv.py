@@ -84,7 +84,15 @@ class _Builder:
             self.counts["sections"] += 1
             yield SectionRow(section_id=section.section_id, course_id=section.course_id, name=section.name)
 
+    def _shared_addresses(self) -> set[str]:
+        """Addresses chosen for more than one person (siblings share PowerSchool's family e-mail list)."""
+        counts = Counter(p.email.lower() for p in self.roster.people_by_ref.values() if p.email)
+        return {address for address, n in counts.items() if n > 1}
+
     def users(self) -> Iterator[SisRow]:
+        # The login is the chosen e-mail address, unless another person gets the same one: Canvas keeps a login
+        # unique (case-insensitively) and skips the second user claiming it, so both log in by their SIS id.
+        shared = self._shared_addresses()
         for person in self.roster.iter_people():
             user_id = self._user_id(person)
             if not user_id:
@@ -94,8 +102,9 @@ class _Builder:
                 continue
             self.counts["users"] += 1
             yield UserRow(
-                user_id=user_id, login_id=person.email or user_id, first_name=person.first_name,
-                authentication_provider_id=self.authentication_provider_id,
+                user_id=user_id,
+                login_id=person.email if person.email and person.email.lower() not in shared else user_id,
+                first_name=person.first_name, authentication_provider_id=self.authentication_provider_id,
                 last_name=person.last_name, email=person.email or None,
                 declared_user_type="teacher" if person.kind == "teacher" else "student", status="active",
             )

@@ -106,7 +106,7 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
     assert [(o, a) for o, a, _ in written] == [("GradingAssignment", "Add")] + [("GradingAssignmentScore", "Add")] * 3
     assignment = written[0][2]
     assert assignment.ref_id == gradepassback.assignment_ref_id(canvas.url, essay.id)
-    assert assignment.section_ref_id == section.ref_id and assignment.term_ref_id == section.data["term_ref_id"]
+    assert assignment.section_ref_id == section.ref_id and assignment.term_ref_id == section.data["schedules"][0]["term_ref_id"]
     assert assignment.description == "Essay 1" and assignment.points_possible == 20
     assert str(assignment.due_date) == "2026-10-01"
     assert SifRecord.objects.get(ref_id=assignment.category_ref_id).data["section_ref_id"] == section.ref_id
