@@ -18,10 +18,16 @@ from conversion.services import onboarding, step_data
 
 
 class OnboardingZisForm(ZisSettingsForm):
-    """Step 1's ZIS details without the hosting (told from the PowerSchool URL) and the agent's source id."""
+    """Step 1's ZIS details without the hosting (told from the PowerSchool URL) and the agent's source id.
+
+    The zone's SIF version is asked here (issue 15's onboarding): a new district has no stored version to keep."""
 
     class Meta(ZisSettingsForm.Meta):
-        fields = ["zis_url", "zone_id", "zis_username", "zis_password", "zis_ca_bundle"]
+        fields = ["zis_url", "zone_id", "sif_version", "zis_username", "zis_password", "zis_ca_bundle"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sif_version"].required = True
 
 
 def _consultant_only(request: HttpRequest) -> None:

@@ -40,6 +40,7 @@ def test_onboard_a_district_from_nothing(page, celery_worker, consultant):
         page.get_by_label("Canvas API token").fill(TOKEN)
         page.get_by_label("ZIS URL").fill(zis.base_url + "/zones")
         page.get_by_label("Zone ID").fill("CEDAR")
+        page.get_by_label("Zone's SIF version").select_option("2.3")
         page.get_by_label("ZIS user name").fill("cedar-agent")
         page.get_by_label("ZIS password").fill("zis-pass-cedar-1")
         page.get_by_role("button", name="Add the district").click()
@@ -52,6 +53,7 @@ def test_onboard_a_district_from_nothing(page, celery_worker, consultant):
         screenshot(page, "onboard-1-canvas-checked")
         district = District.objects.get(name="Cedar Valley Schools")
         assert district.conversions.get().hosting == Hosting.POWERSCHOOL
+        assert district.conversions.get().sif_version == "2.3"
 
         # The district's admin, invited by e-mail.
         page.get_by_role("link", name="District admins").click()

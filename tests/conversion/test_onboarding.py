@@ -27,7 +27,7 @@ def new_district_post(canvas, **over):
         "canvas-canvas_url": canvas.url, "canvas-canvas_account_id": str(canvas.root_account_id),
         "canvas-canvas_token": TOKEN,
         "zis-zis_url": "https://127.0.0.1:8443/zis", "zis-zone_id": "CEDAR", "zis-zis_username": "agent",
-        "zis-zis_password": "zis-secret-pass-1", "zis-zis_ca_bundle": "",
+        "zis-zis_password": "zis-secret-pass-1", "zis-zis_ca_bundle": "", "zis-sif_version": "2.3",
     }
     data.update(over)
     return data
@@ -43,6 +43,7 @@ def test_consultant_adds_a_district_and_sees_the_canvas_check(client, consultant
     assert conversion.school_year == 2027 and conversion.hosting == Hosting.POWERSCHOOL
     assert (conversion.zis_url, conversion.zone_id, conversion.zis_username, conversion.zis_password) == (
         "https://127.0.0.1:8443/zis", "CEDAR", "agent", "zis-secret-pass-1")
+    assert conversion.sif_version == "2.3"  # the zone's version, asked on the page (not the 2.4 default)
     page = response.content.decode()
     assert "Cedar Valley Schools" in page and "every permission" in page
     assert page.count('class="badge ok">held') == 4
@@ -50,6 +51,18 @@ def test_consultant_adds_a_district_and_sees_the_canvas_check(client, consultant
     actions = list(AuditEvent.objects.filter(district=district).values_list("action", flat=True))
     assert {"district_created", "edit:canvas", "edit:zis", "canvas_check"} <= set(actions)
     assert not any(TOKEN in str(e.detail) or TOKEN in e.summary for e in AuditEvent.objects.all())
+
+
+def test_the_new_district_page_asks_the_zones_sif_version(client, consultant, canvas):
+    client.force_login(consultant)
+    page = client.get("/districts/new/").content.decode()
+    assert 'name="zis-sif_version"' in page and "SIF 2.0r1" in page
+    data = new_district_post(canvas)
+    del data["zis-sif_version"]
+    response = client.post("/districts/new/", data)
+    assert response.status_code == 422 and not District.objects.exists()  # refused: the version is required
+    client.post("/districts/new/", new_district_post(canvas, **{"zis-sif_version": "2.0r1"}))
+    assert Conversion.objects.get().sif_version == "2.0r1"
 
 
 def test_self_hosted_is_told_from_the_url(client, consultant, canvas):
