@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -40,6 +41,12 @@ class District(models.Model):
     canvas_parent_account_id = models.CharField(
         "Canvas parent account (SIS id) of the schools", max_length=255, blank=True, default="",
         help_text="Schools' sub-accounts are kept under this account; empty: directly under the root account.")
+    # The nightly sync's safety net (conversion/services/sync_policy.py reads these; a consultant sets them from the
+    # sync history, audited): the share of the last sync's enrollments that may go in one night before a person must
+    # look, for the whole district and, optionally, per school ({school account SIS id: percent}).
+    sync_deletion_threshold = models.PositiveSmallIntegerField(
+        "Enrollments a sync may remove (%)", default=10, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    sync_school_thresholds = models.JSONField("Per-school thresholds (%)", default=dict, blank=True)
     admins = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="administered_districts", blank=True,
         help_text="District admins: they see this district only and approve what it asks of them.",

@@ -18,6 +18,7 @@ class JobKind(models.TextChoices):
     REMAP_ROLLBACK = "remap_rollback", "Roll the remap back"
     SYNC = "sync", "Sync to Canvas"
     REMASTER = "remaster", "Full sync to Canvas (remaster)"
+    SYNC_UNDO = "sync_undo", "Undo a sync in Canvas"
     GRADE_PASSBACK = "grade_passback", "Grade passback"
 
 

@@ -56,6 +56,17 @@ class SyncRun(models.Model):
     warning_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The submission's state, here only (canvas_import.submit_once reads and writes it through sync.py): when the
+    # upload began and under which file name, so a rerun recognises an upload whose answer was lost.
+    submitting_at = models.DateTimeField(null=True, blank=True)
+    upload_name = models.CharField(max_length=120, blank=True)
+    # What this run would remove compared with the last successful sync: totals and per school (services/removals.py).
+    removals = models.JSONField(default=dict, blank=True)
+    # Canvas's own change_threshold tripped: it imported the files whole, without diffing (nothing dropped).
+    canvas_threshold_exceeded = models.BooleanField(default=False)
+    # "Undo this sync": Canvas's state after restore_states (restored or partially_restored), and when.
+    restored_state = models.CharField(max_length=30, blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

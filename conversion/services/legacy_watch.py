@@ -45,7 +45,9 @@ def our_imports(conversion: Conversion) -> tuple[set[int], set[str]]:
     """The import ids this product made for the conversion, and the upload names its jobs used."""
     ids = set(SyncRun.objects.filter(conversion=conversion, canvas_import_id__isnull=False)
               .values_list("canvas_import_id", flat=True))
-    names = set()
+    # A sync keeps its upload's name on its SyncRun (services/sync.py), the other jobs in their detail.
+    names = set(SyncRun.objects.filter(conversion=conversion).exclude(upload_name="")
+                .values_list("upload_name", flat=True))
     for detail in Job.objects.filter(conversion=conversion).exclude(detail={}).values_list("detail", flat=True):
         if detail.get("import_id"):
             ids.add(int(detail["import_id"]))

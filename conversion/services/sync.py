@@ -31,7 +31,6 @@ from pathlib import Path
 
 from canvas.csv_formats import detect_kind
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -54,16 +53,15 @@ from conversion.models import (
 from conversion.models.conversion import note_problem
 from conversion.rules import Role, role_in
 from conversion.spreadsheet import SafeWriter
-from conversion.services import canvas_import, pull
+from conversion.services import canvas_import, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package, cached_package, remember_package
+from conversion.services.sync_policy import SyncPolicy
 
 log = logging.getLogger(__name__)
 
-# Share of the last sync's enrollments that may disappear in one night before a person must look.
-DELETION_THRESHOLD = getattr(settings, "SYNC_DELETION_THRESHOLD", 0.10)
 
 
 def diffing_data_set(conversion: Conversion) -> str:
@@ -144,41 +142,62 @@ def _run(job: Job, progress: Progress, *, full_reason: str) -> None:
 
 
 def _build_and_send(run: SyncRun, job: Job, progress: Progress) -> None:
-    conversion = job.conversion
+    """Resume a submitted run, send a released one, or run afresh: gather the facts, `decide`, carry it out."""
+    if run.canvas_import_id or run.submitting_at:
+        _submit_and_wait(run, job, progress, bytes(_require_package(run).content))  # a rerun: resume, never resend
+        return
     released_from = (job.params or {}).get("release_of")
+    if released_from:
+        _send_released(run, job, progress, released_from)
+        return
+    _fresh(run, job, progress)
+
+
+def _require_package(run: SyncRun) -> Artifact:
+    package = _artifact(run, "sync_package")
+    if package is None:
+        raise JobFailed("The sync's package is gone; run a new sync instead.")
+    return package
+
+
+def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: int) -> None:
+    """A person looked at a held sync's removal list and let it go: its package goes as it is."""
+    held = SyncRun.objects.get(pk=released_from, conversion=job.conversion)
+    package = _artifact(held, "sync_package")
+    if package is None:
+        raise JobFailed("The held sync's package is gone; run a new sync instead.")
+    run.snapshot, run.fingerprint, run.counts, run.removals = held.snapshot, held.fingerprint, held.counts, held.removals
+    run.previous_enrollments, run.removed_enrollments = held.previous_enrollments, held.removed_enrollments
+    run.save(update_fields=["snapshot", "fingerprint", "counts", "removals", "previous_enrollments",
+                            "removed_enrollments"])
+    keys = _artifact(held, "enrollment_keys")
+    _keep_package(run, bytes(package.content), bytes(keys.content) if keys else None, rows=package.rows)
+    decision = sync_policy.decide(SyncPolicy.for_district(job.conversion.district), full_reason="",
+                                  previous_fingerprint=None, fingerprint=run.fingerprint, removals=None, released=True)
+    assert decision.action == "send"
+    _submit_and_wait(run, job, progress, bytes(package.content), released=True)
+
+
+def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
+    conversion = job.conversion
+    policy = SyncPolicy.for_district(conversion.district)
+    progress.update(message="Pulling from the zone", force=True)
+    snapshot = pull.pull(conversion, job=job, progress=progress)
+    run.snapshot = snapshot
+    previous = last_successful(conversion, before=run)
+    if not run.full_import_reason:
+        _set_full_reason(run, _remaster_needed(conversion, run))
+    previous_fingerprint = previous.fingerprint if previous else None
+    # Same records as a snapshot whose package is known: the fingerprint is known without a rebuild.
+    known = cached_package(snapshot, scheme=DCID)
+    if known and sync_policy.decide(policy, full_reason=run.full_import_reason, previous_fingerprint=previous_fingerprint,
+                                    fingerprint=known["fingerprint"], removals=None).action == "skip":
+        run.fingerprint, run.counts, run.skipped_users = known["fingerprint"], known["counts"], known["skipped"]
+        run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
+        _skip(run, previous, progress)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         package_path = Path(tmp) / "sis_import.zip"
-        if run.canvas_import_id or job.detail.get("submitting_at"):
-            _submit_and_wait(run, job, progress, _artifact(run, "sync_package").content)
-            return
-        if released_from:
-            held = SyncRun.objects.get(pk=released_from, conversion=conversion)
-            package = _artifact(held, "sync_package")
-            if package is None:
-                raise JobFailed("The held sync's package is gone; run a new sync instead.")
-            run.snapshot, run.fingerprint, run.counts = held.snapshot, held.fingerprint, held.counts
-            run.save(update_fields=["snapshot", "fingerprint", "counts"])
-            keys = _artifact(held, "enrollment_keys")
-            _keep_package(run, bytes(package.content), bytes(keys.content) if keys else None, rows=package.rows)
-            _submit_and_wait(run, job, progress, bytes(package.content))
-            return
-
-        progress.update(message="Pulling from the zone", force=True)
-        snapshot = pull.pull(conversion, job=job, progress=progress)
-        run.snapshot = snapshot
-        previous = last_successful(conversion, before=run)
-        if not run.full_import_reason:
-            reason = _remaster_needed(conversion, run)
-            if reason:
-                run.full_import_reason = reason
-                run.save(update_fields=["full_import_reason"])
-        # Same records as a snapshot whose package is known: the fingerprint is known without a rebuild.
-        known = cached_package(snapshot, scheme=DCID)
-        if not run.full_import_reason and previous and known and previous.fingerprint == known["fingerprint"]:
-            run.fingerprint, run.counts, run.skipped_users = known["fingerprint"], known["counts"], known["skipped"]
-            run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
-            _skip(run, previous, progress)
-            return
         progress.update(message="Building the SIS import files", force=True)
         package = build_package(Roster.for_snapshot(snapshot), package_path, scheme=DCID,
                                 authentication_provider_id=conversion.district.canvas_authentication_provider_id,
@@ -186,35 +205,50 @@ def _build_and_send(run: SyncRun, job: Job, progress: Progress) -> None:
         remember_package(snapshot, package, scheme=DCID)
         run.fingerprint, run.counts, run.skipped_users = package.fingerprint, package.counts, package.skipped[:200]
         run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
-
         if not run.full_import_reason:
-            headers = _headers_changed(previous, package_path)
-            if headers:
-                run.full_import_reason = headers
-                run.save(update_fields=["full_import_reason"])
-        if not run.full_import_reason and previous and previous.fingerprint == package.fingerprint:
-            _skip(run, previous, progress)
-            return
-
+            _set_full_reason(run, _headers_changed(previous, package_path))
         content = package_path.read_bytes()
-        _keep_package(run, content, pack_keys(package.enrollment_keys), rows=sum(package.counts.values()))
-        if previous and not run.full_import_reason:  # a remaster drops nothing, so it is never held
-            before = _artifact(previous, "enrollment_keys")
-            if before is not None:
-                old_keys = unpack_keys(bytes(before.content))
-                removed = len(old_keys - package.enrollment_keys)
-                run.previous_enrollments, run.removed_enrollments = len(old_keys), removed
-                run.save(update_fields=["previous_enrollments", "removed_enrollments"])
-                if old_keys and removed / len(old_keys) > DELETION_THRESHOLD:
-                    reason = (f"{removed:,} of {len(old_keys):,} enrollments ({removed / len(old_keys):.0%}) would be "
-                              f"dropped, more than the {DELETION_THRESHOLD:.0%} allowed without a look.")
-                    _finish(run, SyncState.HELD, held_reason=reason)
-                    audit.record(district=conversion.district, conversion=conversion, user=None,
-                                 action="sync_held", summary="Sync held for approval", reason=reason,
-                                 detail={"sync_run": run.pk})
-                    progress.update(message="Held for approval: " + reason, force=True)
-                    return
-        _submit_and_wait(run, job, progress, content)
+    found = _removals(run, previous, content) if previous and not run.full_import_reason else None
+    decision = sync_policy.decide(policy, full_reason=run.full_import_reason, previous_fingerprint=previous_fingerprint,
+                                  fingerprint=package.fingerprint, removals=found)
+    if decision.action == "skip":
+        _skip(run, previous, progress)
+        return
+    _keep_package(run, content, pack_keys(package.enrollment_keys), rows=sum(package.counts.values()))
+    if decision.action == "hold":
+        _hold(run, decision.reason, progress)
+        return
+    _submit_and_wait(run, job, progress, content)
+
+
+def _set_full_reason(run: SyncRun, reason: str) -> None:
+    if reason:
+        run.full_import_reason = reason[:200]
+        run.save(update_fields=["full_import_reason"])
+
+
+def _removals(run: SyncRun, previous: SyncRun, content: bytes) -> sync_policy.Removals | None:
+    """What this package removes compared with the last successful sync's; kept on the run, the list as a CSV."""
+    before = _artifact(previous, "sync_package")
+    if before is None:
+        return None
+    found, rows = removals.compare(bytes(before.content), content)
+    run.removals = removals.as_json(found)
+    run.previous_enrollments, run.removed_enrollments = found.enrollments_before, found.enrollments
+    run.save(update_fields=["removals", "previous_enrollments", "removed_enrollments"])
+    if rows:
+        Artifact.objects.create(conversion=run.conversion, job=run.job, kind="removal_list",
+                                name=f"sync-{run.pk}-removals.csv", content=removals.csv_bytes(rows), rows=len(rows))
+    return found
+
+
+def _hold(run: SyncRun, reason: str, progress: Progress) -> None:
+    conversion = run.conversion
+    _finish(run, SyncState.HELD, held_reason=reason)
+    audit.record(district=conversion.district, conversion=conversion, user=None,
+                 action="sync_held", summary="Sync held for approval", reason=reason,
+                 detail={"sync_run": run.pk, "removals": run.removals.get("totals", {})})
+    progress.update(message="Held for approval: " + reason[:250], force=True)
 
 
 def _skip(run: SyncRun, previous: SyncRun, progress: Progress) -> None:
@@ -232,28 +266,54 @@ def _keep_package(run: SyncRun, content: bytes, keys: bytes | None, *, rows: int
                                 content_type="application/octet-stream", content=keys)
 
 
-def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes) -> None:
+def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes, *, released: bool = False) -> None:
     conversion = run.conversion
     account = conversion.district.canvas_account_id or "1"
+    policy = SyncPolicy.for_district(conversion.district)
+    # The submission's state lives on the run alone (when the upload began, its name, Canvas's import id).
+    state = {"submitting_at": run.submitting_at.isoformat() if run.submitting_at else None,
+             "import_id": run.canvas_import_id}
 
     def save(values: dict) -> None:
-        job.merge_detail(values)
+        fields = []
+        if values.get("submitting_at"):
+            run.submitting_at = dt.datetime.fromisoformat(values["submitting_at"])
+            run.upload_name = values.get("file_name", "")[:120]
+            fields += ["submitting_at", "upload_name"]
         if values.get("import_id"):
             run.canvas_import_id = values["import_id"]
             run.submitted_at = run.submitted_at or timezone.now()
             run.state = SyncState.SUBMITTED
-            run.save(update_fields=["canvas_import_id", "submitted_at", "state"])
+            fields += ["canvas_import_id", "submitted_at", "state"]
+        if fields:
+            if not job.held().exists():  # a run that lost its job writes nothing (as Job.merge_detail)
+                raise JobLost(f"job {job.pk} is no longer held by {job.worker}")
+            run.save(update_fields=fields)
 
-    # A remaster goes outside the data set, so Canvas neither diffs it nor takes it as the next baseline.
+    # A remaster goes outside the data set, so Canvas neither diffs it nor takes it as the next baseline. A diffed
+    # import carries Canvas's own change_threshold too, unless a person released it (they approved its removals).
     diffing = {} if run.full_import_reason else {
-        "diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": "deleted"}
+        "diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": policy.drop_status}
+    if diffing and not released:
+        diffing["change_threshold"] = policy.canvas_change_threshold
     with canvas_for(conversion.district) as canvas:
         import_id = canvas_import.submit_once(
-            canvas, account, content, state=job.detail, save=save,
+            canvas, account, content, state=state, save=save,
             token=canvas_import.job_token(job.pk, "remaster" if run.full_import_reason else "sync"), **diffing,
         )
         result = canvas_import.wait(canvas, account, import_id, progress, label="Sync")
         messages = list(canvas.iter_sis_import_errors(account, import_id))
+    if diffing and result.diffing_threshold_exceeded:
+        # Canvas's change_threshold tripped (sis_batch.rb `generate_diff`: the upload's size changed by more than
+        # the threshold): it imported the files whole, dropped nothing, and does not take this import as the next
+        # baseline. Said on the run and in the audit trail; the next night diffs against the old baseline again.
+        run.canvas_threshold_exceeded = True
+        run.save(update_fields=["canvas_threshold_exceeded"])
+        audit.record(district=conversion.district, conversion=conversion, user=None, action="sync_canvas_threshold",
+                     summary="Canvas did not diff the sync: its change threshold was exceeded",
+                     reason=f"The upload's size changed by more than {policy.canvas_change_threshold}%: Canvas "
+                            "imported it whole and removed nothing.",
+                     detail={"sync_run": run.pk, "canvas_import": import_id})
     report = io.StringIO(newline="")
     writer = SafeWriter(report)  # for people, opened in a spreadsheet: Canvas's texts must not start formulas
     writer.writerow(["file", "row", "message", "row_info"])
