@@ -259,6 +259,11 @@ class CanvasClient:
         )
         return Progress.from_json(response.json())
 
+    def get_progress(self, progress_id: int) -> Progress:
+        """A Progress by id (GET progress/:id; canvas-lms app/controllers/progress_controller.rb#show): queued,
+        running, completed, failed or canceled (app/models/progress.rb's workflow), with `completion` 0-100."""
+        return Progress.from_json(self._t.get_json(f"/progress/{int(progress_id)}", permission=PERM_SIS_IMPORT))
+
     # --- Account ----------------------------------------------------------------------------
 
     def get_account(self, account_id: int | str) -> dict[str, Any]:

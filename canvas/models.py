@@ -95,6 +95,11 @@ class Progress:
     message: str | None
     raw: dict[str, Any] = field(repr=False)
 
+    @property
+    def is_pending(self) -> bool:
+        """Still queued or running (app/models/progress.rb `pending?`)."""
+        return self.workflow_state in ("queued", "running", "waiting_for_external_tool")
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Progress:
         return cls(data["id"], data["workflow_state"], data.get("completion"), data.get("message"), data)

@@ -24,6 +24,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     JobKind.REMAP_ROLLBACK: ("conversion.canvas.remap_rollback", "conversion.services.remap:run_rollback"),
     JobKind.SYNC: ("conversion.canvas.sync", "conversion.services.sync:run_sync"),
     JobKind.REMASTER: ("conversion.canvas.remaster", "conversion.services.sync:run_remaster"),
+    JobKind.SYNC_UNDO: ("conversion.canvas.sync_undo", "conversion.services.sync_undo:run_undo"),
     JobKind.GRADE_PASSBACK: ("conversion.sif.grade_passback", "conversion.services.gradepassback:run_grade_passback"),
 }
 

@@ -398,6 +398,7 @@ JOB_STATES: dict[str, tuple[str, ...]] = {
     JobKind.REMAP_ROLLBACK: (S.REMAPPING, S.GO_LIVE),
     JobKind.SYNC: (S.LIVE,),
     JobKind.REMASTER: (S.LIVE,),
+    JobKind.SYNC_UNDO: (S.LIVE,),
     JobKind.GRADE_PASSBACK: tuple(STATE_ORDER),
 }
 
@@ -415,10 +416,12 @@ def job_problems(conversion: Conversion, kind: str, user) -> list[str]:
         return ["The roster sync is held; resume it first."]
     if kind == JobKind.GRADE_PASSBACK and conversion.gpb_state != G.ENABLED:
         return ["Grade passback is not enabled."]
-    if kind in (JobKind.MAPPING, JobKind.REMAP, JobKind.SYNC, JobKind.REMASTER) and not conversion.district.canvas_url:
+    if kind in (JobKind.MAPPING, JobKind.REMAP, JobKind.SYNC, JobKind.REMASTER, JobKind.SYNC_UNDO) \
+            and not conversion.district.canvas_url:
         return ["The district's Canvas URL is not set."]
-    # A sync and a remaster both send the district's roster to Canvas: one at a time.
-    kinds = (JobKind.SYNC, JobKind.REMASTER) if kind in (JobKind.SYNC, JobKind.REMASTER) else (kind,)
+    # A sync, a remaster and an undo all change the district's roster in Canvas: one at a time.
+    roster = (JobKind.SYNC, JobKind.REMASTER, JobKind.SYNC_UNDO)
+    kinds = roster if kind in roster else (kind,)
     if conversion.jobs.filter(kind__in=kinds, state__in=(JobState.QUEUED, JobState.RUNNING)).exists():
         return ["One is already queued or running."]
     if kind == JobKind.REMAP:
@@ -436,7 +439,8 @@ def startable_jobs(conversion: Conversion, user) -> list[tuple[str, str, list[st
         (kind, JobKind(kind).label, job_problems(conversion, kind, user))
         for kind, states in JOB_STATES.items()
         if conversion.state in states and (kind != JobKind.GRADE_PASSBACK or conversion.gpb_state == G.ENABLED)
-        and kind != JobKind.REMASTER  # started from the sync history, with a reason (sync.start_remaster)
+        # started from the sync history, with a reason (sync.start_remaster, sync_undo.start_undo)
+        and kind not in (JobKind.REMASTER, JobKind.SYNC_UNDO)
     ]
 
 

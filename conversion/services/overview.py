@@ -126,6 +126,8 @@ def remap_summary(conversion: Conversion) -> RemapSummary | None:
 class SyncHistory:
     runs: list[SyncRun]
     chart: list[dict]  # for the SVG: x, y, height, label, value, state
+    undoable: int | None = None  # the run "Undo this sync" is offered on: the last one sent to Canvas, not restored
+    thresholds: dict = field(default_factory=dict)  # the district's sync policy, shown beside the history
 
     @property
     def chart_width(self) -> int:
@@ -145,7 +147,14 @@ def sync_history(conversion: Conversion, limit: int = 14) -> SyncHistory | None:
         height = max(2, round(80 * value / largest)) if largest else 2
         chart.append({"x": 10 + i * 34, "y": 90 - height, "height": height, "value": value, "state": r.state,
                       "label": (r.business_date or timezone.localdate(r.created_at)).strftime("%b %-d")})
-    return SyncHistory(runs, chart)
+    from conversion.services import sync_undo  # the sync history's safety net (issue 15)
+
+    latest = sync_undo.last_sent(conversion)
+    undoable = latest.pk if latest is not None and not latest.restored_state else None
+    district = conversion.district
+    thresholds = {"district": district.sync_deletion_threshold,
+                  "schools": sorted((district.sync_school_thresholds or {}).items())}
+    return SyncHistory(runs, chart, undoable, thresholds)
 
 
 def connection_result(conversion: Conversion):

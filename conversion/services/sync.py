@@ -449,3 +449,41 @@ def release_held_sync(run: SyncRun, *, user, note: str = "") -> Job:
     audit.record(district=conversion.district, conversion=conversion, user=user, action="release_sync",
                  summary="Released a held sync (approval)", reason=note, detail={"sync_run": run.pk, "job": job.pk})
     return job
+
+
+def parse_school_thresholds(text: str) -> dict[str, int]:
+    """`school account id = percent`, one a line (the page's text box) -> {account id: percent}."""
+    schools: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        school, sep, value = line.rpartition("=")
+        if not sep or not school.strip() or not value.strip().isdigit() or not 1 <= int(value) <= 100:
+            raise ValueError(f"line {number}: write “school account id = percent” with a percent from 1 to 100.")
+        schools[school.strip()] = int(value)
+    return schools
+
+
+@transaction.atomic
+def set_thresholds(conversion: Conversion, *, user, district: str, schools: str) -> list[str]:
+    """A consultant sets the district's and the schools' deletion thresholds; every change is audited."""
+    if role_in(user, conversion.district) is not Role.CONSULTANT:
+        raise PermissionError("Only an implementation consultant can change the sync thresholds.")
+    value = district.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 100:
+        raise ValueError("the district's threshold is a percent from 1 to 100.")
+    per_school = parse_school_thresholds(schools)
+    record = type(conversion.district).objects.select_for_update().get(pk=conversion.district_id)
+    before = {"district": record.sync_deletion_threshold, "schools": record.sync_school_thresholds or {}}
+    after = {"district": int(value), "schools": per_school}
+    if before == after:
+        return []
+    record.sync_deletion_threshold, record.sync_school_thresholds = after["district"], after["schools"]
+    record.save(update_fields=["sync_deletion_threshold", "sync_school_thresholds"])
+    changed = [name for name in after if before[name] != after[name]]
+    audit.record(district=record, conversion=conversion, user=user, action="sync_thresholds",
+                 summary=f"Changed the sync's deletion thresholds (district {after['district']}%, "
+                         f"{len(per_school)} school(s))",
+                 detail={"from": before, "to": after})
+    return changed

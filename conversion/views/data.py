@@ -12,12 +12,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversion import jobs
 from conversion.models import MappingDiff, MatchStatus, SyncRun
-from conversion.services import remap, sync
+from conversion.services import remap, sync, sync_undo
 from conversion.views.access import get_conversion_for_user
 
 KINDS = ("user", "course", "enrollment")
 # Files the jobs keep that are for people (opened in a spreadsheet), not for Canvas.
-READ_BY_PEOPLE = ("sync_errors",)
+READ_BY_PEOPLE = ("sync_errors", "removal_list")
 
 
 def _filtered_rows(request: HttpRequest, diff: MappingDiff):
@@ -140,4 +140,35 @@ def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
         messages.error(request, f"The full sync cannot start: {exc}")
     else:
         messages.success(request, "Full sync (remaster) queued: the whole roster goes to Canvas without diffing.")
+    return redirect("district_year", slug=slug, year=year)
+
+
+@require_POST
+def undo_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> HttpResponse:
+    """The sync history's "Undo this sync": Canvas's restore_states, then a remaster (services/sync_undo.py)."""
+    conversion = get_conversion_for_user(request.user, slug, year)
+    run = get_object_or_404(SyncRun, pk=run_id, conversion=conversion)
+    try:
+        sync_undo.start_undo(run, user=request.user, reason=request.POST.get("reason", ""),
+                             undelete_only=request.POST.get("undelete_only") == "1")
+    except sync_undo.UndoRefused as exc:
+        messages.error(request, f"This sync cannot be undone: {exc}")
+    else:
+        messages.success(request, "Undo queued: Canvas restores the import, then a full sync follows.")
+    return redirect("district_year", slug=slug, year=year)
+
+
+@require_POST
+def sync_thresholds(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+    """A consultant changes how much a night may remove before it is held (district and per school; audited)."""
+    conversion = get_conversion_for_user(request.user, slug, year)
+    try:
+        sync.set_thresholds(conversion, user=request.user, district=request.POST.get("district", ""),
+                            schools=request.POST.get("schools", ""))
+    except PermissionError as exc:
+        messages.error(request, str(exc))
+    except ValueError as exc:
+        messages.error(request, f"The thresholds were not changed: {exc}")
+    else:
+        messages.success(request, "Sync thresholds saved.")
     return redirect("district_year", slug=slug, year=year)
