@@ -40,6 +40,8 @@ def matrix(conversion, job, data):
         "artifact": ("get", {**d, "artifact_id": data["artifact"].pk}, (OK, OK, NOT_FOUND)),
         "release_sync": ("post", {**d, "run_id": data["held_run"].pk}, (REDIRECT, REDIRECT, NOT_FOUND)),
         "remaster_sync": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),  # refused in the service for the admin
+        "undo_sync": ("post", {**d, "run_id": data["held_run"].pk}, (REDIRECT, REDIRECT, NOT_FOUND)),  # likewise
+        "sync_thresholds": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),  # likewise: consultants only, audited
         "setup_aids": ("get", d, (OK, OK, NOT_FOUND)),
         "setup_mappings": ("get", d, (OK, OK, NOT_FOUND)),
         "setup_ticket": ("get", d, (OK, OK, NOT_FOUND)),
