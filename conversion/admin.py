@@ -84,7 +84,8 @@ class DistrictAdmin(AuditedAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["admins"]
-    exclude = ["canvas_token"]
+    # The sync thresholds are changed from the sync history (services/sync.py set_thresholds, audited there).
+    exclude = ["canvas_token", "sync_deletion_threshold", "sync_school_thresholds"]
     readonly_fields = ["canvas_token_status"]
     peer_credentials = {"canvas_url": "canvas_token"}
 
