@@ -67,6 +67,9 @@ def test_a_held_sync_shows_what_it_would_remove_per_school_with_a_csv_then_its_r
         assert first.state == SyncState.IMPORTED
         # A diffed import carries Canvas's own change_threshold: the district's threshold (sis_batch.rb change_threshold).
         assert canvas_import(canvas_sim, first.canvas_import_id).raw["change_threshold"] == 10
+        # The submission's state is on the run alone, no longer also in the job's detail.
+        assert first.submitting_at is not None and first.upload_name == f"sifconvert-sync-job{first.job_id}.zip"
+        assert not {"import_id", "submitting_at", "file_name"} & set(Job.objects.get(pk=first.job_id).detail)
         before = active_enrollments(canvas_sim)
         zis.update_spec(sections_per_student=2)  # half of every student's classes vanish
         held = nightly(conversion)
