@@ -195,6 +195,22 @@ def test_batch_mode_deletes_what_the_term_no_longer_holds_within_the_threshold(a
     assert api.get_sis_import("self", done.id).workflow_state == "partially_restored"
 
 
+def test_a_restore_s_progress_is_read_back_by_id(api, sim, roster_zip):
+    # app/models/sis_batch.rb#restore_states_later: a Progress (tag sis_batch_state_restore) runs the restore;
+    # app/models/progress.rb: queued -> running -> completed (completion 100), read with GET progress/:id.
+    done = sim.seed_sis_import(roster_zip(4))
+    sim.pause_imports()  # the restore job waits behind the gate: its Progress stays queued
+    answer = api.restore_states("self", done.id)
+    queued = api.get_progress(answer.id)
+    assert (queued.id, queued.workflow_state, queued.is_pending) == (answer.id, "queued", True)
+    assert queued.raw["tag"] == "sis_batch_state_restore" and queued.raw["context_id"] == done.id
+    sim.resume_imports()
+    sim.wait_for_imports(10)
+    finished = api.get_progress(answer.id)
+    assert (finished.workflow_state, finished.completion, finished.is_pending) == ("completed", 100.0, False)
+    assert api.get_sis_import("self", done.id).workflow_state == "restored"
+
+
 def test_abort_stops_a_waiting_import_and_polling_times_out_cleanly(api, sim, roster_zip):
     sim.pause_imports()
     started = api.create_sis_import("self", roster_zip(4))
