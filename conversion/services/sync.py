@@ -24,7 +24,6 @@ import csv
 import datetime as dt
 import io
 import logging
-import struct
 import tempfile
 import zipfile
 from pathlib import Path
@@ -73,14 +72,6 @@ def last_successful(conversion: Conversion, *, before: SyncRun | None = None) ->
     if before is not None:
         runs = runs.exclude(pk=before.pk)
     return runs.order_by("-finished_at", "-id").first()
-
-
-def pack_keys(keys: set[int]) -> bytes:
-    return struct.pack(f">{len(keys)}Q", *sorted(keys))
-
-
-def unpack_keys(blob: bytes) -> set[int]:
-    return set(struct.unpack(f">{len(blob) // 8}Q", blob))
 
 
 def _artifact(run: SyncRun, kind: str) -> Artifact | None:
@@ -143,10 +134,10 @@ def _run(job: Job, progress: Progress, *, full_reason: str) -> None:
 
 def _build_and_send(run: SyncRun, job: Job, progress: Progress) -> None:
     """Resume a submitted run, send a released one, or run afresh: gather the facts, `decide`, carry it out."""
-    if run.canvas_import_id or run.submitting_at:
-        _submit_and_wait(run, job, progress, bytes(_require_package(run).content))  # a rerun: resume, never resend
-        return
     released_from = (job.params or {}).get("release_of")
+    if run.canvas_import_id or run.submitting_at:  # a rerun: resume, never resend
+        _submit_and_wait(run, job, progress, bytes(_require_package(run).content), released=bool(released_from))
+        return
     if released_from:
         _send_released(run, job, progress, released_from)
         return
@@ -170,11 +161,7 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
     run.previous_enrollments, run.removed_enrollments = held.previous_enrollments, held.removed_enrollments
     run.save(update_fields=["snapshot", "fingerprint", "counts", "removals", "previous_enrollments",
                             "removed_enrollments"])
-    keys = _artifact(held, "enrollment_keys")
-    _keep_package(run, bytes(package.content), bytes(keys.content) if keys else None, rows=package.rows)
-    decision = sync_policy.decide(SyncPolicy.for_district(job.conversion.district), full_reason="",
-                                  previous_fingerprint=None, fingerprint=run.fingerprint, removals=None, released=True)
-    assert decision.action == "send"
+    _keep_package(run, bytes(package.content), rows=package.rows)
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
@@ -214,7 +201,7 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if decision.action == "skip":
         _skip(run, previous, progress)
         return
-    _keep_package(run, content, pack_keys(package.enrollment_keys), rows=sum(package.counts.values()))
+    _keep_package(run, content, rows=sum(package.counts.values()))
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
         return
@@ -256,14 +243,12 @@ def _skip(run: SyncRun, previous: SyncRun, progress: Progress) -> None:
     progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent", force=True)
 
 
-def _keep_package(run: SyncRun, content: bytes, keys: bytes | None, *, rows: int) -> None:
-    """Keep what this run sends (a rerun resends exactly it) and its enrollment keys (the next run's baseline)."""
+def _keep_package(run: SyncRun, content: bytes, *, rows: int) -> None:
+    """Keep what this run sends: a rerun resends exactly it, and the next run compares its own package with it
+    (services/removals.py)."""
     Artifact.objects.create(conversion=run.conversion, job=run.job, kind="sync_package",
                             name=f"sis_import-job{run.job_id}.zip", content_type="application/zip", content=content,
                             rows=rows)
-    if keys is not None:
-        Artifact.objects.create(conversion=run.conversion, job=run.job, kind="enrollment_keys", name="keys",
-                                content_type="application/octet-stream", content=keys)
 
 
 def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes, *, released: bool = False) -> None:

@@ -76,10 +76,11 @@ def _share(removed: int, before: int) -> float:
 
 
 def decide(policy: SyncPolicy, *, full_reason: str, previous_fingerprint: str | None, fingerprint: str,
-           removals: Removals | None, released: bool = False) -> Decision:
+           removals: Removals | None) -> Decision:
     """Skip (same data as the last successful sync), hold (too much would go), or send.
 
-    - a release sends what a person approved, as it is;
+    (A released sync is not decided again: a person approved its removal list, and it goes as it is.)
+
     - a run that must go whole (`full_reason`: a remaster) is never skipped and never held: sent without diffing,
       it drops nothing;
     - the same fingerprint as the last successful sync: nothing new, skipped;
@@ -87,8 +88,6 @@ def decide(policy: SyncPolicy, *, full_reason: str, previous_fingerprint: str | 
       that school's enrollments, would be removed: held for a person's release;
     - otherwise sent.
     """
-    if released:
-        return Decision("send", "released by a person")
     if full_reason:
         return Decision("send", full_reason)
     if previous_fingerprint is not None and previous_fingerprint == fingerprint:

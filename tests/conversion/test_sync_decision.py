@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from conversion.services import removals
-from conversion.services.sync_policy import Removals, SchoolRemovals, SyncPolicy, decide
+from conversion.services.sync_policy import Decision, Removals, SchoolRemovals, SyncPolicy, decide
 
 
 POLICY = SyncPolicy(deletion_threshold=10, school_thresholds={"SCH-B": 5})
@@ -49,12 +49,10 @@ def test_a_school_over_its_own_threshold_holds_the_sync_though_the_district_is_u
                   removals=removed(total=4, schools=schools)).action == "send"
 
 
-def test_a_remaster_is_never_skipped_nor_held_and_a_release_is_sent():
-    for full_reason in ("requested",):
-        assert decide(POLICY, full_reason=full_reason, previous_fingerprint="abc", fingerprint="abc",
-                      removals=removed(total=90)).action == "send"
-    assert decide(POLICY, full_reason="", previous_fingerprint="o", fingerprint="n", removals=removed(total=90),
-                  released=True).action == "send"
+def test_a_remaster_is_never_skipped_nor_held():
+    decision = decide(POLICY, full_reason="requested", previous_fingerprint="abc", fingerprint="abc",
+                      removals=removed(total=90))
+    assert decision == Decision("send", "requested")
 
 
 def test_the_policy_comes_from_the_district_and_gives_canvas_its_change_threshold():
