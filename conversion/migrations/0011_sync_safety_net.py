@@ -4,6 +4,22 @@ import django.core.validators
 from django.db import migrations, models
 
 
+def submission_state_to_the_run(apps, schema_editor):
+    """A sync in flight kept its upload's start and name in its job's detail: they now live on the SyncRun, so a
+    rerun after the upgrade still recognises an upload whose answer was lost instead of sending it again."""
+    import datetime as dt
+
+    SyncRun = apps.get_model("conversion", "SyncRun")
+    for run in SyncRun.objects.filter(state__in=("running", "submitted")).exclude(job=None).select_related("job"):
+        detail = run.job.detail or {}
+        if detail.get("submitting_at"):
+            run.submitting_at = dt.datetime.fromisoformat(detail["submitting_at"])
+            run.upload_name = (detail.get("file_name") or "")[:120]
+            if detail.get("import_id") and not run.canvas_import_id:
+                run.canvas_import_id = int(detail["import_id"])
+            run.save(update_fields=["submitting_at", "upload_name", "canvas_import_id"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -56,4 +72,5 @@ class Migration(migrations.Migration):
             name='kind',
             field=models.CharField(choices=[('test_connection', 'Connection test'), ('pull', 'Pull from the zone'), ('pause_legacy', 'Pause of the legacy Canvas sync'), ('mapping', 'Mapping check against Canvas'), ('remap', 'Remap Canvas users to DCID'), ('remap_rollback', 'Roll the remap back'), ('sync', 'Sync to Canvas'), ('remaster', 'Full sync to Canvas (remaster)'), ('sync_undo', 'Undo a sync in Canvas'), ('grade_passback', 'Grade passback')], max_length=20),
         ),
+        migrations.RunPython(submission_state_to_the_run, migrations.RunPython.noop),
     ]

@@ -57,3 +57,36 @@ def test_a_section_stored_with_its_one_schedule_becomes_the_xml_of_that_schedule
     section = SectionInfo.from_bytes(xml.encode())
     assert (section.ref_id, section.school_year) == ("A" * 32, 2026)
     assert section.schedules == [ScheduleInfo("B" * 32, ["C" * 32, "D" * 32])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_in_flight_keeps_its_submission_state_on_its_run():
+    """Migration 0011: the upload's start and name move from the job's detail to the SyncRun (one place), so a rerun
+    after the upgrade still recognises its upload instead of sending it again."""
+    try:
+        before, after = [("conversion", "0010_canvas_product")], [("conversion", "0011_sync_safety_net")]
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        apps = executor.loader.project_state(before).apps
+        district = apps.get_model("conversion", "District").objects.create(name="Old", slug="old")
+        conversion = apps.get_model("conversion", "Conversion").objects.create(district=district, school_year=2027)
+        Job, SyncRun = apps.get_model("conversion", "Job"), apps.get_model("conversion", "SyncRun")
+        detail = {"submitting_at": "2026-06-01T06:00:00+00:00", "file_name": "sifconvert-sync-job1.zip"}
+        in_flight = SyncRun.objects.create(conversion=conversion, trigger="manual", state="running",
+                                           job=Job.objects.create(conversion=conversion, kind="sync", detail=detail))
+        done = SyncRun.objects.create(conversion=conversion, trigger="manual", state="imported", canvas_import_id=7,
+                                      job=Job.objects.create(conversion=conversion, kind="sync", state="succeeded",
+                                                             detail={**detail, "import_id": 7}))
+
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+        runs = executor.loader.project_state(after).apps.get_model("conversion", "SyncRun").objects
+        moved = runs.get(pk=in_flight.pk)
+        assert moved.submitting_at.isoformat() == "2026-06-01T06:00:00+00:00"
+        assert moved.upload_name == "sifconvert-sync-job1.zip" and moved.canvas_import_id is None
+        assert runs.get(pk=done.pk).submitting_at is None  # a finished run is left as it was
+    finally:  # back to the latest for the tests that follow, whatever happened
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
