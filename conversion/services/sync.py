@@ -3,9 +3,13 @@
 1. pull the zone into a snapshot (the same resumable pull as step 2);
 2. build the SIS import CSVs (users under their DCID) and their fingerprint;
 3. unchanged since the last successful sync: skipped ("no new data, no sync");
-4. a large share of enrollments would go: held for approval, nothing sent;
-5. otherwise submitted once, with the district's diffing data set, and polled to the end; Canvas's
-   counts, warnings and errors are kept on the SyncRun.
+4. more than the district's (or a school's) threshold of enrollments would go: held for approval, nothing sent,
+   with the list of what it would remove per school (services/removals.py);
+5. otherwise submitted once, with the district's diffing data set and Canvas's change_threshold, and polled to the
+   end; Canvas's counts, warnings and errors are kept on the SyncRun.
+
+Steps 3-5 are `sync_policy.decide` (pure, with the policy it reads); this module gathers its facts and carries it out.
+A run resumes (its submission state is on the SyncRun), sends a released held sync as it is, or runs afresh.
 
 A *remaster* sends the whole package without diffing (`full_import_reason` says why). Diffing sends only the rows
 that changed since the data set's previous import (canvas-lms app/models/sis_batch.rb `generate_diff`), so it never
