@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
+from django.views.generic import RedirectView
+from django.urls import path, re_path
 
 from conversion.views import data, district, gpb, notifications, portfolio, setup
 
@@ -27,5 +30,8 @@ urlpatterns = [
     path("districts/<slug:slug>/<int:year>/setup/support-ticket.txt", setup.support_ticket, name="setup_ticket"),
     path("districts/<slug:slug>/<int:year>/setup/schools/", setup.choose_schools, name="setup_schools"),
     path("districts/<slug:slug>/<int:year>/grade-passback/courses/<int:course_id>/", gpb.gpb_course, name="gpb_course"),
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
+    re_path(r"^districts/(?P<slug>[-a-zA-Z0-9_]+)/(?P<year>[0-9]+)/(?P<section>connection|pull|mapping|remap|syncs|"
+            r"grade-passback|diagnostics|audit)/$", district.district_page, name="district_section"),
     path("admin/", admin.site.urls),
 ]

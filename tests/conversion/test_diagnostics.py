@@ -177,7 +177,7 @@ def test_district_page_shows_diagnostics_with_evidence(conversion, district_admi
     with zone(conversion, mappings_missing=True):
         run(conversion, JobKind.PULL)
     client.force_login(district_admin)
-    html = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "diagnostics"})).content.decode()
     assert 'role="alert"' in html and "agent.cfg mappings are not coming over" in html
     assert "StudentPersonal" in html
 

@@ -174,7 +174,7 @@ def test_the_district_page_shows_what_was_passed_back(paused, district_admin, cl
     canvas.grade(ok.id, f"sis_user_id:{s1}", score=3)
     passback(conversion)
     client.force_login(district_admin)
-    html = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "grade-passback"})).content.decode()
     assert course.sis_course_id in html and "It has no due date" in html
     detail = client.get(reverse("gpb_course", kwargs={"slug": "alpha", "year": 2027, "course_id": course.id}))
     assert detail.status_code == 200 and s1 in detail.content.decode()
