@@ -9,6 +9,7 @@ from conversion.views import data, district, gpb, notifications, portfolio, setu
 
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
+    path("districts.csv", portfolio.portfolio_csv, name="portfolio_csv"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("districts/<slug:slug>/", district.district_page, name="district"),

@@ -126,13 +126,7 @@ def guard_mapping_approvable(c: Conversion) -> list[str]:
 
 
 def guard_remap_verified(c: Conversion) -> list[str]:
-    job = latest_job(c, JobKind.REMAP, succeeded=False)
-    if job is None or job.state != JobState.SUCCEEDED:
-        return ["The remap to DCID has not completed."]
-    unverified = (job.detail or {}).get("unverified", 0)
-    if unverified:
-        return [f"{unverified} Canvas user(s) still lack their DCID."]
-    return []
+    return _remap_problems(latest_job(c, JobKind.REMAP, succeeded=False))
 
 
 def guard_go_live_date_reached(c: Conversion) -> list[str]:
@@ -535,10 +529,93 @@ def next_nightly_run(now: dt.datetime | None = None) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(0, 0), tzinfo=SCHEDULER_ZONE)
 
 
-def next_step(conversion: Conversion) -> NextStep:
+@dataclass
+class StepFacts:
+    """What next_step reads beyond the conversion row: loaded per conversion (`step_facts`) or for a whole
+    portfolio in a few queries (`step_facts_for`)."""
+
+    latest_test: Job | None = None  # the newest connection test, finished or not
+    has_pull: bool = False  # a complete snapshot exists
+    current_diff: MappingDiff | None = None  # MappingDiff.objects.current
+    latest_remap: Job | None = None  # the newest remap job, finished or not
+
+
+def step_facts(conversion: Conversion) -> StepFacts:
+    state = conversion.state
+    facts = StepFacts()
+    if state == S.CONNECTION:
+        facts.latest_test = latest_job(conversion, JobKind.TEST_CONNECTION, succeeded=False)
+        facts.has_pull = _latest_snapshot(conversion) is not None
+    elif state == S.MAPPING:
+        facts.current_diff = MappingDiff.objects.current(conversion)
+    elif state == S.REMAPPING:
+        facts.latest_remap = latest_job(conversion, JobKind.REMAP, succeeded=False)
+    return facts
+
+
+def _newest(jobs) -> Job | None:
+    """As latest_job orders them: -finished_at (unfinished first, as PostgreSQL sorts NULL), then -id."""
+    return max(jobs, key=lambda j: (j.finished_at is None, j.finished_at or dt.datetime.min.replace(tzinfo=dt.UTC),
+                                    j.pk), default=None)
+
+
+def step_facts_for(conversions) -> dict[int, StepFacts]:
+    """step_facts for many conversions at once (a handful of queries, whatever their number)."""
+    by_state: dict[str, list[int]] = {}
+    for c in conversions:
+        by_state.setdefault(c.state, []).append(c.pk)
+    facts = {c.pk: StepFacts() for c in conversions}
+    wanted = {JobKind.TEST_CONNECTION: by_state.get(S.CONNECTION, []), JobKind.REMAP: by_state.get(S.REMAPPING, [])}
+    for kind, ids in wanted.items():
+        if not ids:
+            continue
+        per: dict[int, list[Job]] = {}
+        for job in Job.objects.filter(conversion_id__in=ids, kind=kind).only(
+                "conversion_id", "state", "detail", "finished_at"):
+            per.setdefault(job.conversion_id, []).append(job)
+        for pk, jobs in per.items():
+            if kind == JobKind.TEST_CONNECTION:
+                facts[pk].latest_test = _newest(jobs)
+            else:
+                facts[pk].latest_remap = _newest(jobs)
+    snap_ids = by_state.get(S.CONNECTION, []) + by_state.get(S.MAPPING, [])
+    latest_snap: dict[int, int] = {}
+    if snap_ids:
+        for conv, pk, _ in sorted(Snapshot.objects.filter(conversion_id__in=snap_ids, state="complete")
+                                  .values_list("conversion_id", "id", "completed_at"),
+                                  key=lambda r: (r[2] is not None, r[2] or dt.datetime.min.replace(tzinfo=dt.UTC),
+                                                 r[1])):
+            latest_snap[conv] = pk  # the last one sorted is the newest, as latest_complete orders
+        for conv in by_state.get(S.CONNECTION, []):
+            facts[conv].has_pull = conv in latest_snap
+    mapping = [c for c in by_state.get(S.MAPPING, []) if c in latest_snap]
+    if mapping:
+        diffs: dict[int, MappingDiff] = {}
+        for diff in MappingDiff.objects.filter(conversion_id__in=mapping,
+                                               snapshot_id__in=[latest_snap[c] for c in mapping]).only(
+                "conversion_id", "snapshot_id", "blocking_count", "created_at"):
+            if diff.snapshot_id != latest_snap[diff.conversion_id]:
+                continue
+            best = diffs.get(diff.conversion_id)
+            if best is None or (diff.created_at, diff.pk) > (best.created_at, best.pk):
+                diffs[diff.conversion_id] = diff
+        for conv, diff in diffs.items():
+            facts[conv].current_diff = diff
+    return facts
+
+
+def _remap_problems(job: Job | None) -> list[str]:
+    if job is None or job.state != JobState.SUCCEEDED:
+        return ["The remap to DCID has not completed."]
+    unverified = (job.detail or {}).get("unverified", 0)
+    return [f"{unverified} Canvas user(s) still lack their DCID."] if unverified else []
+
+
+def next_step(conversion: Conversion, facts: StepFacts | None = None) -> NextStep:
     """The main track's next action (the same for every viewer: who takes it is part of the answer)."""
     T = TRANSITIONS
     state = conversion.state
+    facts = facts or step_facts(conversion)
     if state == S.AGENT_SETUP:
         if not (conversion.zis_url and conversion.zone_id):
             return NextStep("consultant", "Enter the ZIS URL and Zone ID",
@@ -549,18 +626,18 @@ def next_step(conversion: Conversion) -> NextStep:
                         transition=T["confirm_agent_setup"], part="checklist",
                         problems=guard_agent_ready(conversion))
     if state == S.CONNECTION:
-        test = latest_job(conversion, JobKind.TEST_CONNECTION, succeeded=False)
+        test = facts.latest_test
         verdict = connection_findings(test.detail, test.state == JobState.FAILED)[0] if test else "none"
         if test is None or test.state != JobState.SUCCEEDED or verdict != "passed":
             detail = ("No connection test has run yet." if test is None else
                       "The last connection test found a problem: resolve it, then run the test again."
                       if test.is_finished else "The connection test is running.")
             return NextStep("consultant", "Run the connection test", detail, job=JobKind.TEST_CONNECTION)
-        if _latest_snapshot(conversion) is None:
+        if not facts.has_pull:
             return NextStep("consultant", "Pull from the zone", "The district verifies the pulled data next.",
                             job=JobKind.PULL)
         return NextStep("district", T["verify_pull"].label, T["verify_pull"].help, transition=T["verify_pull"],
-                        problems=guard_pull_verified(conversion))
+                        problems=[])
     if state == S.PAUSE:
         problems = guard_pause_date_reached(conversion)
         if problems:
@@ -571,7 +648,7 @@ def next_step(conversion: Conversion) -> NextStep:
         return NextStep("consultant", T["pause_legacy_sync"].label, T["pause_legacy_sync"].help,
                         transition=T["pause_legacy_sync"], problems=[])
     if state == S.MAPPING:
-        diff = MappingDiff.objects.current(conversion)
+        diff = facts.current_diff
         if diff is None:
             return NextStep("consultant", "Run the mapping check", "It compares the newest pull with Canvas.",
                             job=JobKind.MAPPING)
@@ -582,13 +659,13 @@ def next_step(conversion: Conversion) -> NextStep:
         return NextStep("district", T["approve_mapping"].label, T["approve_mapping"].help,
                         transition=T["approve_mapping"], problems=[])
     if state == S.REMAPPING:
-        job = latest_job(conversion, JobKind.REMAP, succeeded=False)
+        job = facts.latest_remap
         if job is None or job.state != JobState.SUCCEEDED:
             return NextStep("consultant", "Remap Canvas users to DCID",
                             "Download the planned change file first if the district wants to see it.",
                             job=JobKind.REMAP)
         return NextStep("consultant", T["complete_remap"].label, T["complete_remap"].help,
-                        transition=T["complete_remap"], problems=guard_remap_verified(conversion))
+                        transition=T["complete_remap"], problems=_remap_problems(job))
     if state == S.GO_LIVE:
         if conversion.go_live_date is None:
             return NextStep("consultant", "Set the go-live date", "The scheduler goes live on that date.",
