@@ -52,6 +52,7 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
         "next_form": editable.pop(step.part, None) if step.part else None,
         "next_action": step_action,
         "next_job_problems": job_problems,
+        "next_job_label": JobKind(step.job).label if step.job else "",
         "back_actions": [a for a in actions if a.transition.name.startswith("back_to_")],
         "gpb_actions": [a for a in actions if a.transition.field == "gpb_state"],
         "waiting_on_district": workflow.waiting_on_district(conversion),
@@ -67,7 +68,9 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
     if section == "overview":
         context.update(steps=workflow.step_overview(conversion),
                        startable_jobs=workflow.startable_jobs(conversion, user),
-                       jobs=conversion.jobs.select_related("requested_by")[:10])
+                       # the running ones are at the top of the page, under the next action
+                       jobs=conversion.jobs.exclude(state__in=(JobState.QUEUED, JobState.RUNNING))
+                       .select_related("requested_by")[:10])
     elif section == "connection":
         context.update(connection_job=overview.connection_result(conversion))
     elif section == "pull":
