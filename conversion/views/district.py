@@ -61,6 +61,7 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
         "forms": editable,
         "section": section,
         "tabs": [(slug, label, base if slug == "overview" else f"{base}{slug}/") for slug, label in SECTIONS],
+        "diagnostic_count": conversion.diagnostics.current().count(),
         "zis_password_masked": crypto.masked(conversion.zis_password),
         "other_years": conversion.district.conversions.exclude(pk=conversion.pk).values_list("school_year", flat=True),
     }

@@ -175,3 +175,17 @@ def test_a_form_posted_from_a_section_returns_to_it(client, consultant, conversi
     response = client.post(reverse("edit_part", args=("alpha", 2027, "gradebook")),
                            {"gradebook-gradebook": "ptp", "section": "grade-passback"})
     assert response.status_code == 302 and response["Location"] == PAGE + "grade-passback/"
+
+
+def test_the_diagnostics_tab_counts_what_the_data_shows(client, consultant, conversion):
+    from conversion.models import Diagnostic
+
+    now = timezone.now()
+    for code in ("push_mode", "zone_not_ready"):
+        Diagnostic.objects.create(conversion=conversion, code=code, severity="error", title=code, advice="Fix it.",
+                                  first_seen=now, last_seen=now)
+    Diagnostic.objects.create(conversion=conversion, code="smp_on", severity="warning", title="old", advice="-",
+                              first_seen=now, last_seen=now, cleared_at=now)
+    client.force_login(consultant)
+    html = client.get(PAGE).content.decode()
+    assert re.search(r'>Diagnostics <span class="badge warn">2</span></a>', html)

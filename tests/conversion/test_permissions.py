@@ -47,6 +47,7 @@ def matrix(conversion, job, data):
         "notifications": ("get", {}, (OK, OK, OK)),  # each user's own notes
         "notifications_read": ("post", {}, (REDIRECT, REDIRECT, REDIRECT)),  # marks the poster's own notes only
         "portfolio": ("get", {}, (OK, OK, OK)),  # everyone signed in has a portfolio (their own districts)
+        "portfolio_csv": ("get", {}, (OK, OK, OK)),  # the same rows as the portfolio, as CSV
         "district": ("get", {"slug": d["slug"]}, (OK, OK, NOT_FOUND)),
         "district_year": ("get", d, (OK, OK, NOT_FOUND)),
         "district_section": ("get", {**d, "section": "syncs"}, (OK, OK, NOT_FOUND)),

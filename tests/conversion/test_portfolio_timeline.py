@@ -144,3 +144,9 @@ def test_step_facts_for_many_agree_with_one_at_a_time(consultant, db):
     assert seen["Mapped 0"][0] == "district" and seen["Mapped 3"][1] == "Resolve the conflicting records"
     assert seen["Stale mapping"][1] == "Run the mapping check"
     assert seen["Remapped"][4] == ["2 Canvas user(s) still lack their DCID."]
+
+
+def test_a_district_admins_csv_holds_only_their_districts(client, fleet, district_admin, conversion):
+    client.force_login(district_admin)
+    body = b"".join(client.get(reverse("portfolio_csv")).streaming_content).decode()
+    assert "Alpha Unified" in body and "Late Golive" not in body and "Fine Live" not in body
