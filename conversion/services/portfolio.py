@@ -70,23 +70,25 @@ ROW_FIELDS = ("school_year", "state", "pause_date", "go_live_date", "nightly_syn
               "district__name", "district__slug", "district__time_zone")
 
 
-def portfolio(user, *, query: str = "", state: str = "") -> QuerySet[Conversion]:
-    """Conversions the user may see (one per district and school year), with their last job annotated."""
-    last_job = Job.objects.filter(conversion=OuterRef("pk")).order_by("-created_at", "-id")
+def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) -> QuerySet[Conversion]:
+    """Conversions the user may see (one per district and school year), with their last nightly sync and
+    (unless `last_job` is False: the timeline does without it) their last job annotated."""
     last_sync = SyncRun.objects.filter(conversion=OuterRef("pk"), trigger="nightly").order_by("-created_at", "-id")
     qs = (
         Conversion.objects.filter(district__in=districts_visible_to(user))
         .select_related("district")
         .only(*ROW_FIELDS)
         .annotate(
-            last_job_kind=Subquery(last_job.values("kind")[:1]),
-            last_job_state=Subquery(last_job.values("state")[:1]),
-            last_job_at=Subquery(last_job.values("created_at")[:1]),
             last_sync_state=Subquery(last_sync.values("state")[:1]),
             last_sync_at=Subquery(last_sync.values("created_at")[:1]),
         )
         .order_by("district__name", "-school_year")
     )
+    if last_job:
+        jobs = Job.objects.filter(conversion=OuterRef("pk")).order_by("-created_at", "-id")
+        qs = qs.annotate(last_job_kind=Subquery(jobs.values("kind")[:1]),
+                         last_job_state=Subquery(jobs.values("state")[:1]),
+                         last_job_at=Subquery(jobs.values("created_at")[:1]))
     if query:
         qs = qs.filter(Q(district__name__icontains=query) | Q(zone_id__icontains=query))
     if state in ConversionState.values:

@@ -40,7 +40,7 @@ def _render(user, query: str, state: str, page_number: int) -> tuple[str, str]:
     conversions = list(page.object_list)
     now = timezone.now()
     timeline_rows = portfolio_service.timeline_rows(conversions, now)
-    every_row = portfolio_service.timeline_rows(portfolio_service.portfolio(user), now)
+    every_row = portfolio_service.timeline_rows(portfolio_service.portfolio(user, last_job=False), now)
     table = render_to_string("portfolio/_table.html", {
         "rows": portfolio_service.rows(conversions), "page": page, "query": query, "state": state,
         "timeline": portfolio_service.timeline(timeline_rows, timezone.localdate(now))})
@@ -93,7 +93,8 @@ class _Echo:
 def portfolio_csv(request: HttpRequest) -> HttpResponse:
     """The timeline's data for every district the filter keeps (not only one page), as CSV."""
     query, state = _filters(request)
-    rows = portfolio_service.timeline_rows(portfolio_service.portfolio(request.user, query=query, state=state))
+    rows = portfolio_service.timeline_rows(
+        portfolio_service.portfolio(request.user, query=query, state=state, last_job=False))
     writer = csv.writer(_Echo())
     lines = (writer.writerow(line) for line in [portfolio_service.CSV_HEADER, *portfolio_service.csv_rows(rows)])
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
