@@ -150,3 +150,20 @@ def test_every_page_fits_reads_and_is_reachable(page, rich, consultant, district
         for width in WIDTHS:
             problems += check_page(page, url, width)
     assert problems == [], "\n".join(problems)
+
+
+def test_tabs_work_from_the_keyboard_and_keep_their_own_urls(page, conversion, consultant):
+    sign_in(page, consultant.username, PASSWORD)
+    base = f"/districts/{conversion.district.slug}/{conversion.school_year}/"
+    page.goto(base)
+    page.locator("#tab-audit").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**{base}audit/")  # hx-push-url: the address is the section's own
+    expect_focus = page.evaluate("document.activeElement && document.activeElement.id")
+    assert expect_focus == "tab-audit"  # focus stays on the tab the user pressed
+    assert page.locator("#tab-audit").get_attribute("aria-current") == "page"
+    assert page.get_by_role("heading", name="Audit trail").is_visible()
+    page.go_back()
+    page.wait_for_url(f"**{base}")
+    page.reload()
+    assert page.locator("#tab-overview").get_attribute("aria-current") == "page"
