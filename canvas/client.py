@@ -74,6 +74,7 @@ class CanvasClient:
         token: str,
         *,
         timeout: float = 30.0,
+        deadline: float | None = 300.0,
         max_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         backoff_base: float = 1.0,
@@ -89,7 +90,8 @@ class CanvasClient:
         self._sleep = sleep
         self.per_page = per_page
         self._t = CanvasTransport(
-            base_url, token, timeout=timeout, policy=policy, sleep=sleep, http_transport=http_transport
+            base_url, token, timeout=timeout, deadline=deadline, policy=policy, sleep=sleep,
+            http_transport=http_transport,
         )
 
     @property
@@ -257,7 +259,26 @@ class CanvasClient:
         )
         return Progress.from_json(response.json())
 
+    # --- Account ----------------------------------------------------------------------------
+
+    def get_account(self, account_id: int | str) -> dict[str, Any]:
+        """The account's JSON (id, name, parent and root account ids); any account role may read it."""
+        return self._t.get_json(f"/accounts/{_seg(account_id)}", permission="read")
+
+    def account_permissions(self, account_id: int | str, names: list[str]) -> dict[str, bool]:
+        """Whether the token's user holds each named Canvas permission on the account."""
+        answer = self._t.get_json(f"/accounts/{_seg(account_id)}/permissions", permission="read",
+                                  params=[("permissions[]", name) for name in names])
+        # Canvas documents string values ('true'/'false') in its example and sends JSON booleans.
+        return {name: answer.get(name) in (True, "true") for name in names}
+
     # --- Roster reads ------------------------------------------------------------------------
+
+    def get_self(self) -> User:
+        """The API user this token acts as (GET users/self: Canvas resolves "self" to the caller,
+        canvas-lms app/controllers/users_controller.rb `api_show`). Its id is the `user.id` Canvas puts on
+        each SIS import that user created (lib/api/v1/sis_import.rb `sis_import_json`)."""
+        return User.from_json(self._t.get_json("/users/self", permission=PERM_ROSTER))
 
     def iter_users(self, account_id: int | str, *, include_deleted: bool = False) -> Iterator[User]:
         """Users of an account, with sis_user_id and login_id (needs read_sis / view_user_logins)."""

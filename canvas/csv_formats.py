@@ -88,7 +88,8 @@ COURSES = CsvFormat(
     dates=frozenset({"start_date", "end_date"}),
     choices={
         "course_format": frozenset({"on_campus", "online", "blended"}),
-        "grade_passback_setting": frozenset({"nightly_sync", "not_set"}),
+        # lib/sis/course_importer.rb `add_course`: valid_grade_passback_settings.
+        "grade_passback_setting": frozenset({"nightly_sync", "disabled", "not_set"}),
     },
 )
 
@@ -137,6 +138,84 @@ CHANGE_SIS_ID = CsvFormat(
 FORMATS: dict[str, CsvFormat] = {
     f.kind: f for f in (CHANGE_SIS_ID, ACCOUNTS, TERMS, COURSES, SECTIONS, USERS, ENROLLMENTS)
 }
+
+# ---- What an empty cell does in Canvas, column by column ------------------------------------------------
+# canvas-lms reads every cell through `converters: ->(field) { field&.strip&.presence }`
+# (lib/sis/csv/csv_base_importer.rb, CSVBaseImporter::PARSE_ARGS), so an empty cell and a missing column both
+# reach the importer as nil, except where an importer checks whether the column is there at all. The writer
+# (canvas.csvfiles.write_csv) leaves out every non-required column no row fills; this table is why that is
+# safe, and which columns it cannot protect (a nil there changes Canvas whether the column is sent or not: the
+# product must send the right value). KEEPS: a nil leaves Canvas's value as it is. CLEARS: a nil erases it.
+KEEPS, CLEARS, CLEARS_EVEN_IF_OMITTED = "keeps", "clears", "clears even if the column is omitted"
+BLANK_CELLS: dict[str, dict[str, tuple[str, str]]] = {
+    "users": {
+        # lib/sis/user_importer.rb, Work#process_batch
+        "integration_id": (KEEPS, "set only when present"),
+        "authentication_provider_id": (CLEARS_EVEN_IF_OMITTED,
+                                       "nil sets pseudo.authentication_provider = nil: the login is unbound from "
+                                       "its sign-in provider; the product sends the district's provider on every row"),
+        "password": (KEEPS, "used only when present"),
+        "ssha_password": (KEEPS, "used only when present"),
+        "first_name": (KEEPS, "infer_user_name falls back to the user's prior name"),
+        "last_name": (KEEPS, "infer_user_name falls back to the user's prior name"),
+        "full_name": (KEEPS, "infer_user_name falls back to the user's prior name"),
+        "sortable_name": (KEEPS, "infer_sortable_name: from full_name or first/last, else the prior one"),
+        "short_name": (KEEPS, "set only when present"),
+        "email": (KEEPS, "communication channel touched only when present"),
+        "pronouns": (KEEPS, "set only when present (<delete> clears)"),
+        "declared_user_type": (KEEPS, "set only when present (<delete> clears)"),
+        "canvas_password_notification": (KEEPS, "read only for a new user with provider 'canvas'"),
+        "home_account": (KEEPS, "not read by the users importer; left out when blank"),
+    },
+    "accounts": {
+        # lib/sis/account_importer.rb, Work#add_account
+        "parent_account_id": (CLEARS_EVEN_IF_OMITTED, "a required column; nil puts the account straight under the "
+                                                      "root account: the product sends the district's parent"),
+        "name": (KEEPS, "set only when present"),
+        "status": (KEEPS, "workflow_state changed only when present"),
+        "integration_id": (CLEARS_EVEN_IF_OMITTED, "account.integration_id assigned from the row"),
+    },
+    "terms": {
+        # lib/sis/term_importer.rb, Work#add_term
+        "integration_id": (CLEARS_EVEN_IF_OMITTED, "term.integration_id assigned from the row"),
+        "date_override_enrollment_type": (KEEPS, "an override row only when present"),
+        "start_date": (CLEARS, "term.start_at assigned unless stuck"),
+        "end_date": (CLEARS, "term.end_at assigned unless stuck"),
+    },
+    "courses": {
+        # lib/sis/course_importer.rb, Work#add_course
+        "account_id": (KEEPS, "account changed only when present"),
+        "term_id": (KEEPS, "term changed only when present"),
+        "integration_id": (CLEARS_EVEN_IF_OMITTED, "course.integration_id assigned from the row"),
+        "start_date": (CLEARS, "an absent column is 'not_present' and keeps; a blank cell clears start_at and "
+                               "restrict_enrollments_to_course_dates"),
+        "end_date": (CLEARS, "as start_date, for conclude_at"),
+        "course_format": (KEEPS, "changed only when given (`if course_format`); 'not_set' clears"),
+        "blueprint_course_id": (KEEPS, "blueprint association touched only when given"),
+        "grade_passback_setting": (KEEPS, "changed only when given; 'not_set' clears"),
+        "homeroom_course": (KEEPS, "changed only when given"),
+        "friendly_name": (KEEPS, "set only when present (K-5 accounts)"),
+        "abstract_course_id": (CLEARS_EVEN_IF_OMITTED, "course.abstract_course assigned from the row"),
+    },
+    "sections": {
+        # lib/sis/section_importer.rb, Work#add_section
+        "integration_id": (CLEARS_EVEN_IF_OMITTED, "section.integration_id assigned from the row"),
+        "start_date": (CLEARS, "section.start_at assigned unless stuck"),
+        "end_date": (CLEARS, "section.end_at assigned unless stuck"),
+    },
+    "enrollments": {
+        # lib/sis/enrollment_importer.rb, Work#process_batch
+        "start_date": (CLEARS, "enrollment.start_at assigned unless stuck"),
+        "end_date": (CLEARS, "enrollment.end_at assigned unless stuck"),
+        "limit_section_privileges": (KEEPS, "changed only when given"),
+        "associated_user_id": (KEEPS, "used only for observer rows"),
+        "temporary_enrollment_source_user_id": (CLEARS_EVEN_IF_OMITTED,
+                                                "assigned from the row when temporary enrollments are on"),
+        "notify": (KEEPS, "notification sent only when true"),
+        "root_account": (KEEPS, "looks the user up in another (trusted) root account only when given"),
+    },
+}
+
 
 # Canvas's importer order (lib/sis/csv/import.rb IMPORTERS), restricted to the kinds we handle.
 PROCESSING_ORDER: tuple[str, ...] = (

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,21 +31,58 @@ def write_csv(
 ) -> int:
     """Write a header and `rows` of one kind to a text file object; return the number of rows.
 
-    `columns` defaults to every documented column. Pass a subset to leave a column out entirely
-    where an empty value would mean something to Canvas (term and section dates are cleared when
-    present and empty). Open files with newline='' as the csv module asks.
+    By default the file has the required columns and each other column that holds a value in at least
+    one row, in documented order: a column no row fills is left out, because to Canvas an empty cell is
+    not "no opinion" for every column (canvas.csv_formats.BLANK_CELLS says, column by column, what an
+    empty cell does in canvas-lms's importers). Rows are spooled to a temporary file (in memory up to
+    8 MB) so the header can be chosen after every row was seen. Pass `columns` to choose them yourself;
+    a row with a value in a left-out column is refused either way. Open files with newline=''.
     """
     fmt = FORMATS.get(kind)
     if fmt is None:
         raise ValueError(f"unknown SIS CSV kind {kind!r}; expected one of {', '.join(FORMATS)}")
-    chosen = tuple(columns) if columns is not None else fmt.columns
-    unknown = [c for c in chosen if c not in fmt.columns]
-    if unknown:
-        raise ValueError(f"{fmt.file_name}: unknown column(s) {', '.join(unknown)}")
-    missing = [c for c in fmt.columns if c in fmt.required and c not in chosen]
-    if missing:
-        raise ValueError(f"{fmt.file_name}: required column(s) {', '.join(missing)} left out")
-    row_type = ROW_TYPES[kind]
+    if columns is None and kind == "change_sis_id":
+        # Every column, always: a rename row names both sides, and the importer reads old/new pairs by name
+        # (lib/sis/change_sis_id_importer.rb), so a constant header keeps remap and rollback files alike.
+        columns = fmt.columns
+    if columns is not None:
+        chosen = tuple(columns)
+        unknown = [c for c in chosen if c not in fmt.columns]
+        if unknown:
+            raise ValueError(f"{fmt.file_name}: unknown column(s) {', '.join(unknown)}")
+        missing = [c for c in fmt.columns if c in fmt.required and c not in chosen]
+        if missing:
+            raise ValueError(f"{fmt.file_name}: required column(s) {', '.join(missing)} left out")
+        return _write_rows(fmt, rows, fileobj, chosen)
+    # Pass 1: every documented column to a spool, noting which columns some row fills.
+    filled: set[str] = set()
+    count = 0
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", newline="", encoding="utf-8") as spool:
+        writer = csv.writer(spool)
+        row_type = ROW_TYPES[kind]
+        for row in rows:
+            if not isinstance(row, row_type):
+                raise ValueError(f"{fmt.file_name}: expected {row_type.__name__}, got {type(row).__name__}")
+            cells = row.cells(fmt.columns)
+            filled.update(c for c, v in zip(fmt.columns, cells) if v != "")
+            writer.writerow(cells)
+            count += 1
+        if count == 0:
+            chosen = fmt.columns  # no rows: the full header, so Canvas can still tell the file's kind
+        else:
+            chosen = tuple(c for c in fmt.columns if c in fmt.required or c in filled)
+        keep = [fmt.columns.index(c) for c in chosen]
+        # Pass 2: the header, then each spooled row cut to the chosen columns.
+        spool.seek(0)
+        out = csv.writer(fileobj)
+        out.writerow(chosen)
+        for cells in csv.reader(spool):
+            out.writerow([cells[i] for i in keep])
+    return count
+
+
+def _write_rows(fmt, rows: Iterable[SisRow], fileobj: TextIO, chosen: tuple[str, ...]) -> int:
+    row_type = ROW_TYPES[fmt.kind]
     # The default \r\n terminator matters: the csv module quotes a value only when it holds a
     # character of the terminator, so with "\n" alone a bare \r in a name would split the row.
     writer = csv.writer(fileobj)

@@ -33,6 +33,10 @@ class CanvasRequestError(CanvasError):
     """Any other 4xx: Canvas refused the request as sent (bad parameters, unprocessable file)."""
 
 
+class CanvasResponseTooLargeError(CanvasError):
+    """An answer larger than the client's limit: not read further (the request is not retried)."""
+
+
 class CanvasRetriesExhaustedError(CanvasError):
     """Throttling, 5xx or timeouts went on past the retry budget."""
 

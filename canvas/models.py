@@ -58,7 +58,9 @@ class SisImport:
             batch_mode=data.get("batch_mode"),
             batch_mode_term_id=data.get("batch_mode_term_id"),
             diffing_data_set_identifier=data.get("diffing_data_set_identifier"),
-            diffed_against_import_id=data.get("diffed_against_import_id"),
+            # Canvas leaves the top-level key null and keeps the id under data (sis_batch.rb#as_json, #generate_diff).
+            diffed_against_import_id=data.get("diffed_against_import_id")
+            or (data.get("data") or {}).get("diffed_against_sis_batch_id"),
             diffing_threshold_exceeded=bool(data.get("diffing_threshold_exceeded")),
             raw=data,
         )

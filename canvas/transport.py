@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sifclient.deadline import DEADLINE_EXCEEDED, DeadlineTransport, deadline
 
 from canvas.errors import (
     CanvasAuthenticationError, CanvasError, CanvasNotFoundError, CanvasPermissionError,
-    CanvasRequestError, CanvasRetriesExhaustedError, CanvasServerError,
+    CanvasRequestError, CanvasResponseTooLargeError, CanvasRetriesExhaustedError, CanvasServerError,
 )
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 # Methods that can be repeated without doing the work twice. POST (creating an import) is retried
 # only when Canvas cannot have acted on it: throttled, 503, or the connection never opened.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# The most one answer may hold (decoded). Canvas pages its lists (per_page at most 100 on the endpoints used
+# here) and an SIS import's JSON is a few kB, so a legitimate answer is far below this; a bigger one is read no
+# further, as the ZIS side bounds its answers (sifclient.safexml.DEFAULT_MAX_MESSAGE_BYTES).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,8 @@ class TransportStats:
 
 
 def is_rate_limited(response: httpx.Response) -> bool:
-    """429 (Canvas since October 2025) or 403 "Rate Limit Exceeded" (older instances)."""
+    """403 "Rate Limit Exceeded", what canvas-lms app/middleware/request_throttle.rb answers. 429 is treated the
+    same at no cost, though no canvas-lms source answers it."""
     if response.status_code == 429:
         return True
     return response.status_code == 403 and "rate limit exceeded" in response.text.lower()
@@ -84,20 +90,26 @@ class CanvasTransport:
         token: str,
         *,
         timeout: float = 30.0,
+        deadline: float | None = 300.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         policy: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         http_transport: httpx.BaseTransport | None = None,
     ):
+        """`timeout` bounds each socket operation, `deadline` one whole request (sending the upload and
+        reading every byte of the answer), so a Canvas that trickles its answer cannot hold a worker."""
         self.base_url = base_url.rstrip("/")
         self._origin = urlsplit(self.base_url)[:2]
         self.policy = policy
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self._sleep = sleep
         self.stats = TransportStats()
         self._http = httpx.Client(
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=timeout,
-            transport=http_transport,
+            transport=http_transport or DeadlineTransport(),
             follow_redirects=False,
         )
 
@@ -149,9 +161,10 @@ class CanvasTransport:
             self.stats.requests += 1
             retry_after: float | None = None
             try:
-                response = self._http.request(method, url, params=params, data=data, files=files)
+                response = self._send(method, url, params=params, data=data, files=files)
             except httpx.TimeoutException as exc:
-                problem = f"timed out after {self.timeout:g}s"
+                problem = (f"timed out: not answered in full within {self.deadline:g}s"
+                           if DEADLINE_EXCEEDED in str(exc) else f"timed out after {self.timeout:g}s")
                 retryable = method in IDEMPOTENT_METHODS or isinstance(exc, httpx.ConnectTimeout)
             except httpx.TransportError as exc:
                 problem = f"connection failed ({type(exc).__name__})"
@@ -188,6 +201,36 @@ class CanvasTransport:
             self.stats.retry_reasons.append(problem)
             self._wait(delay)
             attempt += 1
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One exchange within the deadline, its answer read chunk by chunk and refused past the size limit."""
+        request = self._http.build_request(method, url, **kwargs)
+        with deadline(self.deadline):
+            response = self._http.send(request, stream=True)
+            try:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > self.max_response_bytes:
+                    raise self._too_large(method, url, f" ({declared} bytes declared)")
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise self._too_large(method, url, "")
+                    chunks.append(chunk)
+            finally:
+                response.close()
+        # The answer as read (decoded), for .json(), .text and .links as before.
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=request)
+
+    def _too_large(self, method: str, url: str, said: str) -> CanvasResponseTooLargeError:
+        shown = urlsplit(url).path
+        return CanvasResponseTooLargeError(
+            f"{method} {shown}: Canvas's answer{said} is over the {self.max_response_bytes:,} bytes allowed; "
+            "not read further", method=method, path=shown,
+        )
 
     def _client_error(self, response: httpx.Response, method: str, shown: str, permission: str) -> CanvasError:
         status = response.status_code

@@ -5,3 +5,8 @@ class ConversionConfig(AppConfig):
     name = "conversion"
     verbose_name = "PowerSchool to SIF conversions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The alert receivers (post_save of jobs, syncs, diagnostics, audit events) and the alert tasks.
+        from conversion import alert_tasks  # noqa: F401
+        from conversion.services import notifications  # noqa: F401

@@ -33,6 +33,6 @@ def record(
         summary=summary[:300],
         from_state=from_state,
         to_state=to_state,
-        reason=reason,
+        reason=reason[:2000],  # people's reasons are refused beyond it at entry (workflow.check_note)
         detail=detail or {},
     )

@@ -24,13 +24,16 @@ def _derived_key(secret: str) -> bytes:
 
 
 @functools.cache
-def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
-    material = [k.encode() for k in keys] or [_derived_key(secret_key)]
+def _fernet(keys: tuple[str, ...], legacy: tuple[str, ...]) -> MultiFernet:
+    if not keys:
+        raise CredentialError("no FIELD_ENCRYPTION_KEYS configured")
+    # The first key encrypts; the others (older keys, then the embedded default's legacy derived key) only decrypt.
+    material = [k.encode() for k in keys] + [_derived_key(secret) for secret in legacy]
     return MultiFernet([Fernet(k) for k in material])
 
 
 def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), tuple(getattr(settings, "FIELD_ENCRYPTION_LEGACY_SECRETS", ())))
 
 
 def encrypt(plaintext: str) -> str:
@@ -44,9 +47,41 @@ def decrypt(token: str) -> str:
         raise CredentialError("a stored credential cannot be decrypted with the configured keys") from exc
 
 
+def reencrypt(token: str) -> str:
+    """`token` encrypted with the current (first) key, whichever configured key it was encrypted with."""
+    try:
+        return fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise CredentialError("a stored credential cannot be decrypted with the configured keys") from exc
+
+
 def masked(secret: str) -> str:
-    """What a page may show of a secret: that it is set, and its last four characters at most."""
-    if not secret:
-        return "not set"
-    tail = secret[-4:] if len(secret) >= 12 else ""
-    return f"set (…{tail})" if tail else "set"
+    """What a page may show of a secret: whether it is set, never any of its characters."""
+    return "set" if secret else "not set"
+
+
+def primary_can_read(token: str) -> bool:
+    try:
+        Fernet(settings.FIELD_ENCRYPTION_KEYS[0].encode()).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def reencrypt_stored() -> int:
+    """Re-encrypt with the current key every stored credential that only an older key (or the embedded
+    default's legacy derived key) can read; after a key rotation, or on an embedded default made before keys
+    were generated. Returns how many values were rewritten."""
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    from conversion.models import Conversion, District
+
+    rewritten = 0
+    for model, field in ((District, "canvas_token"), (Conversion, "zis_password")):
+        rows = model.objects.exclude(**{field: ""}).annotate(raw=Cast(field, TextField())).values_list("pk", "raw")
+        for pk, raw in rows:
+            if raw and not primary_can_read(raw):
+                model.objects.filter(pk=pk).update(**{field: decrypt(raw)})  # saved through the field: encrypted anew
+                rewritten += 1
+    return rewritten

@@ -3,31 +3,51 @@ from __future__ import annotations
 
 from django import forms
 
-from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook
+from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook, SifVersion
+from conversion.models.conversion import NOTE_MAX_LENGTH, check_step_date
+from conversion.services import peers
 
 
 class ZisSettingsForm(forms.ModelForm):
-    zis_url = forms.URLField(label="ZIS URL", required=False, assume_scheme="https")
+    zis_url = forms.URLField(label="ZIS URL", required=False, assume_scheme="https",
+                             validators=[peers.PeerURLValidator("ZIS URL")])
     zis_password = forms.CharField(
         label="ZIS password", required=False, strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave blank to keep the current one.",
     )
+    sif_version = forms.ChoiceField(
+        label="Zone's SIF version", choices=SifVersion.choices, required=False,
+        help_text=Conversion._meta.get_field("sif_version").help_text,
+    )
 
     class Meta:
         model = Conversion
-        fields = ["zis_url", "zone_id", "zis_username", "zis_password", "agent_source_id", "hosting", "zis_ca_bundle"]
+        fields = ["zis_url", "zone_id", "sif_version", "zis_username", "zis_password", "agent_source_id", "hosting",
+                  "zis_ca_bundle"]
         widgets = {"zis_ca_bundle": forms.Textarea(attrs={"rows": 3})}
 
     def clean_zone_id(self) -> str:
-        zone_id = self.cleaned_data["zone_id"].strip()
-        if zone_id and not all(ch.isalnum() or ch in "-_." for ch in zone_id):
-            raise forms.ValidationError("A Zone ID holds letters, digits, '-', '_' and '.' only.")
-        return zone_id
+        return self.cleaned_data["zone_id"].strip()  # then the model's validate_zone_id
+
+    def clean_sif_version(self) -> str:
+        # Absent from a post (an older page, a script): the zone's version stays what it was.
+        return self.cleaned_data["sif_version"] or self.instance.sif_version
 
     def clean_zis_password(self) -> str:
         # Blank means "unchanged": the page never shows the stored password back.
         return self.cleaned_data["zis_password"] or self.instance.zis_password
+
+    def clean(self):
+        cleaned = super().clean()
+        url = cleaned.get("zis_url")
+        if url is not None and peers.origin(url) != peers.origin(self.instance.zis_url) and self.instance.zis_url:
+            # The stored password was given for the old host: it never follows the URL to another one.
+            if not self.data.get(self.add_prefix("zis_password")):
+                cleaned["zis_password"] = ""
+                if cleaned.get("zis_username"):
+                    self.add_error("zis_password", "The ZIS address changed: enter the password for the new ZIS.")
+        return cleaned
 
 
 class AgentChecklistForm(forms.ModelForm):
@@ -42,7 +62,20 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-class PauseDateForm(forms.ModelForm):
+class StepDateRange:
+    """Pause and go-live dates within two years of the conversion's school year (models.check_step_date)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("pause_date", "go_live_date"):
+            if name in self.fields and cleaned.get(name):
+                problem = check_step_date(cleaned[name], self.instance.school_year)
+                if problem:
+                    self.add_error(name, problem)
+        return cleaned
+
+
+class PauseDateForm(StepDateRange, forms.ModelForm):
     class Meta:
         model = Conversion
         fields = ["pause_date"]
@@ -50,7 +83,7 @@ class PauseDateForm(forms.ModelForm):
         labels = {"pause_date": "Pause date"}
 
 
-class GoLiveDateForm(forms.ModelForm):
+class GoLiveDateForm(StepDateRange, forms.ModelForm):
     class Meta:
         model = Conversion
         fields = ["go_live_date"]
@@ -71,4 +104,4 @@ class GradebookForm(forms.ModelForm):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}))

@@ -1,12 +1,14 @@
 """Starting background jobs, running them once, and writing their progress where pages read it.
 
 A job is a `Job` row first and a Celery message second: the row is what the page polls and what makes a
-redelivered message harmless (`Job.claim` lets exactly one worker run it).
+redelivered message harmless (`Job.claim` lets exactly one worker run it). The database allows one active
+(queued or running) job per conversion and kind, so parallel presses start the work once.
 """
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -17,16 +19,28 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversion import audit
-from conversion.models import Conversion, Job, JobKind, JobState
+from conversion import audit, signals
+from conversion.models import ACTIVE_STATES, Conversion, Job, JobKind, JobLost, JobState
+from conversion.rules import Role, role_in
 
 log = logging.getLogger(__name__)
 
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 # Well inside JOB_LEASE_SECONDS, so a live worker never loses a job it is waiting on.
 HEARTBEAT_SECONDS = 20
 # How often a running job writes its progress: the pages poll every 2 s, so a poll always finds news.
 PROGRESS_INTERVAL_SECONDS = 0.5
+# What a job says while no worker has it, and when its message could not reach the broker.
+WAITING_MESSAGE = "Waiting for a worker"
+BROKER_DOWN_MESSAGE = ("The workers cannot be reached right now: the job will start when they are back "
+                       "(it is sent again automatically).")
+ALREADY_ACTIVE = "One is already queued or running."
+
+
+def worker_name() -> str:
+    """The name one claim runs under: host, process (read now, not when the module was imported, so every
+    pool process forked from one worker has its own) and a random part (threads of one process, and two
+    claims of one thread, differ too). The lease takeover and every write of the run compare this name."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class JobFailed(Exception):
@@ -47,8 +61,24 @@ def summary(text: str, limit: int = 300) -> str:
     return head[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
+class JobCancelled(Exception):
+    """A consultant asked the job to stop; raised at the run's next step (its next progress write)."""
+
+
+class JobAlreadyActive(Exception):
+    """A job of this kind is already queued or running for the conversion (the database refused another)."""
+
+    def __init__(self, job: Job | None):
+        super().__init__(ALREADY_ACTIVE)
+        self.job = job
+
+
 class Progress:
-    """Writes a job's progress to its row, at most every `interval` seconds, and renews its lease."""
+    """Writes a job's progress to its row, at most every `interval` seconds, and renews its lease.
+
+    Every write goes through the run's claim: a run that lost its job (taken over after its lease ran out)
+    raises JobLost and writes nothing, and a run whose job a consultant cancelled raises JobCancelled.
+    """
 
     def __init__(self, job: Job, interval: float = PROGRESS_INTERVAL_SECONDS):
         self.job = job
@@ -70,13 +100,24 @@ class Progress:
         if force or now - self._last_write >= self.interval:
             self._last_write = now
             job.heartbeat_at = timezone.now()
-            Job.objects.filter(pk=job.pk).update(
+            written = job.held().filter(cancel_requested_at__isnull=True).update(
                 current=job.current, total=job.total, message=job.message, detail=job.detail,
                 heartbeat_at=job.heartbeat_at,
             )
+            if not written:
+                raise self._stopped()
+
+    def check(self) -> None:
+        """Renew the lease and stop here if the job was cancelled or lost (for loops that wait on a peer)."""
+        self.update(force=True)
 
     def add(self, n: int = 1, **kwargs) -> None:
         self.update(current=self.job.current + n, **kwargs)
+
+    def _stopped(self) -> Exception:
+        if self.job.held().filter(cancel_requested_at__isnull=False).exists():
+            return JobCancelled("Cancelled at a consultant's request.")
+        return JobLost(f"job {self.job.pk} is no longer held by {self.job.worker}")
 
 
 Runner = Callable[[Job, Progress], None]
@@ -86,7 +127,8 @@ def start_job(conversion: Conversion, kind: str, *, user=None, params: dict | No
               idempotency_key: str | None = None, enqueue: bool = True) -> tuple[Job, bool]:
     """Create the job row and queue it once the transaction commits. Returns (job, created).
 
-    With an idempotency key, a second call finds the first job instead of making another.
+    With an idempotency key, a second call finds the first job instead of making another. Raises
+    JobAlreadyActive when a job of this kind is already queued or running for the conversion.
     """
     if idempotency_key:
         existing = Job.objects.filter(idempotency_key=idempotency_key).first()
@@ -96,23 +138,81 @@ def start_job(conversion: Conversion, kind: str, *, user=None, params: dict | No
         with transaction.atomic():
             job = Job.objects.create(
                 conversion=conversion, kind=kind, requested_by=user, params=params or {},
-                idempotency_key=idempotency_key, message="Waiting for a worker",
+                idempotency_key=idempotency_key, message=WAITING_MESSAGE,
             )
             audit.record(
                 district=conversion.district, conversion=conversion, user=user, action=f"job_started:{kind}",
                 summary=f"Started: {JobKind(kind).label}", detail={"job": job.pk, "params": params or {}},
             )
     except IntegrityError:
-        return Job.objects.get(idempotency_key=idempotency_key), False
+        # Either the same idempotency key won a race, or another active job of this kind holds the place.
+        if idempotency_key:
+            existing = Job.objects.filter(idempotency_key=idempotency_key).first()
+            if existing:
+                return existing, False
+        raise JobAlreadyActive(active_job(conversion, kind)) from None
     if enqueue:
         transaction.on_commit(lambda: enqueue_job(job))
     return job, True
 
 
-def enqueue_job(job: Job) -> None:
+def active_job(conversion: Conversion, kind: str) -> Job | None:
+    return Job.objects.filter(conversion=conversion, kind=kind, state__in=ACTIVE_STATES).first()
+
+
+def enqueue_job(job: Job) -> bool:
+    """Send the job's Celery message. With the broker unreachable the job stays queued, says so, and the
+    stale-job re-send (every few minutes) sends it again once the broker is back. True when sent."""
     from conversion import tasks
 
-    tasks.task_for(job.kind).apply_async(kwargs={"job_id": job.pk})
+    try:
+        tasks.task_for(job.kind).apply_async(kwargs={"job_id": job.pk})
+    except Exception:  # noqa: BLE001 - kombu raises many kinds (OperationalError, OSError, ...) for one cause
+        log.exception("job %s: its message could not be sent to the broker; the re-send will retry", job.pk)
+        Job.objects.filter(pk=job.pk, state=JobState.QUEUED).update(message=BROKER_DOWN_MESSAGE)
+        job.message = BROKER_DOWN_MESSAGE
+        return False
+    if job.message == BROKER_DOWN_MESSAGE:
+        Job.objects.filter(pk=job.pk, state=JobState.QUEUED, message=BROKER_DOWN_MESSAGE).update(
+            message=WAITING_MESSAGE)
+        job.message = WAITING_MESSAGE
+    return True
+
+
+def resend_unsent(conversion: Conversion, kind: str) -> Job | None:
+    """A press on a job whose message never reached the broker sends it again (the job may start now); None
+    when the active job of that kind (if any) was sent already. The job's message says how it went."""
+    job = active_job(conversion, kind)
+    if job is None or job.state != JobState.QUEUED or job.message != BROKER_DOWN_MESSAGE:
+        return None
+    enqueue_job(job)
+    return job
+
+
+def cancel_job(job: Job, *, user, reason: str = "") -> str:
+    """A consultant stops a job: a queued one at once, a running one at its next step. Returns what happened."""
+    if role_in(user, job.conversion.district) is not Role.CONSULTANT:
+        raise PermissionError("Only an implementation consultant can cancel a job.")
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        if locked.is_finished:
+            return "The job had already ended."
+        if locked.cancel_requested_at:
+            return "Cancelling: the job stops at its next step."
+        label = JobKind(locked.kind).label
+        if locked.state == JobState.QUEUED:
+            Job.objects.filter(pk=locked.pk).update(state=JobState.CANCELLED, cancel_requested_at=now, finished_at=now,
+                                                    message="Cancelled before it started")
+            outcome = "Cancelled."
+        else:
+            Job.objects.filter(pk=locked.pk).update(cancel_requested_at=now)
+            outcome = "Cancelling: the job stops at its next step."
+        audit.record(district=locked.conversion.district, conversion=locked.conversion, user=user,
+                     action=f"job_cancel:{locked.kind}", summary=f"Asked to cancel: {label}", reason=reason,
+                     detail={"job": locked.pk, "state": locked.state})
+    job.refresh_from_db()
+    return outcome
 
 
 def run_job(job_id: int, runner: Runner) -> Job | None:
@@ -121,19 +221,25 @@ def run_job(job_id: int, runner: Runner) -> Job | None:
     if job is None:
         log.warning("job %s no longer exists: its message is dropped", job_id)
         return None
-    if not job.claim(WORKER_NAME):
+    if not job.claim(worker_name()):
         log.info("job %s not claimed (state %s): nothing to do", job_id, job.state)
         return None
     progress = Progress(job)
-    heartbeat = _Heartbeat(job.pk)
+    heartbeat = _Heartbeat(job.pk, job.worker)
     heartbeat.start()
     try:
         runner(job, progress)
+    except JobLost:
+        log.warning("job %s was taken over by another worker; this run stops without an outcome", job_id)
+    except JobCancelled as exc:
+        _finish(job, JobState.CANCELLED, error=str(exc))
     except JobFailed as exc:
         _finish(job, JobState.FAILED, error=str(exc))
     except Exception as exc:  # An unexpected fault still ends the job visibly instead of leaving it running.
         log.exception("job %s failed", job_id)
-        _finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
+        # Everyone sees what happened; the traceback (server paths) is for consultants and the logs.
+        _finish(job, JobState.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}",
+                trace=traceback.format_exc(limit=8))
     else:
         _finish(job, JobState.SUCCEEDED)
     finally:
@@ -147,9 +253,10 @@ class _Heartbeat(threading.Thread):
     It dies with the worker process, so a killed worker's job still goes stale and is taken over.
     """
 
-    def __init__(self, job_id: int):
+    def __init__(self, job_id: int, worker: str):
         super().__init__(name=f"heartbeat-{job_id}", daemon=True)
         self.job_id = job_id
+        self.worker = worker
         self._stopped = threading.Event()
 
     def run(self) -> None:
@@ -157,7 +264,7 @@ class _Heartbeat(threading.Thread):
 
         try:
             while not self._stopped.wait(HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=self.job_id, state=JobState.RUNNING, worker=WORKER_NAME).update(
+                Job.objects.filter(pk=self.job_id, state=JobState.RUNNING, worker=self.worker).update(
                     heartbeat_at=timezone.now())
         finally:
             connection.close()
@@ -167,23 +274,26 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=HEARTBEAT_SECONDS)
 
 
-def _finish(job: Job, state: str, *, error: str = "") -> None:
-    if not Job.objects.filter(pk=job.pk, state=JobState.RUNNING, worker=job.worker).exists():
-        # Our lease ran out and another worker took the job over: its outcome is the one that counts.
-        log.warning("job %s was taken over by another worker; this run's outcome (%s) is dropped", job.pk, state)
-        return
+def _finish(job: Job, state: str, *, error: str = "", trace: str = "") -> None:
     job.state = state
     job.error = error
+    job.traceback = trace
     job.finished_at = timezone.now()
     if state == JobState.SUCCEEDED and job.total:
         job.current = job.total
     if state == JobState.SUCCEEDED and not job.message:
         job.message = "Done"
-    elif state == JobState.FAILED:
+    elif state in (JobState.FAILED, JobState.CANCELLED):
         job.message = summary(error) or "Failed"
-    job.save(update_fields=["state", "error", "finished_at", "current", "message", "detail", "total"])
+    written = job.held().update(state=state, error=error, traceback=trace, finished_at=job.finished_at,
+                                current=job.current, message=job.message, detail=job.detail, total=job.total)
+    if not written:
+        # Our lease ran out and another worker took the job over: its outcome is the one that counts.
+        log.warning("job %s was taken over by another worker; this run's outcome (%s) is dropped", job.pk, state)
+        return
     audit.record(
         district=job.conversion.district, conversion=job.conversion, user=None,
         action=f"job_{state}:{job.kind}", summary=f"{JobKind(job.kind).label}: {JobState(state).label.lower()}",
         detail={"job": job.pk, **({"error": job.message} if error else {})},
     )
+    signals.job_finished.send(sender=Job, job=job)

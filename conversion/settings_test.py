@@ -12,5 +12,10 @@ os.environ.setdefault("CELERY_KEY_PREFIX", f"test-{os.getpid()}:")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # Tests change data and look again at once; the portfolio's short render cache is tested on its own.
 os.environ.setdefault("PORTFOLIO_CACHE_SECONDS", "0")  # Playwright's sync API runs an event loop.
+# DATABASE_URL is set and DEBUG off, as in production: the keys must be given (fixed, for tests only; child
+# processes the tests start inherit them). The simulators listen on loopback, which tests allow explicitly.
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-for-any-deployment-6f1c2a9e7b3d4c5a")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdHMtb25seS1maWVsZC1rZXktbm90LWZvci11c2U=")
+os.environ.setdefault("PEER_ALLOWED_NETWORKS", "loopback")
 
 from conversion.settings import *  # noqa: E402,F401,F403

@@ -1,7 +1,9 @@
 """Celery tasks: thin. Each takes keyword-only ids, claims its Job row and calls a service.
 
 SIF work goes to the `sif` queue and Canvas work to the `canvas` queue (see CELERY_TASK_ROUTES), so a
-slow ZIS cannot starve Canvas syncs and each can be scaled on its own.
+slow ZIS cannot starve Canvas syncs and each can be scaled on its own. The scheduled tasks (stale-job
+re-sends, due dates, the nightly and hourly starts) go to the `maintenance` queue, consumed by a worker of
+its own, so that workers busy with long jobs never delay them.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     JobKind.REMAP: ("conversion.canvas.remap", "conversion.services.remap:run_remap"),
     JobKind.REMAP_ROLLBACK: ("conversion.canvas.remap_rollback", "conversion.services.remap:run_rollback"),
     JobKind.SYNC: ("conversion.canvas.sync", "conversion.services.sync:run_sync"),
+    JobKind.REMASTER: ("conversion.canvas.remaster", "conversion.services.sync:run_remaster"),
     JobKind.GRADE_PASSBACK: ("conversion.sif.grade_passback", "conversion.services.gradepassback:run_grade_passback"),
 }
 
@@ -73,7 +76,8 @@ def grade_passback_runs() -> dict:
 
 @shared_task(name="conversion.scheduled.requeue_stale_jobs")
 def requeue_stale_jobs() -> int:
-    """Re-send jobs whose worker died (no heartbeat past the lease) or that were never picked up."""
+    """Re-send jobs whose worker died (no heartbeat past the lease) or that were never picked up; fail those
+    that keep killing their worker; prune snapshots abandoned while receiving."""
     from conversion.services import schedule
 
     return schedule.requeue_stale_jobs()

@@ -33,7 +33,7 @@ from conversion.models import (
     MappingDiff,
     Snapshot,
 )
-from conversion.models.conversion import STATE_ORDER
+from conversion.models.conversion import STATE_ORDER, note_problem
 from conversion.rules import Role, role_in
 from conversion.services import notifications
 
@@ -257,7 +257,10 @@ def problems_with(conversion: Conversion, t: Transition, role: Role | None, reas
         return [f"Only {allowed} can do this."]
     if t.needs_reason and not reason.strip():
         return ["Say why (a reason is required)."]
+    if note_problem(reason):
+        return [note_problem(reason)]
     return t.guard(conversion)
+
 
 
 @transaction.atomic
@@ -393,6 +396,7 @@ JOB_STATES: dict[str, tuple[str, ...]] = {
     JobKind.REMAP: (S.REMAPPING,),
     JobKind.REMAP_ROLLBACK: (S.REMAPPING, S.GO_LIVE),
     JobKind.SYNC: (S.LIVE,),
+    JobKind.REMASTER: (S.LIVE,),
     JobKind.GRADE_PASSBACK: tuple(STATE_ORDER),
 }
 
@@ -410,10 +414,16 @@ def job_problems(conversion: Conversion, kind: str, user) -> list[str]:
         return ["The roster sync is held; resume it first."]
     if kind == JobKind.GRADE_PASSBACK and conversion.gpb_state != G.ENABLED:
         return ["Grade passback is not enabled."]
-    if kind in (JobKind.MAPPING, JobKind.REMAP, JobKind.SYNC) and not conversion.district.canvas_url:
+    if kind in (JobKind.MAPPING, JobKind.REMAP, JobKind.SYNC, JobKind.REMASTER) and not conversion.district.canvas_url:
         return ["The district's Canvas URL is not set."]
-    if conversion.jobs.filter(kind=kind, state__in=(JobState.QUEUED, JobState.RUNNING)).exists():
+    # A sync and a remaster both send the district's roster to Canvas: one at a time.
+    kinds = (JobKind.SYNC, JobKind.REMASTER) if kind in (JobKind.SYNC, JobKind.REMASTER) else (kind,)
+    if conversion.jobs.filter(kind__in=kinds, state__in=(JobState.QUEUED, JobState.RUNNING)).exists():
         return ["One is already queued or running."]
+    if kind == JobKind.REMAP:
+        from conversion.services import legacy_watch  # step 3, verified: no remap while legacy imports arrive
+
+        return legacy_watch.still_arriving(conversion)
     return []
 
 
@@ -425,6 +435,7 @@ def startable_jobs(conversion: Conversion, user) -> list[tuple[str, str, list[st
         (kind, JobKind(kind).label, job_problems(conversion, kind, user))
         for kind, states in JOB_STATES.items()
         if conversion.state in states and (kind != JobKind.GRADE_PASSBACK or conversion.gpb_state == G.ENABLED)
+        and kind != JobKind.REMASTER  # started from the sync history, with a reason (sync.start_remaster)
     ]
 
 
@@ -438,6 +449,8 @@ def set_nightly_sync_held(conversion: Conversion, held: bool, *, user, reason: s
         raise TransitionRefused("Hold the nightly sync", ["The conversion is not live yet."])
     if not reason.strip():
         raise TransitionRefused("Hold the nightly sync", ["Say why (a reason is required)."])
+    if note_problem(reason):
+        raise TransitionRefused("Hold the nightly sync", [note_problem(reason)])
     locked = Conversion.objects.select_for_update().get(pk=conversion.pk)
     if locked.nightly_sync_paused == held:
         return

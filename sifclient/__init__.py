@@ -3,6 +3,7 @@ from .agent import Agent, DrainStats, EventResult
 from .errors import (
     SifClientError, SifError, SifErrorInfo, SifProtocolError, SifXmlError, TransportError,
     ZisConnectionError, ZisHttpStatusError, ZisResponseTooLargeError, ZisTimeoutError, ZisTlsError,
+    ZoneAsleepError,
 )
 from .query import Condition, Query
 from .streaming import Delivered
@@ -13,5 +14,5 @@ __all__ = [
     "Agent", "Condition", "Delivered", "DrainStats", "EventResult", "HttpTransport", "Query",
     "SifClientError", "SifError", "SifErrorInfo", "SifProtocolError", "SifXmlError", "TransportError",
     "ZisConnectionError", "ZisHttpStatusError", "ZisResponseTooLargeError", "ZisTimeoutError",
-    "ZisTlsError", "ZoneNode", "ZoneStatus",
+    "ZisTlsError", "ZoneAsleepError", "ZoneNode", "ZoneStatus",
 ]

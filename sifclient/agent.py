@@ -10,12 +10,13 @@ from lxml import etree
 from . import errors as E
 from .errors import (
     SifError, SifErrorInfo, SifProtocolError, TransportError, ZisHttpStatusError, ZisResponseTooLargeError,
-    ZisTlsError,
+    ZisTlsError, ZoneAsleepError,
 )
 from .messages import (
-    DEFAULT_VERSION, STATUS_DUPLICATE, STATUS_IMMEDIATE, STATUS_NO_MESSAGES, STATUS_SLEEPING, AckInfo,
-    Outgoing, Provision, build_ack, build_event, build_provision, build_register, build_request,
-    build_subscribe, build_system_control, build_unregister, read_ack, read_message,
+    DEFAULT_VERSION, SIF_VERSIONS, STATUS_DUPLICATE, STATUS_IMMEDIATE, STATUS_NO_MESSAGES, STATUS_SLEEPING,
+    STATUS_SUCCESS, AckInfo, AgentAcl, Outgoing, Provision, build_ack, build_event, build_provision,
+    build_register, build_request, build_subscribe, build_system_control, build_unregister, read_ack,
+    read_message,
 )
 from .query import Query
 from .records import SifRecord
@@ -38,6 +39,7 @@ class DrainStats:
     reregistrations: int = 0
     stopped_by: str = ""         # "empty" (status 9) | "sleeping" (status 8) | "max_messages"
     response_errors: list[SifErrorInfo] = field(default_factory=list)
+    acks_already_taken: int = 0  # acks the ZIS said it had no message for (a re-sent ack), see Agent.ack
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,18 @@ class EventResult:
     @property
     def accepted(self) -> bool:
         return self.error is None
+
+
+# "Not registered", in every form a ZIS says it: 4/9 in the specification; OpenZIS answers every message of an
+# agent it holds no registration for with 5/1 "Agent Not Registerd" (register/RegisterError.php,
+# notRegisteredError). 5/1 answering a SIF_Register itself is a failed registration, not this.
+NOT_REGISTERED_CODES = frozenset({(E.CAT_ACCESS, E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED),
+                                  (E.CAT_REGISTRATION, E.CODE_GENERIC)})
+# An ack for a message the ZIS no longer awaits an ack for: 12/6 in the specification; OpenZIS answers 9/1
+# "Event was not updated as recieved" (ack/Ack.php, updateMessageQueue) when the message was acked already.
+ACK_NOT_AWAITED_CODES = frozenset({(E.CAT_GENERIC, E.CODE_GENERIC_NO_SUCH_MESSAGE), (E.CAT_EVENTS, E.CODE_GENERIC)})
+# The version error a zone of another SIF version answers (OpenZIS: SifProcessRequest.php, retrieveVersion).
+VERSION_REFUSED = (E.CAT_GENERIC, E.CODE_GENERIC_VERSION_UNSUPPORTED)
 
 
 class Agent:
@@ -65,7 +79,10 @@ class Agent:
         version: str = DEFAULT_VERSION, max_buffer_size: int = DEFAULT_MAX_BUFFER_SIZE,
         accepted_versions: Sequence[str] = ("2.*",), max_message_bytes: int | None = None,
         retries: int = 3, retry_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+        asleep_retries: int = 2, detect_version: bool = True,
     ):
+        if version not in SIF_VERSIONS:
+            raise ValueError(f"SIF version {version!r} is not one of {SIF_VERSIONS}")
         self.transport = transport
         self.source_id = source_id
         self.name = name or source_id
@@ -77,8 +94,16 @@ class Agent:
         self.retries = retries
         self.retry_delay = retry_delay
         self._sleep = sleep
+        self.asleep_retries = asleep_retries
+        self.detect_version = detect_version
         self.registered = False
         self.reregistrations = 0  # times a ZIS that had forgotten us (restart) was re-registered
+        self.acl: AgentAcl | None = None       # SIF_AgentACL of the last register ack, when the ZIS sends one
+        self.detected_version: str | None = None  # the zone's version, when a 12/3 answer told it
+        self.notes: list[str] = []              # what the agent did on its own, in words, for the job
+        self.acks_already_taken = 0
+        self.last_attempts = 0  # tries the last POST took (1 unless a transport failure was retried)
+        self._reply_version: str | None = None
 
     # --- plumbing ------------------------------------------------------------------------------
     def _post(self, outgoing: Outgoing, during: str | None = None) -> bytes:
@@ -87,7 +112,9 @@ class Agent:
         delay = self.retry_delay
         for attempt in range(1, self.retries + 2):
             try:
-                return self.transport.post(outgoing.data)
+                reply = self.transport.post(outgoing.data)
+                self.last_attempts = attempt
+                return reply
             except (ZisTlsError, ZisResponseTooLargeError) as exc:
                 exc.attempts, exc.during = attempt, during or outgoing.kind
                 raise  # configuration problems: retrying will not help
@@ -105,39 +132,87 @@ class Agent:
 
     def _exchange(self, build: Callable[[], Outgoing], *, allow_reregister: bool = True,
                   during: str | None = None, object_name: str | None = None) -> AckInfo:
-        """Send a message, return the ZIS's SIF_Ack; SIF errors raise SifError."""
+        """Send a message, return the ZIS's SIF_Ack; SIF errors raise SifError, a sleeping zone ZoneAsleepError.
+
+        "Not registered" (any form, see NOT_REGISTERED_CODES) gets one re-registration and one more try. A
+        SIF_Status 8 (receiver sleeping: the ZIS did nothing with the message) is retried ``asleep_retries``
+        times after a growing pause, as a new message, then raised as ZoneAsleepError.
+        """
         outgoing = build()
         ack = self._read_ack(self._post(outgoing, during))
         if ack.error and self._is_not_registered(ack.error) and allow_reregister and self.registered:
-            self.register()
-            self.reregistrations += 1
+            self._reregister(during or outgoing.kind)
+            outgoing = build()
+            ack = self._read_ack(self._post(outgoing, during))
+        delay = self.retry_delay
+        for _ in range(self.asleep_retries):
+            if ack.error or ack.status_code != STATUS_SLEEPING:
+                break
+            self._sleep(delay)
+            delay *= 2
             outgoing = build()
             ack = self._read_ack(self._post(outgoing, during))
         if ack.error:
             raise SifError(ack.error, during=during or outgoing.kind, object_name=object_name)
+        if ack.status_code == STATUS_SLEEPING:
+            raise ZoneAsleepError(during or outgoing.kind, ack.status_desc)
         return ack
+
+    def _reregister(self, during: str) -> None:
+        self.register()
+        self.reregistrations += 1
+        self.notes.append(f"The ZIS answered our {during} that the agent was not registered: registered again.")
 
     def _read_ack(self, reply: bytes) -> AckInfo:
         root = parse_message_bytes(reply, max_bytes=self.max_message_bytes)
         info = read_message(root)
+        self._reply_version = info.version
         return read_ack(info.body)
 
     @staticmethod
     def _is_not_registered(error: SifErrorInfo) -> bool:
-        """4/9 "SIF_SourceId is not registered": what a ZIS that lost our registration (restart) answers.
+        """4/9 "SIF_SourceId is not registered" (a ZIS that lost our registration, e.g. a restart) or OpenZIS's
+        5/1 "Agent Not Registerd".
 
         Not 5/9 ("Agent is registered for Push mode"): that is the agent's mode as the ZIS holds it, not a lost
-        registration, and it is raised like any other SIF_Error.
+        registration, and it is raised like any other SIF_Error. Nor 8/2 "The SIF_SourceId is invalid": no
+        agent of that SourceId is defined in the zone, and registering again cannot change that.
         """
-        return error.category == E.CAT_ACCESS and error.code == E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED
+        return (error.category, error.code) in NOT_REGISTERED_CODES
 
     # --- registration ----------------------------------------------------------------------------
     def register(self, *, mode: str = "Pull") -> AckInfo:
-        ack = self._exchange(lambda: build_register(
-            self.source_id, name=self.name, max_buffer_size=self.max_buffer_size,
-            versions=self.accepted_versions, mode=mode, version=self.version,
-        ), allow_reregister=False)
+        """SIF_Register; the ack's SIF_AgentACL, when the ZIS sends one, is kept in ``acl``.
+
+        Two answers are met and cured once each: a zone of another SIF version (12/3) names its version in
+        the reply's Version attribute, so we switch to it (``detected_version``) and register again; a
+        registration that changed nothing within one second (a re-sent SIF_Register whose reply was lost, or
+        one right after an earlier one) gets 5/1 from OpenZIS, so we wait a second and register again.
+        """
+        def build() -> Outgoing:
+            return build_register(self.source_id, name=self.name, max_buffer_size=self.max_buffer_size,
+                                  versions=self.accepted_versions, mode=mode, version=self.version)
+
+        try:
+            ack = self._exchange(build, allow_reregister=False)
+        except SifError as exc:
+            if (exc.category, exc.code) == VERSION_REFUSED and self.detect_version \
+                    and self._reply_version in SIF_VERSIONS and self._reply_version != self.version:
+                self.notes.append(f"The zone refused SIF {self.version} and answers in SIF {self._reply_version}: "
+                                  f"registered again in SIF {self._reply_version}.")
+                self.version = self.detected_version = self._reply_version
+                ack = self._exchange(build, allow_reregister=False)
+            elif exc.category == E.CAT_REGISTRATION and exc.code == E.CODE_GENERIC:
+                # register/Register.php + Agent.php updateRegistration (see sifclient.zis.strict).
+                self._sleep(1.0)
+                self.notes.append("The ZIS refused a registration repeated within the same second (5/1): "
+                                  "registered again a second later.")
+                ack = self._exchange(build, allow_reregister=False)
+            else:
+                raise
         self.registered = True
+        if ack.data is not None and etree.QName(ack.data).localname == "SIF_AgentACL":
+            self.acl = AgentAcl.from_xml(ack.data)
         return ack
 
     def unregister(self) -> AckInfo:
@@ -192,20 +267,30 @@ class Agent:
 
     # --- pulling ----------------------------------------------------------------------------------
     def get_message(self) -> AckEnvelope:
-        """One SIF_GetMessage; the envelope's status_code is 0 with ``delivered`` set, or 8/9."""
+        """One SIF_GetMessage; the envelope's status_code is 0 with ``delivered`` set, or 8/9.
+
+        A status 8 (sleeping) is asked again ``asleep_retries`` times after a growing pause before it is
+        returned: the caller decides what a sleeping zone means for its work.
+        """
         reregistered = False
-        for _ in range(self.retries + 1):
+        asleep = 0
+        delay = self.retry_delay
+        for _ in range(self.retries + self.asleep_retries + 2):
             outgoing = build_system_control(self.source_id, "SIF_GetMessage", version=self.version)
             envelope = scan_message(self._post(outgoing, "SIF_GetMessage"), max_bytes=self.max_message_bytes)
             if envelope.error and self._is_not_registered(envelope.error) and self.registered and not reregistered:
-                self.register()  # once per call, as in _exchange: a ZIS that keeps forgetting us is an error
-                self.reregistrations += 1
+                self._reregister("SIF_GetMessage")  # once per call: a ZIS that keeps forgetting us is an error
                 reregistered = True
                 continue
             if envelope.error:
                 raise SifError(envelope.error, during="SIF_GetMessage")
             if envelope.status_code == STATUS_DUPLICATE:
                 continue  # our retried GetMessage was a duplicate: ask again with a new id
+            if envelope.status_code == STATUS_SLEEPING and asleep < self.asleep_retries:
+                asleep += 1
+                self._sleep(delay)
+                delay *= 2
+                continue
             return envelope
         raise SifProtocolError("SIF_GetMessage kept failing")
 
@@ -218,8 +303,12 @@ class Agent:
         try:
             return self._exchange(lambda: outgoing)
         except SifError as exc:
-            if exc.category == E.CAT_GENERIC and exc.code == E.CODE_GENERIC_NO_SUCH_MESSAGE:
-                # The ZIS no longer holds it (e.g. it restarted without state): nothing to ack.
+            if (exc.category, exc.code) in ACK_NOT_AWAITED_CODES:
+                # The ZIS awaits no ack for it: it took this ack already (we re-sent it after a lost reply, and
+                # OpenZIS, which has no duplicate detection, answers the copy 9/1), or it no longer holds the
+                # message (a restart without state). Nothing is left to ack; were the message still queued, the
+                # next SIF_GetMessage would deliver it again and ``seen`` would recognise it.
+                self.acks_already_taken += 1
                 return AckInfo(delivered.source_id, delivered.msg_id, None, "already gone", exc.info)
             raise
 
@@ -235,9 +324,11 @@ class Agent:
         """
         stats = DrainStats()
         reregistrations_before = self.reregistrations
+        taken_before = self.acks_already_taken
         while max_messages is None or stats.delivered < max_messages:
             envelope = self.get_message()
             stats.reregistrations = self.reregistrations - reregistrations_before
+            stats.acks_already_taken = self.acks_already_taken - taken_before
             if envelope.status_code == STATUS_NO_MESSAGES:
                 stats.stopped_by = "empty"
                 return stats
@@ -267,7 +358,11 @@ class Agent:
 
     # --- events (grade passback) ---------------------------------------------------------------------
     def send_event(self, object_name: str, action: str, records: Iterable[SifRecord]) -> list[EventResult]:
-        """Publish one SIF_Event per record; a refused one has its SIF_Error in the result."""
+        """Publish one SIF_Event per record; a refused one has its SIF_Error in the result.
+
+        A sleeping zone (SIF_Status 8, after the retries of _exchange) raises ZoneAsleepError: the event was not
+        taken, and no later one would be either; the caller sends it again later.
+        """
         results = []
         for record in records:
             if record.OBJECT_NAME != object_name:

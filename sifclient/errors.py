@@ -103,6 +103,7 @@ CODE_REQ_EXTENDED_QUERY_UNSUPPORTED = 15
 CODE_EVENT_INVALID = 3
 CODE_TRANSPORT_UNREACHABLE = 4                # unable to establish connection
 CODE_GENERIC_MESSAGE_UNSUPPORTED = 2
+CODE_GENERIC_VERSION_UNSUPPORTED = 3          # version not supported (OpenZIS: a message not in the zone's version)
 CODE_GENERIC_NO_SUCH_MESSAGE = 6              # no such message (as identified by SIF_OriginalMsgId)
 CODE_ZONE_NOT_READY = 1                       # what the simulator sends for a zone that is not ready
 
@@ -162,6 +163,17 @@ class SifError(SifClientError):
     @property
     def description(self) -> str:
         return self.info.description
+
+
+class ZoneAsleepError(SifClientError):
+    """The ZIS answered SIF_Status 8, "receiver is sleeping": it did nothing with our message (the zone or the
+    ZIS is asleep), and kept answering so after the agent's pauses. ``during`` names what we sent."""
+
+    def __init__(self, during: str, status_desc: str | None = None):
+        super().__init__(f"the zone is asleep: the ZIS answered our {during} with SIF_Status 8"
+                         + (f" ({status_desc})" if status_desc else ""))
+        self.during = during
+        self.status_desc = status_desc
 
 
 class SifXmlError(SifClientError):

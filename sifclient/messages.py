@@ -18,7 +18,11 @@ from .records import SifRecord
 from .safexml import SIF_NS, q
 
 DEFAULT_VERSION = "2.4"
+# What the default-profile simulator's zone accepts (its agents are answered in the newest they allow).
 SUPPORTED_VERSIONS = ("2.0r1", "2.4")
+# Every SIF 2.x US version an agent of this package can speak: a zone speaks one of them, and our agent
+# must speak that one (OpenZIS refuses any other, see sifclient.zis.strict).
+SIF_VERSIONS = ("2.0r1", "2.1", "2.2", "2.3", "2.4", "2.5")
 
 STATUS_SUCCESS = 0        # ZIS: success
 STATUS_IMMEDIATE = 1      # agent: immediate ack, message processed
@@ -139,6 +143,54 @@ class Provision:
             values[attr] = tuple(
                 o.get("ObjectName") for o in (holder.findall(q("SIF_Object")) if holder is not None else [])
             )
+        return cls(**values)
+
+
+# SIF_AgentACL: the ZIS's access control list for one agent, one holder per right (the same rights as
+# SIF_Provision declares). A ZIS puts it in the SIF_Ack of a SIF_Register (and of SIF_GetAgentACL).
+ACL_TAGS = (
+    ("provide", "SIF_ProvideAccess"), ("subscribe", "SIF_SubscribeAccess"),
+    ("publish_add", "SIF_PublishAddAccess"), ("publish_change", "SIF_PublishChangeAccess"),
+    ("publish_delete", "SIF_PublishDeleteAccess"), ("request", "SIF_RequestAccess"),
+    ("respond", "SIF_RespondAccess"),
+)
+PUBLISH_RIGHTS = {"Add": "publish_add", "Change": "publish_change", "Delete": "publish_delete"}
+
+
+@dataclass(frozen=True)
+class AgentAcl:
+    """What a zone lets one agent do, object by object (SIF_AgentACL)."""
+
+    provide: tuple[str, ...] = ()
+    subscribe: tuple[str, ...] = ()
+    publish_add: tuple[str, ...] = ()
+    publish_change: tuple[str, ...] = ()
+    publish_delete: tuple[str, ...] = ()
+    request: tuple[str, ...] = ()
+    respond: tuple[str, ...] = ()
+
+    def may(self, right: str, object_name: str) -> bool:
+        return object_name in getattr(self, right)
+
+    def may_publish(self, object_name: str, action: str) -> bool:
+        return self.may(PUBLISH_RIGHTS[action], object_name)
+
+    def to_xml(self) -> etree._Element:
+        root = etree.Element(q("SIF_AgentACL"))
+        for attr, tag in ACL_TAGS:
+            holder = etree.SubElement(root, q(tag))
+            for name in getattr(self, attr):
+                obj = etree.SubElement(holder, q("SIF_Object"), ObjectName=name)
+                contexts = etree.SubElement(obj, q("SIF_Contexts"))
+                etree.SubElement(contexts, q("SIF_Context")).text = "SIF_Default"
+        return root
+
+    @classmethod
+    def from_xml(cls, root: etree._Element) -> "AgentAcl":
+        values = {}
+        for attr, tag in ACL_TAGS:
+            holder = root.find(q(tag))
+            values[attr] = tuple(o.get("ObjectName", "") for o in holder.findall(q("SIF_Object"))) if holder is not None else ()
         return cls(**values)
 
 
@@ -334,7 +386,10 @@ def read_ack(body: etree._Element) -> AckInfo:
     status_desc = None
     data = None
     if status is not None:
-        status_code = int((status.findtext(q("SIF_Code")) or "0").strip())
+        code = (status.findtext(q("SIF_Code")) or "0").strip()
+        if not (code.isascii() and code.isdigit()):  # a bare ValueError before
+            raise SifProtocolError(f"SIF_Ack/SIF_Status/SIF_Code: {code!r} is not a number")
+        status_code = int(code)
         status_desc = status.findtext(q("SIF_Desc"))
         holder = status.find(q("SIF_Data"))
         if holder is not None and len(holder):

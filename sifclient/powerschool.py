@@ -22,6 +22,10 @@ Troubleshooting switches (what each makes observable):
 * ``smp_on`` - every StudentPersonal also carries state-reporting extended elements named
   ``CO_SASID`` and ``CO_FundingCode``; the ZIS also queues unsolicited StudentDailyAttendance
   events (state reporting objects) to requesters.
+* ``family_emails`` - one student in three has a primary Email holding two family addresses and the
+  student's own one, joined by commas ("fam.garcia.123456@home.example.net,fam...-2@..., mia.garcia..."),
+  as PowerSchool publishes its family e-mail field (see the real zone captures in
+  tests/sifclient/fixtures/real).
 
 ``day`` churn (day N, applied cumulatively): 3*N students added (each with enrollments), up to 2*N
 current section enrollments dropped, up to N students renamed (last name changed).
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .records import (
-    GradingCategory, LEAInfo, SchoolCourseInfo, SchoolInfo, SectionInfo, SifRecord, StaffAssignment,
+    GradingCategory, LEAInfo, ScheduleInfo, SchoolCourseInfo, SchoolInfo, SectionInfo, SifRecord, StaffAssignment,
     StaffPersonal, StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment, TermInfo,
 )
 
@@ -50,7 +54,7 @@ WRITE_BACK_OBJECTS = ("GradingAssignment", "GradingAssignmentScore")
 
 SWITCHES = (
     "previous_school_years", "excluded_schools", "mappings_missing", "push_mode", "smp_on",
-    "zone_not_ready",
+    "zone_not_ready", "family_emails",
 )
 
 FIRST_NAMES = (
@@ -96,6 +100,7 @@ class DistrictSpec:
     push_mode: bool = False
     smp_on: bool = False
     zone_not_ready: bool = False
+    family_emails: bool = False
 
     def __post_init__(self) -> None:
         if self.students < 0 or self.schools < 1 or self.day < 0:
@@ -341,8 +346,8 @@ class District:
             course_ref_id=self.ref_id("SchoolCourseInfo", course_index),
             school_year=s.school_year - year_offset, local_id=str(50000 + index),
             description=f"{SUBJECTS[course % len(SUBJECTS)][1]} {course // len(SUBJECTS) + 1} - section {p + 1}",
-            term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
-            teacher_ref_ids=[self.ref_id("StaffPersonal", teacher)],
+            schedules=[ScheduleInfo(term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
+                                    teacher_ref_ids=[self.ref_id("StaffPersonal", teacher)])],
             course_section_code=f"{course_index}.{p + 1}", section_code=str(p + 1),
             extended_elements=self._ext(50000 + index),
         )
@@ -420,11 +425,15 @@ class District:
         if s.smp_on:
             extra = {f"{s.state}_SASID": state_id, f"{s.state}_FundingCode": "80"}
         dcid = (1_000_000 + key) if key < 0x40000000 else (1_500_000 + key - 0x40000000)
+        email = f"{first}.{last}.{number}@students.example.org".lower().replace("'", "")
+        if s.family_emails and key % 3 == 0:
+            family = f"fam.{last}.{number}".lower().replace("'", "")
+            email = f"{family}@home.example.net,{family}-2@home.example.net, {email}"
         return StudentPersonal(
             ref_id=self.ref_id("StudentPersonal", key), local_id=str(number), state_province_id=state_id,
             last_name=last, first_name=first, middle_name=middle,
             gender="MF"[h % 2], birth_date=birth,
-            email=f"{first}.{last}.{number}@students.example.org".lower().replace("'", ""),
+            email=email,
             projected_graduation_year=s.school_year + 12 - grade_number,
             school_local_id=self.school(self.student_school(index)).local_id, grade_level=grade,
             extended_elements={**self._ext(dcid), **extra},

@@ -8,6 +8,13 @@ path language, listed in the schema's element order so ``to_xml`` emits schema-v
 * ``Name[@Type=04]/LastName``        nested; ``[@A=v]`` is a fixed attribute set when created
 * ``ScheduleInfoList/ScheduleInfo/@TermInfoRefId``  attribute of a nested element
 * ``GradeLevels/GradeLevel*/Code``   ``*`` marks the repeating element of a list field
+* ``ScheduleInfoList/ScheduleInfo*`` with a group class as its kind (``ScheduleInfo``): a list of
+  structured parts, each read and written with the group's own FIELDS, relative to its element
+
+Reading: a ``[@A=v]`` segment prefers the children carrying that attribute value and falls back to the
+first child (an ``EmailList`` whose only address is ``Alternate1`` still gives an address). A value that
+does not hold its type (``<PointsPossible>ten</PointsPossible>``, ``<StartDate>08/26/2009</StartDate>``)
+is a ``SifXmlError`` naming the object and the element, never a bare ``ValueError``.
 
 Every field is optional (``None`` = absent), so partial objects of Change events round-trip.
 A data-model library (e.g. generated bindings) was not used: none is maintained for SIF 2.x US
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -71,18 +79,129 @@ def _to_text(value: Any, kind: Kind) -> str:
     return str(value)
 
 
+# The lexical forms of xs:int / xs:unsignedInt, xs:decimal and xs:date (SIF 2.x uses these three). Python's
+# int(), Decimal() and date.fromisoformat() accept more ("1_000", "NaN", "20090826", "2009-W35-3"), which
+# a schema-valid SIF document never holds: such a value is refused, not read as something else.
+_INT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DATE = re.compile(r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})(Z|[+-](?:0[0-9]|1[0-4]):[0-5][0-9])?")
+
+
 def _from_text(text: str, kind: Kind, where: str) -> Any:
     text = text.strip()
+    if kind == "str":
+        return text
     try:
         if kind == "int":
+            if not _INT.fullmatch(text):
+                raise ValueError
             return int(text)
         if kind == "date":
-            return dt.date.fromisoformat(text)
+            # xs:date may carry a time zone ("2009-08-26-05:00", "2009-08-26Z"): the day is what counts.
+            match = _DATE.fullmatch(text)
+            if not match:
+                raise ValueError
+            return dt.date(int(match[1]), int(match[2]), int(match[3]))
         if kind == "decimal":
+            if not _DECIMAL.fullmatch(text):
+                raise ValueError
             return Decimal(text)
     except (ValueError, ArithmeticError) as exc:
         raise SifXmlError(f"{where}: {text!r} is not a valid {kind}") from exc
     return text
+
+
+def _select(children: list, segment: _Segment) -> list:
+    """The children a non-repeating segment reads: those with its fixed attributes, else the first."""
+    if segment.fixed_attrs and len(children) > 1:
+        preferred = [c for c in children if all(c.get(a) == v for a, v in segment.fixed_attrs)]
+        return preferred[:1] or children[:1]
+    return children[:1]
+
+
+def _is_group(kind: Any) -> bool:
+    return isinstance(kind, type)
+
+
+def _read_fields(cls, element: etree._Element, where: str) -> dict[str, Any]:
+    """Every field of `cls` (its FIELDS) read from `element`; group fields give lists of group objects."""
+    values: dict[str, Any] = {}
+    for name, path, kind in cls.FIELDS:
+        segments, attribute = _parse_path(path)
+        nodes = [element]
+        for segment in segments:
+            found = []
+            for node in nodes:
+                children = node.findall(q(segment.tag))
+                found.extend(children if segment.repeats else _select(children, segment))
+            nodes = found
+        if _is_group(kind):
+            values[name] = [kind.from_element(node, f"{where}/{path}") for node in nodes]
+            continue
+        texts = []
+        for node in nodes:
+            raw = node.get(attribute) if attribute else node.text
+            if raw is not None:
+                texts.append(_from_text(raw, kind, f"{where}/{path}"))
+        if any(s.repeats for s in segments):
+            values[name] = texts
+        else:
+            values[name] = texts[0] if texts else None
+    return values
+
+
+def _write_fields(obj, root: etree._Element, version: str) -> None:
+    for name, path, kind in obj.FIELDS:
+        value = getattr(obj, name)
+        if value is None or (isinstance(value, list) and not value):
+            continue
+        since = getattr(obj, "SINCE", {})
+        if name in since and _version_key(version) < _version_key(since[name]):
+            continue
+        segments, attribute = _parse_path(path)
+        if _is_group(kind):
+            _put_many(root, segments, None, value, lambda node, part: _write_fields(part, node, version))
+        elif isinstance(value, list):
+            _put_many(root, segments, attribute, [_to_text(v, kind) for v in value], _set_text(attribute))
+        else:
+            _put_one(root, segments, attribute, _to_text(value, kind))
+
+
+def _child(parent: etree._Element, segment: _Segment, *, new: bool = False) -> etree._Element:
+    if not new and len(parent) and parent[-1].tag == q(segment.tag):
+        return parent[-1]
+    child = etree.SubElement(parent, q(segment.tag))
+    for attr_name, attr_value in segment.fixed_attrs:
+        child.set(attr_name, attr_value)
+    return child
+
+
+def _set_text(attribute: str | None):
+    def put(node: etree._Element, text: str) -> None:
+        if attribute:
+            node.set(attribute, text)
+        else:
+            node.text = text
+    return put
+
+
+def _put_one(root, segments, attribute, text) -> None:
+    node = root
+    for segment in segments:
+        node = _child(node, segment)
+    _set_text(attribute)(node, text)
+
+
+def _put_many(root, segments, attribute, items, fill) -> None:
+    split = next(i for i, s in enumerate(segments) if s.repeats)
+    parent = root
+    for segment in segments[:split]:
+        parent = _child(parent, segment)
+    for item in items:
+        node = _child(parent, segments[split], new=True)
+        for segment in segments[split + 1:]:
+            node = _child(node, segment)
+        fill(node, item)
 
 
 class SifRecord:
@@ -98,17 +217,7 @@ class SifRecord:
     def to_xml(self, version: str = "2.4") -> etree._Element:
         """The object as an element; fields the target SIF version lacks are left out."""
         root = etree.Element(q(self.OBJECT_NAME), nsmap={None: SIF_NS})
-        for name, path, kind in self.FIELDS:
-            value = getattr(self, name)
-            if value is None or (isinstance(value, list) and not value):
-                continue
-            if name in self.SINCE and _version_key(version) < _version_key(self.SINCE[name]):
-                continue
-            segments, attribute = _parse_path(path)
-            if isinstance(value, list):
-                self._put_many(root, segments, attribute, [_to_text(v, kind) for v in value])
-            else:
-                self._put_one(root, segments, attribute, _to_text(value, kind))
+        _write_fields(self, root, version)
         if self.extended_elements:
             holder = etree.SubElement(root, q("SIF_ExtendedElements"))
             for ext_name, ext_value in self.extended_elements.items():
@@ -119,62 +228,12 @@ class SifRecord:
     def to_bytes(self, version: str = "2.4") -> bytes:
         return etree.tostring(self.to_xml(version), encoding="UTF-8")
 
-    @staticmethod
-    def _child(parent: etree._Element, segment: _Segment, *, new: bool = False) -> etree._Element:
-        if not new and len(parent) and parent[-1].tag == q(segment.tag):
-            return parent[-1]
-        child = etree.SubElement(parent, q(segment.tag))
-        for attr_name, attr_value in segment.fixed_attrs:
-            child.set(attr_name, attr_value)
-        return child
-
-    def _put_one(self, root, segments, attribute, text) -> None:
-        node = root
-        for segment in segments:
-            node = self._child(node, segment)
-        if attribute:
-            node.set(attribute, text)
-        else:
-            node.text = text
-
-    def _put_many(self, root, segments, attribute, texts) -> None:
-        split = next(i for i, s in enumerate(segments) if s.repeats)
-        parent = root
-        for segment in segments[:split]:
-            parent = self._child(parent, segment)
-        for text in texts:
-            node = self._child(parent, segments[split], new=True)
-            for segment in segments[split + 1:]:
-                node = self._child(node, segment)
-            if attribute:
-                node.set(attribute, text)
-            else:
-                node.text = text
-
     # --- XML in --------------------------------------------------------------------
     @classmethod
     def from_xml(cls, element: etree._Element):
         if element.tag != q(cls.OBJECT_NAME):
             raise SifXmlError(f"expected {cls.OBJECT_NAME}, got {element.tag}")
-        values: dict[str, Any] = {}
-        for name, path, kind in cls.FIELDS:
-            segments, attribute = _parse_path(path)
-            nodes = [element]
-            for segment in segments:
-                found = []
-                for node in nodes:
-                    children = node.findall(q(segment.tag))
-                    found.extend(children if segment.repeats else children[:1])
-                nodes = found
-            texts = []
-            for node in nodes:
-                raw = node.get(attribute) if attribute else node.text
-                if raw is not None:
-                    texts.append(_from_text(raw, kind, f"{cls.OBJECT_NAME}/{path}"))
-            if any(s.repeats for s in segments):
-                values[name] = texts
-            else:
-                values[name] = texts[0] if texts else None
+        values = _read_fields(cls, element, cls.OBJECT_NAME)
         extended: dict[str, str] = {}
         holder = element.find(q("SIF_ExtendedElements"))
         if holder is not None:
@@ -195,7 +254,8 @@ class SifRecord:
     def dcid(self) -> int | None:
         """PowerSchool DCID from the agent.cfg mapping (extended element "DCID"), if present."""
         raw = self.extended_elements.get("DCID")
-        return int(raw) if raw not in (None, "") and raw.strip().isdigit() else None
+        text = (raw or "").strip()
+        return int(text) if text.isascii() and text.isdigit() else None  # ("¹".isdigit(), but int("¹") fails)
 
     def changed_fields(self) -> dict[str, Any]:
         """The fields that are set (what a partial Change object carries)."""
@@ -295,8 +355,27 @@ class SchoolCourseInfo(SifRecord):
 
 
 @dataclass
+class ScheduleInfo:
+    """One ScheduleInfo of a SectionInfo: a term and the teachers who teach the section in it.
+
+    A PowerSchool section taught in two terms, or by different teachers in each, carries several.
+    """
+
+    FIELDS: ClassVar = (
+        ("term_ref_id", "@TermInfoRefId", "str"),
+        ("teacher_ref_ids", "TeacherList/StaffPersonalRefId*", "str"),
+    )
+    term_ref_id: str | None = None
+    teacher_ref_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_element(cls, element: etree._Element, where: str) -> "ScheduleInfo":
+        return cls(**_read_fields(cls, element, where))
+
+
+@dataclass
 class SectionInfo(SifRecord):
-    """One ScheduleInfo (term + teachers) per section, which is how PowerSchool publishes it."""
+    """A section with every ScheduleInfo it carries (term + teachers), in document order."""
 
     OBJECT_NAME: ClassVar[str] = "SectionInfo"
     FIELDS: ClassVar = (
@@ -305,8 +384,7 @@ class SectionInfo(SifRecord):
         ("school_year", "@SchoolYear", "int"),
         ("local_id", "LocalId", "str"),
         ("description", "Description", "str"),
-        ("term_ref_id", "ScheduleInfoList/ScheduleInfo/@TermInfoRefId", "str"),
-        ("teacher_ref_ids", "ScheduleInfoList/ScheduleInfo/TeacherList/StaffPersonalRefId*", "str"),
+        ("schedules", "ScheduleInfoList/ScheduleInfo*", ScheduleInfo),
         ("course_section_code", "CourseSectionCode", "str"),
         ("section_code", "SectionCode", "str"),
     )
@@ -316,11 +394,76 @@ class SectionInfo(SifRecord):
     school_year: int | None = None
     local_id: str | None = None
     description: str | None = None
-    term_ref_id: str | None = None
-    teacher_ref_ids: list[str] = field(default_factory=list)
+    schedules: list[ScheduleInfo] = field(default_factory=list)
     course_section_code: str | None = None
     section_code: str | None = None
     extended_elements: dict[str, str] = _ext()
+
+    @property
+    def term_ref_id(self) -> str | None:
+        """The term of the first ScheduleInfo (the one term a single-term section has)."""
+        return next(iter(self.term_ref_ids), None)
+
+    @property
+    def term_ref_ids(self) -> list[str]:
+        """The terms of every ScheduleInfo, each once, in document order."""
+        return _unique(s.term_ref_id for s in self.schedules if s.term_ref_id)
+
+    @property
+    def teacher_ref_ids(self) -> list[str]:
+        """The teachers of every ScheduleInfo, each once, in document order."""
+        return _unique(t for s in self.schedules for t in s.teacher_ref_ids)
+
+
+def _unique(values) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+# ---- e-mail addresses ----------------------------------------------------------------------------------
+# PowerSchool fills the primary Email of a student from its family e-mail field, which schools often use for
+# several addresses joined by commas ("mum@example.org, dad@example.org"). Canvas takes one address and
+# one login per user, so one is chosen by a rule the district sees in the mapping and the diagnostics.
+EMAIL_RULE = ("the first well-formed address of PowerSchool's primary Email; the list is split at commas, "
+              "semicolons and spaces")
+_EMAIL = re.compile(r"[^@\s,;<>()\[\]\\\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_EMAIL_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+@dataclass(frozen=True)
+class EmailChoice:
+    """The address chosen from a primary Email, and what was left: other addresses, and parts that are none."""
+
+    chosen: str | None
+    others: tuple[str, ...] = ()
+    invalid: tuple[str, ...] = ()
+
+    @property
+    def several(self) -> bool:
+        """True when the Email held more than the chosen address (the district should hear of it)."""
+        return bool(self.others or self.invalid)
+
+    def describe(self) -> str:
+        if not self.several:
+            return f"e-mail {self.chosen}" if self.chosen else "no e-mail"
+        parts = [f"e-mail {self.chosen} chosen (first well-formed address)" if self.chosen
+                 else "no well-formed e-mail address"]
+        if self.others:
+            parts.append("not used: " + ", ".join(self.others))
+        if self.invalid:
+            parts.append("not an address: " + ", ".join(self.invalid))
+        return "; ".join(parts)
+
+
+def choose_email(raw: str | None) -> EmailChoice:
+    """Apply EMAIL_RULE to the text of a primary Email (None or empty: no address)."""
+    # "<mum@example.org>" (an address in angle brackets, as mail programs write it) is the address inside.
+    parts = [p.strip("<>") for p in _EMAIL_SEPARATORS.split(raw or "") if p.strip("<>")]
+    valid = _unique(p for p in parts if _EMAIL.fullmatch(p))
+    invalid = tuple(_unique(p for p in parts if not _EMAIL.fullmatch(p)))
+    if not valid:
+        return EmailChoice(None, (), invalid)
+    return EmailChoice(valid[0], tuple(valid[1:]), invalid)
 
 
 @dataclass
@@ -343,8 +486,12 @@ class StaffPersonal(SifRecord):
     first_name: str | None = None
     middle_name: str | None = None
     title: str | None = None
-    email: str | None = None
+    email: str | None = None  # as PowerSchool sent it; see email_choice
     extended_elements: dict[str, str] = _ext()
+
+    @property
+    def email_choice(self) -> EmailChoice:
+        return choose_email(self.email)
 
 
 @dataclass
@@ -400,11 +547,15 @@ class StudentPersonal(SifRecord):
     preferred_name: str | None = None
     gender: str | None = None
     birth_date: dt.date | None = None
-    email: str | None = None
+    email: str | None = None  # as PowerSchool sent it, often several family addresses; see email_choice
     projected_graduation_year: int | None = None
     school_local_id: str | None = None
     grade_level: str | None = None
     extended_elements: dict[str, str] = _ext()
+
+    @property
+    def email_choice(self) -> EmailChoice:
+        return choose_email(self.email)
 
 
 @dataclass

@@ -58,6 +58,29 @@ def _check_root(root: etree._Element) -> None:
         )
 
 
+# A message delivered inside SIF_Ack/SIF_Status/SIF_Data is normally in the SIF namespace by inheritance: real
+# PowerSchool zones send the inner SIF_Message without a namespace declaration of its own (only xmlns:xsi),
+# which is the same namespace as long as the outer message declares it as the default. When the outer one
+# binds it to a prefix instead (<sif:SIF_Message xmlns:sif=...>), the unprefixed inner message falls out
+# of every namespace; it is read as the SIF message it is, rather than found empty and its packet lost.
+_DATA = "{" + SIF_NS + "}SIF_Data"
+
+
+def _adopt(element: etree._Element) -> None:
+    """Move an element that has no namespace into the SIF namespace (its subtree is handled by the caller)."""
+    tag = element.tag
+    if isinstance(tag, str) and not tag.startswith("{"):
+        element.tag = q(tag)
+
+
+def _adopt_unqualified_payloads(root: etree._Element) -> None:
+    for holder in root.iter(_DATA):
+        for child in holder:
+            if isinstance(child.tag, str) and not child.tag.startswith("{"):
+                for node in child.iter():
+                    _adopt(node)
+
+
 def parse_message_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> etree._Element:
     """Parse a whole SIF_Message and return its root element (for small messages)."""
     _check_size(data, max_bytes)
@@ -70,6 +93,7 @@ def parse_message_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYT
     _check_no_doctype(root)
     _check_root(root)
     _check_no_entity_refs(root)
+    _adopt_unqualified_payloads(root)
     return root
 
 
@@ -96,12 +120,24 @@ def iterparse_message(
         io.BytesIO(bytes(data)), events=("start", "end"), **_PARSER_OPTIONS
     )
     first = True
+    adopting = 0  # depth inside an unqualified message under SIF_Data (see _adopt_unqualified_payloads)
     try:
         for event, element in stream:
             if first:
                 first = False
                 _check_no_doctype(element)
                 _check_root(element)
+            if event == "start":
+                if adopting:
+                    adopting += 1
+                    _adopt(element)
+                elif isinstance(element.tag, str) and not element.tag.startswith("{"):
+                    parent = element.getparent()
+                    if parent is not None and parent.tag == _DATA:
+                        adopting = 1
+                        _adopt(element)
+            elif adopting:
+                adopting -= 1
             if event == "end":
                 for child in element:
                     if isinstance(child, etree._Entity):

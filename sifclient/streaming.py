@@ -96,7 +96,7 @@ def scan_message(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> 
                 if element.tag == q("SIF_OriginalMsgId") and parent.tag == q("SIF_Ack"):
                     ack["original_msg_id"] = text
                 elif element.tag == q("SIF_Code") and parent.tag == q("SIF_Status"):
-                    ack["status_code"] = int(text) if text.isdigit() else None
+                    ack["status_code"] = _number(text, "SIF_Ack/SIF_Status/SIF_Code")
                 elif element.tag == q("SIF_Desc") and parent.tag == q("SIF_Status"):
                     ack["status_desc"] = text
                 elif element.tag == q("SIF_Error") and parent.tag == q("SIF_Ack"):
@@ -111,8 +111,10 @@ def scan_message(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> 
             if element.tag == q("SIF_RequestMsgId"):
                 facts["request_msg_id"] = text
             elif element.tag == q("SIF_PacketNumber"):
-                facts["packet_number"] = int(text)
+                facts["packet_number"] = _number(text, "SIF_Response/SIF_PacketNumber", least=1)
             elif element.tag == q("SIF_MorePackets"):
+                if text not in ("Yes", "No"):
+                    raise SifProtocolError(f"SIF_Response/SIF_MorePackets: {text!r} is neither Yes nor No")
                 facts["more_packets"] = text == "Yes"
             elif element.tag == q("SIF_Error"):
                 facts["error"] = read_error(element)
@@ -126,6 +128,14 @@ def scan_message(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> 
     elif outer_kind != q("SIF_Ack"):
         raise SifProtocolError(f"expected SIF_Ack, SIF_Response or SIF_Event, got {outer_kind}")
     return AckEnvelope(delivered=delivered, **ack)
+
+
+def _number(text: str, where: str, *, least: int = 0) -> int:
+    """A whole number the envelope must hold (xs:unsignedInt / xs:positiveInteger), or a SifProtocolError
+    naming the element: a packet whose number cannot be read is refused whole, never stored as packet 0."""
+    if not text.isascii() or not text.isdigit() or int(text) < least:
+        raise SifProtocolError(f"{where}: {text!r} is not a {'positive' if least else 'whole'} number")
+    return int(text)
 
 
 def iter_payload_records(

@@ -10,6 +10,7 @@ import httpx
 from .errors import (
     ZisConnectionError, ZisHttpStatusError, ZisResponseTooLargeError, ZisTimeoutError, ZisTlsError,
 )
+from .deadline import DeadlineTransport, deadline
 from .safexml import DEFAULT_MAX_MESSAGE_BYTES
 
 CONTENT_TYPE = "application/xml"
@@ -49,6 +50,8 @@ class HttpTransport:
 
     verify: True (system CAs), False (no verification; tests only) or a path to a CA bundle.
     auth: (user, password) for ZISes that sit behind HTTP Basic authentication.
+    timeout: seconds for the whole exchange (connect, send, every byte of the answer), not per read: a ZIS
+    trickling its answer a byte at a time is cut off when it runs out (see deadline.py).
     """
 
     def __init__(
@@ -60,7 +63,7 @@ class HttpTransport:
         self.max_response_bytes = max_response_bytes
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
-            verify=_ssl_context(verify),
+            transport=DeadlineTransport(verify=_ssl_context(verify)),
             auth=httpx.BasicAuth(*auth) if auth else None,
             headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
             follow_redirects=False,
@@ -68,7 +71,7 @@ class HttpTransport:
 
     def post(self, data: bytes) -> bytes:
         try:
-            with self._client.stream("POST", self.url, content=data) as response:
+            with deadline(self.timeout), self._client.stream("POST", self.url, content=data) as response:
                 if response.status_code != 200:
                     response.read()
                     raise ZisHttpStatusError(

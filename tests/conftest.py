@@ -20,3 +20,10 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
     suffix = os.environ.get("TEST_DB_SUFFIX") or str(os.getpid())
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_sifconvert_{suffix}"
+
+
+@pytest.fixture(params=["default", "strict"])
+def zis_profile(request) -> str:
+    """Both ZIS simulator profiles: "default" (the specification's reading) and "strict" (as OpenZIS answers,
+    sifclient/zis/strict.py). A test taking this fixture runs once against each."""
+    return request.param

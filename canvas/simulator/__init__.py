@@ -17,7 +17,7 @@ from canvas.simulator.runner import ImportRunner
 from canvas.simulator.server import ApiError, SimulatorHTTPServer
 from canvas.simulator.sis_import import ImportOptions, SisImportRecord
 from canvas.simulator.state import Assignment, CanvasState, Submission, User, now_iso
-from canvas.simulator.throttle import FakeClock, LeakyBucket
+from canvas.simulator.throttle import CanvasThrottle, FakeClock, LeakyBucket
 
 __all__ = ["CanvasSimulator", "FakeClock", "ImportOptions"]
 
@@ -44,9 +44,14 @@ class CanvasSimulator:
         for extra, permissions in (tokens or {}).items():
             self.tokens[extra] = None if permissions is None else frozenset(permissions)
         self.faults = FaultPlan()
+        # The harsh fault model (flat cost, never refunded) and Canvas's own accounting, the default.
         self.bucket = LeakyBucket(clock=clock) if clock is not None else LeakyBucket()
-        self.throttle_enabled = False
-        self.throttle_mode = "429"
+        self.throttle = CanvasThrottle(clock=clock) if clock is not None else CanvasThrottle()
+        self.throttle_enabled = True  # request_throttle.rb: RequestThrottle.enabled? defaults to "true"
+        self.throttle_model = "canvas"
+        self.throttle_mode = "403"
+        self.api_users: dict[str, dict[str, Any]] = {}
+        self.hold_initializing = False  # True: new imports stay `initializing`, as one caught mid-creation
         self.throttled_count = 0
         self.progress: dict[int, dict[str, Any]] = {}
         self._users_cache: tuple[int, list[User]] | None = None
@@ -58,14 +63,17 @@ class CanvasSimulator:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> CanvasSimulator:
-        self.runner = ImportRunner(self.state)
+        self.runner = ImportRunner(self.state, base_url=lambda: self.url)
         self._server = SimulatorHTTPServer((self._host, self._port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="canvas-sim-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="canvas-sim-http", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self.faults.released.set()
+        if self.runner is not None:
+            self.runner.hold_at = None
+            self.runner.release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -90,12 +98,65 @@ class CanvasSimulator:
 
     # --- SIS imports ---------------------------------------------------------------------------
 
-    def start_import(self, content: bytes, extension: str, file_name: str, options: ImportOptions) -> SisImportRecord:
-        assert self.runner is not None, "start the simulator first"
+    def api_user(self, token: str | None) -> dict[str, Any] | None:
+        """The user behind a token, as the SisImport JSON's `user` shows it (Api::V1::SisImport)."""
+        if token is None:
+            return None
         with self.state.lock:
-            record = SisImportRecord(self.state.next_id(), options, content, extension, file_name)
+            if token not in self.api_users:
+                user_id = self.state.next_id()
+                self.api_users[token] = {
+                    "id": user_id, "name": "SIS Integration", "created_at": now_iso(),
+                    "sortable_name": "Integration, SIS", "short_name": "SIS Integration", "sis_user_id": None,
+                    "integration_id": None, "sis_import_id": None, "login_id": f"sis-integration-{user_id}",
+                }
+            return self.api_users[token]
+
+    def start_import(self, content: bytes, extension: str, file_name: str, options: ImportOptions, *,
+                     token: str | None = None, batch_mode_term: Any = None) -> SisImportRecord:
+        """SisBatch.create_with_attachment: the batch is `initializing` while its attachment is stored and its
+        options set, then `created` and queued (sis_batch.rb#process)."""
+        assert self.runner is not None, "start the simulator first"
+        user = self.api_user(token or next(iter(self.tokens)))
+        with self.state.lock:
+            if options.batch_mode and batch_mode_term is None and options.batch_mode_term_id:
+                batch_mode_term = self.state.resolve("term", options.batch_mode_term_id) or self.state.by_sis(
+                    "term", options.batch_mode_term_id)
+            record = SisImportRecord(self.state.next_id(), options, content, extension, file_name, user=user,
+                                     batch_mode_term=batch_mode_term)
+            record.data = {"import_type": options.import_type}
+            self.runner.imports[record.id] = record
+            if self.hold_initializing:
+                return record
+            record.set_state("created")
         self.runner.submit(record)
         return record
+
+    def hold_imports_at(self, stage: str | None) -> None:
+        """Hold the next running import at "importing" or "cleanup_batch" until release_held_import()."""
+        assert self.runner is not None
+        if stage not in (None, "importing", "cleanup_batch"):
+            raise ValueError("stage must be 'importing' or 'cleanup_batch'")
+        self.runner.hold_at = stage
+
+    def wait_until_held(self, timeout: float = 10.0) -> bool:
+        assert self.runner is not None
+        return self.runner.held.wait(timeout)
+
+    def release_held_import(self) -> None:
+        assert self.runner is not None
+        self.runner.hold_at = None
+        self.runner.release.set()
+
+    def release_initializing(self) -> None:
+        """Let imports held in `initializing` (hold_initializing=True) become `created` and run."""
+        self.hold_initializing = False
+        with self.state.lock:
+            held = [r for r in self.runner.imports.values() if r.workflow_state == "initializing"]
+            for record in held:
+                record.set_state("created")
+        for record in sorted(held, key=lambda r: r.id):
+            self.runner.submit(record)
 
     def seed_sis_import(self, zip_or_csv: bytes, *, timeout: float = 120.0, **options: Any) -> SisImportRecord:
         """Run an SIS import in-process and wait for it: the faithful way to seed the simulator."""
@@ -118,17 +179,28 @@ class CanvasSimulator:
         assert self.runner is not None
         self.runner.gate.set()
 
-    def add_progress(self, context_type: str, context_id: int, workflow_state: str) -> dict[str, Any]:
+    def add_progress(self, context_type: str, context_id: int, workflow_state: str, *,
+                     tag: str = "sis_batch_state_restore", token: str | None = None) -> dict[str, Any]:
+        """A Progress as Api::V1::Progress#progress_json shows it."""
+        user = self.api_user(token)
         with self.state.lock:
             progress_id = self.state.next_id()
             progress = {
                 "id": progress_id, "context_id": context_id, "context_type": context_type,
-                "tag": "sis_batch_state_restore", "completion": 100.0, "workflow_state": workflow_state,
-                "created_at": now_iso(), "updated_at": now_iso(), "message": None,
+                "user_id": user["id"] if user else None, "tag": tag,
+                "completion": 100.0 if workflow_state == "completed" else 0.0, "workflow_state": workflow_state,
+                "created_at": now_iso(), "updated_at": now_iso(), "message": None, "results": None,
                 "url": f"{self.url}/api/v1/progress/{progress_id}",
             }
             self.progress[progress_id] = progress
             return progress
+
+    def add_authentication_provider(self) -> int:
+        """An active authentication provider a users.csv row may name by id (as a district's SSO would be)."""
+        with self.state.lock:
+            provider_id = self.state.next_id()
+            self.state.auth_providers[str(provider_id)] = provider_id
+            return provider_id
 
     # --- faults and throttling -----------------------------------------------------------------
 
@@ -142,21 +214,45 @@ class CanvasSimulator:
         self,
         *,
         enabled: bool = True,
+        model: str = "canvas",
         mode: str = "429",
         capacity: float | None = None,
         drain_per_second: float | None = None,
         request_cost: float | None = None,
+        up_front_cost: float | None = None,
+        extra_cost: float | None = None,
     ) -> None:
-        """Switch the leaky bucket on/off; mode "429" (current Canvas) or "403" (older instances)."""
+        """Throttling on/off and its model.
+
+        model="canvas" (the default): Canvas's accounting (CanvasThrottle); throttled requests get 403
+        "Rate Limit Exceeded". `capacity` is its high water mark, `drain_per_second` its outflow, and
+        `up_front_cost` / `extra_cost` (added to each request's real cost) make it bite in tests.
+        model="harsh": a fault switch, not Canvas: a flat `request_cost` per request that is never refunded,
+        refused with `mode` "429" or "403".
+        """
+        if model not in ("canvas", "harsh"):
+            raise ValueError("model must be 'canvas' or 'harsh'")
         if mode not in ("429", "403"):
             raise ValueError("mode must be '429' or '403'")
-        self.throttle_enabled, self.throttle_mode = enabled, mode
-        if capacity is not None:
-            self.bucket.capacity = float(capacity)
-        if drain_per_second is not None:
-            self.bucket.drain_per_second = float(drain_per_second)
-        if request_cost is not None:
-            self.bucket.request_cost = float(request_cost)
+        self.throttle_enabled, self.throttle_model = enabled, model
+        self.throttle_mode = mode if model == "harsh" else "403"
+        if model == "harsh":
+            if capacity is not None:
+                self.bucket.capacity = float(capacity)
+            if drain_per_second is not None:
+                self.bucket.drain_per_second = float(drain_per_second)
+            if request_cost is not None:
+                self.bucket.request_cost = float(request_cost)
+        else:
+            if capacity is not None:
+                self.throttle.hwm = float(capacity)
+                self.throttle.maximum = max(self.throttle.maximum, float(capacity))
+            if drain_per_second is not None:
+                self.throttle.outflow = float(drain_per_second)
+            if up_front_cost is not None:
+                self.throttle.up_front_cost = float(up_front_cost)
+            if extra_cost is not None:
+                self.throttle.extra_cost = float(extra_cost)
 
     # --- grade data ----------------------------------------------------------------------------
 

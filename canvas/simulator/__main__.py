@@ -16,7 +16,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7090)
     parser.add_argument("--token", required=True, help="the API token clients must present")
     parser.add_argument("--root-account-name", default="Simulated District")
-    parser.add_argument("--throttle", choices=["off", "429", "403"], default="off")
+    parser.add_argument("--throttle", choices=["canvas", "off", "429", "403"], default="canvas",
+                        help="canvas: Canvas's own accounting (default); 429/403: the harsh fault model")
     parser.add_argument("--seed-zip", type=Path, help="an SIS import (zip or CSV) applied at start-up: the legacy state")
     parser.add_argument("--demo-assignments", type=int, default=0, metavar="N",
                         help="after seeding, give N section courses a graded assignment flagged for the SIS "
@@ -29,8 +30,10 @@ def main() -> None:
         print(f"Seeded from {args.seed_zip}: import {record.id} {record.workflow_state}", flush=True)
     if args.demo_assignments:
         print(f"Demo assignments: {add_demo_assignments(sim, args.token, args.demo_assignments)} scores", flush=True)
-    if args.throttle != "off":
-        sim.set_throttle(enabled=True, mode=args.throttle)
+    if args.throttle == "off":
+        sim.set_throttle(enabled=False)
+    elif args.throttle != "canvas":
+        sim.set_throttle(enabled=True, model="harsh", mode=args.throttle)
     print(f"Canvas simulator on {sim.url} (root account id {sim.root_account_id})", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -24,6 +24,23 @@ BUILTIN_ROLE_IDS = {
 COURSE_STATES = {"published": "available", "completed": "completed", "deleted": "deleted", "unpublished": "claimed"}
 
 
+class LoginState:
+    """A user's SIS login (its Pseudonym) as roll-back data sees it: its workflow_state is the login's
+    (active, suspended, deleted); a deleted login leaves the simulator's user deleted too."""
+
+    def __init__(self, user: User):
+        self.user = user
+
+    @property
+    def workflow_state(self) -> str:
+        return self.user.login_state
+
+    @workflow_state.setter
+    def workflow_state(self, value: str) -> None:
+        self.user.login_state = value
+        self.user.workflow_state = "deleted" if value == "deleted" else "registered"
+
+
 class RowProblem(Exception):
     """A row Canvas would skip; the text is Canvas's warning."""
 
@@ -46,17 +63,39 @@ class RowApplier:
         self.state = state
         self.record = record
         self.batch_id = record.id
+        self.deferred_deletes: set[int] = set()
         self.handlers: dict[str, Callable[[dict[str, str]], None]] = {
             "change_sis_id": self.change_sis_id, "accounts": self.account, "terms": self.term,
             "courses": self.course, "sections": self.section, "users": self.user,
             "enrollments": self.enrollment,
         }
 
-    def _set_state(self, kind: str, obj: Any, new: str, *, created: bool = False) -> None:
+    def set_state(self, kind: str, obj: Any, new: str, *, created: bool = False, batch_cleanup: bool = False) -> None:
+        """Change a workflow_state and keep a roll-back row for it (SisBatchRollBackData.build_data)."""
         previous = "non-existent" if created else obj.workflow_state
         if previous != new:
-            self.record.changes.append(StateChange(kind, obj, previous, new))
+            self.record.changes.append(StateChange(kind, obj, previous, new, batch_cleanup=batch_cleanup))
         obj.workflow_state = new
+
+    _set_state = set_state
+
+    # --- cascades ------------------------------------------------------------------------------
+
+    def cascade_section_deleted(self, section: Section, *, batch_cleanup: bool = False) -> None:
+        """lib/sis/section_importer.rb#process: the active enrollments of every section the import deleted
+        are destroyed (Enrollment::BatchStateUpdater.destroy_batch), with roll-back data."""
+        for enrollment in self.state.section_enrollments(section.id):
+            if enrollment.workflow_state != "deleted":
+                self.set_state("Enrollment", enrollment, "deleted", batch_cleanup=batch_cleanup)
+
+    def cascade_course_state(self, course: Course, *, batch_cleanup: bool = False) -> None:
+        """app/models/course.rb#update_enrolled_users, run when a course's workflow_state changes: a completed
+        course concludes its active and invited enrollments, a deleted one deletes every enrollment."""
+        for enrollment in self.state.course_enrollments(course.id):
+            if course.workflow_state == "completed" and enrollment.workflow_state in ("active", "invited"):
+                self.set_state("Enrollment", enrollment, "completed", batch_cleanup=batch_cleanup)
+            elif course.workflow_state == "deleted" and enrollment.workflow_state != "deleted":
+                self.set_state("Enrollment", enrollment, "deleted", batch_cleanup=batch_cleanup)
 
     def _skip_delete(self, status: str) -> None:
         if self.record.options.skip_deletes and status == "deleted":
@@ -210,11 +249,21 @@ class RowApplier:
             elif value:
                 setattr(course, attr, value)
         self._integration("course", course, v)
+        # lib/sis/course_importer.rb#add_course: "active" reopens a concluded course as available and leaves a
+        # published one alone; anything else (new, deleted, unpublished) becomes claimed.
         if status == "active":
-            new_state = "claimed" if created or course.workflow_state == "deleted" else course.workflow_state
+            if course.workflow_state == "completed":
+                new_state = "available"
+            elif not created and course.workflow_state == "available":
+                new_state = "available"
+            else:
+                new_state = "claimed"
         else:
             new_state = COURSE_STATES[status]
+        was = None if created else course.workflow_state
         self._set_state("Course", course, new_state, created=created)
+        if was is not None and was != new_state:
+            self.cascade_course_state(course)
         course.sis_batch_id = self.batch_id
 
     def section(self, v: dict[str, str]) -> None:
@@ -224,7 +273,8 @@ class RowApplier:
             raise RowProblem(f"No section_id given for a section in course {course_id}")
         if not course_id:
             raise RowProblem(f"No course_id given for a section {section_id}")
-        if not name:
+        # section_importer.rb#add_section: a name is required to make a section active, and for a new one.
+        if not name and status == "active":
             raise RowProblem(f"No name given for section {section_id} in course {course_id}")
         if status not in ("active", "deleted"):
             raise RowProblem(f'Improper status "{v.get("status", "")}" for section {section_id} in course {course_id}')
@@ -235,22 +285,34 @@ class RowApplier:
         section = self.state.by_sis("section", section_id)
         created = section is None
         if section is None:
+            if not name:
+                raise RowProblem(f"No name given for section {section_id} in course {course_id}")
             section = Section(self.state.next_id(), course.id, name)
             self.state.add_section(section)
             self.state.index["section"].set_sis(section, section_id)
         elif section.course_id != course.id:
+            # section_importer.rb#add_section → CourseSection#move_to_course: the section and its
+            # enrollments move to the course the row names.
             self.state.sections_by_course[section.course_id].remove(section.id)
             self.state.sections_by_course.setdefault(course.id, []).append(section.id)
             section.course_id = course.id
-        section.name = name
+            for enrollment in self.state.section_enrollments(section.id):
+                enrollment.course_id = course.id
+        if name:
+            section.name = name
         section.start_at, section.end_at = v.get("start_date") or None, v.get("end_date") or None
         self._integration("section", section, v)
         self._set_state("CourseSection", section, status, created=created)
+        if status == "deleted":
+            self.cascade_section_deleted(section)
         section.sis_batch_id = self.batch_id
 
     # --- users -----------------------------------------------------------------------------
 
     def user(self, v: dict[str, str]) -> None:
+        """lib/sis/user_importer.rb#process_batch: the row's login (Pseudonym) is found by SIS id, else by its
+        active login; its workflow_state is the row's status, and deleting the last login deletes the user's
+        enrollments (#remove_enrollments_if_last_login)."""
         user_id, login_id, status = v.get("user_id", ""), v.get("login_id", ""), v.get("status", "").lower()
         if not user_id:
             raise RowProblem("No user_id given for a user")
@@ -264,21 +326,42 @@ class RowApplier:
         login_key = login_id.lower()  # Canvas logins are unique case-insensitively
         holder_id = state.users_by_login.get(login_key)
         holder = state.users[holder_id] if holder_id is not None else None
-        if holder is not None and holder is not user:
-            if user is not None or (holder.sis_id and holder.sis_id != user_id):
-                raise RowProblem(
-                    f"An existing Canvas user with the SIS ID {holder.sis_id} has already claimed "
-                    f"{user_id}'s requested login information, skipping"
-                )
-            user = holder  # a login without an SIS id is claimed by this row
+        if holder is not None and holder.login_state == "deleted":
+            holder = None  # pseudonyms.active.by_unique_id: a deleted login claims nothing
+
+        def who(other: User) -> str:
+            return f"SIS ID {other.sis_id}" if other.sis_id else f"Canvas ID {other.id}"
+
         integration_id = v.get("integration_id", "")
-        if integration_id:
+        if integration_id and status != "deleted":
             other = state.by_integration("user", integration_id)
-            if other is not None and other is not user:
+            if other is not None and other is not (user or holder):
                 raise RowProblem(
-                    f"An existing Canvas user with the Integration ID {integration_id} has already "
-                    f"claimed {user_id}'s requested login information, skipping"
+                    f"An existing Canvas user with the {who(other)} has already claimed {user_id}'s requested "
+                    "integration_id, skipping"
                 )
+        if user is None and holder is not None:
+            if holder.sis_id and holder.sis_id != user_id:
+                if not self.record.options.update_sis_id_if_login_claimed:
+                    raise RowProblem(
+                        f"An existing Canvas user with the SIS ID {holder.sis_id} has already claimed "
+                        f"{user_id}'s user_id requested login information, skipping"
+                    )
+            user = holder  # the login is this row's (re-keyed to its SIS id below)
+        elif user is not None and holder is not None and holder is not user and status != "deleted":
+            raise RowProblem(
+                f"An existing Canvas user with the {who(holder)} has already claimed {user_id}'s user_id "
+                "requested login information, skipping"
+            )
+        provider_ref = v.get("authentication_provider_id", "")
+        provider = None
+        if provider_ref:
+            provider = state.auth_providers.get(provider_ref)
+            if provider is None:
+                raise RowProblem(f"unrecognized authentication provider {provider_ref} for {user_id}, skipping")
+        if user is not None and user.login_state == "deleted" and status == "deleted":
+            user.sis_batch_id = self.batch_id
+            return  # "if the pseudonym is already deleted, we're done"
         first, last = v.get("first_name", ""), v.get("last_name", "")
         name = v.get("full_name") or f"{first} {last}".strip() or login_id
         sortable = v.get("sortable_name") or (f"{last}, {first}" if first and last else name)
@@ -299,8 +382,9 @@ class RowApplier:
             user.email = v["email"]
         if integration_id:
             state.index["user"].set_integration(user, integration_id)
-        user.login_state = status
-        self._set_state("User", user, "deleted" if status == "deleted" else "registered", created=created)
+        # A blank authentication_provider_id unbinds the login from its provider (pseudo.authentication_provider = nil).
+        user.authentication_provider_id = provider
+        self._set_state("Pseudonym", LoginState(user), status, created=created)
         if status == "deleted":
             for enrollment in state.user_enrollments(user.id):
                 if enrollment.workflow_state != "deleted":
@@ -368,7 +452,23 @@ class RowApplier:
         if enrollment is None:
             enrollment = Enrollment(state.next_id(), user.id, course.id, section.id, role_type, "active", associated_id)
             state.add_enrollment(enrollment, key)
-        new_state = {"deleted_last_completed": "deleted"}.get(status, status)
+        # lib/sis/enrollment_importer.rb#enrollment_status
+        if not created and enrollment.workflow_state == "deleted" and user.login_state == "deleted":
+            raise RowProblem(f"Attempted enrolling with deleted sis login {user.login_id} in course {course_id}")
+        new_state = status
+        if status == "deleted_last_completed":
+            # deleted while another active enrollment of the user in the course (same role and associated
+            # user) remains; concluded when it is the last one
+            # user) remains; concluded when it is the last one. Deletions of existing enrollments are applied
+            # at the end of the importer's batch (#deleted_status → @enrollments_to_delete), so one deleted
+            # earlier in this import still counts as active here.
+            others = [e for e in state.course_enrollments(course.id)
+                      if e is not enrollment and e.user_id == user.id and e.type == role_type
+                      and e.associated_user_id == associated_id
+                      and (e.workflow_state in ("active", "invited") or e.id in self.deferred_deletes)]
+            new_state = "deleted" if others else "completed"
+        if new_state == "deleted" and not created:
+            self.deferred_deletes.add(enrollment.id)
         if new_state == "active" and user.workflow_state == "deleted":
             self._set_state("Enrollment", enrollment, "deleted", created=created)
             enrollment.sis_batch_id = self.batch_id

@@ -128,3 +128,26 @@ def submission_json(submission: Submission) -> dict[str, Any]:
         "late": submission.late,
         "missing": submission.missing,
     }
+
+
+def account_json(state: CanvasState, account: Any) -> dict[str, Any]:
+    return {
+        "id": account.id, "name": account.name, "uuid": f"sim-account-{account.id}",
+        "parent_account_id": account.parent_account_id,
+        "root_account_id": None if account.id == state.root_account.id else state.root_account.id,
+        "workflow_state": account.workflow_state, "sis_account_id": account.sis_id,
+        "integration_id": account.integration_id, "sis_import_id": account.sis_batch_id,
+        "default_time_zone": "America/Denver", "default_storage_quota_mb": 500,
+        "default_user_storage_quota_mb": 50, "default_group_storage_quota_mb": 50,
+    }
+
+
+def login_json(state: CanvasState, user: User) -> dict[str, Any]:
+    """A pseudonym as GET users/:id/logins lists it (Api::V1::Pseudonym)."""
+    return {
+        "id": user.id, "user_id": user.id, "account_id": state.root_account.id, "unique_id": user.login_id,
+        "sis_user_id": user.sis_id, "integration_id": user.integration_id,
+        "authentication_provider_id": user.authentication_provider_id,
+        "authentication_provider_type": "saml" if user.authentication_provider_id else None,
+        "workflow_state": user.login_state, "declared_user_type": None, "created_at": user.created_at,
+    }

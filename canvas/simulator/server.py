@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 from email.parser import BytesParser
@@ -17,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from canvas.simulator import render
-from canvas.simulator.sis_import import ImportOptions, SisImportRecord
-from canvas.simulator.state import now_iso
+from canvas.simulator.sis_import import (
+    IMPORTING, NOT_COMPLETED, NOT_STARTED, VALID_ENROLLMENT_DROP_STATUS, VALID_USER_REMOVE_STATUS, WORKFLOW_STATES,
+    ImportOptions, SisImportRecord,
+)
 from canvas.simulator.upload import MAX_UPLOAD_BYTES
 
 if TYPE_CHECKING:
@@ -47,6 +50,8 @@ class Request:
         self.params: dict[str, list[str]] = {}
         self.files: dict[str, tuple[str, bytes, str]] = {}
         self.json: Any = None
+        self.token: str | None = None
+        self.is_multipart = False
         for key, value in self.query_pairs:
             self.params.setdefault(key, []).append(value)
 
@@ -56,7 +61,8 @@ class Request:
             raise ApiError(413, "Request entity too large")
         body = self.handler.rfile.read(length) if length else b""
         ctype = self.handler.headers.get("Content-Type", "")
-        if ctype.startswith("multipart/form-data"):
+        self.is_multipart = ctype.startswith("multipart/form-data")
+        if self.is_multipart:
             message = BytesParser(policy=HTTP).parsebytes(
                 b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body
             )
@@ -134,8 +140,39 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         is_api = path.startswith("/api/v1/")
         extra: dict[str, str] = {}
+        token = self._token()
+        reserved = False
+        started_cpu = time.thread_time()
         try:
             route = self._match(method, path)
+            if token is None:
+                raise ApiError(401, "user authorization required",
+                               body={"status": "unauthenticated", "errors": [{"message": "user authorization required"}]})
+            if token not in sim.tokens:
+                raise ApiError(401, "Invalid access token.", body={"errors": [{"message": "Invalid access token."}]})
+            if is_api and sim.throttle_enabled:
+                if sim.throttle_model == "canvas":
+                    reserved = True
+                    if not sim.throttle.reserve(token):
+                        sim.throttled_count += 1
+                        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                        remaining = sim.throttle.settle(token, time.thread_time() - started_cpu)
+                        reserved = False
+                        # request_throttle.rb#rate_limit_exceeded; no X-Request-Cost on a throttled answer.
+                        self._send(403, b"403 Forbidden (Rate Limit Exceeded)\n",
+                                   {"X-Rate-Limit-Remaining": str(remaining)})
+                        return
+                else:
+                    verdict = sim.bucket.charge(token)
+                    extra = {"X-Rate-Limit-Remaining": f"{verdict.remaining:.3f}", "X-Request-Cost": f"{verdict.cost:.3f}"}
+                    if not verdict.allowed:
+                        sim.throttled_count += 1
+                        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                        if sim.throttle_mode == "403":
+                            self._send(403, b"403 Forbidden (Rate Limit Exceeded)\n", extra)
+                        else:
+                            self._send(429, b"429 Too Many Requests (Rate Limit Exceeded)\n", extra)
+                        return
             if is_api:
                 fault = sim.faults.next()
                 if fault is not None:
@@ -145,38 +182,36 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                         # Drain the body so the connection stays usable for the next request.
                         self.rfile.read(int(self.headers.get("Content-Length") or 0))
                         raise ApiError(fault.status, "Internal server error" if fault.status == 500 else "Service Unavailable")
-            token = self._token()
-            if token is None:
-                raise ApiError(401, "user authorization required",
-                               body={"status": "unauthenticated", "errors": [{"message": "user authorization required"}]})
-            if token not in sim.tokens:
-                raise ApiError(401, "Invalid access token.", body={"errors": [{"message": "Invalid access token."}]})
-            if is_api and sim.throttle_enabled:
-                verdict = sim.bucket.charge(token)
-                extra = {"X-Rate-Limit-Remaining": f"{verdict.remaining:.3f}", "X-Request-Cost": f"{verdict.cost:.3f}"}
-                if not verdict.allowed:
-                    sim.throttled_count += 1
-                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                    if sim.throttle_mode == "403":
-                        self._send(403, b"403 Forbidden (Rate Limit Exceeded)\n", extra)
-                    else:
-                        self._send(429, b"429 Too Many Requests (Rate Limit Exceeded)\n", extra)
-                    return
             if route is None:
                 raise ApiError(404, "The specified resource does not exist.")
             _, pattern, permission, func = route
             granted = sim.tokens[token]
-            if permission and granted is not None and permission not in granted:
+            needed = (permission,) if isinstance(permission, str) else (permission or ())
+            if needed and granted is not None and not any(p in granted for p in needed):
                 raise ApiError(403, "user not authorized to perform that action",
                                body={"status": "unauthorized", "errors": [{"message": "user not authorized to perform that action"}]})
             request = Request(self, pattern.match(path).groups())
+            request.token = token
             request.read_body()
             status, body, headers = func(sim, request)
+            extra.update(self._settle(sim, token, reserved, started_cpu))
+            reserved = False
             self._send(status, body, {**extra, **headers})
         except ApiError as exc:
+            extra.update(self._settle(sim, token, reserved, started_cpu))
             self._send(exc.status, exc.body, extra if exc.status != 401 else {"WWW-Authenticate": 'Bearer realm="canvas-lms"'})
         except (BrokenPipeError, ConnectionResetError):
+            self._settle(sim, token, reserved, started_cpu)
             return
+
+    @staticmethod
+    def _settle(sim: CanvasSimulator, token: str | None, reserved: bool, started_cpu: float) -> dict[str, str]:
+        """LeakyBucket#reserve_capacity's ensure: the real cost in, the up-front cost refunded."""
+        if not reserved or token is None:
+            return {}
+        cost = time.thread_time() - started_cpu
+        remaining = sim.throttle.settle(token, cost)
+        return {"X-Request-Cost": str(cost + sim.throttle.extra_cost), "X-Rate-Limit-Remaining": str(remaining)}
 
     def _match(self, method: str, path: str) -> Route | None:
         for route in ROUTES:
@@ -196,8 +231,11 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def paginate(request: Request, items: list[Any], render_one: Callable[[Any], Any]) -> tuple[int, Any, dict[str, str]]:
-    """One page of `items` and Canvas's Link header (current, next, prev, first, last)."""
+def paginate(request: Request, items: list[Any], render_one: Callable[[Any], Any], *,
+             total_entries: bool = True) -> tuple[int, Any, dict[str, str]]:
+    """One page of `items` and the Link header of canvas-lms lib/api.rb (Api.paginate / #build_links):
+    current, next, prev, first, and last only when the total is counted (the SIS imports index passes
+    total_entries: nil, so it has no "last")."""
     try:
         per_page = max(1, min(MAX_PER_PAGE, int(request.one("per_page") or DEFAULT_PER_PAGE)))
         page = max(1, int(request.one("page") or 1))
@@ -213,12 +251,13 @@ def paginate(request: Request, items: list[Any], render_one: Callable[[Any], Any
         return f"http://{host}{request.path}?{query}"
 
     rels = [f'<{link(page)}>; rel="current"']
-    if page < last:
+    if page * per_page < len(items):
         rels.append(f'<{link(page + 1)}>; rel="next"')
     if page > 1:
         rels.append(f'<{link(page - 1)}>; rel="prev"')
     rels.append(f'<{link(1)}>; rel="first"')
-    rels.append(f'<{link(last)}>; rel="last"')
+    if total_entries:
+        rels.append(f'<{link(last)}>; rel="last"')
     return 200, [render_one(i) for i in chunk], {"Link": ",".join(rels)}
 
 
@@ -229,74 +268,130 @@ def _get(sim: CanvasSimulator, kind: str, ref: str) -> Any:
     return obj
 
 
-def _import(sim: CanvasSimulator, request: Request) -> SisImportRecord:
+def _root(sim: CanvasSimulator, request: Request) -> Any:
+    """SisImportsApiController#check_account: SIS imports live on root accounts only."""
     account = _get(sim, "account", request.captures[0])
+    if account.id != sim.state.root_account.id:
+        raise ApiError(400, "SIS imports can only be executed on root accounts",
+                       body={"errors": ["SIS imports can only be executed on root accounts"]})
+    return account
+
+
+def _import(sim: CanvasSimulator, request: Request) -> SisImportRecord:
+    _root(sim, request)
     record = sim.runner.imports.get(int(request.captures[1]))
-    if record is None or account.id != sim.state.root_account.id:
+    if record is None:
         raise ApiError(404, "The specified resource does not exist.")
     return record
 
 
+def _json(sim: CanvasSimulator, record: SisImportRecord) -> dict[str, Any]:
+    return record.to_json(sim.url)
+
+
 def _parse_time(text: str) -> datetime:
     try:
-        return datetime.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"invalid timestamp {text!r}") from None
 
 
-# --- SIS imports -----------------------------------------------------------------------------------
+# --- SIS imports: app/controllers/sis_imports_api_controller.rb -------------------------------------
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, message, body={"message": message})
+
 
 def create_sis_import(sim: CanvasSimulator, request: Request):
-    account = _get(sim, "account", request.captures[0])
-    if account.id != sim.state.root_account.id:
-        raise ApiError(400, "SIS imports can only be executed on root accounts")
-    if "attachment" not in request.files:
-        raise ApiError(400, "No attachment given")
-    name, content, _ = request.files["attachment"]
-    extension = (request.one("extension") or name.rsplit(".", 1)[-1]).lower()
-    import_type = request.one("import_type", "instructure_csv")
+    """SisImportsApiController#create."""
+    _root(sim, request)
+    import_type = request.one("import_type") or "instructure_csv"
     if import_type != "instructure_csv":
-        raise ApiError(400, "invalid import_type")
-    batch_mode = request.flag("batch_mode")
-    identifier = request.one("diffing_data_set_identifier")
-    if batch_mode and identifier:
-        raise ApiError(400, "Diffing and batch mode cannot be combined")
+        raise ApiError(500, "invalid import type parameter")  # Canvas raises here: an internal error
+    if "attachment" not in request.files:
+        raise ApiError(400, "Missing attachment", body={"error": True, "error_message": "Missing attachment"})
+    name, content, content_type = request.files["attachment"]
+    if not request.is_multipart:
+        # A raw post: the file is "sis_import.<extension>", the extension given or told from the media type
+        # (application/zip → zip, text/csv and text/plain → csv, anything else → zip).
+        extension = request.one("extension") or {"application/zip": "zip", "text/xml": "xml", "text/plain": "csv",
+                                                  "text/csv": "csv"}.get(content_type.split(";")[0].strip(), "zip")
+        name = f"sis_import.{extension}"
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else "zip"
+    # Batch mode needs a term: none given → 400 with Canvas's message; one given that api_find cannot find
+    # among the account's active terms → ActiveRecord::RecordNotFound → 404. Both before anything is created.
+    batch_mode_term = None
+    if request.flag("batch_mode"):
+        term_ref = request.one("batch_mode_term_id") or ""
+        if term_ref:
+            batch_mode_term = sim.state.resolve("term", term_ref)
+            if batch_mode_term is None or batch_mode_term.workflow_state == "deleted":
+                raise ApiError(404, "The specified resource does not exist.")
+        else:
+            raise _bad("Batch mode specified, but the given batch_mode_term_id cannot be found.")
     threshold = request.one("change_threshold")
+    row_threshold = request.one("diff_row_count_threshold")
+    identifier = request.one("diffing_data_set_identifier") or None
+    if identifier and len(identifier.encode()) > 128:
+        raise ApiError(400, "diffing_data_set_identifier is too long")  # validates_length_of maximum: 128
+    override = request.flag("override_sis_stickiness")
     options = ImportOptions(
         import_type=import_type,
-        batch_mode=batch_mode,
-        batch_mode_term_id=request.one("batch_mode_term_id"),
-        batch_mode_enrollment_drop_status=request.one("batch_mode_enrollment_drop_status"),
-        override_sis_stickiness=request.flag("override_sis_stickiness"),
-        add_sis_stickiness=request.flag("add_sis_stickiness"),
-        clear_sis_stickiness=request.flag("clear_sis_stickiness"),
+        batch_mode=batch_mode_term is not None,
+        batch_mode_term_id=request.one("batch_mode_term_id") if batch_mode_term is not None else None,
+        override_sis_stickiness=override,
+        # add_/clear_sis_stickiness are kept only together with override_sis_stickiness.
+        add_sis_stickiness=override and request.flag("add_sis_stickiness"),
+        clear_sis_stickiness=override and request.flag("clear_sis_stickiness"),
+        update_sis_id_if_login_claimed=request.flag("update_sis_id_if_login_claimed"),
         skip_deletes=request.flag("skip_deletes"),
-        diffing_data_set_identifier=identifier,
-        diffing_remaster_data_set=request.flag("diffing_remaster_data_set"),
-        diffing_drop_status=request.one("diffing_drop_status"),
-        diffing_user_remove_status=request.one("diffing_user_remove_status"),
+        # Batch mode wins: with a batch term, diffing is not enabled at all (no error).
+        diffing_data_set_identifier=identifier if batch_mode_term is None else None,
+        diffing_remaster_data_set=batch_mode_term is None and bool(identifier) and request.flag("diffing_remaster_data_set"),
         change_threshold=int(threshold) if threshold else None,
+        diff_row_count_threshold=int(row_threshold) if row_threshold and int(row_threshold) > 0 else None,
     )
-    if batch_mode and not options.batch_mode_term_id:
-        raise ApiError(400, "batch_mode_term_id is required with batch_mode")
-    record = sim.start_import(content, extension, name, options)
-    return 200, record.to_json(), {}
+    for param, valid in (("diffing_drop_status", VALID_ENROLLMENT_DROP_STATUS),
+                         ("diffing_user_remove_status", VALID_USER_REMOVE_STATUS),
+                         ("batch_mode_enrollment_drop_status", VALID_ENROLLMENT_DROP_STATUS)):
+        given = request.one(param)
+        if given:
+            if given not in valid:
+                raise _bad(f"Invalid {param}")
+            setattr(options, param, given)
+    record = sim.start_import(content, extension, name, options, token=request.token, batch_mode_term=batch_mode_term)
+    with sim.state.lock:
+        return 200, _json(sim, record), {}
 
 
 def list_sis_imports(sim: CanvasSimulator, request: Request):
-    _get(sim, "account", request.captures[0])
+    """SisImportsApiController#index: newest first, created_since / created_before (strict), workflow_state[]."""
+    _root(sim, request)
     with sim.state.lock:
-        records = sorted(sim.runner.imports.values(), key=lambda r: -r.id)
-        since = request.one("created_since")
+        records = sorted(sim.runner.imports.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        since, before = request.one("created_since"), request.one("created_before")
         if since:
-            records = [r for r in records if _parse_time(r.created_at) >= _parse_time(since)]
-        status, body, headers = paginate(request, records, SisImportRecord.to_json)
+            records = [r for r in records if _parse_time(r.created_at) > _parse_time(since)]
+        if before:
+            records = [r for r in records if _parse_time(r.created_at) < _parse_time(before)]
+        states = set(request.many("workflow_state")) & set(WORKFLOW_STATES)
+        if states:
+            records = [r for r in records if r.workflow_state in states]
+        status, body, headers = paginate(request, records, lambda r: _json(sim, r), total_entries=False)
     return status, {"sis_imports": body}, headers
+
+
+def importing_sis_imports(sim: CanvasSimulator, request: Request):
+    """SisImportsApiController#importing: the batches in SisBatch.importing (importing, cleanup_batch)."""
+    _root(sim, request)
+    with sim.state.lock:
+        running = [r for r in sorted(sim.runner.imports.values(), key=lambda r: r.id) if r.workflow_state in IMPORTING]
+        return 200, {"sis_imports": [_json(sim, r) for r in running]}, {}
 
 
 def get_sis_import(sim: CanvasSimulator, request: Request):
     with sim.state.lock:
-        return 200, _import(sim, request).to_json(), {}
+        return 200, _json(sim, _import(sim, request)), {}
 
 
 def sis_import_errors(sim: CanvasSimulator, request: Request):
@@ -309,35 +404,100 @@ def sis_import_errors(sim: CanvasSimulator, request: Request):
 
 
 def abort_sis_import(sim: CanvasSimulator, request: Request):
+    """SisImportsApiController#abort finds the batch among SisBatch.not_completed (404 otherwise) and
+    SisBatch#abort_batch marks it aborted; a running import sees that at its next progress update."""
     with sim.state.lock:
         record = _import(sim, request)
-        if record.workflow_state in ("created", "initializing", "importing"):
-            record.abort_requested.set()
-            if record.workflow_state != "importing":
+        if record.workflow_state not in NOT_COMPLETED:
+            raise ApiError(404, "The specified resource does not exist.")
+        record.set_state("aborted")
+        return 200, _json(sim, record), {}
+
+
+def abort_all_pending(sim: CanvasSimulator, request: Request):
+    """SisImportsApiController#abort_all_pending → SisBatch.abort_all_pending_for_account: every batch not
+    started (initializing, created) becomes aborted with progress 100."""
+    _root(sim, request)
+    with sim.state.lock:
+        for record in sim.runner.imports.values():
+            if record.workflow_state in NOT_STARTED:
                 record.set_state("aborted")
-                record.ended_at = now_iso()
-        return 200, record.to_json(), {}
+                record.progress = 100
+    return 200, {"aborted": True}, {}
 
 
 def restore_states(sim: CanvasSimulator, request: Request):
+    """SisImportsApiController#restore_states (needs manage_sis): SisBatch#restore_states_later answers a
+    Progress at once and restores in a job."""
     with sim.state.lock:
         record = _import(sim, request)
-        if record.workflow_state not in ("imported", "imported_with_messages", "failed_with_messages",
-                                         "aborted", "restored", "partially_restored"):
-            raise ApiError(400, "The import must be finished before its states can be restored")
-        record.set_state("restoring")
-    sim.runner.restore(
-        record, batch_mode=request.flag("batch_mode"), undelete_only=request.flag("undelete_only"),
-        unconclude_only=request.flag("unconclude_only"),
-    )
-    return 200, sim.add_progress("SisBatch", record.id, "completed"), {}
+    undelete_only, unconclude_only = request.flag("undelete_only"), request.flag("unconclude_only")
+    if undelete_only and unconclude_only:
+        raise ApiError(400, "cannot set both", body="cannot set both undelete_only and unconclude_only")
+    progress = sim.add_progress("SisBatch", record.id, "queued", tag="sis_batch_state_restore", token=request.token)
+    sim.runner.restore_later(record, progress, batch_mode=request.flag("batch_mode"),
+                             undelete_only=undelete_only, unconclude_only=unconclude_only)
+    with sim.state.lock:
+        return 200, dict(progress), {}
 
 
 def get_progress(sim: CanvasSimulator, request: Request):
-    progress = sim.progress.get(int(request.captures[0]))
-    if progress is None:
-        raise ApiError(404, "The specified resource does not exist.")
-    return 200, progress, {}
+    with sim.state.lock:
+        progress = sim.progress.get(int(request.captures[0]))
+        if progress is None:
+            raise ApiError(404, "The specified resource does not exist.")
+        return 200, dict(progress), {}
+
+
+# --- accounts, users, courses and sections addressed by id or SIS id --------------------------------
+
+def get_account(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        return 200, render.account_json(sim.state, _get(sim, "account", request.captures[0])), {}
+
+
+def get_user(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        user = sim.state.resolve("user", request.captures[0])
+        if user is None or user.workflow_state == "deleted":
+            raise ApiError(404, "The specified resource does not exist.")
+        return 200, render.user_json(user), {}
+
+
+def user_logins(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        user = sim.state.resolve("user", request.captures[0])
+        if user is None:
+            raise ApiError(404, "The specified resource does not exist.")
+        logins = [user] if user.login_state != "deleted" else []
+        return paginate(request, logins, lambda u: render.login_json(sim.state, u))
+
+
+def get_course(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        return 200, render.course_json(sim.state, course, include_term="term" in request.many("include")), {}
+
+
+def get_section(sim: CanvasSimulator, request: Request):
+    with sim.state.lock:
+        return 200, render.section_json(sim.state, _get(sim, "section", request.captures[0])), {}
+
+
+def course_users(sim: CanvasSimulator, request: Request):
+    """GET courses/:id/users: the users holding an enrollment in the course (active and invited unless
+    enrollment_state[] says otherwise; enrollment_type[] narrows by role), each once, sorted by name."""
+    types = {t.lower() for t in request.many("enrollment_type")}
+    states = set(request.many("enrollment_state")) or {"active", "invited"}
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        seen: dict[int, Any] = {}
+        for e in sim.state.course_enrollments(course.id):
+            kind = e.type.replace("Enrollment", "").lower()
+            if e.workflow_state in states and (not types or kind in types):
+                seen.setdefault(e.user_id, sim.state.users[e.user_id])
+        users = sorted(seen.values(), key=lambda u: (u.sortable_name.lower(), u.id))
+        return paginate(request, users, render.user_json)
 
 
 # --- roster reads ----------------------------------------------------------------------------------
@@ -460,11 +620,12 @@ def control_clear_faults(sim: CanvasSimulator, request: Request):
 def control_throttle(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
     sim.set_throttle(
-        enabled=bool(spec.get("enabled", True)), mode=str(spec.get("mode", "429")),
-        capacity=spec.get("capacity"), drain_per_second=spec.get("drain_per_second"),
-        request_cost=spec.get("request_cost"),
+        enabled=bool(spec.get("enabled", True)), model=str(spec.get("model", "canvas")),
+        mode=str(spec.get("mode", "429")), capacity=spec.get("capacity"),
+        drain_per_second=spec.get("drain_per_second"), request_cost=spec.get("request_cost"),
+        up_front_cost=spec.get("up_front_cost"), extra_cost=spec.get("extra_cost"),
     )
-    return 200, {"enabled": sim.throttle_enabled, "mode": sim.throttle_mode}, {}
+    return 200, {"enabled": sim.throttle_enabled, "model": sim.throttle_model, "mode": sim.throttle_mode}, {}
 
 
 def control_assignment(sim: CanvasSimulator, request: Request):
@@ -499,19 +660,32 @@ def control_resume(sim: CanvasSimulator, request: Request):
     return 200, {"imports": "running"}, {}
 
 
-def _r(method: str, pattern: str, permission: str | None, func: Callable[..., Any]) -> Route:
+def _r(method: str, pattern: str, permission: str | tuple[str, ...] | None, func: Callable[..., Any]) -> Route:
     return (method, re.compile(pattern + r"/?\Z"), permission, func)
 
 
 _ACCT = r"/api/v1/accounts/([^/]+)"
+SIS_READ = ("import_sis", "manage_sis")
 ROUTES: list[Route] = [
+    # Permissions as SisImportsApiController#authorized_action asks them: import_sis to create, import_sis or
+    # manage_sis to read and abort, manage_sis to restore states.
     _r("POST", _ACCT + r"/sis_imports", "import_sis", create_sis_import),
-    _r("GET", _ACCT + r"/sis_imports", "import_sis", list_sis_imports),
-    _r("GET", _ACCT + r"/sis_imports/(\d+)", "import_sis", get_sis_import),
-    _r("GET", _ACCT + r"/sis_imports/(\d+)/errors", "import_sis", sis_import_errors),
-    _r("PUT", _ACCT + r"/sis_imports/(\d+)/abort", "import_sis", abort_sis_import),
-    _r("PUT", _ACCT + r"/sis_imports/(\d+)/restore_states", "import_sis", restore_states),
+    _r("GET", _ACCT + r"/sis_imports", SIS_READ, list_sis_imports),
+    _r("GET", _ACCT + r"/sis_imports/importing", SIS_READ, importing_sis_imports),
+    _r("PUT", _ACCT + r"/sis_imports/abort_all_pending", SIS_READ, abort_all_pending),
+    _r("GET", _ACCT + r"/sis_imports/(\d+)", SIS_READ, get_sis_import),
+    _r("GET", _ACCT + r"/sis_imports/(\d+)/errors", SIS_READ, sis_import_errors),
+    _r("PUT", _ACCT + r"/sis_imports/(\d+)/abort", SIS_READ, abort_sis_import),
+    _r("PUT", _ACCT + r"/sis_imports/(\d+)/restore_states", "manage_sis", restore_states),
     _r("GET", r"/api/v1/progress/(\d+)", None, get_progress),
+    _r("GET", _ACCT, None, get_account),
+    _r("GET", r"/api/v1/users/([^/]+)", "read_roster", get_user),
+    _r("GET", r"/api/v1/users/([^/]+)/logins", "read_roster", user_logins),
+    _r("GET", r"/api/v1/courses/([^/]+)", "read_course_list", get_course),
+    _r("GET", r"/api/v1/courses/([^/]+)/users", "read_roster", course_users),
+    # Canvas routes courses/:id/search_users to the same action (CoursesController#users); canvasapi calls it.
+    _r("GET", r"/api/v1/courses/([^/]+)/search_users", "read_roster", course_users),
+    _r("GET", r"/api/v1/sections/([^/]+)", "read_roster", get_section),
     _r("GET", _ACCT + r"/users", "read_roster", account_users),
     _r("GET", _ACCT + r"/courses", "read_course_list", account_courses),
     _r("GET", r"/api/v1/courses/([^/]+)/sections", "read_roster", course_sections),
@@ -528,3 +702,8 @@ ROUTES: list[Route] = [
     _r("POST", r"/_sim/imports/pause", None, control_pause),
     _r("POST", r"/_sim/imports/resume", None, control_resume),
 ]
+
+# The account reads (show, permissions) live in their own module; see there.
+from canvas.simulator.account_api import ROUTES as _ACCOUNT_ROUTES  # noqa: E402
+
+ROUTES.extend(_ACCOUNT_ROUTES)

@@ -54,6 +54,7 @@ class User:
     email: str | None = None
     workflow_state: str = "registered"  # registered | deleted
     login_state: str = "active"  # active | suspended | deleted
+    authentication_provider_id: int | None = None
     created_at: str = field(default_factory=now_iso)
     sis_batch_id: int | None = None
 
@@ -167,6 +168,8 @@ class CanvasState:
         self.enrollments_by_section: dict[int, dict[tuple, int]] = {}
         self.assignments_by_course: dict[int, list[int]] = {}
         self.enrollments_by_user: dict[int, list[int]] = {}
+        # Authentication providers by the id a users.csv row may name (their id, as a string).
+        self.auth_providers: dict[str, int] = {}
         self.root_account = Account(self.next_id(), root_account_name, None)
         self.accounts[self.root_account.id] = self.root_account
         self.default_term = Term(self.next_id(), "Default Term")

@@ -43,12 +43,16 @@ class ParsedFile:
     header: list[str]
     rows: list[CsvRow]
     size: int
+    content: bytes = b""
 
 
 @dataclass
 class Upload:
     files: list[ParsedFile] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    # The uncompressed size (SisBatch#compute_file_size: CanvasUnzip.compute_uncompressed_size, or the
+    # file's own size when it is not a zip); diffing's change_threshold compares these.
+    uncompressed_size: int = 0
 
 
 def _raw_line(record: list[str]) -> str:
@@ -84,7 +88,7 @@ def parse_csv(name: str, content: bytes, upload: Upload) -> None:
     if kind is None:
         upload.messages.append(Message(name, "Couldn't find Canvas CSV import headers", failure=True))
         return
-    upload.files.append(ParsedFile(name, kind, header, rows, len(content)))
+    upload.files.append(ParsedFile(name, kind, header, rows, len(content), content))
 
 
 def read_upload(content: bytes, extension: str, name: str = "sis_import.csv") -> Upload:
@@ -94,11 +98,13 @@ def read_upload(content: bytes, extension: str, name: str = "sis_import.csv") ->
         upload.messages.append(Message(None, "The file is too large to import", failure=True))
         return upload
     if extension == "csv" or content[:4] != b"PK\x03\x04":
+        upload.uncompressed_size = len(content)
         parse_csv(name, content, upload)
         return upload
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         entries = [i for i in archive.infolist() if not i.is_dir()]
+        upload.uncompressed_size = sum(i.file_size for i in entries)
         if sum(i.file_size for i in entries) > MAX_EXPANSION * max(len(content), 1):
             upload.messages.append(Message(None, "Uncompressed size exceeds the allowed limit", failure=True))
             return upload

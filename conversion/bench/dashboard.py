@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from conversion.bench.runner import keys_env
+
 USERNAME, PASSWORD = "bench-consultant", "bench-password-1"
 GUNICORN_CONF = "conversion/gunicorn_conf.py"  # as scripts/start runs it (see there why)
 
@@ -148,7 +150,7 @@ def _cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def gunicorn(database_url: str, repo: str, env: dict | None = None) -> Iterator[Server]:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "0", **(env or {})}
+    env = {**os.environ, **keys_env(), "DATABASE_URL": database_url, "DJANGO_DEBUG": "0", **(env or {})}
     proc = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "conversion.wsgi", "--bind", f"127.0.0.1:{port}",
          "--config", GUNICORN_CONF, "--log-level", "warning"],

@@ -18,8 +18,8 @@ def csv_and_nightly(snapshot_id: int) -> dict:
     and an identical new snapshot (night 2, as an unchanged pull produces), so what is timed is exactly
     what the real run_sync does after its pull: build or look up the package, compare, record the skip.
     """
-    from conversion.models import Job, JobKind, Snapshot, SyncRun, SyncState
-    from conversion.jobs import Progress
+    from conversion.models import Job, JobKind, JobState, Snapshot, SyncRun, SyncState
+    from conversion.jobs import Progress, worker_name
     from conversion.services import pull, sync
     from conversion.services.roster import DCID, Roster
     from conversion.services.sis_csv import build_package
@@ -37,10 +37,12 @@ def csv_and_nightly(snapshot_id: int) -> dict:
 
     def night(snapshot: Snapshot) -> tuple[float, SyncRun]:
         job = Job.objects.create(conversion=conversion, kind=JobKind.SYNC, params={"trigger": "manual"})
+        job.claim(worker_name())  # progress is written under a claim, as a worker's run does
         with mock.patch.object(pull, "pull", lambda conversion, *, job, progress=None: snapshot):
             started = time.perf_counter()
             sync.run_sync(job, Progress(job))
             seconds = time.perf_counter() - started
+        Job.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, finished_at=timezone.now())  # one active sync
         return seconds, SyncRun.objects.get(job=job)
 
     cold_seconds, cold = night(first)

@@ -11,11 +11,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def keys_env() -> dict[str, str]:
+    """This process's keys and peer allowance for a child on PostgreSQL with DEBUG off (production-like settings
+    refuse to start without keys; the simulators the bench drives listen on loopback)."""
+    from django.conf import settings
+
+    return {"DJANGO_SECRET_KEY": settings.SECRET_KEY, "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+            "PEER_ALLOWED_NETWORKS": os.environ.get("PEER_ALLOWED_NETWORKS", "loopback")}
+
+
 def run_child(task: str, args: dict, *, database_url: str) -> dict:
     """Run one task in a fresh interpreter; its figures plus `peak_rss_mb` (Linux reports ru_maxrss in KiB)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "0"}
+        env = {**os.environ, **keys_env(), "DATABASE_URL": database_url, "DJANGO_DEBUG": "0"}
         proc = subprocess.Popen([sys.executable, "-m", "conversion.bench.child", task, json.dumps(args), str(out)],
                                 cwd=REPO, env=env)
         _, status, usage = os.wait4(proc.pid, 0)

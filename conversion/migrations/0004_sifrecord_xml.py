@@ -17,9 +17,16 @@ def _xml_of(object_name: str, data: dict) -> str:
         return data.get("xml", "")
     record_type = RECORD_TYPES[object_name]
     kinds = {name: kind for name, _, kind in record_type.FIELDS}
+    data = dict(data)
+    if object_name == "SectionInfo" and ("term_ref_id" in data or "teacher_ref_ids" in data):
+        # Rows stored when SectionInfo read one ScheduleInfo (term_ref_id, teacher_ref_ids): that one schedule.
+        data["schedules"] = [{"term_ref_id": data.pop("term_ref_id", None),
+                              "teacher_ref_ids": data.pop("teacher_ref_ids", [])}]
     values = {}
     for name, value in data.items():
-        if kinds.get(name) == "date":
+        if isinstance(kinds.get(name), type):  # a group of fields (ScheduleInfo), stored as a list of dicts
+            value = [kinds[name](**part) for part in value]
+        elif kinds.get(name) == "date":
             value = [dt.date.fromisoformat(v) for v in value] if isinstance(value, list) else dt.date.fromisoformat(value)
         values[name] = value
     return etree.tostring(record_type(**values).to_xml(), encoding="unicode")

@@ -8,20 +8,21 @@ from conversion.models.conversion import (
     ConversionState,
     GpbState,
     Gradebook,
+    SifVersion,
     Hosting,
 )
 from conversion.models.diagnostic import Diagnostic, Severity
 from conversion.models.district import District
 from conversion.models.gradepassback import GpbStatus, GradePassbackItem
-from conversion.models.job import FINISHED_STATES, Job, JobKind, JobState
-from conversion.models.notification import Notification
+from conversion.models.job import ACTIVE_STATES, FINISHED_STATES, Job, JobKind, JobLost, JobState
+from conversion.models.notification import AlertPreference, Delivery, Notification, NotificationKind
 from conversion.models.mapping import MappingDiff, MappingRow, MatchStatus
 from conversion.models.sync import SYNC_SUCCESS_STATES, Artifact, SyncRun, SyncState
 from conversion.models.snapshot import ReceivedMessage, SifRecord, Snapshot, SnapshotState
 
 __all__ = [
     "AGENT_CHECKLIST", "Approval", "ApprovalKind", "AuditEvent", "Conversion", "ConversionState", "District",
-    "FINISHED_STATES", "GpbState", "Gradebook", "Hosting", "Job", "JobKind", "JobState",
-    "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "Snapshot", "SnapshotState",
-    "Diagnostic", "Severity", "GpbStatus", "GradePassbackItem", "Notification",
+    "ACTIVE_STATES", "FINISHED_STATES", "GpbState", "Gradebook", "Hosting", "Job", "JobKind", "JobLost", "JobState",
+    "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "SifVersion", "Snapshot", "SnapshotState",
+    "Diagnostic", "Severity", "GpbStatus", "GradePassbackItem", "Notification", "NotificationKind", "AlertPreference", "Delivery",
 ]

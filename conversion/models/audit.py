@@ -16,7 +16,7 @@ class AuditEvent(models.Model):
     summary = models.CharField(max_length=300)
     from_state = models.CharField(max_length=20, blank=True)
     to_state = models.CharField(max_length=20, blank=True)
-    reason = models.TextField(blank=True)
+    reason = models.CharField(max_length=2000, blank=True)  # conversion.models.conversion.NOTE_MAX_LENGTH
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

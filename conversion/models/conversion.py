@@ -8,9 +8,37 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
 from conversion.fields import EncryptedTextField
+from conversion.services.peers import PeerURLValidator
+
+# Reasons and notes people type (approvals, returns, holds, releases): long enough for a paragraph, no longer.
+NOTE_MAX_LENGTH = 2000
+
+# The Zone ID is the last path segment of the zone's URL: letters, digits, '-', '_' and '.', never '..'.
+validate_zone_id = RegexValidator(
+    r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\Z",
+    "A Zone ID starts with a letter or digit and holds letters, digits, '-', '_' and '.' only (never '..').",
+)
+
+
+def note_problem(text: str) -> str:
+    """Why a reason or note a person typed cannot be kept ("" when it can)."""
+    if len(text) > NOTE_MAX_LENGTH:
+        return f"Keep the reason or note to {NOTE_MAX_LENGTH:,} characters (this one has {len(text):,})."
+    return ""
+
+
+def check_step_date(value: dt.date | None, school_year: int) -> str:
+    """Why a pause or go-live date is out of range ("" when it is fine): within two years of its school year."""
+    if value is None:
+        return ""
+    first, last = dt.date(school_year - 2, 1, 1), dt.date(school_year + 2, 12, 31)
+    if not first <= value <= last:
+        return f"Choose a date between {first:%B %-d, %Y} and {last:%B %-d, %Y}."
+    return ""
 
 
 class ConversionState(models.TextChoices):
@@ -31,6 +59,16 @@ class Hosting(models.TextChoices):
     UNKNOWN = "", "Not known yet"
     SELF = "self", "Self-hosted (district, region or state)"
     POWERSCHOOL = "powerschool", "PowerSchool-hosted"
+
+
+class SifVersion(models.TextChoices):
+    # The SIF 2.x versions our agent speaks (sifclient.messages.SIF_VERSIONS).
+    V2_0R1 = "2.0r1", "SIF 2.0r1"
+    V2_1 = "2.1", "SIF 2.1"
+    V2_2 = "2.2", "SIF 2.2"
+    V2_3 = "2.3", "SIF 2.3"
+    V2_4 = "2.4", "SIF 2.4"
+    V2_5 = "2.5", "SIF 2.5"
 
 
 class Gradebook(models.TextChoices):
@@ -66,8 +104,8 @@ class Conversion(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
 
     # Step 1: ZIS information and SIF agent set-up.
-    zis_url = models.URLField("ZIS URL", blank=True)
-    zone_id = models.CharField("Zone ID", max_length=100, blank=True)
+    zis_url = models.URLField("ZIS URL", blank=True, validators=[PeerURLValidator("ZIS URL")])
+    zone_id = models.CharField("Zone ID", max_length=100, blank=True, validators=[validate_zone_id])
     zis_username = models.CharField("ZIS user name", max_length=100, blank=True)
     zis_password = EncryptedTextField("ZIS password", blank=True, default="")
     zis_ca_bundle = models.TextField(
@@ -75,6 +113,11 @@ class Conversion(models.Model):
         help_text="Only when the ZIS presents a certificate the standard trust store does not know.",
     )
     agent_source_id = models.CharField("Our agent's SIF_SourceId", max_length=64, blank=True)
+    sif_version = models.CharField(
+        "Zone's SIF version", max_length=5, choices=SifVersion.choices, default=SifVersion.V2_4,
+        help_text="A zone speaks one SIF version and refuses messages in any other; our agent speaks this one. "
+                  "The connection test corrects it when the ZIS names another.",
+    )
     hosting = models.CharField(max_length=20, choices=Hosting.choices, blank=True, default=Hosting.UNKNOWN)
     agent_mode_pull = models.BooleanField(default=False)
     agent_method_http = models.BooleanField(default=False)
@@ -163,8 +206,11 @@ class Approval(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     approved_at = models.DateTimeField(auto_now_add=True)
-    note = models.TextField(blank=True)
+    note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
 
     class Meta:
         ordering = ["-approved_at"]
         get_latest_by = "approved_at"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.conversion} by {self.approved_by} ({self.subject or '—'})"

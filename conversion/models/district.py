@@ -10,6 +10,7 @@ from django.db import models
 from django.urls import reverse
 
 from conversion.fields import EncryptedTextField
+from conversion.services.peers import PeerURLValidator
 
 # PowerSchool's own cloud serves hosted instances under this domain (the seeds: "If your PowerSchool URL
 # ends with ..., then your instance is cloud hosted by PowerSchool").
@@ -26,9 +27,19 @@ class District(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     powerschool_url = models.URLField("PowerSchool URL", blank=True)
     time_zone = models.CharField(max_length=64, default="America/Denver", validators=[validate_time_zone])
-    canvas_url = models.URLField("Canvas URL", blank=True)
+    canvas_url = models.URLField("Canvas URL", blank=True, validators=[PeerURLValidator("Canvas URL")])
     canvas_account_id = models.CharField("Canvas root account id", max_length=64, blank=True, default="1")
     canvas_token = EncryptedTextField("Canvas API token", blank=True, default="")
+    # Canvas unbinds each imported login from its sign-in provider when users.csv leaves this empty
+    # (canvas-lms lib/sis/user_importer.rb): the id of the district's provider (SAML, LDAP…), empty for Canvas's own.
+    canvas_authentication_provider_id = models.CharField(
+        "Canvas authentication provider id", max_length=64, blank=True, default="",
+        help_text="The sign-in provider Canvas logins are bound to (Admin › Authentication); empty for Canvas's own.")
+    # accounts.csv must carry parent_account_id, and Canvas puts an account whose parent is empty straight under the
+    # root account (lib/sis/account_importer.rb): the SIS id of the sub-account the schools sit under, if any.
+    canvas_parent_account_id = models.CharField(
+        "Canvas parent account (SIS id) of the schools", max_length=255, blank=True, default="",
+        help_text="Schools' sub-accounts are kept under this account; empty: directly under the root account.")
     admins = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="administered_districts", blank=True,
         help_text="District admins: they see this district only and approve what it asks of them.",

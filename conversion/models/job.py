@@ -17,6 +17,7 @@ class JobKind(models.TextChoices):
     REMAP = "remap", "Remap Canvas users to DCID"
     REMAP_ROLLBACK = "remap_rollback", "Roll the remap back"
     SYNC = "sync", "Sync to Canvas"
+    REMASTER = "remaster", "Full sync to Canvas (remaster)"
     GRADE_PASSBACK = "grade_passback", "Grade passback"
 
 
@@ -29,6 +30,12 @@ class JobState(models.TextChoices):
 
 
 FINISHED_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+
+
+class JobLost(Exception):
+    """The job is no longer this run's (its lease ran out and another worker took it, or it was finished):
+    the run stops writing and leaves the outcome to whoever holds it now."""
 
 
 class Job(models.Model):
@@ -42,7 +49,9 @@ class Job(models.Model):
     total = models.PositiveBigIntegerField(null=True, blank=True)
     message = models.CharField(max_length=300, blank=True)
     detail = models.JSONField(default=dict, blank=True, help_text="Figures the page draws: counts per object, etc.")
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="What went wrong, in words: shown to everyone who sees the job.")
+    # An unexpected fault's traceback (server paths and all): for consultants and the logs, never district admins.
+    traceback = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -52,10 +61,18 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A consultant asked a running job to stop: its run stops at its next step (see jobs.Progress).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["conversion", "kind", "-created_at"])]
+        constraints = [
+            # Parallel presses (or a press racing the scheduler) cannot start the same work twice: the
+            # database refuses a second active job of a kind, whatever the checks before the insert saw.
+            models.UniqueConstraint(fields=["conversion", "kind"], condition=Q(state__in=ACTIVE_STATES),
+                                    name="one_active_job_per_kind"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.get_state_display()})"
@@ -76,10 +93,19 @@ class Job(models.Model):
             return None
         return (self.finished_at or timezone.now()) - self.started_at
 
+    def held(self) -> models.QuerySet:
+        """This row while it is still running under this run's claim (`worker` is the claim's own name)."""
+        return Job.objects.filter(pk=self.pk, state=JobState.RUNNING, worker=self.worker)
+
     def merge_detail(self, values: dict) -> None:
-        """Add `values` to the job's detail and write it at once (facts a rerun must find, e.g. an import id)."""
-        self.detail = {**self.detail, **values}
-        Job.objects.filter(pk=self.pk).update(detail=self.detail)
+        """Add `values` to the job's detail and write it at once (facts a rerun must find, e.g. an import id).
+
+        Only while this run still holds the job: a run that lost it raises JobLost and writes nothing.
+        """
+        detail = {**self.detail, **values}
+        if not self.held().update(detail=detail):
+            raise JobLost(f"job {self.pk} is no longer held by {self.worker}")
+        self.detail = detail
 
     def claim(self, worker: str) -> bool:
         """Take this job for `worker`; True for exactly one caller.
@@ -90,6 +116,8 @@ class Job(models.Model):
         now = timezone.now()
         stale = now - dt.timedelta(seconds=settings.JOB_LEASE_SECONDS)
         claimable = Q(state=JobState.QUEUED) | Q(state=JobState.RUNNING, heartbeat_at__lt=stale)
+        # A job that kept killing its worker is not run again (the stale-job re-send fails it, with why).
+        claimable &= Q(attempts__lt=settings.JOB_MAX_ATTEMPTS)
         changed = Job.objects.filter(claimable, pk=self.pk).update(
             state=JobState.RUNNING, worker=worker, attempts=F("attempts") + 1,
             started_at=now, heartbeat_at=now, error="",

@@ -36,6 +36,9 @@ class MappingDiff(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"Mapping check #{self.pk} of {self.conversion} ({self.blocking_count} blocking)"
+
 
 class MappingRow(models.Model):
     diff = models.ForeignKey(MappingDiff, on_delete=models.CASCADE, related_name="rows")

@@ -14,6 +14,21 @@ class SnapshotQuerySet(models.QuerySet):
     def latest_complete(self, conversion) -> "Snapshot | None":
         return self.filter(conversion=conversion, state=SnapshotState.COMPLETE).order_by("-completed_at", "-id").first()
 
+    def abandoned(self, before) -> "SnapshotQuerySet":
+        """Snapshots left "receiving" since before `before` by a pull that ended (failed, cancelled) or whose
+        job is gone: no run resumes them (a retried job resumes only its own, while it is active)."""
+        from conversion.models.job import ACTIVE_STATES
+
+        return self.filter(state=SnapshotState.RECEIVING, created_at__lt=before).exclude(job__state__in=ACTIVE_STATES)
+
+    def prune_abandoned(self, before) -> int:
+        """Delete abandoned snapshots with their records and stored messages; returns how many snapshots."""
+        doomed = list(self.abandoned(before).values_list("pk", flat=True))
+        if doomed:
+            SifRecord.objects.filter(snapshot_id__in=doomed).delete()
+            self.filter(pk__in=doomed).delete()
+        return len(doomed)
+
 
 class Snapshot(models.Model):
     conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="snapshots")

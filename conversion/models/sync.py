@@ -47,6 +47,8 @@ class SyncRun(models.Model):
     previous_enrollments = models.PositiveIntegerField(null=True, blank=True)
     removed_enrollments = models.PositiveIntegerField(null=True, blank=True)
     held_reason = models.TextField(blank=True)
+    # Set when the run went to Canvas whole, without diffing (a "remaster"): why. Empty for a diffed sync.
+    full_import_reason = models.CharField(max_length=200, blank=True)
     canvas_import_id = models.BigIntegerField(null=True, blank=True)
     canvas_state = models.CharField(max_length=40, blank=True)
     canvas_progress = models.PositiveSmallIntegerField(null=True, blank=True)

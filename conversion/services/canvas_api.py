@@ -17,6 +17,7 @@ from django.conf import settings
 
 from conversion.jobs import JobFailed
 from conversion.models import District
+from conversion.services import peers
 
 
 @contextlib.contextmanager
@@ -24,6 +25,10 @@ def canvas_for(district: District, **options) -> Iterator[CanvasClient]:
     """A Canvas client for the district; Canvas errors come out as JobFailed with advice."""
     if not district.canvas_url or not district.canvas_token:
         raise JobFailed("The district's Canvas URL or API token is not set.")
+    try:
+        peers.check_url(district.canvas_url, what="Canvas URL", unknown_host_ok=True)  # again now: a name may point elsewhere since
+    except peers.PeerRefused as exc:
+        raise JobFailed(f"{exc} Correct the district's Canvas URL.") from None
     client = CanvasClient(district.canvas_url, district.canvas_token,
                           **{**getattr(settings, "CANVAS_CLIENT_OPTIONS", {}), **options})
     try:

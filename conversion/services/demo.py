@@ -35,11 +35,14 @@ def seed_demo(settings: DemoSettings | None = None) -> dict:
     settings = settings or DemoSettings()
     users = get_user_model().objects
     consultant, created = users.get_or_create(
-        username="consultant", defaults={"is_staff": True, "is_superuser": True, "email": "consultant@example.org"}
+        username="consultant", defaults={"is_staff": True, "email": "consultant@example.org"}
     )
     if created:
         consultant.set_password(DEMO_PASSWORD)
         consultant.save()
+    elif consultant.is_superuser:  # demo databases made before consultants were staff only
+        consultant.is_superuser = False
+        consultant.save(update_fields=["is_superuser"])
     year = current_school_year()
     result = {"consultant": consultant.username, "districts": []}
     for name, slug, ps_url, zone in [

@@ -22,6 +22,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from sifclient import SifError, ZisTlsError
 from sifclient.errors import CAT_GENERIC, CAT_TRANSPORT, CAT_ZONE_SERVICES, CODE_ZONE_NOT_READY
+from sifclient.records import EMAIL_RULE, choose_email
 
 from conversion.models import (
     Conversion,
@@ -34,7 +35,7 @@ from conversion.models import (
     Snapshot,
 )
 from conversion.services.setup_aids import DCID_ELEMENT, DCID_OBJECTS
-from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR
+from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR, data_of
 from conversion.services.zis import PULL_OBJECTS, sif_error_detail
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
         "Disable SMP in SIF Agent Console / Agent Settings / Plugins (or ask PowerSchool to). If SIF serves "
         "state reporting, work with PowerSchool to disable it for the Canvas connection only.",
     ),
+    "several_emails": (
+        Severity.WARNING, "Several e-mail addresses in PowerSchool's primary Email",
+        "Canvas takes one e-mail address (and one login) per person: it gets " + EMAIL_RULE + ". The other "
+        "addresses are listed in the mapping. PowerSchool fills this Email from the family e-mail field; if "
+        "another address should be the login, put it first in PowerSchool (or map the student's own address "
+        "to the Email in agent.cfg), then pull again.",
+    ),
     "push_mode": (
         Severity.ERROR, "The PowerSchool SIF agent is in Push mode",
         "Set Mode to Pull in SIF Agent Console / Agent Settings / Registration / Messaging Mode. With Push, "
@@ -84,8 +92,22 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
         "trusted certificates. If the ZIS uses a private certificate authority, paste its CA certificate "
         "into the ZIS settings here.",
     ),
+    "legacy_imports": (
+        Severity.ERROR, "Canvas still receives SIS imports this product did not make, after the pause",
+        "The legacy PowerSchool sync (or another integration) still imports into Canvas. The district must: "
+        "turn off the legacy Canvas plug-in's scheduled sync in PowerSchool; remove or pause any other SIS "
+        "import job that posts to this Canvas account; tell us when it is done. The remap waits until no such "
+        "import arrived for a day and a half, since each one re-creates users under their PowerSchool IDs.",
+    ),
+    # A zone or ZIS put to sleep answers every message with SIF_Status 8 (OpenZIS: SifProcessRequest.php).
+    "zone_asleep": (
+        Severity.ERROR, "The zone is asleep",
+        "The ZIS answers every message with SIF_Status 8 (receiver sleeping) and does nothing with it: someone put "
+        "the zone, or the whole ZIS, to sleep in the ZIS's administration. Ask the ZIS administrator to wake it, "
+        "then run the connection test again. Grades not taken meanwhile are sent on the next run.",
+    ),
 }
-PROTOCOL_CODES = ("push_mode", "zone_not_ready", "certificate")
+PROTOCOL_CODES = ("push_mode", "zone_not_ready", "certificate", "zone_asleep")
 
 
 @dataclass(frozen=True)
@@ -141,6 +163,8 @@ def protocol_signals(contact: Contact) -> dict[str, dict]:
     detail = contact.detail
     if detail.get("error_kind") == "tls":
         signals["certificate"] = {"job": contact.job_id, "kind": contact.kind, "error": detail.get("raw_error", "")}
+    if detail.get("error_kind") == "asleep":
+        signals["zone_asleep"] = {"job": contact.job_id, "kind": contact.kind, "during": detail.get("during")}
     zone = detail.get("zone") or {}
     if zone.get("ready") is False:
         signals["zone_not_ready"] = {"job": contact.job_id, "kind": contact.kind, "zone_id": zone.get("zone_id"),
@@ -254,6 +278,30 @@ def check_smp(snapshot: Snapshot, element_counts: dict[str, dict[str, int]]) -> 
     return Finding("smp_on", {"snapshot": snapshot.pk, "state_elements": elements, "unsolicited_events": events})
 
 
+# A primary Email whose text holds a separator: the candidates, read and decided by the e-mail rule itself.
+_SEVERAL_EMAILS = r"<([A-Za-z0-9_.-]+:)?Email[ >][^<]*[,; ][^<]*</"
+
+
+def check_emails(snapshot: Snapshot) -> Finding | None:
+    per_object: dict[str, dict] = {}
+    candidates = (SifRecord.objects.filter(snapshot=snapshot, object_name__in=("StaffPersonal", "StudentPersonal"),
+                                           xml__regex=_SEVERAL_EMAILS)
+                  .order_by("object_name", "local_id", "ref_id").values_list("object_name", "local_id", "xml"))
+    for object_name, local_id, xml in candidates.iterator(chunk_size=2000):
+        choice = choose_email(data_of(xml, ("email",)).get("email"))
+        if not choice.several:
+            continue
+        figures = per_object.setdefault(object_name, {"people": 0, "examples": []})
+        figures["people"] += 1
+        if len(figures["examples"]) < EXAMPLES:
+            figures["examples"].append({"local_id": local_id, "chosen": choice.chosen or "",
+                                        "not_used": list(choice.others), "not_an_address": list(choice.invalid)})
+    if not per_object:
+        return None
+    return Finding("several_emails", {"snapshot": snapshot.pk, "rule": EMAIL_RULE, "objects": per_object,
+                                      "people": sum(f["people"] for f in per_object.values())})
+
+
 def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list[Finding]:
     if snapshot is None:
         return []
@@ -262,13 +310,18 @@ def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list
         check_school_years(snapshot, conversion.school_year),
         check_schools(snapshot, conversion.expected_school_ids),
         check_smp(snapshot, _extended_element_counts(snapshot)),
+        check_emails(snapshot),
     ]
     return [f for f in found if f is not None]
 
 
 def findings_for(conversion: Conversion, current: Contact | None = None) -> list[Finding]:
+    from conversion.services import legacy_watch  # it refreshes the diagnostics after each check
+
     snapshot = Snapshot.objects.latest_complete(conversion)
-    return snapshot_findings(conversion, snapshot) + protocol_findings(latest_contacts(conversion, current))
+    legacy = legacy_watch.finding_evidence(conversion)
+    return (snapshot_findings(conversion, snapshot) + protocol_findings(latest_contacts(conversion, current))
+            + ([Finding("legacy_imports", legacy)] if legacy else []))
 
 
 # ---- keeping the rows ----------------------------------------------------------------------------

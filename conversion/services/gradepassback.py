@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
+from sifclient import ZoneAsleepError
+from sifclient.messages import Provision
 from sifclient.records import GradingAssignment, GradingAssignmentScore
 
 from conversion.jobs import JobFailed, Progress
@@ -37,7 +39,13 @@ from conversion.models import (
 from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster, Section
 from conversion.services.sifdata import data_of
-from conversion.services.zis import agent_for
+from conversion.services.zis import agent_for, register, zis_failures
+
+# What grade passback publishes. A ZIS passes on an event only from the object's provider, with permission to
+# publish that action (OpenZIS: event/Event.php), so the agent declares both with SIF_Provision first.
+PUBLISHED = ("GradingAssignment", "GradingAssignmentScore")
+PROVISION = Provision(provide=PUBLISHED, publish_add=PUBLISHED, publish_change=PUBLISHED)
+ASLEEP_REASON = "Not sent: the zone was asleep (SIF_Status 8); it is sent on the next run."
 
 # Assignment names PowerSchool takes, per gradebook. Canvas's PowerSchool guides state 30 characters for
 # PowerTeacher Pro ("Assignment names cannot be longer than 30 characters") and the same limit for the
@@ -208,7 +216,14 @@ class Ledger:
         item.sif_ref_id = getattr(record, "ref_id", None) or getattr(record, "assignment_ref_id", "") or ""
         item.student_ref_id = getattr(record, "student_ref_id", None) or ""
         item.save()  # "sent" first: a worker dying mid-send leaves a row that says so
-        result = self.agent.send_event(record.OBJECT_NAME, action, [record])[0]
+        try:
+            result = self.agent.send_event(record.OBJECT_NAME, action, [record])[0]
+        except ZoneAsleepError:
+            # Status 8: the ZIS took nothing. The row stays "sent, no answer yet", not accepted, so the next
+            # run sends it again (deliver skips only what was accepted); no grade is lost.
+            item.reason = ASLEEP_REASON
+            item.save()
+            raise
         item.msg_id = result.msg_id
         if result.accepted:
             item.status, item.accepted_digest = GpbStatus.ACCEPTED, digest
@@ -238,11 +253,12 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
     name_limit = NAME_LIMITS.get(conversion.gradebook, min(NAME_LIMITS.values()))
     district = conversion.district
     progress.update(current=0, message="Reading Canvas courses", force=True)
-    with canvas_for(district) as canvas, agent_for(conversion) as agent:
+    with canvas_for(district) as canvas, zis_failures(conversion, progress), agent_for(conversion) as agent:
         courses = [c for c in canvas.iter_courses(district.canvas_account_id or "self")
                    if c.workflow_state != "deleted"]
         progress.update(total=len(courses), force=True)
-        agent.register()
+        register(conversion, agent, progress)
+        agent.provision(PROVISION)
         ledger = Ledger(conversion, job, agent)
         for course in courses:
             before = ledger.counts.as_dict()

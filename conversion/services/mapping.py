@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db import transaction
+from sifclient.records import EMAIL_RULE
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapshot
@@ -85,6 +86,8 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
     used_canvas: set[str] = set()
 
     def row(status, p: Person, reason, canvas_value="", blocking=False):
+        if p.email_choice.several:  # the district sees which address (and login) Canvas gets, and what is left
+            reason = f"{reason}; {p.email_choice.describe()}"
         rows.append(DiffRow("user", status, p.local_id, p.name, p.kind, canvas_value, p.dcid, reason[:300], blocking))
 
     for p in people:
@@ -197,7 +200,9 @@ def run_mapping(job: Job, progress: Progress) -> None:
             if n % 20 == 0:
                 progress.update(message=f"Enrollments of {n:,} of {len(read):,} courses read")
     progress.update(current=3, message="Comparing", force=True)
-    rows = diff_users(roster.iter_people(), users) + diff_courses(roster, courses)
+    people = list(roster.iter_people())
+    several_emails = sum(1 for p in people if p.email_choice.several)
+    rows = diff_users(people, users) + diff_courses(roster, courses)
     enrollment_rows, matched_enrollments = diff_enrollments(roster, canvas_enrollments)
     rows += enrollment_rows
     counts: dict[str, Counter] = defaultdict(Counter)
@@ -216,6 +221,8 @@ def run_mapping(job: Job, progress: Progress) -> None:
         current=4, detail={"mapping_diff": diff.pk},
         message=(f"Users: {users_count[M.MATCHED]:,} matched, {users_count[M.CONFLICT]:,} conflicting, "
                  f"{users_count[M.ONLY_SIF]:,} only in SIF, {users_count[M.ONLY_CANVAS]:,} only in Canvas; "
-                 f"{diff.blocking_count:,} blocking"),
+                 f"{diff.blocking_count:,} blocking"
+                 + (f"; {several_emails:,} with several e-mail addresses in PowerSchool (Canvas gets "
+                    f"{EMAIL_RULE})" if several_emails else "")),
         force=True,
     )

@@ -133,7 +133,7 @@ class SyncHistory:
 
 
 def sync_history(conversion: Conversion, limit: int = 14) -> SyncHistory | None:
-    runs = list(conversion.sync_runs.select_related("job").order_by("-created_at", "-id")[:limit])
+    runs = list(conversion.sync_runs.select_related("job__requested_by").order_by("-created_at", "-id")[:limit])
     if not runs and conversion.state != S.LIVE:
         return None
     ordered = list(reversed(runs))

@@ -14,13 +14,15 @@ from collections import Counter, defaultdict
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from sifclient import Delivered
+from sifclient import Delivered, ZoneAsleepError
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
 from conversion.services.sifdata import data_of, gc_paused, payload_rows, store_rows
 from conversion.services.diagnostics import refreshes_diagnostics
-from conversion.services.zis import PULL_OBJECTS, agent_for, response_errors_failure, zis_failures
+from conversion.services.zis import (
+    PULL_OBJECTS, advice, agent_for, record_agent_notes, register, response_errors_failure, zis_failures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,14 @@ class Ingest:
             return
         snap, name = target
         count = 0
+        packet = delivered.packet_number or 0
+        if packet and packet in snap.requests[name].get("packet_numbers", ()):
+            # A second answer to the same request: a ZIS without duplicate detection (OpenZIS) queues a
+            # re-sent SIF_Request again, and its provider answers each copy in messages of their own
+            # SIF_MsgIds. The packet is stored once, by request and packet number; the copy is acked.
+            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, snapshot=snap,
+                                           kind="duplicate", object_name=name)
+            return
         with transaction.atomic():
             if delivered.error is None:
                 def rows():  # parsed while stored; parsed again if the packet repeats a stored RefId
@@ -94,6 +104,8 @@ class Ingest:
             info = locked.requests[name]
             info["packets"] += 1
             info["records"] += count
+            if packet:
+                info.setdefault("packet_numbers", []).append(packet)
             if not delivered.more_packets:
                 info["last_packet"] = delivered.packet_number or info["packets"]
             if delivered.error is not None:
@@ -146,7 +158,7 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
     snapshot = receiving_snapshot(conversion, job)
     with zis_failures(conversion, progress):
         with agent_for(conversion) as agent:
-            agent.register()
+            register(conversion, agent, progress)
             for name in PULL_OBJECTS:
                 if name not in snapshot.requests:
                     msg_id = agent.request(name)
@@ -155,22 +167,41 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
                     snapshot.save(update_fields=["requests"])
             ingest = Ingest(conversion, snapshot, progress)
             ingest._report()
+            started = time.monotonic()
             while True:
-                agent.drain(ingest.handle, seen=ingest.seen)
+                stats = agent.drain(ingest.handle, seen=ingest.seen)
+                record_agent_notes(conversion, agent, progress)
+                if stats.stopped_by == "sleeping":
+                    raise ZoneAsleepError("SIF_GetMessage")  # the agent paused and asked again already
                 if ingest.complete():
                     break
-                if time.monotonic() - ingest.last_activity > idle_timeout:
-                    waiting = [n for n, i in snapshot.requests.items() if not is_complete(i)]
+                if progress is not None:
+                    progress.update()  # a quiet zone still renews the lease and sees a consultant's cancel
+                if time.monotonic() - started > settings.PULL_MAX_SECONDS:
                     raise JobFailed(
-                        f"The zone stopped answering: no data for {int(idle_timeout)} s while waiting for "
-                        f"{', '.join(waiting)}. Check that the PowerSchool SIF agent is running and provides them."
-                    )
+                        f"The pull did not complete within {settings.PULL_MAX_SECONDS / 3600:g} hours, the longest "
+                        "a pull may run (the zone kept it going with a trickle of packets). Check the ZIS and the "
+                        "PowerSchool SIF agent, then pull again.")
+                if time.monotonic() - ingest.last_activity > idle_timeout:
+                    raise JobFailed(no_answer_message(snapshot, idle_timeout, conversion))
                 time.sleep(POLL_SECONDS)
     finish_snapshot(snapshot)
     errors = {n: i["error"] for n, i in snapshot.requests.items() if i.get("error")}
     if errors:
         raise response_errors_failure(conversion, errors, progress)
     return snapshot
+
+
+def no_answer_message(snapshot: Snapshot, idle_timeout: float, conversion: Conversion) -> str:
+    order = {name: index for index, name in enumerate(PULL_OBJECTS)}
+    waiting = sorted((n for n, i in snapshot.requests.items() if not is_complete(i)), key=lambda n: order.get(n, 99))
+    silent = [n for n in waiting if not snapshot.requests[n]["packets"]]
+    if silent and len(silent) == len(waiting) and len(waiting) < len(snapshot.requests):
+        # Everything else arrived and these never began: what a ZIS that drops empty answers looks like.
+        return (f"No answer for {', '.join(silent)} within {int(idle_timeout)} s. "
+                + advice(("no_answer",), conversion, object=", ".join(silent)))
+    return (f"The zone stopped answering: no data for {int(idle_timeout)} s while waiting for "
+            f"{', '.join(waiting)}. Check that the PowerSchool SIF agent is running and provides them.")
 
 
 def finish_snapshot(snapshot: Snapshot) -> None:
@@ -249,5 +280,8 @@ def prune_snapshots(conversion: Conversion) -> None:
 def run_pull(job: Job, progress: Progress) -> None:
     snapshot = pull(job.conversion, job=job, progress=progress)
     total = sum(snapshot.counts.values())
-    progress.update(current=total, total=total, message=f"{total:,} records from {len(snapshot.counts)} object types",
+    notes = (progress.job.detail or {}).get("agent_notes") or []
+    progress.update(current=total, total=total,
+                    message=f"{total:,} records from {len(snapshot.counts)} object types"
+                    + (f" ({' '.join(notes)})" if notes else ""),
                     detail={"snapshot": snapshot.pk}, force=True)

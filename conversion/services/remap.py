@@ -6,10 +6,8 @@ consultant can roll back.
 """
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from canvas.csv_rows import ChangeSisIdRow
 from canvas.csvfiles import csv_bytes
@@ -18,7 +16,7 @@ from django.core.cache import cache
 from conversion.jobs import JobFailed, Progress
 from conversion.models import ApprovalKind, Artifact, Conversion, Job, JobKind, JobState, MappingDiff
 from conversion.models import MatchStatus as M
-from conversion.services import canvas_import
+from conversion.services import canvas_import, legacy_watch
 from conversion.services.canvas_api import canvas_for
 
 
@@ -129,13 +127,12 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
                     Artifact.objects.create(conversion=conversion, job=job, kind="remap_reverse_file",
                                             name=f"change_sis_id-reverse-job{job.pk}.csv",
                                             content=change_file(todo, reverse=True), rows=len(todo))
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "change_sis_id.csv"
-                path.write_bytes(change_file(todo, reverse=reverse))
-                import_id = canvas_import.submit_once(
-                    canvas, account, path, state=job.detail, save=job.merge_detail,
-                    file_name=canvas_import.upload_name(job.pk, label).replace(".zip", ".csv"),
-                )
+            token = canvas_import.job_token(job.pk, label)
+            import_id = canvas_import.submit_once(
+                canvas, account, canvas_import.single_csv_zip("change_sis_id.csv", change_file(todo, reverse=reverse),
+                                                              token),
+                state=job.detail, save=job.merge_detail, token=token,
+            )
             result = canvas_import.wait(canvas, account, import_id, progress, label=label)
             if not result.succeeded:
                 errors = [f"{e.file}: {e.message}" for e in canvas.iter_sis_import_errors(account, import_id)][:5]
@@ -148,6 +145,12 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
 
 
 def run_remap(job: Job, progress: Progress) -> None:
+    if not job.detail.get("import_id"):  # before our own import: look for the legacy sync's (step 3, verified)
+        progress.update(message="Looking for legacy SIS imports since the pause", force=True)
+        legacy_watch.check(job.conversion)
+        waiting = legacy_watch.still_arriving(job.conversion)
+        if waiting:
+            raise JobFailed(" ".join(waiting))
     remap = plan(job.conversion)
     if remap is None:
         raise JobFailed("The district has not approved a mapping yet.")

@@ -9,6 +9,11 @@ Canvas SIS ids:
 - course and its one section: ``sec_<PowerSchool section id>`` (SectionInfo LocalId, which agent.cfg
   mappings do not affect);
 - user: the PowerSchool ID (student number or teacher number) before the remap, the DCID after it.
+
+E-mail (and the Canvas login made from it): PowerSchool's primary Email often holds several family
+addresses; a person's `email` is the one chosen by sifclient's EMAIL_RULE, the rest stay in `email_choice`
+for the mapping and the diagnostics to show. A section keeps every ScheduleInfo: its teachers are those of
+all of them, and its Canvas term is that of the first ScheduleInfo whose term is in scope.
 """
 from __future__ import annotations
 
@@ -19,12 +24,14 @@ from functools import cached_property
 from typing import Protocol
 
 from sifclient.errors import SifXmlError
+from sifclient.records import RECORD_TYPES, EmailChoice, choose_email
 
 from conversion.jobs import JobFailed
 from conversion.models import SifRecord, Snapshot
 from conversion.services.sifdata import element_data, iter_stored_elements
 
 LEGACY, DCID = "legacy", "dcid"
+_FIELD_NAMES = {name: {f for f, _, _ in record_type.FIELDS} for name, record_type in RECORD_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,8 @@ class Person:
     dcid: str
     first_name: str
     last_name: str
-    email: str
+    email: str  # the address chosen from PowerSchool's primary Email (EMAIL_RULE), "" when none
+    email_choice: EmailChoice = field(default=EmailChoice(None), compare=False)
 
     def sis_user_id(self, scheme: str) -> str:
         return self.dcid if scheme == DCID else self.local_id
@@ -74,8 +82,9 @@ class Section:
     course_title: str
     course_code: str
     school: School
-    term: Term | None
-    teacher_ref_ids: tuple[str, ...] = field(default=())
+    term: Term | None  # the first of `terms`: Canvas gives a course one term
+    teacher_ref_ids: tuple[str, ...] = field(default=())  # of every ScheduleInfo, each once
+    terms: tuple[Term, ...] = field(default=())  # of every ScheduleInfo in scope, in document order
 
     @property
     def course_id(self) -> str:
@@ -146,6 +155,10 @@ class Roster:
         return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids)
 
     def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
+        if fields and "school_year" in _FIELD_NAMES.get(object_name, ()):
+            # The stored key holds no year when @SchoolYear is absent or unreadable, and no year reads as "this
+            # year": typing the attribute too makes an unreadable one fail, naming it, instead of passing.
+            fields = (*fields, "school_year")
         return self.source.rows(object_name, fields or None)
 
     def _in_year(self, school_year) -> bool:
@@ -188,7 +201,7 @@ class Roster:
     @cached_property
     def sections(self) -> dict[str, Section]:
         result = {}
-        wanted = ("course_ref_id", "description", "section_code", "term_ref_id", "teacher_ref_ids")
+        wanted = ("course_ref_id", "description", "section_code", "schedules")
         for ref, local_id, dcid, year, data in self._rows("SectionInfo", *wanted):
             course = self.courses.get(data.get("course_ref_id") or "")
             if not self._in_year(year) or course is None:
@@ -197,12 +210,15 @@ class Roster:
             if school is None:
                 continue
             title = course.get("title") or course.get("course_code") or "Course"
+            schedules = data.get("schedules") or ()
+            terms = tuple(dict.fromkeys(self.terms[t] for t in (s.get("term_ref_id") for s in schedules)
+                                        if t in self.terms))
+            teachers = tuple(dict.fromkeys(t for s in schedules for t in s.get("teacher_ref_ids") or ()))
             result[ref] = Section(
                 ref_id=ref, local_id=local_id or ref, dcid=dcid,
                 name=data.get("description") or f"{title} {data.get('section_code') or ''}".strip(),
                 course_title=title, course_code=course.get("course_code") or "", school=school,
-                term=self.terms.get(data.get("term_ref_id") or ""),
-                teacher_ref_ids=tuple(data.get("teacher_ref_ids") or ()),
+                term=terms[0] if terms else None, teacher_ref_ids=teachers, terms=terms,
             )
         return result
 
@@ -229,8 +245,9 @@ class Roster:
     def _people(self, object_name: str, kind: str, wanted: set[str]) -> Iterator[Person]:
         for ref, local_id, dcid, _, data in self._rows(object_name, "first_name", "last_name", "email"):
             if ref in wanted:
+                choice = choose_email(data.get("email"))
                 yield Person(kind, ref, local_id, dcid, data.get("first_name") or "", data.get("last_name") or "",
-                             data.get("email") or "")
+                             choice.chosen or "", choice)
 
     def iter_people(self) -> Iterator[Person]:
         yield from self._people("StaffPersonal", "teacher", self.assigned_staff_refs)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 from sifclient.errors import SifXmlError
-from sifclient.records import RECORD_TYPES, _from_text, _parse_path
+from sifclient.records import RECORD_TYPES, _from_text, _is_group, _parse_path, _select
 from sifclient.records import SifRecord as SifObject
 from sifclient.records import UnknownRecord
 from sifclient.safexml import SIF_NS, new_parser, parse_message_bytes, q
@@ -29,6 +29,9 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a group (ScheduleInfo): set fields only
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) not in (None, [], {})}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
@@ -112,7 +115,9 @@ def _local_id(node: etree._Element | None) -> str:
 
 def _school_year(value: str | None) -> int | None:
     year = (value or "").strip()
-    return int(year) if year.isdigit() and len(year) <= 4 else None  # a bad year fails on reading
+    # isdigit() alone holds for "¹" or "٢٠٢٦", which int() refuses (or reads): ASCII digits only. A bad year is
+    # stored as no year, and fails, named, when the roster reads it.
+    return int(year) if year.isascii() and year.isdigit() and len(year) <= 4 else None
 
 
 def _holder(element: etree._Element) -> etree._Element | None:
@@ -193,21 +198,26 @@ def iter_stored_elements(xmls: Sequence[str]) -> Iterator[etree._Element]:
 # Typing the fields of one element, compiled once per object name from each record class's FIELDS; the
 # result is the same as record_data(record_from_xml(element)) (tests check it).
 
-def _field_reader(object_name: str, path: str, kind: str) -> tuple[Callable[[etree._Element], Any], bool]:
+def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._Element], Any], bool]:
     segments, attribute = _parse_path(path)
     tags = [q(s.tag) for s in segments]
     where = f"{object_name}/{path}"
     repeats = any(s.repeats for s in segments)
-    if not repeats:  # (iterchildren(tag) finds a child in half the time find(tag) takes)
+    if not repeats and not _is_group(kind):  # (iterchildren(tag) finds a child in half the time find(tag) takes)
         # Most fields are text, which _from_text only strips.
         convert = str.strip if kind == "str" else (lambda raw: _plain(_from_text(raw, kind, where)))
+        steps = [(tag, segment.fixed_attrs) for tag, segment in zip(tags, segments)]
 
         def read_one(element):
             node = element
-            for tag in tags:
-                node = next(node.iterchildren(tag), None)
-                if node is None:
+            for tag, fixed in steps:
+                child = next(node.iterchildren(tag), None)
+                if child is None:
                     return None
+                if fixed and not all(child.get(a) == v for a, v in fixed):
+                    # as records._select: the first child with the fixed attributes ([@Type=Primary]), else the first
+                    child = next((c for c in node.iterchildren(tag) if all(c.get(a) == v for a, v in fixed)), child)
+                node = child
             raw = node.get(attribute) if attribute else node.text
             return None if raw is None else convert(raw)
         return read_one, False
@@ -219,18 +229,24 @@ def _field_reader(object_name: str, path: str, kind: str) -> tuple[Callable[[etr
             for node in nodes:
                 if segment.repeats:
                     found.extend(node.iterchildren(tag))
+                elif segment.fixed_attrs:  # the child with the fixed attributes ([@Type=Primary]), else the first
+                    found.extend(_select(list(node.iterchildren(tag)), segment))
                 else:
                     child = next(node.iterchildren(tag), None)
                     if child is not None:
                         found.append(child)
             nodes = found
+        if _is_group(kind):
+            return [_plain(kind.from_element(node, where)) for node in nodes]
         values = []
         for node in nodes:
             raw = node.get(attribute) if attribute else node.text
             if raw is not None:
                 values.append(_plain(_from_text(raw, kind, where)))
+        if not repeats:
+            return values[0] if values else None
         return values
-    return read_many, True
+    return read_many, repeats
 
 
 @functools.cache

@@ -38,9 +38,15 @@ def enrollment_key(section_id: str, user_id: str, role: str) -> int:
 
 
 class _Builder:
-    def __init__(self, roster: Roster, scheme: str):
+    def __init__(self, roster: Roster, scheme: str, authentication_provider_id: str | None = None,
+                 parent_account_id: str | None = None):
         self.roster = roster
         self.scheme = scheme
+        # An empty parent moves a school's account straight under the root account (canvas.csv_formats.BLANK_CELLS).
+        self.parent_account_id = parent_account_id or None
+        # Canvas unbinds a login from its sign-in provider when this cell is empty, and an omitted column reads
+        # as empty (canvas.csv_formats.BLANK_CELLS): the district's provider goes on every user row.
+        self.authentication_provider_id = authentication_provider_id or None
         self.skipped: list[dict] = []
         self.skipped_refs: set[str] = set()
         self.counts: Counter = Counter()
@@ -52,7 +58,7 @@ class _Builder:
     def accounts(self) -> Iterator[SisRow]:
         for school in self.roster.schools.values():
             self.counts["accounts"] += 1
-            yield AccountRow(account_id=school.account_id, parent_account_id=None, name=school.name)
+            yield AccountRow(account_id=school.account_id, parent_account_id=self.parent_account_id, name=school.name)
 
     def terms(self) -> Iterator[SisRow]:
         seen = set()
@@ -78,7 +84,15 @@ class _Builder:
             self.counts["sections"] += 1
             yield SectionRow(section_id=section.section_id, course_id=section.course_id, name=section.name)
 
+    def _shared_addresses(self) -> set[str]:
+        """Addresses chosen for more than one person (siblings share PowerSchool's family e-mail list)."""
+        counts = Counter(p.email.lower() for p in self.roster.people_by_ref.values() if p.email)
+        return {address for address, n in counts.items() if n > 1}
+
     def users(self) -> Iterator[SisRow]:
+        # The login is the chosen e-mail address, unless another person gets the same one: Canvas keeps a login
+        # unique (case-insensitively) and skips the second user claiming it, so both log in by their SIS id.
+        shared = self._shared_addresses()
         for person in self.roster.iter_people():
             user_id = self._user_id(person)
             if not user_id:
@@ -88,7 +102,9 @@ class _Builder:
                 continue
             self.counts["users"] += 1
             yield UserRow(
-                user_id=user_id, login_id=person.email or user_id, first_name=person.first_name,
+                user_id=user_id,
+                login_id=person.email if person.email and person.email.lower() not in shared else user_id,
+                first_name=person.first_name, authentication_provider_id=self.authentication_provider_id,
                 last_name=person.last_name, email=person.email or None,
                 declared_user_type="teacher" if person.kind == "teacher" else "student", status="active",
             )
@@ -138,9 +154,12 @@ def write_package(dest: Path, files: Iterable[tuple[str, str, Iterable[SisRow]]]
                 write_csv(kind, rows, text)
 
 
-def build_package(roster: Roster, dest: Path, *, scheme: str = DCID) -> Package:
-    """Write accounts, terms, courses, sections, users and enrollments CSVs into the zip at `dest`."""
-    builder = _Builder(roster, scheme)
+def build_package(roster: Roster, dest: Path, *, scheme: str = DCID, authentication_provider_id: str | None = None,
+                  parent_account_id: str | None = None) -> Package:
+    """Write accounts, terms, courses, sections, users and enrollments CSVs into the zip at `dest`.
+
+    Each CSV carries its required columns and the columns the roster fills (canvas.csvfiles.write_csv)."""
+    builder = _Builder(roster, scheme, authentication_provider_id, parent_account_id)
     write_package(dest, builder.files())
     return Package(dest, dict(builder.counts), zip_fingerprint(dest), builder.skipped, builder.enrollment_keys)
 
@@ -163,12 +182,14 @@ def zip_fingerprint(path: Path) -> str:
 # snapshot fingerprint covers), the conversion's scope and the scheme, so its fingerprint, counts and
 # skipped users are remembered on the snapshot under that key and found again for any later snapshot
 # of the same conversion with the same fingerprint.
-PACKAGE_FORMAT = 1  # bump when the CSVs' content changes for the same records
+PACKAGE_FORMAT = 2  # bump when the CSVs' content changes for the same records
 
 
 def package_key(snapshot, scheme: str) -> str:
     conversion = snapshot.conversion
-    scope = f"{PACKAGE_FORMAT}|{scheme}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
+    district = conversion.district
+    provider = f"{district.canvas_authentication_provider_id}|{district.canvas_parent_account_id}"
+    scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
     return hashlib.sha256(f"{snapshot.fingerprint}|{scope}".encode()).hexdigest()[:32]
 
 

@@ -32,7 +32,7 @@ def get_conversion_for_user(user, slug: str, year: int | None = None) -> Convers
 # What the job partial (district/_job.html) shows of a job: not its params, and nothing of the conversion or
 # district beyond the poll URL's slug and year (no credentials to decrypt on every poll).
 JOB_ITEM_FIELDS = ("id", "conversion", "kind", "state", "current", "total", "message", "detail", "error",
-                   "requested_by", "created_at", "started_at", "finished_at")
+                   "traceback", "requested_by", "created_at", "started_at", "finished_at", "cancel_requested_at")
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 """Step data views: mapping rows (filtered, paginated, CSV), files the jobs produced, held syncs."""
 from __future__ import annotations
 
-import csv
+from conversion.spreadsheet import SafeWriter, neutralise_csv
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -10,11 +10,14 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from conversion import jobs
 from conversion.models import MappingDiff, MatchStatus, SyncRun
 from conversion.services import remap, sync
 from conversion.views.access import get_conversion_for_user
 
 KINDS = ("user", "course", "enrollment")
+# Files the jobs keep that are for people (opened in a spreadsheet), not for Canvas.
+READ_BY_PEOPLE = ("sync_errors",)
 
 
 def _filtered_rows(request: HttpRequest, diff: MappingDiff):
@@ -59,7 +62,8 @@ class _Echo:
 
 
 def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    """A CSV download for people (opened in a spreadsheet): no cell starts a formula (conversion.spreadsheet)."""
+    writer = SafeWriter(_Echo())
 
     def generate():
         yield writer.writerow(header)
@@ -90,7 +94,9 @@ def remap_preview_csv(request: HttpRequest, slug: str, year: int) -> HttpRespons
     plan = remap.plan(conversion)
     if plan is None:
         raise Http404("The district has not approved a mapping yet.")
-    response = HttpResponse(remap.change_file(plan.changes), content_type="text/csv; charset=utf-8")
+    # A preview people read (the file sent to Canvas is made apart, unchanged): no cell starts a formula.
+    preview = neutralise_csv(remap.change_file(plan.changes).decode("utf-8")).encode("utf-8")
+    response = HttpResponse(preview, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="change_sis_id-preview-{conversion.district.slug}.csv"'
     return response
 
@@ -99,7 +105,10 @@ def remap_preview_csv(request: HttpRequest, slug: str, year: int) -> HttpRespons
 def artifact(request: HttpRequest, slug: str, year: int, artifact_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     item = get_object_or_404(conversion.artifacts.exclude(kind__in=["enrollment_keys"]), pk=artifact_id)
-    response = HttpResponse(bytes(item.content), content_type=item.content_type)
+    content = bytes(item.content)
+    if item.kind in READ_BY_PEOPLE:  # also those stored before their writer made them safe
+        content = neutralise_csv(content.decode("utf-8")).encode("utf-8")
+    response = HttpResponse(content, content_type=item.content_type)
     response["Content-Disposition"] = f'attachment; filename="{item.name}"'
     return response
 
@@ -114,6 +123,21 @@ def release_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> Htt
         messages.error(request, str(exc))
     except ValueError as exc:
         messages.error(request, str(exc))
+    except jobs.JobAlreadyActive:
+        messages.error(request, "A sync is already queued or running: release this one once it has ended.")
     else:
         messages.success(request, "Released: the held sync is on its way to Canvas.")
     return redirect("district_year", slug=slug, year=year)
+
+
+@require_POST
+def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+    """The sync history's "full sync" button: a remaster, with the consultant's reason."""
+    conversion = get_conversion_for_user(request.user, slug, year)
+    try:
+        sync.start_remaster(conversion, user=request.user, reason=request.POST.get("reason", ""))
+    except PermissionError as exc:
+        messages.error(request, f"The full sync cannot start: {exc}")
+    else:
+        messages.success(request, "Full sync (remaster) queued: the whole roster goes to Canvas without diffing.")
+    return redirect("district_section", slug=slug, year=year, section="syncs")  # the form lives there

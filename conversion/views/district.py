@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversion import crypto, jobs, workflow
 from conversion.models import JobKind, JobState, Snapshot
-from conversion.rules import Role, role_in
+from conversion.rules import Role, is_consultant, role_in
 from conversion.services import overview, step_data
 from conversion.views.access import get_conversion_for_user, get_job_for_user
 
@@ -47,6 +47,7 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
         "conversion": conversion,
         "district": conversion.district,
         "role": role,
+        "consultant": is_consultant(user),
         "next": step,
         "next_is_yours": step.is_for(role),
         "next_form": editable.pop(step.part, None) if step.part else None,
@@ -162,14 +163,56 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
         messages.error(request, "There is no such job.")
         return _back(request, slug, year)
     problems = workflow.job_problems(conversion, kind, request.user)
+    if kind == JobKind.REMASTER:
+        problems = ["Start it from the sync history, with a reason."]
+    unsent = jobs.resend_unsent(conversion, kind) if problems == [jobs.ALREADY_ACTIVE] else None
+    if unsent is not None:  # queued while the broker was down: this press sends it again
+        if unsent.message == jobs.BROKER_DOWN_MESSAGE:
+            messages.warning(request, f"{JobKind(kind).label} is queued. {jobs.BROKER_DOWN_MESSAGE}")
+        else:
+            messages.success(request, f"{JobKind(kind).label} was sent to the workers again.")
+        return _back(request, slug, year)
+    if not problems:
+        try:
+            job, _ = jobs.start_job(conversion, kind, user=request.user)
+        except jobs.JobAlreadyActive:  # a parallel press won the race: the database refused this one
+            problems = [jobs.ALREADY_ACTIVE]
     if problems:
         messages.error(request, f"{JobKind(kind).label} cannot start: " + " ".join(problems))
+        if request.htmx:  # the item list is the target: nothing to add there; the page shows the message
+            response = HttpResponse(status=204)
+            response["HX-Refresh"] = "true"
+            return response
         return _back(request, slug, year)
-    job, _ = jobs.start_job(conversion, kind, user=request.user)
     if request.htmx:
-        return render(request, "district/_job.html", {"job": job, "conversion": conversion})
-    messages.success(request, f"{JobKind(kind).label} queued.")
+        return _job_item(request, job, conversion)
+    # The broker may have refused the message (enqueue_job ran on commit): say what happens then.
+    job.refresh_from_db(fields=["message"])
+    if job.message == jobs.BROKER_DOWN_MESSAGE:
+        messages.warning(request, f"{JobKind(kind).label} queued. {jobs.BROKER_DOWN_MESSAGE}")
+    else:
+        messages.success(request, f"{JobKind(kind).label} queued.")
     return _back(request, slug, year)
+
+
+@require_POST
+def cancel_job(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
+    """A consultant stops a job: a queued one at once, a running one at its next step (audited)."""
+    job = get_job_for_user(request.user, slug, year, job_id)
+    try:
+        outcome = jobs.cancel_job(job, user=request.user, reason=request.POST.get("reason", ""))
+    except PermissionError as exc:
+        raise PermissionDenied(str(exc)) from None
+    if request.htmx:
+        return _job_item(request, job, job.conversion)
+    messages.success(request, f"{JobKind(job.kind).label}: {outcome}")
+    return _back(request, slug, year)
+
+
+def _job_item(request: HttpRequest, job, conversion) -> HttpResponse:
+    job.refresh_from_db()
+    return render(request, "district/_job.html",
+                  {"job": job, "conversion": conversion, "consultant": is_consultant(request.user)})
 
 
 @require_GET
@@ -183,10 +226,11 @@ def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> Http
     """
     job = get_job_for_user(request.user, slug, year, job_id)
     polling = bool(request.GET.get("polling"))
-    etag = job_etag(job, polling)
+    etag = job_etag(job, polling, is_consultant(request.user))
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        response = render(request, "district/_job.html", {"job": job, "conversion": job.conversion})
+        response = render(request, "district/_job.html",
+                          {"job": job, "conversion": job.conversion, "consultant": is_consultant(request.user)})
         if job.is_finished and polling:
             # The page refreshes the parts a finished job changes (step state, results).
             response["HX-Trigger"] = "job-finished"
@@ -201,10 +245,11 @@ def _job_template_digest() -> str:
     return hashlib.blake2b(get_template("district/_job.html").template.source.encode(), digest_size=8).hexdigest()
 
 
-def job_etag(job, polling: bool) -> str:
+def job_etag(job, polling: bool, consultant: bool = False) -> str:
     """A strong ETag of what the job partial shows: every field _job.html reads and whether the answer carries
     HX-Trigger. A running job's elapsed time is not among them: the browser ticks it from started_at."""
     shown = (job.pk, job.kind, job.state, job.current, job.total, job.message, job.detail, job.error,
+             consultant, job.traceback if consultant else None, job.cancel_requested_at,
              job.requested_by.get_username() if job.requested_by_id else None, job.created_at, job.started_at,
              job.finished_at,
              job.conversion.district.slug, job.conversion.school_year, polling, _job_template_digest())

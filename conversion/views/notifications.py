@@ -1,7 +1,7 @@
 """A consultant's notes about district approvals: the list, and marking them read."""
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -19,7 +19,9 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
 def mark_read(request: HttpRequest) -> HttpResponse:
     """Mark one note (POST `notification`) or all of the user's notes read; only their own are touched."""
     raw = request.POST.get("notification", "")
-    notifications.mark_read(request.user, int(raw) if raw.isdigit() else None)
+    if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # '²' is a digit to str.isdigit
+        return HttpResponseBadRequest("There is no such notification.")
+    notifications.mark_read(request.user, int(raw) if raw else None)
     portfolio.forget_notes(request.user)  # the portfolio's cached list, so the next page shows the change
     if request.htmx:
         return render(request, "portfolio/_notifications.html", {"notes": portfolio.unread_notes(request.user)})

@@ -1,7 +1,6 @@
 """The portfolio: every district a user may see, with its step, next date and last job."""
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from conversion.models import ConversionState
 from conversion.services import portfolio as portfolio_service
+from conversion.spreadsheet import SafeWriter
 
 PAGE_SIZE = 50
 # A cached table is re-rendered by one request once it is this part of PORTFOLIO_CACHE_SECONDS old, while
@@ -25,7 +25,7 @@ REFRESH_AT = 0.5
 
 
 def _page_number(raw: str | None) -> int:
-    return min(int(raw), 100_000) if raw and raw.isdigit() and int(raw) > 0 else 1
+    return min(int(raw), 100_000) if raw and raw.isascii() and raw.isdigit() and int(raw) > 0 else 1
 
 
 def _render(user, query: str, state: str, page_number: int) -> tuple[str, str]:
@@ -95,7 +95,7 @@ def portfolio_csv(request: HttpRequest) -> HttpResponse:
     query, state = _filters(request)
     rows = portfolio_service.timeline_rows(
         portfolio_service.portfolio(request.user, query=query, state=state, last_job=False))
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())  # opened in a spreadsheet: a district name must not start a formula
     lines = (writer.writerow(line) for line in [portfolio_service.CSV_HEADER, *portfolio_service.csv_rows(rows)])
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="districts.csv"'

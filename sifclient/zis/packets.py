@@ -76,9 +76,10 @@ def build_packet(
     district: District, object_name: str, *, request_msg_id: str, packet_number: int, start_raw: int,
     max_buffer_size: int, destination_id: str, source_id: str = DEFAULT_PROVIDER_ID,
     version: str = DEFAULT_VERSION, query: Query | None = None, timestamp: str | None = None,
+    msg_id: str | None = None,
 ) -> Packet:
     """One packet from raw index ``start_raw``: as many records as fit in ``max_buffer_size``."""
-    msg_id = packet_msg_id(request_msg_id, packet_number)
+    msg_id = msg_id or packet_msg_id(request_msg_id, packet_number)
 
     def envelope(more: bool):
         return response_envelope(

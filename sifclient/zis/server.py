@@ -7,9 +7,13 @@
 * ``GET  /_sim/received``     summaries of the messages the zone received
 * ``GET  /_sim/grades``       grade write-back events accepted (GradingAssignment / ...Score)
 * ``GET  /_sim/counts``       how many records a full pull of each object returns
+* strict profile only: ``POST /_sim/agents {"source_id": "X"}`` defines an agent in the zone (default
+  rights), ``POST /_sim/sleep {"asleep": true}`` puts the ZIS to sleep, ``POST /_sim/forget
+  {"source_id": "X"}`` drops a registration
 """
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import ssl
@@ -22,6 +26,7 @@ from pathlib import Path
 from ..powerschool import District, DistrictSpec
 from ..safexml import DEFAULT_MAX_MESSAGE_BYTES
 from .tls import CertificateFiles, make_certificates
+from .strict import PROFILES, StrictZone
 from .zone import Zone
 
 
@@ -68,6 +73,13 @@ class _Handler(BaseHTTPRequestHandler):
             if zone is None:
                 self._reply(404, b"no such zone", "text/plain")
                 return
+            if not sim.authorized(self.headers.get("Authorization")):
+                # OpenZIS (SifProcessRequest.php, authenticateAgent), in a zone that authenticates by user
+                # name and password: a missing or wrong credential goes to GeneralError::invalidUserError with
+                # a message that function does not have; building the 3/1 "Invalid User." answer from nothing
+                # fails, and PHP ends the request with HTTP 500 and no SIF answer at all.
+                self._reply(500, b"", "text/html")
+                return
             self._reply(200, zone.handle(body), "application/xml")
             return
         body = self._body()
@@ -85,9 +97,20 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/_sim/day":
                 sim.update_spec(day=payload.get("day", sim.spec.day + 1))
                 self._json(200, sim.spec.to_dict())
+            elif path in ("/_sim/agents", "/_sim/sleep", "/_sim/forget") and sim.profile != "strict":
+                self._json(404, {"error": "only the strict profile has zone administration"})
+            elif path == "/_sim/agents":
+                sim.zone.define_agent(str(payload["source_id"]))
+                self._json(200, {"defined": sorted(sim.zone.defined)})
+            elif path == "/_sim/sleep":
+                sim.zone.set_asleep(bool(payload.get("asleep", True)))
+                self._json(200, {"asleep": sim.zone.asleep})
+            elif path == "/_sim/forget":
+                sim.zone.forget(str(payload["source_id"]))
+                self._json(200, {"forgotten": payload["source_id"]})
             else:
                 self._json(404, {"error": "unknown control endpoint"})
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError) as exc:
             self._json(400, {"error": str(exc)})
 
     def do_GET(self) -> None:
@@ -153,7 +176,12 @@ class ZisSimulator:
         port: int = 0, tls: bool = False, state_dir: str | Path | None = None,
         on_send: Callable[[bytes], None] | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, verbose: bool = False,
+        profile: str = "default", zone_version: str = "2.4", agents: tuple[str, ...] = (),
+        credentials: tuple[str, str] | None = None,
     ):
+        """``profile="strict"`` answers as OpenZIS does (sifclient.zis.strict): one SIF version per zone
+        (``zone_version``), and only the agents defined in the zone (``agents``, or ``zone.define_agent``).
+        ``credentials=(user, password)`` (strict only) makes the zone authenticate agents by HTTP Basic."""
         self.host = host
         self.port = port
         self.tls = tls
@@ -164,8 +192,20 @@ class ZisSimulator:
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             state_file = self.state_dir / f"zone-{zone_id}.json"
-        self.zone = Zone(zone_id, district or DistrictSpec(), on_send=on_send, state_file=state_file,
-                         max_message_bytes=max_message_bytes)
+        if profile not in PROFILES:
+            raise ValueError(f"profile is one of {PROFILES}")
+        self.profile = profile
+        if credentials is not None and profile != "strict":
+            raise ValueError("credentials belong to the strict profile")
+        self.credentials = credentials
+        if profile == "strict":
+            self.zone = StrictZone(zone_id, district or DistrictSpec(), on_send=on_send, state_file=state_file,
+                                   max_message_bytes=max_message_bytes, version=zone_version)
+            for source_id in agents:
+                self.zone.define_agent(source_id)
+        else:
+            self.zone = Zone(zone_id, district or DistrictSpec(), on_send=on_send, state_file=state_file,
+                             max_message_bytes=max_message_bytes)
         self.zones = {zone_id: self.zone}
         self.certificates: CertificateFiles | None = None
         self._server: _Server | None = None
@@ -210,6 +250,12 @@ class ZisSimulator:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def authorized(self, header: str | None) -> bool:
+        if self.credentials is None:
+            return True
+        expected = base64.b64encode(":".join(self.credentials).encode()).decode()
+        return header == f"Basic {expected}"
 
     # --- addresses -----------------------------------------------------------------------------
     @property

@@ -50,6 +50,9 @@ class ResponseJob:
     query_xml: bytes | None
     next_raw: int = 0
     packet_number: int = 1
+    # The how-many-th time this request was queued (strict profile: a re-sent SIF_Request is queued
+    # again, and the provider answers each copy with messages of their own SIF_MsgIds).
+    copy: int = 0
     # The packet being delivered, kept so redeliveries and the ack do not rebuild it (not persisted).
     cached: Packet | None = field(default=None, repr=False, compare=False)
 
@@ -57,7 +60,8 @@ class ResponseJob:
     def msg_id(self) -> str:
         from .packets import packet_msg_id
 
-        return packet_msg_id(self.request_msg_id, self.packet_number)
+        seed = self.request_msg_id if not self.copy else f"{self.request_msg_id}/{self.copy}"
+        return packet_msg_id(seed, self.packet_number)
 
 
 @dataclass
@@ -305,6 +309,7 @@ class Zone:
             packet_number=job.packet_number, start_raw=job.next_raw, max_buffer_size=job.max_buffer_size,
             destination_id=job.destination_id, source_id=self.provider_id, version=job.version,
             query=Query.from_xml(etree.fromstring(job.query_xml)) if job.query_xml else None,
+            msg_id=job.msg_id,
         )
         return job.cached
 

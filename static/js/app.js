@@ -23,7 +23,24 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { tick(); });
+  // A form with data-copy="<selector>" copies that element's text to the clipboard; without JavaScript (or a
+  // clipboard), the form opens the text on its own page.
+  function copyForms(root) {
+    (root || document).querySelectorAll("form[data-copy]").forEach(function (form) {
+      if (form.dataset.copyBound) return;
+      form.dataset.copyBound = "1";
+      form.addEventListener("submit", function (event) {
+        if (!navigator.clipboard) return;
+        event.preventDefault();
+        navigator.clipboard.writeText(document.querySelector(form.dataset.copy).textContent).then(function () {
+          form.querySelector("[data-copy-result]").textContent = "Copied.";
+        });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { tick(); copyForms(); });
+  document.addEventListener("htmx:load", function (event) { copyForms(event.target); });
   // htmx swaps a fresh (server-rendered) item in on every poll that changed: tick it at once.
   document.addEventListener("htmx:load", function (event) { tick(event.target.parentNode || document); });
   setInterval(tick, 1000);

@@ -139,14 +139,19 @@ def test_every_page_fits_reads_and_is_reachable(page, rich, consultant, district
     for width in WIDTHS:
         problems += check_page(page, "/accounts/login/", width)
     sign_in(page, consultant.username, PASSWORD)
+    slug = rich.district.slug
     urls = ["/", "/notifications/", *(base + s for s in sections), base + "setup/", base + "mapping/rows/",
-            base + "grade-passback/courses/77/"]
+            base + "grade-passback/courses/77/",
+            # main's pages: onboarding, a district's settings and admins, the legacy-import watch, the
+            # password change and the alert settings
+            "/districts/new/", f"/districts/{slug}/settings/", f"/districts/{slug}/admins/",
+            base + "legacy-imports/", "/accounts/password/", "/notifications/settings/"]
     for url in urls:
         for width in WIDTHS:
             problems += check_page(page, url, width)
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, district_admin.username, PASSWORD)
-    for url in ("/", base, base + "grade-passback/"):
+    for url in ("/", base, base + "grade-passback/", "/accounts/password/", "/notifications/settings/"):
         for width in WIDTHS:
             problems += check_page(page, url, width)
     assert problems == [], "\n".join(problems)

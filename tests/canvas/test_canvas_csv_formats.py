@@ -101,11 +101,22 @@ def minimal_row(kind: str):
 
 
 @pytest.mark.parametrize("kind", sorted(FORMATS))
-def test_written_file_has_every_documented_column_and_is_detected_by_its_header(kind):
-    data = csv_bytes(kind, [minimal_row(kind)])
+def test_written_file_with_every_column_asked_for_has_them_all_and_is_detected_by_its_header(kind):
+    data = csv_bytes(kind, [minimal_row(kind)], columns=FORMATS[kind].columns)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
     assert rows[0] == DOCUMENTED[FORMATS[kind].file_name]["columns"]
     assert len(rows[1]) == len(rows[0])
+    assert detect_kind(rows[0]) == kind
+
+
+@pytest.mark.parametrize("kind", sorted(set(FORMATS) - {"change_sis_id"}))  # that one keeps every column
+def test_by_default_a_file_has_its_required_and_filled_columns_only_and_is_still_detected(kind):
+    fmt = FORMATS[kind]
+    row = minimal_row(kind)
+    data = csv_bytes(kind, [row])
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    filled = {c for c in fmt.columns if getattr(row, c)}
+    assert rows[0] == [c for c in fmt.columns if c in fmt.required or c in filled]
     assert detect_kind(rows[0]) == kind
 
 

@@ -17,7 +17,7 @@ def test_throttled_run_completes_with_backoff(mode, status, token, roster_zip):
     clock = FakeClock()
     with CanvasSimulator(token=token, clock=clock) as sim:
         sim.seed_sis_import(roster_zip(30))
-        sim.set_throttle(enabled=True, mode=mode, capacity=200, drain_per_second=10, request_cost=60)
+        sim.set_throttle(enabled=True, model="harsh", mode=mode, capacity=200, drain_per_second=10, request_cost=60)
         waits: list[float] = []
 
         def sleep(seconds: float) -> None:  # time passes only for the bucket: no real waiting
@@ -38,7 +38,7 @@ def test_low_remaining_budget_slows_the_client_down_before_it_is_refused(token, 
     clock = FakeClock()
     with CanvasSimulator(token=token, clock=clock) as sim:
         sim.seed_sis_import(roster_zip(30))
-        sim.set_throttle(enabled=True, capacity=300, drain_per_second=10, request_cost=60)
+        sim.set_throttle(enabled=True, model="harsh", capacity=300, drain_per_second=10, request_cost=60)
         with CanvasClient(sim.url, token, per_page=5, sleep=clock.advance, rate_limit_low_water=150) as api:
             assert len(list(api.iter_users("self"))) == 32
         assert api.stats.throttle_pauses > 0

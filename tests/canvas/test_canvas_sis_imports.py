@@ -158,6 +158,8 @@ def test_diffing_applies_only_changed_rows_and_drops_missing_ones(api, sim, rost
     second = run_import(api, build_zip(files), diffing_data_set_identifier="district-42",
                         diffing_drop_status="inactive")
     assert second.diffed_against_import_id == first.id
+    assert second.raw["diffed_against_import_id"] is None  # as Canvas: the id is under data (sis_batch.rb#as_json)
+    assert second.raw["data"]["diffed_against_sis_batch_id"] == first.id
     assert second.counts["enrollments"] == 1 and second.counts["users"] == 0
     states = {e.sis_user_id: e.enrollment_state for e in api.iter_enrollments(
         course_id=sis_ref("course", "CRS1"), states=["active", "inactive"])}
@@ -165,26 +167,32 @@ def test_diffing_applies_only_changed_rows_and_drops_missing_ones(api, sim, rost
 
 
 def test_batch_mode_deletes_what_the_term_no_longer_holds_within_the_threshold(api, sim, roster_zip):
+    # canvas-lms app/models/sis_batch.rb#remove_previous_imports, #detect_changes, #restore_states_for_batch.
     sim.seed_sis_import(roster_zip(8))
     only_crs0 = build_zip({
         "courses.csv": [CourseRow(course_id="CRS0", short_name="ALG1", long_name="Algebra I",
                                   account_id="SCH1", term_id="2025-26", status="published")],
         "sections.csv": [SectionRow(section_id=f"SEC{s}", course_id="CRS0", name=f"P{s}") for s in (0, 1)],
     })
-    refused = run_import(api, only_crs0, batch_mode=True, batch_mode_term_id="2025-26", change_threshold=10)
-    assert refused.workflow_state == "failed_with_messages"
-    assert refused.counts["batch_courses_deleted"] == 0
+    term = sis_ref("term", "2025-26")
+    refused = run_import(api, only_crs0, batch_mode=True, batch_mode_term_id=term, change_threshold=10)
+    # Over the threshold the batch is aborted (abort_batch) with a warning, and nothing is deleted.
+    assert refused.workflow_state == "aborted" and refused.progress == 100
+    assert refused.processing_warnings == [("", "1 courses would be deleted and exceeds the set threshold of 10%")]
+    assert "batch_courses_deleted" not in refused.counts
     assert {c.sis_course_id for c in api.iter_courses("self")} == {"CRS0", "CRS1"}
 
-    done = run_import(api, only_crs0, batch_mode=True, batch_mode_term_id="2025-26")
+    done = run_import(api, only_crs0, batch_mode=True, batch_mode_term_id=term)
     assert done.workflow_state == "imported"
     assert done.counts["batch_courses_deleted"] == 1 and done.counts["batch_sections_deleted"] == 2
     assert {c.sis_course_id for c in api.iter_courses("self")} == {"CRS0"}
 
     progress = api.restore_states("self", done.id, batch_mode=True)
-    assert progress.workflow_state == "completed"
+    assert progress.workflow_state in ("queued", "running", "completed")
+    sim.wait_for_imports(10)
     assert {c.sis_course_id for c in api.iter_courses("self")} == {"CRS0", "CRS1"}
-    assert api.get_sis_import("self", done.id).workflow_state == "restored"
+    # batch_mode restores only what the cleanup deleted: partially_restored.
+    assert api.get_sis_import("self", done.id).workflow_state == "partially_restored"
 
 
 def test_abort_stops_a_waiting_import_and_polling_times_out_cleanly(api, sim, roster_zip):

@@ -92,6 +92,26 @@ def test_state_messaging_plugins(conversion):
     assert "Agent Settings / Plugins" in found["smp_on"].advice
 
 
+def test_several_family_emails_show_the_chosen_address_and_the_rest(conversion, district_admin, client):
+    with zone(conversion, family_emails=True):
+        job = run(conversion, JobKind.PULL)
+    assert job.state == JobState.SUCCEEDED, job.error
+    found = current(conversion)
+    assert set(found) == {"several_emails"}
+    evidence = found["several_emails"].evidence
+    students = [s for _, s in SimDistrict(SPEC.replace(family_emails=True)).iter_records("StudentPersonal")]
+    with_lists = sorted((s for s in students if "," in s.email), key=lambda s: s.local_id)
+    assert evidence["people"] == len(with_lists) > 0 and set(evidence["objects"]) == {"StudentPersonal"}
+    first = with_lists[0]
+    family, second, own = [part.strip() for part in first.email.split(",")]
+    assert evidence["objects"]["StudentPersonal"]["examples"][0] == {
+        "local_id": first.local_id, "chosen": family, "not_used": [second, own], "not_an_address": []}
+    assert found["several_emails"].severity == "warning" and "first well-formed address" in found["several_emails"].advice
+    client.force_login(district_admin)
+    page = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    assert "Several e-mail addresses" in page and family in page and second in page
+
+
 def test_schools_the_district_did_not_choose(conversion):
     conversion.expected_school_ids = REGULAR_SCHOOLS
     conversion.save()

@@ -48,10 +48,11 @@ class Inbound:
 
 
 @pytest.fixture
-def paused(conversion, monkeypatch):
-    """A conversion in step 3 (roster sync paused) with grade passback enabled, both simulators running."""
+def paused(conversion, monkeypatch, zis_profile):
+    """A conversion in step 3 (roster sync paused) with grade passback enabled, both simulators running, the ZIS
+    in each profile (default, and strict: as OpenZIS answers)."""
     monkeypatch.setattr(pull, "POLL_SECONDS", 0.05)
-    with simulated_district(conversion, SPEC) as (zis, canvas):
+    with simulated_district(conversion, SPEC, profile=zis_profile) as (zis, canvas):
         assert run(conversion, JobKind.PULL, pull.run_pull).state == JobState.SUCCEEDED
         conversion.state = ConversionState.PAUSE
         conversion.gpb_state = GpbState.ENABLED
@@ -106,7 +107,7 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
     assert [(o, a) for o, a, _ in written] == [("GradingAssignment", "Add")] + [("GradingAssignmentScore", "Add")] * 3
     assignment = written[0][2]
     assert assignment.ref_id == gradepassback.assignment_ref_id(canvas.url, essay.id)
-    assert assignment.section_ref_id == section.ref_id and assignment.term_ref_id == section.data["term_ref_id"]
+    assert assignment.section_ref_id == section.ref_id and assignment.term_ref_id == section.data["schedules"][0]["term_ref_id"]
     assert assignment.description == "Essay 1" and assignment.points_possible == 20
     assert str(assignment.due_date) == "2026-10-01"
     assert SifRecord.objects.get(ref_id=assignment.category_ref_id).data["section_ref_id"] == section.ref_id
@@ -212,3 +213,45 @@ def test_the_progress_gives_each_course_its_own_counts(paused, monkeypatch):
         said = next(m for m in messages if m.startswith(f"{course.name}:"))
         assert said.startswith(f"{course.name}: {own} accepted, 0 refused; all courses so far:"), said
     assert GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).count() == 5  # 2 assignments, 3 scores
+
+
+def test_grades_a_sleeping_zone_did_not_take_are_sent_on_the_next_run(paused, zis_profile, settings):
+    """A sleeping zone answers every event with SIF_Status 8 (OpenZIS: SifProcessRequest.php checkIfZoneIsSleeping):
+    nothing is counted accepted, the job says the zone is asleep, and the next run sends it all. The default
+    profile sleeps per agent (SIF_Sleep), so the strict profile alone can put the zone to sleep."""
+    if zis_profile != "strict":
+        pytest.skip("the zone sleeps in the strict profile")
+    settings.ZIS_CLIENT_OPTIONS = {"timeout": 10.0, "retries": 1, "retry_delay": 0.01}
+    conversion, zis, canvas, inbound = paused
+    course, (s1, *_) = first_course(canvas)
+    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 2", points_possible=10,
+                                  post_to_sis=True, due_at=DUE)
+    canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
+    zis.zone.set_asleep(True)
+    job = run(conversion, JobKind.GRADE_PASSBACK, gradepassback.run_grade_passback)
+    assert job.state == JobState.FAILED and job.error.startswith("The zone is asleep"), job.error
+    assert zis.grade_write_backs == []
+    assert not GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).exists()
+    conversion.refresh_from_db()
+    assert conversion.gpb_last_run_at is None
+
+    zis.zone.set_asleep(False)
+    again = passback(conversion)
+    assert [(w.object_name, w.action) for w in zis.grade_write_backs] == [
+        ("GradingAssignment", "Add"), ("GradingAssignmentScore", "Add")]
+    assert again.detail["counts"]["accepted"] == 2
+
+
+def test_grade_passback_provisions_what_it_publishes(paused, zis_profile):
+    """event/Event.php: only the provider of an object may publish its events (6/5 otherwise)."""
+    conversion, zis, canvas, inbound = paused
+    course, (s1, *_) = first_course(canvas)
+    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 3", points_possible=10,
+                                  post_to_sis=True, due_at=DUE)
+    canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
+    passback(conversion)
+    provisions = [m for m in inbound.messages if b"<SIF_Provision" in m]
+    assert len(provisions) == 1
+    provided = etree.fromstring(provisions[0]).xpath("//*[local-name()='SIF_ProvideObjects']/*/@ObjectName")
+    assert provided == ["GradingAssignment", "GradingAssignmentScore"]
+    assert len(zis.grade_write_backs) == 2

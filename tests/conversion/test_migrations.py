@@ -43,3 +43,17 @@ def test_records_stored_as_dicts_become_their_xml():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())  # back to the latest for the tests that follow
+
+
+def test_a_section_stored_with_its_one_schedule_becomes_the_xml_of_that_schedule():
+    """Rows stored before SectionInfo kept every ScheduleInfo held term_ref_id and teacher_ref_ids."""
+    import importlib
+
+    from sifclient.records import ScheduleInfo, SectionInfo
+
+    migration = importlib.import_module("conversion.migrations.0004_sifrecord_xml")
+    xml = migration._xml_of("SectionInfo", {"ref_id": "A" * 32, "school_year": 2026, "term_ref_id": "B" * 32,
+                                            "teacher_ref_ids": ["C" * 32, "D" * 32]})
+    section = SectionInfo.from_bytes(xml.encode())
+    assert (section.ref_id, section.school_year) == ("A" * 32, 2026)
+    assert section.schedules == [ScheduleInfo("B" * 32, ["C" * 32, "D" * 32])]

@@ -29,6 +29,7 @@ from tests.conversion.conftest import PASSWORD
 # name -> (method, kwargs builder, expected status for: consultant, own admin, other admin)
 # None in kwargs means "this URL takes the district's slug and year".
 OK, REDIRECT, NOT_FOUND, FORBIDDEN, REFUSED_BY_WORKFLOW = 200, 302, 404, 403, "refused"
+INVALID = 422
 
 
 def matrix(conversion, job, data):
@@ -39,6 +40,7 @@ def matrix(conversion, job, data):
         "remap_preview_csv": ("get", d, (OK, OK, NOT_FOUND)),
         "artifact": ("get", {**d, "artifact_id": data["artifact"].pk}, (OK, OK, NOT_FOUND)),
         "release_sync": ("post", {**d, "run_id": data["held_run"].pk}, (REDIRECT, REDIRECT, NOT_FOUND)),
+        "remaster_sync": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),  # refused in the service for the admin
         "setup_aids": ("get", d, (OK, OK, NOT_FOUND)),
         "setup_mappings": ("get", d, (OK, OK, NOT_FOUND)),
         "setup_ticket": ("get", d, (OK, OK, NOT_FOUND)),
@@ -46,6 +48,8 @@ def matrix(conversion, job, data):
         "gpb_course": ("get", {**d, "course_id": 1}, (OK, OK, NOT_FOUND)),
         "notifications": ("get", {}, (OK, OK, OK)),  # each user's own notes
         "notifications_read": ("post", {}, (REDIRECT, REDIRECT, REDIRECT)),  # marks the poster's own notes only
+        "password_change": ("get", {}, (OK, OK, OK)),  # every signed-in user's own password
+        "password_change_done": ("get", {}, (OK, OK, OK)),
         "portfolio": ("get", {}, (OK, OK, OK)),  # everyone signed in has a portfolio (their own districts)
         "portfolio_csv": ("get", {}, (OK, OK, OK)),  # the same rows as the portfolio, as CSV
         "district": ("get", {"slug": d["slug"]}, (OK, OK, NOT_FOUND)),
@@ -56,10 +60,23 @@ def matrix(conversion, job, data):
         "hold_sync": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),
         "start_job": ("post", {**d, "kind": JobKind.TEST_CONNECTION}, (REDIRECT, REDIRECT, NOT_FOUND)),
         "job": ("get", {**d, "job_id": job.pk}, (OK, OK, NOT_FOUND)),
+        # Onboarding and district admins: consultants only (an empty post is a form error, 422).
+        "district_new": ("get", {}, (OK, FORBIDDEN, FORBIDDEN)),
+        "district_settings": ("get", {"slug": d["slug"]}, (OK, FORBIDDEN, NOT_FOUND)),
+        "district_settings_save": ("post", {"slug": d["slug"]}, (INVALID, FORBIDDEN, NOT_FOUND)),
+        "district_canvas_save": ("post", {"slug": d["slug"]}, (INVALID, FORBIDDEN, NOT_FOUND)),
+        "district_canvas_check": ("post", {"slug": d["slug"]}, (REDIRECT, FORBIDDEN, NOT_FOUND)),
+        "district_admins": ("get", {"slug": d["slug"]}, (OK, FORBIDDEN, NOT_FOUND)),
+        "district_admins_invite": ("post", {"slug": d["slug"]}, (INVALID, FORBIDDEN, NOT_FOUND)),
+        "district_admins_remove": ("post", {"slug": d["slug"], "user_id": 999_999}, (NOT_FOUND, FORBIDDEN, NOT_FOUND)),
+        "alert_settings": ("get", {}, (OK, OK, OK)),  # each user's own choice
+        "legacy_imports": ("get", d, (OK, OK, NOT_FOUND)),
+        "legacy_imports_check": ("post", d, (REDIRECT, FORBIDDEN, NOT_FOUND)),
+        "cancel_job": ("post", {**d, "job_id": job.pk}, (REDIRECT, FORBIDDEN, NOT_FOUND)),  # consultants only
     }
 
 
-PUBLIC = {"login"}  # reachable without signing in
+PUBLIC = {"login", "accept_invitation"}  # reachable without signing in (an invitation link: its token decides)
 NOT_OURS = {"logout"}  # Django's own views, checked separately
 
 

@@ -63,8 +63,9 @@ def canvas_enrollments(canvas_sim) -> set[tuple[str, str, str]]:
     return result
 
 
-def test_district_goes_from_connection_to_nightly_sync(conversion, consultant, district_admin, eager_celery):
-    with simulated_district(conversion, SPEC) as (zis, canvas_sim):
+def test_district_goes_from_connection_to_nightly_sync(conversion, consultant, district_admin, eager_celery,
+                                                       zis_profile):
+    with simulated_district(conversion, SPEC, profile=zis_profile) as (zis, canvas_sim):
         generated = SimDistrict(SPEC)
         fill_step_one(conversion)
         conversion.zis_url = zis.base_url + "/zones"
@@ -175,10 +176,14 @@ def test_a_sync_killed_after_upload_is_not_submitted_twice(conversion):
         job, _ = jobs.start_job(conversion, JobKind.SYNC, enqueue=False)
         with worker_dies_in(sync.canvas_import, "wait"), pytest.raises(SystemExit):
             jobs.run_job(job.pk, sync.run_sync)
+        assert job.sync_run.state == SyncState.SUBMITTED
         expire_lease(job)
         jobs.run_job(job.pk, sync.run_sync)
         job.refresh_from_db()
         assert job.state == JobState.SUCCEEDED, job.error
+        # The rerun polled the submitted import to its end: the record is finished, not left "Submitted".
+        run = SyncRun.objects.get(job=job)
+        assert run.state == SyncState.IMPORTED and run.finished_at is not None
         with CanvasClient(canvas_sim.url, TOKEN) as client:
             mine = [i for i in client.iter_sis_imports("self")
                     if any("sync-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])]

@@ -150,3 +150,12 @@ def test_a_district_admins_csv_holds_only_their_districts(client, fleet, distric
     client.force_login(district_admin)
     body = b"".join(client.get(reverse("portfolio_csv")).streaming_content).decode()
     assert "Alpha Unified" in body and "Late Golive" not in body and "Fine Live" not in body
+
+
+def test_the_csv_cannot_start_a_formula_in_a_spreadsheet(client, consultant, db):
+    """The portfolio CSV goes through conversion.spreadsheet.SafeWriter, like every CSV people download."""
+    district = District.objects.create(name="=HYPERLINK(1)", slug="formula")
+    Conversion.objects.create(district=district, school_year=2027, state=S.CONNECTION)
+    client.force_login(consultant)
+    rows = list(csv.DictReader(io.StringIO(b"".join(client.get(reverse("portfolio_csv")).streaming_content).decode())))
+    assert [r["district"] for r in rows] == ["'=HYPERLINK(1)"]

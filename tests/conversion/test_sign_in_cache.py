@@ -31,7 +31,9 @@ def later(seconds: float):
 def test_users_and_sessions_never_go_to_a_shared_cache():
     # A User carries its password hash: it stays in this process's memory, whatever CACHE_URL says.
     assert django_settings.CACHES["local"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert django_settings.AUTHENTICATION_BACKENDS == ["conversion.authcache.CachedModelBackend"]
+    # django-axes's backend only refuses locked-out sign-ins; users are looked up by ours alone.
+    assert django_settings.AUTHENTICATION_BACKENDS == ["axes.backends.AxesStandaloneBackend",
+                                                       "conversion.authcache.CachedModelBackend"]
 
 
 def test_deactivating_a_user_signs_them_out_at_once(client, consultant):

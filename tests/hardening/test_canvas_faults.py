@@ -53,7 +53,7 @@ def test_a_throttled_canvas_still_gets_the_sync(conversion, settings):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         conversion.state = ConversionState.LIVE
         conversion.save()
-        canvas_sim.set_throttle(enabled=True, mode="429", capacity=200, drain_per_second=100, request_cost=60)
+        canvas_sim.set_throttle(enabled=True, model="harsh", mode="429", capacity=200, drain_per_second=100, request_cost=60)
         job = run(conversion, JobKind.SYNC, sync.run_sync)
         assert job.state == JobState.SUCCEEDED, job.error
         assert SyncRun.objects.get(job=job).state == SyncState.IMPORTED

@@ -22,7 +22,9 @@ def schema_dir() -> Path:
 
 @functools.cache
 def schema(version: str) -> etree.XMLSchema:
-    folder = {"2.4": "openzis_us_2_4", "2.0r1": "openzis_us_2_0_r1"}[version]
+    # 2.5's SIF_Message schema checks the envelope only (its payload is xs:any lax).
+    folder = {"2.4": "openzis_us_2_4", "2.0r1": "openzis_us_2_0_r1", "2.1": "openzis_us_2_1",
+              "2.5": "openzis_us_2_5"}[version]
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
     document = etree.parse(str(schema_dir() / folder / "SIF_Message.xsd.xml"), parser)
     return etree.XMLSchema(document)
@@ -44,3 +46,19 @@ def is_valid(data: bytes, version: str = "2.4") -> bool:
     except AssertionError:
         return False
     return True
+
+
+@functools.cache
+def object_schema() -> etree.XMLSchema:
+    """The SIF 2.5 data model (openzis_soap25): single data objects with their real cardinality."""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+    document = etree.parse(str(schema_dir() / "openzis_soap25" / "v2.5DataObjects-NoInclude.xsd"), parser)
+    return etree.XMLSchema(document)
+
+
+def object_errors(element: etree._Element) -> list[str]:
+    """The 2.5 data model's complaints about one object element ([] when it is valid)."""
+    compiled = object_schema()
+    if compiled.validate(etree.fromstring(etree.tostring(element))):
+        return []
+    return [str(e) for e in compiled.error_log]

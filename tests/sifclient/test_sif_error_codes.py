@@ -59,6 +59,7 @@ MEANINGS = {
     "CODE_TRANSPORT_UNREACHABLE": "Unable to establish connection",
     "CODE_GENERIC_MESSAGE_UNSUPPORTED": "Message not supported",
     "CODE_GENERIC_NO_SUCH_MESSAGE": "No such message",
+    "CODE_GENERIC_VERSION_UNSUPPORTED": "Version not supported",
 }
 NO_TABLE = {"CODE_GENERIC", "CODE_ZONE_NOT_READY"}  # 1 in every category; category 14 has no words in ERROR_CODES
 

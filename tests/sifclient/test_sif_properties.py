@@ -25,12 +25,31 @@ VALUES = {
 REF_ID = st.text("0123456789ABCDEF", min_size=32, max_size=32)
 
 
+def _strategy(name, kind):
+    if isinstance(kind, type):  # a group of fields (ScheduleInfo): a list of its own arbitrary values
+        return groups(kind)
+    return REF_ID if name.endswith("ref_id") or name.endswith("ref_ids") else VALUES[kind]
+
+
+@st.composite
+def groups(draw, group_type):
+    values = {}
+    for name, path, kind in group_type.FIELDS:
+        strategy = _strategy(name, kind)
+        segments, _ = _parse_path(path)
+        if any(s.repeats for s in segments):
+            values[name] = draw(st.lists(strategy, max_size=3))
+        elif draw(st.booleans()):
+            values[name] = draw(strategy)
+    return group_type(**values)
+
+
 @st.composite
 def records(draw):
     record_type = RECORD_TYPES[draw(st.sampled_from(sorted(RECORD_TYPES)))]
     values = {}
     for name, path, kind in record_type.FIELDS:
-        strategy = REF_ID if name.endswith("ref_id") else VALUES[kind]
+        strategy = _strategy(name, kind)
         segments, _ = _parse_path(path)
         if any(s.repeats for s in segments):
             values[name] = draw(st.lists(strategy, max_size=3))
@@ -86,5 +105,7 @@ def test_a_damaged_response_gives_a_sif_error_or_records(record, edits):
 
 def test_the_strategies_cover_every_kind_of_field():
     kinds = {kind for record_type in RECORD_TYPES.values() for _, _, kind in record_type.FIELDS}
+    group_types = {kind for kind in kinds if isinstance(kind, type)}
+    kinds = (kinds - group_types) | {kind for group in group_types for _, _, kind in group.FIELDS}
     assert kinds <= set(VALUES), kinds - set(VALUES)
     assert all(isinstance(VALUES[k], st.SearchStrategy) for k in kinds)

@@ -7,7 +7,7 @@ import pytest
 from sifclient.errors import SifXmlError
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.records import (
-    RECORD_TYPES, GradingAssignmentScore, SectionInfo, StaffPersonal, StudentPersonal, UnknownRecord,
+    RECORD_TYPES, GradingAssignmentScore, ScheduleInfo, SectionInfo, StaffPersonal, StudentPersonal, UnknownRecord,
 )
 from sifclient.streaming import iter_payload_records, scan_message
 
@@ -84,7 +84,7 @@ def test_partial_change_object_keeps_only_what_is_set():
 
 
 def test_lists_and_fixed_attributes():
-    section = SectionInfo(ref_id="A" * 32, term_ref_id="B" * 32, teacher_ref_ids=["C" * 32, "D" * 32])
+    section = SectionInfo(ref_id="A" * 32, schedules=[ScheduleInfo("B" * 32, ["C" * 32, "D" * 32])])
     data = section.to_bytes()
     assert data.count(b"<StaffPersonalRefId>") == 2 and b'TermInfoRefId="' + b"B" * 32 in data
     assert b'<Email Type="Primary">' in StaffPersonal(email="t@x").to_bytes()

@@ -1,15 +1,16 @@
-"""Create the demo users, districts and conversions (idempotent), the beat schedule, and optionally the
-legacy Canvas state the Canvas simulator starts from."""
+"""Create the demo users, districts and conversions (idempotent), and optionally the legacy Canvas state the
+Canvas simulator starts from. The beat schedule is not the demo's: `manage.py install_schedule` installs it."""
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
 from sifclient.powerschool import DistrictSpec
 
-from conversion.services import demo, legacy, schedule
+from conversion import crypto
+from conversion.services import demo, legacy
 
 
 class Command(BaseCommand):
-    help = "Seed the demo data and install the beat schedule."
+    help = "Seed the demo users, districts and conversions (never run this in production)."
 
     def add_arguments(self, parser):
         parser.add_argument("--zis-url", default=demo.DemoSettings.zis_url)
@@ -19,8 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args, **options):
+        rewritten = crypto.reencrypt_stored()  # a demo database from before the generated keys
+        if rewritten:
+            self.stdout.write(f"Re-encrypted {rewritten} stored credential(s) with this installation's own key.")
         result = demo.seed_demo(demo.DemoSettings(zis_url=options["zis_url"], canvas_url=options["canvas_url"]))
-        schedule.install_schedule()
         self.stdout.write(f"Consultant: {result['consultant']} / {demo.DEMO_PASSWORD}")
         for d in result["districts"]:
             self.stdout.write(f"District {d['district']}: admin {d['admin']} / {demo.DEMO_PASSWORD}")
