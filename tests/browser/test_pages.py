@@ -68,8 +68,14 @@ def check_page(page, url: str, width: int) -> list[str]:
 
 def keyboard_problems(page, url: str) -> list[str]:
     wanted = page.evaluate("""(selector) => {
+        // A radio group is one tab stop (its checked radio, else its first); the arrow keys move inside it.
+        const stop = (e) => {
+            if (e.type !== 'radio' || !e.name) return true;
+            const group = [...document.querySelectorAll(`input[type=radio][name="${e.name}"]`)];
+            return e === (group.find(r => r.checked) || group[0]);
+        };
         const all = [...document.querySelectorAll(selector)].filter(e => e.getClientRects().length > 0
-            && getComputedStyle(e).visibility !== 'hidden');
+            && getComputedStyle(e).visibility !== 'hidden' && stop(e));
         all.forEach((e, i) => e.dataset.kb = i);
         return all.length;
     }""", FOCUSABLE)

@@ -286,6 +286,8 @@ def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conv
             job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
             if profile == "default":
                 assert pull.pull(conversion, job=job, idle_timeout=5).counts.get("SectionInfo", 0) == 0
+                # pull.pull alone leaves its job active: finish it, or the database refuses the next pull
+                type(job).objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED)
                 continue
             with pytest.raises(JobFailed) as failed:
                 pull.pull(conversion, job=job, idle_timeout=0.5)

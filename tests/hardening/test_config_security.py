@@ -150,10 +150,11 @@ def test_credentials_of_an_old_demo_database_stay_readable_and_are_reencrypted(d
 
 
 @pytest.mark.django_db(transaction=True)
-def test_migration_0006_keeps_the_first_2000_characters_of_older_long_reasons():
+def test_migration_0007_keeps_the_first_2000_characters_of_older_long_reasons():
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("conversion", "0005_sifrecord_one_index")], [("conversion", "0006_web_security")]
+    # numbered 0007 on main, after 0006_alerts (the integrator renumbered the branches' migrations)
+    before, after = [("conversion", "0006_alerts")], [("conversion", "0007_web_security")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     apps = executor.loader.project_state(before).apps
