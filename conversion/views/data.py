@@ -140,7 +140,7 @@ def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
         messages.error(request, f"The full sync cannot start: {exc}")
     else:
         messages.success(request, "Full sync (remaster) queued: the whole roster goes to Canvas without diffing.")
-    return redirect("district_year", slug=slug, year=year)
+    return redirect("district_section", slug=slug, year=year, section="syncs")  # the form lives there
 
 
 @require_POST
@@ -155,7 +155,7 @@ def undo_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> HttpRe
         messages.error(request, f"This sync cannot be undone: {exc}")
     else:
         messages.success(request, "Undo queued: Canvas restores the import, then a full sync follows.")
-    return redirect("district_year", slug=slug, year=year)
+    return redirect("district_section", slug=slug, year=year, section="syncs")  # the form lives there
 
 
 @require_POST
@@ -171,4 +171,4 @@ def sync_thresholds(request: HttpRequest, slug: str, year: int) -> HttpResponse:
         messages.error(request, f"The thresholds were not changed: {exc}")
     else:
         messages.success(request, "Sync thresholds saved.")
-    return redirect("district_year", slug=slug, year=year)
+    return redirect("district_section", slug=slug, year=year, section="syncs")  # the form lives there

@@ -83,7 +83,7 @@ def test_a_held_sync_shows_what_it_would_remove_per_school_with_a_csv_then_its_r
 
         listing = Artifact.objects.get(job=held.job, kind="removal_list")
         client.force_login(district_admin)
-        page = client.get(reverse("district_year", args=[conversion.district.slug, conversion.school_year])).content.decode()
+        page = client.get(reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])).content.decode()
         assert f"{totals['enrollments']} of {held.removals['enrollments_before']} enrollments" in page
         assert all(name in page for name in names.values())
         assert reverse("artifact", args=[conversion.district.slug, conversion.school_year, listing.pk]) in page
@@ -203,7 +203,7 @@ def test_undo_restores_the_import_in_canvas_with_a_progress_then_a_remaster_foll
         assert whole.full_import_reason.startswith(f"undo of sync {second.pk}")
         assert canvas_import(canvas_sim, whole.canvas_import_id).diffing_data_set_identifier is None
 
-        page = client.get(reverse("district_year", args=[conversion.district.slug, conversion.school_year])).content.decode()
+        page = client.get(reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])).content.decode()
         assert "Restored" in page
 
 
@@ -220,7 +220,7 @@ def test_undo_of_deletions_only_is_reported_partially_restored(conversion, consu
         assert "partially restored" in job.message
         assert AuditEvent.objects.get(action="sync_undone").summary.startswith("Canvas partially restored import")
         client.force_login(consultant)
-        page = client.get(reverse("district_year", args=[conversion.district.slug, conversion.school_year])).content.decode()
+        page = client.get(reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])).content.decode()
         assert "Partially restored" in page
 
 
@@ -269,7 +269,7 @@ def test_the_sync_history_offers_undo_and_thresholds_to_consultants_only(convers
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         live(conversion)
         run = nightly(conversion)
-        url = reverse("district_year", args=[conversion.district.slug, conversion.school_year])
+        url = reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])
         client.force_login(consultant)
         page = client.get(url).content.decode()
         assert reverse("undo_sync", args=[conversion.district.slug, conversion.school_year, run.pk]) in page
