@@ -1,0 +1,133 @@
+"""The last gaps of issue 20: unreadable SIF_Error values, one bad object in a packet, and OpenZIS's queue.
+
+Each test of a strict-zone behaviour names the OpenZIS file (openzis/OpenZIS, OpenZIS/ZIT_APPLICATION/main_lib/...)
+whose behaviour it checks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from lxml import etree
+
+from sifclient import Agent, SifError, SifProtocolError, SifXmlError
+from sifclient.errors import SifErrorInfo
+from sifclient.messages import STATUS_NO_MESSAGES, build_ack, build_response, read_ack, read_message
+from sifclient.records import StudentPersonal, UnreadableRecord
+from sifclient.safexml import parse_message_bytes
+from sifclient.streaming import scan_message
+
+# --- a SIF_Error whose category or code cannot be read --------------------------------------------------------
+
+
+def error_ack(category: str, code: str) -> bytes:
+    data = build_ack("ZIS", original_source_id="canvas", original_msg_id="A" * 32,
+                     error=SifErrorInfo(4, 9, "Access and Permissions")).data
+    data = data.replace(b"<SIF_Category>4<", f"<SIF_Category>{category}<".encode(), 1)
+    return data.replace(b"<SIF_Code>9<", f"<SIF_Code>{code}<".encode(), 1)
+
+
+@pytest.mark.parametrize("category, code, names", [
+    ("four", "9", "SIF_Ack/SIF_Error/SIF_Category"),
+    ("", "9", "SIF_Ack/SIF_Error/SIF_Category"),
+    ("4", "9.0", "SIF_Ack/SIF_Error/SIF_Code"),
+    ("4", "\u0669", "SIF_Ack/SIF_Error/SIF_Code"),  # an Arabic-Indic nine: int() would take it
+])
+def test_an_unreadable_error_category_or_code_is_a_protocol_error_naming_it(category, code, names):
+    data = error_ack(category, code)
+    with pytest.raises(SifProtocolError, match=names):
+        scan_message(data)
+    with pytest.raises(SifProtocolError, match=names):
+        read_ack(read_message(parse_message_bytes(data)).body)
+    assert read_ack(read_message(parse_message_bytes(error_ack("4", "9"))).body).error.code == 9
+
+
+def test_an_unreadable_error_in_a_delivered_response_refuses_the_packet():
+    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="B" * 32,
+                            error=SifErrorInfo(8, 8, "SIF_MaxBufferSize is too small")).data
+    with pytest.raises(SifProtocolError, match="SIF_Response/SIF_Error/SIF_Code"):
+        scan_message(packet.replace(b"<SIF_Code>8<", b"<SIF_Code>8b<", 1))
+    assert scan_message(packet).delivered.error.code == 8
+
+
+class OneAnswer:
+    """A ZIS that answers every message with the same bytes."""
+
+    def __init__(self, reply: bytes):
+        self.reply = reply
+
+    def post(self, data: bytes) -> bytes:
+        return self.reply
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_agent_does_not_read_an_unreadable_error_as_error_0():
+    agent = Agent(OneAnswer(error_ack("x", "9")), source_id="canvas", retry_delay=0, sleep=lambda s: None)
+    with pytest.raises(SifProtocolError, match="SIF_Category"):
+        agent.register()
+    with pytest.raises(SifError) as readable:
+        Agent(OneAnswer(error_ack("8", "2")), source_id="canvas", sleep=lambda s: None).register()
+    assert (readable.value.category, readable.value.code) == (8, 2)
+
+
+# --- one bad object in a packet ------------------------------------------------------------------------------
+
+def students(n: int) -> list[StudentPersonal]:
+    return [StudentPersonal(ref_id=f"{i:032X}", local_id=str(100000 + i), last_name=f"Last{i}", first_name="F",
+                            birth_date=dt.date(2010, 1, 1 + i)) for i in range(n)]
+
+
+class PacketZis:
+    """Delivers one packet, then reports an empty queue; keeps the order of what the agent did."""
+
+    def __init__(self, packet: bytes, log: list[str]):
+        self.packet, self.log, self.delivered = packet, log, False
+
+    def post(self, data: bytes) -> bytes:
+        info = read_message(parse_message_bytes(data))
+        reply = dict(original_source_id="canvas", original_msg_id=info.msg_id)
+        if info.kind == "SIF_SystemControl" and not self.delivered:
+            self.delivered = True
+            return build_ack("ZIS", status_code=0, data=etree.fromstring(self.packet), **reply).data
+        if info.kind == "SIF_Ack":
+            self.log.append("acked")
+        return build_ack("ZIS", status_code=STATUS_NO_MESSAGES if info.kind == "SIF_SystemControl" else 0,
+                         **reply).data
+
+    def close(self) -> None:
+        pass
+
+
+def test_one_bad_object_keeps_the_packets_other_objects_and_the_packet_is_acked_after_storing():
+    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="C" * 32,
+                            records=students(3)).data
+    packet = packet.replace(b"<BirthDate>2010-01-02<", b"<BirthDate>01/02/2010<", 1)
+    log: list[str] = []
+    stored: list = []
+
+    def store(delivered):
+        for record in delivered.records():
+            stored.append(record)
+            log.append("stored")
+
+    agent = Agent(PacketZis(packet, log), source_id="canvas", sleep=lambda s: None)
+    stats = agent.drain(store)
+    assert stats.handled == 1 and log == ["stored", "stored", "stored", "acked"]
+    first, bad, third = stored
+    assert (first, third) == (students(3)[0], students(3)[2])
+    assert isinstance(bad, UnreadableRecord)
+    assert (bad.object_name, bad.ref_id) == ("StudentPersonal", f"{1:032X}")
+    assert "StudentPersonal/Demographics/BirthDate" in bad.error and b"01/02/2010" in bad.xml
+    # The caller that wants the first bad value to stop the packet (and leave it unacked) can have that.
+    with pytest.raises(SifXmlError, match="BirthDate"):
+        list(scan_message(packet).delivered.records(strict=True))
+
+
+def test_a_packet_that_is_not_well_formed_is_still_refused_whole():
+    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="D" * 32,
+                            records=students(3)).data
+    cut = packet.replace(b"</LastName>", b"</Last>", 2)
+    with pytest.raises(SifXmlError):
+        list(scan_message(cut).delivered.records())
