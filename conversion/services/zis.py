@@ -108,6 +108,7 @@ def agent_for(conversion: Conversion, *, timeout: float | None = None) -> Iterat
 #   ("sif", category, code)      a code that asks for something else than its category (checked first)
 #   ("http", status) / ("http", "4xx") / ("http", "5xx")   an HTTP status instead of a SIF answer
 #   ("asleep",), ("no_answer",)  a zone answering SIF_Status 8; requests that never got an answer
+#   ("no_answer", "partial")     an answer that stopped after some packets while the rest arrived
 # Texts name what OpenZIS (openzis/OpenZIS, the open-source ZIS, see sifclient/zis/strict.py) answers in each
 # situation, because a real zone says it that way: an unknown agent is 8/2, "not registered" 5/1, a message in
 # another SIF version 12/3, an event of an object the agent does not provide 6/5.
@@ -216,7 +217,18 @@ ADVICE: dict[tuple, str] = {
     ("no_answer",): "No answer came for {object}, while the zone kept answering everything else. A ZIS drops an "
                     "answer it cannot file: OpenZIS drops a provider's answer that holds no record at all, so "
                     "{object} may simply have no records in PowerSchool. Check in PowerSchool whether the district "
-                    "has any; if it does, check that the PowerSchool SIF agent is running and provides {object}.",
+                    "has any; if it does, check that the PowerSchool SIF agent is running and provides {object}. "
+                    "OpenZIS also drops, without a word to us, a packet larger than the {buffer} bytes our request "
+                    "allows (it refuses it to PowerSchool with error 8/11): if PowerSchool's SIF log shows 8/11, "
+                    "ask its administrator to send packets within that size.",
+    # response/Response.php (see sifclient/zis/strict.py, StrictZone._oversized): a packet over the request's
+    # SIF_MaxBufferSize is refused to the provider, and every packet after it, so the answer stops half way.
+    ("no_answer", "partial"): "{object} stopped after packet {packet} of an answer that said more packets were "
+                              "coming, while the zone kept answering everything else. OpenZIS drops, without a word "
+                              "to us, a packet larger than the {buffer} bytes our request allows (it refuses it to "
+                              "PowerSchool with error 8/11) and every packet after it. Ask the PowerSchool SIF "
+                              "administrator to send packets within that size (PowerSchool's SIF log shows the "
+                              "8/11), then pull again.",
 }
 
 
@@ -235,6 +247,8 @@ def advice(key: tuple, conversion: Conversion | None = None, **values) -> str:
     values.setdefault("during", "our message")
     values.setdefault("source_id", "our agent")
     values.setdefault("version", "2.4")
+    values.setdefault("buffer", f"{MAX_BUFFER_SIZE:,}")  # the SIF_MaxBufferSize our agent announces
+    values.setdefault("packet", "some")
     return ADVICE[key].format(**values)
 
 

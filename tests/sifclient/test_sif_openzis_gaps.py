@@ -131,3 +131,86 @@ def test_a_packet_that_is_not_well_formed_is_still_refused_whole():
     cut = packet.replace(b"</LastName>", b"</Last>", 2)
     with pytest.raises(SifXmlError):
         list(scan_message(cut).delivered.records())
+
+
+# --- the strict zone's queue, as OpenZIS keeps it ----------------------------------------------------------------
+
+from sifclient.messages import AgentAcl, Provision  # noqa: E402
+from sifclient.powerschool import WRITE_BACK_OBJECTS, DistrictSpec  # noqa: E402
+
+from tests.sifclient.test_sif_strict_zis import AGENT, agent_for, assignment, strict  # noqa: E402
+
+
+def test_a_message_delivered_and_not_acked_comes_back_before_a_response_queued_since():
+    """systemcontrol/SystemControl.php, getFirstMessage: ordered by status (2, handed out, first), type, arrival."""
+    zone = strict(spec=DistrictSpec(students=12, schools=1, seed=4, smp_on=True))  # three events at registration
+    agent = agent_for(zone)
+    agent.register()
+    handed_out = []
+
+    def crash(delivered):
+        handed_out.append(delivered.msg_id)
+        raise RuntimeError("the database went away before the event was stored")
+
+    with pytest.raises(RuntimeError):
+        agent.drain(crash)
+    request_id = agent.request("SchoolInfo")  # queued after the event was handed out, not acked
+    order = []
+    stats = agent.drain(lambda d: order.append((d.kind, d.msg_id, d.request_msg_id)))
+    assert order[0] == ("event", handed_out[0], None)  # the unacked event first, then responses before events
+    assert [kind for kind, _, _ in order] == ["event", "response", "event", "event"], order
+    assert order[1][2] == request_id and stats.handled == 4 and stats.acks_already_taken == 0
+
+
+def test_a_packet_larger_than_the_requesters_buffer_never_reaches_the_requester():
+    """response/Response.php, processResponse: compareBufferSize fails, the provider gets 8/11 (invalidBufferSize),
+    and the SIF_Response that createResponseError builds for the requester is never queued."""
+    zone = strict(spec=DistrictSpec(students=60, schools=1, seed=4))
+    zone.provider_packet_size = 64 * 1024  # the provider packs to its own size, not to the request's
+    agent = agent_for(zone, max_buffer_size=16 * 1024)
+    agent.register()
+    too_big = agent.request("StudentPersonal")
+    fits = agent.request("SchoolInfo")
+    answers = []
+    stats = agent.drain(answers.append)
+    assert [d.request_msg_id for d in answers] == [fits] and stats.stopped_by == "empty"
+    assert zone.dropped_oversized == [(too_big, 1)]
+    zone.provider_packet_size = None  # a provider that honours SIF_MaxBufferSize: every packet arrives
+    again = agent.request("StudentPersonal")
+    answers.clear()
+    agent.drain(answers.append)
+    assert answers and {d.request_msg_id for d in answers} == {again} and not answers[-1].more_packets
+
+
+def test_an_event_a_receiver_cannot_take_is_not_queued_for_it_and_its_publisher_hears_success():
+    """event/Event.php, publishEvent: a subscriber whose registered buffer is smaller than the event, or whose
+    registered version is not the event's, only gets a log entry; the publisher's ack says success."""
+    zone = strict()
+    listens = AgentAcl(subscribe=WRITE_BACK_OBJECTS)
+    for source_id in ("SMALL_BUFFER", "ROOMY", "OLD_VERSION"):
+        zone.define_agent(source_id, listens)
+    receivers = {}
+    for source_id, buffer in (("SMALL_BUFFER", 512), ("ROOMY", 65536), ("OLD_VERSION", 65536)):
+        receiver = agent_for(zone, max_buffer_size=buffer)
+        receiver.source_id = source_id
+        receiver.register()
+        receiver.subscribe(["GradingAssignment"])
+        receivers[source_id] = receiver
+    zone.agents["OLD_VERSION"].version = "2.3"  # registered before the zone's administrator moved it to 2.4
+    publisher = agent_for(zone)
+    publisher.register()
+    publisher.provision(Provision(provide=("GradingAssignment",), publish_add=("GradingAssignment",)))
+    [sent] = publisher.send_event("GradingAssignment", "Add", [assignment()])
+    assert sent.accepted
+    got = {name: r.get_message() for name, r in receivers.items()}
+    assert got["ROOMY"].delivered.msg_id == sent.msg_id
+    assert got["SMALL_BUFFER"].status_code == STATUS_NO_MESSAGES == got["OLD_VERSION"].status_code
+    assert sorted(zone.events_not_queued) == [(sent.msg_id, "OLD_VERSION", "version"),
+                                             (sent.msg_id, "SMALL_BUFFER", "buffer")]
+    assert [w.msg_id for w in zone.grade_write_backs] == [sent.msg_id]
+    # The simulated PowerSchool is such a receiver too: registered in another version, it never gets the grade.
+    zone.provider_version = "2.3"
+    [lost] = publisher.send_event("GradingAssignment", "Add", [assignment()])
+    assert lost.accepted and [w.msg_id for w in zone.grade_write_backs] == [sent.msg_id]
+    assert (lost.msg_id, zone.provider_id, "version") in zone.events_not_queued
+    assert AGENT not in {name for _, name, _ in zone.events_not_queued}
