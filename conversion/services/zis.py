@@ -206,8 +206,9 @@ ADVICE: dict[tuple, str] = {
     # an event for lack of permission (the handlers for SIF_Request and SIF_Event do not load the error builder
     # of permissions, ProvisionError.php).
     ("http", 500): "The ZIS failed on our message. A ZIS in trouble answers so, and OpenZIS also fails with HTTP "
-                   "500 when the zone wants a user name and password and none was sent, or when agent {source_id} "
-                   "lacks a permission (ACL) for what it sent. Check the ZIS user name and password in step 1 and "
+                   "500 when the zone wants a user name and password and none was sent, when agent {source_id} "
+                   "lacks a permission (ACL) for what it sent, or when it publishes an event (a grade) that no agent "
+                   "of the zone subscribes to: check that PowerSchool's grade write-back is on. Check the ZIS user name and password in step 1 and "
                    "the agent's permissions in the zone; if both are right, retry later, and if it persists ask the "
                    "ZIS administrator to check the ZIS's logs.",
     ("asleep",): "The zone is asleep: the ZIS answered {during} with SIF_Status 8 (receiver sleeping) and did "

@@ -90,6 +90,10 @@ REQUEST_INVALID_OBJECT = (E.CAT_REQUEST_RESPONSE, 3, "Request Error", "Invalid o
 NO_PROVIDER = (E.CAT_REQUEST_RESPONSE, 4, "Request and Response", "No Provider.")
 
 
+class ZisCrashed(Exception):
+    """OpenZIS fails with a PHP error: the server answers HTTP 500 with no SIF message at all."""
+
+
 def _error(template: tuple, **values) -> SifErrorInfo:
     category, code, desc, ext = template
     return SifErrorInfo(category, code, desc, ext.format(**values) if values else ext)
@@ -128,6 +132,7 @@ class StrictZone(Zone):
         self.dropped_oversized: list[tuple[str, int]] = []  # (SIF_RequestMsgId, packet) refused as too large
         self.events_not_queued: list[tuple[str, str, str]] = []  # (event SIF_MsgId, receiver, why)
         self._handed_out: dict[str, str] = {}  # source_id -> SIF_MsgId delivered and not acked yet
+        self.provider_subscribes = True  # the simulated PowerSchool subscribes to the write-back objects
 
     # --- zone administration (what an OpenZIS administrator does in its admin pages) ---------------
     def define_agent(self, source_id: str, acl: AgentAcl | None = None) -> None:
@@ -196,8 +201,10 @@ class StrictZone(Zone):
                 return self._send(self._ack(info, error=_error(INVALID_SOURCE_ID, source_id=info.source_id)))
             if self.asleep:
                 return self._send(self._ack(info, code=STATUS_SLEEPING, desc="Receiver is sleeping"))
-            reply = self._strict_dispatch(info)
-            self._save()
+            try:
+                reply = self._strict_dispatch(info)
+            finally:
+                self._save()
             return self._send(reply)
 
     def _ack(self, info, *, code: int | None = STATUS_SUCCESS, desc: str | None = None,
@@ -322,10 +329,12 @@ class StrictZone(Zone):
         nodes = tuple(
             dataclasses.replace(node, versions=(self.provider_version,), max_buffer_size=self.provider_buffer_size)
             if node.source_id == self.provider_id else node for node in status.nodes)
+        subscribers = {k: v for k, v in status.subscribers.items()
+                       if k != self.provider_id or self.provider_subscribes}
         # OpenZIS's zone status has no readiness element (SIF 2.x defines none): ZoneReady is absent.
         return ZoneStatus(
             zone_id=status.zone_id, name=status.name, ready=None, nodes=nodes,
-            providers=status.providers, subscribers=status.subscribers, supported_versions=(self.version,),
+            providers=status.providers, subscribers=subscribers, supported_versions=(self.version,),
             url=status.url,
         )
 
@@ -453,6 +462,13 @@ class StrictZone(Zone):
             return self._ack(info, error=_error(NO_PERMISSION[right or "publish_add"], object=object_name))
         if object_name not in agent.provides:
             return self._ack(info, error=_error(NOT_PROVIDER))
+        if not (self.provider_subscribes and object_name in WRITE_BACK_OBJECTS) and not any(
+                other is not agent and object_name in other.subscriptions for other in self.agents.values()):
+            # publishEvent, when no agent subscribes to the object, calls GeneralError::generalError (meant as a
+            # 11/1 "SIF DestinationId not found"), a function GeneralError.php does not have: PHP stops with a
+            # fatal error, HTTP 500 and no SIF answer. Nothing was queued; sending again changes nothing until
+            # some agent (PowerSchool, with grade write-back on) subscribes.
+            raise ZisCrashed(f"no subscriber for {object_name}")
         return self._event(agent, info)
 
     def _event_receivers(self, agent: AgentState, info, object_name: str) -> list[AgentState]:

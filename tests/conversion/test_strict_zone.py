@@ -311,3 +311,35 @@ def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conv
     text = str(failed.value)
     assert text.startswith(f"No answer for {', '.join(empty)} within 0 s."), text
     assert "no records in PowerSchool" in text
+
+
+# --- event/Event.php publishEvent: an event nobody subscribes to ends in a PHP fatal error ----------------------
+
+@pytest.fixture
+def zis_profile():
+    return "strict"  # for the grade passback fixture borrowed below: this behaviour is the strict profile's
+
+
+from tests.conversion.test_gradepassback import DUE, first_course, paused  # noqa: E402,F401
+
+
+def test_grades_for_a_zone_where_powerschool_does_not_subscribe_fail_with_advice_and_go_later(paused, settings):
+    from conversion.models import GpbStatus, GradePassbackItem, JobKind as Kind
+    from conversion.services import gradepassback
+
+    settings.ZIS_CLIENT_OPTIONS = {"timeout": 10.0, "retries": 1, "retry_delay": 0.01}
+    conversion, zis, canvas, inbound = paused
+    course, (s1, *_) = first_course(canvas)
+    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 9", points_possible=10,
+                                  post_to_sis=True, due_at=DUE)
+    canvas.grade(essay.id, f"sis_user_id:{s1}", score=7)
+    zis.zone.provider_subscribes = False  # PowerSchool's grade write-back is off: no subscriber at all
+    job = run(conversion, Kind.GRADE_PASSBACK, gradepassback.run_grade_passback)
+    assert job.state == JobState.FAILED and "HTTP 500" in job.error and "grade write-back is on" in job.error
+    assert zis.grade_write_backs == []
+    assert not GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).exists()
+    zis.zone.provider_subscribes = True
+    again = run(conversion, Kind.GRADE_PASSBACK, gradepassback.run_grade_passback)
+    assert again.state == JobState.SUCCEEDED, again.error
+    assert [(w.object_name, w.action) for w in zis.grade_write_backs] == [
+        ("GradingAssignment", "Add"), ("GradingAssignmentScore", "Add")]

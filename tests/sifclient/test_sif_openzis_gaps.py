@@ -214,3 +214,26 @@ def test_an_event_a_receiver_cannot_take_is_not_queued_for_it_and_its_publisher_
     assert lost.accepted and [w.msg_id for w in zone.grade_write_backs] == [sent.msg_id]
     assert (lost.msg_id, zone.provider_id, "version") in zone.events_not_queued
     assert AGENT not in {name for _, name, _ in zone.events_not_queued}
+
+
+def test_an_event_nobody_subscribes_to_crashes_the_zis_with_http_500_and_nothing_is_queued():
+    """event/Event.php, publishEvent: with no subscriber it calls GeneralError::generalError, which GeneralError.php
+    does not define, so PHP stops with a fatal error (HTTP 500, no SIF answer) instead of an 11/1."""
+    from sifclient import ZisHttpStatusError
+    from sifclient.zis import ZisSimulator
+
+    from tests.sifclient.simhelpers import new_agent
+
+    with ZisSimulator(DistrictSpec(students=12, schools=1, seed=4), profile="strict", agents=(AGENT,)) as zis:
+        agent = new_agent(zis, AGENT, retries=1)
+        agent.register()
+        agent.provision(Provision(provide=("GradingAssignment",), publish_add=("GradingAssignment",)))
+        zis.zone.provider_subscribes = False  # PowerSchool's grade write-back is off
+        assert zis.zone.provider_id not in agent.zone_status().subscribers
+        with pytest.raises(ZisHttpStatusError) as crashed:
+            agent.send_event("GradingAssignment", "Add", [assignment()])
+        assert crashed.value.status_code == 500 and crashed.value.attempts == 2  # retried once, as any 5xx
+        assert zis.grade_write_backs == []
+        zis.zone.provider_subscribes = True
+        [sent] = agent.send_event("GradingAssignment", "Add", [assignment()])
+        assert sent.accepted and [w.msg_id for w in zis.grade_write_backs] == [sent.msg_id]
