@@ -133,6 +133,11 @@ class StrictZone(Zone):
         self.events_not_queued: list[tuple[str, str, str]] = []  # (event SIF_MsgId, receiver, why)
         self._handed_out: dict[str, str] = {}  # source_id -> SIF_MsgId delivered and not acked yet
         self.provider_subscribes = True  # the simulated PowerSchool subscribes to the write-back objects
+        # event/Event.php publishEvent inserts the subscriber's queue row without a status, and the MySQL schema
+        # (db/mysql/update.sql, messagequeue.status_id DEFAULT 3) makes it "processed" at once: getFirstMessage
+        # (status 1 or 2 only) never hands it out. Seen running OpenZIS on MariaDB: no subscriber ever receives
+        # an event. False models that; True (the default) is a ZIS whose events arrive, as the specification says.
+        self.deliver_events = True
 
     # --- zone administration (what an OpenZIS administrator does in its admin pages) ---------------
     def define_agent(self, source_id: str, acl: AgentAcl | None = None) -> None:
@@ -479,7 +484,9 @@ class StrictZone(Zone):
         size = len(etree.tostring(info.body.getparent()).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
         receivers = []
         for other in super()._event_receivers(agent, info, object_name):
-            if size > other.max_buffer_size:
+            if not self.deliver_events:
+                self.events_not_queued.append((info.msg_id, other.source_id, "status 3"))
+            elif size > other.max_buffer_size:
                 self.events_not_queued.append((info.msg_id, other.source_id, "buffer"))
             elif other.version != info.version:
                 self.events_not_queued.append((info.msg_id, other.source_id, "version"))
@@ -491,6 +498,9 @@ class StrictZone(Zone):
         # The simulated PowerSchool receives grade write-backs as a subscriber: the same checks as for any
         # receiver (Event.php, publishEvent), against the buffer and version it registered with.
         size = len(etree.tostring(info.body.getparent()).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
+        if not self.deliver_events:
+            self.events_not_queued.append((info.msg_id, self.provider_id, "status 3"))
+            return False
         if size > self.provider_buffer_size:
             self.events_not_queued.append((info.msg_id, self.provider_id, "buffer"))
             return False

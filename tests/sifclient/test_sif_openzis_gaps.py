@@ -237,3 +237,24 @@ def test_an_event_nobody_subscribes_to_crashes_the_zis_with_http_500_and_nothing
         zis.zone.provider_subscribes = True
         [sent] = agent.send_event("GradingAssignment", "Add", [assignment()])
         assert sent.accepted and [w.msg_id for w in zis.grade_write_backs] == [sent.msg_id]
+
+
+def test_a_zone_whose_event_rows_are_born_processed_delivers_no_event_and_says_success():
+    """event/Event.php publishEvent inserts the receiver's messagequeue row without a status_id; with the MySQL
+    schema's DEFAULT 3 (db/mysql/update.sql) the row is processed at once and SystemControl.php getFirstMessage,
+    which hands out status 1 or 2, never delivers it (seen on OpenZIS with MariaDB)."""
+    zone = strict()
+    zone.define_agent("LISTENER", AgentAcl(subscribe=WRITE_BACK_OBJECTS))
+    listener = agent_for(zone)
+    listener.source_id = "LISTENER"
+    listener.register()
+    listener.subscribe(["GradingAssignment"])
+    publisher = agent_for(zone)
+    publisher.register()
+    publisher.provision(Provision(provide=("GradingAssignment",), publish_add=("GradingAssignment",)))
+    zone.deliver_events = False
+    [sent] = publisher.send_event("GradingAssignment", "Add", [assignment()])
+    assert sent.accepted and zone.grade_write_backs == []
+    assert listener.get_message().status_code == STATUS_NO_MESSAGES
+    assert sorted(zone.events_not_queued) == sorted([(sent.msg_id, "LISTENER", "status 3"),
+                                                     (sent.msg_id, zone.provider_id, "status 3")])
