@@ -10,12 +10,19 @@ import datetime as dt
 import pytest
 from lxml import etree
 
-from sifclient import Agent, SifError, SifProtocolError, SifXmlError
+from sifclient import Agent, SifError, SifProtocolError, SifXmlError, ZisHttpStatusError
 from sifclient.errors import SifErrorInfo
-from sifclient.messages import STATUS_NO_MESSAGES, build_ack, build_response, read_ack, read_message
+from sifclient.messages import (
+    STATUS_NO_MESSAGES, AgentAcl, Provision, build_ack, build_response, read_ack, read_message,
+)
+from sifclient.powerschool import WRITE_BACK_OBJECTS, DistrictSpec
 from sifclient.records import StudentPersonal, UnreadableRecord
 from sifclient.safexml import parse_message_bytes
 from sifclient.streaming import scan_message
+from sifclient.zis import ZisSimulator
+
+from tests.sifclient.simhelpers import new_agent
+from tests.sifclient.test_sif_strict_zis import AGENT, agent_for, assignment, strict
 
 # --- a SIF_Error whose category or code cannot be read --------------------------------------------------------
 
@@ -135,12 +142,6 @@ def test_a_packet_that_is_not_well_formed_is_still_refused_whole():
 
 # --- the strict zone's queue, as OpenZIS keeps it ----------------------------------------------------------------
 
-from sifclient.messages import AgentAcl, Provision  # noqa: E402
-from sifclient.powerschool import WRITE_BACK_OBJECTS, DistrictSpec  # noqa: E402
-
-from tests.sifclient.test_sif_strict_zis import AGENT, agent_for, assignment, strict  # noqa: E402
-
-
 def test_a_message_delivered_and_not_acked_comes_back_before_a_response_queued_since():
     """systemcontrol/SystemControl.php, getFirstMessage: ordered by status (2, handed out, first), type, arrival."""
     zone = strict(spec=DistrictSpec(students=12, schools=1, seed=4, smp_on=True))  # three events at registration
@@ -219,11 +220,6 @@ def test_an_event_a_receiver_cannot_take_is_not_queued_for_it_and_its_publisher_
 def test_an_event_nobody_subscribes_to_crashes_the_zis_with_http_500_and_nothing_is_queued():
     """event/Event.php, publishEvent: with no subscriber it calls GeneralError::generalError, which GeneralError.php
     does not define, so PHP stops with a fatal error (HTTP 500, no SIF answer) instead of an 11/1."""
-    from sifclient import ZisHttpStatusError
-    from sifclient.zis import ZisSimulator
-
-    from tests.sifclient.simhelpers import new_agent
-
     with ZisSimulator(DistrictSpec(students=12, schools=1, seed=4), profile="strict", agents=(AGENT,)) as zis:
         agent = new_agent(zis, AGENT, retries=1)
         agent.register()
