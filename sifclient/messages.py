@@ -352,12 +352,16 @@ def read_message(root: etree._Element) -> MessageInfo:
 
 
 def read_error(element: etree._Element) -> SifErrorInfo:
+    """A SIF_Error's category, code and texts; a category or code that is missing or not a whole number is a
+    SifProtocolError naming the element (it was read as 0, "unknown", before: advice for the wrong error)."""
+    where = etree.QName(element.getparent()).localname + "/SIF_Error" if element.getparent() is not None \
+        else "SIF_Error"
+
     def number(tag: str) -> int:
         raw = (element.findtext(q(tag)) or "").strip()
-        try:
-            return int(raw)
-        except ValueError:
-            return 0
+        if not (raw.isascii() and raw.isdigit()):
+            raise SifProtocolError(f"{where}/{tag}: {raw!r} is not a number")
+        return int(raw)
 
     return SifErrorInfo(
         category=number("SIF_Category"),

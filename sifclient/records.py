@@ -713,6 +713,17 @@ class UnknownRecord:
     ref_id: str | None = None
 
 
+@dataclass(frozen=True)
+class UnreadableRecord:
+    """An object of a delivered packet that could not be typed (a value not of its schema type, say): kept, with
+    its XML as delivered and the error naming the element, so the packet's other objects are not lost with it."""
+
+    object_name: str
+    xml: bytes
+    ref_id: str | None
+    error: str
+
+
 def record_from_xml(element: etree._Element) -> SifRecord | UnknownRecord:
     name = etree.QName(element).localname
     if etree.QName(element).namespace != SIF_NS:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from .errors import SifErrorInfo, SifProtocolError
+from .errors import SifErrorInfo, SifProtocolError, SifXmlError
 from .messages import read_error
-from .records import SifRecord, UnknownRecord, record_from_xml
+from .records import SifRecord, UnknownRecord, UnreadableRecord, record_from_xml
 from .safexml import DEFAULT_MAX_MESSAGE_BYTES, iterparse_message, q
 
 _MESSAGE = q("SIF_Message")
@@ -38,9 +38,9 @@ class Delivered:
     raw: bytes = field(default=b"", repr=False)
     max_bytes: int = field(default=DEFAULT_MAX_MESSAGE_BYTES, repr=False)
 
-    def records(self) -> Iterator[SifRecord | UnknownRecord]:
-        """Typed objects of this packet/event, one at a time."""
-        return iter_payload_records(self.raw, max_bytes=self.max_bytes)
+    def records(self, *, strict: bool = False) -> Iterator[SifRecord | UnknownRecord | UnreadableRecord]:
+        """Typed objects of this packet/event, one at a time; see iter_payload_records for ``strict``."""
+        return iter_payload_records(self.raw, max_bytes=self.max_bytes, strict=strict)
 
 
 @dataclass
@@ -139,9 +139,17 @@ def _number(text: str, where: str, *, least: int = 0) -> int:
 
 
 def iter_payload_records(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-) -> Iterator[SifRecord | UnknownRecord]:
-    """Yield the objects of the SIF_Response or SIF_Event inside ``data``, clearing as it goes."""
+    data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, strict: bool = False
+) -> Iterator[SifRecord | UnknownRecord | UnreadableRecord]:
+    """Yield the objects of the SIF_Response or SIF_Event inside ``data``, clearing as it goes.
+
+    An object whose values cannot be typed (a date that is no date, an object outside the SIF namespace) does
+    not end the packet: it is yielded in its place as an ``UnreadableRecord`` (its XML as delivered, its RefId
+    and the SifXmlError's text naming the element), and the objects after it are read as usual. The caller
+    stores it or reports it, then acks the packet; raising would leave the packet unacked, and the ZIS would
+    redeliver it, with the same bad object, forever. With ``strict=True`` the first such object raises instead.
+    A packet that is not well-formed XML still raises SifXmlError: nothing in it can be trusted.
+    """
     body = None
     container = None
     for event, element in iterparse_message(data, max_bytes=max_bytes):
@@ -156,7 +164,14 @@ def iter_payload_records(
                 container = element
             continue
         if container is not None and parent is container:
-            yield record_from_xml(element)
+            try:
+                record = record_from_xml(element)
+            except SifXmlError as exc:
+                if strict:
+                    raise
+                record = UnreadableRecord(etree.QName(element).localname, etree.tostring(element),
+                                          element.get("RefId"), str(exc))
+            yield record
             element.clear()
             while element.getprevious() is not None:
                 del container[0]

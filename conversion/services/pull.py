@@ -196,10 +196,17 @@ def no_answer_message(snapshot: Snapshot, idle_timeout: float, conversion: Conve
     order = {name: index for index, name in enumerate(PULL_OBJECTS)}
     waiting = sorted((n for n, i in snapshot.requests.items() if not is_complete(i)), key=lambda n: order.get(n, 99))
     silent = [n for n in waiting if not snapshot.requests[n]["packets"]]
-    if silent and len(silent) == len(waiting) and len(waiting) < len(snapshot.requests):
-        # Everything else arrived and these never began: what a ZIS that drops empty answers looks like.
-        return (f"No answer for {', '.join(silent)} within {int(idle_timeout)} s. "
-                + advice(("no_answer",), conversion, object=", ".join(silent)))
+    if waiting and len(waiting) < len(snapshot.requests):
+        # Everything else arrived: these never began (a ZIS that drops empty answers, or a first packet too large
+        # for our buffer) or stopped half way (a later packet too large, which OpenZIS drops with all after it).
+        parts = []
+        if silent:
+            parts.append(f"No answer for {', '.join(silent)} within {int(idle_timeout)} s. "
+                         + advice(("no_answer",), conversion, object=", ".join(silent)))
+        for name in (n for n in waiting if n not in silent):
+            parts.append(advice(("no_answer", "partial"), conversion, object=name,
+                                packet=snapshot.requests[name]["packets"]))
+        return " ".join(parts)
     return (f"The zone stopped answering: no data for {int(idle_timeout)} s while waiting for "
             f"{', '.join(waiting)}. Check that the PowerSchool SIF agent is running and provides them.")
 

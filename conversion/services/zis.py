@@ -103,11 +103,18 @@ def agent_for(conversion: Conversion, *, timeout: float | None = None) -> Iterat
                 close()
 
 
+# OpenZIS refuses Change events as 4/12 and Delete events as 4/11: one cure for both.
+_EVENT_KIND_REFUSED = ("Agent {source_id} may not publish {object} events of this kind (OpenZIS numbers Change 12 and "
+                       "Delete 11): ask the ZIS administrator to allow publishing Add, Change and Delete of {object} "
+                       "in the agent's access control list (ACL).")
+
+
 # ONE table of advice: what to do for every SIF_Error and every failure to talk with the ZIS. Keys:
 #   ("sif", category)            the category's advice (every category of sifclient.errors.ERROR_CATEGORIES)
 #   ("sif", category, code)      a code that asks for something else than its category (checked first)
 #   ("http", status) / ("http", "4xx") / ("http", "5xx")   an HTTP status instead of a SIF answer
 #   ("asleep",), ("no_answer",)  a zone answering SIF_Status 8; requests that never got an answer
+#   ("no_answer", "partial")     an answer that stopped after some packets while the rest arrived
 # Texts name what OpenZIS (openzis/OpenZIS, the open-source ZIS, see sifclient/zis/strict.py) answers in each
 # situation, because a real zone says it that way: an unknown agent is 8/2, "not registered" 5/1, a message in
 # another SIF version 12/3, an event of an object the agent does not provide 6/5.
@@ -164,12 +171,8 @@ ADVICE: dict[tuple, str] = {
                    "registration, then re-register it by running the connection test again.",
     ("sif", 4, 10): "Agent {source_id} may not publish Add events of {object}: ask the ZIS administrator to allow "
                     "it in the agent's access control list (ACL).",
-    ("sif", 4, 11): "Agent {source_id} may not publish {object} events of this kind (OpenZIS numbers Change 12 and "
-                    "Delete 11): ask the ZIS administrator to allow publishing Add, Change and Delete of {object} in "
-                    "the agent's access control list (ACL).",
-    ("sif", 4, 12): "Agent {source_id} may not publish {object} events of this kind (OpenZIS numbers Change 12 and "
-                    "Delete 11): ask the ZIS administrator to allow publishing Add, Change and Delete of {object} in "
-                    "the agent's access control list (ACL).",
+    ("sif", 4, 11): _EVENT_KIND_REFUSED,
+    ("sif", 4, 12): _EVENT_KIND_REFUSED,
     # OpenZIS says "Agent Not Registerd" as 5/1, and refuses a registration repeated within one second so too;
     # our agent registers again once in both cases, so this is read when that did not cure it.
     ("sif", 5, 1): "The ZIS says agent {source_id} is not registered, or refused its registration, although our "
@@ -205,8 +208,9 @@ ADVICE: dict[tuple, str] = {
     # an event for lack of permission (the handlers for SIF_Request and SIF_Event do not load the error builder
     # of permissions, ProvisionError.php).
     ("http", 500): "The ZIS failed on our message. A ZIS in trouble answers so, and OpenZIS also fails with HTTP "
-                   "500 when the zone wants a user name and password and none was sent, or when agent {source_id} "
-                   "lacks a permission (ACL) for what it sent. Check the ZIS user name and password in step 1 and "
+                   "500 when the zone wants a user name and password and none was sent, when agent {source_id} "
+                   "lacks a permission (ACL) for what it sent, or when it publishes an event (a grade) that no agent "
+                   "of the zone subscribes to: check that PowerSchool's grade write-back is on. Check the ZIS user name and password in step 1 and "
                    "the agent's permissions in the zone; if both are right, retry later, and if it persists ask the "
                    "ZIS administrator to check the ZIS's logs.",
     ("asleep",): "The zone is asleep: the ZIS answered {during} with SIF_Status 8 (receiver sleeping) and did "
@@ -216,7 +220,18 @@ ADVICE: dict[tuple, str] = {
     ("no_answer",): "No answer came for {object}, while the zone kept answering everything else. A ZIS drops an "
                     "answer it cannot file: OpenZIS drops a provider's answer that holds no record at all, so "
                     "{object} may simply have no records in PowerSchool. Check in PowerSchool whether the district "
-                    "has any; if it does, check that the PowerSchool SIF agent is running and provides {object}.",
+                    "has any; if it does, check that the PowerSchool SIF agent is running and provides {object}. "
+                    "OpenZIS also drops, without a word to us, a packet larger than the {buffer} bytes our request "
+                    "allows (it refuses it to PowerSchool with error 8/11): if PowerSchool's SIF log shows 8/11, "
+                    "ask its administrator to send packets within that size.",
+    # response/Response.php (see sifclient/zis/strict.py, StrictZone._oversized): a packet over the request's
+    # SIF_MaxBufferSize is refused to the provider, and every packet after it, so the answer stops half way.
+    ("no_answer", "partial"): "{object} stopped after packet {packet} of an answer that said more packets were "
+                              "coming, while the zone kept answering everything else. OpenZIS drops, without a word "
+                              "to us, a packet larger than the {buffer} bytes our request allows (it refuses it to "
+                              "PowerSchool with error 8/11) and every packet after it. Ask the PowerSchool SIF "
+                              "administrator to send packets within that size (PowerSchool's SIF log shows the "
+                              "8/11), then pull again.",
 }
 
 
@@ -235,6 +250,8 @@ def advice(key: tuple, conversion: Conversion | None = None, **values) -> str:
     values.setdefault("during", "our message")
     values.setdefault("source_id", "our agent")
     values.setdefault("version", "2.4")
+    values.setdefault("buffer", f"{MAX_BUFFER_SIZE:,}")  # the SIF_MaxBufferSize our agent announces
+    values.setdefault("packet", "some")
     return ADVICE[key].format(**values)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from ..powerschool import District, DistrictSpec
 from ..safexml import DEFAULT_MAX_MESSAGE_BYTES
 from .tls import CertificateFiles, make_certificates
-from .strict import PROFILES, StrictZone
+from .strict import PROFILES, StrictZone, ZisCrashed
 from .zone import Zone
 
 
@@ -80,7 +80,12 @@ class _Handler(BaseHTTPRequestHandler):
                 # fails, and PHP ends the request with HTTP 500 and no SIF answer at all.
                 self._reply(500, b"", "text/html")
                 return
-            self._reply(200, zone.handle(body), "application/xml")
+            try:
+                reply = zone.handle(body)
+            except ZisCrashed:
+                self._reply(500, b"", "text/html")  # OpenZIS's PHP fatal error (see sifclient.zis.strict)
+                return
+            self._reply(200, reply, "application/xml")
             return
         body = self._body()
         if body is None:

@@ -12,10 +12,16 @@ really does where it parts from the specification:
 * the register ack carries the agent's SIF_AgentACL; requests, provisions and events are checked against it;
   an event needs its object provisioned by the sender (6/5 otherwise);
 * no ZoneReady element; an empty answer of the provider is dropped, so the requester never hears of it;
+* the queue hands out the message delivered and not yet acked first, then responses, then events, oldest first;
+* a SIF_Response packet larger than the requester's SIF_MaxBufferSize is refused to the provider (8/11) and the
+  requester never hears of it, nor of any later packet of that answer;
+* an event is not queued for a receiver whose registered buffer is smaller than the event or whose registered
+  version is not the event's; the publisher is told success all the same;
 * every received message is validated against the zone version's schema (category 1 when invalid).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,12 +36,13 @@ from ..messages import (
 )
 from ..powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS
 from ..query import Query
-from ..safexml import parse_message_bytes, q
+from ..safexml import SIF_NS, parse_message_bytes, q
 from ..schemas import validation_errors
 from ..zonestatus import ZoneStatus
 from .zone import AgentState, ResponseJob, Zone
 
 PROFILES = ("default", "strict")
+PROVIDER_BUFFER_SIZE = 256 * 1024  # the PowerSchool SIF agent's default receive buffer
 
 # The objects this zone knows (OpenZIS's DataObject::objectExists reads its object table).
 KNOWN_OBJECTS = frozenset(PUBLISHED_OBJECTS) | frozenset(WRITE_BACK_OBJECTS) | {"StudentDailyAttendance"}
@@ -83,6 +90,10 @@ REQUEST_INVALID_OBJECT = (E.CAT_REQUEST_RESPONSE, 3, "Request Error", "Invalid o
 NO_PROVIDER = (E.CAT_REQUEST_RESPONSE, 4, "Request and Response", "No Provider.")
 
 
+class ZisCrashed(Exception):
+    """OpenZIS fails with a PHP error: the server answers HTTP 500 with no SIF message at all."""
+
+
 def _error(template: tuple, **values) -> SifErrorInfo:
     category, code, desc, ext = template
     return SifErrorInfo(category, code, desc, ext.format(**values) if values else ext)
@@ -100,7 +111,8 @@ class StrictZone(Zone):
     profile = "strict"
 
     def __init__(self, zone_id: str, spec, *, version: str = "2.4", validate: bool = True,
-                 clock: Callable[[], float] = time.time, **kwargs):
+                 clock: Callable[[], float] = time.time, provider_packet_size: int | None = None,
+                 provider_buffer_size: int = PROVIDER_BUFFER_SIZE, provider_version: str | None = None, **kwargs):
         if version not in SIF_VERSIONS:
             raise ValueError(f"unknown SIF version {version!r}")
         super().__init__(zone_id, spec, **kwargs)
@@ -112,6 +124,20 @@ class StrictZone(Zone):
         self.dropped_empty: list[str] = []  # SIF_RequestMsgIds whose empty answer the zone dropped
         self._registrations: dict[str, _Registration] = {}
         self._request_copies: dict[str, int] = {}  # SIF_Request SIF_MsgId -> times queued
+        # The simulated PowerSchool agent, as OpenZIS holds it: the packet size it answers in (None: the
+        # requester's SIF_MaxBufferSize, as the specification asks), and the buffer and version it registered with.
+        self.provider_packet_size = provider_packet_size
+        self.provider_buffer_size = provider_buffer_size
+        self.provider_version = provider_version or version
+        self.dropped_oversized: list[tuple[str, int]] = []  # (SIF_RequestMsgId, packet) refused as too large
+        self.events_not_queued: list[tuple[str, str, str]] = []  # (event SIF_MsgId, receiver, why)
+        self._handed_out: dict[str, str] = {}  # source_id -> SIF_MsgId delivered and not acked yet
+        self.provider_subscribes = True  # the simulated PowerSchool subscribes to the write-back objects
+        # event/Event.php publishEvent inserts the subscriber's queue row without a status, and the MySQL schema
+        # (db/mysql/update.sql, messagequeue.status_id DEFAULT 3) makes it "processed" at once: getFirstMessage
+        # (status 1 or 2 only) never hands it out. Seen running OpenZIS on MariaDB: no subscriber ever receives
+        # an event. False models that; True (the default) is a ZIS whose events arrive, as the specification says.
+        self.deliver_events = True
 
     # --- zone administration (what an OpenZIS administrator does in its admin pages) ---------------
     def define_agent(self, source_id: str, acl: AgentAcl | None = None) -> None:
@@ -132,8 +158,15 @@ class StrictZone(Zone):
             self.asleep = asleep
 
     def _head(self, agent: AgentState):
-        # SystemControl.php, getFirstMessage: messages already handed out and not acked come first, then by
-        # message type (responses before events), then by arrival.
+        # SystemControl.php, getFirstMessage (MySQL branch): the queue is read ordered by status, highest first,
+        # then by message type (requests 1, responses 2, events 3), then by arrival. Handing a message out sets
+        # its status to 2 ("delivered"), above the 1 of the messages waiting, so a message delivered and not
+        # acked comes back before everything else, even before a response queued since (an event included).
+        handed_out = self._handed_out.get(agent.source_id)
+        if handed_out is not None:
+            for item in agent.queue:
+                if item.msg_id == handed_out:
+                    return item
         responses = [item for item in agent.queue if isinstance(item, ResponseJob)]
         if responses:
             return responses[0]
@@ -173,8 +206,10 @@ class StrictZone(Zone):
                 return self._send(self._ack(info, error=_error(INVALID_SOURCE_ID, source_id=info.source_id)))
             if self.asleep:
                 return self._send(self._ack(info, code=STATUS_SLEEPING, desc="Receiver is sleeping"))
-            reply = self._strict_dispatch(info)
-            self._save()
+            try:
+                reply = self._strict_dispatch(info)
+            finally:
+                self._save()
             return self._send(reply)
 
     def _ack(self, info, *, code: int | None = STATUS_SUCCESS, desc: str | None = None,
@@ -295,10 +330,16 @@ class StrictZone(Zone):
 
     def zone_status(self) -> ZoneStatus:
         status = super().zone_status()
+        # SystemControl.php, buildNodeList: each node with the version and buffer it registered with.
+        nodes = tuple(
+            dataclasses.replace(node, versions=(self.provider_version,), max_buffer_size=self.provider_buffer_size)
+            if node.source_id == self.provider_id else node for node in status.nodes)
+        subscribers = {k: v for k, v in status.subscribers.items()
+                       if k != self.provider_id or self.provider_subscribes}
         # OpenZIS's zone status has no readiness element (SIF 2.x defines none): ZoneReady is absent.
         return ZoneStatus(
-            zone_id=status.zone_id, name=status.name, ready=None, nodes=status.nodes,
-            providers=status.providers, subscribers=status.subscribers, supported_versions=(self.version,),
+            zone_id=status.zone_id, name=status.name, ready=None, nodes=nodes,
+            providers=status.providers, subscribers=subscribers, supported_versions=(self.version,),
             url=status.url,
         )
 
@@ -318,8 +359,39 @@ class StrictZone(Zone):
                     agent.queue.remove(item)
                     self.dropped_empty.append(item.request_msg_id)
                     continue
+            if isinstance(item, ResponseJob) and self._oversized(item):
+                continue
             payload = item.data if not isinstance(item, ResponseJob) else self.current_packet(item).data
+            self._handed_out[agent.source_id] = item.msg_id
             return self._ack(info, data=etree.fromstring(payload))
+
+    def current_packet(self, job: ResponseJob):
+        if self.provider_packet_size is None:
+            return super().current_packet(job)
+        # A provider that packs to a size of its own rather than to the requester's SIF_MaxBufferSize.
+        requested = job.max_buffer_size
+        job.max_buffer_size = self.provider_packet_size
+        try:
+            return super().current_packet(job)
+        finally:
+            job.max_buffer_size = requested
+
+    def _oversized(self, job: ResponseJob) -> bool:
+        """response/Response.php, processResponse: the SIF_Response element of a provider's packet is measured
+        against the SIF_MaxBufferSize of the request it answers (RequestObject::compareBufferSize); a larger one
+        is answered to the provider with RequestError::invalidBufferSize (8/11) and not queued. createResponseError
+        builds an 8/11 SIF_Response for the requester but never inserts it anywhere, so the requester hears
+        nothing. The provider's next packet is then refused too (8/12: ResponseObject still expects the refused
+        packet's number), so the answer ends there for the requester: the job is dropped whole."""
+        packet = self.current_packet(job)
+        body = etree.fromstring(packet.data).find(q("SIF_Response"))
+        if body is None or len(etree.tostring(body)) <= job.max_buffer_size:
+            return False
+        self.dropped_oversized.append((job.request_msg_id, job.packet_number))
+        for queue in (agent.queue for agent in self.agents.values()):
+            if job in queue:
+                queue.remove(job)
+        return True
 
     # --- acknowledgements ---------------------------------------------------------------------------
     def _strict_ack(self, agent: AgentState, info) -> Outgoing:
@@ -331,7 +403,10 @@ class StrictZone(Zone):
             return self._agent_ack(agent, info)
         if head is None or head.msg_id != ack.original_msg_id:
             return self._ack(info, error=_error(ACK_NOT_UPDATED))
-        return self._agent_ack(agent, info)
+        reply = self._agent_ack(agent, info)  # (reads the head again: the handed-out message still leads)
+        if self._handed_out.get(agent.source_id) == ack.original_msg_id:
+            del self._handed_out[agent.source_id]  # acked: its row is "processed"
+        return reply
 
     # --- requests ------------------------------------------------------------------------------------
     def _strict_request(self, agent: AgentState, info) -> Outgoing:
@@ -392,4 +467,44 @@ class StrictZone(Zone):
             return self._ack(info, error=_error(NO_PERMISSION[right or "publish_add"], object=object_name))
         if object_name not in agent.provides:
             return self._ack(info, error=_error(NOT_PROVIDER))
+        if not (self.provider_subscribes and object_name in WRITE_BACK_OBJECTS) and not any(
+                other is not agent and object_name in other.subscriptions for other in self.agents.values()):
+            # publishEvent, when no agent subscribes to the object, calls GeneralError::generalError (meant as a
+            # 11/1 "SIF DestinationId not found"), a function GeneralError.php does not have: PHP stops with a
+            # fatal error, HTTP 500 and no SIF answer. Nothing was queued; sending again changes nothing until
+            # some agent (PowerSchool, with grade write-back on) subscribes.
+            raise ZisCrashed(f"no subscriber for {object_name}")
         return self._event(agent, info)
+
+    def _event_receivers(self, agent: AgentState, info, object_name: str) -> list[AgentState]:
+        """event/Event.php, publishEvent: for each subscriber, an event larger than the buffer it registered
+        (the message measured without its namespace declarations) or of another version than the one it
+        registered is not queued for it; OpenZIS only writes a log entry (SifLogEntry, 4/2 and 4/4), and the
+        publisher's ack says success all the same."""
+        size = len(etree.tostring(info.body.getparent()).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
+        receivers = []
+        for other in super()._event_receivers(agent, info, object_name):
+            if not self.deliver_events:
+                self.events_not_queued.append((info.msg_id, other.source_id, "status 3"))
+            elif size > other.max_buffer_size:
+                self.events_not_queued.append((info.msg_id, other.source_id, "buffer"))
+            elif other.version != info.version:
+                self.events_not_queued.append((info.msg_id, other.source_id, "version"))
+            else:
+                receivers.append(other)
+        return receivers
+
+    def _write_back_taken(self, info) -> bool:
+        # The simulated PowerSchool receives grade write-backs as a subscriber: the same checks as for any
+        # receiver (Event.php, publishEvent), against the buffer and version it registered with.
+        size = len(etree.tostring(info.body.getparent()).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
+        if not self.deliver_events:
+            self.events_not_queued.append((info.msg_id, self.provider_id, "status 3"))
+            return False
+        if size > self.provider_buffer_size:
+            self.events_not_queued.append((info.msg_id, self.provider_id, "buffer"))
+            return False
+        if self.provider_version != info.version:
+            self.events_not_queued.append((info.msg_id, self.provider_id, "version"))
+            return False
+        return True

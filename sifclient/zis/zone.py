@@ -401,16 +401,26 @@ class Zone:
             problem = self._check_write_back(object_name, action, element)
             if problem is not None:
                 return self._ack(info, error=problem)
-            record = (GradingAssignment if object_name == "GradingAssignment" else GradingAssignmentScore).from_xml(element)
-            if object_name == "GradingAssignment":
-                self._writeback_assignments.add(record.ref_id)
-            self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action, record))
+            if self._write_back_taken(info):
+                record = (GradingAssignment if object_name == "GradingAssignment"
+                          else GradingAssignmentScore).from_xml(element)
+                if object_name == "GradingAssignment":
+                    self._writeback_assignments.add(record.ref_id)
+                self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action,
+                                                             record))
         # Route to the other subscribers of the object.
-        for other in self.agents.values():
-            if other is not agent and object_name in other.subscriptions:
-                other.queue.append(EventItem(info.msg_id, etree.tostring(info.body.getparent()), object_name))
+        for other in self._event_receivers(agent, info, object_name):
+            other.queue.append(EventItem(info.msg_id, etree.tostring(info.body.getparent()), object_name))
         self.received[-1].update(object_name=object_name, action=action)
         return self._ack(info)
+
+    def _event_receivers(self, agent: AgentState, info, object_name: str) -> list[AgentState]:
+        """The agents an event is queued for: every other subscriber of the object."""
+        return [other for other in self.agents.values() if other is not agent and object_name in other.subscriptions]
+
+    def _write_back_taken(self, info) -> bool:
+        """Whether the simulated PowerSchool receives this grade write-back (always, in this profile)."""
+        return True
 
     def _check_write_back(self, object_name: str, action: str, element: etree._Element) -> SifErrorInfo | None:
         district = self.district

@@ -16,6 +16,7 @@ from conversion.forms import ZisSettingsForm
 from conversion.models import Diagnostic, JobKind, JobState, ReceivedMessage, SifRecord, Snapshot
 from conversion.services import connection, pull
 from conversion.services import zis as zis_service
+from conversion.services.zis import MAX_BUFFER_SIZE
 from tests.conversion.jobhelpers import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -187,6 +188,22 @@ def test_requests_never_answered_while_the_rest_arrived_are_explained_as_possibl
     assert pull.no_answer_message(snapshot, 120, conversion).startswith("The zone stopped answering")
 
 
+# --- response/Response.php processResponse: a packet over the request's buffer is dropped, and all after it --------
+
+def test_an_answer_that_stopped_half_way_while_the_rest_arrived_names_the_oversized_packet(conversion):
+    snapshot = Snapshot(conversion=conversion, requests={
+        "SchoolInfo": {"msg_id": "A", "packets": 1, "last_packet": 1, "records": 1, "error": None},
+        "StudentPersonal": {"msg_id": "B", "packets": 3, "last_packet": None, "records": 900, "error": None},
+        "GradingCategory": {"msg_id": "C", "packets": 0, "last_packet": None, "records": 0, "error": None},
+    })
+    text = pull.no_answer_message(snapshot, 120, conversion)
+    assert text.startswith("No answer for GradingCategory within 120 s.") and "stopped answering" not in text
+    assert "StudentPersonal stopped after packet 3" in text
+    assert "8/11" in text and f"{MAX_BUFFER_SIZE:,} bytes" in text
+    snapshot.requests["SchoolInfo"]["packets"] = 0  # nothing complete: the zone itself went quiet
+    assert pull.no_answer_message(snapshot, 120, conversion).startswith("The zone stopped answering")
+
+
 # --- register/Register.php createAclAckMessage + acl/ACL.php; no ZoneReady -----------------------------------------
 
 def test_the_connection_test_reads_the_acl_and_says_what_to_ask_for(conversion, strict_zone):
@@ -295,3 +312,35 @@ def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conv
     text = str(failed.value)
     assert text.startswith(f"No answer for {', '.join(empty)} within 0 s."), text
     assert "no records in PowerSchool" in text
+
+
+# --- event/Event.php publishEvent: an event nobody subscribes to ends in a PHP fatal error ----------------------
+
+@pytest.fixture
+def zis_profile():
+    return "strict"  # for the grade passback fixture borrowed below: this behaviour is the strict profile's
+
+
+from tests.conversion.test_gradepassback import DUE, first_course, paused  # noqa: E402,F401
+
+
+def test_grades_for_a_zone_where_powerschool_does_not_subscribe_fail_with_advice_and_go_later(paused, settings):
+    from conversion.models import GpbStatus, GradePassbackItem, JobKind as Kind
+    from conversion.services import gradepassback
+
+    settings.ZIS_CLIENT_OPTIONS = {"timeout": 10.0, "retries": 1, "retry_delay": 0.01}
+    conversion, zis, canvas, inbound = paused
+    course, (s1, *_) = first_course(canvas)
+    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 9", points_possible=10,
+                                  post_to_sis=True, due_at=DUE)
+    canvas.grade(essay.id, f"sis_user_id:{s1}", score=7)
+    zis.zone.provider_subscribes = False  # PowerSchool's grade write-back is off: no subscriber at all
+    job = run(conversion, Kind.GRADE_PASSBACK, gradepassback.run_grade_passback)
+    assert job.state == JobState.FAILED and "HTTP 500" in job.error and "grade write-back is on" in job.error
+    assert zis.grade_write_backs == []
+    assert not GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).exists()
+    zis.zone.provider_subscribes = True
+    again = run(conversion, Kind.GRADE_PASSBACK, gradepassback.run_grade_passback)
+    assert again.state == JobState.SUCCEEDED, again.error
+    assert [(w.object_name, w.action) for w in zis.grade_write_backs] == [
+        ("GradingAssignment", "Add"), ("GradingAssignmentScore", "Add")]

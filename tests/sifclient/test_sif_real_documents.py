@@ -18,7 +18,7 @@ from lxml import etree
 from sifclient.errors import SifClientError, SifProtocolError, SifXmlError
 from sifclient.records import (
     EMAIL_RULE, EmailChoice, ScheduleInfo, SchoolCourseInfo, SchoolInfo, SectionInfo, StaffPersonal,
-    StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment, TermInfo, choose_email,
+    StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment, TermInfo, UnreadableRecord, choose_email,
 )
 from sifclient.safexml import SIF_NS, parse_message_bytes
 from sifclient.streaming import iter_payload_records, scan_message
@@ -313,8 +313,13 @@ def test_a_malformed_envelope_value_names_its_element(old, new, error, names):
 def test_a_malformed_object_value_names_its_element(old, new, names):
     data = real(ISO)
     assert old in data
+    delivered = scan_message(data.replace(old, new, 1)).delivered
     with pytest.raises(SifXmlError, match=names):
-        list(scan_message(data.replace(old, new, 1)).delivered.records())
+        list(delivered.records(strict=True))
+    # By default the object is kept in its place, unread, with the error naming the element.
+    (kept,) = delivered.records()
+    assert isinstance(kept, UnreadableRecord) and kept.object_name == "StudentPersonal"
+    assert names in kept.error and new.split(b">")[1].split(b"<")[0] in kept.xml
 
 
 @pytest.mark.parametrize("text, day", [("1997-03-15Z", dt.date(1997, 3, 15)),
@@ -329,7 +334,9 @@ def test_an_xs_date_with_a_time_zone_is_read(text, day):
 def test_malformed_section_year_and_every_error_is_a_sif_client_error():
     bad = real("spec_2x_sectioninfo.xml").replace(b'SchoolYear="2006"', b'SchoolYear="2OO6"')
     with pytest.raises(SifXmlError, match="SectionInfo/@SchoolYear"):
-        list(iter_payload_records(response(bad, "2.4")))
+        list(iter_payload_records(response(bad, "2.4"), strict=True))
+    (kept,) = iter_payload_records(response(bad, "2.4"))
+    assert isinstance(kept, UnreadableRecord) and "SectionInfo/@SchoolYear" in kept.error
     assert issubclass(SifXmlError, SifClientError) and issubclass(SifProtocolError, SifClientError)
 
 
