@@ -137,6 +137,7 @@ class Zone:
     # documentation lists them as subscribed, not published, so by default the zone has no provider for them
     # (a request gets 8/4 "no provider"); a zone whose PowerSchool plug-in provides them sets this.
     grading_provider = False
+    write_back_on = True
 
     def __init__(
         self, zone_id: str, spec: DistrictSpec, *, provider_id: str = DEFAULT_PROVIDER_ID,
@@ -347,7 +348,9 @@ class Zone:
                                   agent.max_buffer_size, agent.sleeping))
         providers = {self.provider_id: tuple(PUBLISHED_OBJECTS) + self.provides_grading()}
         providers.update({a.source_id: tuple(sorted(a.provides)) for a in self.agents.values() if a.provides})
-        subscribers = {self.provider_id: WRITE_BACK_OBJECTS}
+        # PowerSchool subscribes to the write-back objects only once grade write-back is on (its SIF agent
+        # documentation): a district that has not installed the plug-in shows no subscriber for them.
+        subscribers = {self.provider_id: WRITE_BACK_OBJECTS if self.write_back_on else ()}
         subscribers.update({a.source_id: tuple(sorted(a.subscriptions)) for a in self.agents.values() if a.subscriptions})
         return ZoneStatus(
             zone_id=self.zone_id, name=f"{self.spec.district_name} zone", ready=not self.spec.zone_not_ready,
