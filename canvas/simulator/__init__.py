@@ -323,9 +323,10 @@ class CanvasSimulator:
 
     def grade(
         self, assignment_id: int, user_ref: str | int, *, score: float | None, grade: str | None = None,
-        graded_at: str | None = None,
+        graded_at: str | None = None, excused: bool = False, late: bool = False, missing: bool = False,
     ) -> Submission:
-        """Record (or replace) a graded submission; graded_at defaults to now."""
+        """Record (or replace) a graded submission; graded_at defaults to now. excused / late / missing are the
+        Submission flags lib/api/v1/submission.rb renders (an excused submission has no score)."""
         with self.state.lock:
             user = self.state.resolve("user", str(user_ref))
             if user is None or assignment_id not in self.state.assignments:
@@ -335,7 +336,7 @@ class CanvasSimulator:
             submission = Submission(
                 existing.id if existing else self.state.next_id(), assignment_id, user.id, score,
                 grade if grade is not None else (None if score is None else f"{score:g}"),
-                graded_at or now_iso(),
+                graded_at or now_iso(), excused=excused, late=late, missing=missing,
             )
             self.state.submissions[key] = submission
             return submission

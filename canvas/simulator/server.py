@@ -669,7 +669,8 @@ def control_submission(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
     submission = sim.grade(
         int(spec["assignment_id"]), str(spec["user_id"]), score=spec.get("score"), grade=spec.get("grade"),
-        graded_at=spec.get("graded_at"),
+        graded_at=spec.get("graded_at"), excused=bool(spec.get("excused")), late=bool(spec.get("late")),
+        missing=bool(spec.get("missing")),
     )
     return 200, render.submission_json(submission), {}
 

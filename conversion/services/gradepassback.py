@@ -498,6 +498,42 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
                     force=True)
 
 
+class OverrideRefused(ValueError):
+    pass
+
+
+def set_category_override(conversion: Conversion, course_id: int, group: str, category: str, user) -> None:
+    """File a Canvas assignment group of one course under a PowerSchool category of another name (or, with an
+    empty category, back under its own name). Consultants and the district's admins only; audited."""
+    from conversion import audit
+    from conversion.rules import Role, role_in
+
+    if role_in(user, conversion.district) not in (Role.CONSULTANT, Role.DISTRICT_ADMIN):
+        raise OverrideRefused("Only a consultant or a district admin of this district may map categories.")
+    group, category = " ".join(group.split())[:255], " ".join(category.split())[:255]
+    if not group:
+        raise OverrideRefused("Name the Canvas assignment group.")
+    existing = GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id,
+                                                  group_name__iexact=group).first()
+    previous = existing.category_name if existing else None
+    if category:
+        GpbCategoryOverride.objects.update_or_create(
+            conversion=conversion, canvas_course_id=course_id, group_name=existing.group_name if existing else group,
+            defaults={"category_name": category, "set_by": user})
+        summary = f"Grade passback: Canvas group \u201c{group}\u201d of course {course_id} filed under \u201c{category}\u201d"
+    else:
+        if existing:
+            existing.delete()
+        summary = f"Grade passback: Canvas group \u201c{group}\u201d of course {course_id} matched by its own name again"
+    audit.record(district=conversion.district, conversion=conversion, user=user, action="gpb_category_override",
+                 summary=summary, detail={"canvas_course_id": course_id, "group": group,
+                                          "category": category or None, "previous": previous})
+
+
+def by_id_keys(assignments) -> list[int]:
+    return [a.id for a in assignments]
+
+
 def course_overrides(conversion: Conversion, course_id: int) -> dict[str, str]:
     return {category_key(o.group_name): o.category_name
             for o in GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id)}
@@ -551,9 +587,10 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
                 only_for[assignment.id] = assigned_students(canvas, course, assignment, by_section)
     # Read the whole course when anything in it is not accepted yet (a new assignment's earlier grades, or
     # a score refused before that a newer pull can now map); otherwise only what was graded since.
+    # A row removed earlier of an assignment passed back again (republished, ticked again) counts as not accepted.
     pending = GradePassbackItem.objects.filter(
-        conversion=ledger.conversion, canvas_course_id=course.id).exclude(
-        status__in=(GpbStatus.ACCEPTED, GpbStatus.DELETED)).exists()
+        conversion=ledger.conversion, canvas_course_id=course.id, canvas_assignment_id__in=by_id_keys(assignments),
+    ).exclude(status=GpbStatus.ACCEPTED).exists()
     graded_since = None if pending or since is None else since
     by_id = {a.id: a for a in assignments}
     for submission in canvas.iter_submissions(course.id, graded_since=graded_since):
