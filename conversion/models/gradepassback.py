@@ -93,6 +93,7 @@ class GradePassbackItem(models.Model):
     course_name = models.CharField(max_length=255, blank=True)
     canvas_assignment_id = models.BigIntegerField()
     assignment_name = models.CharField(max_length=255, blank=True)
+    assignment_group = models.CharField(max_length=255, blank=True, help_text="The Canvas assignment group's name.")
     canvas_user_id = models.BigIntegerField(null=True, blank=True, help_text="Blank: the assignment itself.")
     student_sis_id = models.CharField(max_length=64, blank=True, help_text="The Canvas sis_user_id of the student.")
     object_name = models.CharField(max_length=40)

@@ -182,15 +182,17 @@ def prepare_assignment(assignment, section: Section | None, roster: GpbRoster, r
         return Prepared(None, "The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
     problems = []
     if assignment.due_at is None:
-        problems.append("It has no due date; PowerSchool needs one.")
+        problems.append("It has no due date; PowerSchool needs one: set a due date in Canvas.")
     if len(assignment.name) > name_limit:
         problems.append(f"Its name has {len(assignment.name)} characters; the gradebook takes {name_limit}: "
                         "shorten it in Canvas.")
     if duplicate_name:
-        problems.append("Another post-to-SIS assignment in this course has the same name; PowerSchool needs unique names.")
+        problems.append("Another post-to-SIS assignment in this course has the same name; PowerSchool needs unique "
+                        "names: rename one in Canvas.")
     points = assignment.points_possible
     if points is None or points < 0 or points != int(points):
-        problems.append(f"Points possible ({points}) must be a whole number (SIF PointsPossible is unsignedInt).")
+        problems.append(f"Points possible ({points}) must be a whole number (SIF PointsPossible is unsignedInt): "
+                        "change the points possible in Canvas.")
     if section.term is None:
         problems.append("The section's term is not in the latest pull.")
     category, why = roster.category_for(section, group, overrides or {})
@@ -260,7 +262,8 @@ class Ledger:
         self.agent = agent
         self.counts = RunCounts()
 
-    def item(self, *, course, assignment, user_id: int | None, student_sis_id: str = "") -> GradePassbackItem:
+    def item(self, *, course, assignment, user_id: int | None, student_sis_id: str = "",
+             group: str = "") -> GradePassbackItem:
         item, _ = GradePassbackItem.objects.get_or_create(
             conversion=self.conversion, canvas_assignment_id=assignment.id, canvas_user_id=user_id,
             defaults={
@@ -271,6 +274,7 @@ class Ledger:
         item.job = self.job
         item.canvas_course_id, item.sis_course_id, item.course_name = course.id, course.sis_course_id or "", course.name[:255]
         item.assignment_name = assignment.name[:255]
+        item.assignment_group = group[:255]
         item.student_sis_id = student_sis_id
         return item
 
@@ -571,7 +575,8 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
     only_for: dict[int, set[int]] = {}  # assignment id -> the students an "assign to" assignment is for
     for assignment in assignments:
         ref_id = assignment_ref_id(canvas_url, assignment.id)
-        item = ledger.item(course=course, assignment=assignment, user_id=None)
+        item = ledger.item(course=course, assignment=assignment, user_id=None,
+                           group=groups.get(assignment.assignment_group_id, ""))
         if assignment.only_visible_to_overrides and rules.partial == "refuse":
             ledger.refuse(item, f"It is assigned to some students or sections only; {rules.partial_reason}. "
                                 "Assign it to everyone in Canvas, or keep it out of post to SIS.")
@@ -600,7 +605,8 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
         if assignment.id in only_for and submission.user_id not in only_for[assignment.id]:
             continue  # not assigned to this student: PowerTeacher Pro holds no score for them
         sis_user_id = sis_ids.get(submission.user_id) or ""
-        item = ledger.item(course=course, assignment=assignment, user_id=submission.user_id, student_sis_id=sis_user_id)
+        item = ledger.item(course=course, assignment=assignment, user_id=submission.user_id, student_sis_id=sis_user_id,
+                           group=groups.get(assignment.assignment_group_id, ""))
         if assignment.id not in accepted:
             ledger.refuse(item, "Its assignment was not accepted (see the assignment's reason).")
             continue
@@ -618,3 +624,110 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
             prepared.record.score_letter = None
         ledger.deliver(item, prepared)
     return section
+
+
+# ---- the per-course report a district admin hands to a teacher ------------------------------------
+
+IN_POWERSCHOOL = {
+    GpbStatus.ACCEPTED: "In PowerSchool",
+    GpbStatus.REFUSED: "Not in PowerSchool",
+    GpbStatus.SENT: "Sent, no answer yet",
+    GpbStatus.DELETED: "Removed from PowerSchool",
+}
+
+
+@dataclass
+class ReportRow:
+    assignment: str
+    group: str
+    status: str
+    in_powerschool: str
+    confirmation: str
+    scores_accepted: int
+    scores_refused: int
+    to_fix: str  # what the teacher changes in Canvas; empty when nothing
+
+    def as_csv(self) -> list:
+        return [self.assignment, self.group, self.in_powerschool, self.confirmation, self.scores_accepted,
+                self.scores_refused, self.to_fix]
+
+
+REPORT_HEADER = ["Assignment", "Canvas assignment group", "State in PowerSchool", "Read back from PowerSchool",
+                 "Scores in PowerSchool", "Scores not sent", "What to change in Canvas"]
+
+
+@dataclass
+class CourseReport:
+    course_id: int
+    sis_course_id: str
+    course_name: str
+    rules: GradebookRules
+    rows: list[ReportRow]
+    confirmation: dict[str, int]
+    categories: list[str]        # the section's PowerSchool categories, from the latest pull
+    groups: list[str]            # the Canvas assignment groups of its post-to-SIS assignments
+    overrides: list[GpbCategoryOverride]
+
+    @property
+    def unmatched_groups(self) -> list[str]:
+        keys = {category_key(c) for c in self.categories}
+        mapped = {category_key(o.group_name) for o in self.overrides}
+        return [g for g in self.groups if category_key(g) not in keys and category_key(g) not in mapped]
+
+
+def section_categories(conversion: Conversion, sis_course_id: str) -> list[str]:
+    snapshot = Snapshot.objects.latest_complete(conversion)
+    if snapshot is None or not sis_course_id.startswith("sec_"):
+        return []
+    section = SifRecord.objects.filter(snapshot=snapshot, object_name="SectionInfo",
+                                       local_id=sis_course_id.removeprefix("sec_")).first()
+    if section is None:
+        return []
+    names = []
+    for xml in (SifRecord.objects.filter(snapshot=snapshot, object_name="GradingCategory", xml__contains=section.ref_id)
+                .order_by("ref_id").values_list("xml", flat=True)):
+        data = data_of(xml)
+        if data.get("section_ref_id") == section.ref_id:
+            names.append(data.get("description") or "")
+    return sorted(names, key=str.casefold)
+
+
+def course_report(conversion: Conversion, course_id: int) -> CourseReport:
+    items = list(conversion.gpb_items.filter(canvas_course_id=course_id)
+                 .order_by("assignment_name", "canvas_assignment_id", "canvas_user_id"))
+    by_assignment: dict[int, list[GradePassbackItem]] = {}
+    for i in items:
+        by_assignment.setdefault(i.canvas_assignment_id, []).append(i)
+    rows = []
+    confirmation = {c.value: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
+    for i in items:
+        if i.confirmation in confirmation:
+            confirmation[i.confirmation] += 1
+    for group in by_assignment.values():
+        head = next((i for i in group if i.is_assignment), None)
+        if head is None:
+            continue
+        scores = [i for i in group if not i.is_assignment]
+        refused = [i for i in scores if i.status == GpbStatus.REFUSED]
+        fixes = []
+        if head.status == GpbStatus.REFUSED:
+            fixes.append(head.reason)
+        elif refused:
+            reasons: dict[str, int] = {}
+            for i in refused:
+                reasons[i.reason] = reasons.get(i.reason, 0) + 1
+            fixes += [f"{n} score(s): {r}" for r, n in reasons.items()]
+        if head.confirmation == Confirmation.DIFFERENT:
+            fixes.append(head.confirmation_note)
+        rows.append(ReportRow(
+            head.assignment_name, head.assignment_group, head.status, IN_POWERSCHOOL.get(head.status, head.status),
+            head.get_confirmation_display() if head.confirmation else "",
+            sum(1 for i in scores if i.status == GpbStatus.ACCEPTED), len(refused), " ".join(fixes)))
+    first = items[0] if items else None
+    sis_course_id = first.sis_course_id if first else ""
+    groups = sorted({i.assignment_group for i in items if i.assignment_group}, key=str.casefold)
+    return CourseReport(
+        course_id, sis_course_id, first.course_name if first else "", rules_for(conversion.gradebook), rows,
+        confirmation, section_categories(conversion, sis_course_id), groups,
+        list(GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id).order_by("group_name")),
+    )

@@ -210,3 +210,46 @@ def test_the_plug_in_is_checked_in_the_zone_not_only_ticked(paused):
     job = run(conversion, JobKind.GRADE_PASSBACK, gradepassback.run_grade_passback)
     assert job.state == JobState.FAILED and "no subscriber for GradingAssignment" in job.error
     assert zis.grade_write_backs == [] and not GradePassbackItem.objects.exists()
+
+
+def test_the_course_page_and_the_teachers_report(paused, district_admin, other_admin, client):
+    """The course page shows read-back counts, PowerSchool's categories beside Canvas's groups (PowerTeacher
+    Pro), takes an audited category mapping from the district admin, and hands out the report as HTML and CSV."""
+    from django.urls import reverse
+
+    conversion, zis, canvas, _ = paused
+    zis.zone.grading_provider = True
+    course, (s1, *_) = first_course(canvas)
+    ref = f"sis_course_id:{course.sis_course_id}"
+    lab = canvas.add_assignment(ref, name="Lab", points_possible=10, group="Tests", post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(ref, name="=HYPERLINK(1)", points_possible=10, group="Projects", post_to_sis=True)
+    canvas.grade(lab.id, f"sis_user_id:{s1}", score=9)
+    passback(conversion)
+    kwargs = {"slug": "alpha", "year": 2027, "course_id": course.id}
+
+    client.force_login(district_admin)
+    html = client.get(reverse("gpb_course", kwargs=kwargs)).content.decode()
+    assert "2 confirmed" in html and "0 different" in html and "0 unconfirmed" in html
+    assert "PowerSchool categories of the section (PowerTeacher Pro)" in html
+    assert "Homework<br>Tests" in html and 'Projects <span class="badge bad">no category</span>' in html
+    assert "<script>" not in html and "onclick" not in html.lower()  # strict CSP: no inline script or handler
+
+    report = client.get(reverse("gpb_course_report", kwargs=kwargs)).content.decode()
+    assert "set a due date in Canvas" in report and "Rename the group in Canvas" in report
+    assert "Save mapping" not in report  # the teacher's copy is the report alone
+
+    response = client.get(reverse("gpb_course_csv", kwargs=kwargs))
+    rows = b"".join(response.streaming_content).decode().splitlines()
+    assert rows[0].startswith("Assignment,Canvas assignment group,State in PowerSchool")
+    assert any(r.startswith("'=HYPERLINK(1),Projects,Not in PowerSchool") for r in rows)
+    assert any(r.startswith("Lab,Tests,In PowerSchool,Confirmed") and ",1,0," in r for r in rows)
+
+    saved = client.post(reverse("gpb_category_override", kwargs=kwargs), {"group": "Projects", "category": "Homework"})
+    assert saved.status_code == 302
+    assert conversion.gpb_category_overrides.get().category_name == "Homework"
+    assert conversion.audit_events.filter(action="gpb_category_override", actor=district_admin).exists()
+    html = client.get(reverse("gpb_course", kwargs=kwargs)).content.decode()
+    assert "“Projects” → “Homework”" in html and "no category" not in html
+
+    client.force_login(other_admin)  # another district's admin sees nothing of it
+    assert client.post(reverse("gpb_category_override", kwargs=kwargs), {"group": "X", "category": "Y"}).status_code == 404
