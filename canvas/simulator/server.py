@@ -574,16 +574,19 @@ def section_enrollments(sim: CanvasSimulator, request: Request):
 def course_assignments(sim: CanvasSimulator, request: Request):
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
-        # AssignmentsApiController#index (get_assignments): the course's active assignments, so a deleted one is
-        # gone from the list; an unpublished one is listed (published: false) to a user who may manage it.
+        # AssignmentsApiController#index -> get_assignments -> Assignments::ScopedToUser#scope
+        # (app/models/assignments/scoped_to_user.rb): the course's active_assignments, so a deleted one is gone
+        # from the list; unpublished ones are kept for a user with manage_assignments or read_as_admin (our
+        # admin token), listed with published: false; the differentiated filter narrows only students' lists.
         found = [sim.state.assignments[i] for i in sim.state.assignments_by_course.get(course.id, [])
                  if sim.state.assignments[i].workflow_state != "deleted"]
         return paginate(request, found, render.assignment_json)
 
 
 def course_assignment_groups(sim: CanvasSimulator, request: Request):
-    # AssignmentGroupsController#index (GET /api/v1/courses/:course_id/assignment_groups): the course's active
-    # groups by position, each as lib/api/v1/assignment_group.rb renders it.
+    # "List assignment groups" (AssignmentGroupsController#index in assignment_groups_controller.rb; the
+    # _api_ controller holds show/create/update/destroy), GET /api/v1/courses/:course_id/assignment_groups: the
+    # course's active groups by position, each as lib/api/v1/assignment_group.rb renders it.
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
         groups = [sim.state.assignment_groups[i] for i in sim.state.groups_by_course.get(course.id, [])

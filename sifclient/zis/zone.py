@@ -97,8 +97,8 @@ class HeldGrades:
     PowerSchool subscribes to GradingAssignment / GradingAssignmentScore once write-back is on (its SIF agent
     documentation, summarised in /work/shared/sif/README.md): an Add or Change stores the object, a Delete removes
     it; a GradingAssignment's Delete takes its scores with it, as deleting an assignment in PowerTeacher does.
-    GradingAssignmentScore has no RefId in SIF 2.x (GradingAssignmentScore, SIF 2.4 US spec section 3.6.x): it is
-    keyed by GradingAssignmentRefId + StudentPersonalRefId. Shaped like District (raw_count / iter_records) so
+    GradingAssignmentScore has no RefId in SIF 2.x: the 2.4 schema keys it by StudentPersonalRefId +
+    GradingAssignmentRefId (xs:unique GradingAssignmentScoreKey1 in xsd/openzis_us_2_4/SIF_Message.xsd.xml). Shaped like District (raw_count / iter_records) so
     build_packet answers a SIF_Request for them.
     """
 
