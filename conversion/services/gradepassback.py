@@ -5,11 +5,16 @@ SIF_Event GradingAssignment / GradingAssignmentScore through the ZIS.
 1. map Canvas to SIF with the latest complete snapshot: a course ``sec_<SectionInfo LocalId>`` is that
    section; a student's sis_user_id is the PowerSchool ID before the remap and the DCID after it (both
    are accepted, so a run during the remap finds everyone);
-2. per course, read the post-to-SIS assignments and the submissions graded since the last successful run
-   (the whole course when something in it is new or was not accepted yet);
-3. check each record against what PowerSchool takes (due date, name length, whole points) and refuse it
-   with a reason, or send it: Add the first time, Change once the ZIS accepted it before;
-4. record every outcome in GradePassbackItem; what the ZIS accepted is not sent again unless it changed.
+2. check the plug-in as the zone shows it (PowerSchool subscribes to the grading objects), then provision;
+3. per course, Delete in PowerSchool what Canvas no longer passes back (deleted, unpublished, unticked), then
+   read the post-to-SIS assignments and the submissions graded since the last successful run (the whole course
+   when something in it is new or was not accepted yet);
+4. check each record against the gradebook's rules (GRADEBOOKS: name length, the category named by the
+   assignment group, assignments for some students only, exempt/missing/late) and refuse it with a reason,
+   or send it: Add the first time, Change once the ZIS accepted it before;
+5. record every outcome in GradePassbackItem; what the ZIS accepted is not sent again unless it changed;
+6. read the section's grading objects back from the zone and mark each accepted item confirmed, different or
+   unconfirmed (the zone may have no provider for them).
 
 It never looks at the roster sync's pause: grade passback keeps working while step 3 holds the sync.
 """
@@ -96,8 +101,6 @@ GRADEBOOKS: dict[str, GradebookRules] = {
                         "assignment for some students only is not sent"),
     ),
 }
-# Kept for callers that ask for a name length alone.
-NAME_LIMITS = {k: v.name_limit for k, v in GRADEBOOKS.items()}
 
 
 def rules_for(gradebook: str) -> GradebookRules:
@@ -534,10 +537,6 @@ def set_category_override(conversion: Conversion, course_id: int, group: str, ca
                                           "category": category or None, "previous": previous})
 
 
-def by_id_keys(assignments) -> list[int]:
-    return [a.id for a in assignments]
-
-
 def course_overrides(conversion: Conversion, course_id: int) -> dict[str, str]:
     return {category_key(o.group_name): o.category_name
             for o in GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id)}
@@ -594,7 +593,7 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
     # a score refused before that a newer pull can now map); otherwise only what was graded since.
     # A row removed earlier of an assignment passed back again (republished, ticked again) counts as not accepted.
     pending = GradePassbackItem.objects.filter(
-        conversion=ledger.conversion, canvas_course_id=course.id, canvas_assignment_id__in=by_id_keys(assignments),
+        conversion=ledger.conversion, canvas_course_id=course.id, canvas_assignment_id__in=[a.id for a in assignments],
     ).exclude(status=GpbStatus.ACCEPTED).exists()
     graded_since = None if pending or since is None else since
     by_id = {a.id: a for a in assignments}
