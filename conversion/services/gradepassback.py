@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
@@ -259,7 +259,8 @@ class RunCounts:
 class Ledger:
     """The GradePassbackItem rows of one conversion, and sending through one agent."""
 
-    def __init__(self, conversion: Conversion, job: Job, agent):
+    def __init__(self, conversion: Conversion, job: Job, agent, *, can_delete: bool = True):
+        self.can_delete = can_delete
         self.conversion = conversion
         self.job = job
         self.agent = agent
@@ -327,6 +328,11 @@ class Ledger:
 
     def remove(self, item: GradePassbackItem, why: str) -> bool:
         """Send a Delete for what the ZIS accepted before (the record last sent names it); True when taken."""
+        if not self.can_delete:
+            item.job, item.reason = self.job, (f"{why} Not removed yet: the zone's access control list does not let "
+                                               "this agent publish Delete; it is removed once it does.")
+            item.save()
+            return False
         record = (GradingAssignment if item.is_assignment else GradingAssignmentScore).from_bytes(item.sent_xml.encode())
         result = self.agent.send_event(record.OBJECT_NAME, "Delete", [record])[0]
         item.job, item.msg_id, item.action = self.job, result.msg_id, "Delete"
@@ -443,24 +449,49 @@ def confirm_course(ledger: Ledger, course, section: Section | None) -> dict[str,
 class PluginCheck:
     takes_write_back: bool   # PowerSchool subscribes to both grading objects
     provider: str | None     # who answers requests for GradingAssignment (read-back), if anyone
+    missing_rights: tuple[str, ...] = ()  # rights over the grading objects the zone's SIF_AgentACL withholds
+
+    @property
+    def can_send(self) -> bool:
+        return self.takes_write_back and not any(r.split()[0] in ("provide", "publish_add") for r in self.missing_rights)
+
+    @property
+    def can_delete(self) -> bool:
+        return not any(r.startswith("publish_delete") for r in self.missing_rights)
 
     @property
     def message(self) -> str:
         if not self.takes_write_back:
             return ("The zone shows no subscriber for GradingAssignment and GradingAssignmentScore: the grade "
                     "passback plug-in is not installed or write-back is off in PowerSchool.")
+        parts = []
+        if self.missing_rights:
+            parts.append("The zone's access control list does not let this agent " + ", ".join(self.missing_rights)
+                         + ": ask the ZIS administrator to grant it.")
         if self.provider is None:
-            return "PowerSchool takes grade write-back; no provider answers requests for it, so sends stay unconfirmed."
-        return f"PowerSchool takes grade write-back and {self.provider} answers requests for it."
+            parts.append("PowerSchool takes grade write-back; no provider answers requests for it, so sends stay "
+                         "unconfirmed.")
+        else:
+            parts.append(f"PowerSchool takes grade write-back and {self.provider} answers requests for it.")
+        return " ".join(parts)
+
+
+# The rights grade passback needs over each grading object, as SIF_AgentACL names them (SIF 2.x SIF_Register ack;
+# OpenZIS returns the agent's ACL there and checks each right in event/Event.php and request handling).
+NEEDED_RIGHTS = ("provide", "publish_add", "publish_change", "publish_delete")
 
 
 def check_plugin(agent) -> PluginCheck:
-    """The plug-in as the zone shows it (SIF_ZoneStatus: SIF_Providers / SIF_Subscribers), not as a ticked box."""
+    """The plug-in as the zone shows it (SIF_ZoneStatus: SIF_Providers / SIF_Subscribers), and the rights the
+    register ack's SIF_AgentACL gives us (when the zone sends one), not as a ticked box."""
     status = agent.zone_status()
     subscribed = set()
     for objects in status.subscribers.values():
         subscribed.update(objects)
-    return PluginCheck(all(o in subscribed for o in PUBLISHED), status.provider_of("GradingAssignment"))
+    acl = getattr(agent, "acl", None)
+    missing = tuple(f"{right} {name}" for right in NEEDED_RIGHTS for name in PUBLISHED
+                    if acl is not None and not acl.may(right, name))
+    return PluginCheck(all(o in subscribed for o in PUBLISHED), status.provider_of("GradingAssignment"), missing)
 
 
 # ---- the run ---------------------------------------------------------------------------------------
@@ -485,10 +516,11 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
         progress.update(total=len(courses), force=True)
         register(conversion, agent, progress)
         plugin = check_plugin(agent)
-        if not plugin.takes_write_back:
+        if not plugin.can_send:
             raise JobFailed(plugin.message)
-        agent.provision(PROVISION)
-        ledger = Ledger(conversion, job, agent)
+        # OpenZIS refuses a whole SIF_Provision that asks for one right the ACL withholds: ask for what it grants.
+        agent.provision(PROVISION if plugin.can_delete else replace(PROVISION, publish_delete=()))
+        ledger = Ledger(conversion, job, agent, can_delete=plugin.can_delete)
         for course in courses:
             section = pass_back_course(ledger, canvas, course, roster, since=since, rules=rules,
                                        canvas_url=district.canvas_url, tz=district.tzinfo)

@@ -253,3 +253,34 @@ def test_the_course_page_and_the_teachers_report(paused, district_admin, other_a
 
     client.force_login(other_admin)  # another district's admin sees nothing of it
     assert client.post(reverse("gpb_category_override", kwargs=kwargs), {"group": "X", "category": "Y"}).status_code == 404
+
+
+def test_the_zones_acl_is_part_of_the_plug_in_check(paused, zis_profile):
+    """A strict zone returns our SIF_AgentACL in the register ack: without publish_delete the run still sends, and
+    says what the administrator must grant; without provide it sends nothing."""
+    if zis_profile != "strict":
+        pytest.skip("only the strict zone sends SIF_AgentACL")
+    from sifclient.messages import AgentAcl
+    from sifclient.powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS
+
+    from conversion.services.zis import source_id
+
+    conversion, zis, canvas, _ = paused
+    course, (s1, *_) = first_course(canvas)
+    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab", points_possible=10,
+                          group="Tests", post_to_sis=True, due_at=DUE)
+    zis.zone.define_agent(source_id(conversion), AgentAcl(
+        request=PUBLISHED_OBJECTS, provide=WRITE_BACK_OBJECTS, publish_add=WRITE_BACK_OBJECTS,
+        publish_change=WRITE_BACK_OBJECTS))
+    job = passback(conversion)
+    assert "does not let this agent publish_delete GradingAssignment" in job.detail["plugin"]
+    assert len(zis.grade_write_backs) == 1
+    lab = next(a for a in canvas.state.assignments.values() if a.name == "Lab")
+    canvas.delete_assignment(lab.id)
+    passback(conversion)  # the Delete waits for the right, and says so
+    assert len(zis.grade_write_backs) == 1
+    assert item("Lab").status == GpbStatus.ACCEPTED and "does not let this agent publish Delete" in item("Lab").reason
+
+    zis.zone.define_agent(source_id(conversion), AgentAcl(request=PUBLISHED_OBJECTS))
+    job = run(conversion, JobKind.GRADE_PASSBACK, gradepassback.run_grade_passback)
+    assert job.state == JobState.FAILED and "provide GradingAssignment" in job.error
