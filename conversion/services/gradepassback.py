@@ -522,12 +522,17 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
         agent.provision(PROVISION if plugin.can_delete else replace(PROVISION, publish_delete=()))
         ledger = Ledger(conversion, job, agent, can_delete=plugin.can_delete)
         for course in courses:
+            before = ledger.counts.as_dict()
             section = pass_back_course(ledger, canvas, course, roster, since=since, rules=rules,
                                        canvas_url=district.canvas_url, tz=district.tzinfo)
             for key, n in confirm_course(ledger, course, section).items():
                 confirmed[key] += n
-            progress.add(message=f"{course.name}: {ledger.counts.accepted} accepted, {ledger.counts.refused} refused so far",
-                         detail={"counts": ledger.counts.as_dict()})
+            after = ledger.counts.as_dict()
+            # The course's own counts beside its name; the running totals are said to be for all courses.
+            progress.add(message=f"{course.name}: {after['accepted'] - before['accepted']} accepted, "
+                                 f"{after['refused'] - before['refused']} refused; all courses so far: "
+                                 f"{after['accepted']} accepted, {after['refused']} refused",
+                         detail={"counts": after})
     Conversion.objects.filter(pk=conversion.pk).update(gpb_last_run_at=started)
     c = ledger.counts
     progress.update(message=f"{c.accepted} accepted, {c.refused} refused, {c.unchanged} already accepted"

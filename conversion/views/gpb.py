@@ -3,7 +3,7 @@ PowerSchool has beside Canvas's groups, the course's category mapping, and the i
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -13,9 +13,17 @@ from conversion.views.access import get_conversion_for_user
 from conversion.views.data import _csv_response
 
 
+def _known_course(conversion, course_id: int) -> None:
+    if not conversion.gpb_items.filter(canvas_course_id=course_id).exists():
+        # no course of this district's grade passback by that id
+        raise Http404("Grade passback has sent nothing for this course.")
+
+
 def _context(request: HttpRequest, conversion, course_id: int) -> dict:
     items = list(conversion.gpb_items.filter(canvas_course_id=course_id)
                  .order_by("assignment_name", "canvas_assignment_id", "canvas_user_id"))
+    if not items:
+        raise Http404("Grade passback has sent nothing for this course.")
     return {"conversion": conversion, "district": conversion.district, "course_id": course_id, "items": items,
             "course": items[0] if items else None, "report": gradepassback.course_report(conversion, course_id),
             "can_map": role_in(request.user, conversion.district) in (Role.CONSULTANT, Role.DISTRICT_ADMIN)}
@@ -38,6 +46,7 @@ def gpb_course_report(request: HttpRequest, slug: str, year: int, course_id: int
 @require_GET
 def gpb_course_csv(request: HttpRequest, slug: str, year: int, course_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
+    _known_course(conversion, course_id)
     report = gradepassback.course_report(conversion, course_id)
     name = (report.sis_course_id or str(course_id)).replace('"', "")
     return _csv_response(f"grade-passback-{name}.csv", gradepassback.REPORT_HEADER, (r.as_csv() for r in report.rows))
@@ -46,6 +55,7 @@ def gpb_course_csv(request: HttpRequest, slug: str, year: int, course_id: int) -
 @require_POST
 def gpb_category_override(request: HttpRequest, slug: str, year: int, course_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
+    _known_course(conversion, course_id)
     try:
         gradepassback.set_category_override(conversion, course_id, request.POST.get("group", ""),
                                             request.POST.get("category", ""), request.user)
