@@ -195,7 +195,7 @@ def test_the_progress_gives_each_course_its_own_counts(paused, monkeypatch):
                 break
     for n, (course, students) in enumerate(graded, start=1):
         assignment = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name=f"Quiz {n}",
-                                           points_possible=4, post_to_sis=True, due_at=DUE)
+                                           points_possible=4, group="Homework", post_to_sis=True, due_at=DUE)
         for student in students[:n]:
             canvas.grade(assignment.id, f"sis_user_id:{student}", score=3)
     messages = []
