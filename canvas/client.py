@@ -332,6 +332,18 @@ class CanvasClient:
         ):
             yield Assignment.from_json(item)
 
+    def assignment_groups(self, course_id: int | str) -> dict[int, str]:
+        """The course's assignment groups, id -> name (GET /courses/:id/assignment_groups)."""
+        return {item["id"]: item.get("name", "") for item in self._t.paginate(
+            f"/courses/{_seg(course_id)}/assignment_groups", permission=PERM_ASSIGNMENTS,
+            params={"per_page": self.per_page})}
+
+    def assignment_overrides(self, course_id: int | str, assignment_id: int) -> list[dict[str, Any]]:
+        """An assignment's "assign to" overrides: student_ids or course_section_id each."""
+        return list(self._t.paginate(
+            f"/courses/{_seg(course_id)}/assignments/{int(assignment_id)}/overrides", permission=PERM_ASSIGNMENTS,
+            params={"per_page": self.per_page}))
+
     def iter_submissions(
         self, course_id: int | str, *, graded_since: datetime | None = None, student_ids: str = "all"
     ) -> Iterator[Submission]:

@@ -207,6 +207,19 @@ class Assignment:
             data,
         )
 
+    @property
+    def published(self) -> bool:
+        return bool(self.raw.get("published", True))
+
+    @property
+    def assignment_group_id(self) -> int | None:
+        return self.raw.get("assignment_group_id")
+
+    @property
+    def only_visible_to_overrides(self) -> bool:
+        """Canvas "assign to" named students or sections only (lib/api/v1/assignment.rb)."""
+        return bool(self.raw.get("only_visible_to_overrides"))
+
 
 @dataclass(frozen=True)
 class Submission:

@@ -16,7 +16,7 @@ from canvas.simulator.faults import Fault, FaultPlan
 from canvas.simulator.runner import ImportRunner
 from canvas.simulator.server import ApiError, SimulatorHTTPServer
 from canvas.simulator.sis_import import ImportOptions, SisImportRecord
-from canvas.simulator.state import Assignment, CanvasState, Submission, User, now_iso
+from canvas.simulator.state import Assignment, AssignmentGroup, CanvasState, Submission, User, now_iso
 from canvas.simulator.throttle import CanvasThrottle, FakeClock, LeakyBucket
 
 __all__ = ["CanvasSimulator", "FakeClock", "ImportOptions"]
@@ -258,22 +258,75 @@ class CanvasSimulator:
 
     def add_assignment(
         self, course_ref: str | int, *, name: str, points_possible: float | None = None,
-        post_to_sis: bool = False, due_at: str | None = None,
+        post_to_sis: bool = False, due_at: str | None = None, group: str | None = None,
+        published: bool = True, only_visible_to_overrides: bool = False,
+        student_ids: list[str | int] | None = None, section_ids: list[int] | None = None,
     ) -> Assignment:
+        """An assignment in `group` (an assignment group by name, made when missing, as Canvas puts an assignment
+        without one in the course's first group: Assignment#default_values / AssignmentGroup.add_never_drop...).
+        `student_ids` / `section_ids` add "assign to" overrides (AssignmentOverridesController#create)."""
         with self.state.lock:
             course = self.state.resolve("course", str(course_ref))
             if course is None:
                 raise ApiError(404, f"course {course_ref} not found")
             assignment = Assignment(self.state.next_id(), course.id, name, points_possible, post_to_sis, due_at)
+            assignment.workflow_state = "published" if published else "unpublished"
+            assignment.assignment_group_id = self._group(course.id, group or "Assignments").id
+            assignment.only_visible_to_overrides = only_visible_to_overrides
+            if student_ids:
+                users = [self.state.resolve("user", str(ref)) for ref in student_ids]
+                assignment.overrides.append({"id": self.state.next_id(), "title": f"{len(users)} students",
+                                             "student_ids": [u.id for u in users if u is not None]})
+            for section_id in section_ids or ():
+                assignment.overrides.append({"id": self.state.next_id(), "title": f"section {section_id}",
+                                             "course_section_id": int(section_id)})
             self.state.assignments[assignment.id] = assignment
             self.state.assignments_by_course.setdefault(course.id, []).append(assignment.id)
             return assignment
 
+    def _group(self, course_id: int, name: str):
+        for group_id in self.state.groups_by_course.get(course_id, []):
+            group = self.state.assignment_groups[group_id]
+            if group.name == name and group.workflow_state != "deleted":
+                return group
+        position = len(self.state.groups_by_course.get(course_id, [])) + 1
+        group = AssignmentGroup(self.state.next_id(), course_id, name, position)
+        self.state.assignment_groups[group.id] = group
+        self.state.groups_by_course.setdefault(course_id, []).append(group.id)
+        return group
+
+    def add_assignment_group(self, course_ref: str | int, name: str):
+        with self.state.lock:
+            course = self.state.resolve("course", str(course_ref))
+            if course is None:
+                raise ApiError(404, f"course {course_ref} not found")
+            return self._group(course.id, name)
+
+    def update_assignment(self, assignment_id: int, **changes) -> Assignment:
+        """What a teacher does in Canvas: unpublish (workflow_state), untick post_to_sis, rename, move to a group
+        (by name), or delete (workflow_state "deleted": Assignment#destroy is a soft delete)."""
+        with self.state.lock:
+            assignment = self.state.assignments.get(assignment_id)
+            if assignment is None:
+                raise ApiError(404, "assignment not found")
+            group = changes.pop("group", None)
+            if group is not None:
+                assignment.assignment_group_id = self._group(assignment.course_id, group).id
+            for key, value in changes.items():
+                if not hasattr(assignment, key):
+                    raise ValueError(f"no assignment field {key}")
+                setattr(assignment, key, value)
+            return assignment
+
+    def delete_assignment(self, assignment_id: int) -> Assignment:
+        return self.update_assignment(assignment_id, workflow_state="deleted")
+
     def grade(
         self, assignment_id: int, user_ref: str | int, *, score: float | None, grade: str | None = None,
-        graded_at: str | None = None,
+        graded_at: str | None = None, excused: bool = False, late: bool = False, missing: bool = False,
     ) -> Submission:
-        """Record (or replace) a graded submission; graded_at defaults to now."""
+        """Record (or replace) a graded submission; graded_at defaults to now. excused / late / missing are the
+        Submission flags lib/api/v1/submission.rb renders (an excused submission has no score)."""
         with self.state.lock:
             user = self.state.resolve("user", str(user_ref))
             if user is None or assignment_id not in self.state.assignments:
@@ -283,7 +336,7 @@ class CanvasSimulator:
             submission = Submission(
                 existing.id if existing else self.state.next_id(), assignment_id, user.id, score,
                 grade if grade is not None else (None if score is None else f"{score:g}"),
-                graded_at or now_iso(),
+                graded_at or now_iso(), excused=excused, late=late, missing=missing,
             )
             self.state.submissions[key] = submission
             return submission

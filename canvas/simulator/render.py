@@ -108,9 +108,30 @@ def assignment_json(assignment: Assignment) -> dict[str, Any]:
         "post_to_sis": assignment.post_to_sis,
         "due_at": assignment.due_at,
         "integration_id": assignment.integration_id,
-        "published": True,
+        # lib/api/v1/assignment.rb#assignment_json: "published" from workflow_state, the group's id, and
+        # only_visible_to_overrides (the "assign to" students/sections only flag).
+        "published": assignment.workflow_state == "published",
+        "workflow_state": assignment.workflow_state,
+        "assignment_group_id": assignment.assignment_group_id,
+        "only_visible_to_overrides": assignment.only_visible_to_overrides,
         "grading_type": "points",
     }
+
+
+def assignment_override_json(assignment: Assignment, override: dict[str, Any]) -> dict[str, Any]:
+    # lib/api/v1/assignment_override.rb#assignment_override_json: student_ids for an adhoc override,
+    # course_section_id for a section override.
+    data = {"id": override["id"], "assignment_id": assignment.id, "title": override.get("title", "")}
+    if "student_ids" in override:
+        data["student_ids"] = list(override["student_ids"])
+    if "course_section_id" in override:
+        data["course_section_id"] = override["course_section_id"]
+    return data
+
+
+def assignment_group_json(group) -> dict[str, Any]:
+    # lib/api/v1/assignment_group.rb#assignment_group_json: id, name, position, group_weight, rules.
+    return {"id": group.id, "name": group.name, "position": group.position, "group_weight": 0, "rules": {}}
 
 
 def submission_json(submission: Submission) -> dict[str, Any]:

@@ -574,8 +574,36 @@ def section_enrollments(sim: CanvasSimulator, request: Request):
 def course_assignments(sim: CanvasSimulator, request: Request):
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
-        found = [sim.state.assignments[i] for i in sim.state.assignments_by_course.get(course.id, [])]
+        # AssignmentsApiController#index -> get_assignments -> Assignments::ScopedToUser#scope
+        # (app/models/assignments/scoped_to_user.rb): the course's active_assignments, so a deleted one is gone
+        # from the list; unpublished ones are kept for a user with manage_assignments or read_as_admin (our
+        # admin token), listed with published: false; the differentiated filter narrows only students' lists.
+        found = [sim.state.assignments[i] for i in sim.state.assignments_by_course.get(course.id, [])
+                 if sim.state.assignments[i].workflow_state != "deleted"]
         return paginate(request, found, render.assignment_json)
+
+
+def course_assignment_groups(sim: CanvasSimulator, request: Request):
+    # "List assignment groups" (AssignmentGroupsController#index in assignment_groups_controller.rb; the
+    # _api_ controller holds show/create/update/destroy), GET /api/v1/courses/:course_id/assignment_groups: the
+    # course's active groups by position, each as lib/api/v1/assignment_group.rb renders it.
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        groups = [sim.state.assignment_groups[i] for i in sim.state.groups_by_course.get(course.id, [])
+                  if sim.state.assignment_groups[i].workflow_state != "deleted"]
+        groups.sort(key=lambda g: (g.position, g.id))
+        return paginate(request, groups, render.assignment_group_json)
+
+
+def assignment_overrides(sim: CanvasSimulator, request: Request):
+    # AssignmentOverridesController#index (GET /api/v1/courses/:course_id/assignments/:assignment_id/overrides):
+    # the assignment's active overrides; 404 for an assignment not in the course or deleted.
+    with sim.state.lock:
+        course = _get(sim, "course", request.captures[0])
+        assignment = sim.state.assignments.get(int(request.captures[1])) if request.captures[1].isdigit() else None
+        if assignment is None or assignment.course_id != course.id or assignment.workflow_state == "deleted":
+            raise ApiError(404, "The specified resource does not exist.")
+        return paginate(request, assignment.overrides, lambda o: render.assignment_override_json(assignment, o))
 
 
 def course_submissions(sim: CanvasSimulator, request: Request):
@@ -632,7 +660,10 @@ def control_assignment(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
     assignment = sim.add_assignment(
         str(spec["course_id"]), name=spec["name"], points_possible=spec.get("points_possible"),
-        post_to_sis=bool(spec.get("post_to_sis", False)), due_at=spec.get("due_at"),
+        post_to_sis=bool(spec.get("post_to_sis", False)), due_at=spec.get("due_at"), group=spec.get("group"),
+        published=bool(spec.get("published", True)),
+        only_visible_to_overrides=bool(spec.get("only_visible_to_overrides", False)),
+        student_ids=spec.get("student_ids"), section_ids=spec.get("section_ids"),
     )
     return 200, render.assignment_json(assignment), {}
 
@@ -641,7 +672,8 @@ def control_submission(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
     submission = sim.grade(
         int(spec["assignment_id"]), str(spec["user_id"]), score=spec.get("score"), grade=spec.get("grade"),
-        graded_at=spec.get("graded_at"),
+        graded_at=spec.get("graded_at"), excused=bool(spec.get("excused")), late=bool(spec.get("late")),
+        missing=bool(spec.get("missing")),
     )
     return 200, render.submission_json(submission), {}
 
@@ -692,6 +724,8 @@ ROUTES: list[Route] = [
     _r("GET", r"/api/v1/courses/([^/]+)/enrollments", "read_roster", course_enrollments),
     _r("GET", r"/api/v1/sections/([^/]+)/enrollments", "read_roster", section_enrollments),
     _r("GET", r"/api/v1/courses/([^/]+)/assignments", "read_course_content", course_assignments),
+    _r("GET", r"/api/v1/courses/([^/]+)/assignment_groups", "read_course_content", course_assignment_groups),
+    _r("GET", r"/api/v1/courses/([^/]+)/assignments/([^/]+)/overrides", "read_course_content", assignment_overrides),
     _r("GET", r"/api/v1/courses/([^/]+)/students/submissions", "view_all_grades", course_submissions),
     _r("POST", r"/_sim/faults", None, control_faults),
     _r("DELETE", r"/_sim/faults", None, control_clear_faults),

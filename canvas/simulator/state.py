@@ -112,6 +112,23 @@ class Assignment:
     post_to_sis: bool
     due_at: str | None = None
     integration_id: str | None = None
+    # Assignment#workflow_state (app/models/assignment.rb): "published", "unpublished" or "deleted"; a deleted
+    # assignment is soft-deleted (destroy sets workflow_state) and leaves the API's list.
+    workflow_state: str = "published"
+    assignment_group_id: int | None = None
+    # Assignment#only_visible_to_overrides: "assign to" named students or sections only (differentiated).
+    only_visible_to_overrides: bool = False
+    # AssignmentOverride rows: {"id", "student_ids": [...]} or {"id", "course_section_id": n}.
+    overrides: list = field(default_factory=list)
+
+
+@dataclass
+class AssignmentGroup:
+    id: int
+    course_id: int
+    name: str
+    position: int = 1
+    workflow_state: str = "available"  # AssignmentGroup#workflow_state: available | deleted
 
 
 @dataclass
@@ -167,6 +184,8 @@ class CanvasState:
         self.sections_by_course: dict[int, list[int]] = {}
         self.enrollments_by_section: dict[int, dict[tuple, int]] = {}
         self.assignments_by_course: dict[int, list[int]] = {}
+        self.assignment_groups: dict[int, AssignmentGroup] = {}
+        self.groups_by_course: dict[int, list[int]] = {}
         self.enrollments_by_user: dict[int, list[int]] = {}
         # Authentication providers by the id a users.csv row may name (their id, as a string).
         self.auth_providers: dict[str, int] = {}

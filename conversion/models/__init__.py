@@ -13,7 +13,7 @@ from conversion.models.conversion import (
 )
 from conversion.models.diagnostic import Diagnostic, Severity
 from conversion.models.district import District
-from conversion.models.gradepassback import GpbStatus, GradePassbackItem
+from conversion.models.gradepassback import Confirmation, GpbCategoryOverride, GpbStatus, GradePassbackItem
 from conversion.models.job import ACTIVE_STATES, FINISHED_STATES, Job, JobKind, JobLost, JobState
 from conversion.models.notification import AlertPreference, Delivery, Notification, NotificationKind
 from conversion.models.mapping import MappingDiff, MappingRow, MatchStatus
@@ -24,5 +24,5 @@ __all__ = [
     "AGENT_CHECKLIST", "Approval", "ApprovalKind", "AuditEvent", "Conversion", "ConversionState", "District",
     "ACTIVE_STATES", "FINISHED_STATES", "GpbState", "Gradebook", "Hosting", "Job", "JobKind", "JobLost", "JobState",
     "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "SifVersion", "Snapshot", "SnapshotState",
-    "Diagnostic", "Severity", "GpbStatus", "GradePassbackItem", "Notification", "NotificationKind", "AlertPreference", "Delivery",
+    "Diagnostic", "Severity", "Confirmation", "GpbCategoryOverride", "GpbStatus", "GradePassbackItem", "Notification", "NotificationKind", "AlertPreference", "Delivery",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -17,6 +18,15 @@ class GpbStatus(models.TextChoices):
     SENT = "sent", "Sent, no answer yet"
     ACCEPTED = "accepted", "Accepted"
     REFUSED = "refused", "Refused"
+    DELETED = "deleted", "Removed from PowerSchool"
+
+
+class Confirmation(models.TextChoices):
+    """What reading back from the zone found for an accepted item."""
+    NONE = "", "Not read back"
+    CONFIRMED = "confirmed", "Confirmed: PowerSchool holds it as sent"
+    DIFFERENT = "different", "Different: PowerSchool holds other values"
+    UNCONFIRMED = "unconfirmed", "Unconfirmed: the zone could not show it"
 
 
 @dataclass
@@ -83,6 +93,7 @@ class GradePassbackItem(models.Model):
     course_name = models.CharField(max_length=255, blank=True)
     canvas_assignment_id = models.BigIntegerField()
     assignment_name = models.CharField(max_length=255, blank=True)
+    assignment_group = models.CharField(max_length=255, blank=True, help_text="The Canvas assignment group's name.")
     canvas_user_id = models.BigIntegerField(null=True, blank=True, help_text="Blank: the assignment itself.")
     student_sis_id = models.CharField(max_length=64, blank=True, help_text="The Canvas sis_user_id of the student.")
     object_name = models.CharField(max_length=40)
@@ -94,6 +105,9 @@ class GradePassbackItem(models.Model):
     digest = models.CharField(max_length=64, blank=True, help_text="Hash of the record last prepared.")
     accepted_digest = models.CharField(max_length=64, blank=True, help_text="Hash of the record the ZIS last accepted.")
     msg_id = models.CharField(max_length=32, blank=True)
+    sent_xml = models.TextField(blank=True, help_text="The record the ZIS last accepted (a Delete names it again).")
+    confirmation = models.CharField(max_length=12, choices=Confirmation.choices, blank=True, default="")
+    confirmation_note = models.CharField(max_length=300, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = GradePassbackQuerySet.as_manager()
@@ -113,3 +127,19 @@ class GradePassbackItem(models.Model):
     @property
     def is_assignment(self) -> bool:
         return self.canvas_user_id is None
+
+
+class GpbCategoryOverride(models.Model):
+    """A course's Canvas assignment group filed in a PowerSchool GradingCategory of another name, set on the course
+    page by a consultant or the district admin (audited). Without one, a group goes to the category of its name."""
+
+    conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="gpb_category_overrides")
+    canvas_course_id = models.BigIntegerField()
+    group_name = models.CharField(max_length=255)
+    category_name = models.CharField(max_length=255)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversion", "canvas_course_id", "group_name"],
+                                               name="one_gpb_category_override")]

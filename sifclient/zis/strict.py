@@ -48,9 +48,10 @@ PROVIDER_BUFFER_SIZE = 256 * 1024  # the PowerSchool SIF agent's default receive
 KNOWN_OBJECTS = frozenset(PUBLISHED_OBJECTS) | frozenset(WRITE_BACK_OBJECTS) | {"StudentDailyAttendance"}
 
 # What an agent defined in a strict zone may do unless the test says otherwise: request what PowerSchool
-# publishes, provide and publish the grade write-back objects PowerSchool subscribes to.
+# publishes (and the grade write-back objects, answered only where the zone has a provider for them), provide and
+# publish the grade write-back objects PowerSchool subscribes to.
 DEFAULT_ACL = AgentAcl(
-    request=PUBLISHED_OBJECTS, provide=WRITE_BACK_OBJECTS, publish_add=WRITE_BACK_OBJECTS,
+    request=PUBLISHED_OBJECTS + WRITE_BACK_OBJECTS, provide=WRITE_BACK_OBJECTS, publish_add=WRITE_BACK_OBJECTS,
     publish_change=WRITE_BACK_OBJECTS, publish_delete=WRITE_BACK_OBJECTS,
 )
 
@@ -433,7 +434,7 @@ class StrictZone(Zone):
                 E.CAT_REQUEST_RESPONSE, E.CODE_REQ_EXTENDED_QUERY_UNSUPPORTED,
                 "Only SIF_Query requests are supported by this provider"))
         destination = info.destination_id or self.provider_id
-        if object_name not in PUBLISHED_OBJECTS or destination != self.provider_id:
+        if object_name not in PUBLISHED_OBJECTS + self.provides_grading() or destination != self.provider_id:
             return self._ack(info, error=_error(NO_PROVIDER))
         if self.spec.push_mode:
             return self._ack(info, error=SifErrorInfo(

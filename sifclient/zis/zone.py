@@ -91,7 +91,54 @@ class GradeWriteBack:
     record: SifRecord
 
 
+class HeldGrades:
+    """What the simulated PowerSchool holds of the grade write-back objects: the accepted events replayed in order.
+
+    PowerSchool subscribes to GradingAssignment / GradingAssignmentScore once write-back is on (its SIF agent
+    documentation, summarised in /work/shared/sif/README.md): an Add or Change stores the object, a Delete removes
+    it; a GradingAssignment's Delete takes its scores with it, as deleting an assignment in PowerTeacher does.
+    GradingAssignmentScore has no RefId in SIF 2.x: the 2.4 schema keys it by StudentPersonalRefId +
+    GradingAssignmentRefId (xs:unique GradingAssignmentScoreKey1 in xsd/openzis_us_2_4/SIF_Message.xsd.xml). Shaped like District (raw_count / iter_records) so
+    build_packet answers a SIF_Request for them.
+    """
+
+    def __init__(self, write_backs: list[GradeWriteBack]):
+        self.assignments: dict[str, GradingAssignment] = {}
+        self.scores: dict[tuple[str, str], GradingAssignmentScore] = {}
+        for w in write_backs:
+            if w.object_name == "GradingAssignment":
+                if w.action == "Delete":
+                    self.assignments.pop(w.record.ref_id, None)
+                    for key in [k for k in self.scores if k[0] == w.record.ref_id]:
+                        del self.scores[key]
+                else:
+                    self.assignments[w.record.ref_id] = w.record
+            else:
+                key = (w.record.assignment_ref_id, w.record.student_ref_id)
+                if w.action == "Delete":
+                    self.scores.pop(key, None)
+                else:
+                    self.scores[key] = w.record
+
+    def _records(self, object_name: str) -> list:
+        return list(self.assignments.values() if object_name == "GradingAssignment" else self.scores.values())
+
+    def raw_count(self, object_name: str) -> int:
+        return len(self._records(object_name))
+
+    def iter_records(self, object_name: str, start: int = 0):
+        for index, record in enumerate(self._records(object_name)):
+            if index >= start:
+                yield index, record
+
+
 class Zone:
+    # Whether PowerSchool answers SIF_Request for GradingAssignment / GradingAssignmentScore. Its SIF agent
+    # documentation lists them as subscribed, not published, so by default the zone has no provider for them
+    # (a request gets 8/4 "no provider"); a zone whose PowerSchool plug-in provides them sets this.
+    grading_provider = False
+    write_back_on = True
+
     def __init__(
         self, zone_id: str, spec: DistrictSpec, *, provider_id: str = DEFAULT_PROVIDER_ID,
         zis_source_id: str = ZIS_SOURCE_ID, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -113,6 +160,23 @@ class Zone:
         self.url: str | None = None  # advertised in SIF_ZoneStatus; set by the HTTP server
         if state_file is not None and state_file.exists():
             self._load(state_file)
+
+    # --- grade write-back ------------------------------------------------------------------------
+    def held_grades(self) -> HeldGrades:
+        with self._lock:
+            return HeldGrades(self.grade_write_backs)
+
+    def teacher_changes_score(self, assignment_ref_id: str, student_ref_id: str, score_points: int) -> None:
+        """A teacher edits a passed-back score in PowerTeacher: PowerSchool now holds another value."""
+        with self._lock:
+            record = self.held_grades().scores[(assignment_ref_id, student_ref_id)]
+            changed = GradingAssignmentScore.from_xml(record.to_xml())
+            changed.score_points, changed.score_percent = score_points, None
+            self.grade_write_backs.append(GradeWriteBack("", self.provider_id, "GradingAssignmentScore", "Change", changed))
+            self._save()
+
+    def provides_grading(self) -> tuple[str, ...]:
+        return tuple(WRITE_BACK_OBJECTS) if self.grading_provider else ()
 
     # --- district ------------------------------------------------------------------------
     @property
@@ -282,9 +346,11 @@ class Zone:
         for agent in self.agents.values():
             nodes.append(ZoneNode(agent.source_id, agent.name, "Agent", agent.mode, tuple(agent.versions),
                                   agent.max_buffer_size, agent.sleeping))
-        providers = {self.provider_id: PUBLISHED_OBJECTS}
+        providers = {self.provider_id: tuple(PUBLISHED_OBJECTS) + self.provides_grading()}
         providers.update({a.source_id: tuple(sorted(a.provides)) for a in self.agents.values() if a.provides})
-        subscribers = {self.provider_id: WRITE_BACK_OBJECTS}
+        # PowerSchool subscribes to the write-back objects only once grade write-back is on (its SIF agent
+        # documentation): a district that has not installed the plug-in shows no subscriber for them.
+        subscribers = {self.provider_id: WRITE_BACK_OBJECTS if self.write_back_on else ()}
         subscribers.update({a.source_id: tuple(sorted(a.subscriptions)) for a in self.agents.values() if a.subscriptions})
         return ZoneStatus(
             zone_id=self.zone_id, name=f"{self.spec.district_name} zone", ready=not self.spec.zone_not_ready,
@@ -304,8 +370,9 @@ class Zone:
         cached = job.cached
         if cached is not None and cached.packet_number == job.packet_number:
             return cached
+        source = self.held_grades() if job.object_name in WRITE_BACK_OBJECTS else self.district
         job.cached = build_packet(
-            self.district, job.object_name, request_msg_id=job.request_msg_id,
+            source, job.object_name, request_msg_id=job.request_msg_id,
             packet_number=job.packet_number, start_raw=job.next_raw, max_buffer_size=job.max_buffer_size,
             destination_id=job.destination_id, source_id=self.provider_id, version=job.version,
             query=Query.from_xml(etree.fromstring(job.query_xml)) if job.query_xml else None,
@@ -358,7 +425,8 @@ class Zone:
                 "Only SIF_Query requests are supported by this provider"))
         query = Query.from_xml(query_el)
         destination = (info.destination_id or self.provider_id)
-        if query.object_name not in PUBLISHED_OBJECTS or destination != self.provider_id:
+        provided = PUBLISHED_OBJECTS + self.provides_grading()
+        if query.object_name not in provided or destination != self.provider_id:
             return self._ack(info, error=SifErrorInfo(
                 E.CAT_REQUEST_RESPONSE, E.CODE_REQ_NO_PROVIDER, "No provider for the requested object",
                 query.object_name))
@@ -404,7 +472,9 @@ class Zone:
             if self._write_back_taken(info):
                 record = (GradingAssignment if object_name == "GradingAssignment"
                           else GradingAssignmentScore).from_xml(element)
-                if object_name == "GradingAssignment":
+                if object_name == "GradingAssignment" and action == "Delete":
+                    self._writeback_assignments.discard(record.ref_id)
+                elif object_name == "GradingAssignment":
                     self._writeback_assignments.add(record.ref_id)
                 self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action,
                                                              record))
@@ -435,6 +505,16 @@ class Zone:
         }[object_name]
         if action not in ("Add", "Change", "Delete"):
             return invalid("SIF_EventObject Action must be Add, Change or Delete")
+        if action == "Delete":
+            # A Delete event names the object by its key (SIF 2.x Infrastructure, SIF_Event: "Delete ... contains
+            # only the key of the object"): RefId, or for a score its assignment and student.
+            keys = {"GradingAssignment": ("RefId",),
+                    "GradingAssignmentScore": ("GradingAssignmentRefId", "StudentPersonalRefId")}[object_name]
+            missing = [a for a in keys if not element.get(a)]
+            if missing:
+                return invalid(f"{object_name} Delete lacks its key", ", ".join(missing),
+                               E.CAT_XML_VALIDATION, E.CODE_XML_MISSING_ELEMENT)
+            return None
         missing = [a for a in required if not element.get(a)]
         if missing:
             return invalid(f"{object_name} lacks required attributes", ", ".join(missing),
@@ -517,7 +597,9 @@ class Zone:
         for entry in state["grade_write_backs"]:
             cls = GradingAssignment if entry["object_name"] == "GradingAssignment" else GradingAssignmentScore
             record = cls.from_bytes(entry["xml"].encode())
-            if entry["object_name"] == "GradingAssignment":
+            if entry["object_name"] == "GradingAssignment" and entry["action"] == "Delete":
+                self._writeback_assignments.discard(record.ref_id)
+            elif entry["object_name"] == "GradingAssignment":
                 self._writeback_assignments.add(record.ref_id)
             self.grade_write_backs.append(GradeWriteBack(
                 entry["msg_id"], entry["source_id"], entry["object_name"], entry["action"], record))

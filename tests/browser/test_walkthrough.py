@@ -217,7 +217,7 @@ def add_graded_assignments(canvas_sim) -> None:
                         if e.type == "StudentEnrollment"]
             if (course.sis_course_id or "").startswith("sec_") and students:
                 assignment = canvas_sim.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Essay",
-                                                       points_possible=10, post_to_sis=True,
+                                                       points_possible=10, post_to_sis=True, group="Homework",
                                                        due_at="2026-10-01T18:00:00Z")
                 canvas_sim.grade(assignment.id, f"sis_user_id:{students[0]}", score=8)
                 return

@@ -88,10 +88,10 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
     canvas.seed_sis_import(csv_bytes("enrollments", [EnrollmentRow(course_id=course.sis_course_id, user_id="guest1",
                                                                    role="student")]))
 
-    essay = canvas.add_assignment(ref, name="Essay 1", points_possible=20, post_to_sis=True, due_at=DUE)
-    undated = canvas.add_assignment(ref, name="Quiz 2", points_possible=10, post_to_sis=True)
+    essay = canvas.add_assignment(ref, name="Essay 1", points_possible=20, group="Homework", post_to_sis=True, due_at=DUE)
+    undated = canvas.add_assignment(ref, name="Quiz 2", points_possible=10, group="Homework", post_to_sis=True)
     canvas.add_assignment(ref, name="A very long assignment name over thirty", points_possible=5,  # over the limit
-                          post_to_sis=True, due_at=DUE)
+                          group="Homework", post_to_sis=True, due_at=DUE)
     private = canvas.add_assignment(ref, name="Practice", points_possible=5, post_to_sis=False, due_at=DUE)
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=18)
     canvas.grade(essay.id, f"sis_user_id:{s2}", score=17.5)
@@ -143,7 +143,7 @@ def test_a_rerun_resends_only_what_changed(paused):
     conversion, zis, canvas, inbound = paused
     course, (s1, s2, *_) = first_course(canvas)
     essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 1", points_possible=10,
-                                  post_to_sis=True, due_at=DUE)
+                                  group="Homework", post_to_sis=True, due_at=DUE)
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
     canvas.grade(essay.id, f"sis_user_id:{s2}", score=8)
     passback(conversion)
@@ -171,8 +171,8 @@ def test_the_district_page_shows_what_was_passed_back(paused, district_admin, cl
     conversion, zis, canvas, _ = paused
     course, (s1, *_) = first_course(canvas)
     ok = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Essay", points_possible=4,
-                               post_to_sis=True, due_at=DUE)
-    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="No date", points_possible=4, post_to_sis=True)
+                               group="Homework", post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="No date", points_possible=4, group="Homework", post_to_sis=True)
     canvas.grade(ok.id, f"sis_user_id:{s1}", score=3)
     passback(conversion)
     client.force_login(district_admin)
@@ -195,7 +195,7 @@ def test_the_progress_gives_each_course_its_own_counts(paused, monkeypatch):
                 break
     for n, (course, students) in enumerate(graded, start=1):
         assignment = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name=f"Quiz {n}",
-                                           points_possible=4, post_to_sis=True, due_at=DUE)
+                                           points_possible=4, group="Homework", post_to_sis=True, due_at=DUE)
         for student in students[:n]:
             canvas.grade(assignment.id, f"sis_user_id:{student}", score=3)
     messages = []
@@ -225,7 +225,7 @@ def test_grades_a_sleeping_zone_did_not_take_are_sent_on_the_next_run(paused, zi
     conversion, zis, canvas, inbound = paused
     course, (s1, *_) = first_course(canvas)
     essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 2", points_possible=10,
-                                  post_to_sis=True, due_at=DUE)
+                                  group="Homework", post_to_sis=True, due_at=DUE)
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
     zis.zone.set_asleep(True)
     job = run(conversion, JobKind.GRADE_PASSBACK, gradepassback.run_grade_passback)
@@ -247,7 +247,7 @@ def test_grade_passback_provisions_what_it_publishes(paused, zis_profile):
     conversion, zis, canvas, inbound = paused
     course, (s1, *_) = first_course(canvas)
     essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 3", points_possible=10,
-                                  post_to_sis=True, due_at=DUE)
+                                  group="Homework", post_to_sis=True, due_at=DUE)
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
     passback(conversion)
     provisions = [m for m in inbound.messages if b"<SIF_Provision" in m]

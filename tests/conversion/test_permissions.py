@@ -48,6 +48,10 @@ def matrix(conversion, job, data):
         "setup_ticket": ("get", d, (OK, OK, NOT_FOUND)),
         "setup_schools": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),  # the district's own choice, audited
         "gpb_course": ("get", {**d, "course_id": 1}, (OK, OK, NOT_FOUND)),
+        "gpb_course_report": ("get", {**d, "course_id": 1}, (OK, OK, NOT_FOUND)),
+        "gpb_course_csv": ("get", {**d, "course_id": 1}, (OK, OK, NOT_FOUND)),
+        # Consultant and the district's admin may map categories (audited); an empty post is refused with a note.
+        "gpb_category_override": ("post", {**d, "course_id": 1}, (REDIRECT, REDIRECT, NOT_FOUND)),
         "notifications": ("get", {}, (OK, OK, OK)),  # each user's own notes
         "notifications_read": ("post", {}, (REDIRECT, REDIRECT, REDIRECT)),  # marks the poster's own notes only
         "password_change": ("get", {}, (OK, OK, OK)),  # every signed-in user's own password

@@ -74,3 +74,47 @@ def test_grade_write_backs_survive_a_restart_with_state_dir(tmp_path):
         assert agent.send_event("GradingAssignment", "Add", [assignment])[0].accepted
     with ZisSimulator(spec, state_dir=tmp_path) as zis:
         assert [g.record for g in zis.grade_write_backs] == [assignment]
+
+
+def test_a_delete_removes_the_assignment_and_its_scores_and_a_provided_zone_answers_requests(tmp_path):
+    """What the simulated PowerSchool holds: Add/Change store, Delete removes (an assignment's Delete takes its
+    scores); with a provider for the grading objects a SIF_Request returns what it holds, else 8/4."""
+    from sifclient import SifError
+    from sifclient.query import Condition, Query
+
+    spec = DistrictSpec(students=10)
+    district = District(spec)
+    assignment = assignment_for(district, 0)
+    enrollment = district.section_enrollment(0)
+    score = GradingAssignmentScore(
+        student_ref_id=enrollment.student_ref_id, section_ref_id=assignment.section_ref_id,
+        school_ref_id=assignment.school_ref_id, assignment_ref_id=assignment.ref_id, score_points=3)
+    query = Query("GradingAssignmentScore", (Condition("@SectionInfoRefId", "EQ", assignment.section_ref_id),))
+
+    def read(agent):
+        request_id = agent.request("GradingAssignmentScore", query)
+        found = []
+        agent.drain(lambda d: found.extend(d.records()) if d.request_msg_id == request_id else None)
+        return found
+
+    with ZisSimulator(spec, state_dir=tmp_path) as zis:
+        agent = new_agent(zis)
+        agent.register()
+        assert agent.send_event("GradingAssignment", "Add", [assignment])[0].accepted
+        assert agent.send_event("GradingAssignmentScore", "Add", [score])[0].accepted
+        refused = None
+        try:
+            agent.request("GradingAssignmentScore", query)
+        except SifError as exc:  # PowerSchool subscribes to them, it does not provide them: 8/4 by default
+            refused = exc
+        assert refused is not None and "provider" in refused.info.description.lower()
+        zis.zone.grading_provider = True
+        assert read(agent) == [score]
+        assert agent.send_event("GradingAssignment", "Delete", [assignment])[0].accepted
+        held = zis.zone.held_grades()
+        assert held.assignments == {} and held.scores == {}
+        assert read(agent) == []
+        # The deleted assignment takes no new score.
+        assert not agent.send_event("GradingAssignmentScore", "Add", [score])[0].accepted
+    with ZisSimulator(spec, state_dir=tmp_path) as zis:  # the same after a restart
+        assert zis.zone.held_grades().assignments == {}
