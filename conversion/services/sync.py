@@ -54,7 +54,7 @@ from conversion.models import (
 from conversion.models.conversion import note_problem
 from conversion.rules import Role, role_in
 from conversion.spreadsheet import SafeWriter
-from conversion.services import canvas_import, pull
+from conversion.services import canvas_import, canvas_keep, pull
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.roster import DCID, Roster
@@ -180,7 +180,12 @@ def _build_and_send(run: SyncRun, job: Job, progress: Progress) -> None:
             _skip(run, previous, progress)
             return
         progress.update(message="Building the SIS import files", force=True)
-        package = build_package(Roster.for_snapshot(snapshot), package_path, scheme=DCID,
+        roster = Roster.for_snapshot(snapshot)
+        try:  # the integration ids Canvas holds, which a row without them would erase (canvas_keep)
+            keep, unread = canvas_keep.read_for(conversion.district, roster), None
+        except JobFailed as exc:
+            keep, unread = None, exc  # harmless on a night that sends nothing; raised below before anything is sent
+        package = build_package(roster, package_path, scheme=DCID, keep=keep,
                                 authentication_provider_id=conversion.district.canvas_authentication_provider_id,
                                 parent_account_id=conversion.district.canvas_parent_account_id)
         remember_package(snapshot, package, scheme=DCID)
@@ -195,6 +200,8 @@ def _build_and_send(run: SyncRun, job: Job, progress: Progress) -> None:
         if not run.full_import_reason and previous and previous.fingerprint == package.fingerprint:
             _skip(run, previous, progress)
             return
+        if unread is not None:
+            raise JobFailed(f"Could not read the integration ids Canvas holds, which this import would erase: {unread}")
 
         content = package_path.read_bytes()
         _keep_package(run, content, pack_keys(package.enrollment_keys), rows=sum(package.counts.values()))
@@ -269,7 +276,7 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes)
             canvas_counts=result.counts, warning_count=warnings, error_count=errors)
     progress.update(message=f"Canvas import {import_id}: {result.workflow_state}", force=True)
     if state == SyncState.FAILED:
-        raise JobFailed(f"Canvas import {import_id} ended {result.workflow_state} with {errors} error(s).")
+        raise JobFailed(canvas_import.failure_text(result, errors))
 
 
 def _last_full(conversion: Conversion) -> SyncRun | None:
@@ -321,7 +328,9 @@ def _headers(content: bytes | Path) -> dict[str, list[str]]:
             with archive.open(name) as entry:
                 header = next(csv.reader(io.TextIOWrapper(entry, encoding="utf-8", newline="")), [])
             header = [h.strip().lower() for h in header]
-            result[detect_kind(header) or name] = header
+            kind = detect_kind(header) or name
+            # Integration ids read back from Canvas come and go with Canvas's data, not with the SIS's (canvas_keep).
+            result[kind] = [h for h in header if kind not in canvas_keep.KEPT_KINDS or h != canvas_keep.COLUMN]
     return result
 
 
