@@ -163,3 +163,30 @@ def test_a_canvas_import_ending_plain_failed_fails_the_sync_as_an_error_inside_c
         # sync: the next night sends the same changes again instead of finding "no new data".
         again = nightly(conversion)
         assert again.state == SyncState.IMPORTED and again.fingerprint == run.fingerprint
+
+
+def test_the_read_takes_only_the_package_s_objects_and_stops_at_its_bound():
+    from canvas.csvfiles import AccountRow, CourseRow, SectionRow, build_zip
+    from canvas.simulator import CanvasSimulator
+
+    with CanvasSimulator(token=TOKEN) as canvas_sim:
+        canvas_sim.seed_sis_import(build_zip({
+            "accounts.csv": [AccountRow(account_id=a, name=a, integration_id=f"i-{a}") for a in ("A1", "A2")],
+            "courses.csv": [CourseRow(course_id=c, short_name=c, long_name=c, account_id="A1", integration_id=f"i-{c}")
+                            for c in ("C1", "C2", "C3")],
+            "sections.csv": [SectionRow(section_id=f"S{n}", course_id=f"C{n}", name="s", integration_id=f"i-S{n}")
+                             for n in (1, 2, 3)],
+        }))
+        wanted = {"account_ids": ["A1", "A9"], "course_ids": ["C1", "C2", "C9"], "section_ids": ["S1", "S2"]}
+        with CanvasClient(canvas_sim.url, TOKEN) as client:
+            whole = canvas_keep.read(client, "self", **wanted, max_requests=100)
+            bounded = canvas_keep.read(client, "self", **wanted, max_requests=1)
+    # Only what the package names (A2, C3, S3 are Canvas's, not ours; A9, C9 are not in Canvas yet).
+    assert (whole.accounts, whole.courses, whole.sections, whole.unread) == (
+        {"A1": "i-A1"}, {"C1": "i-C1", "C2": "i-C2"}, {"S1": "i-S1", "S2": "i-S2"}, 0)
+    # One course list page, then one section list per existing course and one read per account.
+    assert whole.requests == 1 + 2 + 2
+    # The bound: the course list, then one more read (C1's sections); C2's sections and both accounts are left.
+    assert (bounded.courses, bounded.sections, bounded.accounts, bounded.unread) == (
+        {"C1": "i-C1", "C2": "i-C2"}, {"S1": "i-S1"}, {}, 3)
+    assert bounded.requests == 2
