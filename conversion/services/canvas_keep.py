@@ -41,8 +41,8 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-# The file kinds whose integration_id column holds only values read from Canvas (the product writes none).
-KEPT_KINDS = ("accounts", "courses", "sections")
+# The file kinds whose integration_id the product sends back from Canvas, and each one's SIS id column.
+KEPT_KINDS = {"accounts": "account_id", "courses": "course_id", "sections": "section_id"}
 COLUMN = "integration_id"
 
 
@@ -55,52 +55,60 @@ class Kept:
     sections: dict[str, str] = field(default_factory=dict)
     requests: int = 0
     unread: int = 0
+    # The SIS ids whose rows got a value from Canvas, by file kind (what `fingerprint` takes out again).
+    filled: dict[str, set[str]] = field(default_factory=lambda: {kind: set() for kind in KEPT_KINDS})
 
-    def _value(self, row: SisRow) -> str | None:
+    def _value(self, row: SisRow) -> tuple[str, str, str | None] | None:
         if isinstance(row, AccountRow):
-            return self.accounts.get(row.account_id)
+            return "accounts", row.account_id, self.accounts.get(row.account_id)
         if isinstance(row, CourseRow):
-            return self.courses.get(row.course_id)
+            return "courses", row.course_id, self.courses.get(row.course_id)
         if isinstance(row, SectionRow):
-            return self.sections.get(row.section_id)
+            return "sections", row.section_id, self.sections.get(row.section_id)
         return None
 
     def _rows(self, rows: Iterable[SisRow]) -> Iterator[SisRow]:
         for row in rows:
-            value = self._value(row)
-            yield dataclasses.replace(row, integration_id=value) if value and not row.integration_id else row
+            found = self._value(row)
+            if found is None or not found[2] or row.integration_id:
+                yield row  # the product's own value, if it ever has one, wins
+                continue
+            kind, sis_id, value = found
+            self.filled[kind].add(sis_id)
+            yield dataclasses.replace(row, integration_id=value)
 
     def fill(self, files: Iterable[tuple[str, str, Iterable[SisRow]]]) -> list[tuple[str, str, Iterable[SisRow]]]:
         """The package's (file name, kind, rows) with Canvas's integration ids written into the rows."""
         return [(name, kind, self._rows(rows) if kind in KEPT_KINDS else rows) for name, kind, rows in files]
 
-    @staticmethod
-    def fingerprint(path: Path) -> str:
-        """The package's fingerprint as if nothing had been read from Canvas: sis_csv.zip_fingerprint's digest
-        over the CSVs, with the integration_id column taken out of the accounts, courses and sections files
-        (the csv module writes the rest exactly as write_csv wrote the package without it)."""
+    def fingerprint(self, path: Path) -> str:
+        """The fingerprint (sis_csv.zip_fingerprint's digest) of the package as it would be without the values read
+        from Canvas: in the accounts, courses and sections files the cells `fill` wrote are emptied again, and the
+        column left out when no row then fills it, as write_csv would have written it (the csv module writes the
+        rest byte for byte as it did)."""
         digest = hashlib.sha256()
         with zipfile.ZipFile(path) as archive:
             for name in sorted(archive.namelist()):
                 digest.update(f"\0{name}\0".encode())
                 with archive.open(name) as entry:
                     first = entry.readline()
-                    header = next(csv.reader([first.decode("utf-8-sig")]), None)
-                    if not header or detect_kind(header) not in KEPT_KINDS or COLUMN not in header:
+                    header = next(csv.reader([first.decode("utf-8")]), None)
+                    kind = detect_kind(header) if header else None
+                    if kind not in KEPT_KINDS or COLUMN not in header or not self.filled[kind]:
                         digest.update(first)
                         while chunk := entry.read(1 << 20):
                             digest.update(chunk)
                         continue
-                    drop = header.index(COLUMN)
+                    column, key, filled = header.index(COLUMN), header.index(KEPT_KINDS[kind]), self.filled[kind]
+                    rows = list(csv.reader(io.TextIOWrapper(entry, encoding="utf-8", newline="")))
+                    for cells in rows:
+                        if cells[key] in filled:
+                            cells[column] = ""
+                    drop = not any(cells[column] for cells in rows)
                     out = io.StringIO(newline="")
                     writer = csv.writer(out)
-                    writer.writerow(header[:drop] + header[drop + 1:])
-                    for cells in csv.reader(io.TextIOWrapper(entry, encoding="utf-8", newline="")):
-                        writer.writerow(cells[:drop] + cells[drop + 1:])
-                        if out.tell() > 1 << 20:
-                            digest.update(out.getvalue().encode())
-                            out.seek(0)
-                            out.truncate()
+                    for cells in [header, *rows]:
+                        writer.writerow(cells[:column] + cells[column + 1:] if drop else cells)
                     digest.update(out.getvalue().encode())
         return digest.hexdigest()
 

@@ -129,7 +129,7 @@ def test_the_package_carries_kept_values_and_its_fingerprint_ignores_them(tmp_pa
                             sections={section.section_id: "lib-s"})
     filled = build_package(Roster(GeneratorSource(SPEC), school_year=2027), tmp_path / "kept.zip", scheme=DCID,
                            keep=kept)
-    assert filled.fingerprint == plain.fingerprint == canvas_keep.Kept.fingerprint(plain.path)
+    assert filled.fingerprint == plain.fingerprint == canvas_keep.Kept().fingerprint(plain.path)
     with zipfile.ZipFile(filled.path) as archive:
         rows = {name: list(csv.DictReader(io.StringIO(archive.read(name).decode())))
                 for name in ("accounts.csv", "courses.csv", "sections.csv")}
@@ -163,6 +163,28 @@ def test_a_canvas_import_ending_plain_failed_fails_the_sync_as_an_error_inside_c
         # sync: the next night sends the same changes again instead of finding "no new data".
         again = nightly(conversion)
         assert again.state == SyncState.IMPORTED and again.fingerprint == run.fingerprint
+
+
+def test_a_value_of_the_product_s_own_wins_and_stays_in_the_fingerprint(tmp_path):
+    from canvas.csv_rows import CourseRow
+
+    from conversion.services.sis_csv import write_package, zip_fingerprint
+
+    def files(own: str | None):
+        return [("courses.csv", "courses", [
+            CourseRow(course_id="C1", short_name="a", long_name="a", integration_id=own),
+            CourseRow(course_id="C2", short_name="b", long_name="b")])]
+
+    kept = canvas_keep.Kept(courses={"C1": "canvas-1", "C2": "canvas-2"})
+    write_package(tmp_path / "kept.zip", kept.fill(files("own-1")))
+    write_package(tmp_path / "plain.zip", files("own-1"))
+    with zipfile.ZipFile(tmp_path / "kept.zip") as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("courses.csv").decode())))
+    assert [(r["course_id"], r["integration_id"]) for r in rows] == [("C1", "own-1"), ("C2", "canvas-2")]
+    assert kept.fingerprint(tmp_path / "kept.zip") == zip_fingerprint(tmp_path / "plain.zip")
+    # A change of the product's own value is a change.
+    write_package(tmp_path / "changed.zip", files("own-2"))
+    assert zip_fingerprint(tmp_path / "changed.zip") != zip_fingerprint(tmp_path / "plain.zip")
 
 
 def test_the_read_takes_only_the_package_s_objects_and_stops_at_its_bound():
