@@ -204,6 +204,14 @@ class CanvasSimulator:
 
     # --- faults and throttling -----------------------------------------------------------------
 
+    def fail_next_import(self, error_message: str = "undefined method `path' for nil:NilClass", *,
+                         count: int = 1) -> None:
+        """The next `count` imports end plain `failed` (sis_batch.rb#process rescuing an internal exception),
+        with `error_message` in their data; see ImportRunner.run."""
+        assert self.runner is not None, "start the simulator first"
+        with self.state.lock:
+            self.runner.fail_next.extend([error_message] * count)
+
     def inject_faults(self, *, status: int | None = None, hang_seconds: float | None = None, count: int = 1) -> None:
         """The next `count` API requests answer `status`, or hang `hang_seconds` first."""
         if status is None and hang_seconds is None:

@@ -201,8 +201,16 @@ class RowApplier:
         term.sis_batch_id = self.batch_id
 
     def _integration(self, kind: str, obj: Any, v: dict[str, str]) -> None:
+        # The account, term, course and section importers assign the row's integration_id unconditionally, so a
+        # blank cell or an omitted column erases the one Canvas held (lib/sis/account_importer.rb#add_account,
+        # term_importer.rb#add_term, course_importer.rb#add_course, section_importer.rb#add_section:
+        # `<object>.integration_id = integration_id`). Users differ: user_importer.rb sets it only when present.
         new = v.get("integration_id", "")
-        if new and new != obj.integration_id:
+        if not new:
+            if obj.integration_id is not None:
+                self.state.index[kind].set_integration(obj, None)
+            return
+        if new != obj.integration_id:
             holder = self.state.by_integration(kind, new)
             if holder is not None and holder is not obj:
                 raise RowProblem(f"An existing {kind} has already claimed the integration_id {new}")

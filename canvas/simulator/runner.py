@@ -62,6 +62,9 @@ class ImportRunner:
         self.hold_at: str | None = None
         self.held = threading.Event()
         self.release = threading.Event()
+        # Fault switch (fail_next_import): the next imports break outside the CSV importer, as an exception that
+        # SisBatch#process itself catches (a lost upload, a database error); see run().
+        self.fail_next: list[str] = []
         self._thread = threading.Thread(target=self._work, name="canvas-sim-sis-import", daemon=True)
         self._thread.start()
 
@@ -159,6 +162,17 @@ class ImportRunner:
             record.set_state("importing")
             record.progress = 0
             record.started_at = now_iso()
+            if self.fail_next:
+                # app/models/sis_batch.rb#process: an exception that escapes the import type's callback (the
+                # CSV importer catches its own and ends `failed_with_messages`) is rescued at the batch level:
+                # the exception's text goes to data["error_message"] (and a stack trace, not shown here), the
+                # state becomes plain `failed`, progress stays where it was, and no processing error, error
+                # attachment or ended_at is written. The controller refuses an unknown import_type before a batch
+                # exists, so through the API only an internal error reaches this state: a fault switch.
+                record.data["error_message"] = self.fail_next.pop(0)
+                record.set_state("failed")
+                record.updated_at = now_iso()
+                return
         self._hold("importing")
         upload = read_upload(record.content, record.extension, record.file_name)
         with self.state.lock:

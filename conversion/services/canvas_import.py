@@ -257,6 +257,23 @@ def wait(canvas: CanvasClient, account: str, import_id: int, progress: Progress,
         time.sleep(poll_interval)
 
 
+def failure_text(result: SisImport, errors: int, *, label: str = "") -> str:
+    """Why a finished import did not succeed, as Canvas means its state.
+
+    `failed` is not `failed_with_messages`: canvas-lms's SisBatch#process (app/models/sis_batch.rb) sets it when an
+    exception escapes the import itself (an internal error; the CSV importer ends its own problems
+    `failed_with_messages`, row by row). Canvas then reports no row, only data.error_message; rows applied before
+    the error stay applied, and generate_diff never takes a failed import as a data set's baseline."""
+    prefix = f"{label}: " if label else ""
+    if result.workflow_state == "failed":
+        cause = str((result.raw.get("data") or {}).get("error_message") or "no message")[:300]
+        return (f"{prefix}Canvas import {result.id} failed inside Canvas ({cause}). This is an error in Canvas, not "
+                "in the district's data: Canvas reported no row. Rows it applied before stopping stay; Canvas does "
+                "not diff against a failed import, so the next sync sends every change since the last successful "
+                "one. If it happens again, give Canvas support the import id.")
+    return f"{prefix}Canvas import {result.id} ended {result.workflow_state} with {errors} error(s)."
+
+
 def _abort(canvas: CanvasClient, account: str, import_id: int, progress: Progress) -> None:
     try:
         canvas.abort_sis_import(account, import_id)

@@ -155,13 +155,15 @@ def write_package(dest: Path, files: Iterable[tuple[str, str, Iterable[SisRow]]]
 
 
 def build_package(roster: Roster, dest: Path, *, scheme: str = DCID, authentication_provider_id: str | None = None,
-                  parent_account_id: str | None = None) -> Package:
+                  parent_account_id: str | None = None, keep=None) -> Package:
     """Write accounts, terms, courses, sections, users and enrollments CSVs into the zip at `dest`.
 
-    Each CSV carries its required columns and the columns the roster fills (canvas.csvfiles.write_csv)."""
+    Each CSV carries its required columns and the columns the roster fills (canvas.csvfiles.write_csv).
+    `keep` (canvas_keep.Kept) writes what Canvas holds into columns its importers would erase, out of the fingerprint."""
     builder = _Builder(roster, scheme, authentication_provider_id, parent_account_id)
-    write_package(dest, builder.files())
-    return Package(dest, dict(builder.counts), zip_fingerprint(dest), builder.skipped, builder.enrollment_keys)
+    write_package(dest, keep.fill(builder.files()) if keep else builder.files())
+    fingerprint = keep.fingerprint(dest) if keep else zip_fingerprint(dest)
+    return Package(dest, dict(builder.counts), fingerprint, builder.skipped, builder.enrollment_keys)
 
 
 def zip_fingerprint(path: Path) -> str:

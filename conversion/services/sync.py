@@ -56,7 +56,7 @@ from conversion.models import (
 from conversion.models.conversion import note_problem
 from conversion.rules import Role, role_in
 from conversion.spreadsheet import SafeWriter
-from conversion.services import canvas_import, pull, removals, sync_policy
+from conversion.services import canvas_import, canvas_keep, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.roster import DCID, Roster
@@ -190,7 +190,12 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         package_path = Path(tmp) / "sis_import.zip"
         progress.update(message="Building the SIS import files", force=True)
-        package = build_package(Roster.for_snapshot(snapshot), package_path, scheme=DCID,
+        roster = Roster.for_snapshot(snapshot)
+        try:  # the integration ids Canvas holds, which a row without them would erase (canvas_keep)
+            keep, unread = canvas_keep.read_for(conversion.district, roster), None
+        except JobFailed as exc:
+            keep, unread = None, exc  # harmless on a night that sends nothing; raised below before anything is sent
+        package = build_package(roster, package_path, scheme=DCID, keep=keep,
                                 authentication_provider_id=conversion.district.canvas_authentication_provider_id,
                                 parent_account_id=conversion.district.canvas_parent_account_id)
         remember_package(snapshot, package, scheme=DCID)
@@ -205,6 +210,8 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if decision.action == "skip":
         _skip(run, previous, progress)
         return
+    if unread is not None:  # a package that would erase Canvas's integration ids is neither held nor sent
+        raise JobFailed(f"Could not read the integration ids Canvas holds, which this import would erase: {unread}")
     _keep_package(run, content, rows=sum(package.counts.values()))
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
@@ -318,7 +325,7 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
             canvas_counts=result.counts, warning_count=warnings, error_count=errors)
     progress.update(message=f"Canvas import {import_id}: {result.workflow_state}", force=True)
     if state == SyncState.FAILED:
-        raise JobFailed(f"Canvas import {import_id} ended {result.workflow_state} with {errors} error(s).")
+        raise JobFailed(canvas_import.failure_text(result, errors))
 
 
 def _last_full(conversion: Conversion) -> SyncRun | None:
@@ -370,7 +377,9 @@ def _headers(content: bytes | Path) -> dict[str, list[str]]:
             with archive.open(name) as entry:
                 header = next(csv.reader(io.TextIOWrapper(entry, encoding="utf-8", newline="")), [])
             header = [h.strip().lower() for h in header]
-            result[detect_kind(header) or name] = header
+            kind = detect_kind(header) or name
+            # Integration ids read back from Canvas come and go with Canvas's data, not with the SIS's (canvas_keep).
+            result[kind] = [h for h in header if kind not in canvas_keep.KEPT_KINDS or h != canvas_keep.COLUMN]
     return result
 
 

@@ -331,7 +331,7 @@ def test_grades_for_a_zone_where_powerschool_does_not_subscribe_fail_with_advice
     settings.ZIS_CLIENT_OPTIONS = {"timeout": 10.0, "retries": 1, "retry_delay": 0.01}
     conversion, zis, canvas, inbound = paused
     course, (s1, *_) = first_course(canvas)
-    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 9", points_possible=10,
+    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 9", points_possible=10, group="Homework",
                                   post_to_sis=True, due_at=DUE)
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=7)
     zis.zone.provider_subscribes = False  # PowerSchool's grade write-back is off: no subscriber at all
