@@ -20,6 +20,7 @@ from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapsho
 from conversion.services import bulk
 from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster
+from conversion.services.sis_csv import planned_logins
 
 M = MatchStatus
 
@@ -53,6 +54,7 @@ class CanvasUser:
     sis_user_id: str
     name: str
     sortable_name: str = ""
+    login_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class CanvasCourse:
     sis_course_id: str
     name: str
     canvas_id: int
+
+
+_CSV_ROLE = {"StudentEnrollment": "student", "TeacherEnrollment": "teacher", "TaEnrollment": "ta",
+             "ObserverEnrollment": "observer", "DesignerEnrollment": "designer"}
 
 
 def _norm(text: str) -> str:
@@ -72,8 +78,15 @@ def names_match(person: Person, user: CanvasUser) -> bool:
     return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
 
 
-def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> list[DiffRow]:
-    """The user half of the mapping: plain data in, rows to save out."""
+def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser],
+               logins: dict[str, str] | None = None) -> list[DiffRow]:
+    """The user half of the mapping: plain data in, rows to save out.
+
+    `logins` (person RefId -> the login the sync would write, sis_csv.planned_logins): an existing Canvas user
+    whose login would change is a blocking conflict. Canvas's SIS import rewrites a pseudonym's unique_id from
+    users.csv login_id (lib/sis/user_importer.rb), and a changed login is a changed sign-in: an SSO district's
+    users would be locked out the first night."""
+    logins = logins or {}
     people = list(people)
     by_local: dict[str, list[Person]] = defaultdict(list)
     by_dcid: dict[str, list[Person]] = defaultdict(list)
@@ -101,7 +114,12 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
         remapped = canvas.get(p.dcid) if p.dcid else None
         if current is None and remapped is not None and remapped.sis_user_id not in by_local:
             used_canvas.add(p.dcid)
-            row(M.MATCHED, p, "already under its DCID", canvas_value=p.dcid)
+            wanted = logins.get(p.ref_id)
+            if wanted and remapped.login_id and wanted.casefold() != remapped.login_id.casefold():
+                row(M.CONFLICT, p, f"login would change from {remapped.login_id} to {wanted}: set the district's "
+                                   "login rule to the one Canvas holds", canvas_value=p.dcid, blocking=True)
+            else:
+                row(M.MATCHED, p, "already under its DCID", canvas_value=p.dcid)
             continue
         if current is None:
             row(M.ONLY_SIF, p, "not in Canvas yet: the first sync will create this user under the DCID")
@@ -117,6 +135,11 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
         elif p.dcid in canvas and p.dcid != p.local_id and p.dcid not in by_local:
             row(M.CONFLICT, p, f"DCID {p.dcid} is already the SIS ID of another Canvas user ({canvas[p.dcid].name})",
                 current.sis_user_id, blocking=True)
+        elif (logins.get(p.ref_id) and current.login_id
+              and logins[p.ref_id].casefold() != current.login_id.casefold()):
+            row(M.CONFLICT, p, f"login would change from {current.login_id} to {logins[p.ref_id]}: set the "
+                               "district's login rule to the one the legacy integration used", current.sis_user_id,
+                blocking=True)
         elif not names_match(p, current):
             row(M.CONFLICT, p, f"name differs: Canvas has “{current.name}”; the sync will update it",
                 current.sis_user_id)
@@ -183,7 +206,7 @@ def run_mapping(job: Job, progress: Progress) -> None:
     with canvas_for(conversion.district) as canvas:
         users = []
         for n, u in enumerate(canvas.iter_users(account), 1):
-            users.append(CanvasUser(u.sis_user_id or "", u.name or "", u.sortable_name or ""))
+            users.append(CanvasUser(u.sis_user_id or "", u.name or "", u.sortable_name or "", u.login_id or ""))
             if n % 500 == 0:
                 progress.update(message=f"Reading Canvas users: {n:,}")
         progress.update(current=1, message=f"{len(users):,} Canvas users read; reading courses", force=True)
@@ -194,7 +217,9 @@ def run_mapping(job: Job, progress: Progress) -> None:
         canvas_enrollments: set[tuple[str, str, str]] = set()
         for n, course in enumerate(read, 1):
             for e in canvas.iter_enrollments(course_id=course.canvas_id):
-                role = "teacher" if e.type == "TeacherEnrollment" else "student" if e.type == "StudentEnrollment" else e.role
+                # enrollments.csv role names by the API's enrollment type (Enrollment#type, canvas-lms
+                # app/models/enrollment.rb: StudentEnrollment, TeacherEnrollment, TaEnrollment, …)
+                role = _CSV_ROLE.get(e.type, e.role)
                 if e.sis_user_id:
                     canvas_enrollments.add((course.sis_course_id, e.sis_user_id, role))
             if n % 20 == 0:
@@ -202,7 +227,7 @@ def run_mapping(job: Job, progress: Progress) -> None:
     progress.update(current=3, message="Comparing", force=True)
     people = list(roster.iter_people())
     several_emails = sum(1 for p in people if p.email_choice.several)
-    rows = diff_users(people, users) + diff_courses(roster, courses)
+    rows = diff_users(people, users, planned_logins(roster)) + diff_courses(roster, courses)
     enrollment_rows, matched_enrollments = diff_enrollments(roster, canvas_enrollments)
     rows += enrollment_rows
     counts: dict[str, Counter] = defaultdict(Counter)

@@ -57,6 +57,7 @@ from conversion.spreadsheet import SafeWriter
 from conversion.services import canvas_import, pull
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
+from conversion.models import RosterPolicy
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package, cached_package, remember_package
 
@@ -246,7 +247,7 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes)
 
     # A remaster goes outside the data set, so Canvas neither diffs it nor takes it as the next baseline.
     diffing = {} if run.full_import_reason else {
-        "diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": "deleted"}
+        "diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": RosterPolicy.for_district(conversion.district).drop_status}  # district's choice
     with canvas_for(conversion.district) as canvas:
         import_id = canvas_import.submit_once(
             canvas, account, content, state=job.detail, save=save,
