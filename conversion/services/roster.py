@@ -124,6 +124,9 @@ class Enrollment:
             object.__setattr__(self, "role", "teacher" if self.person.kind == "teacher" else "student")
 
 
+Row = tuple[str, str, str, int | None, dict]  # ref_id, local_id, dcid, school_year, data
+
+
 class RecordSource(Protocol):
     def rows(self, object_name: str, fields: tuple[str, ...] | None = None) -> Iterable[Row]:
         """The records of one object; `fields` names the data fields the caller reads (None: all)."""
@@ -358,8 +361,8 @@ class Roster:
                 term_end = section.term.end_date if section.term else None
                 # A student who left the school left every section then, whatever the section's own dates say.
                 exit = min(filter(None, (_text(data.get("exit_date")), exits.get(student.ref_id))), default=None)
-                if exit is None and term_end and term_end < self.as_of.isoformat():
-                    exit = term_end  # the term is over: a finished course, concluded
+                if term_end and (exit is None or exit > term_end) and term_end < self.as_of.isoformat():
+                    exit = term_end  # the term was over before the student left: a finished course, concluded
                 status = enrollment_status(_text(data.get("entry_date")), exit, term_end, self.as_of,
                                            self.policy.departed_status)
                 yield Enrollment(section, student, "student", "", status, _text(data.get("entry_date")), exit)

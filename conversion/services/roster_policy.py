@@ -83,5 +83,3 @@ def enrollment_status(entry: str | None, exit: str | None, term_end: str | None,
         return departed_status
     return "active"
 
-
-Row = tuple[str, str, str, int | None, dict]  # ref_id, local_id, dcid, school_year, data

@@ -87,10 +87,7 @@ class _Builder:
     def sections(self) -> Iterator[SisRow]:
         for section in self.roster.sections.values():
             self.counts["sections"] += 1
-            term = section.term
-            yield SectionRow(section_id=section.section_id, course_id=section.course_id, name=section.name,
-                             start_date=_date(term.start_date) if term else None,
-                             end_date=_date(term.end_date) if term else None)
+            yield SectionRow(section_id=section.section_id, course_id=section.course_id, name=section.name)
 
     def _shared_addresses(self) -> set[str]:
         """Addresses chosen for more than one person (siblings share PowerSchool's family e-mail list)."""

@@ -1,0 +1,200 @@
+"""A district-real roster (issue 14): enrollment dates and statuses, teacher roles, courses, logins, by the
+district's RosterPolicy, and the policy shown on the district page, changed by consultants, audited."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+
+import pytest
+from sifclient.powerschool import District as SimulatedDistrict
+from sifclient.powerschool import DistrictSpec
+
+from conversion.models import AuditEvent, RosterPolicy
+from conversion.services.legacy import GeneratorSource
+from conversion.services.mapping import CanvasUser, diff_users
+from conversion.services.roster import DCID, Policy, Roster
+from conversion.services.sis_csv import build_package, planned_logins
+
+SPEC = DistrictSpec(students=30, schools=1, school_year=2027, seed=7, departed_students=2, co_teachers=True)
+MID_YEAR = dt.date(2027, 4, 20)  # after the departures (March 13th), before the year's end (May 29th)
+
+
+def roster(policy: Policy | None = None, *, as_of=MID_YEAR, spec=SPEC) -> Roster:
+    return Roster(GeneratorSource(spec), school_year=spec.school_year, policy=policy, as_of=as_of)
+
+
+def rows_of(path, name) -> list[dict]:
+    with zipfile.ZipFile(path) as archive:
+        return list(csv.DictReader(io.StringIO(archive.read(name).decode(), newline="")))
+
+
+def departed_numbers(spec=SPEC) -> set[str]:
+    district = SimulatedDistrict(spec)
+    return {district.student(i).local_id for i in range(spec.students) if district.departed(i)}
+
+
+def student_rows(package_path, numbers: set[str], r: Roster) -> list[dict]:
+    dcids = {p.dcid for p in r.people_by_ref.values() if p.local_id in numbers}
+    return [row for row in rows_of(package_path, "enrollments.csv") if row["user_id"] in dcids]
+
+
+# ---- 1. enrollment lifecycle ---------------------------------------------------------------------------------------
+def test_a_student_who_left_is_inactive_by_default_with_their_dates_and_never_active(tmp_path):
+    r = roster()
+    package = build_package(r, tmp_path / "p.zip", scheme=DCID)
+    left = student_rows(package.path, departed_numbers(), r)
+    assert len(departed_numbers()) == 2 and left
+    gone = [row for row in left if row["end_date"] == "2027-03-13"]
+    assert gone and {(row["status"], row["start_date"]) for row in gone} == {("inactive", "2026-08-15")}
+    # A first-semester section that ended in December was finished before they left: concluded, at its end.
+    finished = [row for row in left if row not in gone]
+    assert all(row["status"] == "completed" and row["end_date"] == "2026-12-19" for row in finished)
+    others = [row for row in rows_of(package.path, "enrollments.csv") if row not in left and row["role"] == "student"]
+    # Everyone else: active, or completed in a first-semester section that is over.
+    assert {row["status"] for row in others} == {"active", "completed"}
+
+
+@pytest.mark.parametrize("status", ["completed", "deleted"])
+def test_what_a_student_who_left_becomes_is_the_district_s_choice(tmp_path, status):
+    r = roster(Policy(departed_status=status))
+    package = build_package(r, tmp_path / "p.zip", scheme=DCID)
+    left = student_rows(package.path, departed_numbers(), r)
+    assert {row["status"] for row in left if row["end_date"] == "2027-03-13"} == {status}
+
+
+def test_before_the_exit_date_the_student_is_still_active(tmp_path):
+    r = roster(as_of=dt.date(2027, 2, 1))
+    package = build_package(r, tmp_path / "p.zip", scheme=DCID)
+    rows = student_rows(package.path, departed_numbers(), r)
+    assert {row["status"] for row in rows if row["end_date"] != "2026-12-19"} == {"active"}
+
+
+def test_after_the_term_s_end_every_enrollment_is_concluded(tmp_path):
+    r = roster(as_of=dt.date(2027, 6, 10))
+    package = build_package(r, tmp_path / "p.zip", scheme=DCID)
+    rows = rows_of(package.path, "enrollments.csv")
+    left = student_rows(package.path, departed_numbers(), r)
+    stayed = [row for row in rows if row not in left]
+    assert {row["status"] for row in stayed} == {"completed"}
+    assert {row["status"] for row in left if row["end_date"] == "2027-03-13"} == {"inactive"}  # left early
+
+
+# ---- 3. teacher roles ----------------------------------------------------------------------------------------------
+def _roles(r: Roster) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for e in r.iter_enrollments():
+        if e.person.kind == "teacher":
+            found.setdefault(e.teacher_role, set()).add(e.role)
+    return found
+
+
+def test_lead_co_teacher_and_aide_map_to_canvas_roles_by_the_default_table():
+    assert _roles(roster()) == {"lead": {"teacher"}, "co_teacher": {"teacher"}, "aide": {"ta"}}
+
+
+def test_the_district_s_role_table_decides_what_a_co_teacher_and_an_aide_become(tmp_path):
+    policy = Policy(role_map={"co_teacher": "ta", "aide": "observer"})
+    assert _roles(roster(policy)) == {"lead": {"teacher"}, "co_teacher": {"ta"}, "aide": {"observer"}}
+    package = build_package(roster(policy), tmp_path / "p.zip", scheme=DCID)
+    assert {"teacher", "ta", "observer", "student"} == {row["role"] for row in rows_of(package.path, "enrollments.csv")}
+
+
+# ---- 4. courses ----------------------------------------------------------------------------------------------------
+def test_combined_courses_hold_the_sections_of_one_course_term_and_teacher(tmp_path):
+    # One teacher, six sections a course: sections 1 and 4 of a course share its term (simulator: (course+p) % 3).
+    spec = SPEC.replace(courses_per_school=2, sections_per_course=6, teachers_per_school=1, co_teachers=False)
+    per_section = build_package(roster(spec=spec), tmp_path / "a.zip", scheme=DCID)
+    combined = build_package(roster(Policy(course_grouping="combined",
+                                           course_id_pattern="crs_{course_code}_{term_code}_{teacher_local_id}"),
+                                    spec=spec), tmp_path / "b.zip", scheme=DCID)
+    sections = rows_of(combined.path, "sections.csv")
+    courses = rows_of(combined.path, "courses.csv")
+    assert per_section.counts["courses"] == per_section.counts["sections"] == len(sections)
+    assert len(courses) < len(sections)
+    assert {s["course_id"] for s in sections} == {c["course_id"] for c in courses}
+    assert all(c["course_id"].startswith("crs_") for c in courses)
+
+
+def test_the_course_sis_id_follows_the_district_s_scheme(tmp_path):
+    package = build_package(roster(Policy(course_id_pattern="{school_year}-{section_dcid}")), tmp_path / "p.zip")
+    r = roster()
+    sections = rows_of(package.path, "sections.csv")
+    assert {s["course_id"] for s in sections} == {f"2027-{s.dcid}" for s in r.sections.values()}
+
+
+# ---- 5. logins -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("rule, pattern, expected", [
+    ("local_id", "", lambda p: p.local_id),
+    ("state_id", "", lambda p: p.state_id),
+    ("dcid", "", lambda p: p.dcid),
+    ("pattern", "{local_id}@students.example.org", lambda p: f"{p.local_id}@students.example.org"),
+])
+def test_the_login_follows_the_district_s_rule(rule, pattern, expected):
+    r = roster(Policy(login_rule=rule, login_pattern=pattern))
+    logins = planned_logins(r)
+    people = r.people_by_ref
+    assert logins and all(login.casefold() == expected(people[ref]).casefold() for ref, login in logins.items())
+
+
+def test_a_login_the_rule_gives_two_people_falls_back_to_the_sis_id():
+    r = roster(Policy(login_rule="pattern", login_pattern="{last_name}@students.example.org"))
+    people = r.people_by_ref
+    logins = planned_logins(r)
+    shared = [ref for ref, p in people.items()
+              if sum(q.last_name.lower() == p.last_name.lower() for q in people.values()) > 1]
+    assert shared and all(logins[ref] == people[ref].dcid for ref in shared)
+
+
+def test_the_mapping_blocks_when_an_existing_user_s_login_would_change():
+    r = roster(Policy(login_rule="email"))
+    person = next(p for p in r.people_by_ref.values() if p.kind == "student")
+    canvas = [CanvasUser(person.local_id, person.name, login_id=f"{person.local_id}@sso.example.org")]
+    rows = [row for row in diff_users([person], canvas, planned_logins(r)) if row.key == person.local_id]
+    assert rows[0].blocking and "login would change" in rows[0].reason
+    same = [CanvasUser(person.local_id, person.name, login_id=person.email.upper())]
+    assert not diff_users([person], same, planned_logins(r))[0].blocking
+
+
+# ---- the policy on the district page, changed by consultants, audited -------------------------------------------------
+def test_the_district_page_shows_the_default_policy(client, consultant, conversion):
+    client.force_login(consultant)
+    page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()
+    assert "Roster policy" in page and "Aide → ta" in page and "one course per section" in page
+
+
+def test_a_consultant_changes_the_policy_and_the_change_is_audited(client, consultant, conversion):
+    client.force_login(consultant)
+    district = conversion.district
+    data = {"departed_status": "completed", "drop_status": "inactive", "course_grouping": "section",
+            "course_id_pattern": "sec_{section_local_id}", "login_rule": "pattern",
+            "login_pattern": "{local_id}@students.example.org", "role_lead": "teacher", "role_co_teacher": "ta",
+            "role_job_share": "teacher", "role_aide": "ta", "role_observer": "observer"}
+    response = client.post(f"/districts/{district.slug}/{conversion.school_year}/roster-policy/", data)
+    assert response.status_code == 302
+    policy = RosterPolicy.for_district(district)
+    assert (policy.departed_status, policy.login_rule, policy.canvas_role("co_teacher")) == ("completed", "pattern", "ta")
+    event = AuditEvent.objects.get(district=district, action="edit:roster_policy")
+    assert event.detail["departed_status"] == {"from": "inactive", "to": "completed"}
+    assert "co_teacher → ta" in event.detail["role_map"]["to"]
+    page = client.get(f"/districts/{district.slug}/{conversion.school_year}/").content.decode()
+    assert "Co-teacher → ta" in page and "{local_id}@students.example.org" in page
+
+
+def test_a_district_admin_cannot_change_the_policy(client, district_admin, conversion):
+    client.force_login(district_admin)
+    response = client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/",
+                           {"departed_status": "deleted"})
+    assert response.status_code == 403
+    assert not RosterPolicy.objects.exists()
+
+
+def test_a_login_pattern_with_an_unknown_field_is_refused(client, consultant, conversion):
+    client.force_login(consultant)
+    data = {"departed_status": "inactive", "drop_status": "inactive", "course_grouping": "section",
+            "course_id_pattern": "sec_{section_local_id}", "login_rule": "pattern", "login_pattern": "{password}@x",
+            "role_lead": "teacher", "role_co_teacher": "teacher", "role_job_share": "teacher", "role_aide": "ta",
+            "role_observer": "observer"}
+    client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
+    assert not RosterPolicy.objects.exists()
