@@ -514,7 +514,8 @@ class District:
             student_ref_id=self.ref_id("StudentPersonal", self.student_key(student)),
             section_ref_id=self.ref_id("SectionInfo", section), school_year=year,
             entry_date=self.year_start(year), exit_date=self.year_end(year) if year_offset else
-            self.departure_date(year) if self.departed(student) else None,
+            self.departure_date(year) if self.departed(student) and self.term(
+                self.section_term_index(section)).end_date > self.departure_date(year) else None,
             extended_elements=self._ext(800000 + index),
         )
 

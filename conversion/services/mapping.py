@@ -242,12 +242,15 @@ def run_mapping(job: Job, progress: Progress) -> None:
         )
         save_rows(diff, rows)
     users_count = counts["user"]
+    term_warnings = roster.term_date_warnings()
     progress.update(
-        current=4, detail={"mapping_diff": diff.pk},
+        current=4, detail={"mapping_diff": diff.pk, "term_warnings": term_warnings},
         message=(f"Users: {users_count[M.MATCHED]:,} matched, {users_count[M.CONFLICT]:,} conflicting, "
                  f"{users_count[M.ONLY_SIF]:,} only in SIF, {users_count[M.ONLY_CANVAS]:,} only in Canvas; "
                  f"{diff.blocking_count:,} blocking"
                  + (f"; {several_emails:,} with several e-mail addresses in PowerSchool (Canvas gets "
-                    f"{EMAIL_RULE})" if several_emails else "")),
+                    f"{EMAIL_RULE})" if several_emails else "")
+                 + (f"; {len(term_warnings)} term(s) whose end date disagrees with exit dates" if term_warnings
+                    else "")),
         force=True,
     )

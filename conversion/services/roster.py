@@ -339,6 +339,26 @@ class Roster:
     def people_by_ref(self) -> dict[str, Person]:
         return {p.ref_id: p for p in self.iter_people()}
 
+    def term_date_warnings(self, *, limit: int = 10) -> list[str]:
+        """Before the year's end: terms whose end date disagrees with the exit dates PowerSchool gives their
+        students. Canvas concludes a term's courses at the term's end (terms.csv end_date), while PowerSchool keeps
+        a student enrolled until the ExitDate of StudentSectionEnrollment (SIF US 2.4 XSD): an exit after the
+        term's end means one of the two calendars is wrong, and the district should fix it before the year ends."""
+        if all(t.end_date and t.end_date < self.as_of.isoformat() for t in self.terms.values()):
+            return []  # the year is over: nothing left to warn about
+        late: dict[str, list] = {}
+        for _, _, _, year, data in self._rows("StudentSectionEnrollment", "section_ref_id", "exit_date"):
+            section = self.sections.get(data.get("section_ref_id") or "") if self._in_year(year) else None
+            exit, term = _text(data.get("exit_date")), section.term if section else None
+            if exit and term and term.end_date and exit > term.end_date:
+                entry = late.setdefault(term.term_id, [term, 0, exit])
+                entry[1] += 1
+                entry[2] = max(entry[2], exit)
+        return [f"Term {term.name} ({term.term_id}) ends {term.end_date} in PowerSchool's TermInfo, but {n:,} "
+                f"section enrollment(s) end later (up to {latest}): correct the term's dates or the exit dates "
+                "before the year ends, or Canvas concludes these classes early."
+                for term, n, latest in sorted(late.values(), key=lambda v: v[0].term_id)[:limit]]
+
     def iter_enrollments(self) -> Iterator[Enrollment]:
         people = self.people_by_ref
         for section in self.sections.values():

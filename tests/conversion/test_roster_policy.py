@@ -198,3 +198,36 @@ def test_a_login_pattern_with_an_unknown_field_is_refused(client, consultant, co
             "role_observer": "observer"}
     client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
     assert not RosterPolicy.objects.exists()
+
+
+# ---- 2. terms ------------------------------------------------------------------------------------------------------
+class LateExits:
+    """The simulated district, with PowerSchool's exit dates a week after the full-year term's end."""
+
+    def __init__(self, spec):
+        self.inner = GeneratorSource(spec)
+
+    def rows(self, object_name, fields=None):
+        for ref, local_id, dcid, year, data in self.inner.rows(object_name, fields):
+            if object_name == "StudentSectionEnrollment":
+                data = {**data, "exit_date": "2027-06-05"}
+            yield ref, local_id, dcid, year, data
+
+
+def test_terms_carry_termInfo_dates_and_courses_sit_in_their_terms(tmp_path):
+    r = roster()
+    package = build_package(r, tmp_path / "p.zip", scheme=DCID)
+    terms = {row["term_id"]: row for row in rows_of(package.path, "terms.csv")}
+    assert terms["2027_26-27"]["start_date"] == "2026-08-15" and terms["2027_26-27"]["end_date"] == "2027-05-29"
+    assert terms["2027_S1"]["end_date"] == "2026-12-19"
+    courses = rows_of(package.path, "courses.csv")
+    assert {c["term_id"] for c in courses} <= set(terms) and all(c["term_id"] for c in courses)
+
+
+def test_a_term_ending_before_its_students_exit_dates_is_warned_before_the_year_ends():
+    source = LateExits(SPEC.replace(departed_students=0))
+    warnings = Roster(source, school_year=2027, as_of=MID_YEAR).term_date_warnings()
+    assert warnings and any("2027_26-27" in w and "2027-06-05" in w for w in warnings)
+    assert Roster(GeneratorSource(SPEC), school_year=2027, as_of=MID_YEAR).term_date_warnings() == []
+    # After the year's end there is nothing left to correct.
+    assert Roster(source, school_year=2027, as_of=dt.date(2027, 7, 1)).term_date_warnings() == []
