@@ -14,10 +14,11 @@ class RosterPolicyForm(forms.ModelForm):
     class Meta:
         model = RosterPolicy
         fields = ["departed_status", "drop_status", "course_grouping", "course_id_pattern", "login_rule",
-                  "login_pattern"]
+                  "login_pattern", "staff_login_rule"]
         labels = {"departed_status": "A student who left becomes", "drop_status": "A dropped enrollment becomes",
                   "course_grouping": "Courses", "course_id_pattern": "Course SIS id",
-                  "login_rule": "Login", "login_pattern": "Login pattern"}
+                  "login_rule": "Students' login", "login_pattern": "Students' login pattern",
+                  "staff_login_rule": "Teachers' login"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -39,6 +39,8 @@ class RosterPolicy(models.Model):
     course_id_pattern = models.CharField(max_length=200, default=r.Policy.course_id_pattern)
     login_rule = models.CharField(max_length=16, choices=_choices(r.LOGIN_RULES), default=r.Policy.login_rule)
     login_pattern = models.CharField(max_length=200, blank=True, default="")
+    staff_login_rule = models.CharField(max_length=16, choices=_choices(r.LOGIN_RULES[:-1]),
+                                        default=r.Policy.staff_login_rule)
     updated_at = models.DateTimeField(auto_now=True)
 
     def clean(self) -> None:
@@ -60,7 +62,8 @@ class RosterPolicy(models.Model):
         return r.Policy(departed_status=self.departed_status, drop_status=self.drop_status,
                         role_map={**r.DEFAULT_ROLE_MAP, **(self.role_map or {})},
                         course_grouping=self.course_grouping, course_id_pattern=self.course_id_pattern,
-                        login_rule=self.login_rule, login_pattern=self.login_pattern)
+                        login_rule=self.login_rule, login_pattern=self.login_pattern,
+                        staff_login_rule=self.staff_login_rule)
 
     @classmethod
     def for_district(cls, district) -> r.Policy:

@@ -176,8 +176,10 @@ class Roster:
         from conversion.models import RosterPolicy
 
         conversion = snapshot.conversion
+        from conversion.workflow import local_today
+
         return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids,
-                   policy=RosterPolicy.for_district(conversion.district), as_of=as_of)
+                   policy=RosterPolicy.for_district(conversion.district), as_of=as_of or local_today(conversion))
 
     def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
         if fields and "school_year" in _FIELD_NAMES.get(object_name, ()):

@@ -45,8 +45,9 @@ class Policy:
     role_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROLE_MAP))
     course_grouping: str = "section"
     course_id_pattern: str = "sec_{section_local_id}"
-    login_rule: str = "email"
+    login_rule: str = "email"  # students' logins
     login_pattern: str = ""
+    staff_login_rule: str = "email"  # teachers' logins: email, local_id, dcid or state_id
 
     def canvas_role(self, teacher_role: str) -> str:
         return self.role_map.get(teacher_role) or DEFAULT_ROLE_MAP.get(teacher_role, "teacher")
@@ -54,17 +55,18 @@ class Policy:
     def key(self) -> str:
         roles = ",".join(f"{k}={self.canvas_role(k)}" for k in TEACHER_ROLES)
         return "|".join((self.departed_status, roles, self.course_grouping, self.course_id_pattern, self.login_rule,
-                         self.login_pattern))
+                         self.login_pattern, self.staff_login_rule))
 
     def login_for(self, person) -> str:
         """The login the sync writes for `person`; "" when the rule gives none (the caller falls back)."""
         values = {"local_id": person.local_id, "dcid": person.dcid, "state_id": person.state_id,
                   "email": person.email, "first_name": person.first_name, "last_name": person.last_name}
-        if self.login_rule == "pattern":
+        rule = self.staff_login_rule if person.kind == "teacher" else self.login_rule
+        if rule == "pattern":
             if any(not values.get(name) for name in pattern_fields(self.login_pattern)):
                 return ""
             return self.login_pattern.format(**values).lower()
-        return values.get(self.login_rule, "") or ""
+        return values.get(rule, "") or ""
 
 
 

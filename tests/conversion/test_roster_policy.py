@@ -132,18 +132,21 @@ def test_the_course_sis_id_follows_the_district_s_scheme(tmp_path):
     ("pattern", "{local_id}@students.example.org", lambda p: f"{p.local_id}@students.example.org"),
 ])
 def test_the_login_follows_the_district_s_rule(rule, pattern, expected):
-    r = roster(Policy(login_rule=rule, login_pattern=pattern))
+    r = roster(Policy(login_rule=rule, login_pattern=pattern, staff_login_rule="local_id"))
     logins = planned_logins(r)
     people = r.people_by_ref
-    assert logins and all(login.casefold() == expected(people[ref]).casefold() for ref, login in logins.items())
+    students = {ref: login for ref, login in logins.items() if people[ref].kind == "student"}
+    assert students and all(login.casefold() == expected(people[ref]).casefold() for ref, login in students.items())
+    # Teachers follow their own rule.
+    assert all(login == people[ref].local_id for ref, login in logins.items() if people[ref].kind == "teacher")
 
 
 def test_a_login_the_rule_gives_two_people_falls_back_to_the_sis_id():
     r = roster(Policy(login_rule="pattern", login_pattern="{last_name}@students.example.org"))
     people = r.people_by_ref
     logins = planned_logins(r)
-    shared = [ref for ref, p in people.items()
-              if sum(q.last_name.lower() == p.last_name.lower() for q in people.values()) > 1]
+    students = [p for p in people.values() if p.kind == "student"]
+    shared = [p.ref_id for p in students if sum(q.last_name.lower() == p.last_name.lower() for q in students) > 1]
     assert shared and all(logins[ref] == people[ref].dcid for ref in shared)
 
 
@@ -169,7 +172,7 @@ def test_a_consultant_changes_the_policy_and_the_change_is_audited(client, consu
     district = conversion.district
     data = {"departed_status": "completed", "drop_status": "inactive", "course_grouping": "section",
             "course_id_pattern": "sec_{section_local_id}", "login_rule": "pattern",
-            "login_pattern": "{local_id}@students.example.org", "role_lead": "teacher", "role_co_teacher": "ta",
+            "login_pattern": "{local_id}@students.example.org", "staff_login_rule": "email", "role_lead": "teacher", "role_co_teacher": "ta",
             "role_job_share": "teacher", "role_aide": "ta", "role_observer": "observer"}
     response = client.post(f"/districts/{district.slug}/{conversion.school_year}/roster-policy/", data)
     assert response.status_code == 302
@@ -193,7 +196,7 @@ def test_a_district_admin_cannot_change_the_policy(client, district_admin, conve
 def test_a_login_pattern_with_an_unknown_field_is_refused(client, consultant, conversion):
     client.force_login(consultant)
     data = {"departed_status": "inactive", "drop_status": "inactive", "course_grouping": "section",
-            "course_id_pattern": "sec_{section_local_id}", "login_rule": "pattern", "login_pattern": "{password}@x",
+            "course_id_pattern": "sec_{section_local_id}", "login_rule": "pattern", "login_pattern": "{password}@x", "staff_login_rule": "email",
             "role_lead": "teacher", "role_co_teacher": "teacher", "role_job_share": "teacher", "role_aide": "ta",
             "role_observer": "observer"}
     client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
