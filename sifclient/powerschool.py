@@ -106,6 +106,7 @@ class DistrictSpec:
     # StudentSchoolEnrollment and StudentSectionEnrollments carry that ExitDate (SIF StudentSchoolEnrollment/
     # ExitDate, StudentSectionEnrollment/ExitDate, US 2.4 XSD).
     departed_students: int = 0
+    departed_on: str = ""  # ISO date they left; "" is March 13th of the school year
     # Co-teaching: one section in four lists a second teacher after the lead, one in four (the next) lists the
     # school's last teacher, whose StaffAssignment Description is "Instructional Aide" (TeacherList holds only
     # StaffPersonalRefIds, so the role is read from the assignment).
@@ -369,6 +370,8 @@ class District:
         return student < self.spec.students and student % 7 == 1 and student // 7 < self.spec.departed_students
 
     def departure_date(self, school_year: int) -> dt.date:
+        if self.spec.departed_on and school_year == self.spec.school_year:
+            return dt.date.fromisoformat(self.spec.departed_on)
         return dt.date(school_year, 3, 13)
 
     def section(self, index: int) -> SectionInfo:

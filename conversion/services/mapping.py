@@ -62,6 +62,54 @@ class CanvasCourse:
     sis_course_id: str
     name: str
     canvas_id: int
+    sis_term_id: str = ""
+    sis_section_ids: tuple[str, ...] = ()
+
+
+LEGACY_KINDS = {"legacy_term": "term", "legacy_course": "course", "legacy_section": "section"}
+
+
+def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[DiffRow]:
+    """How the legacy integration named terms, courses and sections, learned from Canvas: a Canvas section whose
+    SIS id holds, as one run of digits, exactly one PowerSchool section LocalId (SectionInfo/LocalId) is that
+    section; its course and its course's term are that section's course and term. Each old id that differs from
+    the one the sync writes becomes a row the remap renames with change_sis_id (types term, course and section:
+    lib/sis/csv/change_sis_id_importer.rb). A legacy course holding several sections (cross-listed) becomes the
+    course of its first section; ids already used in Canvas are never claimed twice."""
+    import re
+
+    by_local = {s.local_id: s for s in roster.sections.values()}
+    courses = list(canvas_courses)
+    taken = {"section": {i for c in courses for i in c.sis_section_ids},
+             "course": {c.sis_course_id for c in courses}, "term": {c.sis_term_id for c in courses}}
+    renames: dict[str, dict[str, tuple[str, str]]] = {"term": {}, "course": {}, "section": {}}
+
+    def claim(kind, old, new, name):
+        if not old or old == new or old in renames[kind] or new in taken[kind]:
+            return
+        if any(target == new for target, _ in renames[kind].values()):
+            return
+        renames[kind][old] = (new, name)
+
+    for course in courses:
+        matched = []
+        for old in course.sis_section_ids:
+            found = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
+            if len(found) == 1:
+                section = found.pop()
+                matched.append(section)
+                claim("section", old, section.section_id, section.name)
+        if matched:
+            first = matched[0]
+            claim("course", course.sis_course_id, first.course_id, first.name)
+            if first.term:
+                claim("term", course.sis_term_id, first.term.term_id, first.term.name)
+    rows = []
+    for kind, found in renames.items():
+        for old, (new, name) in sorted(found.items()):
+            rows.append(DiffRow(kind=f"legacy_{kind}", status=M.MATCHED, key=new, name=name, sif_value=new,
+                                canvas_value=old, reason=f"legacy {kind} id {old}: the remap renames it to {new}"))
+    return rows
 
 
 _CSV_ROLE = {"StudentEnrollment": "student", "TeacherEnrollment": "teacher", "TaEnrollment": "ta",
@@ -153,8 +201,11 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser],
     return rows
 
 
-def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[DiffRow]:
-    canvas = {c.sis_course_id: c for c in canvas_courses if c.sis_course_id}
+def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse],
+                 renamed: dict[str, str] | None = None) -> list[DiffRow]:
+    """Courses by SIS id; `renamed` (legacy course id -> the sync's) counts a legacy course as the one it becomes."""
+    renamed = renamed or {}
+    canvas = {renamed.get(c.sis_course_id, c.sis_course_id): c for c in canvas_courses if c.sis_course_id}
     rows = []
     for section in roster.sections.values():
         course = canvas.pop(section.course_id, None)
@@ -210,8 +261,13 @@ def run_mapping(job: Job, progress: Progress) -> None:
             if n % 500 == 0:
                 progress.update(message=f"Reading Canvas users: {n:,}")
         progress.update(current=1, message=f"{len(users):,} Canvas users read; reading courses", force=True)
-        courses = [CanvasCourse(c.sis_course_id or "", c.name, c.id) for c in canvas.iter_courses(account)]
         in_scope = {s.course_id for s in roster.sections.values()}
+        courses = []
+        for c in canvas.iter_courses(account):
+            # A course the sync does not name is read with its sections: it may be the legacy integration's.
+            sections = () if (c.sis_course_id or "") in in_scope or not c.sis_course_id else tuple(
+                s.sis_section_id for s in canvas.iter_sections(c.id) if s.sis_section_id)
+            courses.append(CanvasCourse(c.sis_course_id or "", c.name, c.id, c.sis_term_id or "", sections))
         read = [c for c in courses if c.sis_course_id in in_scope]
         progress.update(current=2, message=f"{len(courses):,} Canvas courses; reading enrollments", force=True)
         canvas_enrollments: set[tuple[str, str, str]] = set()
@@ -227,7 +283,10 @@ def run_mapping(job: Job, progress: Progress) -> None:
     progress.update(current=3, message="Comparing", force=True)
     people = list(roster.iter_people())
     several_emails = sum(1 for p in people if p.email_choice.several)
-    rows = diff_users(people, users, planned_logins(roster)) + diff_courses(roster, courses)
+    legacy_rows = learn_legacy_ids(roster, courses)
+    renamed_courses = {r.canvas_value: r.key for r in legacy_rows if r.kind == "legacy_course"}
+    rows = diff_users(people, users, planned_logins(roster)) + diff_courses(roster, courses, renamed_courses)
+    rows += legacy_rows
     enrollment_rows, matched_enrollments = diff_enrollments(roster, canvas_enrollments)
     rows += enrollment_rows
     counts: dict[str, Counter] = defaultdict(Counter)
