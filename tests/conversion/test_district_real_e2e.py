@@ -98,6 +98,17 @@ def test_a_district_with_a_real_legacy_integration_goes_live_without_changing_lo
         assert learned == {"legacy_course": len(legacy_courses), "legacy_section": len(legacy_courses) + 1,
                            "legacy_term": 3}
         workflow.perform(conversion, "approve_mapping", user=district_admin)
+        # The dry run (the preview file) names every type the remap renames.
+        preview = remap.change_file(remap.plan(conversion).changes).decode()
+        assert {line.rsplit(",", 1)[-1] for line in preview.splitlines()[1:]} == {"user", "term", "course", "section"}
+        run(conversion, JobKind.REMAP, remap.run_remap)
+        with CanvasClient(canvas_sim.url, TOKEN) as client:
+            assert all(c.sis_course_id.startswith("sec_") for c in client.iter_courses("self"))
+        # The rollback puts every type back, then the remap runs again.
+        run(conversion, JobKind.REMAP_ROLLBACK, remap.run_rollback)
+        with CanvasClient(canvas_sim.url, TOKEN) as client:
+            assert {c.id: c.sis_course_id for c in client.iter_courses("self")} == legacy_courses
+        assert canvas_state(canvas_sim)[0] == legacy_users
         run(conversion, JobKind.REMAP, remap.run_remap)
         workflow.perform(conversion, "complete_remap", user=consultant)
         conversion.go_live_date = workflow.local_today(conversion)
