@@ -381,7 +381,9 @@ class District:
         return SectionInfo(
             ref_id=self.ref_id("SectionInfo", index),
             course_ref_id=self.ref_id("SchoolCourseInfo", course_index),
-            school_year=s.school_year - year_offset, local_id=str(50000 + index),
+            # PowerSchool gives every year's sections new ids: the year's last two digits lead the number.
+            school_year=s.school_year - year_offset,
+            local_id=str((s.school_year - year_offset) % 100 * 100000 + 50000 + index % (s.schools * self.sections_per_school)),
             description=f"{SUBJECTS[course % len(SUBJECTS)][1]} {course // len(SUBJECTS) + 1} - section {p + 1}",
             schedules=[ScheduleInfo(term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
                                     teacher_ref_ids=[self.ref_id("StaffPersonal", t)

@@ -58,6 +58,7 @@ from conversion.services import canvas_import, pull
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.models import RosterPolicy
+from conversion.services.rollover import crosses_school_years
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package, cached_package, remember_package
 
@@ -199,7 +200,8 @@ def _build_and_send(run: SyncRun, job: Job, progress: Progress) -> None:
 
         content = package_path.read_bytes()
         _keep_package(run, content, pack_keys(package.enrollment_keys), rows=sum(package.counts.values()))
-        if previous and not run.full_import_reason:  # a remaster drops nothing, so it is never held
+        # A remaster drops nothing, and the rollover night starts a new year's data set: neither is held.
+        if previous and not run.full_import_reason and not crosses_school_years(previous, snapshot):
             before = _artifact(previous, "enrollment_keys")
             if before is not None:
                 old_keys = unpack_keys(bytes(before.content))

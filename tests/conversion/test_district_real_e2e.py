@@ -145,3 +145,20 @@ def test_a_district_with_a_real_legacy_integration_goes_live_without_changing_lo
         aide = generated.staff(generated.aide_index(0)).extended_elements["DCID"]
         aide_rows = [states for (_, user), states in enrollments.items() if user == aide]
         assert any(("TaEnrollment", "active") in states for states in aide_rows)
+
+        # 7. Rollover: the same conversion moves on to the next school year; the first night of the new year
+        # creates its terms and courses and is not held, although none of last year's enrollments are in it.
+        from conversion.services import rollover
+
+        rollover.roll_over(conversion, user=consultant)
+        conversion.refresh_from_db()
+        assert conversion.school_year == spec.school_year + 1
+        zis.update_spec(school_year=spec.school_year + 1)
+        started = schedule.start_nightly_syncs(now=night + dt.timedelta(days=1))["started"]
+        new_year = SyncRun.objects.get(job_id=started[0])
+        assert new_year.state == SyncState.IMPORTED, new_year.held_reason
+        with CanvasClient(canvas_sim.url, TOKEN) as client:
+            terms = {c.sis_term_id for c in client.iter_courses("self")}
+            courses = {c.id for c in client.iter_courses("self")}
+        assert {f"{spec.school_year + 1}_S1", f"{spec.school_year}_S1"} <= terms
+        assert set(legacy_courses) <= courses  # last year's courses stay
