@@ -69,6 +69,7 @@ def matrix(conversion, job, data):
         "alert_settings": ("get", {}, (OK, OK, OK)),  # each user's own choice
         "legacy_imports": ("get", d, (OK, OK, NOT_FOUND)),
         "legacy_imports_check": ("post", d, (REDIRECT, FORBIDDEN, NOT_FOUND)),
+        "roster_policy": ("post", d, (REDIRECT, FORBIDDEN, NOT_FOUND)),
         "cancel_job": ("post", {**d, "job_id": job.pk}, (REDIRECT, FORBIDDEN, NOT_FOUND)),  # consultants only
     }
 
