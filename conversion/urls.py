@@ -41,6 +41,7 @@ urlpatterns = [
     path("districts/<slug:slug>/<id:year>/actions/<str:name>/", district.perform_action, name="perform_action"),
     path("districts/<slug:slug>/<id:year>/edit/<str:part>/", district.edit_part, name="edit_part"),
     path("districts/<slug:slug>/<id:year>/roster-policy/", roster_views.save_roster_policy, name="roster_policy"),
+    path("districts/<slug:slug>/<id:year>/rollover/", roster_views.roll_over, name="rollover"),
     path("districts/<slug:slug>/<id:year>/hold-sync/", district.hold_sync, name="hold_sync"),
     path("districts/<slug:slug>/<id:year>/jobs/start/<str:kind>/", district.start_job, name="start_job"),
     path("districts/<slug:slug>/<id:year>/jobs/<id:job_id>/", district.job_partial, name="job"),

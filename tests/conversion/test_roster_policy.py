@@ -234,3 +234,24 @@ def test_a_term_ending_before_its_students_exit_dates_is_warned_before_the_year_
     assert Roster(GeneratorSource(SPEC), school_year=2027, as_of=MID_YEAR).term_date_warnings() == []
     # After the year's end there is nothing left to correct.
     assert Roster(source, school_year=2027, as_of=dt.date(2027, 7, 1)).term_date_warnings() == []
+
+
+# ---- 7. the rollover, from the page --------------------------------------------------------------------------------
+def test_a_consultant_moves_a_live_district_to_the_next_year_and_it_is_audited(client, consultant, conversion):
+    from conversion.models import ConversionState
+
+    client.force_login(consultant)
+    url = f"/districts/{conversion.district.slug}/{conversion.school_year}/rollover/"
+    year = conversion.school_year
+    client.post(url)  # not live yet: refused
+    conversion.refresh_from_db()
+    assert conversion.school_year == year
+    conversion.state = ConversionState.LIVE
+    conversion.save()
+    page = client.get(f"/districts/{conversion.district.slug}/{year}/").content.decode()
+    assert "Move to the next school year" in page
+    response = client.post(url)
+    conversion.refresh_from_db()
+    assert conversion.school_year == year + 1 and response["Location"].endswith(f"/{year + 1}/")
+    event = AuditEvent.objects.get(action="rollover")
+    assert event.detail == {"from": year, "to": year + 1}
