@@ -221,7 +221,9 @@ def package_key(snapshot, scheme: str) -> str:
     from conversion.models import RosterPolicy
 
     # Statuses follow the calendar (an exit date passes): the day is part of what the package is.
-    policy = f"{RosterPolicy.for_district(district).key()}|{dt.date.today().isoformat()}"
+    from conversion.workflow import local_today
+
+    policy = f"{RosterPolicy.for_district(district).key()}|{local_today(conversion).isoformat()}"
     scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{policy}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
     return hashlib.sha256(f"{snapshot.fingerprint}|{scope}".encode()).hexdigest()[:32]
 
