@@ -255,3 +255,28 @@ def test_a_consultant_moves_a_live_district_to_the_next_year_and_it_is_audited(c
     assert conversion.school_year == year + 1 and response["Location"].endswith(f"/{year + 1}/")
     event = AuditEvent.objects.get(action="rollover")
     assert event.detail == {"from": year, "to": year + 1}
+
+
+# ---- 6. legacy identifiers -----------------------------------------------------------------------------------------
+def test_legacy_ids_are_learned_from_the_section_local_id_and_never_claimed_twice():
+    from conversion.services.mapping import CanvasCourse, learn_legacy_ids
+
+    r = roster(spec=SPEC.replace(co_teachers=False))
+    a, b, c = list(r.sections.values())[:3]
+    courses = [
+        CanvasCourse(f"2027-X-{a.local_id}", "A", 1, "T2027-S1", (f"S{a.local_id}",)),
+        # A cross-listed legacy course: it becomes the course of its first section.
+        CanvasCourse("XL-1", "B", 2, "T2027-S1", (f"S{b.local_id}", f"S{c.local_id}")),
+        # Two section ids in one SIS id: ambiguous, left alone.
+        CanvasCourse("odd", "C", 3, "", (f"S{a.local_id}-{b.local_id}",)),
+        # Already under the sync's ids: nothing to rename.
+        CanvasCourse(c.course_id, "D", 4, "", (c.section_id,)),
+    ]
+    rows = {(row.kind, row.canvas_value): row.key for row in learn_legacy_ids(r, courses)}
+    assert rows[("legacy_section", f"S{a.local_id}")] == a.section_id
+    assert rows[("legacy_course", f"2027-X-{a.local_id}")] == a.course_id
+    assert rows[("legacy_course", "XL-1")] == b.course_id
+    assert ("legacy_section", f"S{c.local_id}") not in rows  # c's own id is already in Canvas
+    assert ("legacy_course", "odd") not in rows
+    # One legacy term maps to one new term, the first one its courses show.
+    assert [k for k in rows if k[0] == "legacy_term"] == [("legacy_term", "T2027-S1")]
