@@ -52,6 +52,11 @@ class RosterPolicy(models.Model):
                 and "section_dcid" not in r.pattern_fields(self.course_id_pattern):
             raise ValidationError({"course_id_pattern": "One course per section needs {section_local_id} or "
                                                         "{section_dcid} in the course id."})
+        if self.course_grouping == "combined" and {"section_local_id", "section_dcid"} & r.pattern_fields(
+                self.course_id_pattern):
+            raise ValidationError({"course_id_pattern": "Combined courses hold several sections: the course id "
+                                                        "cannot name one section (e.g. crs_{course_code}_{term_code}_"
+                                                        "{teacher_local_id})."})
         if self.login_rule == "pattern":
             fields = r.pattern_fields(self.login_pattern)
             if not fields or fields - set(r.LOGIN_FIELDS):

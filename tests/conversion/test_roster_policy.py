@@ -280,3 +280,16 @@ def test_legacy_ids_are_learned_from_the_section_local_id_and_never_claimed_twic
     assert ("legacy_course", "odd") not in rows
     # One legacy term maps to one new term, the first one its courses show.
     assert [k for k in rows if k[0] == "legacy_term"] == [("legacy_term", "T2027-S1")]
+
+
+def test_a_combined_course_id_that_names_one_section_is_refused(client, consultant, conversion):
+    client.force_login(consultant)
+    data = {"departed_status": "inactive", "drop_status": "inactive", "course_grouping": "combined",
+            "course_id_pattern": "sec_{section_local_id}", "login_rule": "email", "login_pattern": "",
+            "staff_login_rule": "email", "role_lead": "teacher", "role_co_teacher": "teacher",
+            "role_job_share": "teacher", "role_aide": "ta", "role_observer": "observer"}
+    client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
+    assert not RosterPolicy.objects.exists()
+    data["course_id_pattern"] = "crs_{course_code}_{term_code}_{teacher_local_id}"
+    client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
+    assert RosterPolicy.for_district(conversion.district).course_grouping == "combined"
