@@ -64,6 +64,31 @@ class CanvasCourse:
     canvas_id: int
     sis_term_id: str = ""
     sis_section_ids: tuple[str, ...] = ()
+    term_dates: tuple[str, str] = ("", "")  # the course's term's start_at and end_at in Canvas (dates only)
+
+
+def diff_term_dates(roster: Roster, canvas_courses: Iterable[CanvasCourse],
+                    renamed: dict[str, str] | None = None) -> list[DiffRow]:
+    """Terms whose dates in Canvas differ from PowerSchool's TermInfo: edited by hand in Canvas, most likely.
+    Canvas keeps dates edited in its interface over an SIS import's (term start/end dates are sticky:
+    lib/sis/csv/term_importer.rb, the SIS CSV document's S mark), so the district is told, not overwritten
+    silently: a row to read, not blocking."""
+    renamed = renamed or {}
+    terms = {t.term_id: t for t in roster.terms.values()}
+    rows, seen = [], set()
+    for course in canvas_courses:
+        term = terms.get(renamed.get(course.sis_term_id, course.sis_term_id))
+        if term is None or term.term_id in seen or not any(course.term_dates):
+            continue
+        seen.add(term.term_id)
+        canvas_dates = tuple(d[:10] for d in course.term_dates)
+        if canvas_dates != (term.start_date or "", term.end_date or ""):
+            rows.append(DiffRow(kind="term", status=M.CONFLICT, key=term.term_id, name=term.name,
+                                sif_value=f"{term.start_date} – {term.end_date}",
+                                canvas_value=f"{canvas_dates[0] or '?'} – {canvas_dates[1] or '?'}",
+                                reason="Canvas's term dates differ from PowerSchool's (edited by hand?): Canvas keeps "
+                                       "its own; correct one of them"))
+    return rows
 
 
 LEGACY_KINDS = {"legacy_term": "term", "legacy_course": "course", "legacy_section": "section"}
@@ -267,7 +292,9 @@ def run_mapping(job: Job, progress: Progress) -> None:
             # A course the sync does not name is read with its sections: it may be the legacy integration's.
             sections = () if (c.sis_course_id or "") in in_scope or not c.sis_course_id else tuple(
                 s.sis_section_id for s in canvas.iter_sections(c.id) if s.sis_section_id)
-            courses.append(CanvasCourse(c.sis_course_id or "", c.name, c.id, c.sis_term_id or "", sections))
+            term = c.raw.get("term") or {}
+            courses.append(CanvasCourse(c.sis_course_id or "", c.name, c.id, c.sis_term_id or "", sections,
+                                        (term.get("start_at") or "", term.get("end_at") or "")))
         read = [c for c in courses if c.sis_course_id in in_scope]
         progress.update(current=2, message=f"{len(courses):,} Canvas courses; reading enrollments", force=True)
         canvas_enrollments: set[tuple[str, str, str]] = set()
@@ -286,7 +313,8 @@ def run_mapping(job: Job, progress: Progress) -> None:
     legacy_rows = learn_legacy_ids(roster, courses)
     renamed_courses = {r.canvas_value: r.key for r in legacy_rows if r.kind == "legacy_course"}
     rows = diff_users(people, users, planned_logins(roster)) + diff_courses(roster, courses, renamed_courses)
-    rows += legacy_rows
+    renamed_terms = {r.canvas_value: r.key for r in legacy_rows if r.kind == "legacy_term"}
+    rows += legacy_rows + diff_term_dates(roster, courses, renamed_terms)
     enrollment_rows, matched_enrollments = diff_enrollments(roster, canvas_enrollments)
     rows += enrollment_rows
     counts: dict[str, Counter] = defaultdict(Counter)

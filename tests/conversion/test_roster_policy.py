@@ -293,3 +293,14 @@ def test_a_combined_course_id_that_names_one_section_is_refused(client, consulta
     data["course_id_pattern"] = "crs_{course_code}_{term_code}_{teacher_local_id}"
     client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
     assert RosterPolicy.for_district(conversion.district).course_grouping == "combined"
+
+
+def test_term_dates_edited_by_hand_in_canvas_are_reported_not_blocking():
+    from conversion.services.mapping import CanvasCourse, diff_term_dates
+
+    r = roster()
+    same = CanvasCourse("c1", "A", 1, "2027_S1", (), ("2026-08-15T00:00:00Z", "2026-12-19T00:00:00Z"))
+    edited = CanvasCourse("c2", "B", 2, "T-FY", (), ("2026-08-15T00:00:00Z", "2027-06-12T00:00:00Z"))
+    rows = diff_term_dates(r, [same, edited], renamed={"T-FY": "2027_26-27"})
+    assert [(row.key, row.canvas_value, row.sif_value, row.blocking) for row in rows] == [
+        ("2027_26-27", "2026-08-15 – 2027-06-12", "2026-08-15 – 2027-05-29", False)]
