@@ -58,7 +58,7 @@ from conversion.services import canvas_import, pull
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.models import RosterPolicy
-from conversion.services.rollover import crosses_school_years
+from conversion.services.rollover import conclude_year, crosses_school_years
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package, cached_package, remember_package
 
@@ -217,6 +217,8 @@ def _build_and_send(run: SyncRun, job: Job, progress: Progress) -> None:
                                  detail={"sync_run": run.pk})
                     progress.update(message="Held for approval: " + reason, force=True)
                     return
+        if previous and crosses_school_years(previous, snapshot):  # the rollover night: conclude the old year
+            conclude_year(job, progress, previous)
         _submit_and_wait(run, job, progress, content)
 
 

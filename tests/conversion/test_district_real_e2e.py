@@ -162,3 +162,15 @@ def test_a_district_with_a_real_legacy_integration_goes_live_without_changing_lo
             courses = {c.id for c in client.iter_courses("self")}
         assert {f"{spec.school_year + 1}_S1", f"{spec.school_year}_S1"} <= terms
         assert set(legacy_courses) <= courses  # last year's courses stay
+        # ... and every enrollment of last year is concluded (the student who left stays not active).
+        _, after_rollover = canvas_state(canvas_sim)
+        old_year = {key: states for key, states in after_rollover.items()
+                    if key[0].startswith(f"sec_{spec.school_year % 100}")}
+        # (Not yet handled, see the report: the legacy integration's own TeacherEnrollment of the aide, which the
+        # sync never sent and so neither replaces nor concludes; only enrollments the sync sent are checked.)
+        still = {key: states for key, states in old_year.items()
+                 if any(s == "active" and not (key[1] == aide and t == "TeacherEnrollment") for t, s in states)}
+        assert old_year and not still, still
+        new_year_rows = [states for key, states in after_rollover.items()
+                         if key[0].startswith(f"sec_{(spec.school_year + 1) % 100}")]
+        assert new_year_rows and any(state == "active" for states in new_year_rows for _, state in states)
