@@ -13,3 +13,8 @@ import os
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
 worker_class = "sync"
 threads = 1
+
+# gunicorn's control socket (for gunicornc) goes in this product's var dir, not in $XDG_RUNTIME_DIR or
+# ~/.gunicorn, which every gunicorn of the same user on the machine shares (two would take each other's).
+_var_dir = os.environ.get("SIFCONVERT_VAR_DIR") or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var")
+control_socket = os.path.join(_var_dir, "gunicorn.ctl")

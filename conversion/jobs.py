@@ -47,6 +47,20 @@ class JobFailed(Exception):
     """A job stopped for a reason a person can act on; the message is shown on the page as it is."""
 
 
+def summary(text: str, limit: int = 300) -> str:
+    """`text` shortened to fit a job's message (`limit` characters) without ending mid-sentence: its first
+    paragraph (lines wrapped inside a sentence are joined); when that is longer, the whole sentences that
+    fit, else the words that fit followed by "…". The full text stays in the job's error."""
+    paragraph = " ".join((text.strip().split("\n\n") or [""])[0].split())
+    if len(paragraph) <= limit:
+        return paragraph
+    head = paragraph[:limit]
+    ends = [i + 1 for i, ch in enumerate(head) if ch in ".!?" and (i + 1 == len(paragraph) or paragraph[i + 1] == " ")]
+    if ends and ends[-1] >= limit // 3:
+        return head[:ends[-1]]
+    return head[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
 class JobCancelled(Exception):
     """A consultant asked the job to stop; raised at the run's next step (its next progress write)."""
 
@@ -79,7 +93,7 @@ class Progress:
         if total is not None:
             job.total = total
         if message is not None:
-            job.message = message[:300]
+            job.message = summary(message)
         if detail:
             job.detail = {**job.detail, **detail}
         now = time.monotonic()
@@ -270,7 +284,7 @@ def _finish(job: Job, state: str, *, error: str = "", trace: str = "") -> None:
     if state == JobState.SUCCEEDED and not job.message:
         job.message = "Done"
     elif state in (JobState.FAILED, JobState.CANCELLED):
-        job.message = (error.splitlines() or ["Failed"])[0][:300]
+        job.message = summary(error) or "Failed"
     written = job.held().update(state=state, error=error, traceback=trace, finished_at=job.finished_at,
                                 current=job.current, message=job.message, detail=job.detail, total=job.total)
     if not written:

@@ -1,5 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
+from django.views.generic import RedirectView
 from django.urls import path, register_converter
 
 from conversion.views import alerts, data, district, gpb, invitations, legacy, notifications, onboarding, portfolio, setup
@@ -21,8 +24,24 @@ class IdConverter:
 
 register_converter(IdConverter, "id")
 
+
+class SectionConverter:
+    """One of the district page's sections that has its own URL (the overview is the page itself)."""
+
+    regex = "connection|pull|mapping|remap|syncs|grade-passback|diagnostics|audit"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+register_converter(SectionConverter, "section")
+
 urlpatterns = [
     path("", portfolio.portfolio, name="portfolio"),
+    path("districts.csv", portfolio.portfolio_csv, name="portfolio_csv"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
@@ -62,5 +81,8 @@ urlpatterns = [
     path("districts/<slug:slug>/<id:year>/setup/support-ticket.txt", setup.support_ticket, name="setup_ticket"),
     path("districts/<slug:slug>/<id:year>/setup/schools/", setup.choose_schools, name="setup_schools"),
     path("districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/", gpb.gpb_course, name="gpb_course"),
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
+    # One URL per section of the district page (issue 17); the year goes through the same <id:...> converter.
+    path("districts/<slug:slug>/<id:year>/<section:section>/", district.district_page, name="district_section"),
     path("admin/", admin.site.urls),
 ]

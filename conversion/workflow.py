@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -125,13 +126,7 @@ def guard_mapping_approvable(c: Conversion) -> list[str]:
 
 
 def guard_remap_verified(c: Conversion) -> list[str]:
-    job = latest_job(c, JobKind.REMAP, succeeded=False)
-    if job is None or job.state != JobState.SUCCEEDED:
-        return ["The remap to DCID has not completed."]
-    unverified = (job.detail or {}).get("unverified", 0)
-    if unverified:
-        return [f"{unverified} Canvas user(s) still lack their DCID."]
-    return []
+    return _remap_problems(latest_job(c, JobKind.REMAP, succeeded=False))
 
 
 def guard_go_live_date_reached(c: Conversion) -> list[str]:
@@ -333,11 +328,15 @@ def next_actions(conversion: Conversion, user) -> list[Action]:
 
 
 def waiting_on_district(conversion: Conversion) -> list[Transition]:
-    """District approvals the conversion is waiting for (shown to consultants and admins alike)."""
-    return [
-        t for t in TRANSITIONS.values()
-        if getattr(conversion, t.field) in t.sources and t.roles == DISTRICT
-    ]
+    """District approvals the conversion is waiting for now (shown to consultants and admins alike): the main
+    track's next action when it is the district's, and step 7's plug-in confirmation."""
+    waiting = []
+    step = next_step(conversion)
+    if step.actor == "district" and step.transition is not None:
+        waiting.append(step.transition)
+    if conversion.gpb_state == G.PLUGIN_PENDING:
+        waiting.append(TRANSITIONS["confirm_plugin_installed"])
+    return waiting
 
 
 # ---- the task list -----------------------------------------------------------------------------
@@ -463,3 +462,234 @@ def set_nightly_sync_held(conversion: Conversion, held: bool, *, user, reason: s
         summary="Held the nightly roster sync" if held else "Resumed the nightly roster sync", reason=reason,
     )
     conversion.refresh_from_db()
+
+
+# ---- the one next action -----------------------------------------------------------------------
+
+SCHEDULER_ZONE = ZoneInfo("America/Denver")  # the beat schedule's zone (services/schedule.py)
+
+
+def connection_findings(detail: dict | None, failed: bool = False) -> tuple[str, list[str]]:
+    """What a connection test found that stands in the conversion's way: ("failed" | "warned" | "passed",
+    one sentence per finding). A test that ran to the end can still have found a blocker: the zone not
+    ready, an agent in Push mode, an object that no agent provides."""
+    detail = detail or {}
+    failures, warnings = [], []
+    if failed:
+        failures.append("The test did not finish.")
+    if detail.get("registered") and detail.get("ping") is False:
+        failures.append("The ZIS did not answer the ping.")
+    zone = detail.get("zone") or {}
+    if zone:
+        if zone.get("ready") is False:
+            failures.append(f"Zone {zone.get('zone_id', '')} is not ready.")
+        elif zone.get("ready") is None:
+            warnings.append(f"Zone {zone.get('zone_id', '')} did not say whether it is ready.")
+        for node in zone.get("nodes") or []:
+            if (node.get("mode") or "").lower() == "push":
+                warnings.append(f"{node.get('name') or node.get('source_id')} is in Push mode; the conversion "
+                                "needs Pull.")
+        missing = zone.get("missing_providers") or []
+        if missing:
+            warnings.append("No agent provides " + ", ".join(missing) + ".")
+    verdict = "failed" if failures else "warned" if warnings else "passed"
+    return verdict, failures + warnings
+
+
+@dataclass
+class NextStep:
+    """The one thing that moves the conversion on now, who must do it, and what it needs.
+
+    `actor`: "consultant", "district" or "scheduler" ("nobody" once nothing is due). `transition` is the
+    move it ends in, `job` a job to run first, `part` the step data (step_data.EDITABLE_PARTS) it needs
+    filled in, `when` the moment the scheduler does it by itself.
+    """
+
+    actor: str
+    title: str
+    detail: str = ""
+    transition: Transition | None = None
+    job: str = ""
+    part: str = ""
+    when: dt.datetime | None = None
+    problems: list[str] | None = None
+
+    ACTOR_LABELS = {"consultant": "The implementation consultant", "district": "The district admin",
+                    "scheduler": "The scheduler", "nobody": "Nobody"}
+
+    @property
+    def actor_label(self) -> str:
+        return self.ACTOR_LABELS[self.actor]
+
+    def is_for(self, role: Role | None) -> bool:
+        """Whether `role` takes this action (a consultant may also do what the scheduler would)."""
+        if self.actor == "district":
+            return role is Role.DISTRICT_ADMIN
+        if self.actor == "consultant":
+            return role is Role.CONSULTANT
+        return False  # the scheduler's: nobody needs to act (a consultant may still change its date)
+
+
+def scheduler_moment(conversion: Conversion, day: dt.date) -> dt.datetime:
+    """When the beat's 00:05 Mountain run first finds `day` come in the district's time zone."""
+    start = dt.datetime.combine(day, dt.time(0, 0), tzinfo=conversion.district.tzinfo).astimezone(SCHEDULER_ZONE)
+    run = dt.datetime.combine(start.date(), dt.time(0, 5), tzinfo=SCHEDULER_ZONE)
+    return run if run >= start else run + dt.timedelta(days=1)
+
+
+def next_nightly_run(now: dt.datetime | None = None) -> dt.datetime:
+    now = (now or timezone.now()).astimezone(SCHEDULER_ZONE)
+    return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(0, 0), tzinfo=SCHEDULER_ZONE)
+
+
+@dataclass
+class StepFacts:
+    """What next_step reads beyond the conversion row: loaded per conversion (`step_facts`) or for a whole
+    portfolio in a few queries (`step_facts_for`)."""
+
+    latest_test: Job | None = None  # the newest connection test, finished or not
+    has_pull: bool = False  # a complete snapshot exists
+    current_diff: MappingDiff | None = None  # MappingDiff.objects.current
+    latest_remap: Job | None = None  # the newest remap job, finished or not
+
+
+def step_facts(conversion: Conversion) -> StepFacts:
+    state = conversion.state
+    facts = StepFacts()
+    if state == S.CONNECTION:
+        facts.latest_test = latest_job(conversion, JobKind.TEST_CONNECTION, succeeded=False)
+        facts.has_pull = _latest_snapshot(conversion) is not None
+    elif state == S.MAPPING:
+        facts.current_diff = MappingDiff.objects.current(conversion)
+    elif state == S.REMAPPING:
+        facts.latest_remap = latest_job(conversion, JobKind.REMAP, succeeded=False)
+    return facts
+
+
+def _newest(jobs) -> Job | None:
+    """As latest_job orders them: -finished_at (unfinished first, as PostgreSQL sorts NULL), then -id."""
+    return max(jobs, key=lambda j: (j.finished_at is None, j.finished_at or dt.datetime.min.replace(tzinfo=dt.UTC),
+                                    j.pk), default=None)
+
+
+def step_facts_for(conversions) -> dict[int, StepFacts]:
+    """step_facts for many conversions at once (a handful of queries, whatever their number)."""
+    by_state: dict[str, list[int]] = {}
+    for c in conversions:
+        by_state.setdefault(c.state, []).append(c.pk)
+    facts = {c.pk: StepFacts() for c in conversions}
+    wanted = {JobKind.TEST_CONNECTION: by_state.get(S.CONNECTION, []), JobKind.REMAP: by_state.get(S.REMAPPING, [])}
+    for kind, ids in wanted.items():
+        if not ids:
+            continue
+        per: dict[int, list[Job]] = {}
+        for job in Job.objects.filter(conversion_id__in=ids, kind=kind).only(
+                "conversion_id", "state", "detail", "finished_at"):
+            per.setdefault(job.conversion_id, []).append(job)
+        for pk, jobs in per.items():
+            if kind == JobKind.TEST_CONNECTION:
+                facts[pk].latest_test = _newest(jobs)
+            else:
+                facts[pk].latest_remap = _newest(jobs)
+    snap_ids = by_state.get(S.CONNECTION, []) + by_state.get(S.MAPPING, [])
+    latest_snap: dict[int, int] = {}
+    if snap_ids:
+        for conv, pk, _ in sorted(Snapshot.objects.filter(conversion_id__in=snap_ids, state="complete")
+                                  .values_list("conversion_id", "id", "completed_at"),
+                                  key=lambda r: (r[2] is not None, r[2] or dt.datetime.min.replace(tzinfo=dt.UTC),
+                                                 r[1])):
+            latest_snap[conv] = pk  # the last one sorted is the newest, as latest_complete orders
+        for conv in by_state.get(S.CONNECTION, []):
+            facts[conv].has_pull = conv in latest_snap
+    mapping = [c for c in by_state.get(S.MAPPING, []) if c in latest_snap]
+    if mapping:
+        diffs: dict[int, MappingDiff] = {}
+        for diff in MappingDiff.objects.filter(conversion_id__in=mapping,
+                                               snapshot_id__in=[latest_snap[c] for c in mapping]).only(
+                "conversion_id", "snapshot_id", "blocking_count", "created_at"):
+            if diff.snapshot_id != latest_snap[diff.conversion_id]:
+                continue
+            best = diffs.get(diff.conversion_id)
+            if best is None or (diff.created_at, diff.pk) > (best.created_at, best.pk):
+                diffs[diff.conversion_id] = diff
+        for conv, diff in diffs.items():
+            facts[conv].current_diff = diff
+    return facts
+
+
+def _remap_problems(job: Job | None) -> list[str]:
+    if job is None or job.state != JobState.SUCCEEDED:
+        return ["The remap to DCID has not completed."]
+    unverified = (job.detail or {}).get("unverified", 0)
+    return [f"{unverified} Canvas user(s) still lack their DCID."] if unverified else []
+
+
+def next_step(conversion: Conversion, facts: StepFacts | None = None) -> NextStep:
+    """The main track's next action (the same for every viewer: who takes it is part of the answer)."""
+    T = TRANSITIONS
+    state = conversion.state
+    facts = facts or step_facts(conversion)
+    if state == S.AGENT_SETUP:
+        if not (conversion.zis_url and conversion.zone_id):
+            return NextStep("consultant", "Enter the ZIS URL and Zone ID",
+                            "The district's agent posts to <ZIS URL>/<Zone ID>.", part="zis",
+                            problems=guard_agent_ready(conversion)[:2])
+        return NextStep("district", T["confirm_agent_setup"].label,
+                        "Tick each agent setting once it is checked in the SIF Agent Console, then confirm.",
+                        transition=T["confirm_agent_setup"], part="checklist",
+                        problems=guard_agent_ready(conversion))
+    if state == S.CONNECTION:
+        test = facts.latest_test
+        verdict = connection_findings(test.detail, test.state == JobState.FAILED)[0] if test else "none"
+        if test is None or test.state != JobState.SUCCEEDED or verdict != "passed":
+            detail = ("No connection test has run yet." if test is None else
+                      "The last connection test found a problem: resolve it, then run the test again."
+                      if test.is_finished else "The connection test is running.")
+            return NextStep("consultant", "Run the connection test", detail, job=JobKind.TEST_CONNECTION)
+        if not facts.has_pull:
+            return NextStep("consultant", "Pull from the zone", "The district verifies the pulled data next.",
+                            job=JobKind.PULL)
+        return NextStep("district", T["verify_pull"].label, T["verify_pull"].help, transition=T["verify_pull"],
+                        problems=[])
+    if state == S.PAUSE:
+        problems = guard_pause_date_reached(conversion)
+        if problems:
+            return NextStep("scheduler", T["pause_legacy_sync"].label,
+                            "Paused by the scheduler on the pause date; change the date if the school year ends "
+                            "in June.", transition=T["pause_legacy_sync"], part="pause_date",
+                            when=scheduler_moment(conversion, conversion.effective_pause_date), problems=problems)
+        return NextStep("consultant", T["pause_legacy_sync"].label, T["pause_legacy_sync"].help,
+                        transition=T["pause_legacy_sync"], problems=[])
+    if state == S.MAPPING:
+        diff = facts.current_diff
+        if diff is None:
+            return NextStep("consultant", "Run the mapping check", "It compares the newest pull with Canvas.",
+                            job=JobKind.MAPPING)
+        if diff.blocking_count:
+            return NextStep("consultant", "Resolve the conflicting records",
+                            f"{diff.blocking_count} record(s) conflict: correct them in PowerSchool or Canvas, "
+                            "pull again and run the mapping check again.", job=JobKind.MAPPING)
+        return NextStep("district", T["approve_mapping"].label, T["approve_mapping"].help,
+                        transition=T["approve_mapping"], problems=[])
+    if state == S.REMAPPING:
+        job = facts.latest_remap
+        if job is None or job.state != JobState.SUCCEEDED:
+            return NextStep("consultant", "Remap Canvas users to DCID",
+                            "Download the planned change file first if the district wants to see it.",
+                            job=JobKind.REMAP)
+        return NextStep("consultant", T["complete_remap"].label, T["complete_remap"].help,
+                        transition=T["complete_remap"], problems=_remap_problems(job))
+    if state == S.GO_LIVE:
+        if conversion.go_live_date is None:
+            return NextStep("consultant", "Set the go-live date", "The scheduler goes live on that date.",
+                            transition=T["go_live"], part="go_live_date", problems=["No go-live date is set."])
+        problems = guard_go_live_date_reached(conversion)
+        if problems:
+            return NextStep("scheduler", T["go_live"].label, T["go_live"].help, transition=T["go_live"],
+                            part="go_live_date", when=scheduler_moment(conversion, conversion.go_live_date),
+                            problems=problems)
+        return NextStep("consultant", T["go_live"].label, T["go_live"].help, transition=T["go_live"], problems=[])
+    if conversion.nightly_sync_paused:
+        return NextStep("consultant", "Resume the nightly sync", "The roster sync is held; grade passback runs.")
+    return NextStep("scheduler", "Nightly sync to Canvas", "Runs when PowerSchool's data changed.",
+                    when=next_nightly_run())

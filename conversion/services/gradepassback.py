@@ -261,10 +261,15 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
         agent.provision(PROVISION)
         ledger = Ledger(conversion, job, agent)
         for course in courses:
+            before = ledger.counts.as_dict()
             pass_back_course(ledger, canvas, course, roster, since=since, name_limit=name_limit,
                              canvas_url=district.canvas_url, tz=district.tzinfo)
-            progress.add(message=f"{course.name}: {ledger.counts.accepted} accepted, {ledger.counts.refused} refused so far",
-                         detail={"counts": ledger.counts.as_dict()})
+            after = ledger.counts.as_dict()
+            # The course's own counts beside its name; the running totals are said to be for all courses.
+            progress.add(message=f"{course.name}: {after['accepted'] - before['accepted']} accepted, "
+                                 f"{after['refused'] - before['refused']} refused; all courses so far: "
+                                 f"{after['accepted']} accepted, {after['refused']} refused",
+                         detail={"counts": after})
     Conversion.objects.filter(pk=conversion.pk).update(gpb_last_run_at=started)
     c = ledger.counts
     progress.update(message=f"{c.accepted} accepted, {c.refused} refused, {c.unchanged} already accepted",

@@ -137,10 +137,11 @@ def sync_history(conversion: Conversion, limit: int = 14) -> SyncHistory | None:
     if not runs and conversion.state != S.LIVE:
         return None
     ordered = list(reversed(runs))
-    largest = max((r.counts.get("enrollments", 0) for r in ordered), default=0)
+    sent = lambda r: 0 if r.state == "skipped" else r.counts.get("enrollments", 0)  # a skipped night sent nothing
+    largest = max((sent(r) for r in ordered), default=0)
     chart = []
     for i, r in enumerate(ordered):
-        value = r.counts.get("enrollments", 0)
+        value = sent(r)
         # A skipped night sent nothing but is drawn as a thin bar so the gap reads as "checked, no change".
         height = max(2, round(80 * value / largest)) if largest else 2
         chart.append({"x": 10 + i * 34, "y": 90 - height, "height": height, "value": value, "state": r.state,

@@ -12,7 +12,9 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from conversion.models import Conversion, ConversionState, Job, JobKind, JobState
+from conversion import workflow
+from conversion.models import Conversion, ConversionState, Job, JobKind, JobState, SyncRun, SyncState
+from conversion.models.conversion import AGENT_CHECKLIST
 from conversion.rules import districts_visible_to, is_consultant
 
 SYNC_ZONE = ZoneInfo("America/Denver")
@@ -62,24 +64,31 @@ def audience(user) -> str:
 
 
 # The columns the portfolio reads: no credentials (nothing to decrypt per row), no JSON, no PEM bundle.
-ROW_FIELDS = ("school_year", "state", "pause_date", "go_live_date", "nightly_sync_paused", "district__name",
-              "district__slug")
+# workflow.next_step reads the ZIS details and the agent checklist too.
+ROW_FIELDS = ("school_year", "state", "pause_date", "go_live_date", "nightly_sync_paused", "live_since",
+              "zis_url", "zone_id", *(f for f, _, _ in AGENT_CHECKLIST),
+              "district__name", "district__slug", "district__time_zone")
 
 
-def portfolio(user, *, query: str = "", state: str = "") -> QuerySet[Conversion]:
-    """Conversions the user may see (one per district and school year), with their last job annotated."""
-    last_job = Job.objects.filter(conversion=OuterRef("pk")).order_by("-created_at", "-id")
+def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) -> QuerySet[Conversion]:
+    """Conversions the user may see (one per district and school year), with their last nightly sync and
+    (unless `last_job` is False: the timeline does without it) their last job annotated."""
+    last_sync = SyncRun.objects.filter(conversion=OuterRef("pk"), trigger="nightly").order_by("-created_at", "-id")
     qs = (
         Conversion.objects.filter(district__in=districts_visible_to(user))
         .select_related("district")
         .only(*ROW_FIELDS)
         .annotate(
-            last_job_kind=Subquery(last_job.values("kind")[:1]),
-            last_job_state=Subquery(last_job.values("state")[:1]),
-            last_job_at=Subquery(last_job.values("created_at")[:1]),
+            last_sync_state=Subquery(last_sync.values("state")[:1]),
+            last_sync_at=Subquery(last_sync.values("created_at")[:1]),
         )
         .order_by("district__name", "-school_year")
     )
+    if last_job:
+        jobs = Job.objects.filter(conversion=OuterRef("pk")).order_by("-created_at", "-id")
+        qs = qs.annotate(last_job_kind=Subquery(jobs.values("kind")[:1]),
+                         last_job_state=Subquery(jobs.values("state")[:1]),
+                         last_job_at=Subquery(jobs.values("created_at")[:1]))
     if query:
         qs = qs.filter(Q(district__name__icontains=query) | Q(zone_id__icontains=query))
     if state in ConversionState.values:
@@ -180,3 +189,156 @@ def unread_notes(user) -> list[Note]:
 def forget_notes(user) -> None:
     """Drop the user's cached notes in this process (another process's copy ages out within the window)."""
     caches["local"].delete(_notes_key(user))
+
+
+# ---- late and at-risk districts, the timeline and its CSV ------------------------------------------
+
+AT_RISK_DAYS = 7  # a date this close with its step not reached yet
+MISSED_SYNC_AFTER = dt.timedelta(hours=26)  # a live district whose last nightly sync is older missed one
+S = ConversionState
+_BEFORE_PAUSE = (S.AGENT_SETUP, S.CONNECTION, S.PAUSE)
+_BEFORE_GO_LIVE = (S.AGENT_SETUP, S.CONNECTION, S.PAUSE, S.MAPPING, S.REMAPPING)
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    level: str  # "late" | "at-risk"
+    text: str
+
+
+def flags(c: Conversion, now: dt.datetime | None = None) -> list[Flag]:
+    """Why a conversion is late or at risk: a go-live date passed with the remap not done, a pause date passed
+    without the pause, a failed or missed nightly sync (or those dates coming within AT_RISK_DAYS).
+    `c` comes from `portfolio()` (its last nightly sync annotated)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now, timezone=c.district.tzinfo)
+    soon = today + dt.timedelta(days=AT_RISK_DAYS)
+    out = []
+    if c.go_live_date and c.state in _BEFORE_GO_LIVE:
+        if c.go_live_date <= today:
+            out.append(Flag("late", f"Go-live date {c.go_live_date:%b %-d} passed; remap not done"))
+        elif c.go_live_date <= soon:
+            out.append(Flag("at-risk", f"Go-live {c.go_live_date:%b %-d}; remap not done"))
+    pause = c.effective_pause_date
+    if c.state in _BEFORE_PAUSE:
+        if pause < today:
+            out.append(Flag("late", f"Pause date {pause:%b %-d} passed; legacy sync not paused"))
+        elif pause <= soon and c.state != S.PAUSE:
+            out.append(Flag("at-risk", f"Pause {pause:%b %-d}; still at step {c.step_number}"))
+    if c.state == S.LIVE and not c.nightly_sync_paused:
+        if c.last_sync_state == SyncState.FAILED:
+            out.append(Flag("late", "Last nightly sync failed"))
+        elif (c.last_sync_at or c.live_since or now) < now - MISSED_SYNC_AFTER:
+            out.append(Flag("late", "Nightly sync missed"))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    url: str
+    district: str
+    year_label: str
+    step: int
+    state_label: str
+    pause_date: dt.date
+    go_live_date: dt.date | None
+    last_sync_at: dt.datetime | None
+    last_sync_state: str
+    flags: tuple[Flag, ...]
+    next_actor: str  # workflow.next_step's actor
+
+    @property
+    def level(self) -> str:
+        levels = {f.level for f in self.flags}
+        return "late" if "late" in levels else "at-risk" if levels else ""
+
+
+def timeline_rows(conversions: Iterable[Conversion], now: dt.datetime | None = None) -> list[TimelineRow]:
+    conversions = list(conversions)
+    facts = workflow.step_facts_for(conversions)
+    out = []
+    for c in conversions:
+        out.append(TimelineRow(
+            url=reverse("district_year", args=(c.district.slug, c.school_year)), district=c.district.name,
+            year_label=c.school_year_label, step=c.step_number, state_label=_STATE_LABELS.get(c.state, c.state),
+            pause_date=c.effective_pause_date, go_live_date=c.go_live_date, last_sync_at=c.last_sync_at,
+            last_sync_state=c.last_sync_state or "", flags=tuple(flags(c, now)),
+            next_actor=workflow.next_step(c, facts[c.pk]).actor,
+        ))
+    return out
+
+
+ROW_HEIGHT = 30
+LABEL_WIDTH = 260
+CHART_WIDTH = 640
+
+
+@dataclass
+class Timeline:
+    """The SVG's geometry, worked out here so the template only prints: one row per district, x by date."""
+
+    rows: list[dict]
+    ticks: list[dict]
+    today_x: float
+    width: int
+    height: int
+
+
+def timeline(rows: list[TimelineRow], today: dt.date) -> Timeline:
+    dates = [today] + [d for r in rows for d in (r.pause_date, r.go_live_date,
+                                                 r.last_sync_at.date() if r.last_sync_at else None) if d]
+    start = min(dates) - dt.timedelta(days=7)
+    end = max(max(dates) + dt.timedelta(days=7), start + dt.timedelta(days=60))
+    span = (end - start).days
+    x = lambda d: round(LABEL_WIDTH + CHART_WIDTH * (d - start).days / span, 1)
+    ticks, month = [], dt.date(start.year, start.month, 1)
+    while month <= end:
+        if month >= start:
+            ticks.append({"x": x(month), "label": month.strftime("%b %Y") if month.month == 1 or not ticks
+                          else month.strftime("%b")})
+        month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    out = []
+    for i, r in enumerate(rows):
+        y = 24 + i * ROW_HEIGHT
+        sync_day = timezone.localtime(r.last_sync_at, SYNC_ZONE).date() if r.last_sync_at else None
+        mid = y + ROW_HEIGHT // 2
+        go = x(r.go_live_date) if r.go_live_date else None
+        out.append({
+            "row": r, "y": y, "mid": mid, "text_y": mid + 4, "marker_y": mid - 5,
+            "pause_x": x(r.pause_date) - 5,
+            "go_live_points": f"{go},{mid - 7} {go + 7},{mid} {go},{mid + 7} {go - 7},{mid}" if go is not None else "",
+            "sync_x": x(sync_day) if sync_day else None, "sync_day": sync_day,
+        })
+    return Timeline(out, ticks, x(today), LABEL_WIDTH + CHART_WIDTH + 20, 24 + len(rows) * ROW_HEIGHT + 10)
+
+
+CSV_HEADER = ["district", "school_year", "step", "state", "pause_date", "go_live_date", "last_nightly_sync",
+              "last_nightly_sync_state", "next_action_by", "late_or_at_risk", "why"]
+
+
+def csv_rows(rows: list[TimelineRow]) -> Iterable[list[str]]:
+    """The timeline's data, one line per district, as the CSV export gives it."""
+    for r in rows:
+        yield [r.district, r.year_label, str(r.step), r.state_label, r.pause_date.isoformat(),
+               r.go_live_date.isoformat() if r.go_live_date else "",
+               r.last_sync_at.astimezone(SYNC_ZONE).isoformat(timespec="minutes") if r.last_sync_at else "",
+               r.last_sync_state, r.next_actor, r.level, "; ".join(f.text for f in r.flags)]
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """What needs a person today, for one user: next actions that are theirs, and late districts."""
+
+    role: str  # "consultant" | "district": whose turn "yours" counts
+    yours: int
+    late: int
+    at_risk: int
+    waiting_on_others: int
+
+
+def attention(user, rows: list[TimelineRow]) -> Attention:
+    mine = "consultant" if is_consultant(user) else "district"
+    yours = sum(1 for r in rows if r.next_actor == mine)
+    others = sum(1 for r in rows if r.next_actor in ("consultant", "district") and r.next_actor != mine)
+    return Attention(role=mine, yours=yours, late=sum(1 for r in rows if r.level == "late"),
+                     at_risk=sum(1 for r in rows if r.level == "at-risk"), waiting_on_others=others)

@@ -48,6 +48,10 @@ class Ingest:
             for name, info in snap.requests.items():
                 self.requests[info["msg_id"]] = (snap, name)
         self.last_activity = time.monotonic()
+        # The progress bar counts records: the last complete pull's total is the estimate of this one's.
+        previous = (Snapshot.objects.filter(conversion=conversion, state=SnapshotState.COMPLETE)
+                    .order_by("-completed_at", "-id").values_list("counts", flat=True).first())
+        self.expected_records = sum((previous or {}).values())
 
     def seen(self, msg_id: str) -> bool:
         return ReceivedMessage.objects.filter(conversion=self.conversion, msg_id=msg_id).exists()
@@ -121,11 +125,13 @@ class Ingest:
         done = sum(1 for info in reqs.values() if is_complete(info))
         records = sum(info["records"] for info in reqs.values())
         current = next((n for n, info in reqs.items() if info["packets"] and not is_complete(info)), None)
-        message = f"{records:,} records stored"
+        message = f"{records:,} records stored; {done} of {len(reqs)} object types complete"
         if current:
             message += f"; receiving {current} (packet {reqs[current]['packets']})"
+        # With no earlier pull the total is unknown: total 0 leaves the bar indeterminate.
+        total = max(self.expected_records, records) if self.expected_records else 0
         self.progress.update(
-            current=done, total=len(reqs), message=message,
+            current=records, total=total, message=message,
             detail={"objects": {n: {"records": i["records"], "packets": i["packets"], "done": is_complete(i),
                                     "error": i.get("error")} for n, i in reqs.items()}},
         )
@@ -275,6 +281,7 @@ def run_pull(job: Job, progress: Progress) -> None:
     snapshot = pull(job.conversion, job=job, progress=progress)
     total = sum(snapshot.counts.values())
     notes = (progress.job.detail or {}).get("agent_notes") or []
-    progress.update(message=f"{total:,} records from {len(snapshot.counts)} object types"
+    progress.update(current=total, total=total,
+                    message=f"{total:,} records from {len(snapshot.counts)} object types"
                     + (f" ({' '.join(notes)})" if notes else ""),
                     detail={"snapshot": snapshot.pk}, force=True)

@@ -120,5 +120,9 @@ def _loaded(model, db, **values):
 
 
 def _converted(field, value):
-    converter = getattr(field, "from_db_value", None)
-    return converter(value, None, connection) if converter else value
+    """`value` as the ORM's compiler gives it: the backend's converters first (SQLite hands back a naive UTC
+    datetime, which Django makes aware), then the field's own (JSON decoded, etc.)."""
+    column = field.get_col(field.model._meta.db_table)
+    for converter in [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]:
+        value = converter(value, column, connection)
+    return value

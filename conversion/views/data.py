@@ -140,4 +140,4 @@ def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
         messages.error(request, f"The full sync cannot start: {exc}")
     else:
         messages.success(request, "Full sync (remaster) queued: the whole roster goes to Canvas without diffing.")
-    return redirect("district_year", slug=slug, year=year)
+    return redirect("district_section", slug=slug, year=year, section="syncs")  # the form lives there

@@ -6,66 +6,120 @@ import hashlib
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import get_template
+from django.urls import reverse
 from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_POST
 
 from conversion import crypto, jobs, workflow
-from conversion.models import JobKind, Snapshot
-from conversion.rules import is_consultant, role_in
+from conversion.models import JobKind, JobState, Snapshot
+from conversion.rules import Role, is_consultant, role_in
 from conversion.services import overview, step_data
 from conversion.views.access import get_conversion_for_user, get_job_for_user
 
 
-def _page_context(request: HttpRequest, conversion, forms=None) -> dict:
+# The district page's sections: each its own URL (districts/<slug>/<year>/<section>/), the overview at the
+# page's own address. (slug, tab label)
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"), ("connection", "Connection"), ("pull", "Pull"), ("mapping", "Mapping"),
+    ("remap", "Remap"), ("syncs", "Syncs"), ("grade-passback", "Grade passback"), ("diagnostics", "Diagnostics"),
+    ("audit", "Audit"),
+)
+SECTION_SLUGS = tuple(slug for slug, _ in SECTIONS)
+
+
+def _page_context(request: HttpRequest, conversion, forms=None, section: str = "overview") -> dict:
     user = request.user
     forms = forms or {}
+    role = role_in(user, conversion.district)
+    step = workflow.next_step(conversion)
     editable = {
         part: forms.get(part) or step_data.form_for(conversion, part)
         for part in step_data.EDITABLE_PARTS if step_data.can_edit(conversion, user, part)
     }
-    return {
+    actions = workflow.next_actions(conversion, user)
+    step_action = next((a for a in actions if step.transition and a.transition.name == step.transition.name), None)
+    job_problems = workflow.job_problems(conversion, step.job, user) if step.job and role is Role.CONSULTANT else None
+    base = reverse("district_year", args=(conversion.district.slug, conversion.school_year))
+    context = {
         "conversion": conversion,
         "district": conversion.district,
-        "role": role_in(user, conversion.district),
+        "role": role,
         "consultant": is_consultant(user),
-        "steps": workflow.step_overview(conversion),
-        "actions": workflow.next_actions(conversion, user),
+        "next": step,
+        "next_is_yours": step.is_for(role),
+        "next_form": editable.pop(step.part, None) if step.part else None,
+        "next_action": step_action,
+        "next_job_problems": job_problems,
+        "next_job_label": JobKind(step.job).label if step.job else "",
+        "back_actions": [a for a in actions if a.transition.name.startswith("back_to_")],
+        "gpb_actions": [a for a in actions if a.transition.field == "gpb_state"],
         "waiting_on_district": workflow.waiting_on_district(conversion),
-        "startable_jobs": workflow.startable_jobs(conversion, user),
+        "active_jobs": conversion.jobs.filter(state__in=(JobState.QUEUED, JobState.RUNNING))
+                                       .select_related("requested_by")[:5],
         "forms": editable,
-        "jobs": conversion.jobs.select_related("requested_by")[:10],
-        "audit_events": conversion.audit_events.all()[:50],
-        "approvals": conversion.approvals.select_related("approved_by")[:20],
+        "section": section,
+        "tabs": [(slug, label, base if slug == "overview" else f"{base}{slug}/") for slug, label in SECTIONS],
+        "diagnostic_count": conversion.diagnostics.current().count(),
         "zis_password_masked": crypto.masked(conversion.zis_password),
-        "connection_job": overview.connection_result(conversion),
-        "pull": overview.pull_summary(Snapshot.objects.filter(conversion=conversion).exclude(state="receiving")
-                                      .order_by("-created_at", "-id").first()),
-        "mapping": overview.mapping_summary(conversion),
-        "remap": overview.remap_summary(conversion),
-        "syncs": overview.sync_history(conversion),
         "other_years": conversion.district.conversions.exclude(pk=conversion.pk).values_list("school_year", flat=True),
     }
+    # What only one section shows is read only for it.
+    if section == "overview":
+        context.update(steps=workflow.step_overview(conversion),
+                       startable_jobs=workflow.startable_jobs(conversion, user),
+                       # the running ones are at the top of the page, under the next action
+                       jobs=conversion.jobs.exclude(state__in=(JobState.QUEUED, JobState.RUNNING))
+                       .select_related("requested_by")[:10])
+    elif section == "connection":
+        context.update(connection_job=overview.connection_result(conversion))
+    elif section == "pull":
+        context.update(pull=overview.pull_summary(
+            Snapshot.objects.filter(conversion=conversion).exclude(state="receiving")
+            .order_by("-created_at", "-id").first()))
+    elif section == "mapping":
+        context.update(mapping=overview.mapping_summary(conversion))
+    elif section == "remap":
+        context.update(remap=overview.remap_summary(conversion))
+    elif section == "syncs":
+        context.update(syncs=overview.sync_history(conversion))
+    elif section == "audit":
+        context.update(audit_events=conversion.audit_events.all()[:50],
+                       approvals=conversion.approvals.select_related("approved_by")[:20])
+    return context
 
 
 @require_GET
-def district_page(request: HttpRequest, slug: str, year: int | None = None) -> HttpResponse:
+def district_page(request: HttpRequest, slug: str, year: int | None = None, section: str = "overview") -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
-    return render(request, "district/district.html", _page_context(request, conversion))
+    if section not in SECTION_SLUGS:
+        raise Http404("No such section.")
+    return render(request, "district/district.html", _page_context(request, conversion, section=section))
+
+
+def _back(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+    """Back to the page section the form was posted from (its `section` field), else the overview."""
+    section = request.POST.get("section", "")
+    if section in SECTION_SLUGS and section != "overview":
+        return redirect("district_section", slug=slug, year=year, section=section)
+    return redirect("district_year", slug=slug, year=year)
 
 
 @require_POST
 def perform_action(request: HttpRequest, slug: str, year: int, name: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
+    if name.startswith("back_to_") and request.POST.get("confirm") != "yes":
+        messages.error(request, "Going back was not confirmed: tick the confirmation box to reopen the step.")
+        return _back(request, slug, year)
     try:
         workflow.perform(conversion, name, user=request.user, reason=request.POST.get("reason", ""))
     except workflow.TransitionRefused as refused:
         messages.error(request, str(refused))
     else:
         messages.success(request, f"Done: {workflow.TRANSITIONS[name].label}.")
-    return redirect("district_year", slug=slug, year=year)
+    return _back(request, slug, year)
 
 
 @require_POST
@@ -76,10 +130,13 @@ def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResp
     form = step_data.form_for(conversion, part, data=request.POST)
     if not form.is_valid():
         messages.error(request, "Please correct the errors below.")
-        return render(request, "district/district.html", _page_context(request, conversion, {part: form}), status=422)
+        section = request.POST.get("section", "")
+        section = section if section in SECTION_SLUGS else "overview"
+        return render(request, "district/district.html", _page_context(request, conversion, {part: form}, section),
+                      status=422)
     changed = step_data.save_part(conversion, part, form, request.user)
     messages.success(request, "Saved." if changed else "Nothing changed.")
-    return redirect("district_year", slug=slug, year=year)
+    return _back(request, slug, year)
 
 
 @require_POST
@@ -90,7 +147,13 @@ def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
         workflow.set_nightly_sync_held(conversion, held, user=request.user, reason=request.POST.get("reason", ""))
     except workflow.TransitionRefused as refused:
         messages.error(request, str(refused))
-    return redirect("district_year", slug=slug, year=year)
+    else:
+        conversion.refresh_from_db(fields=["nightly_sync_paused"])
+        if conversion.nightly_sync_paused == held:
+            messages.success(request, "The nightly roster sync is held: no sync runs until it is resumed. "
+                                      "Grade passback keeps running." if held else
+                             "The nightly roster sync is resumed: the next one runs at midnight Mountain time.")
+    return _back(request, slug, year)
 
 
 @require_POST
@@ -98,7 +161,7 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
     conversion = get_conversion_for_user(request.user, slug, year)
     if kind not in JobKind.values:
         messages.error(request, "There is no such job.")
-        return redirect("district_year", slug=slug, year=year)
+        return _back(request, slug, year)
     problems = workflow.job_problems(conversion, kind, request.user)
     if kind == JobKind.REMASTER:
         problems = ["Start it from the sync history, with a reason."]
@@ -108,7 +171,7 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
             messages.warning(request, f"{JobKind(kind).label} is queued. {jobs.BROKER_DOWN_MESSAGE}")
         else:
             messages.success(request, f"{JobKind(kind).label} was sent to the workers again.")
-        return redirect("district_year", slug=slug, year=year)
+        return _back(request, slug, year)
     if not problems:
         try:
             job, _ = jobs.start_job(conversion, kind, user=request.user)
@@ -120,7 +183,7 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
             response = HttpResponse(status=204)
             response["HX-Refresh"] = "true"
             return response
-        return redirect("district_year", slug=slug, year=year)
+        return _back(request, slug, year)
     if request.htmx:
         return _job_item(request, job, conversion)
     # The broker may have refused the message (enqueue_job ran on commit): say what happens then.
@@ -129,7 +192,7 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
         messages.warning(request, f"{JobKind(kind).label} queued. {jobs.BROKER_DOWN_MESSAGE}")
     else:
         messages.success(request, f"{JobKind(kind).label} queued.")
-    return redirect("district_year", slug=slug, year=year)
+    return _back(request, slug, year)
 
 
 @require_POST
@@ -143,7 +206,7 @@ def cancel_job(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpR
     if request.htmx:
         return _job_item(request, job, job.conversion)
     messages.success(request, f"{JobKind(job.kind).label}: {outcome}")
-    return redirect("district_year", slug=slug, year=year)
+    return _back(request, slug, year)
 
 
 def _job_item(request: HttpRequest, job, conversion) -> HttpResponse:

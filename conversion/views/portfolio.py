@@ -7,14 +7,16 @@ import time
 from django.conf import settings
 from django.core.cache import caches
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from conversion.models import ConversionState
 from conversion.services import portfolio as portfolio_service
+from conversion.spreadsheet import SafeWriter
 
 PAGE_SIZE = 50
 # A cached table is re-rendered by one request once it is this part of PORTFOLIO_CACHE_SECONDS old, while
@@ -27,18 +29,24 @@ def _page_number(raw: str | None) -> int:
 
 
 def _render(user, query: str, state: str, page_number: int) -> tuple[str, str]:
-    """The table and the step counts with the filter form, as HTML. Rendered without the request: they hold
-    nothing of the session (no CSRF token, no user name), only rows the user's audience may see, so they
-    can be shared by that audience."""
+    """The timeline and table, and the counts with the filter form, as HTML. Rendered without the request:
+    they hold nothing of the session (no CSRF token, no user name), only rows the user's audience may see
+    (and counts for its role), so they can be shared by that audience."""
     counts = portfolio_service.state_counts(user)
     paginator = Paginator(portfolio_service.portfolio(user, query=query, state=state), PAGE_SIZE)
     if not query:  # the counts already say how many rows there are: no COUNT query
         paginator.count = counts[state] if state else sum(counts.values())
     page = paginator.get_page(page_number)
+    conversions = list(page.object_list)
+    now = timezone.now()
+    timeline_rows = portfolio_service.timeline_rows(conversions, now)
+    every_row = portfolio_service.timeline_rows(portfolio_service.portfolio(user, last_job=False), now)
     table = render_to_string("portfolio/_table.html", {
-        "rows": portfolio_service.rows(page.object_list), "page": page, "query": query, "state": state})
+        "rows": portfolio_service.rows(conversions), "page": page, "query": query, "state": state,
+        "timeline": portfolio_service.timeline(timeline_rows, timezone.localdate(now))})
     filters = render_to_string("portfolio/_filters.html", {
         "step_counts": [(value, label, counts.get(value, 0)) for value, label in ConversionState.choices],
+        "attention": portfolio_service.attention(user, every_row),
         "query": query, "state": state})
     return table, filters
 
@@ -70,11 +78,33 @@ def _cached_render(user, query: str, state: str, page_number: int) -> tuple[str,
     return table, filters
 
 
-@require_GET
-def portfolio(request: HttpRequest) -> HttpResponse:
+def _filters(request: HttpRequest) -> tuple[str, str]:
     query = request.GET.get("q", "").strip()[:100]
     state = request.GET.get("state", "")
-    state = state if state in ConversionState.values else ""
+    return query, state if state in ConversionState.values else ""
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+def portfolio_csv(request: HttpRequest) -> HttpResponse:
+    """The timeline's data for every district the filter keeps (not only one page), as CSV."""
+    query, state = _filters(request)
+    rows = portfolio_service.timeline_rows(
+        portfolio_service.portfolio(request.user, query=query, state=state, last_job=False))
+    writer = SafeWriter(_Echo())  # opened in a spreadsheet: a district name must not start a formula
+    lines = (writer.writerow(line) for line in [portfolio_service.CSV_HEADER, *portfolio_service.csv_rows(rows)])
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="districts.csv"'
+    return response
+
+
+@require_GET
+def portfolio(request: HttpRequest) -> HttpResponse:
+    query, state = _filters(request)
     table, filters = _cached_render(request.user, query, state, _page_number(request.GET.get("page")))
     table = mark_safe(table)  # our own templates' output, escaped when it was rendered
     if request.htmx and not request.htmx.boosted:

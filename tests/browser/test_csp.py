@@ -19,7 +19,9 @@ def test_pages_run_under_the_policy_without_violations(page, conversion, consult
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     sign_in(page, consultant.username, PASSWORD)
     d = f"/districts/{conversion.district.slug}/{conversion.school_year}"
-    for url in ("/", f"{d}/", f"{d}/setup/", "/notifications/", "/accounts/password/", "/admin/",
+    sections = [f"{d}/{s}/" for s in ("connection", "pull", "mapping", "remap", "syncs", "grade-passback",
+                                      "diagnostics", "audit")]  # the district page's sections (issue 17)
+    for url in ("/", f"{d}/", *sections, f"{d}/setup/", "/notifications/", "/accounts/password/", "/admin/",
                 f"/admin/conversion/district/{conversion.district.pk}/change/"):
         response = page.goto(url)
         assert response.status == 200, url

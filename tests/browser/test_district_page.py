@@ -34,7 +34,8 @@ def test_consultant_runs_a_pull_and_sees_it_finish(page, celery_worker, conversi
         expect(page.get_by_role("link", name="Alpha Unified")).to_be_visible()
         page.get_by_role("link", name="Alpha Unified").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Alpha Unified")
-        expect(page.locator(".steps")).to_contain_text("Waiting for the district")
+        # No pull yet: it is not the district's turn.
+        expect(page.locator(".steps")).not_to_contain_text("Waiting for the district")
 
         page.get_by_role("button", name="Pull from the zone").click()
         job_item = page.locator("#job-list li.job").first
@@ -45,10 +46,15 @@ def test_consultant_runs_a_pull_and_sees_it_finish(page, celery_worker, conversi
         job = Job.objects.get(kind="pull")
         assert job.state == JobState.SUCCEEDED
         expect(page.locator("#job-list li.job").first.locator("progress")).to_have_attribute("value", "100")
-        # The page refreshed itself after the job: the pulled data is on it.
+        # The page refreshed itself after the job; the pulled data is in its own section.
+        expect(page.locator("#job-list li.job").first).to_contain_text("Done", timeout=15_000)
+        page.get_by_role("link", name="Pull", exact=True).click()
+        expect(page).to_have_url(re.compile(r"/pull/$"))
         expect(page.get_by_role("heading", name="Pulled data")).to_be_visible(timeout=15_000)
         expect(page.locator("table", has_text="Records per object")).to_contain_text("StudentPersonal")
         screenshot(page, "district-after-pull")
+        page.go_back()  # the overview, from the browser's history (hx-push-url)
+        expect(page.locator("#job-list li.job").first).to_contain_text("Pull from the zone")
         # Polling stopped: the finished item no longer carries hx-trigger.
         assert page.locator("#job-list li.job").first.get_attribute("hx-trigger") is None
 
@@ -66,7 +72,7 @@ def test_district_admin_sees_the_mapping_diff(page, celery_worker, conversion, c
             job, _ = jobs.start_job(conversion, kind, enqueue=False)
             jobs.run_job(job.pk, runner)
         sign_in(page, district_admin.username, PASSWORD)
-        page.goto(f"/districts/{conversion.district.slug}/{conversion.school_year}/")
+        page.goto(f"/districts/{conversion.district.slug}/{conversion.school_year}/mapping/")
         section = page.locator("#mapping")
         expect(section).to_contain_text("Mapping: SIF data against Canvas")
         counts = section.locator("table.mapping-counts")
@@ -106,7 +112,7 @@ def test_a_running_jobs_clock_ticks_in_the_browser_while_its_poll_is_answered_30
     page.on("requestfinished", lambda r: polls.append(r) if "/jobs/" in r.url else None)
     sign_in(page, consultant.username, PASSWORD)
     page.goto(f"/districts/{conversion.district.slug}/{conversion.school_year}/")
-    elapsed = page.locator("#job-list li.job .job-elapsed")
+    elapsed = page.locator("#active-jobs li.job .job-elapsed")
     expect(elapsed).to_have_text(re.compile(r"^1 min \d+ s$"))
     first = elapsed.inner_text()
     expect(elapsed).not_to_have_text(first, timeout=5_000)  # ticks every second

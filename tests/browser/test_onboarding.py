@@ -15,7 +15,7 @@ from sifclient.zis import ZisSimulator
 from conversion.models import AuditEvent, District, Hosting
 from tests.browser.conftest import sign_in
 from tests.browser.test_district_page import screenshot
-from tests.browser.test_walkthrough import run_job, sign_out
+from tests.browser.test_walkthrough import run_job, sign_out, tab
 from tests.conversion.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -82,6 +82,7 @@ def test_onboard_a_district_from_nothing(page, celery_worker, consultant):
         sign_in(page, consultant.username, PASSWORD)
         page.get_by_role("link", name="Cedar Valley Schools").first.click()
         run_job(page, "Connection test")
+        tab(page, "Connection")  # the district page's Connection section shows the answer (issue 17)
         expect(page.get_by_role("heading", name="What the ZIS answered")).to_be_visible()
         screenshot(page, "onboard-2-connection-test")
         actions = set(AuditEvent.objects.filter(district=district).values_list("action", flat=True))

@@ -108,7 +108,8 @@ def test_several_family_emails_show_the_chosen_address_and_the_rest(conversion, 
         "local_id": first.local_id, "chosen": family, "not_used": [second, own], "not_an_address": []}
     assert found["several_emails"].severity == "warning" and "first well-formed address" in found["several_emails"].advice
     client.force_login(district_admin)
-    page = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    page = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "diagnostics"})
+                      ).content.decode()
     assert "Several e-mail addresses" in page and family in page and second in page
 
 
@@ -197,7 +198,7 @@ def test_district_page_shows_diagnostics_with_evidence(conversion, district_admi
     with zone(conversion, mappings_missing=True):
         run(conversion, JobKind.PULL)
     client.force_login(district_admin)
-    html = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "diagnostics"})).content.decode()
     assert 'role="alert"' in html and "agent.cfg mappings are not coming over" in html
     assert "StudentPersonal" in html
 

@@ -19,6 +19,7 @@ from conversion.models import (
     JobState,
     SifRecord,
 )
+from conversion import jobs
 from conversion.services import gradepassback, pull
 from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN, simulated_district
@@ -175,10 +176,43 @@ def test_the_district_page_shows_what_was_passed_back(paused, district_admin, cl
     canvas.grade(ok.id, f"sis_user_id:{s1}", score=3)
     passback(conversion)
     client.force_login(district_admin)
-    html = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "grade-passback"})).content.decode()
     assert course.sis_course_id in html and "It has no due date" in html
     detail = client.get(reverse("gpb_course", kwargs={"slug": "alpha", "year": 2027, "course_id": course.id}))
     assert detail.status_code == 200 and s1 in detail.content.decode()
+
+
+def test_the_progress_gives_each_course_its_own_counts(paused, monkeypatch):
+    conversion, zis, canvas, _ = paused
+    graded = []
+    with CanvasClient(canvas.url, TOKEN) as client:
+        for course in client.iter_courses("self"):
+            students = [e.sis_user_id for e in client.iter_enrollments(course_id=course.id)
+                        if e.type == "StudentEnrollment"]
+            if (course.sis_course_id or "").startswith("sec_") and len(students) >= 3:
+                graded.append((course, students))
+            if len(graded) == 2:
+                break
+    for n, (course, students) in enumerate(graded, start=1):
+        assignment = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name=f"Quiz {n}",
+                                           points_possible=4, post_to_sis=True, due_at=DUE)
+        for student in students[:n]:
+            canvas.grade(assignment.id, f"sis_user_id:{student}", score=3)
+    messages = []
+    real_add = jobs.Progress.add
+
+    def add(self, n=1, **kwargs):
+        messages.append(kwargs.get("message", ""))
+        return real_add(self, n, **kwargs)
+
+    monkeypatch.setattr(jobs.Progress, "add", add)
+    passback(conversion)
+    for course, _ in graded:
+        own = GradePassbackItem.objects.filter(conversion=conversion, canvas_course_id=course.id,
+                                               status=GpbStatus.ACCEPTED).count()
+        said = next(m for m in messages if m.startswith(f"{course.name}:"))
+        assert said.startswith(f"{course.name}: {own} accepted, 0 refused; all courses so far:"), said
+    assert GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).count() == 5  # 2 assignments, 3 scores
 
 
 def test_grades_a_sleeping_zone_did_not_take_are_sent_on_the_next_run(paused, zis_profile, settings):

@@ -60,7 +60,9 @@ def test_a_legacy_import_after_the_pause_is_flagged_and_blocks_the_remap_until_i
     legacy = canvas.seed_sis_import(users_csv("PS"))  # the legacy sync ran again tonight
     seen = legacy_watch.check(conversion)
     assert [i["id"] for i in seen["foreign"]] == [legacy.id] and seen["still_arriving"]
-    assert seen["foreign"][0]["files"] == ["seed.csv"] and seen["foreign"][0]["counts"].get("users") == 1
+    # One uploaded CSV is listed under the name Canvas gives the batch (SisBatch.create_with_attachment).
+    assert seen["foreign"][0]["files"] == [f"sis_upload_{legacy.id}.zip"]
+    assert seen["foreign"][0]["counts"].get("users") == 1
     # In the diagnostics (with the district's checklist), on the page, and as an alert to those who act.
     diag = Diagnostic.objects.get(conversion=conversion, code="legacy_imports", cleared_at__isnull=True)
     assert diag.evidence["imports"][0]["id"] == legacy.id and "turn off the legacy" in diag.advice
@@ -102,7 +104,7 @@ def test_the_page_lists_the_imports_and_the_checklist(conversion, canvas, consul
     assert "not been checked since the pause" in client.get(url).content.decode()
     page = client.post(url + "check/", follow=True).content.decode()
     assert "1 import(s) since the pause not made by this product" in page
-    assert "Still arriving" in page and f"<td>{legacy.id}</td>" in page and "seed.csv" in page
+    assert "Still arriving" in page and f"<td>{legacy.id}</td>" in page and f"sis_upload_{legacy.id}.zip" in page
     assert "turn off the legacy Canvas plug-in" in page
     district_page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()
     assert url in district_page  # from the header and from the diagnostic

@@ -14,6 +14,7 @@ from conversion.models import (
     Approval,
     ApprovalKind,
     Artifact,
+    GradePassbackItem,
     Job,
     JobKind,
     MappingDiff,
@@ -50,8 +51,10 @@ def matrix(conversion, job, data):
         "password_change": ("get", {}, (OK, OK, OK)),  # every signed-in user's own password
         "password_change_done": ("get", {}, (OK, OK, OK)),
         "portfolio": ("get", {}, (OK, OK, OK)),  # everyone signed in has a portfolio (their own districts)
+        "portfolio_csv": ("get", {}, (OK, OK, OK)),  # the same rows as the portfolio, as CSV
         "district": ("get", {"slug": d["slug"]}, (OK, OK, NOT_FOUND)),
         "district_year": ("get", d, (OK, OK, NOT_FOUND)),
+        "district_section": ("get", {**d, "section": "syncs"}, (OK, OK, NOT_FOUND)),
         "perform_action": ("post", {**d, "name": "go_live"}, (REDIRECT, REDIRECT, NOT_FOUND)),
         "edit_part": ("post", {**d, "part": "zis"}, (REDIRECT, FORBIDDEN, NOT_FOUND)),
         "hold_sync": ("post", d, (REDIRECT, REDIRECT, NOT_FOUND)),
@@ -98,6 +101,8 @@ def data(conversion, job, consultant):
                             approved_by=consultant)
     artifact = Artifact.objects.create(conversion=conversion, job=job, kind="remap_file", name="x.csv", content=b"a,b")
     held_run = SyncRun.objects.create(conversion=conversion, job=job, trigger="manual", state=SyncState.HELD)
+    GradePassbackItem.objects.create(conversion=conversion, canvas_course_id=1, canvas_assignment_id=7,
+                                     object_name="GradingAssignment", status="accepted")
     return {"artifact": artifact, "held_run": held_run}
 
 

@@ -146,7 +146,7 @@ def test_the_sync_history_button_starts_an_audited_remaster_and_shows_it(convers
     conversion.district.canvas_url = "http://127.0.0.1:9"
     conversion.district.save()
     live(conversion)
-    page = reverse("district_year", kwargs={"slug": "alpha", "year": 2027})
+    page = reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "syncs"})
     url = reverse("remaster_sync", kwargs={"slug": "alpha", "year": 2027})
 
     client.force_login(district_admin)

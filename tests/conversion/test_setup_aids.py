@@ -100,7 +100,7 @@ def test_the_mappings_document_lists_what_the_agent_must_publish(zoned, district
 
 def test_the_district_page_links_the_aids_at_step_one(zoned, district_admin, client):
     client.force_login(district_admin)
-    html = client.get(reverse("district_year", kwargs={"slug": "alpha", "year": 2027})).content.decode()
+    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "connection"})).content.decode()
     assert f'hx-get="{setup_url(zoned)}"' in html and f'href="{setup_url(zoned)}"' in html
 
 

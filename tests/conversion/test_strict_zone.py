@@ -286,6 +286,8 @@ def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conv
             job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
             if profile == "default":
                 assert pull.pull(conversion, job=job, idle_timeout=5).counts.get("SectionInfo", 0) == 0
+                job.state = "succeeded"  # done: one active pull at a time (the database refuses a second)
+                job.save(update_fields=["state"])
                 continue
             with pytest.raises(JobFailed) as failed:
                 pull.pull(conversion, job=job, idle_timeout=0.5)

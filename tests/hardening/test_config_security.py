@@ -150,22 +150,24 @@ def test_credentials_of_an_old_demo_database_stay_readable_and_are_reencrypted(d
 
 
 @pytest.mark.django_db(transaction=True)
-def test_migration_0006_keeps_the_first_2000_characters_of_older_long_reasons():
+def test_migration_0007_keeps_the_first_2000_characters_of_older_long_reasons():
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("conversion", "0005_sifrecord_one_index")], [("conversion", "0006_web_security")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    apps = executor.loader.project_state(before).apps
-    district = apps.get_model("conversion", "District").objects.create(name="Old", slug="old")
-    apps.get_model("conversion", "AuditEvent").objects.create(district=district, actor_label="x", action="a",
-                                                               summary="s", reason="r" * 2_400_000)
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(after)
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes("conversion"))
+    before, after = [("conversion", "0006_alerts")], [("conversion", "0007_web_security")]
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        apps = executor.loader.project_state(before).apps
+        district = apps.get_model("conversion", "District").objects.create(name="Old", slug="old")
+        apps.get_model("conversion", "AuditEvent").objects.create(district=district, actor_label="x", action="a",
+                                                                   summary="s", reason="r" * 2_400_000)
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+    finally:  # back to the latest, also when the test fails, so the tests that follow find their tables
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes("conversion"))
     from conversion.models import AuditEvent
 
     assert len(AuditEvent.objects.get(district__slug="old").reason) == 2000

@@ -339,29 +339,31 @@ def test_the_migration_settles_duplicate_active_jobs_and_moves_old_tracebacks():
     from django.db.migrations.executor import MigrationExecutor
 
     before, after = [("conversion", "0008_sif_version")], [("conversion", "0009_job_hardening")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    apps = executor.loader.project_state(before).apps
-    District_, Conversion_, Job_ = (apps.get_model("conversion", n) for n in ("District", "Conversion", "Job"))
-    conversion = Conversion_.objects.create(district=District_.objects.create(name="Old", slug="old"),
-                                            school_year=2027)
-    older = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
-    running = Job_.objects.create(conversion=conversion, kind="remap", state="running")
-    newer = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
-    failed = Job_.objects.create(conversion=conversion, kind="pull", state="failed",
-                                 error='KeyError: x\n\nTraceback (most recent call last):\n  File "/srv/app/x.py"')
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        apps = executor.loader.project_state(before).apps
+        District_, Conversion_, Job_ = (apps.get_model("conversion", n) for n in ("District", "Conversion", "Job"))
+        conversion = Conversion_.objects.create(district=District_.objects.create(name="Old", slug="old"),
+                                                school_year=2027)
+        older = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
+        running = Job_.objects.create(conversion=conversion, kind="remap", state="running")
+        newer = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
+        failed = Job_.objects.create(conversion=conversion, kind="pull", state="failed",
+                                     error='KeyError: x\n\nTraceback (most recent call last):\n  File "/srv/app/x.py"')
 
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(after)
-    states = dict(Job.objects.filter(conversion_id=conversion.pk).values_list("pk", "state"))
-    assert states == {older.pk: "cancelled", running.pk: "running", newer.pk: "cancelled", failed.pk: "failed"}
-    moved = Job.objects.get(pk=failed.pk)
-    assert moved.error == "KeyError: x" and moved.traceback.startswith("Traceback (most recent call last)")
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+        states = dict(Job.objects.filter(conversion_id=conversion.pk).values_list("pk", "state"))
+        assert states == {older.pk: "cancelled", running.pk: "running", newer.pk: "cancelled", failed.pk: "failed"}
+        moved = Job.objects.get(pk=failed.pk)
+        assert moved.error == "KeyError: x" and moved.traceback.startswith("Traceback (most recent call last)")
 
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())  # back to the latest for the tests that follow
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())  # back to the latest for the tests that follow
 
 
 SQLITE_CHECK = """

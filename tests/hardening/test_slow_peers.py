@@ -233,12 +233,18 @@ def test_a_consultant_cancel_stops_the_wait_at_the_next_poll(conversion, consult
 def quiet_zone(conversion, monkeypatch):
     """A real simulated zone that takes the registration and the requests, then delivers nothing more."""
     from sifclient import Agent
+    from sifclient.agent import DrainStats
     from sifclient.powerschool import DistrictSpec
 
     from tests.conversion.simulators import simulated_district
 
     drains = []
-    monkeypatch.setattr(Agent, "drain", lambda self, handler, **kwargs: drains.append(1))
+
+    def quiet(self, handler, **kwargs):  # the zone's queue is empty: status 9, as drain reports it
+        drains.append(1)
+        return DrainStats(stopped_by="empty")
+
+    monkeypatch.setattr(Agent, "drain", quiet)
     with simulated_district(conversion, DistrictSpec(students=5, schools=1, school_year=2027, seed=3),
                             seed_canvas=False):
         yield drains
@@ -253,8 +259,10 @@ def test_a_consultant_cancel_reaches_a_pull_waiting_on_a_quiet_zone(conversion, 
         quiet_zone.append(1)
         if len(quiet_zone) == 3:
             jobs.cancel_job(Job.objects.get(pk=job.pk), user=consultant)
+        return DrainStats(stopped_by="empty")
 
     from sifclient import Agent
+    from sifclient.agent import DrainStats
 
     monkeypatch.setattr(Agent, "drain", cancel_on_third_drain)
     monkeypatch.setattr(pull, "POLL_SECONDS", 0.01)

@@ -305,7 +305,8 @@ def test_malformed_ids_answer_404_or_400(conversion, consultant):
     client.force_login(consultant)
     base = f"/districts/{conversion.district.slug}/{conversion.school_year}"
     for url in (f"{base}/jobs/{'9' * 20}/", f"{base}/files/{'1' * 25}/", f"{base}/grade-passback/courses/{'7' * 30}/",
-                f"/districts/{conversion.district.slug}/{'2' * 40}/"):
+                f"/districts/{conversion.district.slug}/{'2' * 40}/",
+                f"/districts/{conversion.district.slug}/{'2' * 40}/syncs/"):  # the dashboard's section routes too
         assert client.get(url).status_code == 404, url
     assert client.post(reverse("notifications_read"), {"notification": "²"}).status_code == 400
     assert client.post(reverse("notifications_read"), {"notification": "9" * 30}).status_code == 400
