@@ -73,6 +73,16 @@ def create_district(*, user, name: str, powerschool_url: str, time_zone: str, sc
     return conversion
 
 
+def _save_changes(district: District, before: District, values: dict) -> list[str]:
+    """Set and save the fields whose value differs from `before` (the row as locked); returns their names."""
+    changed = [name for name, value in values.items() if getattr(before, name) != value]
+    for name in changed:
+        setattr(district, name, values[name])
+    if changed:
+        district.save(update_fields=changed)
+    return changed
+
+
 @transaction.atomic
 def update_district(district: District, *, user, **values) -> list[str]:
     """Save the district's own fields (name, PowerSchool URL, time zone); returns the names that changed.
@@ -81,12 +91,9 @@ def update_district(district: District, *, user, **values) -> list[str]:
     """
     _require_consultant(user)
     before = District.objects.select_for_update().get(pk=district.pk)
-    changed = [name for name, value in values.items() if getattr(before, name) != value]
+    changed = _save_changes(district, before, values)
     if not changed:
         return []
-    for name in changed:
-        setattr(district, name, values[name])
-    district.save(update_fields=changed)
     if "powerschool_url" in changed:
         district.conversions.filter(state="agent_setup").update(hosting=hosting_for(district.powerschool_url))
     audit.record(
@@ -129,12 +136,9 @@ def save_canvas(district: District, *, user, canvas_url: str, account_id: str, t
         values["canvas_token"] = token
     elif before.canvas_token and before.canvas_url and peers.origin(canvas_url) != peers.origin(before.canvas_url):
         values["canvas_token"] = ""  # a token never follows its Canvas to a new address
-    changed = [name for name, value in values.items() if getattr(before, name) != value]
+    changed = _save_changes(district, before, values)
     if not changed:
         return []
-    for name in changed:
-        setattr(district, name, values[name])
-    district.save(update_fields=changed)
     detail = {n: ({"changed": True} if n == "canvas_token" else {"from": getattr(before, n), "to": values[n]})
               for n in changed}
     labels = ", ".join(str(District._meta.get_field(n).verbose_name) for n in changed)

@@ -103,6 +103,12 @@ def agent_for(conversion: Conversion, *, timeout: float | None = None) -> Iterat
                 close()
 
 
+# OpenZIS refuses Change events as 4/12 and Delete events as 4/11: one cure for both.
+_EVENT_KIND_REFUSED = ("Agent {source_id} may not publish {object} events of this kind (OpenZIS numbers Change 12 and "
+                       "Delete 11): ask the ZIS administrator to allow publishing Add, Change and Delete of {object} "
+                       "in the agent's access control list (ACL).")
+
+
 # ONE table of advice: what to do for every SIF_Error and every failure to talk with the ZIS. Keys:
 #   ("sif", category)            the category's advice (every category of sifclient.errors.ERROR_CATEGORIES)
 #   ("sif", category, code)      a code that asks for something else than its category (checked first)
@@ -164,12 +170,8 @@ ADVICE: dict[tuple, str] = {
                    "registration, then re-register it by running the connection test again.",
     ("sif", 4, 10): "Agent {source_id} may not publish Add events of {object}: ask the ZIS administrator to allow "
                     "it in the agent's access control list (ACL).",
-    ("sif", 4, 11): "Agent {source_id} may not publish {object} events of this kind (OpenZIS numbers Change 12 and "
-                    "Delete 11): ask the ZIS administrator to allow publishing Add, Change and Delete of {object} in "
-                    "the agent's access control list (ACL).",
-    ("sif", 4, 12): "Agent {source_id} may not publish {object} events of this kind (OpenZIS numbers Change 12 and "
-                    "Delete 11): ask the ZIS administrator to allow publishing Add, Change and Delete of {object} in "
-                    "the agent's access control list (ACL).",
+    ("sif", 4, 11): _EVENT_KIND_REFUSED,
+    ("sif", 4, 12): _EVENT_KIND_REFUSED,
     # OpenZIS says "Agent Not Registerd" as 5/1, and refuses a registration repeated within one second so too;
     # our agent registers again once in both cases, so this is read when that did not cure it.
     ("sif", 5, 1): "The ZIS says agent {source_id} is not registered, or refused its registration, although our "
