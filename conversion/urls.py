@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from django.urls import path, register_converter
 
 from conversion.views import alerts, data, district, gpb, invitations, legacy, notifications, onboarding, portfolio, setup
+from conversion.views import roster as roster_views
 
 
 class IdConverter:
@@ -58,6 +59,8 @@ urlpatterns = [
     path("districts/<slug:slug>/<id:year>/", district.district_page, name="district_year"),
     path("districts/<slug:slug>/<id:year>/actions/<str:name>/", district.perform_action, name="perform_action"),
     path("districts/<slug:slug>/<id:year>/edit/<str:part>/", district.edit_part, name="edit_part"),
+    path("districts/<slug:slug>/<id:year>/roster-policy/", roster_views.save_roster_policy, name="roster_policy"),
+    path("districts/<slug:slug>/<id:year>/rollover/", roster_views.roll_over, name="rollover"),
     path("districts/<slug:slug>/<id:year>/hold-sync/", district.hold_sync, name="hold_sync"),
     path("districts/<slug:slug>/<id:year>/jobs/start/<str:kind>/", district.start_job, name="start_job"),
     path("districts/<slug:slug>/<id:year>/jobs/<id:job_id>/", district.job_partial, name="job"),

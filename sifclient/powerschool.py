@@ -101,6 +101,16 @@ class DistrictSpec:
     smp_on: bool = False
     zone_not_ready: bool = False
     family_emails: bool = False
+    # Realistic roster details (what a district's Canvas must get right, issue 14):
+    # the first `departed_students` students (every 7th from the second) left the district on March 13th: their
+    # StudentSchoolEnrollment and StudentSectionEnrollments carry that ExitDate (SIF StudentSchoolEnrollment/
+    # ExitDate, StudentSectionEnrollment/ExitDate, US 2.4 XSD).
+    departed_students: int = 0
+    departed_on: str = ""  # ISO date they left; "" is March 13th of the school year
+    # Co-teaching: one section in four lists a second teacher after the lead, one in four (the next) lists the
+    # school's last teacher, whose StaffAssignment Description is "Instructional Aide" (TeacherList holds only
+    # StaffPersonalRefIds, so the role is read from the assignment).
+    co_teachers: bool = False
 
     def __post_init__(self) -> None:
         if self.students < 0 or self.schools < 1 or self.day < 0:
@@ -336,18 +346,48 @@ class District:
         year_offset, school, course, p = self._section_parts(index)
         return year_offset * self.spec.schools * 3 + school * 3 + (course + p) % 3
 
+    def aide_index(self, school: int) -> int:
+        """The staff index of a school's instructional aide (with ``co_teachers``)."""
+        return school * self.staff_per_school + self.spec.teachers_per_school - 1
+
+    def section_teachers(self, index: int) -> list[int]:
+        s = self.spec
+        _, school, course, p = self._section_parts(index)
+        slot = course * s.sections_per_course + p
+        lead = school * self.staff_per_school + slot % s.teachers_per_school
+        teachers = [lead]
+        if s.co_teachers and s.teachers_per_school > 2:
+            if slot % 4 == 0:
+                co = school * self.staff_per_school + (slot + 1) % s.teachers_per_school
+                if co != self.aide_index(school):
+                    teachers.append(co)
+            elif slot % 4 == 1 and lead != self.aide_index(school):
+                teachers.append(self.aide_index(school))
+        return teachers
+
+    def departed(self, student: int) -> bool:
+        """Whether regular student `student` left the district during the year (``departed_students``)."""
+        return student < self.spec.students and student % 7 == 1 and student // 7 < self.spec.departed_students
+
+    def departure_date(self, school_year: int) -> dt.date:
+        if self.spec.departed_on and school_year == self.spec.school_year:
+            return dt.date.fromisoformat(self.spec.departed_on)
+        return dt.date(school_year, 3, 13)
+
     def section(self, index: int) -> SectionInfo:
         s = self.spec
         year_offset, school, course, p = self._section_parts(index)
         course_index = year_offset * s.schools * s.courses_per_school + school * s.courses_per_school + course
-        teacher = school * self.staff_per_school + (course * s.sections_per_course + p) % s.teachers_per_school
         return SectionInfo(
             ref_id=self.ref_id("SectionInfo", index),
             course_ref_id=self.ref_id("SchoolCourseInfo", course_index),
-            school_year=s.school_year - year_offset, local_id=str(50000 + index),
+            # PowerSchool gives every year's sections new ids: the year's last two digits lead the number.
+            school_year=s.school_year - year_offset,
+            local_id=str((s.school_year - year_offset) % 100 * 100000 + 50000 + index % (s.schools * self.sections_per_school)),
             description=f"{SUBJECTS[course % len(SUBJECTS)][1]} {course // len(SUBJECTS) + 1} - section {p + 1}",
             schedules=[ScheduleInfo(term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
-                                    teacher_ref_ids=[self.ref_id("StaffPersonal", teacher)])],
+                                    teacher_ref_ids=[self.ref_id("StaffPersonal", t)
+                                                     for t in self.section_teachers(index)])],
             course_section_code=f"{course_index}.{p + 1}", section_code=str(p + 1),
             extended_elements=self._ext(50000 + index),
         )
@@ -380,7 +420,9 @@ class District:
         return StaffAssignment(
             ref_id=self.ref_id("StaffAssignment", index), school_ref_id=self.ref_id("SchoolInfo", school),
             school_year=year, staff_ref_id=self.ref_id("StaffPersonal", index),
-            description="Principal" if principal else "Classroom teacher", primary_assignment="Yes",
+            description="Principal" if principal else "Instructional Aide" if (
+                self.spec.co_teachers and index == self.aide_index(school)) else "Classroom teacher",
+            primary_assignment="Yes",
             job_start_date=self.year_start(year), job_end_date=self.year_end(year),
             job_function_code="2400" if principal else "1000",
             extended_elements=self._ext(5000 + index),
@@ -454,7 +496,8 @@ class District:
             school_ref_id=self.ref_id("SchoolInfo", school), membership_type=membership,
             time_frame=frame, school_year=year, entry_date=self.year_start(year),
             grade_level=self.student_grade(student),
-            exit_date=self.year_end(year) if frame == "Historical" else None,
+            exit_date=self.year_end(year) if frame == "Historical" else
+            self.departure_date(year) if self.departed(student) else None,
             extended_elements=self._ext(700000 + index),
         )
 
@@ -475,7 +518,9 @@ class District:
             ref_id=self.ref_id("StudentSectionEnrollment", index),
             student_ref_id=self.ref_id("StudentPersonal", self.student_key(student)),
             section_ref_id=self.ref_id("SectionInfo", section), school_year=year,
-            entry_date=self.year_start(year), exit_date=self.year_end(year) if year_offset else None,
+            entry_date=self.year_start(year), exit_date=self.year_end(year) if year_offset else
+            self.departure_date(year) if self.departed(student) and self.term(
+                self.section_term_index(section)).end_date > self.departure_date(year) else None,
             extended_elements=self._ext(800000 + index),
         )
 

@@ -16,6 +16,7 @@ from conversion.models.district import District
 from conversion.models.gradepassback import Confirmation, GpbCategoryOverride, GpbStatus, GradePassbackItem
 from conversion.models.job import ACTIVE_STATES, FINISHED_STATES, Job, JobKind, JobLost, JobState
 from conversion.models.notification import AlertPreference, Delivery, Notification, NotificationKind
+from conversion.models.roster_policy import RosterPolicy
 from conversion.models.mapping import MappingDiff, MappingRow, MatchStatus
 from conversion.models.sync import SYNC_SUCCESS_STATES, Artifact, SyncRun, SyncState
 from conversion.models.snapshot import ReceivedMessage, SifRecord, Snapshot, SnapshotState
@@ -23,6 +24,6 @@ from conversion.models.snapshot import ReceivedMessage, SifRecord, Snapshot, Sna
 __all__ = [
     "AGENT_CHECKLIST", "Approval", "ApprovalKind", "AuditEvent", "Conversion", "ConversionState", "District",
     "ACTIVE_STATES", "FINISHED_STATES", "GpbState", "Gradebook", "Hosting", "Job", "JobKind", "JobLost", "JobState",
-    "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "SifRecord", "SifVersion", "Snapshot", "SnapshotState",
+    "Artifact", "SYNC_SUCCESS_STATES", "SyncRun", "SyncState", "MappingDiff", "MappingRow", "MatchStatus", "ReceivedMessage", "RosterPolicy", "SifRecord", "SifVersion", "Snapshot", "SnapshotState",
     "Diagnostic", "Severity", "Confirmation", "GpbCategoryOverride", "GpbStatus", "GradePassbackItem", "Notification", "NotificationKind", "AlertPreference", "Delivery",
 ]

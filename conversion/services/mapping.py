@@ -20,6 +20,7 @@ from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapsho
 from conversion.services import bulk
 from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster
+from conversion.services.sis_csv import planned_logins
 
 M = MatchStatus
 
@@ -53,6 +54,7 @@ class CanvasUser:
     sis_user_id: str
     name: str
     sortable_name: str = ""
+    login_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,83 @@ class CanvasCourse:
     sis_course_id: str
     name: str
     canvas_id: int
+    sis_term_id: str = ""
+    sis_section_ids: tuple[str, ...] = ()
+    term_dates: tuple[str, str] = ("", "")  # the course's term's start_at and end_at in Canvas (dates only)
+
+
+def diff_term_dates(roster: Roster, canvas_courses: Iterable[CanvasCourse],
+                    renamed: dict[str, str] | None = None) -> list[DiffRow]:
+    """Terms whose dates in Canvas differ from PowerSchool's TermInfo: edited by hand in Canvas, most likely.
+    Canvas keeps dates edited in its interface over an SIS import's (term start/end dates are sticky:
+    lib/sis/csv/term_importer.rb, the SIS CSV document's S mark), so the district is told, not overwritten
+    silently: a row to read, not blocking."""
+    renamed = renamed or {}
+    terms = {t.term_id: t for t in roster.terms.values()}
+    rows, seen = [], set()
+    for course in canvas_courses:
+        term = terms.get(renamed.get(course.sis_term_id, course.sis_term_id))
+        if term is None or term.term_id in seen or not any(course.term_dates):
+            continue
+        seen.add(term.term_id)
+        canvas_dates = tuple(d[:10] for d in course.term_dates)
+        if canvas_dates != (term.start_date or "", term.end_date or ""):
+            rows.append(DiffRow(kind="term", status=M.CONFLICT, key=term.term_id, name=term.name,
+                                sif_value=f"{term.start_date} – {term.end_date}",
+                                canvas_value=f"{canvas_dates[0] or '?'} – {canvas_dates[1] or '?'}",
+                                reason="Canvas's term dates differ from PowerSchool's (edited by hand?): Canvas keeps "
+                                       "its own; correct one of them"))
+    return rows
+
+
+LEGACY_KINDS = {"legacy_term": "term", "legacy_course": "course", "legacy_section": "section"}
+
+
+def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[DiffRow]:
+    """How the legacy integration named terms, courses and sections, learned from Canvas: a Canvas section whose
+    SIS id holds, as one run of digits, exactly one PowerSchool section LocalId (SectionInfo/LocalId) is that
+    section; its course and its course's term are that section's course and term. Each old id that differs from
+    the one the sync writes becomes a row the remap renames with change_sis_id (types term, course and section:
+    lib/sis/csv/change_sis_id_importer.rb). A legacy course holding several sections (cross-listed) becomes the
+    course of its first section; ids already used in Canvas are never claimed twice."""
+    import re
+
+    by_local = {s.local_id: s for s in roster.sections.values()}
+    courses = list(canvas_courses)
+    taken = {"section": {i for c in courses for i in c.sis_section_ids},
+             "course": {c.sis_course_id for c in courses}, "term": {c.sis_term_id for c in courses}}
+    renames: dict[str, dict[str, tuple[str, str]]] = {"term": {}, "course": {}, "section": {}}
+
+    def claim(kind, old, new, name):
+        if not old or old == new or old in renames[kind] or new in taken[kind]:
+            return
+        if any(target == new for target, _ in renames[kind].values()):
+            return
+        renames[kind][old] = (new, name)
+
+    for course in courses:
+        matched = []
+        for old in course.sis_section_ids:
+            found = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
+            if len(found) == 1:
+                section = found.pop()
+                matched.append(section)
+                claim("section", old, section.section_id, section.name)
+        if matched:
+            first = matched[0]
+            claim("course", course.sis_course_id, first.course_id, first.name)
+            if first.term:
+                claim("term", course.sis_term_id, first.term.term_id, first.term.name)
+    rows = []
+    for kind, found in renames.items():
+        for old, (new, name) in sorted(found.items()):
+            rows.append(DiffRow(kind=f"legacy_{kind}", status=M.MATCHED, key=new, name=name, sif_value=new,
+                                canvas_value=old, reason=f"legacy {kind} id {old}: the remap renames it to {new}"))
+    return rows
+
+
+_CSV_ROLE = {"StudentEnrollment": "student", "TeacherEnrollment": "teacher", "TaEnrollment": "ta",
+             "ObserverEnrollment": "observer", "DesignerEnrollment": "designer"}
 
 
 def _norm(text: str) -> str:
@@ -72,8 +151,15 @@ def names_match(person: Person, user: CanvasUser) -> bool:
     return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
 
 
-def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> list[DiffRow]:
-    """The user half of the mapping: plain data in, rows to save out."""
+def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser],
+               logins: dict[str, str] | None = None) -> list[DiffRow]:
+    """The user half of the mapping: plain data in, rows to save out.
+
+    `logins` (person RefId -> the login the sync would write, sis_csv.planned_logins): an existing Canvas user
+    whose login would change is a blocking conflict. Canvas's SIS import rewrites a pseudonym's unique_id from
+    users.csv login_id (lib/sis/user_importer.rb), and a changed login is a changed sign-in: an SSO district's
+    users would be locked out the first night."""
+    logins = logins or {}
     people = list(people)
     by_local: dict[str, list[Person]] = defaultdict(list)
     by_dcid: dict[str, list[Person]] = defaultdict(list)
@@ -101,7 +187,12 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
         remapped = canvas.get(p.dcid) if p.dcid else None
         if current is None and remapped is not None and remapped.sis_user_id not in by_local:
             used_canvas.add(p.dcid)
-            row(M.MATCHED, p, "already under its DCID", canvas_value=p.dcid)
+            wanted = logins.get(p.ref_id)
+            if wanted and remapped.login_id and wanted.casefold() != remapped.login_id.casefold():
+                row(M.CONFLICT, p, f"login would change from {remapped.login_id} to {wanted}: set the district's "
+                                   "login rule to the one Canvas holds", canvas_value=p.dcid, blocking=True)
+            else:
+                row(M.MATCHED, p, "already under its DCID", canvas_value=p.dcid)
             continue
         if current is None:
             row(M.ONLY_SIF, p, "not in Canvas yet: the first sync will create this user under the DCID")
@@ -117,6 +208,11 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
         elif p.dcid in canvas and p.dcid != p.local_id and p.dcid not in by_local:
             row(M.CONFLICT, p, f"DCID {p.dcid} is already the SIS ID of another Canvas user ({canvas[p.dcid].name})",
                 current.sis_user_id, blocking=True)
+        elif (logins.get(p.ref_id) and current.login_id
+              and logins[p.ref_id].casefold() != current.login_id.casefold()):
+            row(M.CONFLICT, p, f"login would change from {current.login_id} to {logins[p.ref_id]}: set the "
+                               "district's login rule to the one the legacy integration used", current.sis_user_id,
+                blocking=True)
         elif not names_match(p, current):
             row(M.CONFLICT, p, f"name differs: Canvas has “{current.name}”; the sync will update it",
                 current.sis_user_id)
@@ -130,8 +226,11 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser]) -> 
     return rows
 
 
-def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[DiffRow]:
-    canvas = {c.sis_course_id: c for c in canvas_courses if c.sis_course_id}
+def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse],
+                 renamed: dict[str, str] | None = None) -> list[DiffRow]:
+    """Courses by SIS id; `renamed` (legacy course id -> the sync's) counts a legacy course as the one it becomes."""
+    renamed = renamed or {}
+    canvas = {renamed.get(c.sis_course_id, c.sis_course_id): c for c in canvas_courses if c.sis_course_id}
     rows = []
     for section in roster.sections.values():
         course = canvas.pop(section.course_id, None)
@@ -183,18 +282,27 @@ def run_mapping(job: Job, progress: Progress) -> None:
     with canvas_for(conversion.district) as canvas:
         users = []
         for n, u in enumerate(canvas.iter_users(account), 1):
-            users.append(CanvasUser(u.sis_user_id or "", u.name or "", u.sortable_name or ""))
+            users.append(CanvasUser(u.sis_user_id or "", u.name or "", u.sortable_name or "", u.login_id or ""))
             if n % 500 == 0:
                 progress.update(message=f"Reading Canvas users: {n:,}")
         progress.update(current=1, message=f"{len(users):,} Canvas users read; reading courses", force=True)
-        courses = [CanvasCourse(c.sis_course_id or "", c.name, c.id) for c in canvas.iter_courses(account)]
         in_scope = {s.course_id for s in roster.sections.values()}
+        courses = []
+        for c in canvas.iter_courses(account):
+            # A course the sync does not name is read with its sections: it may be the legacy integration's.
+            sections = () if (c.sis_course_id or "") in in_scope or not c.sis_course_id else tuple(
+                s.sis_section_id for s in canvas.iter_sections(c.id) if s.sis_section_id)
+            term = c.raw.get("term") or {}
+            courses.append(CanvasCourse(c.sis_course_id or "", c.name, c.id, c.sis_term_id or "", sections,
+                                        (term.get("start_at") or "", term.get("end_at") or "")))
         read = [c for c in courses if c.sis_course_id in in_scope]
         progress.update(current=2, message=f"{len(courses):,} Canvas courses; reading enrollments", force=True)
         canvas_enrollments: set[tuple[str, str, str]] = set()
         for n, course in enumerate(read, 1):
             for e in canvas.iter_enrollments(course_id=course.canvas_id):
-                role = "teacher" if e.type == "TeacherEnrollment" else "student" if e.type == "StudentEnrollment" else e.role
+                # enrollments.csv role names by the API's enrollment type (Enrollment#type, canvas-lms
+                # app/models/enrollment.rb: StudentEnrollment, TeacherEnrollment, TaEnrollment, …)
+                role = _CSV_ROLE.get(e.type, e.role)
                 if e.sis_user_id:
                     canvas_enrollments.add((course.sis_course_id, e.sis_user_id, role))
             if n % 20 == 0:
@@ -202,7 +310,11 @@ def run_mapping(job: Job, progress: Progress) -> None:
     progress.update(current=3, message="Comparing", force=True)
     people = list(roster.iter_people())
     several_emails = sum(1 for p in people if p.email_choice.several)
-    rows = diff_users(people, users) + diff_courses(roster, courses)
+    legacy_rows = learn_legacy_ids(roster, courses)
+    renamed_courses = {r.canvas_value: r.key for r in legacy_rows if r.kind == "legacy_course"}
+    rows = diff_users(people, users, planned_logins(roster)) + diff_courses(roster, courses, renamed_courses)
+    renamed_terms = {r.canvas_value: r.key for r in legacy_rows if r.kind == "legacy_term"}
+    rows += legacy_rows + diff_term_dates(roster, courses, renamed_terms)
     enrollment_rows, matched_enrollments = diff_enrollments(roster, canvas_enrollments)
     rows += enrollment_rows
     counts: dict[str, Counter] = defaultdict(Counter)
@@ -217,12 +329,15 @@ def run_mapping(job: Job, progress: Progress) -> None:
         )
         save_rows(diff, rows)
     users_count = counts["user"]
+    term_warnings = roster.term_date_warnings()
     progress.update(
-        current=4, detail={"mapping_diff": diff.pk},
+        current=4, detail={"mapping_diff": diff.pk, "term_warnings": term_warnings},
         message=(f"Users: {users_count[M.MATCHED]:,} matched, {users_count[M.CONFLICT]:,} conflicting, "
                  f"{users_count[M.ONLY_SIF]:,} only in SIF, {users_count[M.ONLY_CANVAS]:,} only in Canvas; "
                  f"{diff.blocking_count:,} blocking"
                  + (f"; {several_emails:,} with several e-mail addresses in PowerSchool (Canvas gets "
-                    f"{EMAIL_RULE})" if several_emails else "")),
+                    f"{EMAIL_RULE})" if several_emails else "")
+                 + (f"; {len(term_warnings)} term(s) whose end date disagrees with exit dates" if term_warnings
+                    else "")),
         force=True,
     )

@@ -1,4 +1,7 @@
-"""Step 5: move every Canvas user's sis_user_id from the PowerSchool ID to the DCID.
+"""Step 5: move every Canvas user's sis_user_id from the PowerSchool ID to the DCID, and the legacy integration's
+term, course and section ids to the ones the sync writes (learned by the mapping check), so go-live updates the
+old courses instead of creating empty ones beside them. Each is a change_sis_id row of its type
+(lib/sis/csv/change_sis_id_importer.rb accepts user, course, section, term, account, group types).
 
 The plan comes from the mapping diff the district approved; it is checked against Canvas as it is at
 run time, so running the job again only renames who still needs it. The reverse file is kept so a
@@ -18,6 +21,7 @@ from conversion.models import ApprovalKind, Artifact, Conversion, Job, JobKind, 
 from conversion.models import MatchStatus as M
 from conversion.services import canvas_import, legacy_watch
 from conversion.services.canvas_api import canvas_for
+from conversion.services.mapping import LEGACY_KINDS
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Change:
     old_id: str
     new_id: str
     name: str
+    type: str = "user"
 
 
 @dataclass
@@ -71,6 +76,9 @@ def plan_for(diff: MappingDiff) -> RemapPlan:
             result.skipped.append({"key": key, "name": name, "reason": "not in the SIF data: left as it is"})
         else:
             result.skipped.append({"key": key, "name": name, "reason": reason or "no DCID"})
+    legacy = (diff.rows.filter(kind__in=LEGACY_KINDS, status=M.MATCHED).order_by("kind", "key")
+              .values_list("kind", "key", "name", "canvas_value"))
+    result.changes.extend(Change(old, new, name, LEGACY_KINDS[kind]) for kind, new, name, old in legacy)
     return result
 
 
@@ -100,10 +108,22 @@ def plan_summary(conversion: Conversion) -> PlanSummary | None:
 
 def change_file(changes: list[Change], *, reverse: bool = False) -> bytes:
     rows = (
-        ChangeSisIdRow(old_id=c.new_id if reverse else c.old_id, new_id=c.old_id if reverse else c.new_id, type="user")
+        ChangeSisIdRow(old_id=c.new_id if reverse else c.old_id, new_id=c.old_id if reverse else c.new_id, type=c.type)
         for c in changes
     )
     return csv_bytes("change_sis_id", rows)
+
+
+def _present(canvas, account, types: set[str]) -> set[tuple[str, str]]:
+    """(type, SIS id) of every user, and of every course, section and term when `types` holds one of them."""
+    found = {("user", u.sis_user_id) for u in canvas.iter_users(account) if u.sis_user_id}
+    for course in canvas.iter_courses(account) if types - {"user"} else ():
+        if course.sis_course_id:
+            found.add(("course", course.sis_course_id))
+        if course.sis_term_id:
+            found.add(("term", course.sis_term_id))
+        found.update(("section", s.sis_section_id) for s in canvas.iter_sections(course.id) if s.sis_section_id)
+    return found
 
 
 def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool, label: str) -> dict:
@@ -114,8 +134,8 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
     target = (lambda c: c.old_id) if reverse else (lambda c: c.new_id)
     with canvas_for(conversion.district) as canvas:
         progress.update(current=0, total=100, message="Reading Canvas users", force=True)
-        present = {u.sis_user_id for u in canvas.iter_users(account) if u.sis_user_id}
-        todo = [c for c in changes if source(c) in present] if not job.detail.get("import_id") else \
+        present = _present(canvas, account, {c.type for c in changes})
+        todo = [c for c in changes if (c.type, source(c)) in present] if not job.detail.get("import_id") else \
             [c for c in changes if c.old_id in set(job.detail.get("planned_old_ids", []))]
         if todo or job.detail.get("import_id"):
             if not job.detail.get("import_id"):
@@ -138,8 +158,8 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
                 errors = [f"{e.file}: {e.message}" for e in canvas.iter_sis_import_errors(account, import_id)][:5]
                 raise JobFailed(f"Canvas import {import_id} ended {result.workflow_state}: " + "; ".join(errors))
         progress.update(message="Verifying in Canvas", force=True)
-        after = {u.sis_user_id for u in canvas.iter_users(account) if u.sis_user_id}
-    unverified = [c for c in changes if target(c) not in after]
+        after = _present(canvas, account, {c.type for c in changes})
+    unverified = [c for c in changes if (c.type, target(c)) not in after]
     return {"renamed": len(todo), "already": len(changes) - len(todo), "unverified": len(unverified),
             "unverified_examples": [f"{source(c)} → {target(c)}" for c in unverified[:10]]}
 
@@ -157,7 +177,8 @@ def run_remap(job: Job, progress: Progress) -> None:
     outcome = _apply(job, progress, remap.changes, reverse=False, label="remap")
     job.merge_detail({**outcome, "mapping_diff": remap.diff.pk, "planned": len(remap.changes),
                       "skipped_by_reason": remap.skipped_by_reason})
-    progress.update(message=f"{outcome['renamed']:,} users moved to their DCID, {outcome['already']:,} already there, "
+    progress.update(message=f"{outcome['renamed']:,} users, terms, courses and sections renamed, "
+                            f"{outcome['already']:,} already there, "
                             f"{len(remap.skipped):,} skipped", force=True)
     if outcome["unverified"]:
         raise JobFailed(f"{outcome['unverified']} user(s) still lack their DCID in Canvas, e.g. "
@@ -176,7 +197,8 @@ def run_rollback(job: Job, progress: Progress) -> None:
     # A rolled-back remap no longer counts: complete_remap's guard reads the newest REMAP job.
     job.conversion.jobs.filter(pk=last.pk).update(detail={**last.detail, "rolled_back_by": job.pk,
                                                            "unverified": len(remap.changes)})
-    progress.update(message=f"{outcome['renamed']:,} users back on their PowerSchool ID", force=True)
+    progress.update(message=f"{outcome['renamed']:,} users, terms, courses and sections back on their old ids",
+                    force=True)
     if outcome["unverified"]:
         raise JobFailed(f"{outcome['unverified']} user(s) are not back on their PowerSchool ID, e.g. "
                         + ", ".join(outcome["unverified_examples"]))

@@ -17,6 +17,8 @@ all of them, and its Canvas term is that of the first ScheduleInfo whose term is
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +35,14 @@ from conversion.services.sifdata import element_data, iter_stored_elements
 LEGACY, DCID = "legacy", "dcid"
 _FIELD_NAMES = {name: {f for f, _, _ in record_type.FIELDS} for name, record_type in RECORD_TYPES.items()}
 
+# The district's roster policy (stored by conversion.models.RosterPolicy) as plain data.
+from conversion.services.roster_policy import (  # noqa: E402
+    DEFAULT_ROLE_MAP, Policy, TEACHER_ROLES, enrollment_status,
+)
+_ASSIGNMENT_WORDS = (("job share", "job_share"), ("job-share", "job_share"), ("aide", "aide"),
+                     ("paraprofessional", "aide"), ("observer", "observer"), ("co-teacher", "co_teacher"),
+                     ("co teacher", "co_teacher"))
+
 
 @dataclass(frozen=True)
 class Person:
@@ -44,6 +54,7 @@ class Person:
     last_name: str
     email: str  # the address chosen from PowerSchool's primary Email (EMAIL_RULE), "" when none
     email_choice: EmailChoice = field(default=EmailChoice(None), compare=False)
+    state_id: str = ""  # StateProvinceId
 
     def sis_user_id(self, scheme: str) -> str:
         return self.dcid if scheme == DCID else self.local_id
@@ -71,6 +82,7 @@ class Term:
     name: str
     start_date: str | None
     end_date: str | None
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,24 +97,31 @@ class Section:
     term: Term | None  # the first of `terms`: Canvas gives a course one term
     teacher_ref_ids: tuple[str, ...] = field(default=())  # of every ScheduleInfo, each once
     terms: tuple[Term, ...] = field(default=())  # of every ScheduleInfo in scope, in document order
+    course_id: str = ""  # the Canvas course it sits in, by the district's course policy (Roster.sections)
+    school_year: int | None = None
 
-    @property
-    def course_id(self) -> str:
-        return f"sec_{self.local_id}"
+    def __post_init__(self):
+        if not self.course_id:
+            object.__setattr__(self, "course_id", f"sec_{self.local_id}")
 
     @property
     def section_id(self) -> str:
-        return self.course_id
+        return f"sec_{self.local_id}"
 
 
 @dataclass(frozen=True)
 class Enrollment:
     section: Section
     person: Person
+    role: str = ""  # Canvas role: the district's table applied to `teacher_role`; "student" for students
+    teacher_role: str = ""  # lead, co_teacher, job_share, aide, observer
+    status: str = "active"
+    start_date: str | None = None
+    end_date: str | None = None
 
-    @property
-    def role(self) -> str:
-        return "teacher" if self.person.kind == "teacher" else "student"
+    def __post_init__(self):
+        if not self.role:
+            object.__setattr__(self, "role", "teacher" if self.person.kind == "teacher" else "student")
 
 
 Row = tuple[str, str, str, int | None, dict]  # ref_id, local_id, dcid, school_year, data
@@ -144,15 +163,23 @@ class SnapshotSource:
 class Roster:
     """A read-only view over one set of SIF records, limited to what the conversion sends to Canvas."""
 
-    def __init__(self, source: RecordSource | Snapshot, *, school_year: int, expected_school_ids=()):
+    def __init__(self, source: RecordSource | Snapshot, *, school_year: int, expected_school_ids=(),
+                 policy: Policy | None = None, as_of: dt.date | None = None):
         self.source = SnapshotSource(source) if isinstance(source, Snapshot) else source
         self.year = school_year
         self.expected_school_ids = {str(s) for s in expected_school_ids or ()}
+        self.policy = policy or Policy()
+        self.as_of = as_of or dt.date.today()
 
     @classmethod
-    def for_snapshot(cls, snapshot: Snapshot) -> "Roster":
+    def for_snapshot(cls, snapshot: Snapshot, *, as_of: dt.date | None = None) -> "Roster":
+        from conversion.models import RosterPolicy
+
         conversion = snapshot.conversion
-        return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids)
+        from conversion.workflow import local_today
+
+        return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids,
+                   policy=RosterPolicy.for_district(conversion.district), as_of=as_of or local_today(conversion))
 
     def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
         if fields and "school_year" in _FIELD_NAMES.get(object_name, ()):
@@ -187,7 +214,7 @@ class Roster:
                 continue
             code = data.get("term_code") or ref[-8:]
             result[ref] = Term(ref, f"{year}_{code}", data.get("description") or code,
-                               data.get("start_date"), data.get("end_date"))
+                               _text(data.get("start_date")), _text(data.get("end_date")), code)
         return result
 
     @cached_property
@@ -214,13 +241,69 @@ class Roster:
             terms = tuple(dict.fromkeys(self.terms[t] for t in (s.get("term_ref_id") for s in schedules)
                                         if t in self.terms))
             teachers = tuple(dict.fromkeys(t for s in schedules for t in s.get("teacher_ref_ids") or ()))
-            result[ref] = Section(
+            section = Section(
                 ref_id=ref, local_id=local_id or ref, dcid=dcid,
                 name=data.get("description") or f"{title} {data.get('section_code') or ''}".strip(),
                 course_title=title, course_code=course.get("course_code") or "", school=school,
-                term=terms[0] if terms else None, teacher_ref_ids=teachers, terms=terms,
+                term=terms[0] if terms else None, teacher_ref_ids=teachers, terms=terms, school_year=year or self.year,
             )
+            result[ref] = dataclasses.replace(section, course_id=self.course_id_of(section))
         return result
+
+    def course_id_of(self, section: Section) -> str:
+        """The Canvas course of a section by the district's course policy: the pattern's fields of the section.
+        With `combined`, sections of the same course, term and lead teacher share the pattern's value (the
+        pattern then leaves out the section's own id); Canvas holds several sections in one course (sections.csv
+        course_id, lib/sis/csv/section_importer.rb), which is what cross-listing ends in."""
+        policy = self.policy
+        pattern = policy.course_id_pattern or "sec_{section_local_id}"
+        if policy.course_grouping == "combined" and "{section_local_id}" in pattern:
+            pattern = "crs_{course_code}_{term_code}_{teacher_local_id}"
+        lead = self.staff_local_ids.get(section.teacher_ref_ids[0], "") if section.teacher_ref_ids else ""
+        values = {"section_local_id": section.local_id, "section_dcid": section.dcid or section.local_id,
+                  "course_code": section.course_code or section.course_title, "school_year": section.school_year,
+                  "term_code": section.term.code if section.term else "", "teacher_local_id": lead,
+                  "school_local_id": section.school.local_id}
+        return pattern.format(**values)
+
+    @cached_property
+    def staff_local_ids(self) -> dict[str, str]:
+        return {ref: local_id for ref, local_id, _, _, _ in self._rows("StaffPersonal", "first_name")}
+
+    @cached_property
+    def staff_roles(self) -> dict[str, str]:
+        """A teacher role read from StaffAssignment Description (SIF StaffAssignment: Description, JobFunction),
+        for staff whose assignment names one (aide, observer, job share, co-teacher)."""
+        roles = {}
+        for _, _, _, year, data in self._rows("StaffAssignment", "school_ref_id", "staff_ref_id", "description"):
+            if not self._in_year(year):
+                continue
+            text = (data.get("description") or "").casefold()
+            for word, role in _ASSIGNMENT_WORDS:
+                if word in text:
+                    roles[data.get("staff_ref_id")] = role
+                    break
+        return roles
+
+    def teacher_role(self, section: Section, staff_ref: str) -> str:
+        """The first of a section's TeacherList is its lead teacher; any other takes the role its StaffAssignment
+        names (aide, observer, job share), else co-teacher."""
+        if section.teacher_ref_ids and section.teacher_ref_ids[0] == staff_ref:
+            return "lead"
+        return self.staff_roles.get(staff_ref) or "co_teacher"
+
+    @cached_property
+    def school_exits(self) -> dict[str, str]:
+        """Student RefId -> the exit date of their school enrollment this year, for those who have one."""
+        exits: dict[str, str | None] = {}
+        for _, _, _, year, data in self._rows("StudentSchoolEnrollment", "school_ref_id", "student_ref_id",
+                                              "exit_date"):
+            if not self._in_year(year) or data.get("school_ref_id") not in self.schools:
+                continue
+            ref, exit = data.get("student_ref_id"), _text(data.get("exit_date"))
+            # An open enrollment (no exit date) in any school in scope: the student is still here.
+            exits[ref] = None if exit is None or (ref in exits and exits[ref] is None) else max(exit, exits.get(ref) or exit)
+        return {ref: exit for ref, exit in exits.items() if exit}
 
     @cached_property
     def enrolled_student_refs(self) -> set[str]:
@@ -243,11 +326,12 @@ class Roster:
 
     # ---- people ------------------------------------------------------------------------------
     def _people(self, object_name: str, kind: str, wanted: set[str]) -> Iterator[Person]:
-        for ref, local_id, dcid, _, data in self._rows(object_name, "first_name", "last_name", "email"):
+        for ref, local_id, dcid, _, data in self._rows(object_name, "first_name", "last_name", "email",
+                                                       "state_province_id"):
             if ref in wanted:
                 choice = choose_email(data.get("email"))
                 yield Person(kind, ref, local_id, dcid, data.get("first_name") or "", data.get("last_name") or "",
-                             choice.chosen or "", choice)
+                             choice.chosen or "", choice, data.get("state_province_id") or "")
 
     def iter_people(self) -> Iterator[Person]:
         yield from self._people("StaffPersonal", "teacher", self.assigned_staff_refs)
@@ -257,17 +341,57 @@ class Roster:
     def people_by_ref(self) -> dict[str, Person]:
         return {p.ref_id: p for p in self.iter_people()}
 
+    def term_date_warnings(self, *, limit: int = 10) -> list[str]:
+        """Before the year's end: terms whose end date disagrees with the exit dates PowerSchool gives their
+        students. Canvas concludes a term's courses at the term's end (terms.csv end_date), while PowerSchool keeps
+        a student enrolled until the ExitDate of StudentSectionEnrollment (SIF US 2.4 XSD): an exit after the
+        term's end means one of the two calendars is wrong, and the district should fix it before the year ends."""
+        if all(t.end_date and t.end_date < self.as_of.isoformat() for t in self.terms.values()):
+            return []  # the year is over: nothing left to warn about
+        late: dict[str, list] = {}
+        for _, _, _, year, data in self._rows("StudentSectionEnrollment", "section_ref_id", "exit_date"):
+            section = self.sections.get(data.get("section_ref_id") or "") if self._in_year(year) else None
+            exit, term = _text(data.get("exit_date")), section.term if section else None
+            if exit and term and term.end_date and exit > term.end_date:
+                entry = late.setdefault(term.term_id, [term, 0, exit])
+                entry[1] += 1
+                entry[2] = max(entry[2], exit)
+        return [f"Term {term.name} ({term.term_id}) ends {term.end_date} in PowerSchool's TermInfo, but {n:,} "
+                f"section enrollment(s) end later (up to {latest}): correct the term's dates or the exit dates "
+                "before the year ends, or Canvas concludes these classes early."
+                for term, n, latest in sorted(late.values(), key=lambda v: v[0].term_id)[:limit]]
+
     def iter_enrollments(self) -> Iterator[Enrollment]:
         people = self.people_by_ref
         for section in self.sections.values():
+            term = section.term
             for teacher_ref in section.teacher_ref_ids:
                 teacher = people.get(teacher_ref)
                 if teacher:
-                    yield Enrollment(section, teacher)
-        for _, _, _, year, data in self._rows("StudentSectionEnrollment", "section_ref_id", "student_ref_id"):
+                    role = self.teacher_role(section, teacher_ref)
+                    status = "completed" if term and term.end_date and term.end_date < self.as_of.isoformat() \
+                        else "active"
+                    yield Enrollment(section, teacher, self.policy.canvas_role(role), role, status)
+        exits = self.school_exits
+        for _, _, _, year, data in self._rows("StudentSectionEnrollment", "section_ref_id", "student_ref_id",
+                                              "entry_date", "exit_date"):
             if not self._in_year(year):
                 continue
             section = self.sections.get(data.get("section_ref_id") or "")
             student = people.get(data.get("student_ref_id") or "")
             if section and student:
-                yield Enrollment(section, student)
+                term_end = section.term.end_date if section.term else None
+                # A student who left the school left every section then, whatever the section's own dates say.
+                exit = min(filter(None, (_text(data.get("exit_date")), exits.get(student.ref_id))), default=None)
+                if term_end and (exit is None or exit > term_end) and term_end < self.as_of.isoformat():
+                    exit = term_end  # the term was over before the student left: a finished course, concluded
+                status = enrollment_status(_text(data.get("entry_date")), exit, term_end, self.as_of,
+                                           self.policy.departed_status)
+                yield Enrollment(section, student, "student", "", status, _text(data.get("entry_date")), exit)
+
+
+def _text(value) -> str | None:
+    """A date cell as ISO text (records give dates as date objects or text)."""
+    if value is None or value == "":
+        return None
+    return value.isoformat() if isinstance(value, dt.date) else str(value)

@@ -71,7 +71,12 @@ class _Builder:
                           end_date=_date(term.end_date))
 
     def courses(self) -> Iterator[SisRow]:
+        seen = set()
         for section in self.roster.sections.values():
+            # With the district's `combined` course policy several sections share a course: it is written once.
+            if section.course_id in seen:
+                continue
+            seen.add(section.course_id)
             self.counts["courses"] += 1
             yield CourseRow(
                 course_id=section.course_id, short_name=f"{section.course_code or section.course_title} {section.local_id}",
@@ -93,6 +98,9 @@ class _Builder:
         # The login is the chosen e-mail address, unless another person gets the same one: Canvas keeps a login
         # unique (case-insensitively) and skips the second user claiming it, so both log in by their SIS id.
         shared = self._shared_addresses()
+        policy = self.roster.policy
+        logins = Counter(policy.login_for(p).lower() for p in self.roster.people_by_ref.values()) \
+            if policy.login_rule != "email" else Counter()
         for person in self.roster.iter_people():
             user_id = self._user_id(person)
             if not user_id:
@@ -102,12 +110,21 @@ class _Builder:
                 continue
             self.counts["users"] += 1
             yield UserRow(
-                user_id=user_id,
-                login_id=person.email if person.email and person.email.lower() not in shared else user_id,
+                user_id=user_id, login_id=self.login(person, user_id, shared, logins),
                 first_name=person.first_name, authentication_provider_id=self.authentication_provider_id,
                 last_name=person.last_name, email=person.email or None,
                 declared_user_type="teacher" if person.kind == "teacher" else "student", status="active",
             )
+
+    def login(self, person, user_id: str, shared: set[str], logins: Counter) -> str:
+        """The district's login rule (Policy.login_for). Canvas keeps a login unique in its account, case-
+        insensitively, and skips the second user claiming one (lib/sis/user_importer.rb): a login the rule gives
+        two people, or none at all, falls back to the SIS user id."""
+        policy = self.roster.policy
+        if policy.login_rule == "email":
+            return person.email if person.email and person.email.lower() not in shared else user_id
+        login = policy.login_for(person)
+        return login if login and logins[login.lower()] == 1 else user_id
 
     def files(self, extra_users: Iterable[SisRow] = ()) -> list[tuple[str, str, Iterable[SisRow]]]:
         """(file name, kind, rows) of the whole package. Users come before enrollments: the enrollment pass
@@ -126,8 +143,20 @@ class _Builder:
             user_id = self._user_id(enrollment.person)
             self.counts["enrollments"] += 1
             self.enrollment_keys.add(enrollment_key(enrollment.section.section_id, user_id, enrollment.role))
+            # Canvas applies enrollment start/end dates only when both are given (enrollment_importer.rb; the SIS
+            # CSV document: "both must be set to take effect"): a student's PowerSchool entry and exit dates.
+            both = enrollment.start_date and enrollment.end_date
             yield EnrollmentRow(section_id=enrollment.section.section_id, user_id=user_id, role=enrollment.role,
-                                status="active")
+                                status=enrollment.status,
+                                start_date=_date(enrollment.start_date) if both else None,
+                                end_date=_date(enrollment.end_date) if both else None)
+
+
+def planned_logins(roster: Roster, scheme: str = DCID) -> dict[str, str]:
+    """Person RefId -> the login_id the sync writes for them (the mapping check compares it with Canvas's)."""
+    builder = _Builder(roster, scheme)
+    return {person.ref_id: row.login_id for person, row in zip(
+        (p for p in roster.iter_people() if builder._user_id(p)), builder.users())}
 
 
 def _non_empty(rows: Iterable[SisRow]) -> Iterator[SisRow] | None:
@@ -184,14 +213,20 @@ def zip_fingerprint(path: Path) -> str:
 # snapshot fingerprint covers), the conversion's scope and the scheme, so its fingerprint, counts and
 # skipped users are remembered on the snapshot under that key and found again for any later snapshot
 # of the same conversion with the same fingerprint.
-PACKAGE_FORMAT = 2  # bump when the CSVs' content changes for the same records
+PACKAGE_FORMAT = 3  # bump when the CSVs' content changes for the same records
 
 
 def package_key(snapshot, scheme: str) -> str:
     conversion = snapshot.conversion
     district = conversion.district
     provider = f"{district.canvas_authentication_provider_id}|{district.canvas_parent_account_id}"
-    scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
+    from conversion.models import RosterPolicy
+
+    # Statuses follow the calendar (an exit date passes): the day is part of what the package is.
+    from conversion.workflow import local_today
+
+    policy = f"{RosterPolicy.for_district(district).key()}|{local_today(conversion).isoformat()}"
+    scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{policy}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
     return hashlib.sha256(f"{snapshot.fingerprint}|{scope}".encode()).hexdigest()[:32]
 
 

@@ -59,6 +59,8 @@ from conversion.spreadsheet import SafeWriter
 from conversion.services import canvas_import, canvas_keep, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
+from conversion.models import RosterPolicy
+from conversion.services.rollover import conclude_year, crosses_school_years
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package, cached_package, remember_package
 from conversion.services.sync_policy import SyncPolicy
@@ -169,9 +171,14 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
+def _policy(district) -> SyncPolicy:
+    """The district's thresholds (sync history) with the drop status of its roster policy."""
+    return SyncPolicy.for_district(district, drop_status=RosterPolicy.for_district(district).drop_status)
+
+
 def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     conversion = job.conversion
-    policy = SyncPolicy.for_district(conversion.district)
+    policy = _policy(conversion.district)
     progress.update(message="Pulling from the zone", force=True)
     snapshot = pull.pull(conversion, job=job, progress=progress)
     run.snapshot = snapshot
@@ -204,7 +211,10 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
         if not run.full_import_reason:
             _set_full_reason(run, _headers_changed(previous, package_path))
         content = package_path.read_bytes()
-    found = _removals(run, previous, content) if previous and not run.full_import_reason else None
+    # The rollover night starts a new year's data set: what it leaves behind is concluded, never held.
+    rollover = bool(previous) and crosses_school_years(previous, snapshot)
+    found = (_removals(run, previous, content) if previous and not run.full_import_reason and not rollover
+             else None)
     decision = sync_policy.decide(policy, full_reason=run.full_import_reason, previous_fingerprint=previous_fingerprint,
                                   fingerprint=package.fingerprint, removals=found)
     if decision.action == "skip":
@@ -216,6 +226,8 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
         return
+    if rollover:  # conclude the old year's enrollments before the new year's go
+        conclude_year(job, progress, previous)
     _submit_and_wait(run, job, progress, content)
 
 
@@ -265,7 +277,7 @@ def _keep_package(run: SyncRun, content: bytes, *, rows: int) -> None:
 def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes, *, released: bool = False) -> None:
     conversion = run.conversion
     account = conversion.district.canvas_account_id or "1"
-    policy = SyncPolicy.for_district(conversion.district)
+    policy = _policy(conversion.district)
     # The submission's state lives on the run alone (when the upload began, its name, Canvas's import id).
     state = {"submitting_at": run.submitting_at.isoformat() if run.submitting_at else None,
              "import_id": run.canvas_import_id}

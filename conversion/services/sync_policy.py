@@ -13,7 +13,7 @@ from typing import Literal
 Action = Literal["skip", "hold", "send"]
 
 # What a dropped enrollment becomes in Canvas (diffing_drop_status; canvas-lms lib/sis/csv/diff_generator.rb
-# VALID_ENROLLMENT_DROP_STATUS): deleted, as the legacy sync did.
+# VALID_ENROLLMENT_DROP_STATUS): the district chooses it in its roster policy; "deleted" only where none is given.
 DROP_STATUS = "deleted"
 
 
@@ -27,9 +27,11 @@ class SyncPolicy:
     drop_status: str = DROP_STATUS
 
     @classmethod
-    def for_district(cls, district) -> SyncPolicy:
+    def for_district(cls, district, *, drop_status: str = DROP_STATUS) -> SyncPolicy:
+        """The district's thresholds; its drop status is its roster policy's choice (RosterPolicy), passed in."""
         schools = {str(k): int(v) for k, v in (district.sync_school_thresholds or {}).items()}
-        return cls(deletion_threshold=district.sync_deletion_threshold, school_thresholds=schools)
+        return cls(deletion_threshold=district.sync_deletion_threshold, school_thresholds=schools,
+                   drop_status=drop_status)
 
     @property
     def canvas_change_threshold(self) -> int:

@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schools", type=int, default=4)
     parser.add_argument("--school-year", type=int, default=2026)
     parser.add_argument("--day", type=int, default=0)
+    parser.add_argument("--departed-students", type=int, default=0, help="students who left on March 13th")
+    parser.add_argument("--co-teachers", action="store_true", help="co-teachers and an aide in some sections")
     parser.add_argument("--switch", action="append", default=[], choices=SWITCHES,
                         help="troubleshooting switch to turn on (repeatable)")
     parser.add_argument("--tls", action="store_true", help="HTTPS with a CA made at start-up")
@@ -33,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     spec = DistrictSpec(seed=args.seed, students=args.students, schools=args.schools,
-                        school_year=args.school_year, day=args.day,
+                        school_year=args.school_year, day=args.day, departed_students=args.departed_students,
+                        co_teachers=args.co_teachers,
                         **{name: True for name in args.switch})
     simulator = ZisSimulator(spec, zone_id=args.zone, host=args.host, port=args.port, tls=args.tls,
                              state_dir=args.state_dir, verbose=args.verbose, profile=args.profile,

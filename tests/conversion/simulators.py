@@ -17,7 +17,7 @@ TOKEN = "canvas-test-token-0123456789"
 
 @contextlib.contextmanager
 def simulated_district(conversion, spec: DistrictSpec, *, zone_id: str = "ALPHA", seed_canvas: bool = True,
-                       profile: str = "default"):
+                       profile: str = "default", integration: legacy.LegacyIntegration | None = None):
     """Start both simulators, seed Canvas with the legacy state, point the conversion at them.
 
     ``profile="strict"`` runs the ZIS as OpenZIS answers (sifclient/zis/strict.py), with our agent defined in the
@@ -27,7 +27,10 @@ def simulated_district(conversion, spec: DistrictSpec, *, zone_id: str = "ALPHA"
         if seed_canvas:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "legacy.zip"
-                legacy.write_legacy_zip(spec, path)
+                if integration is not None:  # the legacy Canvas a real integration left (its own ids and logins)
+                    legacy.write_integration_zip(spec, path, integration)
+                else:
+                    legacy.write_legacy_zip(spec, path)
                 canvas.seed_sis_import(path.read_bytes())
         conversion.zis_url = zis.base_url + "/zones"
         conversion.zone_id = zone_id

@@ -78,6 +78,8 @@ def matrix(conversion, job, data):
         "alert_settings": ("get", {}, (OK, OK, OK)),  # each user's own choice
         "legacy_imports": ("get", d, (OK, OK, NOT_FOUND)),
         "legacy_imports_check": ("post", d, (REDIRECT, FORBIDDEN, NOT_FOUND)),
+        "roster_policy": ("post", d, (REDIRECT, FORBIDDEN, NOT_FOUND)),
+        "rollover": ("post", d, (REDIRECT, FORBIDDEN, NOT_FOUND)),  # refused in the service unless live
         "cancel_job": ("post", {**d, "job_id": job.pk}, (REDIRECT, FORBIDDEN, NOT_FOUND)),  # consultants only
     }
 

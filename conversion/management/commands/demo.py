@@ -28,7 +28,10 @@ class Command(BaseCommand):
         for d in result["districts"]:
             self.stdout.write(f"District {d['district']}: admin {d['admin']} / {demo.DEMO_PASSWORD}")
         if options["canvas_seed"]:
+            # The demo's legacy Canvas is what another integration left (its own ids and logins, a cross-listed
+            # course, co-teachers as teachers, a student who left in the spring still active): the mapping check
+            # and the remap have real work to do.
             spec = DistrictSpec(seed=options["seed"], students=options["students"],
-                                school_year=demo.current_school_year())
-            counts = legacy.write_legacy_zip(spec, options["canvas_seed"])
+                                school_year=demo.current_school_year(), departed_students=2, co_teachers=True)
+            counts = legacy.write_integration_zip(spec, options["canvas_seed"])
             self.stdout.write(f"Legacy Canvas state written to {options['canvas_seed']}: {counts}")
