@@ -117,8 +117,8 @@ def build_subscribe(
 
 
 @dataclass(frozen=True)
-class Provision:
-    """What an agent declares in SIF_Provision, one list per role."""
+class ObjectRights:
+    """Object names per role an agent may play in a zone: what SIF_Provision declares and SIF_AgentACL grants."""
 
     provide: tuple[str, ...] = ()
     subscribe: tuple[str, ...] = ()
@@ -127,6 +127,11 @@ class Provision:
     publish_delete: tuple[str, ...] = ()
     request: tuple[str, ...] = ()
     respond: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Provision(ObjectRights):
+    """What an agent declares in SIF_Provision, one list per role."""
 
     _TAGS = (
         ("provide", "SIF_ProvideObjects"), ("subscribe", "SIF_SubscribeObjects"),
@@ -158,16 +163,8 @@ PUBLISH_RIGHTS = {"Add": "publish_add", "Change": "publish_change", "Delete": "p
 
 
 @dataclass(frozen=True)
-class AgentAcl:
+class AgentAcl(ObjectRights):
     """What a zone lets one agent do, object by object (SIF_AgentACL)."""
-
-    provide: tuple[str, ...] = ()
-    subscribe: tuple[str, ...] = ()
-    publish_add: tuple[str, ...] = ()
-    publish_change: tuple[str, ...] = ()
-    publish_delete: tuple[str, ...] = ()
-    request: tuple[str, ...] = ()
-    respond: tuple[str, ...] = ()
 
     def may(self, right: str, object_name: str) -> bool:
         return object_name in getattr(self, right)
