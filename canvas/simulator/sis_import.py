@@ -232,19 +232,9 @@ class SisImportRecord:
             errors = [[m.file or "", m.message] for m in self.messages if m.failure]
             warnings = [[m.file or "", m.message] for m in self.messages if not m.failure]
             if errors:
-                more = len(errors) - MESSAGE_CAP
-                errors = errors[:MESSAGE_CAP]
-                if more > 0:
-                    errors.append([f"and {more} more errors that were not included",
-                                   "Download the error file to see all errors."])
-                data["processing_errors"] = errors
+                data["processing_errors"] = _capped(errors, "errors")
             if warnings:
-                more = len(warnings) - MESSAGE_CAP
-                warnings = warnings[:MESSAGE_CAP]
-                if more > 0:
-                    warnings.append([f"and {more} more warnings that were not included",
-                                     "Download the error file to see all warnings."])
-                data["processing_warnings"] = warnings
+                data["processing_warnings"] = _capped(warnings, "warnings")
         if o.diffing_data_set_identifier:
             data["diffing_threshold_exceeded"] = self.diffing_threshold_exceeded
         if self.errors_attachment is not None:
@@ -271,3 +261,12 @@ class SisImportRecord:
             }
             for m in self.messages
         ]
+
+
+def _capped(messages: list[list[str]], kind: str) -> list[list[str]]:
+    """The first MESSAGE_CAP messages, then one line counting the rest, as the import JSON lists them."""
+    more = len(messages) - MESSAGE_CAP
+    shown = messages[:MESSAGE_CAP]
+    if more > 0:
+        shown.append([f"and {more} more {kind} that were not included", f"Download the error file to see all {kind}."])
+    return shown
