@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -13,7 +13,15 @@ import httpx
 
 from canvas.errors import SisImportTimeoutError
 from canvas.models import (
-    Assignment, Course, Enrollment, Progress, Section, SisImport, SisImportError, Submission, User,
+    Assignment,
+    Course,
+    Enrollment,
+    Progress,
+    Section,
+    SisImport,
+    SisImportError,
+    Submission,
+    User,
 )
 from canvas.transport import CanvasTransport, RetryPolicy, TransportStats
 
@@ -47,7 +55,7 @@ def _bool(value: bool) -> str:
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("graded_since must be timezone-aware")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _read_import_data(data: ImportData) -> tuple[bytes, str]:
@@ -84,13 +92,20 @@ class CanvasClient:
         http_transport: httpx.BaseTransport | None = None,
     ):
         policy = RetryPolicy(
-            max_retries=max_retries, backoff_base=backoff_base, backoff_cap=backoff_cap,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
             low_water=rate_limit_low_water,
         )
         self._sleep = sleep
         self.per_page = per_page
         self._t = CanvasTransport(
-            base_url, token, timeout=timeout, deadline=deadline, policy=policy, sleep=sleep,
+            base_url,
+            token,
+            timeout=timeout,
+            deadline=deadline,
+            policy=policy,
+            sleep=sleep,
             http_transport=http_transport,
         )
 
@@ -147,9 +162,12 @@ class CanvasClient:
         content, extension = _read_import_data(data)
         form: dict[str, str] = {"import_type": import_type, "extension": extension}
         for name, value in {
-            "batch_mode": batch_mode, "override_sis_stickiness": override_sis_stickiness,
-            "add_sis_stickiness": add_sis_stickiness, "clear_sis_stickiness": clear_sis_stickiness,
-            "diffing_remaster_data_set": diffing_remaster_data_set, "skip_deletes": skip_deletes,
+            "batch_mode": batch_mode,
+            "override_sis_stickiness": override_sis_stickiness,
+            "add_sis_stickiness": add_sis_stickiness,
+            "clear_sis_stickiness": clear_sis_stickiness,
+            "diffing_remaster_data_set": diffing_remaster_data_set,
+            "skip_deletes": skip_deletes,
         }.items():
             if value is not None:
                 form[name] = _bool(value)
@@ -165,8 +183,11 @@ class CanvasClient:
         mime = "application/zip" if extension == "zip" else "text/csv"
         files = {"attachment": (file_name or f"sis_import.{extension}", content, mime)}
         response = self._t.request(
-            "POST", f"/accounts/{_seg(account_id)}/sis_imports", permission=PERM_SIS_IMPORT,
-            data=form, files=files,
+            "POST",
+            f"/accounts/{_seg(account_id)}/sis_imports",
+            permission=PERM_SIS_IMPORT,
+            data=form,
+            files=files,
         )
         return SisImport.from_json(response.json())
 
@@ -180,7 +201,9 @@ class CanvasClient:
         if created_since is not None:
             params["created_since"] = _iso(created_since)
         for item in self._t.paginate(
-            f"/accounts/{_seg(account_id)}/sis_imports", permission=PERM_SIS_IMPORT, params=params,
+            f"/accounts/{_seg(account_id)}/sis_imports",
+            permission=PERM_SIS_IMPORT,
+            params=params,
             key="sis_imports",
         ):
             yield SisImport.from_json(item)
@@ -226,7 +249,9 @@ class CanvasClient:
             params["failure"] = "true"
         for item in self._t.paginate(
             f"/accounts/{_seg(account_id)}/sis_imports/{import_id}/errors",
-            permission=PERM_SIS_IMPORT, params=params, key="sis_import_errors",
+            permission=PERM_SIS_IMPORT,
+            params=params,
+            key="sis_import_errors",
         ):
             yield SisImportError.from_json(item)
 
@@ -249,13 +274,17 @@ class CanvasClient:
         form = {
             name: _bool(value)
             for name, value in {
-                "batch_mode": batch_mode, "undelete_only": undelete_only, "unconclude_only": unconclude_only,
+                "batch_mode": batch_mode,
+                "undelete_only": undelete_only,
+                "unconclude_only": unconclude_only,
             }.items()
             if value is not None
         }
         response = self._t.request(
-            "PUT", f"/accounts/{_seg(account_id)}/sis_imports/{import_id}/restore_states",
-            permission=PERM_SIS_IMPORT, data=form,
+            "PUT",
+            f"/accounts/{_seg(account_id)}/sis_imports/{import_id}/restore_states",
+            permission=PERM_SIS_IMPORT,
+            data=form,
         )
         return Progress.from_json(response.json())
 
@@ -272,8 +301,11 @@ class CanvasClient:
 
     def account_permissions(self, account_id: int | str, names: list[str]) -> dict[str, bool]:
         """Whether the token's user holds each named Canvas permission on the account."""
-        answer = self._t.get_json(f"/accounts/{_seg(account_id)}/permissions", permission="read",
-                                  params=[("permissions[]", name) for name in names])
+        answer = self._t.get_json(
+            f"/accounts/{_seg(account_id)}/permissions",
+            permission="read",
+            params=[("permissions[]", name) for name in names],
+        )
         # Canvas documents string values ('true'/'false') in its example and sends JSON booleans.
         return {name: answer.get(name) in (True, "true") for name in names}
 
@@ -317,7 +349,11 @@ class CanvasClient:
         """Enrollments of one course or one section (give exactly one)."""
         if (course_id is None) == (section_id is None):
             raise ValueError("give exactly one of course_id and section_id")
-        path = f"/courses/{_seg(course_id)}/enrollments" if course_id is not None else f"/sections/{_seg(section_id)}/enrollments"
+        path = (
+            f"/courses/{_seg(course_id)}/enrollments"
+            if course_id is not None
+            else f"/sections/{_seg(section_id)}/enrollments"
+        )
         params: list[tuple[str, Any]] = [("per_page", self.per_page)]
         params += [("state[]", s) for s in states or []]
         for item in self._t.paginate(path, permission=PERM_ROSTER, params=params):
@@ -327,22 +363,32 @@ class CanvasClient:
 
     def iter_assignments(self, course_id: int | str) -> Iterator[Assignment]:
         for item in self._t.paginate(
-            f"/courses/{_seg(course_id)}/assignments", permission=PERM_ASSIGNMENTS,
+            f"/courses/{_seg(course_id)}/assignments",
+            permission=PERM_ASSIGNMENTS,
             params={"per_page": self.per_page},
         ):
             yield Assignment.from_json(item)
 
     def assignment_groups(self, course_id: int | str) -> dict[int, str]:
         """The course's assignment groups, id -> name (GET /courses/:id/assignment_groups)."""
-        return {item["id"]: item.get("name", "") for item in self._t.paginate(
-            f"/courses/{_seg(course_id)}/assignment_groups", permission=PERM_ASSIGNMENTS,
-            params={"per_page": self.per_page})}
+        return {
+            item["id"]: item.get("name", "")
+            for item in self._t.paginate(
+                f"/courses/{_seg(course_id)}/assignment_groups",
+                permission=PERM_ASSIGNMENTS,
+                params={"per_page": self.per_page},
+            )
+        }
 
     def assignment_overrides(self, course_id: int | str, assignment_id: int) -> list[dict[str, Any]]:
         """An assignment's "assign to" overrides: student_ids or course_section_id each."""
-        return list(self._t.paginate(
-            f"/courses/{_seg(course_id)}/assignments/{int(assignment_id)}/overrides", permission=PERM_ASSIGNMENTS,
-            params={"per_page": self.per_page}))
+        return list(
+            self._t.paginate(
+                f"/courses/{_seg(course_id)}/assignments/{int(assignment_id)}/overrides",
+                permission=PERM_ASSIGNMENTS,
+                params={"per_page": self.per_page},
+            )
+        )
 
     def iter_submissions(
         self, course_id: int | str, *, graded_since: datetime | None = None, student_ids: str = "all"

@@ -33,9 +33,22 @@ USERS = CsvFormat(
     kind="users",
     file_name="users.csv",
     columns=(
-        "user_id", "integration_id", "login_id", "authentication_provider_id", "password",
-        "ssha_password", "first_name", "last_name", "full_name", "sortable_name", "short_name",
-        "email", "pronouns", "declared_user_type", "canvas_password_notification", "home_account",
+        "user_id",
+        "integration_id",
+        "login_id",
+        "authentication_provider_id",
+        "password",
+        "ssha_password",
+        "first_name",
+        "last_name",
+        "full_name",
+        "sortable_name",
+        "short_name",
+        "email",
+        "pronouns",
+        "declared_user_type",
+        "canvas_password_notification",
+        "home_account",
         "status",
     ),
     required=frozenset({"user_id", "login_id", "status"}),
@@ -61,8 +74,13 @@ TERMS = CsvFormat(
     kind="terms",
     file_name="terms.csv",
     columns=(
-        "term_id", "name", "status", "integration_id", "date_override_enrollment_type",
-        "start_date", "end_date",
+        "term_id",
+        "name",
+        "status",
+        "integration_id",
+        "date_override_enrollment_type",
+        "start_date",
+        "end_date",
     ),
     required=frozenset({"term_id", "name", "status"}),
     statuses=frozenset({"active", "deleted"}),
@@ -78,9 +96,21 @@ COURSES = CsvFormat(
     kind="courses",
     file_name="courses.csv",
     columns=(
-        "course_id", "short_name", "long_name", "account_id", "term_id", "status", "integration_id",
-        "start_date", "end_date", "course_format", "blueprint_course_id", "grade_passback_setting",
-        "homeroom_course", "friendly_name", "abstract_course_id",
+        "course_id",
+        "short_name",
+        "long_name",
+        "account_id",
+        "term_id",
+        "status",
+        "integration_id",
+        "start_date",
+        "end_date",
+        "course_format",
+        "blueprint_course_id",
+        "grade_passback_setting",
+        "homeroom_course",
+        "friendly_name",
+        "abstract_course_id",
     ),
     required=frozenset({"course_id", "short_name", "long_name", "status"}),
     statuses=frozenset({"active", "deleted", "completed", "published"}),
@@ -106,9 +136,20 @@ ENROLLMENTS = CsvFormat(
     kind="enrollments",
     file_name="enrollments.csv",
     columns=(
-        "course_id", "section_id", "user_id", "user_integration_id", "role", "role_id", "status",
-        "associated_user_id", "root_account", "start_date", "end_date", "limit_section_privileges",
-        "notify", "temporary_enrollment_source_user_id",
+        "course_id",
+        "section_id",
+        "user_id",
+        "user_integration_id",
+        "role",
+        "role_id",
+        "status",
+        "associated_user_id",
+        "root_account",
+        "start_date",
+        "end_date",
+        "limit_section_privileges",
+        "notify",
+        "temporary_enrollment_source_user_id",
     ),
     required=frozenset({"status"}),
     one_of=(
@@ -151,9 +192,11 @@ BLANK_CELLS: dict[str, dict[str, tuple[str, str]]] = {
     "users": {
         # lib/sis/user_importer.rb, Work#process_batch
         "integration_id": (KEEPS, "set only when present"),
-        "authentication_provider_id": (CLEARS_EVEN_IF_OMITTED,
-                                       "nil sets pseudo.authentication_provider = nil: the login is unbound from "
-                                       "its sign-in provider; the product sends the district's provider on every row"),
+        "authentication_provider_id": (
+            CLEARS_EVEN_IF_OMITTED,
+            "nil sets pseudo.authentication_provider = nil: the login is unbound from "
+            "its sign-in provider; the product sends the district's provider on every row",
+        ),
         "password": (KEEPS, "used only when present"),
         "ssha_password": (KEEPS, "used only when present"),
         "first_name": (KEEPS, "infer_user_name falls back to the user's prior name"),
@@ -169,8 +212,11 @@ BLANK_CELLS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "accounts": {
         # lib/sis/account_importer.rb, Work#add_account
-        "parent_account_id": (CLEARS_EVEN_IF_OMITTED, "a required column; nil puts the account straight under the "
-                                                      "root account: the product sends the district's parent"),
+        "parent_account_id": (
+            CLEARS_EVEN_IF_OMITTED,
+            "a required column; nil puts the account straight under the "
+            "root account: the product sends the district's parent",
+        ),
         "name": (KEEPS, "set only when present"),
         "status": (KEEPS, "workflow_state changed only when present"),
         "integration_id": (CLEARS_EVEN_IF_OMITTED, "account.integration_id assigned from the row"),
@@ -187,8 +233,11 @@ BLANK_CELLS: dict[str, dict[str, tuple[str, str]]] = {
         "account_id": (KEEPS, "account changed only when present"),
         "term_id": (KEEPS, "term changed only when present"),
         "integration_id": (CLEARS_EVEN_IF_OMITTED, "course.integration_id assigned from the row"),
-        "start_date": (CLEARS, "an absent column is 'not_present' and keeps; a blank cell clears start_at and "
-                               "restrict_enrollments_to_course_dates"),
+        "start_date": (
+            CLEARS,
+            "an absent column is 'not_present' and keeps; a blank cell clears start_at and "
+            "restrict_enrollments_to_course_dates",
+        ),
         "end_date": (CLEARS, "as start_date, for conclude_at"),
         "course_format": (KEEPS, "changed only when given (`if course_format`); 'not_set' clears"),
         "blueprint_course_id": (KEEPS, "blueprint association touched only when given"),
@@ -209,8 +258,10 @@ BLANK_CELLS: dict[str, dict[str, tuple[str, str]]] = {
         "end_date": (CLEARS, "enrollment.end_at assigned unless stuck"),
         "limit_section_privileges": (KEEPS, "changed only when given"),
         "associated_user_id": (KEEPS, "used only for observer rows"),
-        "temporary_enrollment_source_user_id": (CLEARS_EVEN_IF_OMITTED,
-                                                "assigned from the row when temporary enrollments are on"),
+        "temporary_enrollment_source_user_id": (
+            CLEARS_EVEN_IF_OMITTED,
+            "assigned from the row when temporary enrollments are on",
+        ),
         "notify": (KEEPS, "notification sent only when true"),
         "root_account": (KEEPS, "looks the user up in another (trusted) root account only when given"),
     },
@@ -219,7 +270,13 @@ BLANK_CELLS: dict[str, dict[str, tuple[str, str]]] = {
 
 # Canvas's importer order (lib/sis/csv/import.rb IMPORTERS), restricted to the kinds we handle.
 PROCESSING_ORDER: tuple[str, ...] = (
-    "change_sis_id", "accounts", "terms", "courses", "sections", "users", "enrollments",
+    "change_sis_id",
+    "accounts",
+    "terms",
+    "courses",
+    "sections",
+    "users",
+    "enrollments",
 )
 
 BOOLEAN_TRUE = frozenset({"true", "1", "yes", "on"})

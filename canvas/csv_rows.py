@@ -8,11 +8,19 @@ instead of surfacing hours later as a warning in a nightly import.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import ClassVar
 
 from canvas.csv_formats import (
-    ACCOUNTS, BOOLEAN_VALUES, CHANGE_SIS_ID, COURSES, ENROLLMENTS, SECTIONS, TERMS, USERS, CsvFormat,
+    ACCOUNTS,
+    BOOLEAN_VALUES,
+    CHANGE_SIS_ID,
+    COURSES,
+    ENROLLMENTS,
+    SECTIONS,
+    TERMS,
+    USERS,
+    CsvFormat,
 )
 
 # A cell may be given as text, a bool (boolean columns) or a date/datetime (date columns).
@@ -27,7 +35,7 @@ def format_date(value: date | datetime) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime: give a timezone so Canvas does not guess one")
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return value.isoformat()
 
 
@@ -84,9 +92,7 @@ class SisRow:
                 try:
                     _check_date_text(text)
                 except ValueError:
-                    raise ValueError(
-                        f"{fmt.file_name}: column '{column}' is {text!r}, not an ISO 8601 date"
-                    ) from None
+                    raise ValueError(f"{fmt.file_name}: column '{column}' is {text!r}, not an ISO 8601 date") from None
             return text
         if not isinstance(value, str):
             raise ValueError(f"{fmt.file_name}: column '{column}' must be text, got {type(value).__name__}")
@@ -205,6 +211,5 @@ class ChangeSisIdRow(SisRow):
 
 
 ROW_TYPES: dict[str, type[SisRow]] = {
-    cls.FORMAT.kind: cls
-    for cls in (UserRow, AccountRow, TermRow, CourseRow, SectionRow, EnrollmentRow, ChangeSisIdRow)
+    cls.FORMAT.kind: cls for cls in (UserRow, AccountRow, TermRow, CourseRow, SectionRow, EnrollmentRow, ChangeSisIdRow)
 }

@@ -18,7 +18,14 @@ from typing import BinaryIO, TextIO
 
 from canvas.csv_formats import FORMATS, detect_kind
 from canvas.csv_rows import (  # noqa: F401  (re-exported: the writers' public surface)
-    AccountRow, ChangeSisIdRow, CourseRow, EnrollmentRow, ROW_TYPES, SectionRow, SisRow, TermRow,
+    ROW_TYPES,
+    AccountRow,
+    ChangeSisIdRow,
+    CourseRow,
+    EnrollmentRow,
+    SectionRow,
+    SisRow,
+    TermRow,
     UserRow,
 )
 
@@ -26,9 +33,7 @@ from canvas.csv_rows import (  # noqa: F401  (re-exported: the writers' public s
 FileSource = Iterable[SisRow] | bytes | str | Path
 
 
-def write_csv(
-    kind: str, rows: Iterable[SisRow], fileobj: TextIO, *, columns: Iterable[str] | None = None
-) -> int:
+def write_csv(kind: str, rows: Iterable[SisRow], fileobj: TextIO, *, columns: Iterable[str] | None = None) -> int:
     """Write a header and `rows` of one kind to a text file object; return the number of rows.
 
     By default the file has the required columns and each other column that holds a value in at least
@@ -64,7 +69,7 @@ def write_csv(
             if not isinstance(row, row_type):
                 raise ValueError(f"{fmt.file_name}: expected {row_type.__name__}, got {type(row).__name__}")
             cells = row.cells(fmt.columns)
-            filled.update(c for c, v in zip(fmt.columns, cells) if v != "")
+            filled.update(c for c, v in zip(fmt.columns, cells, strict=False) if v != "")
             writer.writerow(cells)
             count += 1
         if count == 0:
@@ -132,9 +137,7 @@ def build_zip(files: Mapping[str, FileSource], dest: BinaryIO | Path | None = No
                 archive.writestr(name, source.encode("utf-8"))
             else:
                 kind, rows = _kind_of_rows(name, source)
-                with archive.open(name, "w") as entry, io.TextIOWrapper(
-                    entry, encoding="utf-8", newline=""
-                ) as text:
+                with archive.open(name, "w") as entry, io.TextIOWrapper(entry, encoding="utf-8", newline="") as text:
                     write_csv(kind, rows, text)
     if isinstance(target, io.BytesIO):
         return target.getvalue()
@@ -183,9 +186,7 @@ def fingerprint(sources: Mapping[str, bytes | str | Path] | bytes) -> str:
         bucket = canonical.setdefault(kind, [])
         for record in reader:
             pairs = sorted(
-                (column, value.strip())
-                for column, value in zip(header, record)
-                if value.strip()
+                (column, value.strip()) for column, value in zip(header, record, strict=False) if value.strip()
             )
             if pairs:
                 # JSON keeps any character in a value from being confused with a separator.

@@ -119,8 +119,14 @@ class User:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> User:
         return cls(
-            data["id"], data.get("name", ""), data.get("sortable_name"), data.get("short_name"),
-            data.get("sis_user_id"), data.get("integration_id"), data.get("login_id"), data,
+            data["id"],
+            data.get("name", ""),
+            data.get("sortable_name"),
+            data.get("short_name"),
+            data.get("sis_user_id"),
+            data.get("integration_id"),
+            data.get("login_id"),
+            data,
         )
 
 
@@ -141,9 +147,16 @@ class Course:
     def from_json(cls, data: dict[str, Any]) -> Course:
         term = data.get("term") or {}
         return cls(
-            data["id"], data.get("name", ""), data.get("course_code", ""), data.get("sis_course_id"),
-            data.get("integration_id"), data.get("account_id"), data.get("enrollment_term_id"),
-            term.get("sis_term_id"), data.get("workflow_state", ""), data,
+            data["id"],
+            data.get("name", ""),
+            data.get("course_code", ""),
+            data.get("sis_course_id"),
+            data.get("integration_id"),
+            data.get("account_id"),
+            data.get("enrollment_term_id"),
+            term.get("sis_term_id"),
+            data.get("workflow_state", ""),
+            data,
         )
 
 
@@ -160,8 +173,13 @@ class Section:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Section:
         return cls(
-            data["id"], data.get("name", ""), data["course_id"], data.get("sis_section_id"),
-            data.get("sis_course_id"), data.get("integration_id"), data,
+            data["id"],
+            data.get("name", ""),
+            data["course_id"],
+            data.get("sis_section_id"),
+            data.get("sis_course_id"),
+            data.get("integration_id"),
+            data,
         )
 
 
@@ -182,9 +200,17 @@ class Enrollment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Enrollment:
         return cls(
-            data["id"], data["user_id"], data["course_id"], data["course_section_id"], data["type"],
-            data.get("role", data["type"]), data["enrollment_state"], data.get("sis_user_id"),
-            data.get("sis_course_id"), data.get("sis_section_id"), data,
+            data["id"],
+            data["user_id"],
+            data["course_id"],
+            data["course_section_id"],
+            data["type"],
+            data.get("role", data["type"]),
+            data["enrollment_state"],
+            data.get("sis_user_id"),
+            data.get("sis_course_id"),
+            data.get("sis_section_id"),
+            data,
         )
 
 
@@ -202,8 +228,13 @@ class Assignment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Assignment:
         return cls(
-            data["id"], data["course_id"], data.get("name", ""), data.get("points_possible"),
-            bool(data.get("post_to_sis")), parse_time(data.get("due_at")), data.get("integration_id"),
+            data["id"],
+            data["course_id"],
+            data.get("name", ""),
+            data.get("points_possible"),
+            bool(data.get("post_to_sis")),
+            parse_time(data.get("due_at")),
+            data.get("integration_id"),
             data,
         )
 
@@ -238,7 +269,15 @@ class Submission:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Submission:
         return cls(
-            data["id"], data["assignment_id"], data["user_id"], data.get("score"), data.get("grade"),
-            parse_time(data.get("graded_at")), data.get("workflow_state", ""),
-            bool(data.get("excused")), bool(data.get("late")), bool(data.get("missing")), data,
+            data["id"],
+            data["assignment_id"],
+            data["user_id"],
+            data.get("score"),
+            data.get("grade"),
+            parse_time(data.get("graded_at")),
+            data.get("workflow_state", ""),
+            bool(data.get("excused")),
+            bool(data.get("late")),
+            bool(data.get("missing")),
+            data,
         )

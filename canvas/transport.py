@@ -15,12 +15,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sifclient.deadline import DEADLINE_EXCEEDED, DeadlineTransport, deadline
 
 from canvas.errors import (
-    CanvasAuthenticationError, CanvasError, CanvasNotFoundError, CanvasPermissionError,
-    CanvasRequestError, CanvasResponseTooLargeError, CanvasRetriesExhaustedError, CanvasServerError,
+    CanvasAuthenticationError,
+    CanvasError,
+    CanvasNotFoundError,
+    CanvasPermissionError,
+    CanvasRequestError,
+    CanvasResponseTooLargeError,
+    CanvasRetriesExhaustedError,
+    CanvasServerError,
 )
+from sifclient.deadline import DEADLINE_EXCEEDED, DeadlineTransport, deadline
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +169,11 @@ class CanvasTransport:
             try:
                 response = self._send(method, url, params=params, data=data, files=files)
             except httpx.TimeoutException as exc:
-                problem = (f"timed out: not answered in full within {self.deadline:g}s"
-                           if DEADLINE_EXCEEDED in str(exc) else f"timed out after {self.timeout:g}s")
+                problem = (
+                    f"timed out: not answered in full within {self.deadline:g}s"
+                    if DEADLINE_EXCEEDED in str(exc)
+                    else f"timed out after {self.timeout:g}s"
+                )
                 retryable = method in IDEMPOTENT_METHODS or isinstance(exc, httpx.ConnectTimeout)
             except httpx.TransportError as exc:
                 problem = f"connection failed ({type(exc).__name__})"
@@ -186,12 +195,16 @@ class CanvasTransport:
             if not retryable:
                 raise CanvasServerError(
                     f"{method} {shown}: {problem}; not retried because Canvas may have acted on it",
-                    method=method, path=shown,
+                    method=method,
+                    path=shown,
                 )
             if attempt >= self.policy.max_retries:
                 raise CanvasRetriesExhaustedError(
                     f"{method} {shown}: gave up after {attempt + 1} attempts; last problem: {problem}",
-                    attempts=attempt + 1, last_problem=problem, method=method, path=shown,
+                    attempts=attempt + 1,
+                    last_problem=problem,
+                    method=method,
+                    path=shown,
                 )
             delay = self.policy.backoff(attempt)
             if retry_after is not None:
@@ -221,15 +234,20 @@ class CanvasTransport:
             finally:
                 response.close()
         # The answer as read (decoded), for .json(), .text and .links as before.
-        headers = [(k, v) for k, v in response.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
         return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=request)
 
     def _too_large(self, method: str, url: str, said: str) -> CanvasResponseTooLargeError:
         shown = urlsplit(url).path
         return CanvasResponseTooLargeError(
             f"{method} {shown}: Canvas's answer{said} is over the {self.max_response_bytes:,} bytes allowed; "
-            "not read further", method=method, path=shown,
+            "not read further",
+            method=method,
+            path=shown,
         )
 
     def _client_error(self, response: httpx.Response, method: str, shown: str, permission: str) -> CanvasError:
@@ -237,13 +255,12 @@ class CanvasTransport:
         said = canvas_message(response)
         where = dict(method=method, path=shown, status=status)
         if status == 401:
-            return CanvasAuthenticationError(
-                f"{method} {shown}: Canvas rejected the API token (401): {said}", **where
-            )
+            return CanvasAuthenticationError(f"{method} {shown}: Canvas rejected the API token (401): {said}", **where)
         if status == 403:
             return CanvasPermissionError(
                 f"{method} {shown}: the token's user lacks the Canvas permission '{permission}' (403): {said}",
-                permission=permission, **where,
+                permission=permission,
+                **where,
             )
         if status == 404:
             return CanvasNotFoundError(f"{method} {shown}: not found (404): {said}", **where)

@@ -6,6 +6,7 @@
   changed peer address (Canvas URL, ZIS URL) drops the credential that was given for the old one.
 - Credentials are never shown, not even in part: only whether they are set.
 """
+
 from __future__ import annotations
 
 from django import forms
@@ -52,7 +53,11 @@ class AuditedAdmin(ConsultantAdmin):
         dropped = []
         for url_field, secret_field in self.peer_credentials.items():
             old_url = getattr(before, url_field) if before else ""
-            if old_url and peers.origin(getattr(obj, url_field)) != peers.origin(old_url) and getattr(obj, secret_field):
+            if (
+                old_url
+                and peers.origin(getattr(obj, url_field)) != peers.origin(old_url)
+                and getattr(obj, secret_field)
+            ):
                 setattr(obj, secret_field, "")
                 dropped.append(secret_field)
         super().save_model(request, obj, form, change)
@@ -64,14 +69,21 @@ class AuditedAdmin(ConsultantAdmin):
             if name in SECRET_FIELDS or name not in {f.name for f in obj._meta.concrete_fields}:
                 detail[name] = {"changed": True}
             else:
-                detail[name] = {"from": "" if before is None else str(getattr(before, name)),
-                                "to": str(getattr(obj, name))}
+                detail[name] = {
+                    "from": "" if before is None else str(getattr(before, name)),
+                    "to": str(getattr(obj, name)),
+                }
         district, conversion = self.audit_targets(obj)
         verb = "Changed" if change else "Added"
-        audit.record(district=district, conversion=conversion, user=request.user, action="admin:edit",
-                     summary=f"{verb} {obj._meta.verbose_name} in Django admin: {', '.join(changed)}"
-                             + (f" (the {', '.join(dropped)} given for the old address was dropped)" if dropped else ""),
-                     detail=detail)
+        audit.record(
+            district=district,
+            conversion=conversion,
+            user=request.user,
+            action="admin:edit",
+            summary=f"{verb} {obj._meta.verbose_name} in Django admin: {', '.join(changed)}"
+            + (f" (the {', '.join(dropped)} given for the old address was dropped)" if dropped else ""),
+            detail=detail,
+        )
 
     def audit_targets(self, obj):
         raise NotImplementedError
@@ -111,8 +123,16 @@ class ConversionAdmin(AuditedAdmin):
     search_fields = ["district__name", "zone_id"]
     exclude = ["zis_password"]
     # State moves go through the workflow (guards and audit), never through a raw edit.
-    readonly_fields = ["district", "school_year", "state", "gpb_state", "state_changed_at", "legacy_sync_paused_at",
-                       "live_since", "zis_password_status"]
+    readonly_fields = [
+        "district",
+        "school_year",
+        "state",
+        "gpb_state",
+        "state_changed_at",
+        "legacy_sync_paused_at",
+        "live_since",
+        "zis_password_status",
+    ]
     peer_credentials = {"zis_url": "zis_password"}
 
     @admin.display(description="ZIS password")

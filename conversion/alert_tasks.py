@@ -1,4 +1,5 @@
 """The scheduled alert checks and the daily digest, as beat tasks (installed by install_schedule)."""
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """Writing the audit trail. Every state change, approval and edit goes through `record`."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -16,6 +16,7 @@ user with the old hash, and Django would then end that fresh session as if the p
 elsewhere. So a cached user is only used for a session that carries that user's current hash (the session's
 hash is handed over by AuthenticationMiddleware below); otherwise the user is read from the database again.
 """
+
 from __future__ import annotations
 
 import contextvars

@@ -1,4 +1,5 @@
 """The Celery application: workers run SIF pulls, remapping and syncs; beat fires schedules."""
+
 import os
 
 from celery import Celery

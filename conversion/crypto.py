@@ -3,6 +3,7 @@
 Fernet (from the well-kept `cryptography` package) gives authenticated encryption; MultiFernet lets
 operators rotate keys: the first key encrypts, every key decrypts.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,7 +34,9 @@ def _fernet(keys: tuple[str, ...], legacy: tuple[str, ...]) -> MultiFernet:
 
 
 def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), tuple(getattr(settings, "FIELD_ENCRYPTION_LEGACY_SECRETS", ())))
+    return _fernet(
+        tuple(settings.FIELD_ENCRYPTION_KEYS), tuple(getattr(settings, "FIELD_ENCRYPTION_LEGACY_SECRETS", ()))
+    )
 
 
 def encrypt(plaintext: str) -> str:

@@ -1,4 +1,5 @@
 """A model field whose value is encrypted in the database and plain in Python."""
+
 from __future__ import annotations
 
 from django.db import models

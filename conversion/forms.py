@@ -1,4 +1,5 @@
 """Forms for the step data people type in. Validation of *values* lives here; rules live in workflow."""
+
 from __future__ import annotations
 
 from django import forms
@@ -9,22 +10,35 @@ from conversion.services import peers
 
 
 class ZisSettingsForm(forms.ModelForm):
-    zis_url = forms.URLField(label="ZIS URL", required=False, assume_scheme="https",
-                             validators=[peers.PeerURLValidator("ZIS URL")])
+    zis_url = forms.URLField(
+        label="ZIS URL", required=False, assume_scheme="https", validators=[peers.PeerURLValidator("ZIS URL")]
+    )
     zis_password = forms.CharField(
-        label="ZIS password", required=False, strip=False,
+        label="ZIS password",
+        required=False,
+        strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave blank to keep the current one.",
     )
     sif_version = forms.ChoiceField(
-        label="Zone's SIF version", choices=SifVersion.choices, required=False,
+        label="Zone's SIF version",
+        choices=SifVersion.choices,
+        required=False,
         help_text=Conversion._meta.get_field("sif_version").help_text,
     )
 
     class Meta:
         model = Conversion
-        fields = ["zis_url", "zone_id", "sif_version", "zis_username", "zis_password", "agent_source_id", "hosting",
-                  "zis_ca_bundle"]
+        fields = [
+            "zis_url",
+            "zone_id",
+            "sif_version",
+            "zis_username",
+            "zis_password",
+            "agent_source_id",
+            "hosting",
+            "zis_ca_bundle",
+        ]
         widgets = {"zis_ca_bundle": forms.Textarea(attrs={"rows": 3})}
 
     def clean_zone_id(self) -> str:

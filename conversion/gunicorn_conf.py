@@ -8,6 +8,7 @@ workers against 88-146 ms with 4 workers x 2 threads, and the portfolio's at 49-
 Sync workers answer one request per connection and expect a buffering reverse proxy (nginx) in front
 of them in production, as gunicorn's deployment guide says; the loopback demo needs none.
 """
+
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
@@ -16,5 +17,7 @@ threads = 1
 
 # gunicorn's control socket (for gunicornc) goes in this product's var dir, not in $XDG_RUNTIME_DIR or
 # ~/.gunicorn, which every gunicorn of the same user on the machine shares (two would take each other's).
-_var_dir = os.environ.get("SIFCONVERT_VAR_DIR") or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var")
+_var_dir = os.environ.get("SIFCONVERT_VAR_DIR") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var"
+)
 control_socket = os.path.join(_var_dir, "gunicorn.ctl")

@@ -4,6 +4,7 @@ A job is a `Job` row first and a Celery message second: the row is what the page
 redelivered message harmless (`Job.claim` lets exactly one worker run it). The database allows one active
 (queued or running) job per conversion and kind, so parallel presses start the work once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,9 @@ HEARTBEAT_SECONDS = 20
 PROGRESS_INTERVAL_SECONDS = 0.5
 # What a job says while no worker has it, and when its message could not reach the broker.
 WAITING_MESSAGE = "Waiting for a worker"
-BROKER_DOWN_MESSAGE = ("The workers cannot be reached right now: the job will start when they are back "
-                       "(it is sent again automatically).")
+BROKER_DOWN_MESSAGE = (
+    "The workers cannot be reached right now: the job will start when they are back (it is sent again automatically)."
+)
 ALREADY_ACTIVE = "One is already queued or running."
 
 
@@ -57,8 +59,8 @@ def summary(text: str, limit: int = 300) -> str:
     head = paragraph[:limit]
     ends = [i + 1 for i, ch in enumerate(head) if ch in ".!?" and (i + 1 == len(paragraph) or paragraph[i + 1] == " ")]
     if ends and ends[-1] >= limit // 3:
-        return head[:ends[-1]]
-    return head[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+        return head[: ends[-1]]
+    return head[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 class JobCancelled(Exception):
@@ -85,8 +87,15 @@ class Progress:
         self.interval = interval
         self._last_write = 0.0
 
-    def update(self, current: int | None = None, total: int | None = None, message: str | None = None,
-               detail: dict[str, Any] | None = None, *, force: bool = False) -> None:
+    def update(
+        self,
+        current: int | None = None,
+        total: int | None = None,
+        message: str | None = None,
+        detail: dict[str, Any] | None = None,
+        *,
+        force: bool = False,
+    ) -> None:
         job = self.job
         if current is not None:
             job.current = current
@@ -100,9 +109,16 @@ class Progress:
         if force or now - self._last_write >= self.interval:
             self._last_write = now
             job.heartbeat_at = timezone.now()
-            written = job.held().filter(cancel_requested_at__isnull=True).update(
-                current=job.current, total=job.total, message=job.message, detail=job.detail,
-                heartbeat_at=job.heartbeat_at,
+            written = (
+                job.held()
+                .filter(cancel_requested_at__isnull=True)
+                .update(
+                    current=job.current,
+                    total=job.total,
+                    message=job.message,
+                    detail=job.detail,
+                    heartbeat_at=job.heartbeat_at,
+                )
             )
             if not written:
                 raise self._stopped()
@@ -123,8 +139,15 @@ class Progress:
 Runner = Callable[[Job, Progress], None]
 
 
-def start_job(conversion: Conversion, kind: str, *, user=None, params: dict | None = None,
-              idempotency_key: str | None = None, enqueue: bool = True) -> tuple[Job, bool]:
+def start_job(
+    conversion: Conversion,
+    kind: str,
+    *,
+    user=None,
+    params: dict | None = None,
+    idempotency_key: str | None = None,
+    enqueue: bool = True,
+) -> tuple[Job, bool]:
     """Create the job row and queue it once the transaction commits. Returns (job, created).
 
     With an idempotency key, a second call finds the first job instead of making another. Raises
@@ -137,12 +160,20 @@ def start_job(conversion: Conversion, kind: str, *, user=None, params: dict | No
     try:
         with transaction.atomic():
             job = Job.objects.create(
-                conversion=conversion, kind=kind, requested_by=user, params=params or {},
-                idempotency_key=idempotency_key, message=WAITING_MESSAGE,
+                conversion=conversion,
+                kind=kind,
+                requested_by=user,
+                params=params or {},
+                idempotency_key=idempotency_key,
+                message=WAITING_MESSAGE,
             )
             audit.record(
-                district=conversion.district, conversion=conversion, user=user, action=f"job_started:{kind}",
-                summary=f"Started: {JobKind(kind).label}", detail={"job": job.pk, "params": params or {}},
+                district=conversion.district,
+                conversion=conversion,
+                user=user,
+                action=f"job_started:{kind}",
+                summary=f"Started: {JobKind(kind).label}",
+                detail={"job": job.pk, "params": params or {}},
             )
     except IntegrityError:
         # Either the same idempotency key won a race, or another active job of this kind holds the place.
@@ -174,7 +205,8 @@ def enqueue_job(job: Job) -> bool:
         return False
     if job.message == BROKER_DOWN_MESSAGE:
         Job.objects.filter(pk=job.pk, state=JobState.QUEUED, message=BROKER_DOWN_MESSAGE).update(
-            message=WAITING_MESSAGE)
+            message=WAITING_MESSAGE
+        )
         job.message = WAITING_MESSAGE
     return True
 
@@ -202,15 +234,25 @@ def cancel_job(job: Job, *, user, reason: str = "") -> str:
             return "Cancelling: the job stops at its next step."
         label = JobKind(locked.kind).label
         if locked.state == JobState.QUEUED:
-            Job.objects.filter(pk=locked.pk).update(state=JobState.CANCELLED, cancel_requested_at=now, finished_at=now,
-                                                    message="Cancelled before it started")
+            Job.objects.filter(pk=locked.pk).update(
+                state=JobState.CANCELLED,
+                cancel_requested_at=now,
+                finished_at=now,
+                message="Cancelled before it started",
+            )
             outcome = "Cancelled."
         else:
             Job.objects.filter(pk=locked.pk).update(cancel_requested_at=now)
             outcome = "Cancelling: the job stops at its next step."
-        audit.record(district=locked.conversion.district, conversion=locked.conversion, user=user,
-                     action=f"job_cancel:{locked.kind}", summary=f"Asked to cancel: {label}", reason=reason,
-                     detail={"job": locked.pk, "state": locked.state})
+        audit.record(
+            district=locked.conversion.district,
+            conversion=locked.conversion,
+            user=user,
+            action=f"job_cancel:{locked.kind}",
+            summary=f"Asked to cancel: {label}",
+            reason=reason,
+            detail={"job": locked.pk, "state": locked.state},
+        )
     job.refresh_from_db()
     return outcome
 
@@ -238,8 +280,12 @@ def run_job(job_id: int, runner: Runner) -> Job | None:
     except Exception as exc:  # An unexpected fault still ends the job visibly instead of leaving it running.
         log.exception("job %s failed", job_id)
         # Everyone sees what happened; the traceback (server paths) is for consultants and the logs.
-        _finish(job, JobState.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}",
-                trace=traceback.format_exc(limit=8))
+        _finish(
+            job,
+            JobState.FAILED,
+            error=f"Unexpected error: {type(exc).__name__}: {exc}",
+            trace=traceback.format_exc(limit=8),
+        )
     else:
         _finish(job, JobState.SUCCEEDED)
     finally:
@@ -265,7 +311,8 @@ class _Heartbeat(threading.Thread):
         try:
             while not self._stopped.wait(HEARTBEAT_SECONDS):
                 Job.objects.filter(pk=self.job_id, state=JobState.RUNNING, worker=self.worker).update(
-                    heartbeat_at=timezone.now())
+                    heartbeat_at=timezone.now()
+                )
         finally:
             connection.close()
 
@@ -285,15 +332,26 @@ def _finish(job: Job, state: str, *, error: str = "", trace: str = "") -> None:
         job.message = "Done"
     elif state in (JobState.FAILED, JobState.CANCELLED):
         job.message = summary(error) or "Failed"
-    written = job.held().update(state=state, error=error, traceback=trace, finished_at=job.finished_at,
-                                current=job.current, message=job.message, detail=job.detail, total=job.total)
+    written = job.held().update(
+        state=state,
+        error=error,
+        traceback=trace,
+        finished_at=job.finished_at,
+        current=job.current,
+        message=job.message,
+        detail=job.detail,
+        total=job.total,
+    )
     if not written:
         # Our lease ran out and another worker took the job over: its outcome is the one that counts.
         log.warning("job %s was taken over by another worker; this run's outcome (%s) is dropped", job.pk, state)
         return
     audit.record(
-        district=job.conversion.district, conversion=job.conversion, user=None,
-        action=f"job_{state}:{job.kind}", summary=f"{JobKind(job.kind).label}: {JobState(state).label.lower()}",
+        district=job.conversion.district,
+        conversion=job.conversion,
+        user=None,
+        action=f"job_{state}:{job.kind}",
+        summary=f"{JobKind(job.kind).label}: {JobState(state).label.lower()}",
         detail={"job": job.pk, **({"error": job.message} if error else {})},
     )
     signals.job_finished.send(sender=Job, job=job)

@@ -5,6 +5,7 @@ first start it generates a random SECRET_KEY and a separate Fernet key for crede
 VAR_DIR/secret-keys.json, which only its owner can read (0600, in a 0700 folder). Production sets both in its
 environment instead (conversion/settings.py refuses to start without them).
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 The time of the last request is kept in the session, rewritten at most once a minute (the job polls of an open
 page arrive every 2 s and must not each write the session). An open page's polls count as use.
 """
+
 from __future__ import annotations
 
 import time

@@ -4,6 +4,7 @@
 - District admins are listed on a district: that district only, and they approve what it asks of them.
 - Workers act as the system (no user).
 """
+
 from __future__ import annotations
 
 import enum
@@ -21,8 +22,11 @@ class Role(enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"consultant": "an implementation consultant", "district admin": "a district admin of this district",
-                "worker": "the scheduler"}[self.value]
+        return {
+            "consultant": "an implementation consultant",
+            "district admin": "a district admin of this district",
+            "worker": "the scheduler",
+        }[self.value]
 
 
 def is_consultant(user) -> bool:

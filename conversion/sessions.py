@@ -7,6 +7,7 @@ a process keeps what it read or wrote for a couple of seconds only: a sign-out (
 rewrites the session's hash) takes effect at once in the worker that handled it and within
 SESSION_LOCAL_SECONDS in the others, like the user lookup beside it (conversion/authcache.py).
 """
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -3,6 +3,7 @@
 Everything that differs between the embedded default (SQLite, a private broker) and production
 (PostgreSQL, Redis) comes from environment variables, so the same code runs both.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,11 +35,15 @@ _secret_key = os.environ.get("DJANGO_SECRET_KEY", "")
 _field_keys = [k for k in os.environ.get("FIELD_ENCRYPTION_KEYS", "").split(",") if k]
 if not (_secret_key and _field_keys):
     if not (EMBEDDED or DEBUG):
-        missing = [name for name, value in (("DJANGO_SECRET_KEY", _secret_key), ("FIELD_ENCRYPTION_KEYS", _field_keys))
-                   if not value]
+        missing = [
+            name
+            for name, value in (("DJANGO_SECRET_KEY", _secret_key), ("FIELD_ENCRYPTION_KEYS", _field_keys))
+            if not value
+        ]
         raise ImproperlyConfigured(
             f"{' and '.join(missing)} must be set in production (DATABASE_URL is set and DJANGO_DEBUG is off). "
-            "Make them with: python -c 'from conversion.localsecrets import new_keys; print(new_keys())'")
+            "Make them with: python -c 'from conversion.localsecrets import new_keys; print(new_keys())'"
+        )
     _local = localsecrets.load_or_create(VAR_DIR)
     _secret_key = _secret_key or _local["secret_key"]
     _field_keys = _field_keys or [_local["field_encryption_key"]]
@@ -47,8 +52,11 @@ FIELD_ENCRYPTION_KEYS = _field_keys
 # Before keys were generated, the embedded default derived its encryption key from this public SECRET_KEY.
 # Credentials encrypted so in an existing demo database stay readable (never written with it again); the demo
 # command re-encrypts them with the current key (crypto.reencrypt_stored). Never in production.
-FIELD_ENCRYPTION_LEGACY_SECRETS = (["dev-only-insecure-key-change-me-in-production-0123456789"]
-                                   if EMBEDDED and not os.environ.get("FIELD_ENCRYPTION_KEYS") else [])
+FIELD_ENCRYPTION_LEGACY_SECRETS = (
+    ["dev-only-insecure-key-change-me-in-production-0123456789"]
+    if EMBEDDED and not os.environ.get("FIELD_ENCRYPTION_KEYS")
+    else []
+)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -180,15 +188,20 @@ MEDIA_ROOT = VAR_DIR / "media"
 # User carries its password hash, which must not leave the process) and the portfolio's short-lived renders
 # (a Redis round trip per read costs more than rendering once per PORTFOLIO_CACHE_SECONDS per process).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"],
-                "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "")}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["CACHE_URL"],
+        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
+    }
     if os.environ.get("CACHE_URL")
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
-    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local",
-              "OPTIONS": {"MAX_ENTRIES": 10000}},
+    "local": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "local",
+        "OPTIONS": {"MAX_ENTRIES": 10000},
+    },
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if os.environ.get("CACHE_URL") else \
-    "conversion.sessions"
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if os.environ.get("CACHE_URL") else "conversion.sessions"
 SESSION_LOCAL_SECONDS = int(os.environ.get("SESSION_LOCAL_SECONDS", "2"))
 # The portfolio table is re-rendered at most this often per audience (all consultants, or one district
 # admin), filter and page: many consultants open it, and its figures change at job and step boundaries,
@@ -236,8 +249,9 @@ CONTENT_SECURITY_POLICY = {
 # Addresses a district's ZIS or Canvas may have (conversion/services/peers.py). Loopback, link-local (cloud
 # metadata), private and other special ranges are refused unless listed here (comma-separated CIDRs, or
 # "loopback"): the embedded default's simulators run on loopback, so it allows loopback.
-PEER_ALLOWED_NETWORKS = [n.strip() for n in os.environ.get(
-    "PEER_ALLOWED_NETWORKS", "loopback" if EMBEDDED else "").split(",") if n.strip()]
+PEER_ALLOWED_NETWORKS = [
+    n.strip() for n in os.environ.get("PEER_ALLOWED_NETWORKS", "loopback" if EMBEDDED else "").split(",") if n.strip()
+]
 
 # Celery. The broker URL is set by the start script (a private redis-server) or by production.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -276,8 +290,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 
 # Retries against Canvas: bounded, with exponential backoff from this base (seconds), capped.
 # `timeout` bounds each socket operation; `deadline` a whole request (upload, every byte of the answer).
-CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0,
-                         "deadline": 300.0}
+CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0, "deadline": 300.0}
 
 # Talking to a ZIS: seconds each exchange may take in all (a trickling answer is cut off), and how often a message that failed in transport
 # (refused or dropped connection, timeout, HTTP 5xx) is sent again, with a doubling delay (seconds) between.
@@ -302,7 +315,8 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend")
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend"
+)
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "SIF conversions <conversions@localhost>")
 # Where the product is reached from outside, for links in alert e-mails.

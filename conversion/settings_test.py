@@ -3,6 +3,7 @@
 pytest-django loads settings before any conftest runs, so the defaults are set here, where they are
 read in time. scripts/test sets the same variables explicitly; these are for a bare `pytest`.
 """
+
 import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sifconvert")

@@ -3,6 +3,7 @@
 A job ends through a conditional UPDATE (only the worker that still holds it may write its outcome), which
 Django's post_save never sees; `job_finished` is sent once that write has happened, with the Job as it is now.
 """
+
 from django.dispatch import Signal
 
 job_finished = Signal()  # kwargs: job (a Job whose state is final)

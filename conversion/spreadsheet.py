@@ -6,6 +6,7 @@ injection, OWASP). Such cells are written with a leading apostrophe, which sprea
 numbers such as -12 stay as they are. Only for downloads people read: the SIS import CSVs that Canvas reads carry
 the data unchanged (canvas.csvfiles).
 """
+
 from __future__ import annotations
 
 import csv

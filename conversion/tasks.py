@@ -5,6 +5,7 @@ slow ZIS cannot starve Canvas syncs and each can be scaled on its own. The sched
 re-sends, due dates, the nightly and hourly starts) go to the `maintenance` queue, consumed by a worker of
 its own, so that workers busy with long jobs never delay them.
 """
+
 from __future__ import annotations
 
 import importlib

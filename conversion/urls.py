@@ -2,10 +2,21 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.templatetags.static import static
-from django.views.generic import RedirectView
 from django.urls import path, register_converter
+from django.views.generic import RedirectView
 
-from conversion.views import alerts, data, district, gpb, invitations, legacy, notifications, onboarding, portfolio, setup
+from conversion.views import (
+    alerts,
+    data,
+    district,
+    gpb,
+    invitations,
+    legacy,
+    notifications,
+    onboarding,
+    portfolio,
+    setup,
+)
 from conversion.views import roster as roster_views
 
 
@@ -83,12 +94,21 @@ urlpatterns = [
     path("districts/<slug:slug>/<id:year>/setup/support-ticket.txt", setup.support_ticket, name="setup_ticket"),
     path("districts/<slug:slug>/<id:year>/setup/schools/", setup.choose_schools, name="setup_schools"),
     path("districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/", gpb.gpb_course, name="gpb_course"),
-    path("districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/report/", gpb.gpb_course_report,
-         name="gpb_course_report"),
-    path("districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/report.csv", gpb.gpb_course_csv,
-         name="gpb_course_csv"),
-    path("districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/categories/",
-         gpb.gpb_category_override, name="gpb_category_override"),
+    path(
+        "districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/report/",
+        gpb.gpb_course_report,
+        name="gpb_course_report",
+    ),
+    path(
+        "districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/report.csv",
+        gpb.gpb_course_csv,
+        name="gpb_course_csv",
+    ),
+    path(
+        "districts/<slug:slug>/<id:year>/grade-passback/courses/<id:course_id>/categories/",
+        gpb.gpb_category_override,
+        name="gpb_category_override",
+    ),
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
     # One URL per section of the district page (issue 17); the year goes through the same <id:...> converter.
     path("districts/<slug:slug>/<id:year>/<section:section>/", district.district_page, name="district_section"),

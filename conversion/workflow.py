@@ -10,6 +10,7 @@ admin can act on, and the audit record is part of the same transaction as the ch
 3. change the state and run the transition's effect (approval rows, timestamps);
 4. save with update_fields and write the audit event, in the same transaction.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -68,8 +69,8 @@ class Transition:
     help: str = ""
 
 
-
 # ---- what the guards look at -------------------------------------------------------------------
+
 
 def local_today(conversion: Conversion) -> dt.date:
     """Today's date where the district is: dates the district chose mean its own calendar."""
@@ -149,6 +150,7 @@ def guard_gpb_can_run(c: Conversion) -> list[str]:
 
 # ---- effects -----------------------------------------------------------------------------------
 
+
 def _mark_paused(c: Conversion, params: dict) -> list[str]:
     c.legacy_sync_paused_at = timezone.now()
     return ["legacy_sync_paused_at"]
@@ -178,32 +180,65 @@ CONSULTANT_OR_WORKER = frozenset({Role.CONSULTANT, Role.WORKER})
 
 _MAIN: list[Transition] = [
     Transition(
-        "confirm_agent_setup", "Confirm the SIF agent is set up", (S.AGENT_SETUP,), S.CONNECTION, DISTRICT,
-        guard_agent_ready, approval=ApprovalKind.AGENT_READY,
+        "confirm_agent_setup",
+        "Confirm the SIF agent is set up",
+        (S.AGENT_SETUP,),
+        S.CONNECTION,
+        DISTRICT,
+        guard_agent_ready,
+        approval=ApprovalKind.AGENT_READY,
         help="The district confirms its SIF agent is connected to the zone with the settings checked.",
     ),
     Transition(
-        "verify_pull", "Verify the pulled data", (S.CONNECTION,), S.PAUSE, DISTRICT, guard_pull_verified,
-        approval=ApprovalKind.PULL_VERIFIED, approval_subject=_snapshot_subject,
+        "verify_pull",
+        "Verify the pulled data",
+        (S.CONNECTION,),
+        S.PAUSE,
+        DISTRICT,
+        guard_pull_verified,
+        approval=ApprovalKind.PULL_VERIFIED,
+        approval_subject=_snapshot_subject,
         help="The district confirms the pulled schools, people and classes are the ones Canvas should get.",
     ),
     Transition(
-        "pause_legacy_sync", "Pause the current Canvas sync", (S.PAUSE,), S.MAPPING, CONSULTANT_OR_WORKER,
-        guard_pause_date_reached, effect=_mark_paused,
+        "pause_legacy_sync",
+        "Pause the current Canvas sync",
+        (S.PAUSE,),
+        S.MAPPING,
+        CONSULTANT_OR_WORKER,
+        guard_pause_date_reached,
+        effect=_mark_paused,
         help="Stops the legacy roster sync on the pause date; grade passback keeps working.",
     ),
     Transition(
-        "approve_mapping", "Approve the mapping", (S.MAPPING,), S.REMAPPING, DISTRICT, guard_mapping_approvable,
-        approval=ApprovalKind.MAPPING, approval_subject=_diff_subject,
+        "approve_mapping",
+        "Approve the mapping",
+        (S.MAPPING,),
+        S.REMAPPING,
+        DISTRICT,
+        guard_mapping_approvable,
+        approval=ApprovalKind.MAPPING,
+        approval_subject=_diff_subject,
         help="The district approves the match between SIF data and Canvas; new data needs a new approval.",
     ),
     Transition(
-        "complete_remap", "Finish the remap", (S.REMAPPING,), S.GO_LIVE, CONSULTANT_OR_WORKER, guard_remap_verified,
+        "complete_remap",
+        "Finish the remap",
+        (S.REMAPPING,),
+        S.GO_LIVE,
+        CONSULTANT_OR_WORKER,
+        guard_remap_verified,
         help="Every Canvas user now carries its DCID as sis_user_id.",
     ),
     Transition(
-        "go_live", "Go live", (S.GO_LIVE,), S.LIVE, CONSULTANT_OR_WORKER, guard_go_live_date_reached,
-        effect=_mark_live, help="From now on a nightly sync runs at midnight Mountain time when data changed.",
+        "go_live",
+        "Go live",
+        (S.GO_LIVE,),
+        S.LIVE,
+        CONSULTANT_OR_WORKER,
+        guard_go_live_date_reached,
+        effect=_mark_live,
+        help="From now on a nightly sync runs at midnight Mountain time when data changed.",
     ),
 ]
 
@@ -213,31 +248,58 @@ def _back_transitions() -> list[Transition]:
     result = []
     main = STATE_ORDER[: STATE_ORDER.index(S.LIVE)]
     for i, target in enumerate(main[:-1]):
-        sources = tuple(main[i + 1:])
-        result.append(Transition(
-            f"back_to_{target}", f"Return to “{S(target).label}”", sources, target, CONSULTANT,
-            needs_reason=True, help="Reopens an earlier step; the later steps will have to be done again.",
-        ))
+        sources = tuple(main[i + 1 :])
+        result.append(
+            Transition(
+                f"back_to_{target}",
+                f"Return to “{S(target).label}”",
+                sources,
+                target,
+                CONSULTANT,
+                needs_reason=True,
+                help="Reopens an earlier step; the later steps will have to be done again.",
+            )
+        )
     return result
 
 
 _GPB: list[Transition] = [
     Transition(
-        "request_gpb", "Request grade passback", (G.NOT_REQUESTED,), G.PLUGIN_PENDING,
-        frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}), guard_gradebook_chosen, field="gpb_state",
+        "request_gpb",
+        "Request grade passback",
+        (G.NOT_REQUESTED,),
+        G.PLUGIN_PENDING,
+        frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}),
+        guard_gradebook_chosen,
+        field="gpb_state",
         help="Install the grade passback plug-in in PowerSchool (it works for both gradebooks).",
     ),
     Transition(
-        "confirm_plugin_installed", "Confirm the plug-in is installed", (G.PLUGIN_PENDING,), G.PLUGIN_INSTALLED,
-        DISTRICT, field="gpb_state", approval=ApprovalKind.PLUGIN_INSTALLED,
+        "confirm_plugin_installed",
+        "Confirm the plug-in is installed",
+        (G.PLUGIN_PENDING,),
+        G.PLUGIN_INSTALLED,
+        DISTRICT,
+        field="gpb_state",
+        approval=ApprovalKind.PLUGIN_INSTALLED,
     ),
     Transition(
-        "enable_gpb", "Enable grade passback", (G.PLUGIN_INSTALLED,), G.ENABLED, CONSULTANT, guard_gpb_can_run,
+        "enable_gpb",
+        "Enable grade passback",
+        (G.PLUGIN_INSTALLED,),
+        G.ENABLED,
+        CONSULTANT,
+        guard_gpb_can_run,
         field="gpb_state",
     ),
     Transition(
-        "disable_gpb", "Turn grade passback off", (G.PLUGIN_PENDING, G.PLUGIN_INSTALLED, G.ENABLED),
-        G.NOT_REQUESTED, CONSULTANT, field="gpb_state", needs_reason=True,
+        "disable_gpb",
+        "Turn grade passback off",
+        (G.PLUGIN_PENDING, G.PLUGIN_INSTALLED, G.ENABLED),
+        G.NOT_REQUESTED,
+        CONSULTANT,
+        field="gpb_state",
+        needs_reason=True,
     ),
 ]
 
@@ -245,6 +307,7 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in [*_MAIN, *_back_transit
 
 
 # ---- asking and doing --------------------------------------------------------------------------
+
 
 def problems_with(conversion: Conversion, t: Transition, role: Role | None, reason: str = "") -> list[str]:
     """Everything that stands between `role` and `t` right now (empty: allowed)."""
@@ -260,7 +323,6 @@ def problems_with(conversion: Conversion, t: Transition, role: Role | None, reas
     if note_problem(reason):
         return [note_problem(reason)]
     return t.guard(conversion)
-
 
 
 @transaction.atomic
@@ -289,15 +351,25 @@ def perform(conversion: Conversion, name: str, *, user=None, reason: str = "", *
     if t.approval:
         subject, fingerprint = t.approval_subject(locked) if t.approval_subject else ("", "")
         approval = Approval.objects.create(
-            conversion=locked, kind=t.approval, subject=subject, fingerprint=fingerprint,
-            approved_by=user, note=reason,
+            conversion=locked,
+            kind=t.approval,
+            subject=subject,
+            fingerprint=fingerprint,
+            approved_by=user,
+            note=reason,
         )
         detail = {"approval": approval.pk, "subject": subject, "fingerprint": fingerprint}
         notifications.notify_consultants_of_approval(locked, approval)  # consultants hear of every approval
     audit.record(
-        district=locked.district, conversion=locked, user=user, action=t.name,
+        district=locked.district,
+        conversion=locked,
+        user=user,
+        action=t.name,
         summary=t.label + (" (approval)" if t.approval else ""),
-        from_state=before, to_state=t.target, reason=reason, detail=detail,
+        from_state=before,
+        to_state=t.target,
+        reason=reason,
+        detail=detail,
     )
     conversion.refresh_from_db()
     return conversion
@@ -342,11 +414,23 @@ def waiting_on_district(conversion: Conversion) -> list[Transition]:
 # ---- the task list -----------------------------------------------------------------------------
 
 STEPS: tuple[tuple[int, str, str], ...] = (
-    (1, S.AGENT_SETUP, "Set up the SIF agent with the ZIS URL and Zone ID, in Pull mode over HTTP, with the school year, plug-ins, zone status and schools checked."),
+    (
+        1,
+        S.AGENT_SETUP,
+        "Set up the SIF agent with the ZIS URL and Zone ID, in Pull mode over HTTP, with the school year, plug-ins, zone status and schools checked.",
+    ),
     (2, S.CONNECTION, "Connect to the zone, pull the data and verify with the district that it is what Canvas needs."),
-    (3, S.PAUSE, "Pause the current Canvas sync on May 31, or a custom date where the school year ends in June. Grade passback keeps working."),
+    (
+        3,
+        S.PAUSE,
+        "Pause the current Canvas sync on May 31, or a custom date where the school year ends in June. Grade passback keeps working.",
+    ),
     (4, S.MAPPING, "Check that the data arriving through SIF matches what Canvas holds now."),
-    (5, S.REMAPPING, "Move every Canvas user's sis_user_id from the PowerSchool ID to the DCID, which stays the same when a student changes school."),
+    (
+        5,
+        S.REMAPPING,
+        "Move every Canvas user's sis_user_id from the PowerSchool ID to the DCID, which stays the same when a student changes school.",
+    ),
     (6, S.GO_LIVE, "From the appointed date, a nightly sync at midnight Mountain time, only when there is new data."),
 )
 
@@ -378,11 +462,14 @@ def step_overview(conversion: Conversion) -> list[StepView]:
         G.PLUGIN_INSTALLED: ("current", "Ready to enable"),
         G.ENABLED: ("done", "Enabled"),
     }[gpb]
-    result.append(StepView(
-        7, "Grade passback (optional)",
-        "Send Canvas grades to PowerSchool's legacy gradebook or PowerTeacher Pro through the plug-in.",
-        *gpb_status,
-    ))
+    result.append(
+        StepView(
+            7,
+            "Grade passback (optional)",
+            "Send Canvas grades to PowerSchool's legacy gradebook or PowerTeacher Pro through the plug-in.",
+            *gpb_status,
+        )
+    )
     return result
 
 
@@ -415,8 +502,10 @@ def job_problems(conversion: Conversion, kind: str, user) -> list[str]:
         return ["The roster sync is held; resume it first."]
     if kind == JobKind.GRADE_PASSBACK and conversion.gpb_state != G.ENABLED:
         return ["Grade passback is not enabled."]
-    if kind in (JobKind.MAPPING, JobKind.REMAP, JobKind.SYNC, JobKind.REMASTER, JobKind.SYNC_UNDO) \
-            and not conversion.district.canvas_url:
+    if (
+        kind in (JobKind.MAPPING, JobKind.REMAP, JobKind.SYNC, JobKind.REMASTER, JobKind.SYNC_UNDO)
+        and not conversion.district.canvas_url
+    ):
         return ["The district's Canvas URL is not set."]
     # A sync, a remaster and an undo all change the district's roster in Canvas: one at a time.
     roster = (JobKind.SYNC, JobKind.REMASTER, JobKind.SYNC_UNDO)
@@ -437,7 +526,8 @@ def startable_jobs(conversion: Conversion, user) -> list[tuple[str, str, list[st
     return [
         (kind, JobKind(kind).label, job_problems(conversion, kind, user))
         for kind, states in JOB_STATES.items()
-        if conversion.state in states and (kind != JobKind.GRADE_PASSBACK or conversion.gpb_state == G.ENABLED)
+        if conversion.state in states
+        and (kind != JobKind.GRADE_PASSBACK or conversion.gpb_state == G.ENABLED)
         # started from the sync history, with a reason (sync.start_remaster, sync_undo.start_undo)
         and kind not in (JobKind.REMASTER, JobKind.SYNC_UNDO)
     ]
@@ -461,9 +551,12 @@ def set_nightly_sync_held(conversion: Conversion, held: bool, *, user, reason: s
     locked.nightly_sync_paused = held
     locked.save(update_fields=["nightly_sync_paused"])
     audit.record(
-        district=locked.district, conversion=locked, user=user,
+        district=locked.district,
+        conversion=locked,
+        user=user,
         action="hold_nightly_sync" if held else "resume_nightly_sync",
-        summary="Held the nightly roster sync" if held else "Resumed the nightly roster sync", reason=reason,
+        summary="Held the nightly roster sync" if held else "Resumed the nightly roster sync",
+        reason=reason,
     )
     conversion.refresh_from_db()
 
@@ -491,8 +584,9 @@ def connection_findings(detail: dict | None, failed: bool = False) -> tuple[str,
             warnings.append(f"Zone {zone.get('zone_id', '')} did not say whether it is ready.")
         for node in zone.get("nodes") or []:
             if (node.get("mode") or "").lower() == "push":
-                warnings.append(f"{node.get('name') or node.get('source_id')} is in Push mode; the conversion "
-                                "needs Pull.")
+                warnings.append(
+                    f"{node.get('name') or node.get('source_id')} is in Push mode; the conversion needs Pull."
+                )
         missing = zone.get("missing_providers") or []
         if missing:
             warnings.append("No agent provides " + ", ".join(missing) + ".")
@@ -518,8 +612,12 @@ class NextStep:
     when: dt.datetime | None = None
     problems: list[str] | None = None
 
-    ACTOR_LABELS = {"consultant": "The implementation consultant", "district": "The district admin",
-                    "scheduler": "The scheduler", "nobody": "Nobody"}
+    ACTOR_LABELS = {
+        "consultant": "The implementation consultant",
+        "district": "The district admin",
+        "scheduler": "The scheduler",
+        "nobody": "Nobody",
+    }
 
     @property
     def actor_label(self) -> str:
@@ -572,8 +670,11 @@ def step_facts(conversion: Conversion) -> StepFacts:
 
 def _newest(jobs) -> Job | None:
     """As latest_job orders them: -finished_at (unfinished first, as PostgreSQL sorts NULL), then -id."""
-    return max(jobs, key=lambda j: (j.finished_at is None, j.finished_at or dt.datetime.min.replace(tzinfo=dt.UTC),
-                                    j.pk), default=None)
+    return max(
+        jobs,
+        key=lambda j: (j.finished_at is None, j.finished_at or dt.datetime.min.replace(tzinfo=dt.UTC), j.pk),
+        default=None,
+    )
 
 
 def step_facts_for(conversions) -> dict[int, StepFacts]:
@@ -588,7 +689,8 @@ def step_facts_for(conversions) -> dict[int, StepFacts]:
             continue
         per: dict[int, list[Job]] = {}
         for job in Job.objects.filter(conversion_id__in=ids, kind=kind).only(
-                "conversion_id", "state", "detail", "finished_at"):
+            "conversion_id", "state", "detail", "finished_at"
+        ):
             per.setdefault(job.conversion_id, []).append(job)
         for pk, jobs in per.items():
             if kind == JobKind.TEST_CONNECTION:
@@ -598,19 +700,21 @@ def step_facts_for(conversions) -> dict[int, StepFacts]:
     snap_ids = by_state.get(S.CONNECTION, []) + by_state.get(S.MAPPING, [])
     latest_snap: dict[int, int] = {}
     if snap_ids:
-        for conv, pk, _ in sorted(Snapshot.objects.filter(conversion_id__in=snap_ids, state="complete")
-                                  .values_list("conversion_id", "id", "completed_at"),
-                                  key=lambda r: (r[2] is not None, r[2] or dt.datetime.min.replace(tzinfo=dt.UTC),
-                                                 r[1])):
+        for conv, pk, _ in sorted(
+            Snapshot.objects.filter(conversion_id__in=snap_ids, state="complete").values_list(
+                "conversion_id", "id", "completed_at"
+            ),
+            key=lambda r: (r[2] is not None, r[2] or dt.datetime.min.replace(tzinfo=dt.UTC), r[1]),
+        ):
             latest_snap[conv] = pk  # the last one sorted is the newest, as latest_complete orders
         for conv in by_state.get(S.CONNECTION, []):
             facts[conv].has_pull = conv in latest_snap
     mapping = [c for c in by_state.get(S.MAPPING, []) if c in latest_snap]
     if mapping:
         diffs: dict[int, MappingDiff] = {}
-        for diff in MappingDiff.objects.filter(conversion_id__in=mapping,
-                                               snapshot_id__in=[latest_snap[c] for c in mapping]).only(
-                "conversion_id", "snapshot_id", "blocking_count", "created_at"):
+        for diff in MappingDiff.objects.filter(
+            conversion_id__in=mapping, snapshot_id__in=[latest_snap[c] for c in mapping]
+        ).only("conversion_id", "snapshot_id", "blocking_count", "created_at"):
             if diff.snapshot_id != latest_snap[diff.conversion_id]:
                 continue
             best = diffs.get(diff.conversion_id)
@@ -635,65 +739,120 @@ def next_step(conversion: Conversion, facts: StepFacts | None = None) -> NextSte
     facts = facts or step_facts(conversion)
     if state == S.AGENT_SETUP:
         if not (conversion.zis_url and conversion.zone_id):
-            return NextStep("consultant", "Enter the ZIS URL and Zone ID",
-                            "The district's agent posts to <ZIS URL>/<Zone ID>.", part="zis",
-                            problems=guard_agent_ready(conversion)[:2])
-        return NextStep("district", T["confirm_agent_setup"].label,
-                        "Tick each agent setting once it is checked in the SIF Agent Console, then confirm.",
-                        transition=T["confirm_agent_setup"], part="checklist",
-                        problems=guard_agent_ready(conversion))
+            return NextStep(
+                "consultant",
+                "Enter the ZIS URL and Zone ID",
+                "The district's agent posts to <ZIS URL>/<Zone ID>.",
+                part="zis",
+                problems=guard_agent_ready(conversion)[:2],
+            )
+        return NextStep(
+            "district",
+            T["confirm_agent_setup"].label,
+            "Tick each agent setting once it is checked in the SIF Agent Console, then confirm.",
+            transition=T["confirm_agent_setup"],
+            part="checklist",
+            problems=guard_agent_ready(conversion),
+        )
     if state == S.CONNECTION:
         test = facts.latest_test
         verdict = connection_findings(test.detail, test.state == JobState.FAILED)[0] if test else "none"
         if test is None or test.state != JobState.SUCCEEDED or verdict != "passed":
-            detail = ("No connection test has run yet." if test is None else
-                      "The last connection test found a problem: resolve it, then run the test again."
-                      if test.is_finished else "The connection test is running.")
+            detail = (
+                "No connection test has run yet."
+                if test is None
+                else "The last connection test found a problem: resolve it, then run the test again."
+                if test.is_finished
+                else "The connection test is running."
+            )
             return NextStep("consultant", "Run the connection test", detail, job=JobKind.TEST_CONNECTION)
         if not facts.has_pull:
-            return NextStep("consultant", "Pull from the zone", "The district verifies the pulled data next.",
-                            job=JobKind.PULL)
-        return NextStep("district", T["verify_pull"].label, T["verify_pull"].help, transition=T["verify_pull"],
-                        problems=[])
+            return NextStep(
+                "consultant", "Pull from the zone", "The district verifies the pulled data next.", job=JobKind.PULL
+            )
+        return NextStep(
+            "district", T["verify_pull"].label, T["verify_pull"].help, transition=T["verify_pull"], problems=[]
+        )
     if state == S.PAUSE:
         problems = guard_pause_date_reached(conversion)
         if problems:
-            return NextStep("scheduler", T["pause_legacy_sync"].label,
-                            "Paused by the scheduler on the pause date; change the date if the school year ends "
-                            "in June.", transition=T["pause_legacy_sync"], part="pause_date",
-                            when=scheduler_moment(conversion, conversion.effective_pause_date), problems=problems)
-        return NextStep("consultant", T["pause_legacy_sync"].label, T["pause_legacy_sync"].help,
-                        transition=T["pause_legacy_sync"], problems=[])
+            return NextStep(
+                "scheduler",
+                T["pause_legacy_sync"].label,
+                "Paused by the scheduler on the pause date; change the date if the school year ends in June.",
+                transition=T["pause_legacy_sync"],
+                part="pause_date",
+                when=scheduler_moment(conversion, conversion.effective_pause_date),
+                problems=problems,
+            )
+        return NextStep(
+            "consultant",
+            T["pause_legacy_sync"].label,
+            T["pause_legacy_sync"].help,
+            transition=T["pause_legacy_sync"],
+            problems=[],
+        )
     if state == S.MAPPING:
         diff = facts.current_diff
         if diff is None:
-            return NextStep("consultant", "Run the mapping check", "It compares the newest pull with Canvas.",
-                            job=JobKind.MAPPING)
+            return NextStep(
+                "consultant", "Run the mapping check", "It compares the newest pull with Canvas.", job=JobKind.MAPPING
+            )
         if diff.blocking_count:
-            return NextStep("consultant", "Resolve the conflicting records",
-                            f"{diff.blocking_count} record(s) conflict: correct them in PowerSchool or Canvas, "
-                            "pull again and run the mapping check again.", job=JobKind.MAPPING)
-        return NextStep("district", T["approve_mapping"].label, T["approve_mapping"].help,
-                        transition=T["approve_mapping"], problems=[])
+            return NextStep(
+                "consultant",
+                "Resolve the conflicting records",
+                f"{diff.blocking_count} record(s) conflict: correct them in PowerSchool or Canvas, "
+                "pull again and run the mapping check again.",
+                job=JobKind.MAPPING,
+            )
+        return NextStep(
+            "district",
+            T["approve_mapping"].label,
+            T["approve_mapping"].help,
+            transition=T["approve_mapping"],
+            problems=[],
+        )
     if state == S.REMAPPING:
         job = facts.latest_remap
         if job is None or job.state != JobState.SUCCEEDED:
-            return NextStep("consultant", "Remap Canvas users to DCID",
-                            "Download the planned change file first if the district wants to see it.",
-                            job=JobKind.REMAP)
-        return NextStep("consultant", T["complete_remap"].label, T["complete_remap"].help,
-                        transition=T["complete_remap"], problems=_remap_problems(job))
+            return NextStep(
+                "consultant",
+                "Remap Canvas users to DCID",
+                "Download the planned change file first if the district wants to see it.",
+                job=JobKind.REMAP,
+            )
+        return NextStep(
+            "consultant",
+            T["complete_remap"].label,
+            T["complete_remap"].help,
+            transition=T["complete_remap"],
+            problems=_remap_problems(job),
+        )
     if state == S.GO_LIVE:
         if conversion.go_live_date is None:
-            return NextStep("consultant", "Set the go-live date", "The scheduler goes live on that date.",
-                            transition=T["go_live"], part="go_live_date", problems=["No go-live date is set."])
+            return NextStep(
+                "consultant",
+                "Set the go-live date",
+                "The scheduler goes live on that date.",
+                transition=T["go_live"],
+                part="go_live_date",
+                problems=["No go-live date is set."],
+            )
         problems = guard_go_live_date_reached(conversion)
         if problems:
-            return NextStep("scheduler", T["go_live"].label, T["go_live"].help, transition=T["go_live"],
-                            part="go_live_date", when=scheduler_moment(conversion, conversion.go_live_date),
-                            problems=problems)
+            return NextStep(
+                "scheduler",
+                T["go_live"].label,
+                T["go_live"].help,
+                transition=T["go_live"],
+                part="go_live_date",
+                when=scheduler_moment(conversion, conversion.go_live_date),
+                problems=problems,
+            )
         return NextStep("consultant", T["go_live"].label, T["go_live"].help, transition=T["go_live"], problems=[])
     if conversion.nightly_sync_paused:
         return NextStep("consultant", "Resume the nightly sync", "The roster sync is held; grade passback runs.")
-    return NextStep("scheduler", "Nightly sync to Canvas", "Runs when PowerSchool's data changed.",
-                    when=next_nightly_run())
+    return NextStep(
+        "scheduler", "Nightly sync to Canvas", "Runs when PowerSchool's data changed.", when=next_nightly_run()
+    )

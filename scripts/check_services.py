@@ -1,4 +1,5 @@
 """Fail early, and say how to fix it, when PostgreSQL or Redis is not answering on 127.0.0.1."""
+
 import os
 import socket
 import sys

@@ -1,4 +1,5 @@
 """A SIF 2.x Pull-mode agent: register, request, drain the queue, ack only what was stored."""
+
 from __future__ import annotations
 
 import time
@@ -9,13 +10,35 @@ from lxml import etree
 
 from . import errors as E
 from .errors import (
-    SifError, SifErrorInfo, SifProtocolError, TransportError, ZisHttpStatusError, ZisResponseTooLargeError,
-    ZisTlsError, ZoneAsleepError,
+    SifError,
+    SifErrorInfo,
+    SifProtocolError,
+    TransportError,
+    ZisHttpStatusError,
+    ZisResponseTooLargeError,
+    ZisTlsError,
+    ZoneAsleepError,
 )
 from .messages import (
-    DEFAULT_VERSION, SIF_VERSIONS, STATUS_DUPLICATE, STATUS_IMMEDIATE, STATUS_NO_MESSAGES, STATUS_SLEEPING,
-    STATUS_SUCCESS, AckInfo, AgentAcl, Outgoing, Provision, build_ack, build_event, build_provision,
-    build_register, build_request, build_subscribe, build_system_control, build_unregister, read_ack,
+    DEFAULT_VERSION,
+    SIF_VERSIONS,
+    STATUS_DUPLICATE,
+    STATUS_IMMEDIATE,
+    STATUS_NO_MESSAGES,
+    STATUS_SLEEPING,
+    AckInfo,
+    AgentAcl,
+    Outgoing,
+    Provision,
+    build_ack,
+    build_event,
+    build_provision,
+    build_register,
+    build_request,
+    build_subscribe,
+    build_system_control,
+    build_unregister,
+    read_ack,
     read_message,
 )
 from .query import Query
@@ -30,14 +53,14 @@ DEFAULT_MAX_BUFFER_SIZE = 256 * 1024  # PowerSchool's agent default
 
 @dataclass
 class DrainStats:
-    delivered: int = 0           # messages the ZIS handed over (including redeliveries)
-    handled: int = 0             # passed to the handler and acked
-    skipped_seen: int = 0        # already seen (redelivered): acked without the handler
+    delivered: int = 0  # messages the ZIS handed over (including redeliveries)
+    handled: int = 0  # passed to the handler and acked
+    skipped_seen: int = 0  # already seen (redelivered): acked without the handler
     responses: int = 0
     events: int = 0
-    error_responses: int = 0     # SIF_Response packets carrying a SIF_Error
+    error_responses: int = 0  # SIF_Response packets carrying a SIF_Error
     reregistrations: int = 0
-    stopped_by: str = ""         # "empty" (status 9) | "sleeping" (status 8) | "max_messages"
+    stopped_by: str = ""  # "empty" (status 9) | "sleeping" (status 8) | "max_messages"
     response_errors: list[SifErrorInfo] = field(default_factory=list)
     acks_already_taken: int = 0  # acks the ZIS said it had no message for (a re-sent ack), see Agent.ack
 
@@ -56,8 +79,9 @@ class EventResult:
 # "Not registered", in every form a ZIS says it: 4/9 in the specification; OpenZIS answers every message of an
 # agent it holds no registration for with 5/1 "Agent Not Registerd" (register/RegisterError.php,
 # notRegisteredError). 5/1 answering a SIF_Register itself is a failed registration, not this.
-NOT_REGISTERED_CODES = frozenset({(E.CAT_ACCESS, E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED),
-                                  (E.CAT_REGISTRATION, E.CODE_GENERIC)})
+NOT_REGISTERED_CODES = frozenset(
+    {(E.CAT_ACCESS, E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED), (E.CAT_REGISTRATION, E.CODE_GENERIC)}
+)
 # An ack for a message the ZIS no longer awaits an ack for: 12/6 in the specification; OpenZIS answers 9/1
 # "Event was not updated as recieved" (ack/Ack.php, updateMessageQueue) when the message was acked already.
 ACK_NOT_AWAITED_CODES = frozenset({(E.CAT_GENERIC, E.CODE_GENERIC_NO_SUCH_MESSAGE), (E.CAT_EVENTS, E.CODE_GENERIC)})
@@ -75,11 +99,20 @@ class Agent:
     """
 
     def __init__(
-        self, transport: Transport, *, source_id: str, name: str | None = None,
-        version: str = DEFAULT_VERSION, max_buffer_size: int = DEFAULT_MAX_BUFFER_SIZE,
-        accepted_versions: Sequence[str] = ("2.*",), max_message_bytes: int | None = None,
-        retries: int = 3, retry_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep,
-        asleep_retries: int = 2, detect_version: bool = True,
+        self,
+        transport: Transport,
+        *,
+        source_id: str,
+        name: str | None = None,
+        version: str = DEFAULT_VERSION,
+        max_buffer_size: int = DEFAULT_MAX_BUFFER_SIZE,
+        accepted_versions: Sequence[str] = ("2.*",),
+        max_message_bytes: int | None = None,
+        retries: int = 3,
+        retry_delay: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        asleep_retries: int = 2,
+        detect_version: bool = True,
     ):
         if version not in SIF_VERSIONS:
             raise ValueError(f"SIF version {version!r} is not one of {SIF_VERSIONS}")
@@ -98,9 +131,9 @@ class Agent:
         self.detect_version = detect_version
         self.registered = False
         self.reregistrations = 0  # times a ZIS that had forgotten us (restart) was re-registered
-        self.acl: AgentAcl | None = None       # SIF_AgentACL of the last register ack, when the ZIS sends one
+        self.acl: AgentAcl | None = None  # SIF_AgentACL of the last register ack, when the ZIS sends one
         self.detected_version: str | None = None  # the zone's version, when a 12/3 answer told it
-        self.notes: list[str] = []              # what the agent did on its own, in words, for the job
+        self.notes: list[str] = []  # what the agent did on its own, in words, for the job
         self.acks_already_taken = 0
         self.last_attempts = 0  # tries the last POST took (1 unless a transport failure was retried)
         self._reply_version: str | None = None
@@ -130,8 +163,14 @@ class Agent:
                 delay *= 2
         raise AssertionError("unreachable")
 
-    def _exchange(self, build: Callable[[], Outgoing], *, allow_reregister: bool = True,
-                  during: str | None = None, object_name: str | None = None) -> AckInfo:
+    def _exchange(
+        self,
+        build: Callable[[], Outgoing],
+        *,
+        allow_reregister: bool = True,
+        during: str | None = None,
+        object_name: str | None = None,
+    ) -> AckInfo:
         """Send a message, return the ZIS's SIF_Ack; SIF errors raise SifError, a sleeping zone ZoneAsleepError.
 
         "Not registered" (any form, see NOT_REGISTERED_CODES) gets one re-registration and one more try. A
@@ -189,24 +228,39 @@ class Agent:
         registration that changed nothing within one second (a re-sent SIF_Register whose reply was lost, or
         one right after an earlier one) gets 5/1 from OpenZIS, so we wait a second and register again.
         """
+
         def build() -> Outgoing:
-            return build_register(self.source_id, name=self.name, max_buffer_size=self.max_buffer_size,
-                                  versions=self.accepted_versions, mode=mode, version=self.version)
+            return build_register(
+                self.source_id,
+                name=self.name,
+                max_buffer_size=self.max_buffer_size,
+                versions=self.accepted_versions,
+                mode=mode,
+                version=self.version,
+            )
 
         try:
             ack = self._exchange(build, allow_reregister=False)
         except SifError as exc:
-            if (exc.category, exc.code) == VERSION_REFUSED and self.detect_version \
-                    and self._reply_version in SIF_VERSIONS and self._reply_version != self.version:
-                self.notes.append(f"The zone refused SIF {self.version} and answers in SIF {self._reply_version}: "
-                                  f"registered again in SIF {self._reply_version}.")
+            if (
+                (exc.category, exc.code) == VERSION_REFUSED
+                and self.detect_version
+                and self._reply_version in SIF_VERSIONS
+                and self._reply_version != self.version
+            ):
+                self.notes.append(
+                    f"The zone refused SIF {self.version} and answers in SIF {self._reply_version}: "
+                    f"registered again in SIF {self._reply_version}."
+                )
                 self.version = self.detected_version = self._reply_version
                 ack = self._exchange(build, allow_reregister=False)
             elif exc.category == E.CAT_REGISTRATION and exc.code == E.CODE_GENERIC:
                 # register/Register.php + Agent.php updateRegistration (see sifclient.zis.strict).
                 self._sleep(1.0)
-                self.notes.append("The ZIS refused a registration repeated within the same second (5/1): "
-                                  "registered again a second later.")
+                self.notes.append(
+                    "The ZIS refused a registration repeated within the same second (5/1): "
+                    "registered again a second later."
+                )
                 ack = self._exchange(build, allow_reregister=False)
             else:
                 raise
@@ -229,8 +283,9 @@ class Agent:
 
     # --- system control ----------------------------------------------------------------------------
     def _control(self, command: str) -> AckInfo:
-        return self._exchange(lambda: build_system_control(self.source_id, command, version=self.version),
-                              during=command)
+        return self._exchange(
+            lambda: build_system_control(self.source_id, command, version=self.version), during=command
+        )
 
     def ping(self) -> bool:
         """True when the ZIS answers a SIF_Ping with success; transport failures still raise."""
@@ -259,8 +314,12 @@ class Agent:
         if query.object_name != object_name:
             raise ValueError("query.object_name differs from object_name")
         outgoing = build_request(
-            self.source_id, query, max_buffer_size=self.max_buffer_size, versions=self.accepted_versions,
-            version=self.version, destination_id=destination_id,
+            self.source_id,
+            query,
+            max_buffer_size=self.max_buffer_size,
+            versions=self.accepted_versions,
+            version=self.version,
+            destination_id=destination_id,
         )
         self._exchange(lambda: outgoing, object_name=object_name)
         return outgoing.msg_id
@@ -297,8 +356,11 @@ class Agent:
     def ack(self, delivered: Delivered, status_code: int = STATUS_IMMEDIATE) -> AckInfo:
         """Acknowledge a delivered message (status 1; 2/3 for selective message blocking)."""
         outgoing = build_ack(
-            self.source_id, original_source_id=delivered.source_id, original_msg_id=delivered.msg_id,
-            status_code=status_code, version=self.version,
+            self.source_id,
+            original_source_id=delivered.source_id,
+            original_msg_id=delivered.msg_id,
+            status_code=status_code,
+            version=self.version,
         )
         try:
             return self._exchange(lambda: outgoing)
@@ -313,7 +375,10 @@ class Agent:
             raise
 
     def drain(
-        self, handler: Callable[[Delivered], None], *, seen: Callable[[str], bool] | None = None,
+        self,
+        handler: Callable[[Delivered], None],
+        *,
+        seen: Callable[[str], bool] | None = None,
         max_messages: int | None = None,
     ) -> DrainStats:
         """GetMessage until the queue is empty (status 9), handing each message to ``handler``.

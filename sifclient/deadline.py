@@ -9,6 +9,7 @@ does, so callers keep one way of handling timeouts.
 It is a network backend for httpcore (the connection pool under httpx), so it sees every read and write.
 No Django here: used by sifclient (ZIS) and canvas (Canvas) alike.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,10 +58,10 @@ class _Stream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname,
-                                             _bounded(timeout, httpcore.ConnectTimeout)))
+    def start_tls(
+        self, ssl_context, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)))
 
     def get_extra_info(self, info: str) -> typing.Any:
         return self._inner.get_extra_info(info)
@@ -71,12 +72,16 @@ class _Backend(httpcore.NetworkBackend):
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        return _Stream(self._inner.connect_tcp(host, port, _bounded(timeout, httpcore.ConnectTimeout),
-                                               local_address, socket_options))
+        return _Stream(
+            self._inner.connect_tcp(
+                host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address, socket_options
+            )
+        )
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        return _Stream(self._inner.connect_unix_socket(path, _bounded(timeout, httpcore.ConnectTimeout),
-                                                       socket_options))
+        return _Stream(
+            self._inner.connect_unix_socket(path, _bounded(timeout, httpcore.ConnectTimeout), socket_options)
+        )
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -89,5 +94,10 @@ class DeadlineTransport(httpx.HTTPTransport):
         super().__init__(verify=verify)
         context = verify if not isinstance(verify, bool) else httpx.create_ssl_context(verify=verify)
         # httpx 0.28 builds its pool without a way to pass a network backend: build the same pool with one.
-        self._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=_Backend(), max_connections=100,
-                                             max_keepalive_connections=20, keepalive_expiry=5.0)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=context,
+            network_backend=_Backend(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+        )

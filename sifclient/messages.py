@@ -3,6 +3,7 @@
 Builders return an ``Outgoing`` (the SIF_MsgId and the serialized bytes); every element is made
 with lxml, so user data is always escaped. Readers take a parsed ``SIF_Message`` root element.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,13 +25,13 @@ SUPPORTED_VERSIONS = ("2.0r1", "2.4")
 # must speak that one (OpenZIS refuses any other, see sifclient.zis.strict).
 SIF_VERSIONS = ("2.0r1", "2.1", "2.2", "2.3", "2.4", "2.5")
 
-STATUS_SUCCESS = 0        # ZIS: success
-STATUS_IMMEDIATE = 1      # agent: immediate ack, message processed
-STATUS_INTERMEDIATE = 2   # agent: SMB intermediate ack (freeze)
-STATUS_FINAL = 3          # agent: SMB final ack (ends SMB)
-STATUS_DUPLICATE = 7      # ZIS: SIF_MsgId already received
-STATUS_SLEEPING = 8       # receiver is sleeping
-STATUS_NO_MESSAGES = 9    # ZIS: queue is empty
+STATUS_SUCCESS = 0  # ZIS: success
+STATUS_IMMEDIATE = 1  # agent: immediate ack, message processed
+STATUS_INTERMEDIATE = 2  # agent: SMB intermediate ack (freeze)
+STATUS_FINAL = 3  # agent: SMB final ack (ends SMB)
+STATUS_DUPLICATE = 7  # ZIS: SIF_MsgId already received
+STATUS_SLEEPING = 8  # receiver is sleeping
+STATUS_NO_MESSAGES = 9  # ZIS: queue is empty
 
 EVENT_ACTIONS = ("Add", "Change", "Delete")
 SYSTEM_CONTROL_COMMANDS = ("SIF_Ping", "SIF_Sleep", "SIF_Wakeup", "SIF_GetMessage", "SIF_GetZoneStatus")
@@ -42,7 +43,7 @@ def new_msg_id() -> str:
 
 
 def sif_timestamp(moment: dt.datetime | None = None) -> str:
-    moment = moment or dt.datetime.now(dt.timezone.utc)
+    moment = moment or dt.datetime.now(dt.UTC)
     return moment.isoformat(timespec="seconds")
 
 
@@ -54,8 +55,13 @@ class Outgoing:
 
 
 def _envelope(
-    kind: str, source_id: str, *, version: str, msg_id: str | None = None,
-    destination_id: str | None = None, timestamp: str | None = None,
+    kind: str,
+    source_id: str,
+    *,
+    version: str,
+    msg_id: str | None = None,
+    destination_id: str | None = None,
+    timestamp: str | None = None,
 ) -> tuple[etree._Element, etree._Element, str]:
     msg_id = msg_id or new_msg_id()
     root = etree.Element(q("SIF_Message"), nsmap={None: SIF_NS}, Version=version)
@@ -80,9 +86,17 @@ def _text(parent: etree._Element, tag: str, value: object) -> etree._Element:
 
 
 def build_register(
-    source_id: str, *, name: str, max_buffer_size: int, versions: Sequence[str] = ("2.*",),
-    mode: str = "Pull", version: str = DEFAULT_VERSION, vendor: str = "sifconvert",
-    product: str = "sifclient", product_version: str = "0.1", msg_id: str | None = None,
+    source_id: str,
+    *,
+    name: str,
+    max_buffer_size: int,
+    versions: Sequence[str] = ("2.*",),
+    mode: str = "Pull",
+    version: str = DEFAULT_VERSION,
+    vendor: str = "sifconvert",
+    product: str = "sifclient",
+    product_version: str = "0.1",
+    msg_id: str | None = None,
 ) -> Outgoing:
     if mode not in ("Pull", "Push"):
         raise ValueError("SIF_Mode is Pull or Push")
@@ -105,7 +119,11 @@ def build_unregister(source_id: str, *, version: str = DEFAULT_VERSION, msg_id: 
 
 
 def build_subscribe(
-    source_id: str, object_names: Iterable[str], *, version: str = DEFAULT_VERSION, msg_id: str | None = None,
+    source_id: str,
+    object_names: Iterable[str],
+    *,
+    version: str = DEFAULT_VERSION,
+    msg_id: str | None = None,
 ) -> Outgoing:
     names = list(object_names)
     if not names:
@@ -134,14 +152,17 @@ class Provision(ObjectRights):
     """What an agent declares in SIF_Provision, one list per role."""
 
     _TAGS = (
-        ("provide", "SIF_ProvideObjects"), ("subscribe", "SIF_SubscribeObjects"),
-        ("publish_add", "SIF_PublishAddObjects"), ("publish_change", "SIF_PublishChangeObjects"),
-        ("publish_delete", "SIF_PublishDeleteObjects"), ("request", "SIF_RequestObjects"),
+        ("provide", "SIF_ProvideObjects"),
+        ("subscribe", "SIF_SubscribeObjects"),
+        ("publish_add", "SIF_PublishAddObjects"),
+        ("publish_change", "SIF_PublishChangeObjects"),
+        ("publish_delete", "SIF_PublishDeleteObjects"),
+        ("request", "SIF_RequestObjects"),
         ("respond", "SIF_RespondObjects"),
     )
 
     @classmethod
-    def from_xml(cls, body: etree._Element) -> "Provision":
+    def from_xml(cls, body: etree._Element) -> Provision:
         values = {}
         for attr, tag in cls._TAGS:
             holder = body.find(q(tag))
@@ -154,9 +175,12 @@ class Provision(ObjectRights):
 # SIF_AgentACL: the ZIS's access control list for one agent, one holder per right (the same rights as
 # SIF_Provision declares). A ZIS puts it in the SIF_Ack of a SIF_Register (and of SIF_GetAgentACL).
 ACL_TAGS = (
-    ("provide", "SIF_ProvideAccess"), ("subscribe", "SIF_SubscribeAccess"),
-    ("publish_add", "SIF_PublishAddAccess"), ("publish_change", "SIF_PublishChangeAccess"),
-    ("publish_delete", "SIF_PublishDeleteAccess"), ("request", "SIF_RequestAccess"),
+    ("provide", "SIF_ProvideAccess"),
+    ("subscribe", "SIF_SubscribeAccess"),
+    ("publish_add", "SIF_PublishAddAccess"),
+    ("publish_change", "SIF_PublishChangeAccess"),
+    ("publish_delete", "SIF_PublishDeleteAccess"),
+    ("request", "SIF_RequestAccess"),
     ("respond", "SIF_RespondAccess"),
 )
 PUBLISH_RIGHTS = {"Add": "publish_add", "Change": "publish_change", "Delete": "publish_delete"}
@@ -183,16 +207,22 @@ class AgentAcl(ObjectRights):
         return root
 
     @classmethod
-    def from_xml(cls, root: etree._Element) -> "AgentAcl":
+    def from_xml(cls, root: etree._Element) -> AgentAcl:
         values = {}
         for attr, tag in ACL_TAGS:
             holder = root.find(q(tag))
-            values[attr] = tuple(o.get("ObjectName", "") for o in holder.findall(q("SIF_Object"))) if holder is not None else ()
+            values[attr] = (
+                tuple(o.get("ObjectName", "") for o in holder.findall(q("SIF_Object"))) if holder is not None else ()
+            )
         return cls(**values)
 
 
 def build_provision(
-    source_id: str, provision: Provision, *, version: str = DEFAULT_VERSION, msg_id: str | None = None,
+    source_id: str,
+    provision: Provision,
+    *,
+    version: str = DEFAULT_VERSION,
+    msg_id: str | None = None,
 ) -> Outgoing:
     root, body, msg_id = _envelope("SIF_Provision", source_id, version=version, msg_id=msg_id)
     for attr, tag in Provision._TAGS:
@@ -203,7 +233,11 @@ def build_provision(
 
 
 def build_system_control(
-    source_id: str, command: str, *, version: str = DEFAULT_VERSION, msg_id: str | None = None,
+    source_id: str,
+    command: str,
+    *,
+    version: str = DEFAULT_VERSION,
+    msg_id: str | None = None,
 ) -> Outgoing:
     if command not in SYSTEM_CONTROL_COMMANDS:
         raise ValueError(f"unsupported SIF_SystemControl command {command!r}")
@@ -214,8 +248,14 @@ def build_system_control(
 
 
 def build_request(
-    source_id: str, query: Query, *, max_buffer_size: int, versions: Sequence[str] = ("2.*",),
-    version: str = DEFAULT_VERSION, destination_id: str | None = None, msg_id: str | None = None,
+    source_id: str,
+    query: Query,
+    *,
+    max_buffer_size: int,
+    versions: Sequence[str] = ("2.*",),
+    version: str = DEFAULT_VERSION,
+    destination_id: str | None = None,
+    msg_id: str | None = None,
 ) -> Outgoing:
     root, body, msg_id = _envelope(
         "SIF_Request", source_id, version=version, msg_id=msg_id, destination_id=destination_id
@@ -237,14 +277,24 @@ def _error_element(parent: etree._Element, error: SifErrorInfo) -> None:
 
 
 def response_envelope(
-    source_id: str, *, destination_id: str, request_msg_id: str, packet_number: int,
-    more_packets: bool, version: str = DEFAULT_VERSION, msg_id: str | None = None,
+    source_id: str,
+    *,
+    destination_id: str,
+    request_msg_id: str,
+    packet_number: int,
+    more_packets: bool,
+    version: str = DEFAULT_VERSION,
+    msg_id: str | None = None,
     timestamp: str | None = None,
 ) -> tuple[etree._Element, etree._Element, str]:
     """Start a SIF_Response packet; the caller appends SIF_ObjectData or SIF_Error."""
     root, body, msg_id = _envelope(
-        "SIF_Response", source_id, version=version, msg_id=msg_id,
-        destination_id=destination_id, timestamp=timestamp,
+        "SIF_Response",
+        source_id,
+        version=version,
+        msg_id=msg_id,
+        destination_id=destination_id,
+        timestamp=timestamp,
     )
     _text(body, "SIF_RequestMsgId", request_msg_id)
     _text(body, "SIF_PacketNumber", int(packet_number))
@@ -253,13 +303,25 @@ def response_envelope(
 
 
 def build_response(
-    source_id: str, *, destination_id: str, request_msg_id: str, packet_number: int = 1,
-    more_packets: bool = False, records: Iterable[SifRecord] = (), error: SifErrorInfo | None = None,
-    version: str = DEFAULT_VERSION, msg_id: str | None = None,
+    source_id: str,
+    *,
+    destination_id: str,
+    request_msg_id: str,
+    packet_number: int = 1,
+    more_packets: bool = False,
+    records: Iterable[SifRecord] = (),
+    error: SifErrorInfo | None = None,
+    version: str = DEFAULT_VERSION,
+    msg_id: str | None = None,
 ) -> Outgoing:
     root, body, msg_id = response_envelope(
-        source_id, destination_id=destination_id, request_msg_id=request_msg_id,
-        packet_number=packet_number, more_packets=more_packets, version=version, msg_id=msg_id,
+        source_id,
+        destination_id=destination_id,
+        request_msg_id=request_msg_id,
+        packet_number=packet_number,
+        more_packets=more_packets,
+        version=version,
+        msg_id=msg_id,
     )
     if error is not None:
         _error_element(body, error)
@@ -271,8 +333,13 @@ def build_response(
 
 
 def build_event(
-    source_id: str, record: SifRecord, action: str, *, version: str = DEFAULT_VERSION,
-    destination_id: str | None = None, msg_id: str | None = None,
+    source_id: str,
+    record: SifRecord,
+    action: str,
+    *,
+    version: str = DEFAULT_VERSION,
+    destination_id: str | None = None,
+    msg_id: str | None = None,
 ) -> Outgoing:
     """One SIF_Event carries one object (a Change may carry only the changed elements)."""
     if action not in EVENT_ACTIONS:
@@ -281,17 +348,22 @@ def build_event(
         "SIF_Event", source_id, version=version, msg_id=msg_id, destination_id=destination_id
     )
     data = etree.SubElement(body, q("SIF_ObjectData"))
-    event_object = etree.SubElement(
-        data, q("SIF_EventObject"), ObjectName=record.OBJECT_NAME, Action=action
-    )
+    event_object = etree.SubElement(data, q("SIF_EventObject"), ObjectName=record.OBJECT_NAME, Action=action)
     event_object.append(record.to_xml(version))
     return _finish(root, msg_id, "SIF_Event")
 
 
 def build_ack(
-    source_id: str, *, original_source_id: str, original_msg_id: str, status_code: int | None = None,
-    status_desc: str | None = None, error: SifErrorInfo | None = None,
-    data: etree._Element | None = None, version: str = DEFAULT_VERSION, msg_id: str | None = None,
+    source_id: str,
+    *,
+    original_source_id: str,
+    original_msg_id: str,
+    status_code: int | None = None,
+    status_desc: str | None = None,
+    error: SifErrorInfo | None = None,
+    data: etree._Element | None = None,
+    version: str = DEFAULT_VERSION,
+    msg_id: str | None = None,
 ) -> Outgoing:
     """A SIF_Ack: exactly one of ``status_code`` or ``error``; ``data`` goes into SIF_Status/SIF_Data."""
     if (status_code is None) == (error is None):
@@ -312,6 +384,7 @@ def build_ack(
 
 
 # --- reading ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MessageInfo:
@@ -351,8 +424,9 @@ def read_message(root: etree._Element) -> MessageInfo:
 def read_error(element: etree._Element) -> SifErrorInfo:
     """A SIF_Error's category, code and texts; a category or code that is missing or not a whole number is a
     SifProtocolError naming the element (it was read as 0, "unknown", before: advice for the wrong error)."""
-    where = etree.QName(element.getparent()).localname + "/SIF_Error" if element.getparent() is not None \
-        else "SIF_Error"
+    where = (
+        etree.QName(element.getparent()).localname + "/SIF_Error" if element.getparent() is not None else "SIF_Error"
+    )
 
     def number(tag: str) -> int:
         raw = (element.findtext(q(tag)) or "").strip()

@@ -30,6 +30,7 @@ Troubleshooting switches (what each makes observable):
 ``day`` churn (day N, applied cumulatively): 3*N students added (each with enrollments), up to 2*N
 current section enrollments dropped, up to N students renamed (last name changed).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,45 +41,133 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .records import (
-    GradingCategory, LEAInfo, ScheduleInfo, SchoolCourseInfo, SchoolInfo, SectionInfo, SifRecord, StaffAssignment,
-    StaffPersonal, StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment, TermInfo,
+    GradingCategory,
+    LEAInfo,
+    ScheduleInfo,
+    SchoolCourseInfo,
+    SchoolInfo,
+    SectionInfo,
+    SifRecord,
+    StaffAssignment,
+    StaffPersonal,
+    StudentPersonal,
+    StudentSchoolEnrollment,
+    StudentSectionEnrollment,
+    TermInfo,
 )
 
 PUBLISHED_OBJECTS = (
-    "LEAInfo", "SchoolInfo", "TermInfo", "SchoolCourseInfo", "SectionInfo", "StaffPersonal",
-    "StaffAssignment", "StudentPersonal", "StudentSchoolEnrollment", "StudentSectionEnrollment",
+    "LEAInfo",
+    "SchoolInfo",
+    "TermInfo",
+    "SchoolCourseInfo",
+    "SectionInfo",
+    "StaffPersonal",
+    "StaffAssignment",
+    "StudentPersonal",
+    "StudentSchoolEnrollment",
+    "StudentSectionEnrollment",
     "GradingCategory",
 )
 # Accepted from agents once grade write-back is on (not published).
 WRITE_BACK_OBJECTS = ("GradingAssignment", "GradingAssignmentScore")
 
 SWITCHES = (
-    "previous_school_years", "excluded_schools", "mappings_missing", "push_mode", "smp_on",
-    "zone_not_ready", "family_emails",
+    "previous_school_years",
+    "excluded_schools",
+    "mappings_missing",
+    "push_mode",
+    "smp_on",
+    "zone_not_ready",
+    "family_emails",
 )
 
 FIRST_NAMES = (
-    "Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sofia", "Mateo", "Mia", "Lucas", "Amelia",
-    "Levi", "Harper", "Ezra", "Luna", "Kai", "Aria", "Diego", "Nora", "Mei", "Zoe", "Omar", "Chloé",
-    "José", "Aisha", "Hiro", "Priya", "Tomás", "Ingrid", "Yusuf",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Elijah",
+    "Sofia",
+    "Mateo",
+    "Mia",
+    "Lucas",
+    "Amelia",
+    "Levi",
+    "Harper",
+    "Ezra",
+    "Luna",
+    "Kai",
+    "Aria",
+    "Diego",
+    "Nora",
+    "Mei",
+    "Zoe",
+    "Omar",
+    "Chloé",
+    "José",
+    "Aisha",
+    "Hiro",
+    "Priya",
+    "Tomás",
+    "Ingrid",
+    "Yusuf",
 )
 LAST_NAMES = (
-    "Smith", "Johnson", "Garcia", "Martinez", "Nguyen", "Brown", "Lopez", "Davis", "Wilson",
-    "Hernandez", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Pérez",
-    "White", "Harris", "Sánchez", "Clark", "Ramírez", "Lewis", "Robinson", "Walker", "Young",
-    "O'Brien", "Nakamura", "Øster",
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Martinez",
+    "Nguyen",
+    "Brown",
+    "Lopez",
+    "Davis",
+    "Wilson",
+    "Hernandez",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Pérez",
+    "White",
+    "Harris",
+    "Sánchez",
+    "Clark",
+    "Ramírez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "O'Brien",
+    "Nakamura",
+    "Øster",
 )
 SUBJECTS = (
-    ("MATH", "Mathematics"), ("ELA", "English Language Arts"), ("SCI", "Science"),
-    ("SS", "Social Studies"), ("ART", "Art"), ("PE", "Physical Education"), ("MUS", "Music"),
-    ("CS", "Computer Science"), ("SPAN", "Spanish"), ("HLTH", "Health"),
+    ("MATH", "Mathematics"),
+    ("ELA", "English Language Arts"),
+    ("SCI", "Science"),
+    ("SS", "Social Studies"),
+    ("ART", "Art"),
+    ("PE", "Physical Education"),
+    ("MUS", "Music"),
+    ("CS", "Computer Science"),
+    ("SPAN", "Spanish"),
+    ("HLTH", "Health"),
 )
 SCHOOL_KINDS = (
     ("Elementary", ("KG", "01", "02", "03", "04", "05")),
     ("Middle", ("06", "07", "08")),
     ("High", ("09", "10", "11", "12")),
 )
-EXCLUDED_SCHOOLS = (("District Office", "900", ()), ("Summer School", "910", ("01", "02", "03", "04", "05", "06", "07", "08")), ("Graduated Students", "999", ("12",)))
+EXCLUDED_SCHOOLS = (
+    ("District Office", "900", ()),
+    ("Summer School", "910", ("01", "02", "03", "04", "05", "06", "07", "08")),
+    ("Graduated Students", "999", ("12",)),
+)
 
 
 @dataclass(frozen=True)
@@ -118,14 +207,14 @@ class DistrictSpec:
         if self.sections_per_student > self.courses_per_school * self.sections_per_course:
             raise ValueError("sections_per_student exceeds the sections a school offers")
 
-    def replace(self, **changes) -> "DistrictSpec":
+    def replace(self, **changes) -> DistrictSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DistrictSpec":
+    def from_dict(cls, data: dict) -> DistrictSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -261,11 +350,17 @@ class District:
 
     def _builders(self):
         return {
-            "LEAInfo": self.lea, "SchoolInfo": self.school, "TermInfo": self.term,
-            "SchoolCourseInfo": self.course, "SectionInfo": self.section,
-            "StaffPersonal": self.staff, "StaffAssignment": self.staff_assignment,
-            "StudentPersonal": self.student, "StudentSchoolEnrollment": self.school_enrollment,
-            "StudentSectionEnrollment": self.section_enrollment, "GradingCategory": self.grading_category,
+            "LEAInfo": self.lea,
+            "SchoolInfo": self.school,
+            "TermInfo": self.term,
+            "SchoolCourseInfo": self.course,
+            "SectionInfo": self.section,
+            "StaffPersonal": self.staff,
+            "StaffAssignment": self.staff_assignment,
+            "StudentPersonal": self.student,
+            "StudentSchoolEnrollment": self.school_enrollment,
+            "StudentSectionEnrollment": self.section_enrollment,
+            "GradingCategory": self.grading_category,
         }
 
     # --- calendar ------------------------------------------------------------------------
@@ -279,8 +374,10 @@ class District:
     def lea(self, index: int) -> LEAInfo:
         s = self.spec
         return LEAInfo(
-            ref_id=self.ref_id("LEAInfo", 0), local_id=str(1000 + s.seed % 9000),
-            state_province_id=f"{s.state}-{s.seed % 10000:04d}", name=s.district_name,
+            ref_id=self.ref_id("LEAInfo", 0),
+            local_id=str(1000 + s.seed % 9000),
+            state_province_id=f"{s.state}-{s.seed % 10000:04d}",
+            name=s.district_name,
             url="https://district.example.org/",
         )
 
@@ -293,9 +390,12 @@ class District:
         else:
             name, local_id, grades = EXCLUDED_SCHOOLS[index - s.schools]
         return SchoolInfo(
-            ref_id=self.ref_id("SchoolInfo", index), local_id=local_id,
-            state_province_id=f"{s.state}-{s.seed % 10000:04d}-{local_id}", name=name,
-            lea_ref_id=self.ref_id("LEAInfo", 0), grade_levels=list(grades),
+            ref_id=self.ref_id("SchoolInfo", index),
+            local_id=local_id,
+            state_province_id=f"{s.state}-{s.seed % 10000:04d}-{local_id}",
+            name=name,
+            lea_ref_id=self.ref_id("LEAInfo", 0),
+            grade_levels=list(grades),
             extended_elements=self._ext(10 + index),
         )
 
@@ -312,9 +412,13 @@ class District:
             ((middle, end), "S2", "Semester 2"),
         )[k]
         return TermInfo(
-            ref_id=self.ref_id("TermInfo", index), school_ref_id=self.ref_id("SchoolInfo", school),
-            school_year=year, start_date=dates[0], end_date=dates[1],
-            description=f"{year - 1}-{year} {label}", term_code=code,
+            ref_id=self.ref_id("TermInfo", index),
+            school_ref_id=self.ref_id("SchoolInfo", school),
+            school_year=year,
+            start_date=dates[0],
+            end_date=dates[1],
+            description=f"{year - 1}-{year} {label}",
+            term_code=code,
             extended_elements=self._ext(3000 + (year % 100) * 100 + index % per_year),
         )
 
@@ -326,10 +430,14 @@ class District:
         code, subject = SUBJECTS[c % len(SUBJECTS)]
         level = c // len(SUBJECTS) + 1
         return SchoolCourseInfo(
-            ref_id=self.ref_id("SchoolCourseInfo", index), school_ref_id=self.ref_id("SchoolInfo", school),
-            school_year=s.school_year - year_offset, course_code=f"{code}{level}{school:02d}",
-            state_course_code=f"{c:02d}{level:03d}", title=f"{subject} {level}",
-            description=f"{subject}, level {level}", department=subject,
+            ref_id=self.ref_id("SchoolCourseInfo", index),
+            school_ref_id=self.ref_id("SchoolInfo", school),
+            school_year=s.school_year - year_offset,
+            course_code=f"{code}{level}{school:02d}",
+            state_course_code=f"{c:02d}{level:03d}",
+            title=f"{subject} {level}",
+            description=f"{subject}, level {level}",
+            department=subject,
             extended_elements=self._ext(9000 + index),
         )
 
@@ -383,12 +491,18 @@ class District:
             course_ref_id=self.ref_id("SchoolCourseInfo", course_index),
             # PowerSchool gives every year's sections new ids: the year's last two digits lead the number.
             school_year=s.school_year - year_offset,
-            local_id=str((s.school_year - year_offset) % 100 * 100000 + 50000 + index % (s.schools * self.sections_per_school)),
+            local_id=str(
+                (s.school_year - year_offset) % 100 * 100000 + 50000 + index % (s.schools * self.sections_per_school)
+            ),
             description=f"{SUBJECTS[course % len(SUBJECTS)][1]} {course // len(SUBJECTS) + 1} - section {p + 1}",
-            schedules=[ScheduleInfo(term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
-                                    teacher_ref_ids=[self.ref_id("StaffPersonal", t)
-                                                     for t in self.section_teachers(index)])],
-            course_section_code=f"{course_index}.{p + 1}", section_code=str(p + 1),
+            schedules=[
+                ScheduleInfo(
+                    term_ref_id=self.ref_id("TermInfo", self.section_term_index(index)),
+                    teacher_ref_ids=[self.ref_id("StaffPersonal", t) for t in self.section_teachers(index)],
+                )
+            ],
+            course_section_code=f"{course_index}.{p + 1}",
+            section_code=str(p + 1),
             extended_elements=self._ext(50000 + index),
         )
 
@@ -405,9 +519,12 @@ class District:
         first, middle, last = self._person_name("staff", index)
         number = 70000 + index
         return StaffPersonal(
-            ref_id=self.ref_id("StaffPersonal", index), local_id=str(number),
+            ref_id=self.ref_id("StaffPersonal", index),
+            local_id=str(number),
             state_province_id=f"{self.spec.state}E{_hash_int(self.spec.seed, 'staffstate', index) % 10**8:08d}",
-            last_name=last, first_name=first, middle_name=middle,
+            last_name=last,
+            first_name=first,
+            middle_name=middle,
             title="Principal" if j == self.spec.teachers_per_school else "Teacher",
             email=f"{first}.{last}{number}@staff.example.org".lower().replace("'", ""),
             extended_elements=self._ext(5000 + index),
@@ -418,12 +535,18 @@ class District:
         principal = j == self.spec.teachers_per_school
         year = self.spec.school_year
         return StaffAssignment(
-            ref_id=self.ref_id("StaffAssignment", index), school_ref_id=self.ref_id("SchoolInfo", school),
-            school_year=year, staff_ref_id=self.ref_id("StaffPersonal", index),
-            description="Principal" if principal else "Instructional Aide" if (
-                self.spec.co_teachers and index == self.aide_index(school)) else "Classroom teacher",
+            ref_id=self.ref_id("StaffAssignment", index),
+            school_ref_id=self.ref_id("SchoolInfo", school),
+            school_year=year,
+            staff_ref_id=self.ref_id("StaffPersonal", index),
+            description="Principal"
+            if principal
+            else "Instructional Aide"
+            if (self.spec.co_teachers and index == self.aide_index(school))
+            else "Classroom teacher",
             primary_assignment="Yes",
-            job_start_date=self.year_start(year), job_end_date=self.year_end(year),
+            job_start_date=self.year_start(year),
+            job_end_date=self.year_end(year),
             job_function_code="2400" if principal else "1000",
             extended_elements=self._ext(5000 + index),
         )
@@ -472,12 +595,18 @@ class District:
             family = f"fam.{last}.{number}".lower().replace("'", "")
             email = f"{family}@home.example.net,{family}-2@home.example.net, {email}"
         return StudentPersonal(
-            ref_id=self.ref_id("StudentPersonal", key), local_id=str(number), state_province_id=state_id,
-            last_name=last, first_name=first, middle_name=middle,
-            gender="MF"[h % 2], birth_date=birth,
+            ref_id=self.ref_id("StudentPersonal", key),
+            local_id=str(number),
+            state_province_id=state_id,
+            last_name=last,
+            first_name=first,
+            middle_name=middle,
+            gender="MF"[h % 2],
+            birth_date=birth,
             email=email,
             projected_graduation_year=s.school_year + 12 - grade_number,
-            school_local_id=self.school(self.student_school(index)).local_id, grade_level=grade,
+            school_local_id=self.school(self.student_school(index)).local_id,
+            grade_level=grade,
             extended_elements={**self._ext(dcid), **extra},
         )
 
@@ -493,11 +622,17 @@ class District:
         return StudentSchoolEnrollment(
             ref_id=self.ref_id("StudentSchoolEnrollment", index),
             student_ref_id=self.ref_id("StudentPersonal", key),
-            school_ref_id=self.ref_id("SchoolInfo", school), membership_type=membership,
-            time_frame=frame, school_year=year, entry_date=self.year_start(year),
+            school_ref_id=self.ref_id("SchoolInfo", school),
+            membership_type=membership,
+            time_frame=frame,
+            school_year=year,
+            entry_date=self.year_start(year),
             grade_level=self.student_grade(student),
-            exit_date=self.year_end(year) if frame == "Historical" else
-            self.departure_date(year) if self.departed(student) else None,
+            exit_date=self.year_end(year)
+            if frame == "Historical"
+            else self.departure_date(year)
+            if self.departed(student)
+            else None,
             extended_elements=self._ext(700000 + index),
         )
 
@@ -517,10 +652,15 @@ class District:
         return StudentSectionEnrollment(
             ref_id=self.ref_id("StudentSectionEnrollment", index),
             student_ref_id=self.ref_id("StudentPersonal", self.student_key(student)),
-            section_ref_id=self.ref_id("SectionInfo", section), school_year=year,
-            entry_date=self.year_start(year), exit_date=self.year_end(year) if year_offset else
-            self.departure_date(year) if self.departed(student) and self.term(
-                self.section_term_index(section)).end_date > self.departure_date(year) else None,
+            section_ref_id=self.ref_id("SectionInfo", section),
+            school_year=year,
+            entry_date=self.year_start(year),
+            exit_date=self.year_end(year)
+            if year_offset
+            else self.departure_date(year)
+            if self.departed(student)
+            and self.term(self.section_term_index(section)).end_date > self.departure_date(year)
+            else None,
             extended_elements=self._ext(800000 + index),
         )
 
@@ -528,8 +668,10 @@ class District:
         section, g = divmod(index, 2)
         _, school, _, _ = self._section_parts(section)
         return GradingCategory(
-            ref_id=self.ref_id("GradingCategory", index), section_ref_id=self.ref_id("SectionInfo", section),
+            ref_id=self.ref_id("GradingCategory", index),
+            section_ref_id=self.ref_id("SectionInfo", section),
             term_ref_id=self.ref_id("TermInfo", self.section_term_index(section)),
-            school_ref_id=self.ref_id("SchoolInfo", school), description=("Homework", "Tests")[g],
+            school_ref_id=self.ref_id("SchoolInfo", school),
+            description=("Homework", "Tests")[g],
             extended_elements=self._ext(60000 + index),
         )

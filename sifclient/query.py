@@ -1,4 +1,5 @@
 """SIF_Query: the object asked for, optional element list, optional conditions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ class Query:
         if self.conditions:
             group = etree.SubElement(query, q("SIF_ConditionGroup"), Type="None")
             block = etree.SubElement(
-                group, q("SIF_Conditions"),
+                group,
+                q("SIF_Conditions"),
                 Type=self.conditions_type if len(self.conditions) > 1 else "None",
             )
             for condition in self.conditions:
@@ -47,7 +49,7 @@ class Query:
         return query
 
     @classmethod
-    def from_xml(cls, query: etree._Element) -> "Query":
+    def from_xml(cls, query: etree._Element) -> Query:
         query_object = query.find(q("SIF_QueryObject"))
         elements = tuple((e.text or "").strip() for e in query_object.findall(q("SIF_Element")))
         conditions: list[Condition] = []
@@ -58,10 +60,11 @@ class Query:
                 if block.get("Type") == "Or":
                     combine = "Or"
                 for item in block.findall(q("SIF_Condition")):
-                    conditions.append(Condition(
-                        (item.findtext(q("SIF_Element")) or "").strip(),
-                        (item.findtext(q("SIF_Operator")) or "").strip(),
-                        item.findtext(q("SIF_Value")) or "",
-                    ))
+                    conditions.append(
+                        Condition(
+                            (item.findtext(q("SIF_Element")) or "").strip(),
+                            (item.findtext(q("SIF_Operator")) or "").strip(),
+                            item.findtext(q("SIF_Value")) or "",
+                        )
+                    )
         return cls(query_object.get("ObjectName"), tuple(conditions), combine, elements)
-

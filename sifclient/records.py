@@ -20,6 +20,7 @@ Every field is optional (``None`` = absent), so partial objects of Change events
 A data-model library (e.g. generated bindings) was not used: none is maintained for SIF 2.x US
 in Python, and the conversion needs a dozen objects, not the whole model.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -182,6 +183,7 @@ def _set_text(attribute: str | None):
             node.set(attribute, text)
         else:
             node.text = text
+
     return put
 
 
@@ -199,7 +201,7 @@ def _put_many(root, segments, attribute, items, fill) -> None:
         parent = _child(parent, segment)
     for item in items:
         node = _child(parent, segments[split], new=True)
-        for segment in segments[split + 1:]:
+        for segment in segments[split + 1 :]:
             node = _child(node, segment)
         fill(node, item)
 
@@ -369,7 +371,7 @@ class ScheduleInfo:
     teacher_ref_ids: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_element(cls, element: etree._Element, where: str) -> "ScheduleInfo":
+    def from_element(cls, element: etree._Element, where: str) -> ScheduleInfo:
         return cls(**_read_fields(cls, element, where))
 
 
@@ -423,10 +425,13 @@ def _unique(values) -> list[str]:
 # PowerSchool fills the primary Email of a student from its family e-mail field, which schools often use for
 # several addresses joined by commas ("mum@example.org, dad@example.org"). Canvas takes one address and
 # one login per user, so one is chosen by a rule the district sees in the mapping and the diagnostics.
-EMAIL_RULE = ("the first well-formed address of PowerSchool's primary Email; the list is split at commas, "
-              "semicolons and spaces")
-_EMAIL = re.compile(r"[^@\s,;<>()\[\]\\\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+EMAIL_RULE = (
+    "the first well-formed address of PowerSchool's primary Email; the list is split at commas, semicolons and spaces"
+)
+_EMAIL = re.compile(
+    r"[^@\s,;<>()\[\]\\\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
 _EMAIL_SEPARATORS = re.compile(r"[,;\s]+")
 
 
@@ -446,8 +451,11 @@ class EmailChoice:
     def describe(self) -> str:
         if not self.several:
             return f"e-mail {self.chosen}" if self.chosen else "no e-mail"
-        parts = [f"e-mail {self.chosen} chosen (first well-formed address)" if self.chosen
-                 else "no well-formed e-mail address"]
+        parts = [
+            f"e-mail {self.chosen} chosen (first well-formed address)"
+            if self.chosen
+            else "no well-formed e-mail address"
+        ]
         if self.others:
             parts.append("not used: " + ", ".join(self.others))
         if self.invalid:
@@ -697,9 +705,20 @@ class StudentDailyAttendance(SifRecord):
 RECORD_TYPES: dict[str, type[SifRecord]] = {
     cls.OBJECT_NAME: cls
     for cls in (
-        LEAInfo, SchoolInfo, TermInfo, SchoolCourseInfo, SectionInfo, StaffPersonal,
-        StaffAssignment, StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment,
-        GradingCategory, GradingAssignment, GradingAssignmentScore, StudentDailyAttendance,
+        LEAInfo,
+        SchoolInfo,
+        TermInfo,
+        SchoolCourseInfo,
+        SectionInfo,
+        StaffPersonal,
+        StaffAssignment,
+        StudentPersonal,
+        StudentSchoolEnrollment,
+        StudentSectionEnrollment,
+        GradingCategory,
+        GradingAssignment,
+        GradingAssignmentScore,
+        StudentDailyAttendance,
     )
 }
 

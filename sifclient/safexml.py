@@ -4,6 +4,7 @@ The parser never resolves entities, never loads a DTD, never touches the network
 documents over a size limit; any document carrying a DOCTYPE is refused outright, because a SIF
 message never needs one and DTDs are how entity attacks arrive.
 """
+
 from __future__ import annotations
 
 import io
@@ -53,9 +54,7 @@ def _check_no_doctype(element: etree._Element) -> None:
 
 def _check_root(root: etree._Element) -> None:
     if root.tag != q("SIF_Message"):
-        raise SifXmlError(
-            f"root element is {root.tag!r}; expected SIF_Message in namespace {SIF_NS}"
-        )
+        raise SifXmlError(f"root element is {root.tag!r}; expected SIF_Message in namespace {SIF_NS}")
 
 
 # A message delivered inside SIF_Ack/SIF_Status/SIF_Data is normally in the SIF namespace by inheritance: real
@@ -116,9 +115,7 @@ def iterparse_message(
     """
     _check_size(data, max_bytes)
     wanted = set(events)
-    stream = etree.iterparse(
-        io.BytesIO(bytes(data)), events=("start", "end"), **_PARSER_OPTIONS
-    )
+    stream = etree.iterparse(io.BytesIO(bytes(data)), events=("start", "end"), **_PARSER_OPTIONS)
     first = True
     adopting = 0  # depth inside an unqualified message under SIF_Data (see _adopt_unqualified_payloads)
     try:

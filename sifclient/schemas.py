@@ -5,6 +5,7 @@ The schema files are the SIF Implementation Specification (US) schemas that Open
 points elsewhere. Versions 2.2 and 2.3 have no schema there: ``schema_for`` returns None for them and
 callers say so rather than pretend to have validated.
 """
+
 from __future__ import annotations
 
 import functools

@@ -4,6 +4,7 @@ A packet is read twice with lxml iterparse: once to the start of SIF_ObjectData 
 facts (cheap, stops early), then again record by record, clearing each object once it is typed,
 so memory does not grow with the number of objects. Input is bytes in any declared encoding.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -103,8 +104,11 @@ def scan_message(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> 
                     ack["error"] = read_error(element)
             continue
         if parent is not None and parent.tag == q("SIF_Header") and parent.getparent() is body:
-            key = {q("SIF_MsgId"): "msg_id", q("SIF_SourceId"): "source_id",
-                   q("SIF_DestinationId"): "destination_id"}.get(element.tag)
+            key = {
+                q("SIF_MsgId"): "msg_id",
+                q("SIF_SourceId"): "source_id",
+                q("SIF_DestinationId"): "destination_id",
+            }.get(element.tag)
             if key:
                 facts[key] = text
         elif parent is body:
@@ -157,9 +161,13 @@ def iter_payload_records(
         if event == "start":
             if _is_payload_body(element):
                 body = element
-            elif body is not None and container is None and (
-                (element.tag == q("SIF_ObjectData") and parent is body and body.tag == q("SIF_Response"))
-                or element.tag == q("SIF_EventObject")
+            elif (
+                body is not None
+                and container is None
+                and (
+                    (element.tag == q("SIF_ObjectData") and parent is body and body.tag == q("SIF_Response"))
+                    or element.tag == q("SIF_EventObject")
+                )
             ):
                 container = element
             continue
@@ -169,8 +177,9 @@ def iter_payload_records(
             except SifXmlError as exc:
                 if strict:
                     raise
-                record = UnreadableRecord(etree.QName(element).localname, etree.tostring(element),
-                                          element.get("RefId"), str(exc))
+                record = UnreadableRecord(
+                    etree.QName(element).localname, etree.tostring(element), element.get("RefId"), str(exc)
+                )
             yield record
             element.clear()
             while element.getprevious() is not None:

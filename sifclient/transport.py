@@ -1,4 +1,5 @@
 """HTTP(S) transport: POST raw SIF XML to a zone URL, get raw XML bytes back."""
+
 from __future__ import annotations
 
 import os
@@ -7,10 +8,14 @@ from typing import Protocol
 
 import httpx
 
-from .errors import (
-    ZisConnectionError, ZisHttpStatusError, ZisResponseTooLargeError, ZisTimeoutError, ZisTlsError,
-)
 from .deadline import DeadlineTransport, deadline
+from .errors import (
+    ZisConnectionError,
+    ZisHttpStatusError,
+    ZisResponseTooLargeError,
+    ZisTimeoutError,
+    ZisTlsError,
+)
 from .safexml import DEFAULT_MAX_MESSAGE_BYTES
 
 CONTENT_TYPE = "application/xml"
@@ -55,8 +60,13 @@ class HttpTransport:
     """
 
     def __init__(
-        self, url: str, *, timeout: float = 30.0, verify: bool | str | os.PathLike = True,
-        max_response_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, auth: tuple[str, str] | None = None,
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        verify: bool | str | os.PathLike = True,
+        max_response_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        auth: tuple[str, str] | None = None,
     ):
         self.url = url
         self.timeout = timeout
@@ -76,7 +86,8 @@ class HttpTransport:
                     response.read()
                     raise ZisHttpStatusError(
                         f"ZIS answered HTTP {response.status_code} {response.reason_phrase}",
-                        url=self.url, status_code=response.status_code,
+                        url=self.url,
+                        status_code=response.status_code,
                     )
                 declared = response.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
@@ -94,8 +105,11 @@ class HttpTransport:
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.TimeoutException as exc:
-            raise ZisTimeoutError(f"ZIS did not answer within {self.timeout:g} s ({exc.__class__.__name__})",
-                                  url=self.url, timeout=self.timeout) from exc
+            raise ZisTimeoutError(
+                f"ZIS did not answer within {self.timeout:g} s ({exc.__class__.__name__})",
+                url=self.url,
+                timeout=self.timeout,
+            ) from exc
         except httpx.ConnectError as exc:
             if _is_tls_failure(exc):
                 raise ZisTlsError(f"TLS handshake with the ZIS failed: {exc}", url=self.url) from exc
@@ -108,7 +122,7 @@ class HttpTransport:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "HttpTransport":
+    def __enter__(self) -> HttpTransport:
         return self
 
     def __exit__(self, *exc_info) -> None:

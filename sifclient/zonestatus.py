@@ -1,4 +1,5 @@
 """SIF_ZoneStatus: who is in the zone, in which mode, and who provides what."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class ZoneStatus:
     name: str | None
     ready: bool | None  # None when the ZIS does not say
     nodes: tuple[ZoneNode, ...] = ()
-    providers: dict[str, tuple[str, ...]] = field(default_factory=dict)    # source id -> objects
+    providers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source id -> objects
     subscribers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     supported_versions: tuple[str, ...] = ()
     extended_elements: dict[str, str] = field(default_factory=dict)
@@ -79,8 +80,9 @@ class ZoneStatus:
                 etree.SubElement(item, q("SIF_Sleeping")).text = "Yes" if node.sleeping else "No"
         protocols = etree.SubElement(root, q("SIF_SupportedProtocols"))
         secure = (self.url or "").startswith("https:")
-        protocol = etree.SubElement(protocols, q("SIF_Protocol"), Type="HTTPS" if secure else "HTTP",
-                                    Secure="Yes" if secure else "No")
+        protocol = etree.SubElement(
+            protocols, q("SIF_Protocol"), Type="HTTPS" if secure else "HTTP", Secure="Yes" if secure else "No"
+        )
         etree.SubElement(protocol, q("SIF_URL")).text = self.url or "http://localhost/"
         versions = etree.SubElement(root, q("SIF_SupportedVersions"))
         for version in self.supported_versions or ("2.4",):
@@ -96,7 +98,7 @@ class ZoneStatus:
         return root
 
     @classmethod
-    def from_xml(cls, root: etree._Element) -> "ZoneStatus":
+    def from_xml(cls, root: etree._Element) -> ZoneStatus:
         def table(holder_tag: str, item_tag: str) -> dict[str, tuple[str, ...]]:
             result: dict[str, tuple[str, ...]] = {}
             holder = root.find(q(holder_tag))
@@ -109,15 +111,17 @@ class ZoneStatus:
         nodes = []
         for item in root.iterfind(f"{q('SIF_SIFNodes')}/{q('SIF_SIFNode')}"):
             buffer = item.findtext(q("SIF_MaxBufferSize"))
-            nodes.append(ZoneNode(
-                source_id=(item.findtext(q("SIF_SourceId")) or "").strip(),
-                name=item.findtext(q("SIF_Name")),
-                node_type=item.get("Type", "Agent"),
-                mode=item.findtext(q("SIF_Mode")),
-                versions=tuple(v.text or "" for v in item.iterfind(f"{q('SIF_VersionList')}/{q('SIF_Version')}")),
-                max_buffer_size=int(buffer) if buffer else None,
-                sleeping=(item.findtext(q("SIF_Sleeping")) or "No").strip() == "Yes",
-            ))
+            nodes.append(
+                ZoneNode(
+                    source_id=(item.findtext(q("SIF_SourceId")) or "").strip(),
+                    name=item.findtext(q("SIF_Name")),
+                    node_type=item.get("Type", "Agent"),
+                    mode=item.findtext(q("SIF_Mode")),
+                    versions=tuple(v.text or "" for v in item.iterfind(f"{q('SIF_VersionList')}/{q('SIF_Version')}")),
+                    max_buffer_size=int(buffer) if buffer else None,
+                    sleeping=(item.findtext(q("SIF_Sleeping")) or "No").strip() == "Yes",
+                )
+            )
         extended = {
             e.get("Name", ""): "".join(e.itertext()).strip()
             for e in root.iterfind(f"{q('SIF_ExtendedElements')}/{q('SIF_ExtendedElement')}")

@@ -2,6 +2,7 @@
 
 Their addresses default in conversion/settings_test.py (pytest-django reads settings before conftests).
 """
+
 import os
 
 import pytest

@@ -65,7 +65,9 @@ class CanvasSimulator:
     def start(self) -> CanvasSimulator:
         self.runner = ImportRunner(self.state, base_url=lambda: self.url)
         self._server = SimulatorHTTPServer((self._host, self._port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="canvas-sim-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="canvas-sim-http", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -106,14 +108,28 @@ class CanvasSimulator:
             if token not in self.api_users:
                 user_id = self.state.next_id()
                 self.api_users[token] = {
-                    "id": user_id, "name": "SIS Integration", "created_at": now_iso(),
-                    "sortable_name": "Integration, SIS", "short_name": "SIS Integration", "sis_user_id": None,
-                    "integration_id": None, "sis_import_id": None, "login_id": f"sis-integration-{user_id}",
+                    "id": user_id,
+                    "name": "SIS Integration",
+                    "created_at": now_iso(),
+                    "sortable_name": "Integration, SIS",
+                    "short_name": "SIS Integration",
+                    "sis_user_id": None,
+                    "integration_id": None,
+                    "sis_import_id": None,
+                    "login_id": f"sis-integration-{user_id}",
                 }
             return self.api_users[token]
 
-    def start_import(self, content: bytes, extension: str, file_name: str, options: ImportOptions, *,
-                     token: str | None = None, batch_mode_term: Any = None) -> SisImportRecord:
+    def start_import(
+        self,
+        content: bytes,
+        extension: str,
+        file_name: str,
+        options: ImportOptions,
+        *,
+        token: str | None = None,
+        batch_mode_term: Any = None,
+    ) -> SisImportRecord:
         """SisBatch.create_with_attachment: the batch is `initializing` while its attachment is stored and its
         options set, then `created` and queued (sis_batch.rb#process)."""
         assert self.runner is not None, "start the simulator first"
@@ -121,9 +137,11 @@ class CanvasSimulator:
         with self.state.lock:
             if options.batch_mode and batch_mode_term is None and options.batch_mode_term_id:
                 batch_mode_term = self.state.resolve("term", options.batch_mode_term_id) or self.state.by_sis(
-                    "term", options.batch_mode_term_id)
-            record = SisImportRecord(self.state.next_id(), options, content, extension, file_name, user=user,
-                                     batch_mode_term=batch_mode_term)
+                    "term", options.batch_mode_term_id
+                )
+            record = SisImportRecord(
+                self.state.next_id(), options, content, extension, file_name, user=user, batch_mode_term=batch_mode_term
+            )
             record.data = {"import_type": options.import_type}
             self.runner.imports[record.id] = record
             if self.hold_initializing:
@@ -179,17 +197,31 @@ class CanvasSimulator:
         assert self.runner is not None
         self.runner.gate.set()
 
-    def add_progress(self, context_type: str, context_id: int, workflow_state: str, *,
-                     tag: str = "sis_batch_state_restore", token: str | None = None) -> dict[str, Any]:
+    def add_progress(
+        self,
+        context_type: str,
+        context_id: int,
+        workflow_state: str,
+        *,
+        tag: str = "sis_batch_state_restore",
+        token: str | None = None,
+    ) -> dict[str, Any]:
         """A Progress as Api::V1::Progress#progress_json shows it."""
         user = self.api_user(token)
         with self.state.lock:
             progress_id = self.state.next_id()
             progress = {
-                "id": progress_id, "context_id": context_id, "context_type": context_type,
-                "user_id": user["id"] if user else None, "tag": tag,
-                "completion": 100.0 if workflow_state == "completed" else 0.0, "workflow_state": workflow_state,
-                "created_at": now_iso(), "updated_at": now_iso(), "message": None, "results": None,
+                "id": progress_id,
+                "context_id": context_id,
+                "context_type": context_type,
+                "user_id": user["id"] if user else None,
+                "tag": tag,
+                "completion": 100.0 if workflow_state == "completed" else 0.0,
+                "workflow_state": workflow_state,
+                "created_at": now_iso(),
+                "updated_at": now_iso(),
+                "message": None,
+                "results": None,
                 "url": f"{self.url}/api/v1/progress/{progress_id}",
             }
             self.progress[progress_id] = progress
@@ -204,8 +236,9 @@ class CanvasSimulator:
 
     # --- faults and throttling -----------------------------------------------------------------
 
-    def fail_next_import(self, error_message: str = "undefined method `path' for nil:NilClass", *,
-                         count: int = 1) -> None:
+    def fail_next_import(
+        self, error_message: str = "undefined method `path' for nil:NilClass", *, count: int = 1
+    ) -> None:
         """The next `count` imports end plain `failed` (sis_batch.rb#process rescuing an internal exception),
         with `error_message` in their data; see ImportRunner.run."""
         assert self.runner is not None, "start the simulator first"
@@ -265,10 +298,18 @@ class CanvasSimulator:
     # --- grade data ----------------------------------------------------------------------------
 
     def add_assignment(
-        self, course_ref: str | int, *, name: str, points_possible: float | None = None,
-        post_to_sis: bool = False, due_at: str | None = None, group: str | None = None,
-        published: bool = True, only_visible_to_overrides: bool = False,
-        student_ids: list[str | int] | None = None, section_ids: list[int] | None = None,
+        self,
+        course_ref: str | int,
+        *,
+        name: str,
+        points_possible: float | None = None,
+        post_to_sis: bool = False,
+        due_at: str | None = None,
+        group: str | None = None,
+        published: bool = True,
+        only_visible_to_overrides: bool = False,
+        student_ids: list[str | int] | None = None,
+        section_ids: list[int] | None = None,
     ) -> Assignment:
         """An assignment in `group` (an assignment group by name, made when missing, as Canvas puts an assignment
         without one in the course's first group: Assignment#default_values / AssignmentGroup.add_never_drop...).
@@ -283,11 +324,17 @@ class CanvasSimulator:
             assignment.only_visible_to_overrides = only_visible_to_overrides
             if student_ids:
                 users = [self.state.resolve("user", str(ref)) for ref in student_ids]
-                assignment.overrides.append({"id": self.state.next_id(), "title": f"{len(users)} students",
-                                             "student_ids": [u.id for u in users if u is not None]})
+                assignment.overrides.append(
+                    {
+                        "id": self.state.next_id(),
+                        "title": f"{len(users)} students",
+                        "student_ids": [u.id for u in users if u is not None],
+                    }
+                )
             for section_id in section_ids or ():
-                assignment.overrides.append({"id": self.state.next_id(), "title": f"section {section_id}",
-                                             "course_section_id": int(section_id)})
+                assignment.overrides.append(
+                    {"id": self.state.next_id(), "title": f"section {section_id}", "course_section_id": int(section_id)}
+                )
             self.state.assignments[assignment.id] = assignment
             self.state.assignments_by_course.setdefault(course.id, []).append(assignment.id)
             return assignment
@@ -330,8 +377,16 @@ class CanvasSimulator:
         return self.update_assignment(assignment_id, workflow_state="deleted")
 
     def grade(
-        self, assignment_id: int, user_ref: str | int, *, score: float | None, grade: str | None = None,
-        graded_at: str | None = None, excused: bool = False, late: bool = False, missing: bool = False,
+        self,
+        assignment_id: int,
+        user_ref: str | int,
+        *,
+        score: float | None,
+        grade: str | None = None,
+        graded_at: str | None = None,
+        excused: bool = False,
+        late: bool = False,
+        missing: bool = False,
     ) -> Submission:
         """Record (or replace) a graded submission; graded_at defaults to now. excused / late / missing are the
         Submission flags lib/api/v1/submission.rb renders (an excused submission has no score)."""
@@ -342,9 +397,15 @@ class CanvasSimulator:
             key = (assignment_id, user.id)
             existing = self.state.submissions.get(key)
             submission = Submission(
-                existing.id if existing else self.state.next_id(), assignment_id, user.id, score,
+                existing.id if existing else self.state.next_id(),
+                assignment_id,
+                user.id,
+                score,
                 grade if grade is not None else (None if score is None else f"{score:g}"),
-                graded_at or now_iso(), excused=excused, late=late, missing=missing,
+                graded_at or now_iso(),
+                excused=excused,
+                late=late,
+                missing=missing,
             )
             self.state.submissions[key] = submission
             return submission
@@ -362,9 +423,15 @@ class CanvasSimulator:
         with self.state.lock:
             s = self.state
             return {
-                "accounts": len(s.accounts), "terms": len(s.terms), "users": len(s.users),
-                "courses": len(s.courses), "sections": len(s.sections), "enrollments": len(s.enrollments),
-                "assignments": len(s.assignments), "submissions": len(s.submissions),
+                "accounts": len(s.accounts),
+                "terms": len(s.terms),
+                "users": len(s.users),
+                "courses": len(s.courses),
+                "sections": len(s.sections),
+                "enrollments": len(s.enrollments),
+                "assignments": len(s.assignments),
+                "submissions": len(s.submissions),
                 "sis_imports": len(self.runner.imports) if self.runner else 0,
-                "throttled": self.throttled_count, "pending_faults": self.faults.pending(),
+                "throttled": self.throttled_count,
+                "pending_faults": self.faults.pending(),
             }

@@ -16,12 +16,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7090)
     parser.add_argument("--token", required=True, help="the API token clients must present")
     parser.add_argument("--root-account-name", default="Simulated District")
-    parser.add_argument("--throttle", choices=["canvas", "off", "429", "403"], default="canvas",
-                        help="canvas: Canvas's own accounting (default); 429/403: the harsh fault model")
-    parser.add_argument("--seed-zip", type=Path, help="an SIS import (zip or CSV) applied at start-up: the legacy state")
-    parser.add_argument("--demo-assignments", type=int, default=0, metavar="N",
-                        help="after seeding, give N section courses a graded assignment flagged for the SIS "
-                             "(so grade passback has something to send)")
+    parser.add_argument(
+        "--throttle",
+        choices=["canvas", "off", "429", "403"],
+        default="canvas",
+        help="canvas: Canvas's own accounting (default); 429/403: the harsh fault model",
+    )
+    parser.add_argument(
+        "--seed-zip", type=Path, help="an SIS import (zip or CSV) applied at start-up: the legacy state"
+    )
+    parser.add_argument(
+        "--demo-assignments",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after seeding, give N section courses a graded assignment flagged for the SIS "
+        "(so grade passback has something to send)",
+    )
     args = parser.parse_args()
     sim = CanvasSimulator(token=args.token, host=args.host, port=args.port, root_account_name=args.root_account_name)
     sim.start()
@@ -55,12 +66,20 @@ def add_demo_assignments(sim: CanvasSimulator, token: str, courses: int) -> int:
         for course in client.iter_courses("self"):
             if courses <= 0:
                 break
-            students = [e.sis_user_id for e in client.iter_enrollments(course_id=course.id)
-                        if e.type == "StudentEnrollment" and e.sis_user_id]
+            students = [
+                e.sis_user_id
+                for e in client.iter_enrollments(course_id=course.id)
+                if e.type == "StudentEnrollment" and e.sis_user_id
+            ]
             if not (course.sis_course_id or "").startswith("sec_") or not students:
                 continue
-            assignment = sim.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Unit 1 essay",
-                                            points_possible=10, post_to_sis=True, due_at="2026-10-01T18:00:00Z")
+            assignment = sim.add_assignment(
+                f"sis_course_id:{course.sis_course_id}",
+                name="Unit 1 essay",
+                points_possible=10,
+                post_to_sis=True,
+                due_at="2026-10-01T18:00:00Z",
+            )
             for n, student in enumerate(students[:5]):
                 sim.grade(assignment.id, f"sis_user_id:{student}", score=6 + n % 5)
                 scores += 1

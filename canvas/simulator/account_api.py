@@ -20,10 +20,13 @@ def show_account(sim: CanvasSimulator, request: Request):
     account = _get(sim, "account", request.captures[0])
     root = sim.state.root_account
     body: dict[str, Any] = {
-        "id": account.id, "name": account.name, "workflow_state": account.workflow_state,
+        "id": account.id,
+        "name": account.name,
+        "workflow_state": account.workflow_state,
         "parent_account_id": account.parent_account_id,
         "root_account_id": None if account.id == root.id else root.id,
-        "sis_account_id": account.sis_id, "integration_id": account.integration_id,
+        "sis_account_id": account.sis_id,
+        "integration_id": account.integration_id,
     }
     return 200, body, {}
 
@@ -40,8 +43,11 @@ def account_permissions(sim: CanvasSimulator, request: Request):
         return 200, {}, {}
     if granted is not None and not granted:
         # A token whose user holds no role in the account has no :read on it either.
-        raise ApiError(401, "user not authorized to perform that action",
-                       body={"status": "unauthorized", "errors": [{"message": "user not authorized to perform that action"}]})
+        raise ApiError(
+            401,
+            "user not authorized to perform that action",
+            body={"status": "unauthorized", "errors": [{"message": "user not authorized to perform that action"}]},
+        )
     return 200, {name: granted is None or name in granted for name in names}, {}
 
 

@@ -6,19 +6,32 @@ reading the simulator's warnings learns the wording the real Canvas will use.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from canvas.simulator.sis_import import SisImportRecord, StateChange
 from canvas.simulator.state import (
-    Account, CanvasState, Course, Enrollment, Section, Term, User,
+    Account,
+    CanvasState,
+    Course,
+    Enrollment,
+    Section,
+    Term,
+    User,
 )
 
 ROLE_TYPES = {
-    "teacher": "TeacherEnrollment", "student": "StudentEnrollment", "ta": "TaEnrollment",
-    "observer": "ObserverEnrollment", "designer": "DesignerEnrollment",
+    "teacher": "TeacherEnrollment",
+    "student": "StudentEnrollment",
+    "ta": "TaEnrollment",
+    "observer": "ObserverEnrollment",
+    "designer": "DesignerEnrollment",
 }
 BUILTIN_ROLE_IDS = {
-    "StudentEnrollment": 3, "TeacherEnrollment": 4, "TaEnrollment": 5, "DesignerEnrollment": 6,
+    "StudentEnrollment": 3,
+    "TeacherEnrollment": 4,
+    "TaEnrollment": 5,
+    "DesignerEnrollment": 6,
     "ObserverEnrollment": 7,
 }
 COURSE_STATES = {"published": "available", "completed": "completed", "deleted": "deleted", "unpublished": "claimed"}
@@ -65,8 +78,12 @@ class RowApplier:
         self.batch_id = record.id
         self.deferred_deletes: set[int] = set()
         self.handlers: dict[str, Callable[[dict[str, str]], None]] = {
-            "change_sis_id": self.change_sis_id, "accounts": self.account, "terms": self.term,
-            "courses": self.course, "sections": self.section, "users": self.user,
+            "change_sis_id": self.change_sis_id,
+            "accounts": self.account,
+            "terms": self.term,
+            "courses": self.course,
+            "sections": self.section,
+            "users": self.user,
             "enrollments": self.enrollment,
         }
 
@@ -449,9 +466,7 @@ class RowApplier:
         if v.get("associated_user_id") and role_type == "ObserverEnrollment":
             associated = state.by_sis("user", v["associated_user_id"])
             if associated is None:
-                raise RowProblem(
-                    f"An enrollment referenced a non-existent associated user {v['associated_user_id']}"
-                )
+                raise RowProblem(f"An enrollment referenced a non-existent associated user {v['associated_user_id']}")
             associated_id = associated.id
         key = (user.id, role_type, associated_id)
         existing_id = state.enrollments_by_section.get(section.id, {}).get(key)
@@ -470,10 +485,15 @@ class RowApplier:
             # user) remains; concluded when it is the last one. Deletions of existing enrollments are applied
             # at the end of the importer's batch (#deleted_status → @enrollments_to_delete), so one deleted
             # earlier in this import still counts as active here.
-            others = [e for e in state.course_enrollments(course.id)
-                      if e is not enrollment and e.user_id == user.id and e.type == role_type
-                      and e.associated_user_id == associated_id
-                      and (e.workflow_state in ("active", "invited") or e.id in self.deferred_deletes)]
+            others = [
+                e
+                for e in state.course_enrollments(course.id)
+                if e is not enrollment
+                and e.user_id == user.id
+                and e.type == role_type
+                and e.associated_user_id == associated_id
+                and (e.workflow_state in ("active", "invited") or e.id in self.deferred_deletes)
+            ]
             new_state = "deleted" if others else "completed"
         if new_state == "deleted" and not created:
             self.deferred_deletes.add(enrollment.id)

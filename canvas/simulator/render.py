@@ -6,7 +6,14 @@ from typing import Any
 
 from canvas.simulator.apply_rows import BUILTIN_ROLE_IDS
 from canvas.simulator.state import (
-    Assignment, CanvasState, Course, Enrollment, Section, Submission, Term, User,
+    Assignment,
+    CanvasState,
+    Course,
+    Enrollment,
+    Section,
+    Submission,
+    Term,
+    User,
 )
 
 # Canvas's enrollment_state for each stored workflow_state.
@@ -29,8 +36,12 @@ def user_json(user: User) -> dict[str, Any]:
 
 def term_json(term: Term) -> dict[str, Any]:
     return {
-        "id": term.id, "name": term.name, "start_at": term.start_at, "end_at": term.end_at,
-        "sis_term_id": term.sis_id, "workflow_state": term.workflow_state,
+        "id": term.id,
+        "name": term.name,
+        "start_at": term.start_at,
+        "end_at": term.end_at,
+        "sis_term_id": term.sis_id,
+        "workflow_state": term.workflow_state,
     }
 
 
@@ -93,8 +104,12 @@ def enrollment_json(state: CanvasState, enrollment: Enrollment) -> dict[str, Any
         "sis_section_id": section.sis_id,
         "sis_import_id": enrollment.sis_batch_id,
         "user": {
-            "id": user.id, "name": user.name, "sortable_name": user.sortable_name,
-            "short_name": user.short_name, "sis_user_id": user.sis_id, "login_id": user.login_id,
+            "id": user.id,
+            "name": user.name,
+            "sortable_name": user.sortable_name,
+            "short_name": user.short_name,
+            "sis_user_id": user.sis_id,
+            "login_id": user.login_id,
         },
     }
 
@@ -153,22 +168,34 @@ def submission_json(submission: Submission) -> dict[str, Any]:
 
 def account_json(state: CanvasState, account: Any) -> dict[str, Any]:
     return {
-        "id": account.id, "name": account.name, "uuid": f"sim-account-{account.id}",
+        "id": account.id,
+        "name": account.name,
+        "uuid": f"sim-account-{account.id}",
         "parent_account_id": account.parent_account_id,
         "root_account_id": None if account.id == state.root_account.id else state.root_account.id,
-        "workflow_state": account.workflow_state, "sis_account_id": account.sis_id,
-        "integration_id": account.integration_id, "sis_import_id": account.sis_batch_id,
-        "default_time_zone": "America/Denver", "default_storage_quota_mb": 500,
-        "default_user_storage_quota_mb": 50, "default_group_storage_quota_mb": 50,
+        "workflow_state": account.workflow_state,
+        "sis_account_id": account.sis_id,
+        "integration_id": account.integration_id,
+        "sis_import_id": account.sis_batch_id,
+        "default_time_zone": "America/Denver",
+        "default_storage_quota_mb": 500,
+        "default_user_storage_quota_mb": 50,
+        "default_group_storage_quota_mb": 50,
     }
 
 
 def login_json(state: CanvasState, user: User) -> dict[str, Any]:
     """A pseudonym as GET users/:id/logins lists it (Api::V1::Pseudonym)."""
     return {
-        "id": user.id, "user_id": user.id, "account_id": state.root_account.id, "unique_id": user.login_id,
-        "sis_user_id": user.sis_id, "integration_id": user.integration_id,
+        "id": user.id,
+        "user_id": user.id,
+        "account_id": state.root_account.id,
+        "unique_id": user.login_id,
+        "sis_user_id": user.sis_id,
+        "integration_id": user.integration_id,
         "authentication_provider_id": user.authentication_provider_id,
         "authentication_provider_type": "saml" if user.authentication_provider_id else None,
-        "workflow_state": user.login_state, "declared_user_type": None, "created_at": user.created_at,
+        "workflow_state": user.login_state,
+        "declared_user_type": None,
+        "created_at": user.created_at,
     }

@@ -17,7 +17,13 @@ from typing import Any
 
 from canvas.simulator.apply_rows import RowApplier, RowProblem, Skipped
 from canvas.simulator.sis_import import (
-    COUNT_KEYS, IMPORTERS, KIND_COUNT, KIND_IMPORTER, SUCCEEDED, VALID_ENROLLMENT_DROP_STATUS, Attachment,
+    COUNT_KEYS,
+    IMPORTERS,
+    KIND_COUNT,
+    KIND_IMPORTER,
+    SUCCEEDED,
+    VALID_ENROLLMENT_DROP_STATUS,
+    Attachment,
     SisImportRecord,
 )
 from canvas.simulator.state import CanvasState, now_iso
@@ -28,10 +34,20 @@ CHUNK_ROWS = 2000
 # The identifying columns of each importer (SIS::CSV::*Importer.identifying_fields, used by CsvDiff to tell a
 # changed row from a removed one in lib/sis/csv/diff_generator.rb#generate_diff).
 DIFF_KEYS = {
-    "accounts": ("account_id",), "terms": ("term_id",), "courses": ("course_id",),
-    "sections": ("section_id",), "users": ("user_id",),
-    "enrollments": ("course_id", "section_id", "user_id", "user_integration_id", "role", "role_id",
-                    "associated_user_id"),
+    "accounts": ("account_id",),
+    "terms": ("term_id",),
+    "courses": ("course_id",),
+    "sections": ("section_id",),
+    "users": ("user_id",),
+    "enrollments": (
+        "course_id",
+        "section_id",
+        "user_id",
+        "user_integration_id",
+        "role",
+        "role_id",
+        "associated_user_id",
+    ),
 }
 # ImportRefactored::HEADERS_TO_EXCLUDE_FOR_DOWNLOAD: a users file with these columns is offered for download
 # as "<name>_filtered.csv" without them (import_refactored.rb#process_file, #create_filtered_csv).
@@ -94,13 +110,16 @@ class ImportRunner:
             self.gate.wait()
             try:
                 self.run(record)
-            except Exception as exc:  # noqa: BLE001 - ImportRefactored#fail_with_error!
+            except Exception:  # noqa: BLE001 - ImportRefactored#fail_with_error!
                 with self.state.lock:
                     if record.workflow_state != "aborted":
-                        record.messages.append(Message(
-                            None, f"Error while importing CSV. Please contact support. (Error report {record.id})",
-                            failure=True,
-                        ))
+                        record.messages.append(
+                            Message(
+                                None,
+                                f"Error while importing CSV. Please contact support. (Error report {record.id})",
+                                failure=True,
+                            )
+                        )
                         record.set_state("failed_with_messages")
                         self._end(record, import_finished=False)
             finally:
@@ -116,8 +135,15 @@ class ImportRunner:
             self.release.clear()
             self.held.clear()
 
-    def _attach(self, record: SisImportRecord, name: str, content: bytes, *, display_name: str | None = None,
-                content_type: str = "text/csv") -> Attachment:
+    def _attach(
+        self,
+        record: SisImportRecord,
+        name: str,
+        content: bytes,
+        *,
+        display_name: str | None = None,
+        content_type: str = "text/csv",
+    ) -> Attachment:
         attachment = Attachment(self.state.next_id(), display_name or name, name, content, content_type)
         record.attachments.append(attachment)
         return attachment
@@ -137,8 +163,9 @@ class ImportRunner:
                 name = base[:-4] + "_filtered.csv" if base.lower().endswith(".csv") else base + "_filtered.csv"
                 attachment = self._attach(record, name, ("\n".join(lines) + "\n").encode())
             elif record.extension == "csv" and not diffed:
-                attachment = self._attach(record, record.file_name, parsed.content,
-                                          display_name=f"sis_upload_{record.id}.zip")
+                attachment = self._attach(
+                    record, record.file_name, parsed.content, display_name=f"sis_upload_{record.id}.zip"
+                )
             else:
                 attachment = self._attach(record, base, parsed.content)
             ids.append(attachment.id)
@@ -208,7 +235,7 @@ class ImportRunner:
                     if self._aborted(record):
                         record.set_state("aborted")
                         return
-                    for row in parsed.rows[start:start + CHUNK_ROWS]:
+                    for row in parsed.rows[start : start + CHUNK_ROWS]:
                         try:
                             handler(row.values)
                         except Skipped:
@@ -217,7 +244,7 @@ class ImportRunner:
                             record.messages.append(Message(parsed.name, str(problem), row=row.line, row_info=row.raw))
                             continue
                         record.counts[KIND_COUNT[parsed.kind]] += 1
-                    done += len(parsed.rows[start:start + CHUNK_ROWS])
+                    done += len(parsed.rows[start : start + CHUNK_ROWS])
                     record.progress = min(99, int(done * 100 / total))
                     record.updated_at = now_iso()
             with self.state.lock:
@@ -230,8 +257,11 @@ class ImportRunner:
                 return
             # SisBatch#finish → #do_batch_end_work → #remove_previous_imports, which marks the batch
             # `cleanup_batch` when it has a term and a courses, sections or enrollments file.
-            cleanup = (record.options.batch_mode and record.batch_mode_term is not None
-                       and any(i in ("course", "section", "enrollment") for i in record.supplied_batches))
+            cleanup = (
+                record.options.batch_mode
+                and record.batch_mode_term is not None
+                and any(i in ("course", "section", "enrollment") for i in record.supplied_batches)
+            )
             if cleanup:
                 record.set_state("cleanup_batch")
         if cleanup:
@@ -261,9 +291,11 @@ class ImportRunner:
     # --- diffing: sis_batch.rb#generate_diff and lib/sis/csv/diff_generator.rb ----------------
 
     def _previous_batch(self, identifier: str, before: int) -> SisImportRecord | None:
-        same = [r for r in self.imports.values()
-                if r.id < before and r.workflow_state in SUCCEEDED
-                and r.options.diffing_data_set_identifier == identifier]
+        same = [
+            r
+            for r in self.imports.values()
+            if r.id < before and r.workflow_state in SUCCEEDED and r.options.diffing_data_set_identifier == identifier
+        ]
         same.sort(key=lambda r: r.id)
         # The latest that generated a diff or was a remaster; an import that went over a threshold generated
         # none, so it never becomes the baseline. Failing that, the first of the data set.
@@ -322,8 +354,9 @@ class ImportRunner:
                     changed.append(CsvRow(gone.line, dict(gone.values, status=drop_status), gone.raw))
             row_count += len(changed)
             lines = [",".join(parsed.header)] + [r.raw for r in changed]
-            result.append(ParsedFile(parsed.name, kind, parsed.header, changed, parsed.size,
-                                     ("\n".join(lines) + "\n").encode()))
+            result.append(
+                ParsedFile(parsed.name, kind, parsed.header, changed, parsed.size, ("\n".join(lines) + "\n").encode())
+            )
         limit = options.diff_row_count_threshold
         if limit and row_count > limit:
             record.diffing_threshold_exceeded = True
@@ -349,16 +382,30 @@ class ImportRunner:
         in_term = {c.id for c in term_courses}
         course_scope = section_scope = enrollment_scope = None
         if "course" in supplied:  # term_course_scope: active, SIS-created courses of the term
-            course_scope = [c for c in term_courses if c.workflow_state != "deleted"
-                            and c.sis_batch_id is not None and c.sis_id is not None]
+            course_scope = [
+                c
+                for c in term_courses
+                if c.workflow_state != "deleted" and c.sis_batch_id is not None and c.sis_id is not None
+            ]
         if "section" in supplied:  # term_sections_scope
-            section_scope = [s for s in state.sections.values() if s.course_id in in_term
-                             and s.workflow_state == "active" and s.sis_batch_id is not None and s.sis_id is not None]
+            section_scope = [
+                s
+                for s in state.sections.values()
+                if s.course_id in in_term
+                and s.workflow_state == "active"
+                and s.sis_batch_id is not None
+                and s.sis_id is not None
+            ]
         drop = options.batch_mode_enrollment_drop_status or "deleted"
         if "enrollment" in supplied:  # term_enrollments_scope
-            enrollment_scope = [e for e in state.enrollments.values() if e.course_id in in_term
-                                and e.workflow_state != "deleted" and e.sis_batch_id is not None
-                                and not (options.batch_mode_enrollment_drop_status and e.workflow_state == drop)]
+            enrollment_scope = [
+                e
+                for e in state.enrollments.values()
+                if e.course_id in in_term
+                and e.workflow_state != "deleted"
+                and e.sis_batch_id is not None
+                and not (options.batch_mode_enrollment_drop_status and e.workflow_state == drop)
+            ]
         plans = [("courses", course_scope), ("sections", section_scope), ("enrollments", enrollment_scope)]
         stale: dict[str, list[Any]] = {}
         # detect_changes / detect_change_item: every kind is checked before anything is removed; one over
@@ -370,9 +417,12 @@ class ImportRunner:
             threshold = options.change_threshold
             if threshold and scope and len(stale[label]) * 100 / len(scope) > threshold:
                 record.set_state("aborted")
-                record.messages.append(Message(
-                    None, f"{len(stale[label])} {label} would be deleted and exceeds the set threshold of {threshold}%",
-                ))
+                record.messages.append(
+                    Message(
+                        None,
+                        f"{len(stale[label])} {label} would be deleted and exceeds the set threshold of {threshold}%",
+                    )
+                )
                 return
         applier = RowApplier(state, record)
         if "enrollments" in stale:  # remove_non_batch_enrollments (Enrollment::BatchStateUpdater)
@@ -392,18 +442,34 @@ class ImportRunner:
 
     # --- restore_states: sis_batch.rb#restore_states_later / #restore_states_for_batch ---------
 
-    def restore_later(self, record: SisImportRecord, progress: dict[str, Any], *, batch_mode: bool,
-                      undelete_only: bool, unconclude_only: bool) -> None:
+    def restore_later(
+        self,
+        record: SisImportRecord,
+        progress: dict[str, Any],
+        *,
+        batch_mode: bool,
+        undelete_only: bool,
+        unconclude_only: bool,
+    ) -> None:
         thread = threading.Thread(
-            target=self._restore, args=(record, progress),
+            target=self._restore,
+            args=(record, progress),
             kwargs={"batch_mode": batch_mode, "undelete_only": undelete_only, "unconclude_only": unconclude_only},
-            name=f"canvas-sim-restore-{record.id}", daemon=True,
+            name=f"canvas-sim-restore-{record.id}",
+            daemon=True,
         )
         self._restores.append(thread)
         thread.start()
 
-    def _restore(self, record: SisImportRecord, progress: dict[str, Any], *, batch_mode: bool,
-                 undelete_only: bool, unconclude_only: bool) -> None:
+    def _restore(
+        self,
+        record: SisImportRecord,
+        progress: dict[str, Any],
+        *,
+        batch_mode: bool,
+        undelete_only: bool,
+        unconclude_only: bool,
+    ) -> None:
         self.gate.wait()  # a paused simulator leaves the Progress queued too
         with self.state.lock:
             progress.update(workflow_state="running", updated_at=now_iso())
@@ -423,7 +489,8 @@ class ImportRunner:
             statistics = record.data.get("statistics") or record.statistics()
             for kind in {c.kind for c in record.changes} | {k for k in statistics if k != "total_state_changes"}:
                 statistics.setdefault(kind, {})["restored"] = sum(
-                    1 for c in record.changes if c.kind == kind and c.restored)
+                    1 for c in record.changes if c.kind == kind and c.restored
+                )
             record.data["statistics"] = statistics
             progress.update(workflow_state="completed", completion=100.0, updated_at=now_iso())
             record.set_state("partially_restored" if (undelete_only or unconclude_only or batch_mode) else "restored")

@@ -19,8 +19,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from canvas.simulator import render
 from canvas.simulator.sis_import import (
-    IMPORTING, NOT_COMPLETED, NOT_STARTED, VALID_ENROLLMENT_DROP_STATUS, VALID_USER_REMOVE_STATUS, WORKFLOW_STATES,
-    ImportOptions, SisImportRecord,
+    IMPORTING,
+    NOT_COMPLETED,
+    NOT_STARTED,
+    VALID_ENROLLMENT_DROP_STATUS,
+    VALID_USER_REMOVE_STATUS,
+    WORKFLOW_STATES,
+    ImportOptions,
+    SisImportRecord,
 )
 from canvas.simulator.upload import MAX_UPLOAD_BYTES
 
@@ -119,7 +125,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8" if not isinstance(body, bytes) else "text/plain; charset=utf-8")
+        self.send_header(
+            "Content-Type",
+            "application/json; charset=utf-8" if not isinstance(body, bytes) else "text/plain; charset=utf-8",
+        )
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -146,8 +155,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         try:
             route = self._match(method, path)
             if token is None:
-                raise ApiError(401, "user authorization required",
-                               body={"status": "unauthenticated", "errors": [{"message": "user authorization required"}]})
+                raise ApiError(
+                    401,
+                    "user authorization required",
+                    body={"status": "unauthenticated", "errors": [{"message": "user authorization required"}]},
+                )
             if token not in sim.tokens:
                 raise ApiError(401, "Invalid access token.", body={"errors": [{"message": "Invalid access token."}]})
             if is_api and sim.throttle_enabled:
@@ -159,12 +171,16 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                         remaining = sim.throttle.settle(token, time.thread_time() - started_cpu)
                         reserved = False
                         # request_throttle.rb#rate_limit_exceeded; no X-Request-Cost on a throttled answer.
-                        self._send(403, b"403 Forbidden (Rate Limit Exceeded)\n",
-                                   {"X-Rate-Limit-Remaining": str(remaining)})
+                        self._send(
+                            403, b"403 Forbidden (Rate Limit Exceeded)\n", {"X-Rate-Limit-Remaining": str(remaining)}
+                        )
                         return
                 else:
                     verdict = sim.bucket.charge(token)
-                    extra = {"X-Rate-Limit-Remaining": f"{verdict.remaining:.3f}", "X-Request-Cost": f"{verdict.cost:.3f}"}
+                    extra = {
+                        "X-Rate-Limit-Remaining": f"{verdict.remaining:.3f}",
+                        "X-Request-Cost": f"{verdict.cost:.3f}",
+                    }
                     if not verdict.allowed:
                         sim.throttled_count += 1
                         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -181,15 +197,23 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     if fault.status:
                         # Drain the body so the connection stays usable for the next request.
                         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                        raise ApiError(fault.status, "Internal server error" if fault.status == 500 else "Service Unavailable")
+                        raise ApiError(
+                            fault.status, "Internal server error" if fault.status == 500 else "Service Unavailable"
+                        )
             if route is None:
                 raise ApiError(404, "The specified resource does not exist.")
             _, pattern, permission, func = route
             granted = sim.tokens[token]
             needed = (permission,) if isinstance(permission, str) else (permission or ())
             if needed and granted is not None and not any(p in granted for p in needed):
-                raise ApiError(403, "user not authorized to perform that action",
-                               body={"status": "unauthorized", "errors": [{"message": "user not authorized to perform that action"}]})
+                raise ApiError(
+                    403,
+                    "user not authorized to perform that action",
+                    body={
+                        "status": "unauthorized",
+                        "errors": [{"message": "user not authorized to perform that action"}],
+                    },
+                )
             request = Request(self, pattern.match(path).groups())
             request.token = token
             request.read_body()
@@ -199,7 +223,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._send(status, body, {**extra, **headers})
         except ApiError as exc:
             extra.update(self._settle(sim, token, reserved, started_cpu))
-            self._send(exc.status, exc.body, extra if exc.status != 401 else {"WWW-Authenticate": 'Bearer realm="canvas-lms"'})
+            self._send(
+                exc.status, exc.body, extra if exc.status != 401 else {"WWW-Authenticate": 'Bearer realm="canvas-lms"'}
+            )
         except (BrokenPipeError, ConnectionResetError):
             self._settle(sim, token, reserved, started_cpu)
             return
@@ -231,8 +257,10 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def paginate(request: Request, items: list[Any], render_one: Callable[[Any], Any], *,
-             total_entries: bool = True) -> tuple[int, Any, dict[str, str]]:
+
+def paginate(
+    request: Request, items: list[Any], render_one: Callable[[Any], Any], *, total_entries: bool = True
+) -> tuple[int, Any, dict[str, str]]:
     """One page of `items` and the Link header of canvas-lms lib/api.rb (Api.paginate / #build_links):
     current, next, prev, first, and last only when the total is counted (the SIS imports index passes
     total_entries: nil, so it has no "last")."""
@@ -242,7 +270,7 @@ def paginate(request: Request, items: list[Any], render_one: Callable[[Any], Any
     except ValueError:
         raise ApiError(400, "invalid page or per_page") from None
     last = max(1, -(-len(items) // per_page))
-    chunk = items[(page - 1) * per_page: page * per_page]
+    chunk = items[(page - 1) * per_page : page * per_page]
     host = request.handler.headers.get("Host", "127.0.0.1")
     base_pairs = [(k, v) for k, v in request.query_pairs if k not in ("page", "per_page", "access_token")]
 
@@ -272,8 +300,11 @@ def _root(sim: CanvasSimulator, request: Request) -> Any:
     """SisImportsApiController#check_account: SIS imports live on root accounts only."""
     account = _get(sim, "account", request.captures[0])
     if account.id != sim.state.root_account.id:
-        raise ApiError(400, "SIS imports can only be executed on root accounts",
-                       body={"errors": ["SIS imports can only be executed on root accounts"]})
+        raise ApiError(
+            400,
+            "SIS imports can only be executed on root accounts",
+            body={"errors": ["SIS imports can only be executed on root accounts"]},
+        )
     return account
 
 
@@ -298,6 +329,7 @@ def _parse_time(text: str) -> datetime:
 
 # --- SIS imports: app/controllers/sis_imports_api_controller.rb -------------------------------------
 
+
 def _bad(message: str) -> ApiError:
     return ApiError(400, message, body={"message": message})
 
@@ -314,8 +346,12 @@ def create_sis_import(sim: CanvasSimulator, request: Request):
     if not request.is_multipart:
         # A raw post: the file is "sis_import.<extension>", the extension given or told from the media type
         # (application/zip → zip, text/csv and text/plain → csv, anything else → zip).
-        extension = request.one("extension") or {"application/zip": "zip", "text/xml": "xml", "text/plain": "csv",
-                                                  "text/csv": "csv"}.get(content_type.split(";")[0].strip(), "zip")
+        extension = request.one("extension") or {
+            "application/zip": "zip",
+            "text/xml": "xml",
+            "text/plain": "csv",
+            "text/csv": "csv",
+        }.get(content_type.split(";")[0].strip(), "zip")
         name = f"sis_import.{extension}"
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else "zip"
     # Batch mode needs a term: none given → 400 with Canvas's message; one given that api_find cannot find
@@ -347,13 +383,17 @@ def create_sis_import(sim: CanvasSimulator, request: Request):
         skip_deletes=request.flag("skip_deletes"),
         # Batch mode wins: with a batch term, diffing is not enabled at all (no error).
         diffing_data_set_identifier=identifier if batch_mode_term is None else None,
-        diffing_remaster_data_set=batch_mode_term is None and bool(identifier) and request.flag("diffing_remaster_data_set"),
+        diffing_remaster_data_set=batch_mode_term is None
+        and bool(identifier)
+        and request.flag("diffing_remaster_data_set"),
         change_threshold=int(threshold) if threshold else None,
         diff_row_count_threshold=int(row_threshold) if row_threshold and int(row_threshold) > 0 else None,
     )
-    for param, valid in (("diffing_drop_status", VALID_ENROLLMENT_DROP_STATUS),
-                         ("diffing_user_remove_status", VALID_USER_REMOVE_STATUS),
-                         ("batch_mode_enrollment_drop_status", VALID_ENROLLMENT_DROP_STATUS)):
+    for param, valid in (
+        ("diffing_drop_status", VALID_ENROLLMENT_DROP_STATUS),
+        ("diffing_user_remove_status", VALID_USER_REMOVE_STATUS),
+        ("batch_mode_enrollment_drop_status", VALID_ENROLLMENT_DROP_STATUS),
+    ):
         given = request.one(param)
         if given:
             if given not in valid:
@@ -435,8 +475,13 @@ def restore_states(sim: CanvasSimulator, request: Request):
     if undelete_only and unconclude_only:
         raise ApiError(400, "cannot set both", body="cannot set both undelete_only and unconclude_only")
     progress = sim.add_progress("SisBatch", record.id, "queued", tag="sis_batch_state_restore", token=request.token)
-    sim.runner.restore_later(record, progress, batch_mode=request.flag("batch_mode"),
-                             undelete_only=undelete_only, unconclude_only=unconclude_only)
+    sim.runner.restore_later(
+        record,
+        progress,
+        batch_mode=request.flag("batch_mode"),
+        undelete_only=undelete_only,
+        unconclude_only=unconclude_only,
+    )
     with sim.state.lock:
         return 200, dict(progress), {}
 
@@ -450,6 +495,7 @@ def get_progress(sim: CanvasSimulator, request: Request):
 
 
 # --- accounts, users, courses and sections addressed by id or SIS id --------------------------------
+
 
 def get_account(sim: CanvasSimulator, request: Request):
     with sim.state.lock:
@@ -502,6 +548,7 @@ def course_users(sim: CanvasSimulator, request: Request):
 
 # --- roster reads ----------------------------------------------------------------------------------
 
+
 def account_users(sim: CanvasSimulator, request: Request):
     account = _get(sim, "account", request.captures[0])
     include_deleted = request.flag("include_deleted_users")
@@ -510,7 +557,9 @@ def account_users(sim: CanvasSimulator, request: Request):
             # Users "of" a sub-account: those enrolled in its courses (Canvas uses account associations).
             accounts = sim.state.account_and_descendants(account.id)
             user_ids = {
-                e.user_id for c in sim.state.courses.values() if c.account_id in accounts
+                e.user_id
+                for c in sim.state.courses.values()
+                if c.account_id in accounts
                 for e in sim.state.course_enrollments(c.id)
             }
             users = [sim.state.users[i] for i in sorted(user_ids)]
@@ -542,7 +591,8 @@ def course_sections(sim: CanvasSimulator, request: Request):
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
         sections = [
-            sim.state.sections[i] for i in sim.state.sections_by_course.get(course.id, [])
+            sim.state.sections[i]
+            for i in sim.state.sections_by_course.get(course.id, [])
             if sim.state.sections[i].workflow_state != "deleted"
         ]
         return paginate(request, sections, lambda s: render.section_json(sim.state, s))
@@ -571,6 +621,7 @@ def section_enrollments(sim: CanvasSimulator, request: Request):
 
 # --- grades ----------------------------------------------------------------------------------------
 
+
 def course_assignments(sim: CanvasSimulator, request: Request):
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
@@ -578,8 +629,11 @@ def course_assignments(sim: CanvasSimulator, request: Request):
         # (app/models/assignments/scoped_to_user.rb): the course's active_assignments, so a deleted one is gone
         # from the list; unpublished ones are kept for a user with manage_assignments or read_as_admin (our
         # admin token), listed with published: false; the differentiated filter narrows only students' lists.
-        found = [sim.state.assignments[i] for i in sim.state.assignments_by_course.get(course.id, [])
-                 if sim.state.assignments[i].workflow_state != "deleted"]
+        found = [
+            sim.state.assignments[i]
+            for i in sim.state.assignments_by_course.get(course.id, [])
+            if sim.state.assignments[i].workflow_state != "deleted"
+        ]
         return paginate(request, found, render.assignment_json)
 
 
@@ -589,8 +643,11 @@ def course_assignment_groups(sim: CanvasSimulator, request: Request):
     # course's active groups by position, each as lib/api/v1/assignment_group.rb renders it.
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
-        groups = [sim.state.assignment_groups[i] for i in sim.state.groups_by_course.get(course.id, [])
-                  if sim.state.assignment_groups[i].workflow_state != "deleted"]
+        groups = [
+            sim.state.assignment_groups[i]
+            for i in sim.state.groups_by_course.get(course.id, [])
+            if sim.state.assignment_groups[i].workflow_state != "deleted"
+        ]
         groups.sort(key=lambda g: (g.position, g.id))
         return paginate(request, groups, render.assignment_group_json)
 
@@ -623,7 +680,8 @@ def course_submissions(sim: CanvasSimulator, request: Request):
                     wanted.add(user.id)
         assignment_ids = set(sim.state.assignments_by_course.get(course.id, []))
         found = [
-            s for s in sim.state.submissions.values()
+            s
+            for s in sim.state.submissions.values()
             if s.assignment_id in assignment_ids
             and (wanted is None or s.user_id in wanted)
             and (since_at is None or (s.graded_at is not None and _parse_time(s.graded_at) >= since_at))
@@ -633,6 +691,7 @@ def course_submissions(sim: CanvasSimulator, request: Request):
 
 
 # --- control API -----------------------------------------------------------------------------------
+
 
 def control_faults(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
@@ -648,10 +707,14 @@ def control_clear_faults(sim: CanvasSimulator, request: Request):
 def control_throttle(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
     sim.set_throttle(
-        enabled=bool(spec.get("enabled", True)), model=str(spec.get("model", "canvas")),
-        mode=str(spec.get("mode", "429")), capacity=spec.get("capacity"),
-        drain_per_second=spec.get("drain_per_second"), request_cost=spec.get("request_cost"),
-        up_front_cost=spec.get("up_front_cost"), extra_cost=spec.get("extra_cost"),
+        enabled=bool(spec.get("enabled", True)),
+        model=str(spec.get("model", "canvas")),
+        mode=str(spec.get("mode", "429")),
+        capacity=spec.get("capacity"),
+        drain_per_second=spec.get("drain_per_second"),
+        request_cost=spec.get("request_cost"),
+        up_front_cost=spec.get("up_front_cost"),
+        extra_cost=spec.get("extra_cost"),
     )
     return 200, {"enabled": sim.throttle_enabled, "model": sim.throttle_model, "mode": sim.throttle_mode}, {}
 
@@ -659,11 +722,16 @@ def control_throttle(sim: CanvasSimulator, request: Request):
 def control_assignment(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
     assignment = sim.add_assignment(
-        str(spec["course_id"]), name=spec["name"], points_possible=spec.get("points_possible"),
-        post_to_sis=bool(spec.get("post_to_sis", False)), due_at=spec.get("due_at"), group=spec.get("group"),
+        str(spec["course_id"]),
+        name=spec["name"],
+        points_possible=spec.get("points_possible"),
+        post_to_sis=bool(spec.get("post_to_sis", False)),
+        due_at=spec.get("due_at"),
+        group=spec.get("group"),
         published=bool(spec.get("published", True)),
         only_visible_to_overrides=bool(spec.get("only_visible_to_overrides", False)),
-        student_ids=spec.get("student_ids"), section_ids=spec.get("section_ids"),
+        student_ids=spec.get("student_ids"),
+        section_ids=spec.get("section_ids"),
     )
     return 200, render.assignment_json(assignment), {}
 
@@ -671,8 +739,13 @@ def control_assignment(sim: CanvasSimulator, request: Request):
 def control_submission(sim: CanvasSimulator, request: Request):
     spec = request.json or {}
     submission = sim.grade(
-        int(spec["assignment_id"]), str(spec["user_id"]), score=spec.get("score"), grade=spec.get("grade"),
-        graded_at=spec.get("graded_at"), excused=bool(spec.get("excused")), late=bool(spec.get("late")),
+        int(spec["assignment_id"]),
+        str(spec["user_id"]),
+        score=spec.get("score"),
+        grade=spec.get("grade"),
+        graded_at=spec.get("graded_at"),
+        excused=bool(spec.get("excused")),
+        late=bool(spec.get("late")),
         missing=bool(spec.get("missing")),
     )
     return 200, render.submission_json(submission), {}

@@ -16,13 +16,31 @@ from canvas.simulator.upload import Message
 # simulator imports the first seven kinds; `process` still gives every importer a count (pluralised), as
 # Canvas does, and supplied_batches names the importers whose files were found, in the singular.
 IMPORTERS = (
-    "change_sis_id", "account", "term", "abstract_course", "course", "section", "xlist", "user", "enrollment",
-    "admin", "group_category", "group", "group_membership", "grade_publishing_results", "user_observer",
+    "change_sis_id",
+    "account",
+    "term",
+    "abstract_course",
+    "course",
+    "section",
+    "xlist",
+    "user",
+    "enrollment",
+    "admin",
+    "group_category",
+    "group",
+    "group_membership",
+    "grade_publishing_results",
+    "user_observer",
 )
 # Our file kinds (canvas.csv_formats) → Canvas's importer names.
 KIND_IMPORTER = {
-    "change_sis_id": "change_sis_id", "accounts": "account", "terms": "term", "courses": "course",
-    "sections": "section", "users": "user", "enrollments": "enrollment",
+    "change_sis_id": "change_sis_id",
+    "accounts": "account",
+    "terms": "term",
+    "courses": "course",
+    "sections": "section",
+    "users": "user",
+    "enrollments": "enrollment",
 }
 
 
@@ -39,21 +57,42 @@ KIND_COUNT = {kind: _plural(importer) for kind, importer in KIND_IMPORTER.items(
 
 # SisBatchRollBackData::RESTORE_ORDER, the context types data.statistics reports (sis_batch.rb#add_zero_stats).
 STAT_TYPES = (
-    "Account", "EnrollmentTerm", "AbstractCourse", "Course", "CourseSection", "GroupCategory", "Group",
-    "Pseudonym", "CommunicationChannel", "Enrollment", "GroupMembership", "UserObserver", "AccountUser",
+    "Account",
+    "EnrollmentTerm",
+    "AbstractCourse",
+    "Course",
+    "CourseSection",
+    "GroupCategory",
+    "Group",
+    "Pseudonym",
+    "CommunicationChannel",
+    "Enrollment",
+    "GroupMembership",
+    "UserObserver",
+    "AccountUser",
 )
 # sis_batch.rb#populate_old_warnings_and_errors keeps the first 24 of each, then one line saying how many more.
 MESSAGE_CAP = 24
 
 # SisBatch's workflow (sis_batch.rb `workflow do`), every state Canvas uses.
 WORKFLOW_STATES = (
-    "initializing", "created", "importing", "cleanup_batch", "imported", "imported_with_messages", "aborted",
-    "failed", "failed_with_messages", "restoring", "partially_restored", "restored",
+    "initializing",
+    "created",
+    "importing",
+    "cleanup_batch",
+    "imported",
+    "imported_with_messages",
+    "aborted",
+    "failed",
+    "failed_with_messages",
+    "restoring",
+    "partially_restored",
+    "restored",
 )
-NOT_STARTED = ("initializing", "created")                                      # SisBatch.not_started
-NOT_COMPLETED = ("initializing", "created", "importing", "cleanup_batch")      # SisBatch.not_completed
-IMPORTING = ("importing", "cleanup_batch")                                     # SisBatch.importing
-SUCCEEDED = ("imported", "imported_with_messages")                             # SisBatch.succeeded
+NOT_STARTED = ("initializing", "created")  # SisBatch.not_started
+NOT_COMPLETED = ("initializing", "created", "importing", "cleanup_batch")  # SisBatch.not_completed
+IMPORTING = ("importing", "cleanup_batch")  # SisBatch.importing
+SUCCEEDED = ("imported", "imported_with_messages")  # SisBatch.succeeded
 
 # SIS::CSV::DiffGenerator::VALID_ENROLLMENT_DROP_STATUS (lib/sis/csv/diff_generator.rb); the user statuses are
 # those the controller documents for diffing_user_remove_status (sis_imports_api_controller.rb#create).
@@ -108,12 +147,27 @@ class Attachment:
         # canvas-lms's API docs lists exactly these for csv_attachments and errors_attachment).
         uuid = hashlib.sha1(f"{self.id}:{self.filename}".encode()).hexdigest()[:40]
         return {
-            "id": self.id, "uuid": uuid, "folder_id": None, "display_name": self.display_name,
-            "filename": self.filename, "upload_status": "success", "content-type": self.content_type,
-            "url": f"{base_url}/files/{self.id}/download?download_frd=1&verifier={uuid}", "size": len(self.content),
-            "created_at": self.created_at, "updated_at": self.created_at, "modified_at": self.created_at,
-            "unlock_at": None, "locked": False, "hidden": False, "lock_at": None, "hidden_for_user": False,
-            "thumbnail_url": None, "media_entry_id": None, "mime_class": "file", "locked_for_user": False,
+            "id": self.id,
+            "uuid": uuid,
+            "folder_id": None,
+            "display_name": self.display_name,
+            "filename": self.filename,
+            "upload_status": "success",
+            "content-type": self.content_type,
+            "url": f"{base_url}/files/{self.id}/download?download_frd=1&verifier={uuid}",
+            "size": len(self.content),
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+            "modified_at": self.created_at,
+            "unlock_at": None,
+            "locked": False,
+            "hidden": False,
+            "lock_at": None,
+            "hidden_for_user": False,
+            "thumbnail_url": None,
+            "media_entry_id": None,
+            "mime_class": "file",
+            "locked_for_user": False,
         }
 
 
@@ -166,7 +220,10 @@ class SisImportRecord:
             entry["deleted"] = 0
             stats[kind] = entry
         active = {"Course": ("claimed", "created", "available")}
-        restored_from = {"Course": ("completed", "deleted"), "Enrollment": ("inactive", "completed", "rejected", "deleted")}
+        restored_from = {
+            "Course": ("completed", "deleted"),
+            "Enrollment": ("inactive", "completed", "rejected", "deleted"),
+        }
         for change in self.changes:
             entry = stats.setdefault(change.kind, {"created": 0, "restored": 0, "deleted": 0})
             is_active = change.updated in active.get(change.kind, ("active", "registered"))
@@ -194,8 +251,9 @@ class SisImportRecord:
                 cells = [str(self.id), m.file or "", m.message, "" if m.row is None else str(m.row)]
                 lines.append(",".join('"' + c.replace('"', '""') + '"' if ("," in c or '"' in c) else c for c in cells))
             body = ("\n".join(lines) + "\n").encode()
-            self.errors_attachment = Attachment(0, f"sis_errors_attachment_{self.id}.csv",
-                                                f"{self.id}_processing_warnings_and_errors.csv", body, "csv")
+            self.errors_attachment = Attachment(
+                0, f"sis_errors_attachment_{self.id}.csv", f"{self.id}_processing_warnings_and_errors.csv", body, "csv"
+            )
 
     def to_json(self, base_url: str = "") -> dict[str, Any]:
         """SisBatch#as_json plus what Api::V1::SisImport#sis_import_json adds (lib/api/v1/sis_import.rb)."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -199,8 +199,11 @@ class CanvasState:
 
     def table(self, kind: str) -> dict[int, Any]:
         return {
-            "account": self.accounts, "term": self.terms, "user": self.users,
-            "course": self.courses, "section": self.sections,
+            "account": self.accounts,
+            "term": self.terms,
+            "user": self.users,
+            "course": self.courses,
+            "section": self.sections,
         }[kind]
 
     def by_sis(self, kind: str, sis_id: str) -> Any | None:
@@ -217,7 +220,7 @@ class CanvasState:
             return self.root_account
         prefix = f"sis_{kind}_id:"
         if ref.startswith(prefix):
-            return self.by_sis(kind, ref[len(prefix):])
+            return self.by_sis(kind, ref[len(prefix) :])
         if ref.isdigit():
             return self.table(kind).get(int(ref))
         return None

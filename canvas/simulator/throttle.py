@@ -84,9 +84,16 @@ class CanvasThrottle:
     throttled; only many requests in flight at once (each holding 50 until it ends) fill the bucket.
     """
 
-    def __init__(self, *, maximum: float = 800.0, hwm: float = 600.0, outflow: float = 10.0,
-                 up_front_cost: float = 50.0, extra_cost: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *,
+        maximum: float = 800.0,
+        hwm: float = 600.0,
+        outflow: float = 10.0,
+        up_front_cost: float = 50.0,
+        extra_cost: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.maximum, self.hwm, self.outflow = maximum, hwm, outflow
         self.up_front_cost, self.extra_cost = up_front_cost, extra_cost
         self.clock = clock

@@ -3,6 +3,7 @@
 The parent reads the child's peak RSS from os.wait4; the child writes its figures as JSON to RESULT_PATH.
 Only the tasks that need the database set Django up, so the bare-lxml ceiling carries no Django weight.
 """
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ and checking every answer's content. The CPU that the gunicorn workers, the data
 process spend while the clock runs is measured and reported, so a reader can see how much of the machine the
 load generator itself took.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,24 +50,56 @@ def seed(districts: int = 1000, jobs_per_conversion: int = 5) -> dict:
     states = list(ConversionState.values)
     made = District.objects.bulk_create(
         District(name=f"District {n:04d}", slug=f"district-{n:04d}", canvas_url="https://canvas.example.org")
-        for n in range(districts))
+        for n in range(districts)
+    )
     conversions = Conversion.objects.bulk_create(
-        Conversion(district=d, school_year=2027, state=states[n % len(states)], zis_url="https://zis.example.org",
-                   zone_id=f"ZONE{n}") for n, d in enumerate(made))
+        Conversion(
+            district=d,
+            school_year=2027,
+            state=states[n % len(states)],
+            zis_url="https://zis.example.org",
+            zone_id=f"ZONE{n}",
+        )
+        for n, d in enumerate(made)
+    )
     kinds, finished = list(JobKind.values), [JobState.SUCCEEDED, JobState.FAILED]
     # Each conversion's newest job runs, as a worker's claim() leaves it: started, with a heartbeat and the
     # consultant who asked for it; so its item shows who and the time elapsed, which changes on every poll.
     now = timezone.now()
     Job.objects.bulk_create(
-        (Job(conversion=c, kind=kinds[(n + k) % len(kinds)], state=finished[k % 2] if k else JobState.RUNNING,
-             current=k * 10, total=100, message=f"step {k}", detail={"objects": {"StudentPersonal": {"records": k}}},
-             **({} if k else {"started_at": now - dt.timedelta(minutes=5), "heartbeat_at": now,
-                              "requested_by": consultant, "attempts": 1}))
-         for n, c in enumerate(conversions) for k in range(jobs_per_conversion)), batch_size=2000)
+        (
+            Job(
+                conversion=c,
+                kind=kinds[(n + k) % len(kinds)],
+                state=finished[k % 2] if k else JobState.RUNNING,
+                current=k * 10,
+                total=100,
+                message=f"step {k}",
+                detail={"objects": {"StudentPersonal": {"records": k}}},
+                **(
+                    {}
+                    if k
+                    else {
+                        "started_at": now - dt.timedelta(minutes=5),
+                        "heartbeat_at": now,
+                        "requested_by": consultant,
+                        "attempts": 1,
+                    }
+                ),
+            )
+            for n, c in enumerate(conversions)
+            for k in range(jobs_per_conversion)
+        ),
+        batch_size=2000,
+    )
     job = Job.objects.filter(conversion=conversions[len(conversions) // 2], state=JobState.RUNNING).first()
     c = job.conversion
-    return {"districts": districts, "jobs": districts * jobs_per_conversion, "job_id": job.pk,
-            "job_url": f"/districts/{c.district.slug}/{c.school_year}/jobs/{job.pk}/?polling=1"}
+    return {
+        "districts": districts,
+        "jobs": districts * jobs_per_conversion,
+        "job_id": job.pk,
+        "job_url": f"/districts/{c.district.slug}/{c.school_year}/jobs/{job.pk}/?polling=1",
+    }
 
 
 @contextlib.contextmanager
@@ -81,8 +114,10 @@ def moving_job(database_url: str, job_id: int, interval: float) -> Iterator[list
         try:
             with psycopg.connect(database_url, autocommit=True) as conn:
                 while not stop.wait(interval):
-                    conn.execute("UPDATE conversion_job SET current = mod(current + 1, 100), heartbeat_at = now() "
-                                 "WHERE id = %s", [job_id])
+                    conn.execute(
+                        "UPDATE conversion_job SET current = mod(current + 1, 100), heartbeat_at = now() WHERE id = %s",
+                        [job_id],
+                    )
                     writes[0] += 1
         except Exception as error:  # the measurement is void without it: re-raised below
             failed.append(error)
@@ -152,9 +187,20 @@ def gunicorn(database_url: str, repo: str, env: dict | None = None) -> Iterator[
     port = free_port()
     env = {**os.environ, **keys_env(), "DATABASE_URL": database_url, "DJANGO_DEBUG": "0", **(env or {})}
     proc = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "conversion.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--config", GUNICORN_CONF, "--log-level", "warning"],
-        cwd=repo, env=env, start_new_session=True)
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "conversion.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--config",
+            GUNICORN_CONF,
+            "--log-level",
+            "warning",
+        ],
+        cwd=repo,
+        env=env,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):  # up to ~20 s for the workers to boot
@@ -217,8 +263,9 @@ class Client:
         self.reconnects = 0
         self.not_modified = 0
 
-    def request(self, method: str, path: str, headers: dict | None = None, body: bytes | None = None
-                ) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, headers: dict | None = None, body: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         sent = {**(headers or {})}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -267,8 +314,12 @@ def signed_in_client(base: str, conditional: bool = True) -> Client:
     _, _, page = client.get("/accounts/login/")
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
     form = urlencode({"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token}).encode()
-    status, _, _ = client.request("POST", "/accounts/login/", body=form, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "Referer": base + "/accounts/login/"})
+    status, _, _ = client.request(
+        "POST",
+        "/accounts/login/",
+        body=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Referer": base + "/accounts/login/"},
+    )
     if status != 302 or "sessionid" not in client.cookies:
         raise RuntimeError(f"sign-in failed: {status}")
     return client
@@ -293,8 +344,16 @@ class Latency:
         return self.client_cpu_ms / total if total else 0.0
 
 
-def drive(server: Server, path: str, *, clients: int = 20, per_client: int = 50, headers: dict | None = None,
-          expect: str = "", conditional: bool = True) -> Latency:
+def drive(
+    server: Server,
+    path: str,
+    *,
+    clients: int = 20,
+    per_client: int = 50,
+    headers: dict | None = None,
+    expect: str = "",
+    conditional: bool = True,
+) -> Latency:
     """`clients` threads, each signed in with its own session, each sending `per_client` GETs back to back.
 
     Every answer must be 200 (or 304 with a kept copy, as a browser shows it) with `expect` in its body.
@@ -346,5 +405,14 @@ def drive(server: Server, path: str, *, clients: int = 20, per_client: int = 50,
     n = len(timings)
     cuts = statistics.quantiles(timings, n=100)
     not_modified = sum(s.not_modified for s in sessions) - not_modified_before
-    return Latency(n, cuts[49] * 1000, cuts[94] * 1000, max(timings) * 1000, n / wall,
-                   server_cpu / n * 1000, db_cpu / n * 1000, client_cpu / n * 1000, not_modified)
+    return Latency(
+        n,
+        cuts[49] * 1000,
+        cuts[94] * 1000,
+        max(timings) * 1000,
+        n / wall,
+        server_cpu / n * 1000,
+        db_cpu / n * 1000,
+        client_cpu / n * 1000,
+        not_modified,
+    )

@@ -3,6 +3,7 @@
 A file holds the SIF_Response packets of one object, each as an 8-byte big-endian length and the
 packet's bytes. Files are kept under ``var/bench/`` and reused while their manifest matches the spec.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,6 @@ from pathlib import Path
 
 from sifclient.powerschool import DistrictSpec
 from sifclient.zis import iter_response_packets
-
 
 _LENGTH = struct.Struct(">Q")
 FORMAT = 1
@@ -57,7 +57,7 @@ class PullFiles:
         return {**dataclasses.asdict(self), "directory": str(self.directory)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "PullFiles":
+    def from_json(cls, data: dict) -> PullFiles:
         return cls(**{**data, "directory": Path(data["directory"])})
 
 
@@ -79,8 +79,9 @@ def _write_object(spec: DistrictSpec, object_name: str, path: Path, max_buffer_s
     objects = packets = size = 0
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as handle:
-        for packet in iter_response_packets(spec, object_name, max_buffer_size,
-                                            request_msg_id=request_msg_id(object_name)):
+        for packet in iter_response_packets(
+            spec, object_name, max_buffer_size, request_msg_id=request_msg_id(object_name)
+        ):
             handle.write(_LENGTH.pack(len(packet.data)))
             handle.write(packet.data)
             objects += packet.record_count
@@ -105,13 +106,27 @@ def ensure_pull_files(root: Path, students: int, *, workers: int = 2, say=print)
     directory.mkdir(parents=True, exist_ok=True)
     say(f"generating the pull of {students:,} students into {directory} (once; reused afterwards)")
     # The big objects first so the two workers finish together.
-    names = sorted(PULL_OBJECTS, key=lambda n: -{"StudentSectionEnrollment": 4, "StudentPersonal": 2,
-                                                 "StudentSchoolEnrollment": 1}.get(n, 0))
+    names = sorted(
+        PULL_OBJECTS,
+        key=lambda n: -{"StudentSectionEnrollment": 4, "StudentPersonal": 2, "StudentSchoolEnrollment": 1}.get(n, 0),
+    )
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(_write_object, [spec] * len(names), names, [directory / f"{n}.frames" for n in names],
-                                [MAX_BUFFER_SIZE] * len(names)))
+        results = list(
+            pool.map(
+                _write_object,
+                [spec] * len(names),
+                names,
+                [directory / f"{n}.frames" for n in names],
+                [MAX_BUFFER_SIZE] * len(names),
+            )
+        )
     by_name = {n: (o, p, s) for n, o, p, s in results}
-    files = PullFiles(directory, students, {n: by_name[n][0] for n in PULL_OBJECTS},
-                      {n: by_name[n][1] for n in PULL_OBJECTS}, {n: by_name[n][2] for n in PULL_OBJECTS})
+    files = PullFiles(
+        directory,
+        students,
+        {n: by_name[n][0] for n in PULL_OBJECTS},
+        {n: by_name[n][1] for n in PULL_OBJECTS},
+        {n: by_name[n][2] for n in PULL_OBJECTS},
+    )
     manifest.write_text(json.dumps({"key": wanted, "files": files.to_json()}, indent=1))
     return files

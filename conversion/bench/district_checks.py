@@ -1,5 +1,6 @@
 """Per-district figures on an ingested snapshot: the SIS CSV build, the nightly "no new data" decision
 and the mapping diff of every user. Each runs inside a child process (see child.py)."""
+
 from __future__ import annotations
 
 import tempfile
@@ -18,8 +19,8 @@ def csv_and_nightly(snapshot_id: int) -> dict:
     and an identical new snapshot (night 2, as an unchanged pull produces), so what is timed is exactly
     what the real run_sync does after its pull: build or look up the package, compare, record the skip.
     """
-    from conversion.models import Job, JobKind, JobState, Snapshot, SyncRun, SyncState
     from conversion.jobs import Progress, worker_name
+    from conversion.models import Job, JobKind, JobState, Snapshot, SyncRun, SyncState
     from conversion.services import pull, sync
     from conversion.services.roster import DCID, Roster
     from conversion.services.sis_csv import build_package
@@ -32,8 +33,14 @@ def csv_and_nightly(snapshot_id: int) -> dict:
         build_seconds = time.perf_counter() - started
         zip_bytes = (Path(tmp) / "sis_import.zip").stat().st_size
     rows = sum(package.counts.values())
-    SyncRun.objects.create(conversion=conversion, trigger="manual", state=SyncState.IMPORTED,
-                           fingerprint=package.fingerprint, finished_at=timezone.now(), snapshot=first)
+    SyncRun.objects.create(
+        conversion=conversion,
+        trigger="manual",
+        state=SyncState.IMPORTED,
+        fingerprint=package.fingerprint,
+        finished_at=timezone.now(),
+        snapshot=first,
+    )
 
     def night(snapshot: Snapshot) -> tuple[float, SyncRun]:
         job = Job.objects.create(conversion=conversion, kind=JobKind.SYNC, params={"trigger": "manual"})
@@ -46,15 +53,27 @@ def csv_and_nightly(snapshot_id: int) -> dict:
         return seconds, SyncRun.objects.get(job=job)
 
     cold_seconds, cold = night(first)
-    second = Snapshot.objects.create(conversion=conversion, state=first.state, fingerprint=first.fingerprint,
-                                     counts=first.counts, requests=first.requests, completed_at=timezone.now(),
-                                     summary={k: v for k, v in first.summary.items() if k != "sis_packages"})
+    second = Snapshot.objects.create(
+        conversion=conversion,
+        state=first.state,
+        fingerprint=first.fingerprint,
+        counts=first.counts,
+        requests=first.requests,
+        completed_at=timezone.now(),
+        summary={k: v for k, v in first.summary.items() if k != "sis_packages"},
+    )
     warm_seconds, warm = night(second)
     for run in (cold, warm):
         if run.state != SyncState.SKIPPED or run.fingerprint != package.fingerprint:
             raise RuntimeError(f"sync run {run.pk} ended {run.state}, not skipped with the same fingerprint")
-    return {"rows": rows, "counts": package.counts, "build_seconds": build_seconds, "zip_bytes": zip_bytes,
-            "nightly_cold_seconds": cold_seconds, "nightly_seconds": warm_seconds}
+    return {
+        "rows": rows,
+        "counts": package.counts,
+        "build_seconds": build_seconds,
+        "zip_bytes": zip_bytes,
+        "nightly_cold_seconds": cold_seconds,
+        "nightly_seconds": warm_seconds,
+    }
 
 
 def mapping_users(snapshot_id: int) -> dict:
@@ -68,8 +87,11 @@ def mapping_users(snapshot_id: int) -> dict:
     people = list(Roster.for_snapshot(snapshot).iter_people())
     read_seconds = time.perf_counter() - started
     # Canvas as the legacy sync left it: everyone under the PowerSchool ID, a few renamed, some departed.
-    canvas = [CanvasUser(p.local_id, p.name if n % 97 else f"{p.first_name} Renamed", f"{p.last_name}, {p.first_name}")
-              for n, p in enumerate(people) if n % 211]
+    canvas = [
+        CanvasUser(p.local_id, p.name if n % 97 else f"{p.first_name} Renamed", f"{p.last_name}, {p.first_name}")
+        for n, p in enumerate(people)
+        if n % 211
+    ]
     canvas += [CanvasUser(f"9{n:07d}", f"Departed {n}") for n in range(len(people) - len(canvas))]
     started = time.perf_counter()
     rows = diff_users(people, canvas)
@@ -79,5 +101,11 @@ def mapping_users(snapshot_id: int) -> dict:
         diff = MappingDiff.objects.create(conversion=snapshot.conversion, snapshot=snapshot)
         save_rows(diff, rows)
     save_seconds = time.perf_counter() - started
-    return {"people": len(people), "canvas_users": len(canvas), "rows": len(rows), "read_seconds": read_seconds,
-            "diff_seconds": diff_seconds, "save_seconds": save_seconds}
+    return {
+        "people": len(people),
+        "canvas_users": len(canvas),
+        "rows": len(rows),
+        "read_seconds": read_seconds,
+        "diff_seconds": diff_seconds,
+        "save_seconds": save_seconds,
+    }

@@ -8,6 +8,7 @@
 (c) ``naive``: each packet parsed whole, every object typed and saved with one ORM save; run on a sample
     and extrapolated (the full run would take hours at 200k students).
 """
+
 from __future__ import annotations
 
 import io
@@ -31,17 +32,20 @@ def _scratch_conversion(label: str):
 
 
 def product(files: PullFiles) -> dict:
-    from sifclient.streaming import scan_message
-
     from conversion.models import SifRecord, Snapshot
     from conversion.services import pull
     from conversion.services.zis import PULL_OBJECTS
+    from sifclient.streaming import scan_message
 
     conversion, job = _scratch_conversion(f"{files.students}")
-    snapshot = Snapshot.objects.create(conversion=conversion, job=job, requests={
-        name: {"msg_id": request_msg_id(name), "packets": 0, "last_packet": None, "records": 0, "error": None}
-        for name in PULL_OBJECTS
-    })
+    snapshot = Snapshot.objects.create(
+        conversion=conversion,
+        job=job,
+        requests={
+            name: {"msg_id": request_msg_id(name), "packets": 0, "last_packet": None, "records": 0, "error": None}
+            for name in PULL_OBJECTS
+        },
+    )
     ingest = pull.Ingest(conversion, snapshot, progress=None)
     started = time.perf_counter()
     for _, data in iter_pull(files):
@@ -55,8 +59,13 @@ def product(files: PullFiles) -> dict:
     started = time.perf_counter()
     pull.finish_snapshot(snapshot)
     finish_seconds = time.perf_counter() - started
-    return {"objects": stored, "seconds": ingest_seconds, "finish_seconds": finish_seconds,
-            "snapshot": snapshot.pk, "conversion": conversion.pk}
+    return {
+        "objects": stored,
+        "seconds": ingest_seconds,
+        "finish_seconds": finish_seconds,
+        "snapshot": snapshot.pk,
+        "conversion": conversion.pk,
+    }
 
 
 def bare(files: PullFiles) -> dict:
@@ -96,11 +105,10 @@ def bare_whole(files: PullFiles) -> dict:
 
 def naive(files: PullFiles, sample: int) -> dict:
     """Whole-document parse and one ORM save per object, on about `sample` objects spread over the kinds."""
-    from sifclient.records import record_from_xml
-    from sifclient.safexml import new_parser
-
     from conversion.models import Snapshot
     from conversion.services.sifdata import row_for
+    from sifclient.records import record_from_xml
+    from sifclient.safexml import new_parser
 
     conversion, job = _scratch_conversion(f"naive-{files.students}")
     snapshot = Snapshot.objects.create(conversion=conversion, job=job)
@@ -128,5 +136,9 @@ def naive(files: PullFiles, sample: int) -> dict:
             # The whole-document parse is charged for the share of the packet the sample used.
             seconds += time.perf_counter() - started + parse_seconds * used / max(1, len(container))
         done += taken
-    return {"objects": done, "seconds": seconds, "sampled": True,
-            "extrapolated_seconds": seconds * files.total_objects / done}
+    return {
+        "objects": done,
+        "seconds": seconds,
+        "sampled": True,
+        "extrapolated_seconds": seconds * files.total_objects / done,
+    }

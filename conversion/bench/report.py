@@ -1,4 +1,5 @@
 """The benchmark's table: printed, and written into BENCHMARKS.md with the command that produced it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,17 +13,21 @@ def mark(ok: bool) -> str:
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
 def markdown(command: str, sections: list[tuple[str, str]], notes: list[str]) -> str:
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = ["# Benchmarks", "",
-             f"Produced by `{command}` on {when} ({os.cpu_count()} cores, Python {platform.python_version()}, "
-             "PostgreSQL on 127.0.0.1, scratch database created and dropped by the command). "
-             "Figures are measured in that one run; nothing here is typed in by hand.", ""]
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` on {when} ({os.cpu_count()} cores, Python {platform.python_version()}, "
+        "PostgreSQL on 127.0.0.1, scratch database created and dropped by the command). "
+        "Figures are measured in that one run; nothing here is typed in by hand.",
+        "",
+    ]
     for title, body in sections:
         parts += [f"## {title}", "", body, ""]
     if notes:

@@ -1,4 +1,5 @@
 """Running a child measurement and collecting its figures with its own peak RSS (ru_maxrss of the child)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,11 @@ def keys_env() -> dict[str, str]:
     refuse to start without keys; the simulators the bench drives listen on loopback)."""
     from django.conf import settings
 
-    return {"DJANGO_SECRET_KEY": settings.SECRET_KEY, "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-            "PEER_ALLOWED_NETWORKS": os.environ.get("PEER_ALLOWED_NETWORKS", "loopback")}
+    return {
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "PEER_ALLOWED_NETWORKS": os.environ.get("PEER_ALLOWED_NETWORKS", "loopback"),
+    }
 
 
 def run_child(task: str, args: dict, *, database_url: str) -> dict:
@@ -25,8 +29,9 @@ def run_child(task: str, args: dict, *, database_url: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         env = {**os.environ, **keys_env(), "DATABASE_URL": database_url, "DJANGO_DEBUG": "0"}
-        proc = subprocess.Popen([sys.executable, "-m", "conversion.bench.child", task, json.dumps(args), str(out)],
-                                cwd=REPO, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conversion.bench.child", task, json.dumps(args), str(out)], cwd=REPO, env=env
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:

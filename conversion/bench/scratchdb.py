@@ -1,4 +1,5 @@
 """The scratch PostgreSQL database the benchmarks run in: created, migrated, and dropped afterwards."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ def create(url: str) -> None:
     with _maintenance(url) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-                   env={**os.environ, "DATABASE_URL": url}, check=True, cwd=_REPO)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        cwd=_REPO,
+    )
 
 
 def drop(url: str) -> None:

@@ -5,58 +5,122 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0001_initial'),
+        ("conversion", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Artifact',
+            name="Artifact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('name', models.CharField(max_length=200)),
-                ('content_type', models.CharField(default='text/csv', max_length=100)),
-                ('content', models.BinaryField()),
-                ('rows', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='artifacts', to='conversion.conversion')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='artifacts', to='conversion.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=40)),
+                ("name", models.CharField(max_length=200)),
+                ("content_type", models.CharField(default="text/csv", max_length=100)),
+                ("content", models.BinaryField()),
+                ("rows", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="artifacts",
+                        to="conversion.conversion",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="artifacts",
+                        to="conversion.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(default='nightly', help_text='nightly, manual or release', max_length=20)),
-                ('business_date', models.DateField(blank=True, help_text='Mountain-time date of a nightly run.', null=True)),
-                ('state', models.CharField(choices=[('running', 'Running'), ('skipped', 'Skipped: no new data'), ('held', 'Held for approval'), ('submitted', 'Submitted to Canvas'), ('imported', 'Imported'), ('imported_with_messages', 'Imported with messages'), ('failed', 'Failed')], default='running', max_length=30)),
-                ('fingerprint', models.CharField(blank=True, max_length=64)),
-                ('counts', models.JSONField(blank=True, default=dict, help_text='Rows per CSV we built.')),
-                ('skipped_users', models.JSONField(blank=True, default=list)),
-                ('previous_enrollments', models.PositiveIntegerField(blank=True, null=True)),
-                ('removed_enrollments', models.PositiveIntegerField(blank=True, null=True)),
-                ('held_reason', models.TextField(blank=True)),
-                ('canvas_import_id', models.BigIntegerField(blank=True, null=True)),
-                ('canvas_state', models.CharField(blank=True, max_length=40)),
-                ('canvas_progress', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('canvas_counts', models.JSONField(blank=True, default=dict)),
-                ('warning_count', models.PositiveIntegerField(default=0)),
-                ('error_count', models.PositiveIntegerField(default=0)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('conversion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sync_runs', to='conversion.conversion')),
-                ('job', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sync_run', to='conversion.job')),
-                ('snapshot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='conversion.snapshot')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("trigger", models.CharField(default="nightly", help_text="nightly, manual or release", max_length=20)),
+                (
+                    "business_date",
+                    models.DateField(blank=True, help_text="Mountain-time date of a nightly run.", null=True),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("skipped", "Skipped: no new data"),
+                            ("held", "Held for approval"),
+                            ("submitted", "Submitted to Canvas"),
+                            ("imported", "Imported"),
+                            ("imported_with_messages", "Imported with messages"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=30,
+                    ),
+                ),
+                ("fingerprint", models.CharField(blank=True, max_length=64)),
+                ("counts", models.JSONField(blank=True, default=dict, help_text="Rows per CSV we built.")),
+                ("skipped_users", models.JSONField(blank=True, default=list)),
+                ("previous_enrollments", models.PositiveIntegerField(blank=True, null=True)),
+                ("removed_enrollments", models.PositiveIntegerField(blank=True, null=True)),
+                ("held_reason", models.TextField(blank=True)),
+                ("canvas_import_id", models.BigIntegerField(blank=True, null=True)),
+                ("canvas_state", models.CharField(blank=True, max_length=40)),
+                ("canvas_progress", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("canvas_counts", models.JSONField(blank=True, default=dict)),
+                ("warning_count", models.PositiveIntegerField(default=0)),
+                ("error_count", models.PositiveIntegerField(default=0)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conversion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sync_runs",
+                        to="conversion.conversion",
+                    ),
+                ),
+                (
+                    "job",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="sync_run",
+                        to="conversion.job",
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="conversion.snapshot",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('trigger', 'nightly')), fields=('conversion', 'business_date'), name='one_nightly_sync_per_business_date')],
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("trigger", "nightly")),
+                        fields=("conversion", "business_date"),
+                        name="one_nightly_sync_per_business_date",
+                    )
+                ],
             },
         ),
     ]

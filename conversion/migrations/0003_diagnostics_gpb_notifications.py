@@ -6,73 +6,157 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0002_sync_runs_and_artifacts'),
+        ("conversion", "0002_sync_runs_and_artifacts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Diagnostic',
+            name="Diagnostic",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(help_text='Which finding: one row per code and conversion.', max_length=40)),
-                ('severity', models.CharField(choices=[('error', 'Blocks the conversion'), ('warning', 'Needs a look')], max_length=10)),
-                ('title', models.CharField(max_length=200)),
-                ('advice', models.TextField()),
-                ('evidence', models.JSONField(blank=True, default=dict, help_text='Counts and examples behind the finding.')),
-                ('first_seen', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('cleared_at', models.DateTimeField(blank=True, help_text='When the latest evidence stopped showing it.', null=True)),
-                ('conversion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='diagnostics', to='conversion.conversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(help_text="Which finding: one row per code and conversion.", max_length=40)),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[("error", "Blocks the conversion"), ("warning", "Needs a look")], max_length=10
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("advice", models.TextField()),
+                (
+                    "evidence",
+                    models.JSONField(blank=True, default=dict, help_text="Counts and examples behind the finding."),
+                ),
+                ("first_seen", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                (
+                    "cleared_at",
+                    models.DateTimeField(
+                        blank=True, help_text="When the latest evidence stopped showing it.", null=True
+                    ),
+                ),
+                (
+                    "conversion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="diagnostics",
+                        to="conversion.conversion",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('conversion', 'code'), name='one_diagnostic_per_code')],
+                "constraints": [models.UniqueConstraint(fields=("conversion", "code"), name="one_diagnostic_per_code")],
             },
         ),
         migrations.CreateModel(
-            name='GradePassbackItem',
+            name="GradePassbackItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('canvas_course_id', models.BigIntegerField()),
-                ('sis_course_id', models.CharField(blank=True, max_length=255)),
-                ('course_name', models.CharField(blank=True, max_length=255)),
-                ('canvas_assignment_id', models.BigIntegerField()),
-                ('assignment_name', models.CharField(blank=True, max_length=255)),
-                ('canvas_user_id', models.BigIntegerField(blank=True, help_text='Blank: the assignment itself.', null=True)),
-                ('student_sis_id', models.CharField(blank=True, help_text='The Canvas sis_user_id of the student.', max_length=64)),
-                ('object_name', models.CharField(max_length=40)),
-                ('action', models.CharField(blank=True, help_text='SIF_Event action last sent: Add or Change.', max_length=10)),
-                ('status', models.CharField(choices=[('sent', 'Sent, no answer yet'), ('accepted', 'Accepted'), ('refused', 'Refused')], max_length=10)),
-                ('reason', models.TextField(blank=True, help_text='Why it was refused, or a note on what was sent.')),
-                ('sif_ref_id', models.CharField(blank=True, help_text='The GradingAssignment RefId.', max_length=32)),
-                ('student_ref_id', models.CharField(blank=True, help_text='The StudentPersonal RefId (scores).', max_length=32)),
-                ('digest', models.CharField(blank=True, help_text='Hash of the record last prepared.', max_length=64)),
-                ('accepted_digest', models.CharField(blank=True, help_text='Hash of the record the ZIS last accepted.', max_length=64)),
-                ('msg_id', models.CharField(blank=True, max_length=32)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('conversion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gpb_items', to='conversion.conversion')),
-                ('job', models.ForeignKey(blank=True, help_text='The run that last looked at this item.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='conversion.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("canvas_course_id", models.BigIntegerField()),
+                ("sis_course_id", models.CharField(blank=True, max_length=255)),
+                ("course_name", models.CharField(blank=True, max_length=255)),
+                ("canvas_assignment_id", models.BigIntegerField()),
+                ("assignment_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "canvas_user_id",
+                    models.BigIntegerField(blank=True, help_text="Blank: the assignment itself.", null=True),
+                ),
+                (
+                    "student_sis_id",
+                    models.CharField(blank=True, help_text="The Canvas sis_user_id of the student.", max_length=64),
+                ),
+                ("object_name", models.CharField(max_length=40)),
+                (
+                    "action",
+                    models.CharField(blank=True, help_text="SIF_Event action last sent: Add or Change.", max_length=10),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("sent", "Sent, no answer yet"), ("accepted", "Accepted"), ("refused", "Refused")],
+                        max_length=10,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True, help_text="Why it was refused, or a note on what was sent.")),
+                ("sif_ref_id", models.CharField(blank=True, help_text="The GradingAssignment RefId.", max_length=32)),
+                (
+                    "student_ref_id",
+                    models.CharField(blank=True, help_text="The StudentPersonal RefId (scores).", max_length=32),
+                ),
+                ("digest", models.CharField(blank=True, help_text="Hash of the record last prepared.", max_length=64)),
+                (
+                    "accepted_digest",
+                    models.CharField(blank=True, help_text="Hash of the record the ZIS last accepted.", max_length=64),
+                ),
+                ("msg_id", models.CharField(blank=True, max_length=32)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "conversion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gpb_items",
+                        to="conversion.conversion",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The run that last looked at this item.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="conversion.job",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['conversion', 'canvas_course_id'], name='conversion__convers_107a25_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('canvas_user_id__isnull', True)), fields=('conversion', 'canvas_assignment_id'), name='one_gpb_item_per_assignment'), models.UniqueConstraint(condition=models.Q(('canvas_user_id__isnull', False)), fields=('conversion', 'canvas_assignment_id', 'canvas_user_id'), name='one_gpb_item_per_score')],
+                "indexes": [
+                    models.Index(fields=["conversion", "canvas_course_id"], name="conversion__convers_107a25_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("canvas_user_id__isnull", True)),
+                        fields=("conversion", "canvas_assignment_id"),
+                        name="one_gpb_item_per_assignment",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("canvas_user_id__isnull", False)),
+                        fields=("conversion", "canvas_assignment_id", "canvas_user_id"),
+                        name="one_gpb_item_per_score",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.CharField(max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('conversion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to='conversion.conversion')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("text", models.CharField(max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conversion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to="conversion.conversion",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['recipient', 'read_at'], name='conversion__recipie_73eb9f_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["recipient", "read_at"], name="conversion__recipie_73eb9f_idx")],
             },
         ),
     ]

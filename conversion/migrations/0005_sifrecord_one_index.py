@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0004_sifrecord_xml'),
+        ("conversion", "0004_sifrecord_xml"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='sifrecord',
-            name='conversion__snapsho_23ce74_idx',
+            model_name="sifrecord",
+            name="conversion__snapsho_23ce74_idx",
         ),
     ]

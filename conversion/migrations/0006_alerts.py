@@ -6,42 +6,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0005_sifrecord_one_index'),
+        ("conversion", "0005_sifrecord_one_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertPreference',
+            name="AlertPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery', models.CharField(choices=[('immediate', 'Each alert by e-mail as it happens'), ('digest', 'One e-mail a day with every alert')], default='immediate', max_length=10)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "delivery",
+                    models.CharField(
+                        choices=[
+                            ("immediate", "Each alert by e-mail as it happens"),
+                            ("digest", "One e-mail a day with every alert"),
+                        ],
+                        default="immediate",
+                        max_length=10,
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='notification',
-            name='emailed_at',
-            field=models.DateTimeField(blank=True, help_text='When it went out by e-mail (alone or in a digest).', null=True),
+            model_name="notification",
+            name="emailed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When it went out by e-mail (alone or in a digest).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='key',
-            field=models.CharField(blank=True, default='', help_text='What the note is about (e.g. job_failed:12): one note per recipient and key, so a retried job or a second run of a check tells no one twice.', max_length=200),
+            model_name="notification",
+            name="key",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="What the note is about (e.g. job_failed:12): one note per recipient and key, so a retried job or a second run of a check tells no one twice.",
+                max_length=200,
+            ),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('approval', 'A district approved'), ('job_failed', 'A job failed'), ('sync_held', 'A sync is held'), ('diagnostic', 'A new diagnostic'), ('nightly_missing', 'A nightly sync did not run'), ('gpb_refused', 'Grade passback refusals'), ('date_soon', 'A pause or go-live date is near'), ('waiting', 'An approval waits on the district')], default='approval', max_length=20),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("approval", "A district approved"),
+                    ("job_failed", "A job failed"),
+                    ("sync_held", "A sync is held"),
+                    ("diagnostic", "A new diagnostic"),
+                    ("nightly_missing", "A nightly sync did not run"),
+                    ("gpb_refused", "Grade passback refusals"),
+                    ("date_soon", "A pause or go-live date is near"),
+                    ("waiting", "An approval waits on the district"),
+                ],
+                default="approval",
+                max_length=20,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(condition=models.Q(('key', ''), _negated=True), fields=('recipient', 'key'), name='one_notification_per_key'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("key", ""), _negated=True),
+                fields=("recipient", "key"),
+                name="one_notification_per_key",
+            ),
         ),
         migrations.AddField(
-            model_name='alertpreference',
-            name='user',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='alert_preference', to=settings.AUTH_USER_MODEL),
+            model_name="alertpreference",
+            name="user",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="alert_preference",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

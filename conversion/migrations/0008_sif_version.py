@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0007_web_security'),
+        ("conversion", "0007_web_security"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conversion',
-            name='sif_version',
-            field=models.CharField(choices=[('2.0r1', 'SIF 2.0r1'), ('2.1', 'SIF 2.1'), ('2.2', 'SIF 2.2'), ('2.3', 'SIF 2.3'), ('2.4', 'SIF 2.4'), ('2.5', 'SIF 2.5')], default='2.4', help_text='A zone speaks one SIF version and refuses messages in any other; our agent speaks this one. The connection test corrects it when the ZIS names another.', max_length=5, verbose_name="Zone's SIF version"),
+            model_name="conversion",
+            name="sif_version",
+            field=models.CharField(
+                choices=[
+                    ("2.0r1", "SIF 2.0r1"),
+                    ("2.1", "SIF 2.1"),
+                    ("2.2", "SIF 2.2"),
+                    ("2.3", "SIF 2.3"),
+                    ("2.4", "SIF 2.4"),
+                    ("2.5", "SIF 2.5"),
+                ],
+                default="2.4",
+                help_text="A zone speaks one SIF version and refuses messages in any other; our agent speaks this one. The connection test corrects it when the ZIS names another.",
+                max_length=5,
+                verbose_name="Zone's SIF version",
+            ),
         ),
     ]

@@ -17,39 +17,45 @@ def settle_existing_jobs(apps, schema_editor):
         keep = next((j for j in group if j.state == "running"), group[0])
         for job in group:
             if job.pk != keep.pk:
-                Job.objects.filter(pk=job.pk).update(state="cancelled", finished_at=timezone.now(),
-                                                     message=f"Cancelled: a duplicate of job {keep.pk}")
+                Job.objects.filter(pk=job.pk).update(
+                    state="cancelled", finished_at=timezone.now(), message=f"Cancelled: a duplicate of job {keep.pk}"
+                )
     for job in Job.objects.filter(error__contains="Traceback (most recent call last)"):
         message, _, trace = job.error.partition("\n\n")
         Job.objects.filter(pk=job.pk).update(error=message, traceback=trace)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0008_sif_version'),
+        ("conversion", "0008_sif_version"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='cancel_requested_at',
+            model_name="job",
+            name="cancel_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='traceback',
+            model_name="job",
+            name="traceback",
             field=models.TextField(blank=True),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='error',
-            field=models.TextField(blank=True, help_text='What went wrong, in words: shown to everyone who sees the job.'),
+            model_name="job",
+            name="error",
+            field=models.TextField(
+                blank=True, help_text="What went wrong, in words: shown to everyone who sees the job."
+            ),
         ),
         migrations.RunPython(settle_existing_jobs, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ('queued', 'running'))), fields=('conversion', 'kind'), name='one_active_job_per_kind'),
+            model_name="job",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state__in", ("queued", "running"))),
+                fields=("conversion", "kind"),
+                name="one_active_job_per_kind",
+            ),
         ),
     ]

@@ -4,30 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0009_job_hardening'),
+        ("conversion", "0009_job_hardening"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='district',
-            name='canvas_authentication_provider_id',
-            field=models.CharField(blank=True, default='', help_text="The sign-in provider Canvas logins are bound to (Admin › Authentication); empty for Canvas's own.", max_length=64, verbose_name='Canvas authentication provider id'),
+            model_name="district",
+            name="canvas_authentication_provider_id",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="The sign-in provider Canvas logins are bound to (Admin › Authentication); empty for Canvas's own.",
+                max_length=64,
+                verbose_name="Canvas authentication provider id",
+            ),
         ),
         migrations.AddField(
-            model_name='district',
-            name='canvas_parent_account_id',
-            field=models.CharField(blank=True, default='', help_text="Schools' sub-accounts are kept under this account; empty: directly under the root account.", max_length=255, verbose_name='Canvas parent account (SIS id) of the schools'),
+            model_name="district",
+            name="canvas_parent_account_id",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="Schools' sub-accounts are kept under this account; empty: directly under the root account.",
+                max_length=255,
+                verbose_name="Canvas parent account (SIS id) of the schools",
+            ),
         ),
         migrations.AddField(
-            model_name='syncrun',
-            name='full_import_reason',
+            model_name="syncrun",
+            name="full_import_reason",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='kind',
-            field=models.CharField(choices=[('test_connection', 'Connection test'), ('pull', 'Pull from the zone'), ('pause_legacy', 'Pause of the legacy Canvas sync'), ('mapping', 'Mapping check against Canvas'), ('remap', 'Remap Canvas users to DCID'), ('remap_rollback', 'Roll the remap back'), ('sync', 'Sync to Canvas'), ('remaster', 'Full sync to Canvas (remaster)'), ('grade_passback', 'Grade passback')], max_length=20),
+            model_name="job",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("test_connection", "Connection test"),
+                    ("pull", "Pull from the zone"),
+                    ("pause_legacy", "Pause of the legacy Canvas sync"),
+                    ("mapping", "Mapping check against Canvas"),
+                    ("remap", "Remap Canvas users to DCID"),
+                    ("remap_rollback", "Roll the remap back"),
+                    ("sync", "Sync to Canvas"),
+                    ("remaster", "Full sync to Canvas (remaster)"),
+                    ("grade_passback", "Grade passback"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

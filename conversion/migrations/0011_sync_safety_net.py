@@ -21,56 +21,73 @@ def submission_state_to_the_run(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0010_canvas_product'),
+        ("conversion", "0010_canvas_product"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='district',
-            name='sync_deletion_threshold',
-            field=models.PositiveSmallIntegerField(default=10, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)], verbose_name='Enrollments a sync may remove (%)'),
+            model_name="district",
+            name="sync_deletion_threshold",
+            field=models.PositiveSmallIntegerField(
+                default=10,
+                validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)],
+                verbose_name="Enrollments a sync may remove (%)",
+            ),
         ),
         migrations.AddField(
-            model_name='district',
-            name='sync_school_thresholds',
-            field=models.JSONField(blank=True, default=dict, verbose_name='Per-school thresholds (%)'),
+            model_name="district",
+            name="sync_school_thresholds",
+            field=models.JSONField(blank=True, default=dict, verbose_name="Per-school thresholds (%)"),
         ),
         migrations.AddField(
-            model_name='syncrun',
-            name='canvas_threshold_exceeded',
+            model_name="syncrun",
+            name="canvas_threshold_exceeded",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='syncrun',
-            name='removals',
+            model_name="syncrun",
+            name="removals",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='syncrun',
-            name='restored_at',
+            model_name="syncrun",
+            name="restored_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='syncrun',
-            name='restored_state',
+            model_name="syncrun",
+            name="restored_state",
             field=models.CharField(blank=True, max_length=30),
         ),
         migrations.AddField(
-            model_name='syncrun',
-            name='submitting_at',
+            model_name="syncrun",
+            name="submitting_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='syncrun',
-            name='upload_name',
+            model_name="syncrun",
+            name="upload_name",
             field=models.CharField(blank=True, max_length=120),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='kind',
-            field=models.CharField(choices=[('test_connection', 'Connection test'), ('pull', 'Pull from the zone'), ('pause_legacy', 'Pause of the legacy Canvas sync'), ('mapping', 'Mapping check against Canvas'), ('remap', 'Remap Canvas users to DCID'), ('remap_rollback', 'Roll the remap back'), ('sync', 'Sync to Canvas'), ('remaster', 'Full sync to Canvas (remaster)'), ('sync_undo', 'Undo a sync in Canvas'), ('grade_passback', 'Grade passback')], max_length=20),
+            model_name="job",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("test_connection", "Connection test"),
+                    ("pull", "Pull from the zone"),
+                    ("pause_legacy", "Pause of the legacy Canvas sync"),
+                    ("mapping", "Mapping check against Canvas"),
+                    ("remap", "Remap Canvas users to DCID"),
+                    ("remap_rollback", "Roll the remap back"),
+                    ("sync", "Sync to Canvas"),
+                    ("remaster", "Full sync to Canvas (remaster)"),
+                    ("sync_undo", "Undo a sync in Canvas"),
+                    ("grade_passback", "Grade passback"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.RunPython(submission_state_to_the_run, migrations.RunPython.noop),
     ]

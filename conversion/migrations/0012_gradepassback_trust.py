@@ -6,51 +6,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversion', '0011_sync_safety_net'),
+        ("conversion", "0011_sync_safety_net"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='gradepassbackitem',
-            name='assignment_group',
+            model_name="gradepassbackitem",
+            name="assignment_group",
             field=models.CharField(blank=True, help_text="The Canvas assignment group's name.", max_length=255),
         ),
         migrations.AddField(
-            model_name='gradepassbackitem',
-            name='confirmation',
-            field=models.CharField(blank=True, choices=[('', 'Not read back'), ('confirmed', 'Confirmed: PowerSchool holds it as sent'), ('different', 'Different: PowerSchool holds other values'), ('unconfirmed', 'Unconfirmed: the zone could not show it')], default='', max_length=12),
+            model_name="gradepassbackitem",
+            name="confirmation",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "Not read back"),
+                    ("confirmed", "Confirmed: PowerSchool holds it as sent"),
+                    ("different", "Different: PowerSchool holds other values"),
+                    ("unconfirmed", "Unconfirmed: the zone could not show it"),
+                ],
+                default="",
+                max_length=12,
+            ),
         ),
         migrations.AddField(
-            model_name='gradepassbackitem',
-            name='confirmation_note',
+            model_name="gradepassbackitem",
+            name="confirmation_note",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='gradepassbackitem',
-            name='sent_xml',
-            field=models.TextField(blank=True, help_text='The record the ZIS last accepted (a Delete names it again).'),
+            model_name="gradepassbackitem",
+            name="sent_xml",
+            field=models.TextField(blank=True, help_text="The record the ZIS last accepted (a Delete names it again)."),
         ),
         migrations.AlterField(
-            model_name='gradepassbackitem',
-            name='status',
-            field=models.CharField(choices=[('sent', 'Sent, no answer yet'), ('accepted', 'Accepted'), ('refused', 'Refused'), ('deleted', 'Removed from PowerSchool')], max_length=10),
+            model_name="gradepassbackitem",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("sent", "Sent, no answer yet"),
+                    ("accepted", "Accepted"),
+                    ("refused", "Refused"),
+                    ("deleted", "Removed from PowerSchool"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.CreateModel(
-            name='GpbCategoryOverride',
+            name="GpbCategoryOverride",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('canvas_course_id', models.BigIntegerField()),
-                ('group_name', models.CharField(max_length=255)),
-                ('category_name', models.CharField(max_length=255)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('conversion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gpb_category_overrides', to='conversion.conversion')),
-                ('set_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("canvas_course_id", models.BigIntegerField()),
+                ("group_name", models.CharField(max_length=255)),
+                ("category_name", models.CharField(max_length=255)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "conversion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gpb_category_overrides",
+                        to="conversion.conversion",
+                    ),
+                ),
+                (
+                    "set_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('conversion', 'canvas_course_id', 'group_name'), name='one_gpb_category_override')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("conversion", "canvas_course_id", "group_name"), name="one_gpb_category_override"
+                    )
+                ],
             },
         ),
     ]

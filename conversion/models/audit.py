@@ -1,4 +1,5 @@
 """The audit trail: every state change, approval and edit of step data, with who, when, what and why."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -10,7 +11,9 @@ class AuditEvent(models.Model):
     conversion = models.ForeignKey(
         "conversion.Conversion", null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"
     )
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_label = models.CharField(max_length=150, help_text="User name at the time, or the worker that acted.")
     action = models.CharField(max_length=50)
     summary = models.CharField(max_length=300)

@@ -3,6 +3,7 @@
 The allowed moves between states, their guards and their audit live in `conversion.workflow`; this
 module only holds the data.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -86,12 +87,32 @@ class GpbState(models.TextChoices):
 
 # The agent settings the district (or PowerSchool support) must check, in the seeds' words.
 AGENT_CHECKLIST: tuple[tuple[str, str, str], ...] = (
-    ("agent_mode_pull", "Messaging mode is Pull", "SIF Agent Console / Agent Settings / Registration / Messaging Mode. Push makes the connection fail."),
-    ("agent_method_http", "Protocol method is HTTP", "SIF Agent Console / Agent Settings / Protocol. HTTP still reaches an https:// ZIS URL over HTTPS; HTTPS needs the platform's certificate in Java's trusted certificates."),
-    ("agent_school_year_checked", "Default school year is the right one", "SIF Agent Console / Agent Settings / Default Zone Settings / School Year."),
-    ("agent_smp_disabled", "State Messaging Plug-ins are off for the Canvas connection", "SIF Agent Console / Agent Settings / Plugins. If SMP serves state reporting, disable it for the Canvas connection only."),
-    ("agent_zone_ready", "Zone status shows \"ready\"", "SIF Agent Console / Zone Settings / Zone / General."),
-    ("agent_schools_selected", "Only the schools to sync are selected", "SIF Agent Console / Zone Settings / Zone / District: deselect every school Canvas should not get."),
+    (
+        "agent_mode_pull",
+        "Messaging mode is Pull",
+        "SIF Agent Console / Agent Settings / Registration / Messaging Mode. Push makes the connection fail.",
+    ),
+    (
+        "agent_method_http",
+        "Protocol method is HTTP",
+        "SIF Agent Console / Agent Settings / Protocol. HTTP still reaches an https:// ZIS URL over HTTPS; HTTPS needs the platform's certificate in Java's trusted certificates.",
+    ),
+    (
+        "agent_school_year_checked",
+        "Default school year is the right one",
+        "SIF Agent Console / Agent Settings / Default Zone Settings / School Year.",
+    ),
+    (
+        "agent_smp_disabled",
+        "State Messaging Plug-ins are off for the Canvas connection",
+        "SIF Agent Console / Agent Settings / Plugins. If SMP serves state reporting, disable it for the Canvas connection only.",
+    ),
+    ("agent_zone_ready", 'Zone status shows "ready"', "SIF Agent Console / Zone Settings / Zone / General."),
+    (
+        "agent_schools_selected",
+        "Only the schools to sync are selected",
+        "SIF Agent Console / Zone Settings / Zone / District: deselect every school Canvas should not get.",
+    ),
 )
 
 
@@ -109,14 +130,18 @@ class Conversion(models.Model):
     zis_username = models.CharField("ZIS user name", max_length=100, blank=True)
     zis_password = EncryptedTextField("ZIS password", blank=True, default="")
     zis_ca_bundle = models.TextField(
-        "ZIS CA certificate (PEM)", blank=True,
+        "ZIS CA certificate (PEM)",
+        blank=True,
         help_text="Only when the ZIS presents a certificate the standard trust store does not know.",
     )
     agent_source_id = models.CharField("Our agent's SIF_SourceId", max_length=64, blank=True)
     sif_version = models.CharField(
-        "Zone's SIF version", max_length=5, choices=SifVersion.choices, default=SifVersion.V2_4,
+        "Zone's SIF version",
+        max_length=5,
+        choices=SifVersion.choices,
+        default=SifVersion.V2_4,
         help_text="A zone speaks one SIF version and refuses messages in any other; our agent speaks this one. "
-                  "The connection test corrects it when the ZIS names another.",
+        "The connection test corrects it when the ZIS names another.",
     )
     hosting = models.CharField(max_length=20, choices=Hosting.choices, blank=True, default=Hosting.UNKNOWN)
     agent_mode_pull = models.BooleanField(default=False)
@@ -126,7 +151,8 @@ class Conversion(models.Model):
     agent_zone_ready = models.BooleanField(default=False)
     agent_schools_selected = models.BooleanField(default=False)
     expected_school_ids = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="PowerSchool school numbers the district wants in Canvas; any other school in a pull is flagged.",
     )
 

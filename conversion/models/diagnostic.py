@@ -1,4 +1,5 @@
 """A problem the data shows (the seeds' troubleshooting Q&A), kept while later pulls still show it."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -10,11 +11,11 @@ class Severity(models.TextChoices):
 
 
 class DiagnosticQuerySet(models.QuerySet):
-    def current(self) -> "DiagnosticQuerySet":
+    def current(self) -> DiagnosticQuerySet:
         """The diagnostics still shown by the latest evidence, errors first (no arguments: usable in templates)."""
         return self.filter(cleared_at__isnull=True).order_by("severity", "first_seen", "code")
 
-    def cleared(self) -> "DiagnosticQuerySet":
+    def cleared(self) -> DiagnosticQuerySet:
         return self.filter(cleared_at__isnull=False).order_by("-cleared_at")
 
 

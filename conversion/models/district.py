@@ -1,4 +1,5 @@
 """A school district that runs PowerSchool and provisions Canvas."""
+
 from __future__ import annotations
 
 import zoneinfo
@@ -34,21 +35,32 @@ class District(models.Model):
     # Canvas unbinds each imported login from its sign-in provider when users.csv leaves this empty
     # (canvas-lms lib/sis/user_importer.rb): the id of the district's provider (SAML, LDAP…), empty for Canvas's own.
     canvas_authentication_provider_id = models.CharField(
-        "Canvas authentication provider id", max_length=64, blank=True, default="",
-        help_text="The sign-in provider Canvas logins are bound to (Admin › Authentication); empty for Canvas's own.")
+        "Canvas authentication provider id",
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The sign-in provider Canvas logins are bound to (Admin › Authentication); empty for Canvas's own.",
+    )
     # accounts.csv must carry parent_account_id, and Canvas puts an account whose parent is empty straight under the
     # root account (lib/sis/account_importer.rb): the SIS id of the sub-account the schools sit under, if any.
     canvas_parent_account_id = models.CharField(
-        "Canvas parent account (SIS id) of the schools", max_length=255, blank=True, default="",
-        help_text="Schools' sub-accounts are kept under this account; empty: directly under the root account.")
+        "Canvas parent account (SIS id) of the schools",
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Schools' sub-accounts are kept under this account; empty: directly under the root account.",
+    )
     # The nightly sync's safety net (conversion/services/sync_policy.py reads these; a consultant sets them from the
     # sync history, audited): the share of the last sync's enrollments that may go in one night before a person must
     # look, for the whole district and, optionally, per school ({school account SIS id: percent}).
     sync_deletion_threshold = models.PositiveSmallIntegerField(
-        "Enrollments a sync may remove (%)", default=10, validators=[MinValueValidator(1), MaxValueValidator(100)])
+        "Enrollments a sync may remove (%)", default=10, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
     sync_school_thresholds = models.JSONField("Per-school thresholds (%)", default=dict, blank=True)
     admins = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="administered_districts", blank=True,
+        settings.AUTH_USER_MODEL,
+        related_name="administered_districts",
+        blank=True,
         help_text="District admins: they see this district only and approve what it asks of them.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,6 +4,7 @@ One row per Canvas assignment (the GradingAssignment) and one per student score 
 GradingAssignmentScore). A rerun finds the row and compares `digest` with `accepted_digest`, so what
 the ZIS already accepted is not sent again unless it changed.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -23,6 +24,7 @@ class GpbStatus(models.TextChoices):
 
 class Confirmation(models.TextChoices):
     """What reading back from the zone found for an accepted item."""
+
     NONE = "", "Not read back"
     CONFIRMED = "confirmed", "Confirmed: PowerSchool holds it as sent"
     DIFFERENT = "different", "Different: PowerSchool holds other values"
@@ -33,7 +35,7 @@ class Confirmation(models.TextChoices):
 class AssignmentSummary:
     canvas_assignment_id: int
     name: str
-    assignment: "GradePassbackItem | None" = None
+    assignment: GradePassbackItem | None = None
     scores: dict[str, int] = field(default_factory=lambda: {s: 0 for s in GpbStatus.values})
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -60,12 +62,14 @@ class GradePassbackQuerySet(models.QuerySet):
             course = courses.get(item.canvas_course_id)
             if course is None:
                 course = courses[item.canvas_course_id] = CourseSummary(
-                    item.canvas_course_id, item.sis_course_id, item.course_name)
+                    item.canvas_course_id, item.sis_course_id, item.course_name
+                )
             course.counts[item.status] += 1
             summary = assignments.get(item.canvas_assignment_id)
             if summary is None:
                 summary = assignments[item.canvas_assignment_id] = AssignmentSummary(
-                    item.canvas_assignment_id, item.assignment_name)
+                    item.canvas_assignment_id, item.assignment_name
+                )
                 course.assignments.append(summary)
             if item.is_assignment:
                 summary.assignment = item
@@ -86,8 +90,14 @@ class GradePassbackItem(models.Model):
     ASSIGNMENT, SCORE = "GradingAssignment", "GradingAssignmentScore"
 
     conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="gpb_items")
-    job = models.ForeignKey("conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                            help_text="The run that last looked at this item.")
+    job = models.ForeignKey(
+        "conversion.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The run that last looked at this item.",
+    )
     canvas_course_id = models.BigIntegerField()
     sis_course_id = models.CharField(max_length=255, blank=True)
     course_name = models.CharField(max_length=255, blank=True)
@@ -114,10 +124,16 @@ class GradePassbackItem(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["conversion", "canvas_assignment_id"], condition=Q(canvas_user_id__isnull=True),
-                                    name="one_gpb_item_per_assignment"),
-            models.UniqueConstraint(fields=["conversion", "canvas_assignment_id", "canvas_user_id"],
-                                    condition=Q(canvas_user_id__isnull=False), name="one_gpb_item_per_score"),
+            models.UniqueConstraint(
+                fields=["conversion", "canvas_assignment_id"],
+                condition=Q(canvas_user_id__isnull=True),
+                name="one_gpb_item_per_assignment",
+            ),
+            models.UniqueConstraint(
+                fields=["conversion", "canvas_assignment_id", "canvas_user_id"],
+                condition=Q(canvas_user_id__isnull=False),
+                name="one_gpb_item_per_score",
+            ),
         ]
         indexes = [models.Index(fields=["conversion", "canvas_course_id"])]
 
@@ -133,13 +149,20 @@ class GpbCategoryOverride(models.Model):
     """A course's Canvas assignment group filed in a PowerSchool GradingCategory of another name, set on the course
     page by a consultant or the district admin (audited). Without one, a group goes to the category of its name."""
 
-    conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="gpb_category_overrides")
+    conversion = models.ForeignKey(
+        "conversion.Conversion", on_delete=models.CASCADE, related_name="gpb_category_overrides"
+    )
     canvas_course_id = models.BigIntegerField()
     group_name = models.CharField(max_length=255)
     category_name = models.CharField(max_length=255)
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["conversion", "canvas_course_id", "group_name"],
-                                               name="one_gpb_category_override")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversion", "canvas_course_id", "group_name"], name="one_gpb_category_override"
+            )
+        ]

@@ -1,4 +1,5 @@
 """Background work that pages show progress of: one row per run, claimed by exactly one worker."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -71,8 +72,9 @@ class Job(models.Model):
         constraints = [
             # Parallel presses (or a press racing the scheduler) cannot start the same work twice: the
             # database refuses a second active job of a kind, whatever the checks before the insert saw.
-            models.UniqueConstraint(fields=["conversion", "kind"], condition=Q(state__in=ACTIVE_STATES),
-                                    name="one_active_job_per_kind"),
+            models.UniqueConstraint(
+                fields=["conversion", "kind"], condition=Q(state__in=ACTIVE_STATES), name="one_active_job_per_kind"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -120,8 +122,12 @@ class Job(models.Model):
         # A job that kept killing its worker is not run again (the stale-job re-send fails it, with why).
         claimable &= Q(attempts__lt=settings.JOB_MAX_ATTEMPTS)
         changed = Job.objects.filter(claimable, pk=self.pk).update(
-            state=JobState.RUNNING, worker=worker, attempts=F("attempts") + 1,
-            started_at=now, heartbeat_at=now, error="",
+            state=JobState.RUNNING,
+            worker=worker,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            error="",
         )
         if changed == 1:
             self.refresh_from_db()

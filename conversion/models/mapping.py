@@ -1,4 +1,5 @@
 """Step 4's result: how the pulled SIF data matches what Canvas holds, row by row."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -12,7 +13,7 @@ class MatchStatus(models.TextChoices):
 
 
 class MappingDiffQuerySet(models.QuerySet):
-    def current(self, conversion) -> "MappingDiff | None":
+    def current(self, conversion) -> MappingDiff | None:
         """The newest diff, if it was computed from the newest complete snapshot (else it is stale)."""
         from conversion.models.snapshot import Snapshot
 

@@ -1,4 +1,5 @@
 """In-app notifications (alerts and notes), each also e-mailed at once or in a daily digest."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -7,7 +8,7 @@ from django.db.models import Q
 
 
 class NotificationQuerySet(models.QuerySet):
-    def unread(self) -> "NotificationQuerySet":
+    def unread(self) -> NotificationQuerySet:
         # No arguments, so a template can ask `user.notifications.unread` without a view's help.
         return self.filter(read_at__isnull=True).select_related("conversion__district").order_by("-created_at", "-id")
 
@@ -28,14 +29,18 @@ class Notification(models.Model):
     conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=NotificationKind.choices, default=NotificationKind.APPROVAL)
     key = models.CharField(
-        max_length=200, blank=True, default="",
+        max_length=200,
+        blank=True,
+        default="",
         help_text="What the note is about (e.g. job_failed:12): one note per recipient and key, so a retried "
-                  "job or a second run of a check tells no one twice.",
+        "job or a second run of a check tells no one twice.",
     )
     text = models.CharField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
-    emailed_at = models.DateTimeField(null=True, blank=True, help_text="When it went out by e-mail (alone or in a digest).")
+    emailed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it went out by e-mail (alone or in a digest)."
+    )
 
     objects = NotificationQuerySet.as_manager()
 

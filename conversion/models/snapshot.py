@@ -1,4 +1,5 @@
 """What a pull brought from the zone: one Snapshot per pull, its records, and the messages already stored."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -11,10 +12,10 @@ class SnapshotState(models.TextChoices):
 
 
 class SnapshotQuerySet(models.QuerySet):
-    def latest_complete(self, conversion) -> "Snapshot | None":
+    def latest_complete(self, conversion) -> Snapshot | None:
         return self.filter(conversion=conversion, state=SnapshotState.COMPLETE).order_by("-completed_at", "-id").first()
 
-    def abandoned(self, before) -> "SnapshotQuerySet":
+    def abandoned(self, before) -> SnapshotQuerySet:
         """Snapshots left "receiving" since before `before` by a pull that ended (failed, cancelled) or whose
         job is gone: no run resumes them (a retried job resumes only its own, while it is active)."""
         from conversion.models.job import ACTIVE_STATES
@@ -32,7 +33,9 @@ class SnapshotQuerySet(models.QuerySet):
 
 class Snapshot(models.Model):
     conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="snapshots")
-    job = models.ForeignKey("conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="snapshots")
+    job = models.ForeignKey(
+        "conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="snapshots"
+    )
     state = models.CharField(max_length=10, choices=SnapshotState.choices, default=SnapshotState.RECEIVING)
     # The SIF_MsgId of each request sent, per object name: responses are matched to them.
     requests = models.JSONField(default=dict, blank=True)
@@ -58,8 +61,9 @@ class SifRecord(models.Model):
     # as it can up to date per row: no index of its own (the unique constraint below starts with snapshot)
     # and no foreign key check (a quarter of PostgreSQL's work in a pull, measured). Rows are only written
     # by sifdata.store_rows for a snapshot it holds locked, and deleted with their snapshot by the ORM.
-    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="records", db_index=False,
-                                 db_constraint=False)
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.CASCADE, related_name="records", db_index=False, db_constraint=False
+    )
     object_name = models.CharField(max_length=40)
     ref_id = models.CharField(max_length=64, help_text="RefId, or a composite key for objects without one.")
     local_id = models.CharField(max_length=64, blank=True)

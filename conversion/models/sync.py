@@ -1,4 +1,5 @@
 """Step 6's nightly syncs, and files the workers produce (CSVs, error reports) kept for download."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -9,7 +10,9 @@ class Artifact(models.Model):
     """A file a job produced: the remap's change_sis_id.csv and its reverse, a sync's error report, ..."""
 
     conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="artifacts")
-    job = models.ForeignKey("conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="artifacts")
+    job = models.ForeignKey(
+        "conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="artifacts"
+    )
     kind = models.CharField(max_length=40)
     name = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100, default="text/csv")
@@ -36,11 +39,15 @@ SYNC_SUCCESS_STATES = (SyncState.IMPORTED, SyncState.IMPORTED_WITH_MESSAGES)
 
 class SyncRun(models.Model):
     conversion = models.ForeignKey("conversion.Conversion", on_delete=models.CASCADE, related_name="sync_runs")
-    job = models.OneToOneField("conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_run")
+    job = models.OneToOneField(
+        "conversion.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_run"
+    )
     trigger = models.CharField(max_length=20, default="nightly", help_text="nightly, manual or release")
     business_date = models.DateField(null=True, blank=True, help_text="Mountain-time date of a nightly run.")
     state = models.CharField(max_length=30, choices=SyncState.choices, default=SyncState.RUNNING)
-    snapshot = models.ForeignKey("conversion.Snapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    snapshot = models.ForeignKey(
+        "conversion.Snapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     fingerprint = models.CharField(max_length=64, blank=True)
     counts = models.JSONField(default=dict, blank=True, help_text="Rows per CSV we built.")
     skipped_users = models.JSONField(default=list, blank=True)
@@ -73,8 +80,11 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["conversion", "business_date"], condition=Q(trigger="nightly"),
-                                    name="one_nightly_sync_per_business_date"),
+            models.UniqueConstraint(
+                fields=["conversion", "business_date"],
+                condition=Q(trigger="nightly"),
+                name="one_nightly_sync_per_business_date",
+            ),
         ]
 
     def __str__(self) -> str:

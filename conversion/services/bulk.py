@@ -4,6 +4,7 @@ A pull stores about a million rows for a large district and a mapping diff a few
 bulk_create spends most of that time building model instances and adapting parameters, COPY streams
 plain tuples to the server while the caller is still producing them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -21,8 +22,14 @@ def copy_into(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple])
     return count
 
 
-def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple], *, batch: int = 2000,
-                ignore_conflicts: bool = False) -> int:
+def insert_rows(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[tuple],
+    *,
+    batch: int = 2000,
+    ignore_conflicts: bool = False,
+) -> int:
     """Insert plain tuples (in `columns` order, column names as in the table) into `model`'s table.
 
     `ignore_conflicts` is for the ORM path only (the embedded SQLite); COPY has no such option.
@@ -35,7 +42,7 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     count = 0
     pending: list[models.Model] = []
     for row in rows:
-        pending.append(model(**dict(zip(names, row))))
+        pending.append(model(**dict(zip(names, row, strict=False))))
         if len(pending) >= batch:
             model.objects.bulk_create(pending, ignore_conflicts=ignore_conflicts)
             count += len(pending)

@@ -1,8 +1,11 @@
 """The Django side of the Canvas client: a client for a district, and Canvas errors as job failures."""
+
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+
+from django.conf import settings
 
 from canvas.client import CanvasClient
 from canvas.errors import (
@@ -12,9 +15,6 @@ from canvas.errors import (
     CanvasPermissionError,
     CanvasRetriesExhaustedError,
 )
-
-from django.conf import settings
-
 from conversion.jobs import JobFailed
 from conversion.models import District
 from conversion.services import peers
@@ -26,11 +26,14 @@ def canvas_for(district: District, **options) -> Iterator[CanvasClient]:
     if not district.canvas_url or not district.canvas_token:
         raise JobFailed("The district's Canvas URL or API token is not set.")
     try:
-        peers.check_url(district.canvas_url, what="Canvas URL", unknown_host_ok=True)  # again now: a name may point elsewhere since
+        peers.check_url(
+            district.canvas_url, what="Canvas URL", unknown_host_ok=True
+        )  # again now: a name may point elsewhere since
     except peers.PeerRefused as exc:
         raise JobFailed(f"{exc} Correct the district's Canvas URL.") from None
-    client = CanvasClient(district.canvas_url, district.canvas_token,
-                          **{**getattr(settings, "CANVAS_CLIENT_OPTIONS", {}), **options})
+    client = CanvasClient(
+        district.canvas_url, district.canvas_token, **{**getattr(settings, "CANVAS_CLIENT_OPTIONS", {}), **options}
+    )
     try:
         yield client
     except CanvasAuthenticationError as exc:

@@ -24,6 +24,7 @@ job's API user, options and time is *ambiguous*, and the job waits (a bounded nu
 and show its files. If it never starts in that time the job stops with `UploadUndecided` rather than guess:
 uploading again could import twice, adopting a stranger's import could skip ours. A rerun asks again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,12 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from canvas.client import CanvasClient
-from canvas.errors import CanvasError, CanvasServerError
-from canvas.models import SisImport
 from django.conf import settings
 from django.utils import timezone
 
+from canvas.client import CanvasClient
+from canvas.errors import CanvasError, CanvasServerError
+from canvas.models import SisImport
 from conversion.jobs import JobCancelled, JobFailed, Progress
 
 SetState = Callable[[dict], None]
@@ -107,7 +108,8 @@ class Expected:
         if not attachments:
             return None
         return [a.get("display_name") or a.get("filename") or "" for a in attachments] + [
-            a.get("filename") or "" for a in attachments]
+            a.get("filename") or "" for a in attachments
+        ]
 
     def carries_token(self, sis_import: SisImport) -> bool:
         pattern = _token_pattern(self.token)
@@ -139,7 +141,9 @@ def _api_user_id(canvas: CanvasClient) -> int | None:
         return None  # users/self not answered: match on the options and the time alone
 
 
-def _decide(canvas: CanvasClient, account: str, expected: Expected, since: dt.datetime) -> tuple[SisImport | None, list[SisImport]]:
+def _decide(
+    canvas: CanvasClient, account: str, expected: Expected, since: dt.datetime
+) -> tuple[SisImport | None, list[SisImport]]:
     """(this job's import, or None; imports that may be this job's but show no files yet)."""
     undecided = []
     for sis_import in canvas.iter_sis_imports(account, created_since=since - CLOCK_SLACK):
@@ -158,9 +162,16 @@ def _decide(canvas: CanvasClient, account: str, expected: Expected, since: dt.da
     return None, undecided
 
 
-def find_submitted(canvas: CanvasClient, account: str, expected: Expected, since: dt.datetime, *,
-                   sleep: Callable[[float], None] = time.sleep, poll_seconds: float = UNDECIDED_POLL_SECONDS,
-                   max_wait_seconds: float = UNDECIDED_MAX_WAIT_SECONDS) -> SisImport | None:
+def find_submitted(
+    canvas: CanvasClient,
+    account: str,
+    expected: Expected,
+    since: dt.datetime,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    poll_seconds: float = UNDECIDED_POLL_SECONDS,
+    max_wait_seconds: float = UNDECIDED_MAX_WAIT_SECONDS,
+) -> SisImport | None:
     """This job's import if Canvas has it, None if it surely does not; waits out ambiguous queued imports."""
     waited = 0.0
     while True:
@@ -171,13 +182,23 @@ def find_submitted(canvas: CanvasClient, account: str, expected: Expected, since
             ids = ", ".join(str(i.id) for i in undecided)
             raise UploadUndecided(
                 f"Canvas import(s) {ids} are still queued after {waited:.0f} s and may be this job's upload; "
-                "nothing was sent again. Run the job again once Canvas has started them.")
+                "nothing was sent again. Run the job again once Canvas has started them."
+            )
         sleep(poll_seconds)
         waited += poll_seconds
 
 
-def submit_once(canvas: CanvasClient, account: str, content: bytes, *, state: dict, save: SetState, token: str,
-                sleep: Callable[[float], None] = time.sleep, **params) -> int:
+def submit_once(
+    canvas: CanvasClient,
+    account: str,
+    content: bytes,
+    *,
+    state: dict,
+    save: SetState,
+    token: str,
+    sleep: Callable[[float], None] = time.sleep,
+    **params,
+) -> int:
     """The id of this job's import, uploading `content` (a zip) only if Canvas does not have it yet."""
     if state.get("import_id"):
         return int(state["import_id"])
@@ -191,8 +212,9 @@ def submit_once(canvas: CanvasClient, account: str, content: bytes, *, state: di
         return known[0]
 
     if state.get("submitting_at"):
-        found = find_submitted(canvas, account, expected(), dt.datetime.fromisoformat(state["submitting_at"]),
-                               sleep=sleep)
+        found = find_submitted(
+            canvas, account, expected(), dt.datetime.fromisoformat(state["submitting_at"]), sleep=sleep
+        )
         if found is not None:
             save({"import_id": found.id})
             return found.id
@@ -204,7 +226,7 @@ def submit_once(canvas: CanvasClient, account: str, content: bytes, *, state: di
         except CanvasServerError:
             # A 5xx or a timeout on the upload: Canvas may or may not have the import. Give it a moment, then
             # ask, so an import Canvas did take is adopted instead of being sent twice.
-            sleep(min(2 ** attempt, 30))
+            sleep(min(2**attempt, 30))
             found = find_submitted(canvas, account, expected(), started, sleep=sleep)
             if found is not None:
                 save({"import_id": found.id})
@@ -217,8 +239,16 @@ def submit_once(canvas: CanvasClient, account: str, content: bytes, *, state: di
     raise AssertionError("unreachable")
 
 
-def wait(canvas: CanvasClient, account: str, import_id: int, progress: Progress, *, label: str,
-         poll_interval: float = 1.0, limit: float | None = None) -> SisImport:
+def wait(
+    canvas: CanvasClient,
+    account: str,
+    import_id: int,
+    progress: Progress,
+    *,
+    label: str,
+    poll_interval: float = 1.0,
+    limit: float | None = None,
+) -> SisImport:
     """Poll the import to a terminal state, mirroring Canvas's progress into the job's bar.
 
     Bounded in wall-clock time (CANVAS_IMPORT_WAIT_SECONDS, counted from the first poll of this job, so a
@@ -236,9 +266,12 @@ def wait(canvas: CanvasClient, account: str, import_id: int, progress: Progress,
         try:
             if (current.workflow_state, current.progress) != last_seen:
                 last_seen = (current.workflow_state, current.progress)
-                progress.update(current=current.progress, total=100, force=True,
-                                message=f"{label}: Canvas import {import_id} {current.workflow_state} "
-                                        f"({current.progress}%)")
+                progress.update(
+                    current=current.progress,
+                    total=100,
+                    force=True,
+                    message=f"{label}: Canvas import {import_id} {current.workflow_state} ({current.progress}%)",
+                )
             else:
                 progress.check()
         except JobCancelled:
@@ -253,7 +286,8 @@ def wait(canvas: CanvasClient, account: str, import_id: int, progress: Progress,
                 f"{label}: Canvas import {import_id} was still {current.workflow_state} at {current.progress}% after "
                 f"{limit / 60:g} minutes, the longest this job waits; it was aborted in Canvas. Look at the "
                 "account's SIS imports in Canvas (a queue of imports ahead of it, or a stuck one), then start the job "
-                "again.")
+                "again."
+            )
         time.sleep(poll_interval)
 
 
@@ -267,10 +301,12 @@ def failure_text(result: SisImport, errors: int, *, label: str = "") -> str:
     prefix = f"{label}: " if label else ""
     if result.workflow_state == "failed":
         cause = str((result.raw.get("data") or {}).get("error_message") or "no message")[:300]
-        return (f"{prefix}Canvas import {result.id} failed inside Canvas ({cause}). This is an error in Canvas, not "
-                "in the district's data: Canvas reported no row. Rows it applied before stopping stay; Canvas does "
-                "not diff against a failed import, so the next sync sends every change since the last successful "
-                "one. If it happens again, give Canvas support the import id.")
+        return (
+            f"{prefix}Canvas import {result.id} failed inside Canvas ({cause}). This is an error in Canvas, not "
+            "in the district's data: Canvas reported no row. Rows it applied before stopping stay; Canvas does "
+            "not diff against a failed import, so the next sync sends every change since the last successful "
+            "one. If it happens again, give Canvas support the import id."
+        )
     return f"{prefix}Canvas import {result.id} ended {result.workflow_state} with {errors} error(s)."
 
 

@@ -20,6 +20,7 @@ The package's fingerprint leaves the values read from Canvas out (`fingerprint`)
 is about the SIS's data, so an integration id edited in Canvas neither makes an unchanged night send (nothing sent
 erases nothing) nor hides a change of the SIS's data.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,12 +33,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+
 from canvas.client import CanvasClient, sis_ref
 from canvas.csv_formats import detect_kind
 from canvas.csv_rows import AccountRow, CourseRow, SectionRow, SisRow
 from canvas.errors import CanvasNotFoundError
-
-from django.conf import settings
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +109,20 @@ class Kept:
                     out = io.StringIO(newline="")
                     writer = csv.writer(out)
                     for cells in [header, *rows]:
-                        writer.writerow(cells[:column] + cells[column + 1:] if drop else cells)
+                        writer.writerow(cells[:column] + cells[column + 1 :] if drop else cells)
                     digest.update(out.getvalue().encode())
         return digest.hexdigest()
 
 
-def read(canvas: CanvasClient, account: str, *, account_ids: Iterable[str], course_ids: Iterable[str],
-         section_ids: Iterable[str], max_requests: int | None = None) -> Kept:
+def read(
+    canvas: CanvasClient,
+    account: str,
+    *,
+    account_ids: Iterable[str],
+    course_ids: Iterable[str],
+    section_ids: Iterable[str],
+    max_requests: int | None = None,
+) -> Kept:
     """Read from Canvas the integration ids of these accounts, courses and sections (SIS ids).
 
     Courses come from the account's course list (paginated, sub-accounts included; Api::V1::Course shows
@@ -154,8 +162,12 @@ def read(canvas: CanvasClient, account: str, *, account_ids: Iterable[str], cour
             kept.accounts[account_id] = found["integration_id"]
     kept.requests = canvas.stats.requests - before
     if kept.unread:
-        log.warning("canvas_keep: %d courses' sections and accounts were not read (bound of %d reads); their "
-                    "integration ids in Canvas are erased if their rows are sent", kept.unread, budget)
+        log.warning(
+            "canvas_keep: %d courses' sections and accounts were not read (bound of %d reads); their "
+            "integration ids in Canvas are erased if their rows are sent",
+            kept.unread,
+            budget,
+        )
     return kept
 
 
@@ -166,6 +178,10 @@ def read_for(district, roster) -> Kept:
 
     sections = list(roster.sections.values())
     with canvas_for(district) as canvas:
-        return read(canvas, district.canvas_account_id or "1",
-                    account_ids=[school.account_id for school in roster.schools.values()],
-                    course_ids=[s.course_id for s in sections], section_ids=[s.section_id for s in sections])
+        return read(
+            canvas,
+            district.canvas_account_id or "1",
+            account_ids=[school.account_id for school in roster.schools.values()],
+            course_ids=[s.course_id for s in sections],
+            section_ids=[s.section_id for s in sections],
+        )

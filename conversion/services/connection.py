@@ -1,4 +1,5 @@
 """Step 2's connection test: register with the zone, ping it, read its status, and say what it answered."""
+
 from __future__ import annotations
 
 from conversion.jobs import JobFailed, Progress
@@ -20,8 +21,14 @@ def describe_zone(status) -> dict:
         "zone_id": status.zone_id,
         "ready": status.ready,
         "nodes": [
-            {"source_id": n.source_id, "name": n.name, "type": n.node_type, "mode": n.mode,
-             "versions": list(n.versions), "sleeping": n.sleeping}
+            {
+                "source_id": n.source_id,
+                "name": n.name,
+                "type": n.node_type,
+                "mode": n.mode,
+                "versions": list(n.versions),
+                "sleeping": n.sleeping,
+            }
             for n in status.nodes
         ],
         "providers": providers,
@@ -33,30 +40,50 @@ def describe_acl(acl, conversion) -> dict:
     """What the zone's access control list (SIF_AgentACL of the register ack) lets our agent do of what the
     conversion needs, and what to ask for where it falls short. ``reported`` is False when the ZIS sent none."""
     if acl is None:
-        return {"reported": False, "request": {}, "publish": {}, "missing_request": [], "missing_publish": [],
-                "asks": []}
+        return {
+            "reported": False,
+            "request": {},
+            "publish": {},
+            "missing_request": [],
+            "missing_publish": [],
+            "asks": [],
+        }
     request = {name: acl.may("request", name) for name in PULL_OBJECTS}
-    publish = {name: acl.may("provide", name) and acl.may_publish(name, "Add") and acl.may_publish(name, "Change")
-               for name in PUBLISH_OBJECTS}
+    publish = {
+        name: acl.may("provide", name) and acl.may_publish(name, "Add") and acl.may_publish(name, "Change")
+        for name in PUBLISH_OBJECTS
+    }
     missing_request = [n for n, ok in request.items() if not ok]
     missing_publish = [n for n, ok in publish.items() if not ok]
     agent = source_id(conversion)
     asks = []
     if missing_request:
-        asks.append(f"Ask the ZIS administrator to let agent {agent} request {', '.join(missing_request)} "
-                    "(its access control list in the zone); the pull needs them.")
+        asks.append(
+            f"Ask the ZIS administrator to let agent {agent} request {', '.join(missing_request)} "
+            "(its access control list in the zone); the pull needs them."
+        )
     if missing_publish:
-        asks.append(f"For grade passback, ask the ZIS administrator to let agent {agent} provide and publish "
-                    f"(Add, Change) {', '.join(missing_publish)}.")
-    return {"reported": True, "request": request, "publish": publish, "missing_request": missing_request,
-            "missing_publish": missing_publish, "asks": asks}
+        asks.append(
+            f"For grade passback, ask the ZIS administrator to let agent {agent} provide and publish "
+            f"(Add, Change) {', '.join(missing_publish)}."
+        )
+    return {
+        "reported": True,
+        "request": request,
+        "publish": publish,
+        "missing_request": missing_request,
+        "missing_publish": missing_publish,
+        "asks": asks,
+    }
 
 
 def provider_asks(missing_providers: list[str]) -> list[str]:
     if not missing_providers:
         return []
-    return [f"Ask PowerSchool (the district's PowerSchool SIF agent settings) to publish "
-            f"{', '.join(missing_providers)} in this zone: no agent provides them."]
+    return [
+        f"Ask PowerSchool (the district's PowerSchool SIF agent settings) to publish "
+        f"{', '.join(missing_providers)} in this zone: no agent provides them."
+    ]
 
 
 @refreshes_diagnostics  # diagnostics follow every pull and connection test, failed or not
@@ -78,8 +105,11 @@ def run_test_connection(job: Job, progress: Progress) -> None:
     acl = detail["acl"]
     # SIF 2.x has no readiness element; a ZIS that reports none (OpenZIS) is "not reported", never "not ready".
     readiness = {True: "zone ready", False: "zone NOT ready", None: "zone readiness not reported"}[zone["ready"]]
-    words = [f"Registered (SIF {detail['sif_version']})", "ping answered" if detail["ping"] else "ping NOT answered",
-             readiness]
+    words = [
+        f"Registered (SIF {detail['sif_version']})",
+        "ping answered" if detail["ping"] else "ping NOT answered",
+        readiness,
+    ]
     if zone["missing_providers"]:
         words.append(f"no provider for {len(zone['missing_providers'])} object(s)")
     if not acl["reported"]:
@@ -93,5 +123,9 @@ def run_test_connection(job: Job, progress: Progress) -> None:
     if not detail["ping"] or zone["ready"] is False:
         raise JobFailed("The ZIS answered, but the zone is not ready: " + "; ".join(words) + ".")
     if acl["missing_request"]:
-        raise JobFailed("The ZIS answered, but our agent may not request everything the pull needs: "
-                        + "; ".join(words) + ". " + " ".join(acl["asks"]))
+        raise JobFailed(
+            "The ZIS answered, but our agent may not request everything the pull needs: "
+            + "; ".join(words)
+            + ". "
+            + " ".join(acl["asks"])
+        )

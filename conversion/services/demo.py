@@ -2,6 +2,7 @@
 
 Idempotent: running it again changes nothing that exists.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,8 +53,11 @@ def seed_demo(settings: DemoSettings | None = None) -> dict:
         district, _ = District.objects.get_or_create(
             slug=slug,
             defaults={
-                "name": name, "powerschool_url": ps_url, "canvas_url": settings.canvas_url,
-                "canvas_account_id": "1", "canvas_token": settings.canvas_token,
+                "name": name,
+                "powerschool_url": ps_url,
+                "canvas_url": settings.canvas_url,
+                "canvas_account_id": "1",
+                "canvas_token": settings.canvas_token,
             },
         )
         admin, created = users.get_or_create(username=f"admin@{slug}", defaults={"email": f"admin@{slug}.example.org"})
@@ -62,7 +66,8 @@ def seed_demo(settings: DemoSettings | None = None) -> dict:
             admin.save()
         district.admins.add(admin)
         Conversion.objects.get_or_create(
-            district=district, school_year=year,
+            district=district,
+            school_year=year,
             defaults={
                 "zis_url": settings.zis_url if slug == "demo-usd" else "",
                 "zone_id": zone if slug == "demo-usd" else "",

@@ -9,6 +9,7 @@ Protocol findings (Push mode, zone not ready, certificate) follow the newest con
 later successful pull or a clean connection test clears them. Data findings follow the latest complete
 snapshot: a failed pull leaves them as they were.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,9 +21,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from sifclient import SifError, ZisTlsError
-from sifclient.errors import CAT_GENERIC, CAT_TRANSPORT, CAT_ZONE_SERVICES, CODE_ZONE_NOT_READY
-from sifclient.records import EMAIL_RULE, choose_email
 
 from conversion.models import (
     Conversion,
@@ -37,6 +35,9 @@ from conversion.models import (
 from conversion.services.setup_aids import DCID_ELEMENT, DCID_OBJECTS
 from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR, data_of
 from conversion.services.zis import PULL_OBJECTS, sif_error_detail
+from sifclient import SifError, ZisTlsError
+from sifclient.errors import CAT_GENERIC, CAT_TRANSPORT, CAT_ZONE_SERVICES, CODE_ZONE_NOT_READY
+from sifclient.records import EMAIL_RULE, choose_email
 
 log = logging.getLogger(__name__)
 
@@ -47,45 +48,53 @@ STATE_ELEMENT = re.compile(r"^[A-Z]{2}_[A-Za-z0-9]")
 # code -> (severity, title, advice in the seeds' words)
 FINDINGS: dict[str, tuple[str, str, str]] = {
     "mappings_missing": (
-        Severity.ERROR, "The agent.cfg mappings are not coming over (records without a DCID)",
+        Severity.ERROR,
+        "The agent.cfg mappings are not coming over (records without a DCID)",
         "The mappings added to agent.cfg were lost. Restart the SIF agent, then check that agent.cfg still "
         "holds the mappings after the restart (compare it with the mappings document), and pull again.",
     ),
     "previous_school_years": (
-        Severity.WARNING, "Data from previous school years is coming over",
+        Severity.WARNING,
+        "Data from previous school years is coming over",
         "Check SIF Agent Console / Agent Settings / Default Zone Settings / School Year and make sure it shows "
-        "the right school year. Some objects have their own \"current\" or \"future\" setting: talk to "
+        'the right school year. Some objects have their own "current" or "future" setting: talk to '
         "PowerSchool about those.",
     ),
     "excluded_schools": (
-        Severity.WARNING, "Schools the district did not choose are in the data",
+        Severity.WARNING,
+        "Schools the district did not choose are in the data",
         "Deselect these schools in SIF Agent Console / Zone Settings / Zone / District (or ask PowerSchool to), "
         "or add them to the district's schools if Canvas should get them.",
     ),
     "smp_on": (
-        Severity.WARNING, "State Messaging Plug-ins (SMP) are on for the Canvas connection",
+        Severity.WARNING,
+        "State Messaging Plug-ins (SMP) are on for the Canvas connection",
         "Disable SMP in SIF Agent Console / Agent Settings / Plugins (or ask PowerSchool to). If SIF serves "
         "state reporting, work with PowerSchool to disable it for the Canvas connection only.",
     ),
     "several_emails": (
-        Severity.WARNING, "Several e-mail addresses in PowerSchool's primary Email",
+        Severity.WARNING,
+        "Several e-mail addresses in PowerSchool's primary Email",
         "Canvas takes one e-mail address (and one login) per person: it gets " + EMAIL_RULE + ". The other "
         "addresses are listed in the mapping. PowerSchool fills this Email from the family e-mail field; if "
         "another address should be the login, put it first in PowerSchool (or map the student's own address "
         "to the Email in agent.cfg), then pull again.",
     ),
     "push_mode": (
-        Severity.ERROR, "The PowerSchool SIF agent is in Push mode",
+        Severity.ERROR,
+        "The PowerSchool SIF agent is in Push mode",
         "Set Mode to Pull in SIF Agent Console / Agent Settings / Registration / Messaging Mode. With Push, "
         "the connection fails. Then run the connection test again.",
     ),
     "zone_not_ready": (
-        Severity.ERROR, "The zone is not ready",
-        "Check SIF Agent Console / Zone Settings / Zone / General: the zone must display as \"ready\". "
+        Severity.ERROR,
+        "The zone is not ready",
+        'Check SIF Agent Console / Zone Settings / Zone / General: the zone must display as "ready". '
         "Then run the connection test again.",
     ),
     "certificate": (
-        Severity.ERROR, "Certificate error on the connection to the ZIS",
+        Severity.ERROR,
+        "Certificate error on the connection to the ZIS",
         "The certificate presented on the connection was not trusted. On the PowerSchool side, select the "
         "HTTP method (SIF Agent Console / Agent Settings / Protocol): the https:// in the ZIS URL still "
         "connects using HTTPS. If the HTTPS method must be used, add the platform's certificate to Java's "
@@ -93,7 +102,8 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
         "into the ZIS settings here.",
     ),
     "legacy_imports": (
-        Severity.ERROR, "Canvas still receives SIS imports this product did not make, after the pause",
+        Severity.ERROR,
+        "Canvas still receives SIS imports this product did not make, after the pause",
         "The legacy PowerSchool sync (or another integration) still imports into Canvas. The district must: "
         "turn off the legacy Canvas plug-in's scheduled sync in PowerSchool; remove or pause any other SIS "
         "import job that posts to this Canvas account; tell us when it is done. The remap waits until no such "
@@ -101,7 +111,8 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
     ),
     # A zone or ZIS put to sleep answers every message with SIF_Status 8 (OpenZIS: SifProcessRequest.php).
     "zone_asleep": (
-        Severity.ERROR, "The zone is asleep",
+        Severity.ERROR,
+        "The zone is asleep",
         "The ZIS answers every message with SIF_Status 8 (receiver sleeping) and does nothing with it: someone put "
         "the zone, or the whole ZIS, to sleep in the ZIS's administration. Ask the ZIS administrator to wake it, "
         "then run the connection test again. Grades not taken meanwhile are sent on the next run.",
@@ -130,6 +141,7 @@ class Finding:
 
 # ---- evidence ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Contact:
     """One job that talked to the zone, as the protocol checks see it."""
@@ -148,8 +160,7 @@ def latest_contacts(conversion: Conversion, current: Contact | None = None) -> d
     """The newest finished connection test and pull (the running `current` one counts as finished)."""
     result: dict[str, Contact] = {}
     for kind in (JobKind.TEST_CONNECTION, JobKind.PULL):
-        job = (conversion.jobs.filter(kind=kind, state__in=(JobState.SUCCEEDED, JobState.FAILED))
-               .order_by("-id").first())
+        job = conversion.jobs.filter(kind=kind, state__in=(JobState.SUCCEEDED, JobState.FAILED)).order_by("-id").first()
         if job is not None:
             result[kind] = _contact(job)
     if current is not None and (current.kind not in result or result[current.kind].job_id <= current.job_id):
@@ -167,21 +178,33 @@ def protocol_signals(contact: Contact) -> dict[str, dict]:
         signals["zone_asleep"] = {"job": contact.job_id, "kind": contact.kind, "during": detail.get("during")}
     zone = detail.get("zone") or {}
     if zone.get("ready") is False:
-        signals["zone_not_ready"] = {"job": contact.job_id, "kind": contact.kind, "zone_id": zone.get("zone_id"),
-                                     "zone_status": "not ready"}
+        signals["zone_not_ready"] = {
+            "job": contact.job_id,
+            "kind": contact.kind,
+            "zone_id": zone.get("zone_id"),
+            "zone_status": "not ready",
+        }
     providers = set((zone.get("providers") or {}).values())
     pushing = [
-        {"source_id": n["source_id"], "name": n.get("name") or "", "mode": n["mode"],
-         "provides": sorted(o for o, s in (zone.get("providers") or {}).items() if s == n["source_id"])}
-        for n in zone.get("nodes") or () if n.get("mode") == "Push" and n.get("source_id") in providers
+        {
+            "source_id": n["source_id"],
+            "name": n.get("name") or "",
+            "mode": n["mode"],
+            "provides": sorted(o for o, s in (zone.get("providers") or {}).items() if s == n["source_id"]),
+        }
+        for n in zone.get("nodes") or ()
+        if n.get("mode") == "Push" and n.get("source_id") in providers
     ]
     if pushing:
         signals["push_mode"] = {"job": contact.job_id, "kind": contact.kind, "nodes": pushing}
     error = detail.get("sif_error")
     if error:
         category, code = error.get("category"), error.get("code")
-        shown = {"job": contact.job_id, "kind": contact.kind,
-                 "request_errors": [f"category {category}, code {code}: {error.get('description', '')}"]}
+        shown = {
+            "job": contact.job_id,
+            "kind": contact.kind,
+            "request_errors": [f"category {category}, code {code}: {error.get('description', '')}"],
+        }
         if category == CAT_TRANSPORT:
             signals.setdefault("push_mode", {}).update(shown)
         elif code == CODE_ZONE_NOT_READY and category in (CAT_ZONE_SERVICES, CAT_GENERIC):
@@ -206,11 +229,16 @@ def protocol_findings(contacts: dict[str, Contact]) -> list[Finding]:
 
 # ---- data checks on a snapshot -----------------------------------------------------------------
 
+
 def _extended_element_counts(snapshot: Snapshot) -> dict[str, dict[str, int]]:
     """object name -> {extended element name: records carrying it}, from the names stored at ingest."""
     result: dict[str, dict[str, int]] = {}
-    rows = (SifRecord.objects.filter(snapshot=snapshot).values("object_name", "extended_names")
-            .annotate(n=Count("id")).order_by())
+    rows = (
+        SifRecord.objects.filter(snapshot=snapshot)
+        .values("object_name", "extended_names")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     for row in rows:
         counts = result.setdefault(row["object_name"], {})
         for name in set(row["extended_names"].split(EXTENDED_NAMES_SEPARATOR)) if row["extended_names"] else ():
@@ -219,8 +247,12 @@ def _extended_element_counts(snapshot: Snapshot) -> dict[str, dict[str, int]]:
 
 
 def check_mappings(snapshot: Snapshot) -> Finding | None:
-    rows = (SifRecord.objects.filter(snapshot=snapshot, object_name__in=DCID_OBJECTS).values("object_name")
-            .annotate(total=Count("id"), missing=Count("id", filter=Q(dcid=""))).order_by("object_name"))
+    rows = (
+        SifRecord.objects.filter(snapshot=snapshot, object_name__in=DCID_OBJECTS)
+        .values("object_name")
+        .annotate(total=Count("id"), missing=Count("id", filter=Q(dcid="")))
+        .order_by("object_name")
+    )
     per_object = {r["object_name"]: {"records": r["total"], "without_dcid": r["missing"]} for r in rows if r["missing"]}
     if not per_object:
         return None
@@ -228,10 +260,18 @@ def check_mappings(snapshot: Snapshot) -> Finding | None:
         figures["examples"] = [
             {"ref_id": ref, "local_id": local}
             for ref, local in SifRecord.objects.filter(snapshot=snapshot, object_name=name, dcid="")
-            .order_by("ref_id").values_list("ref_id", "local_id")[:EXAMPLES]
+            .order_by("ref_id")
+            .values_list("ref_id", "local_id")[:EXAMPLES]
         ]
-    return Finding("mappings_missing", {"snapshot": snapshot.pk, "element": DCID_ELEMENT, "objects": per_object,
-                                        "records_without_dcid": sum(f["without_dcid"] for f in per_object.values())})
+    return Finding(
+        "mappings_missing",
+        {
+            "snapshot": snapshot.pk,
+            "element": DCID_ELEMENT,
+            "objects": per_object,
+            "records_without_dcid": sum(f["without_dcid"] for f in per_object.values()),
+        },
+    )
 
 
 def check_school_years(snapshot: Snapshot, school_year: int) -> Finding | None:
@@ -241,11 +281,16 @@ def check_school_years(snapshot: Snapshot, school_year: int) -> Finding | None:
     previous = {name: counts for name, counts in previous.items() if counts}
     if not previous:
         return None
-    return Finding("previous_school_years", {
-        "snapshot": snapshot.pk, "school_year": school_year, "per_object": per_object,
-        "previous_records": sum(sum(c.values()) for c in previous.values()),
-        "previous_years": sorted({y for c in previous.values() for y in c}),
-    })
+    return Finding(
+        "previous_school_years",
+        {
+            "snapshot": snapshot.pk,
+            "school_year": school_year,
+            "per_object": per_object,
+            "previous_records": sum(sum(c.values()) for c in previous.values()),
+            "previous_years": sorted({y for c in previous.values() for y in c}),
+        },
+    )
 
 
 def check_schools(snapshot: Snapshot, expected_school_ids) -> Finding | None:
@@ -259,8 +304,15 @@ def check_schools(snapshot: Snapshot, expected_school_ids) -> Finding | None:
     ]
     if not extra:
         return None
-    return Finding("excluded_schools", {"snapshot": snapshot.pk, "expected": sorted(expected), "schools": extra,
-                                        "students": sum(s["students"] or 0 for s in extra)})
+    return Finding(
+        "excluded_schools",
+        {
+            "snapshot": snapshot.pk,
+            "expected": sorted(expected),
+            "schools": extra,
+            "students": sum(s["students"] or 0 for s in extra),
+        },
+    )
 
 
 def check_smp(snapshot: Snapshot, element_counts: dict[str, dict[str, int]]) -> Finding | None:
@@ -270,7 +322,8 @@ def check_smp(snapshot: Snapshot, element_counts: dict[str, dict[str, int]]) -> 
     }
     elements = {name: keys for name, keys in elements.items() if keys}
     events = {
-        key: n for key, n in sorted(((snapshot.summary or {}).get("events") or {}).items())
+        key: n
+        for key, n in sorted(((snapshot.summary or {}).get("events") or {}).items())
         if key.split(":", 1)[0] not in PULL_OBJECTS
     }
     if not elements and not events:
@@ -284,9 +337,13 @@ _SEVERAL_EMAILS = r"<([A-Za-z0-9_.-]+:)?Email[ >][^<]*[,; ][^<]*</"
 
 def check_emails(snapshot: Snapshot) -> Finding | None:
     per_object: dict[str, dict] = {}
-    candidates = (SifRecord.objects.filter(snapshot=snapshot, object_name__in=("StaffPersonal", "StudentPersonal"),
-                                           xml__regex=_SEVERAL_EMAILS)
-                  .order_by("object_name", "local_id", "ref_id").values_list("object_name", "local_id", "xml"))
+    candidates = (
+        SifRecord.objects.filter(
+            snapshot=snapshot, object_name__in=("StaffPersonal", "StudentPersonal"), xml__regex=_SEVERAL_EMAILS
+        )
+        .order_by("object_name", "local_id", "ref_id")
+        .values_list("object_name", "local_id", "xml")
+    )
     for object_name, local_id, xml in candidates.iterator(chunk_size=2000):
         choice = choose_email(data_of(xml, ("email",)).get("email"))
         if not choice.several:
@@ -294,12 +351,25 @@ def check_emails(snapshot: Snapshot) -> Finding | None:
         figures = per_object.setdefault(object_name, {"people": 0, "examples": []})
         figures["people"] += 1
         if len(figures["examples"]) < EXAMPLES:
-            figures["examples"].append({"local_id": local_id, "chosen": choice.chosen or "",
-                                        "not_used": list(choice.others), "not_an_address": list(choice.invalid)})
+            figures["examples"].append(
+                {
+                    "local_id": local_id,
+                    "chosen": choice.chosen or "",
+                    "not_used": list(choice.others),
+                    "not_an_address": list(choice.invalid),
+                }
+            )
     if not per_object:
         return None
-    return Finding("several_emails", {"snapshot": snapshot.pk, "rule": EMAIL_RULE, "objects": per_object,
-                                      "people": sum(f["people"] for f in per_object.values())})
+    return Finding(
+        "several_emails",
+        {
+            "snapshot": snapshot.pk,
+            "rule": EMAIL_RULE,
+            "objects": per_object,
+            "people": sum(f["people"] for f in per_object.values()),
+        },
+    )
 
 
 def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list[Finding]:
@@ -320,11 +390,15 @@ def findings_for(conversion: Conversion, current: Contact | None = None) -> list
 
     snapshot = Snapshot.objects.latest_complete(conversion)
     legacy = legacy_watch.finding_evidence(conversion)
-    return (snapshot_findings(conversion, snapshot) + protocol_findings(latest_contacts(conversion, current))
-            + ([Finding("legacy_imports", legacy)] if legacy else []))
+    return (
+        snapshot_findings(conversion, snapshot)
+        + protocol_findings(latest_contacts(conversion, current))
+        + ([Finding("legacy_imports", legacy)] if legacy else [])
+    )
 
 
 # ---- keeping the rows ----------------------------------------------------------------------------
+
 
 @transaction.atomic
 def update_diagnostics(conversion: Conversion, *, current: Contact | None = None) -> list[Diagnostic]:
@@ -344,8 +418,11 @@ def update_diagnostics(conversion: Conversion, *, current: Contact | None = None
         row.evidence, row.last_seen = finding.evidence, now
         row.save()
         current_rows.append(row)
-    (Diagnostic.objects.filter(conversion=conversion, cleared_at__isnull=True)
-     .exclude(code__in=[f.code for f in found]).update(cleared_at=now))
+    (
+        Diagnostic.objects.filter(conversion=conversion, cleared_at__isnull=True)
+        .exclude(code__in=[f.code for f in found])
+        .update(cleared_at=now)
+    )
     return current_rows
 
 

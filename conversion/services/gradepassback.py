@@ -18,6 +18,7 @@ SIF_Event GradingAssignment / GradingAssignmentScore through the ZIS.
 
 It never looks at the roster sync's pause: grade passback keeps working while step 3 holds the sync.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,10 +27,6 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
-from sifclient import SifError, ZoneAsleepError
-from sifclient.messages import Provision
-from sifclient.query import Condition, Query
-from sifclient.records import GradingAssignment, GradingAssignmentScore
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import (
@@ -48,6 +45,10 @@ from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster, Section
 from conversion.services.sifdata import data_of
 from conversion.services.zis import agent_for, register, zis_failures
+from sifclient import SifError, ZoneAsleepError
+from sifclient.messages import Provision
+from sifclient.query import Condition, Query
+from sifclient.records import GradingAssignment, GradingAssignmentScore
 
 # What grade passback publishes. A ZIS passes on an event only from the object's provider, with permission to
 # publish that action (OpenZIS: event/Event.php), so the agent declares both with SIF_Provision first; Delete
@@ -63,12 +64,12 @@ class GradebookRules:
 
     label: str
     name_limit: int
-    categories: str            # where an assignment's category comes from
-    show_categories: bool      # show PowerSchool's categories beside Canvas's groups on the course page
-    letter_grades: bool        # a Canvas letter grade goes as ScoreLetter beside the points
-    exempt: str                # what happens to a score excused in Canvas
-    missing_late: str          # what happens to Canvas's missing / late flags
-    partial: str               # "refuse" or "assigned" (send scores of the students it is assigned to only)
+    categories: str  # where an assignment's category comes from
+    show_categories: bool  # show PowerSchool's categories beside Canvas's groups on the course page
+    letter_grades: bool  # a Canvas letter grade goes as ScoreLetter beside the points
+    exempt: str  # what happens to a score excused in Canvas
+    missing_late: str  # what happens to Canvas's missing / late flags
+    partial: str  # "refuse" or "assigned" (send scores of the students it is assigned to only)
     partial_reason: str
 
 
@@ -82,23 +83,29 @@ class GradebookRules:
 # states outright (the legacy gradebook refusing per-student assignments) is our reading, marked "assumed".
 GRADEBOOKS: dict[str, GradebookRules] = {
     Gradebook.PTP: GradebookRules(
-        label="PowerTeacher Pro", name_limit=30,
+        label="PowerTeacher Pro",
+        name_limit=30,
         categories="the section's PowerTeacher Pro categories, matched to the Canvas assignment group by name",
-        show_categories=True, letter_grades=True,
+        show_categories=True,
+        letter_grades=True,
         exempt="not sent: SIF 2.x has no exempt flag; mark the score Exempt in PowerTeacher Pro",
         missing_late="the score is sent; SIF 2.x carries no missing or late flag, so set it in PowerTeacher Pro",
         partial="assigned",
         partial_reason="PowerTeacher Pro takes it for the students it is assigned to; the others get no score",
     ),
     Gradebook.LEGACY: GradebookRules(
-        label="PowerSchool legacy gradebook", name_limit=30,
+        label="PowerSchool legacy gradebook",
+        name_limit=30,
         categories="the section's legacy gradebook categories, matched to the Canvas assignment group by name",
-        show_categories=False, letter_grades=True,
+        show_categories=False,
+        letter_grades=True,
         exempt="not sent: SIF 2.x has no exempt flag; mark the score exempt in the gradebook",
         missing_late="the score is sent; SIF 2.x carries no missing or late flag",
         partial="refuse",
-        partial_reason=("the legacy gradebook has an assignment for the whole section only (assumed), so an "
-                        "assignment for some students only is not sent"),
+        partial_reason=(
+            "the legacy gradebook has an assignment for the whole section only (assumed), so an "
+            "assignment for some students only is not sent"
+        ),
     ),
 }
 
@@ -129,6 +136,7 @@ def _digest(record) -> str:
 
 # ---- the SIF side of the roster ------------------------------------------------------------------
 
+
 class GpbRoster:
     """Canvas SIS ids -> SIF RefIds, from one snapshot."""
 
@@ -145,8 +153,12 @@ class GpbRoster:
         # section RefId -> {category_key(Description): (RefId, Description)}, in RefId order
         self.categories: dict[str, dict[str, tuple[str, str]]] = {}
         wanted = {s.ref_id for s in self.sections.values()}
-        for ref, xml in (SifRecord.objects.filter(snapshot=snapshot, object_name="GradingCategory")
-                         .order_by("ref_id").values_list("ref_id", "xml").iterator(chunk_size=5000)):
+        for ref, xml in (
+            SifRecord.objects.filter(snapshot=snapshot, object_name="GradingCategory")
+            .order_by("ref_id")
+            .values_list("ref_id", "xml")
+            .iterator(chunk_size=5000)
+        ):
             data = data_of(xml)
             section_ref = data.get("section_ref_id")
             if section_ref in wanted:
@@ -164,12 +176,15 @@ class GpbRoster:
             return found[0], ""
         names = ", ".join(self.category_names(section)) or "none"
         via = f" (the course's mapping files it under \u201c{wanted}\u201d)" if wanted != group else ""
-        return None, (f"Its assignment group \u201c{group}\u201d{via} matches no PowerSchool category of the section "
-                      f"(categories: {names}). Rename the group in Canvas to one of these, or set the course's "
-                      "category mapping.")
+        return None, (
+            f"Its assignment group \u201c{group}\u201d{via} matches no PowerSchool category of the section "
+            f"(categories: {names}). Rename the group in Canvas to one of these, or set the course's "
+            "category mapping."
+        )
 
 
 # ---- preparing records ---------------------------------------------------------------------------
+
 
 @dataclass
 class Prepared:
@@ -178,24 +193,38 @@ class Prepared:
     note: str = ""
 
 
-def prepare_assignment(assignment, section: Section | None, roster: GpbRoster, ref_id: str,
-                       name_limit: int, duplicate_name: bool, tz, *, group: str = "",
-                       overrides: dict[str, str] | None = None) -> Prepared:
+def prepare_assignment(
+    assignment,
+    section: Section | None,
+    roster: GpbRoster,
+    ref_id: str,
+    name_limit: int,
+    duplicate_name: bool,
+    tz,
+    *,
+    group: str = "",
+    overrides: dict[str, str] | None = None,
+) -> Prepared:
     if section is None:
         return Prepared(None, "The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
     problems = []
     if assignment.due_at is None:
         problems.append("It has no due date; PowerSchool needs one: set a due date in Canvas.")
     if len(assignment.name) > name_limit:
-        problems.append(f"Its name has {len(assignment.name)} characters; the gradebook takes {name_limit}: "
-                        "shorten it in Canvas.")
+        problems.append(
+            f"Its name has {len(assignment.name)} characters; the gradebook takes {name_limit}: shorten it in Canvas."
+        )
     if duplicate_name:
-        problems.append("Another post-to-SIS assignment in this course has the same name; PowerSchool needs unique "
-                        "names: rename one in Canvas.")
+        problems.append(
+            "Another post-to-SIS assignment in this course has the same name; PowerSchool needs unique "
+            "names: rename one in Canvas."
+        )
     points = assignment.points_possible
     if points is None or points < 0 or points != int(points):
-        problems.append(f"Points possible ({points}) must be a whole number (SIF PointsPossible is unsignedInt): "
-                        "change the points possible in Canvas.")
+        problems.append(
+            f"Points possible ({points}) must be a whole number (SIF PointsPossible is unsignedInt): "
+            "change the points possible in Canvas."
+        )
     if section.term is None:
         problems.append("The section's term is not in the latest pull.")
     category, why = roster.category_for(section, group, overrides or {})
@@ -203,11 +232,18 @@ def prepare_assignment(assignment, section: Section | None, roster: GpbRoster, r
         problems.append(why)
     if problems:
         return Prepared(None, " ".join(problems))
-    return Prepared(GradingAssignment(
-        ref_id=ref_id, section_ref_id=section.ref_id, term_ref_id=section.term.ref_id,
-        school_ref_id=section.school.ref_id, category_ref_id=category, description=assignment.name,
-        points_possible=int(points), due_date=_local_date(assignment.due_at, tz),
-    ))
+    return Prepared(
+        GradingAssignment(
+            ref_id=ref_id,
+            section_ref_id=section.ref_id,
+            term_ref_id=section.term.ref_id,
+            school_ref_id=section.school.ref_id,
+            category_ref_id=category,
+            description=assignment.name,
+            points_possible=int(points),
+            due_date=_local_date(assignment.due_at, tz),
+        )
+    )
 
 
 def _local_date(moment, tz):
@@ -222,7 +258,9 @@ def prepare_score(submission, assignment, student: Person | None, section: Secti
     if score < 0:
         return Prepared(None, f"Negative score ({score}); SIF scores are unsigned.")
     record = GradingAssignmentScore(
-        student_ref_id=student.ref_id, section_ref_id=section.ref_id, school_ref_id=section.school.ref_id,
+        student_ref_id=student.ref_id,
+        section_ref_id=section.ref_id,
+        school_ref_id=section.school.ref_id,
         assignment_ref_id=ref_id,
     )
     points = assignment.points_possible or 0
@@ -244,6 +282,7 @@ def prepare_score(submission, assignment, student: Person | None, section: Secti
 
 # ---- the ledger ------------------------------------------------------------------------------------
 
+
 @dataclass
 class RunCounts:
     accepted: int = 0
@@ -252,8 +291,12 @@ class RunCounts:
     deleted: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "refused": self.refused, "unchanged": self.unchanged,
-                **({"deleted": self.deleted} if self.deleted else {})}
+        return {
+            "accepted": self.accepted,
+            "refused": self.refused,
+            "unchanged": self.unchanged,
+            **({"deleted": self.deleted} if self.deleted else {}),
+        }
 
 
 class Ledger:
@@ -266,17 +309,25 @@ class Ledger:
         self.agent = agent
         self.counts = RunCounts()
 
-    def item(self, *, course, assignment, user_id: int | None, student_sis_id: str = "",
-             group: str = "") -> GradePassbackItem:
+    def item(
+        self, *, course, assignment, user_id: int | None, student_sis_id: str = "", group: str = ""
+    ) -> GradePassbackItem:
         item, _ = GradePassbackItem.objects.get_or_create(
-            conversion=self.conversion, canvas_assignment_id=assignment.id, canvas_user_id=user_id,
+            conversion=self.conversion,
+            canvas_assignment_id=assignment.id,
+            canvas_user_id=user_id,
             defaults={
-                "canvas_course_id": course.id, "object_name": GradePassbackItem.SCORE if user_id else GradePassbackItem.ASSIGNMENT,
+                "canvas_course_id": course.id,
+                "object_name": GradePassbackItem.SCORE if user_id else GradePassbackItem.ASSIGNMENT,
                 "status": GpbStatus.SENT,
             },
         )
         item.job = self.job
-        item.canvas_course_id, item.sis_course_id, item.course_name = course.id, course.sis_course_id or "", course.name[:255]
+        item.canvas_course_id, item.sis_course_id, item.course_name = (
+            course.id,
+            course.sis_course_id or "",
+            course.name[:255],
+        )
         item.assignment_name = assignment.name[:255]
         item.assignment_group = group[:255]
         item.student_sis_id = student_sis_id
@@ -320,20 +371,27 @@ class Ledger:
             error = result.error
             item.status = GpbStatus.REFUSED
             item.reason = f"The ZIS refused it: {error.description}" + (
-                f" ({error.extended_description})" if error.extended_description else "")
+                f" ({error.extended_description})" if error.extended_description else ""
+            )
             self.counts.refused += 1
         item.save()
         return result.accepted
 
-
     def remove(self, item: GradePassbackItem, why: str) -> bool:
         """Send a Delete for what the ZIS accepted before (the record last sent names it); True when taken."""
         if not self.can_delete:
-            item.job, item.reason = self.job, (f"{why} Not removed yet: the zone's access control list does not let "
-                                               "this agent publish Delete; it is removed once it does.")
+            item.job, item.reason = (
+                self.job,
+                (
+                    f"{why} Not removed yet: the zone's access control list does not let "
+                    "this agent publish Delete; it is removed once it does."
+                ),
+            )
             item.save()
             return False
-        record = (GradingAssignment if item.is_assignment else GradingAssignmentScore).from_bytes(item.sent_xml.encode())
+        record = (GradingAssignment if item.is_assignment else GradingAssignmentScore).from_bytes(
+            item.sent_xml.encode()
+        )
         result = self.agent.send_event(record.OBJECT_NAME, "Delete", [record])[0]
         item.job, item.msg_id, item.action = self.job, result.msg_id, "Delete"
         if not result.accepted:
@@ -358,9 +416,12 @@ def gone_reason(assignment) -> str:
 def remove_gone(ledger: Ledger, course, live_ids: set[int], listed: dict) -> None:
     """Delete from PowerSchool the assignments (and their scores) the ZIS took that Canvas no longer passes back.
     Scores go first, then the assignment; an item already removed is not sent again."""
-    held = (GradePassbackItem.objects.filter(conversion=ledger.conversion, canvas_course_id=course.id)
-            .exclude(canvas_assignment_id__in=live_ids).exclude(accepted_digest="")
-            .order_by("canvas_assignment_id", "canvas_user_id"))
+    held = (
+        GradePassbackItem.objects.filter(conversion=ledger.conversion, canvas_course_id=course.id)
+        .exclude(canvas_assignment_id__in=live_ids)
+        .exclude(accepted_digest="")
+        .order_by("canvas_assignment_id", "canvas_user_id")
+    )
     by_assignment: dict[int, list[GradePassbackItem]] = {}
     for item in held:
         by_assignment.setdefault(item.canvas_assignment_id, []).append(item)
@@ -373,18 +434,25 @@ def remove_gone(ledger: Ledger, course, live_ids: set[int], listed: dict) -> Non
                 ledger.remove(item, why)
     # Rows of a gone assignment that PowerSchool never took (refused, or never answered): nothing to delete, and
     # no longer a post-to-SIS assignment to report on.
-    (GradePassbackItem.objects.filter(conversion=ledger.conversion, canvas_course_id=course.id)
-     .exclude(canvas_assignment_id__in=live_ids).exclude(status=GpbStatus.DELETED).filter(accepted_digest="")
-     .delete())
+    (
+        GradePassbackItem.objects.filter(conversion=ledger.conversion, canvas_course_id=course.id)
+        .exclude(canvas_assignment_id__in=live_ids)
+        .exclude(status=GpbStatus.DELETED)
+        .filter(accepted_digest="")
+        .delete()
+    )
 
 
 # ---- reading back what PowerSchool holds ----------------------------------------------------------
+
 
 def read_back(agent, object_name: str, section_ref_id: str) -> list | None:
     """The section's objects as the zone answers a SIF_Request for them; None when the zone cannot answer
     (no provider for the object, no permission, or an error in the response)."""
     try:
-        request_id = agent.request(object_name, Query(object_name, (Condition("@SectionInfoRefId", "EQ", section_ref_id),)))
+        request_id = agent.request(
+            object_name, Query(object_name, (Condition("@SectionInfoRefId", "EQ", section_ref_id),))
+        )
     except SifError:
         return None
     records: list = []
@@ -410,8 +478,11 @@ def read_back(agent, object_name: str, section_ref_id: str) -> list | None:
 
 def confirm_course(ledger: Ledger, course, section: Section | None) -> dict[str, int]:
     """Mark each accepted item of the course confirmed, different or unconfirmed from what the zone holds."""
-    items = list(GradePassbackItem.objects.filter(conversion=ledger.conversion, canvas_course_id=course.id,
-                                                  status=GpbStatus.ACCEPTED))
+    items = list(
+        GradePassbackItem.objects.filter(
+            conversion=ledger.conversion, canvas_course_id=course.id, status=GpbStatus.ACCEPTED
+        )
+    )
     counts = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
     if not items:
         return counts
@@ -435,25 +506,30 @@ def confirm_course(ledger: Ledger, course, section: Section | None) -> dict[str,
                 changed = [f for f, *_ in cls.FIELDS if getattr(found, f) != getattr(sent, f)]
                 if changed:
                     item.confirmation = Confirmation.DIFFERENT
-                    item.confirmation_note = ("PowerSchool holds other values: " + ", ".join(
-                        f"{f} {getattr(found, f)} (sent {getattr(sent, f)})" for f in changed))[:300]
+                    item.confirmation_note = (
+                        "PowerSchool holds other values: "
+                        + ", ".join(f"{f} {getattr(found, f)} (sent {getattr(sent, f)})" for f in changed)
+                    )[:300]
                 else:
                     item.confirmation, item.confirmation_note = Confirmation.CONFIRMED, ""
         counts[item.confirmation] += 1
         GradePassbackItem.objects.filter(pk=item.pk).update(
-            confirmation=item.confirmation, confirmation_note=item.confirmation_note)
+            confirmation=item.confirmation, confirmation_note=item.confirmation_note
+        )
     return counts
 
 
 @dataclass
 class PluginCheck:
-    takes_write_back: bool   # PowerSchool subscribes to both grading objects
-    provider: str | None     # who answers requests for GradingAssignment (read-back), if anyone
+    takes_write_back: bool  # PowerSchool subscribes to both grading objects
+    provider: str | None  # who answers requests for GradingAssignment (read-back), if anyone
     missing_rights: tuple[str, ...] = ()  # rights over the grading objects the zone's SIF_AgentACL withholds
 
     @property
     def can_send(self) -> bool:
-        return self.takes_write_back and not any(r.split()[0] in ("provide", "publish_add") for r in self.missing_rights)
+        return self.takes_write_back and not any(
+            r.split()[0] in ("provide", "publish_add") for r in self.missing_rights
+        )
 
     @property
     def can_delete(self) -> bool:
@@ -462,15 +538,21 @@ class PluginCheck:
     @property
     def message(self) -> str:
         if not self.takes_write_back:
-            return ("The zone shows no subscriber for GradingAssignment and GradingAssignmentScore: the grade "
-                    "passback plug-in is not installed or write-back is off in PowerSchool.")
+            return (
+                "The zone shows no subscriber for GradingAssignment and GradingAssignmentScore: the grade "
+                "passback plug-in is not installed or write-back is off in PowerSchool."
+            )
         parts = []
         if self.missing_rights:
-            parts.append("The zone's access control list does not let this agent " + ", ".join(self.missing_rights)
-                         + ": ask the ZIS administrator to grant it.")
+            parts.append(
+                "The zone's access control list does not let this agent "
+                + ", ".join(self.missing_rights)
+                + ": ask the ZIS administrator to grant it."
+            )
         if self.provider is None:
-            parts.append("PowerSchool takes grade write-back; no provider answers requests for it, so sends stay "
-                         "unconfirmed.")
+            parts.append(
+                "PowerSchool takes grade write-back; no provider answers requests for it, so sends stay unconfirmed."
+            )
         else:
             parts.append(f"PowerSchool takes grade write-back and {self.provider} answers requests for it.")
         return " ".join(parts)
@@ -489,12 +571,17 @@ def check_plugin(agent) -> PluginCheck:
     for objects in status.subscribers.values():
         subscribed.update(objects)
     acl = getattr(agent, "acl", None)
-    missing = tuple(f"{right} {name}" for right in NEEDED_RIGHTS for name in PUBLISHED
-                    if acl is not None and not acl.may(right, name))
+    missing = tuple(
+        f"{right} {name}"
+        for right in NEEDED_RIGHTS
+        for name in PUBLISHED
+        if acl is not None and not acl.may(right, name)
+    )
     return PluginCheck(all(o in subscribed for o in PUBLISHED), status.provider_of("GradingAssignment"), missing)
 
 
 # ---- the run ---------------------------------------------------------------------------------------
+
 
 def run_grade_passback(job: Job, progress: Progress) -> None:
     conversion = job.conversion
@@ -511,8 +598,9 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
     confirmed = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
     progress.update(current=0, message="Reading Canvas courses", force=True)
     with canvas_for(district) as canvas, zis_failures(conversion, progress), agent_for(conversion) as agent:
-        courses = [c for c in canvas.iter_courses(district.canvas_account_id or "self")
-                   if c.workflow_state != "deleted"]
+        courses = [
+            c for c in canvas.iter_courses(district.canvas_account_id or "self") if c.workflow_state != "deleted"
+        ]
         progress.update(total=len(courses), force=True)
         register(conversion, agent, progress)
         plugin = check_plugin(agent)
@@ -523,23 +611,40 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
         ledger = Ledger(conversion, job, agent, can_delete=plugin.can_delete)
         for course in courses:
             before = ledger.counts.as_dict()
-            section = pass_back_course(ledger, canvas, course, roster, since=since, rules=rules,
-                                       canvas_url=district.canvas_url, tz=district.tzinfo)
+            section = pass_back_course(
+                ledger,
+                canvas,
+                course,
+                roster,
+                since=since,
+                rules=rules,
+                canvas_url=district.canvas_url,
+                tz=district.tzinfo,
+            )
             for key, n in confirm_course(ledger, course, section).items():
                 confirmed[key] += n
             after = ledger.counts.as_dict()
             # The course's own counts beside its name; the running totals are said to be for all courses.
-            progress.add(message=f"{course.name}: {after['accepted'] - before['accepted']} accepted, "
-                                 f"{after['refused'] - before['refused']} refused; all courses so far: "
-                                 f"{after['accepted']} accepted, {after['refused']} refused",
-                         detail={"counts": after})
+            progress.add(
+                message=f"{course.name}: {after['accepted'] - before['accepted']} accepted, "
+                f"{after['refused'] - before['refused']} refused; all courses so far: "
+                f"{after['accepted']} accepted, {after['refused']} refused",
+                detail={"counts": after},
+            )
     Conversion.objects.filter(pk=conversion.pk).update(gpb_last_run_at=started)
     c = ledger.counts
-    progress.update(message=f"{c.accepted} accepted, {c.refused} refused, {c.unchanged} already accepted"
-                            + (f", {c.deleted} removed" if c.deleted else ""),
-                    detail={"counts": c.as_dict(), "snapshot": snapshot.pk, "since": since.isoformat() if since else None,
-                            "confirmation": {str(k): v for k, v in confirmed.items()}, "plugin": plugin.message},
-                    force=True)
+    progress.update(
+        message=f"{c.accepted} accepted, {c.refused} refused, {c.unchanged} already accepted"
+        + (f", {c.deleted} removed" if c.deleted else ""),
+        detail={
+            "counts": c.as_dict(),
+            "snapshot": snapshot.pk,
+            "since": since.isoformat() if since else None,
+            "confirmation": {str(k): v for k, v in confirmed.items()},
+            "plugin": plugin.message,
+        },
+        force=True,
+    )
 
 
 class OverrideRefused(ValueError):
@@ -557,26 +662,41 @@ def set_category_override(conversion: Conversion, course_id: int, group: str, ca
     group, category = " ".join(group.split())[:255], " ".join(category.split())[:255]
     if not group:
         raise OverrideRefused("Name the Canvas assignment group.")
-    existing = GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id,
-                                                  group_name__iexact=group).first()
+    existing = GpbCategoryOverride.objects.filter(
+        conversion=conversion, canvas_course_id=course_id, group_name__iexact=group
+    ).first()
     previous = existing.category_name if existing else None
     if category:
         GpbCategoryOverride.objects.update_or_create(
-            conversion=conversion, canvas_course_id=course_id, group_name=existing.group_name if existing else group,
-            defaults={"category_name": category, "set_by": user})
-        summary = f"Grade passback: Canvas group \u201c{group}\u201d of course {course_id} filed under \u201c{category}\u201d"
+            conversion=conversion,
+            canvas_course_id=course_id,
+            group_name=existing.group_name if existing else group,
+            defaults={"category_name": category, "set_by": user},
+        )
+        summary = (
+            f"Grade passback: Canvas group \u201c{group}\u201d of course {course_id} filed under \u201c{category}\u201d"
+        )
     else:
         if existing:
             existing.delete()
-        summary = f"Grade passback: Canvas group \u201c{group}\u201d of course {course_id} matched by its own name again"
-    audit.record(district=conversion.district, conversion=conversion, user=user, action="gpb_category_override",
-                 summary=summary, detail={"canvas_course_id": course_id, "group": group,
-                                          "category": category or None, "previous": previous})
+        summary = (
+            f"Grade passback: Canvas group \u201c{group}\u201d of course {course_id} matched by its own name again"
+        )
+    audit.record(
+        district=conversion.district,
+        conversion=conversion,
+        user=user,
+        action="gpb_category_override",
+        summary=summary,
+        detail={"canvas_course_id": course_id, "group": group, "category": category or None, "previous": previous},
+    )
 
 
 def course_overrides(conversion: Conversion, course_id: int) -> dict[str, str]:
-    return {category_key(o.group_name): o.category_name
-            for o in GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id)}
+    return {
+        category_key(o.group_name): o.category_name
+        for o in GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id)
+    }
 
 
 def assigned_students(canvas, course, assignment, section_of_enrollment: dict[int, set[int]]) -> set[int]:
@@ -589,8 +709,9 @@ def assigned_students(canvas, course, assignment, section_of_enrollment: dict[in
     return users
 
 
-def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since, rules: GradebookRules,
-                     canvas_url: str, tz) -> Section | None:
+def pass_back_course(
+    ledger: Ledger, canvas, course, roster: GpbRoster, *, since, rules: GradebookRules, canvas_url: str, tz
+) -> Section | None:
     """Send the course's post-to-SIS assignments and scores, remove what Canvas no longer passes back; returns the
     course's PowerSchool section (None when it is not one)."""
     listed = {a.id: a for a in canvas.iter_assignments(course.id)}  # a deleted assignment is not listed
@@ -611,15 +732,27 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
     only_for: dict[int, set[int]] = {}  # assignment id -> the students an "assign to" assignment is for
     for assignment in assignments:
         ref_id = assignment_ref_id(canvas_url, assignment.id)
-        item = ledger.item(course=course, assignment=assignment, user_id=None,
-                           group=groups.get(assignment.assignment_group_id, ""))
+        item = ledger.item(
+            course=course, assignment=assignment, user_id=None, group=groups.get(assignment.assignment_group_id, "")
+        )
         if assignment.only_visible_to_overrides and rules.partial == "refuse":
-            ledger.refuse(item, f"It is assigned to some students or sections only; {rules.partial_reason}. "
-                                "Assign it to everyone in Canvas, or keep it out of post to SIS.")
+            ledger.refuse(
+                item,
+                f"It is assigned to some students or sections only; {rules.partial_reason}. "
+                "Assign it to everyone in Canvas, or keep it out of post to SIS.",
+            )
             continue
-        prepared = prepare_assignment(assignment, section, roster, ref_id, rules.name_limit,
-                                      names.count(assignment.name) > 1, tz,
-                                      group=groups.get(assignment.assignment_group_id, ""), overrides=overrides)
+        prepared = prepare_assignment(
+            assignment,
+            section,
+            roster,
+            ref_id,
+            rules.name_limit,
+            names.count(assignment.name) > 1,
+            tz,
+            group=groups.get(assignment.assignment_group_id, ""),
+            overrides=overrides,
+        )
         if prepared.record is None:
             ledger.refuse(item, prepared.refusal)
         elif ledger.deliver(item, prepared):
@@ -629,9 +762,15 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
     # Read the whole course when anything in it is not accepted yet (a new assignment's earlier grades, or
     # a score refused before that a newer pull can now map); otherwise only what was graded since.
     # A row removed earlier of an assignment passed back again (republished, ticked again) counts as not accepted.
-    pending = GradePassbackItem.objects.filter(
-        conversion=ledger.conversion, canvas_course_id=course.id, canvas_assignment_id__in=[a.id for a in assignments],
-    ).exclude(status=GpbStatus.ACCEPTED).exists()
+    pending = (
+        GradePassbackItem.objects.filter(
+            conversion=ledger.conversion,
+            canvas_course_id=course.id,
+            canvas_assignment_id__in=[a.id for a in assignments],
+        )
+        .exclude(status=GpbStatus.ACCEPTED)
+        .exists()
+    )
     graded_since = None if pending or since is None else since
     by_id = {a.id: a for a in assignments}
     for submission in canvas.iter_submissions(course.id, graded_since=graded_since):
@@ -641,15 +780,22 @@ def pass_back_course(ledger: Ledger, canvas, course, roster: GpbRoster, *, since
         if assignment.id in only_for and submission.user_id not in only_for[assignment.id]:
             continue  # not assigned to this student: PowerTeacher Pro holds no score for them
         sis_user_id = sis_ids.get(submission.user_id) or ""
-        item = ledger.item(course=course, assignment=assignment, user_id=submission.user_id, student_sis_id=sis_user_id,
-                           group=groups.get(assignment.assignment_group_id, ""))
+        item = ledger.item(
+            course=course,
+            assignment=assignment,
+            user_id=submission.user_id,
+            student_sis_id=sis_user_id,
+            group=groups.get(assignment.assignment_group_id, ""),
+        )
         if assignment.id not in accepted:
             ledger.refuse(item, "Its assignment was not accepted (see the assignment's reason).")
             continue
         if submission.excused:
             ledger.refuse(item, f"Excused in Canvas: {rules.exempt}.")
             continue
-        prepared = prepare_score(submission, assignment, roster.students.get(sis_user_id), section, accepted[assignment.id])
+        prepared = prepare_score(
+            submission, assignment, roster.students.get(sis_user_id), section, accepted[assignment.id]
+        )
         if prepared.record is None:
             ledger.refuse(item, prepared.refusal)
             continue
@@ -684,12 +830,26 @@ class ReportRow:
     to_fix: str  # what the teacher changes in Canvas; empty when nothing
 
     def as_csv(self) -> list:
-        return [self.assignment, self.group, self.in_powerschool, self.confirmation, self.scores_accepted,
-                self.scores_refused, self.to_fix]
+        return [
+            self.assignment,
+            self.group,
+            self.in_powerschool,
+            self.confirmation,
+            self.scores_accepted,
+            self.scores_refused,
+            self.to_fix,
+        ]
 
 
-REPORT_HEADER = ["Assignment", "Canvas assignment group", "State in PowerSchool", "Read back from PowerSchool",
-                 "Scores in PowerSchool", "Scores not sent", "What to change in Canvas"]
+REPORT_HEADER = [
+    "Assignment",
+    "Canvas assignment group",
+    "State in PowerSchool",
+    "Read back from PowerSchool",
+    "Scores in PowerSchool",
+    "Scores not sent",
+    "What to change in Canvas",
+]
 
 
 @dataclass
@@ -700,8 +860,8 @@ class CourseReport:
     rules: GradebookRules
     rows: list[ReportRow]
     confirmation: dict[str, int]
-    categories: list[str]        # the section's PowerSchool categories, from the latest pull
-    groups: list[str]            # the Canvas assignment groups of its post-to-SIS assignments
+    categories: list[str]  # the section's PowerSchool categories, from the latest pull
+    groups: list[str]  # the Canvas assignment groups of its post-to-SIS assignments
     overrides: list[GpbCategoryOverride]
 
     @property
@@ -715,13 +875,17 @@ def section_categories(conversion: Conversion, sis_course_id: str) -> list[str]:
     snapshot = Snapshot.objects.latest_complete(conversion)
     if snapshot is None or not sis_course_id.startswith("sec_"):
         return []
-    section = SifRecord.objects.filter(snapshot=snapshot, object_name="SectionInfo",
-                                       local_id=sis_course_id.removeprefix("sec_")).first()
+    section = SifRecord.objects.filter(
+        snapshot=snapshot, object_name="SectionInfo", local_id=sis_course_id.removeprefix("sec_")
+    ).first()
     if section is None:
         return []
     names = []
-    for xml in (SifRecord.objects.filter(snapshot=snapshot, object_name="GradingCategory", xml__contains=section.ref_id)
-                .order_by("ref_id").values_list("xml", flat=True)):
+    for xml in (
+        SifRecord.objects.filter(snapshot=snapshot, object_name="GradingCategory", xml__contains=section.ref_id)
+        .order_by("ref_id")
+        .values_list("xml", flat=True)
+    ):
         data = data_of(xml)
         if data.get("section_ref_id") == section.ref_id:
             names.append(data.get("description") or "")
@@ -729,8 +893,11 @@ def section_categories(conversion: Conversion, sis_course_id: str) -> list[str]:
 
 
 def course_report(conversion: Conversion, course_id: int) -> CourseReport:
-    items = list(conversion.gpb_items.filter(canvas_course_id=course_id)
-                 .order_by("assignment_name", "canvas_assignment_id", "canvas_user_id"))
+    items = list(
+        conversion.gpb_items.filter(canvas_course_id=course_id).order_by(
+            "assignment_name", "canvas_assignment_id", "canvas_user_id"
+        )
+    )
     by_assignment: dict[int, list[GradePassbackItem]] = {}
     for i in items:
         by_assignment.setdefault(i.canvas_assignment_id, []).append(i)
@@ -755,15 +922,31 @@ def course_report(conversion: Conversion, course_id: int) -> CourseReport:
             fixes += [f"{n} score(s): {r}" for r, n in reasons.items()]
         if head.confirmation == Confirmation.DIFFERENT:
             fixes.append(head.confirmation_note)
-        rows.append(ReportRow(
-            head.assignment_name, head.assignment_group, head.status, IN_POWERSCHOOL.get(head.status, head.status),
-            head.get_confirmation_display() if head.confirmation else "",
-            sum(1 for i in scores if i.status == GpbStatus.ACCEPTED), len(refused), " ".join(fixes)))
+        rows.append(
+            ReportRow(
+                head.assignment_name,
+                head.assignment_group,
+                head.status,
+                IN_POWERSCHOOL.get(head.status, head.status),
+                head.get_confirmation_display() if head.confirmation else "",
+                sum(1 for i in scores if i.status == GpbStatus.ACCEPTED),
+                len(refused),
+                " ".join(fixes),
+            )
+        )
     first = items[0] if items else None
     sis_course_id = first.sis_course_id if first else ""
     groups = sorted({i.assignment_group for i in items if i.assignment_group}, key=str.casefold)
     return CourseReport(
-        course_id, sis_course_id, first.course_name if first else "", rules_for(conversion.gradebook), rows,
-        confirmation, section_categories(conversion, sis_course_id), groups,
-        list(GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id).order_by("group_name")),
+        course_id,
+        sis_course_id,
+        first.course_name if first else "",
+        rules_for(conversion.gradebook),
+        rows,
+        confirmation,
+        section_categories(conversion, sis_course_id),
+        groups,
+        list(
+            GpbCategoryOverride.objects.filter(conversion=conversion, canvas_course_id=course_id).order_by("group_name")
+        ),
     )

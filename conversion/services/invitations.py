@@ -3,6 +3,7 @@
 The link carries Django's password-reset token: it is tied to the user's password hash and last sign-in,
 so setting the password (or signing in) spends it, and PASSWORD_RESET_TIMEOUT ends it.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -65,17 +66,27 @@ def invite_admin(district: District, email: str, *, by, site_url: str):
     district.admins.add(user)
     needs_password = not user.has_usable_password()
     context = {
-        "district": district, "user": user, "invited_by": by, "needs_password": needs_password,
+        "district": district,
+        "user": user,
+        "invited_by": by,
+        "needs_password": needs_password,
         "link": site_url.rstrip("/") + (invitation_path(user) if needs_password else reverse("login")),
         "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
     }
     send_mail(
         subject=f"You are invited to {district.name}'s SIF conversion",
         message=render_to_string("invitations/invitation_email.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[user.email],
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
     )
-    audit.record(district=district, conversion=None, user=by, action="admin_invited",
-                 summary=f"Invited {email} as a district admin", detail={"user": user.pk, "email": email})
+    audit.record(
+        district=district,
+        conversion=None,
+        user=by,
+        action="admin_invited",
+        summary=f"Invited {email} as a district admin",
+        detail={"user": user.pk, "email": email},
+    )
     return user
 
 
@@ -90,8 +101,14 @@ def remove_admin(district: District, user, *, by) -> None:
     if not user.is_staff and not user.administered_districts.exists():
         user.is_active = False
         user.save(update_fields=["is_active"])
-    audit.record(district=district, conversion=None, user=by, action="admin_removed",
-                 summary=f"Removed {user.email or user.get_username()} as a district admin", detail={"user": user.pk})
+    audit.record(
+        district=district,
+        conversion=None,
+        user=by,
+        action="admin_removed",
+        summary=f"Removed {user.email or user.get_username()} as a district admin",
+        detail={"user": user.pk},
+    )
 
 
 @transaction.atomic
@@ -99,5 +116,10 @@ def accept(user, form) -> None:
     """Save the password the invited person chose (a valid SetPasswordForm); the link is spent with it."""
     form.save()
     for district in user.administered_districts.all():
-        audit.record(district=district, conversion=None, user=user, action="invitation_accepted",
-                     summary=f"{user.get_username()} set a password and joined as a district admin")
+        audit.record(
+            district=district,
+            conversion=None,
+            user=user,
+            action="invitation_accepted",
+            summary=f"{user.get_username()} set a password and joined as a district admin",
+        )

@@ -9,20 +9,19 @@ Two legacy Canvases:
   enrolled as plain teachers, and a student who left in the spring still active. It reads the simulated district's
   records itself, not through the Roster, so a wrong rule in the new sync shows against it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from dataclasses import dataclass
-
 from canvas.csv_rows import AccountRow, CourseRow, EnrollmentRow, SectionRow, TermRow, UserRow
-from sifclient.powerschool import District as SimulatedDistrict
-from sifclient.powerschool import DistrictSpec
-
 from conversion.services.roster import LEGACY, Roster, Row
 from conversion.services.sifdata import record_data
 from conversion.services.sis_csv import _Builder, write_package
+from sifclient.powerschool import District as SimulatedDistrict
+from sifclient.powerschool import DistrictSpec
 
 
 class GeneratorSource:
@@ -35,15 +34,25 @@ class GeneratorSource:
         for _, record in self.district.iter_records(object_name):
             data = record_data(record)
             extended = data.get("extended_elements") or {}
-            yield (record.ref_id, str(data.get("local_id") or ""), str(extended.get("DCID") or ""),
-                   data.get("school_year"), data)
+            yield (
+                record.ref_id,
+                str(data.get("local_id") or ""),
+                str(extended.get("DCID") or ""),
+                data.get("school_year"),
+                data,
+            )
 
 
 def departed_users(count: int) -> Iterator[UserRow]:
     for i in range(count):
         number = str(990000 + i)
-        yield UserRow(user_id=number, login_id=f"former{number}@students.example.org", first_name="Former",
-                      last_name=f"Student {i + 1}", status="active")
+        yield UserRow(
+            user_id=number,
+            login_id=f"former{number}@students.example.org",
+            first_name="Former",
+            last_name=f"Student {i + 1}",
+            status="active",
+        )
 
 
 def write_legacy_zip(spec: DistrictSpec, dest: Path, *, departed: int = 3) -> dict[str, int]:
@@ -81,7 +90,7 @@ def write_integration_zip(spec: DistrictSpec, dest: Path, integration: LegacyInt
     def current(object_name):
         return [r for _, r in district.iter_records(object_name) if getattr(r, "school_year", year) in (None, year)]
 
-    schools = {r.ref_id: r for r in current("SchoolInfo")[:spec.schools]}
+    schools = {r.ref_id: r for r in current("SchoolInfo")[: spec.schools]}
     terms = {r.ref_id: r for r in current("TermInfo")}
     courses = {r.ref_id: r for r in current("SchoolCourseInfo")}
     staff = {r.ref_id: r for r in current("StaffPersonal")}
@@ -93,13 +102,16 @@ def write_integration_zip(spec: DistrictSpec, dest: Path, integration: LegacyInt
     term_ids = {}
     for term in terms.values():
         term_ids[term.ref_id] = it.term_id.format(school_year=year, term_code=term.term_code)
-        rows["terms"].append(TermRow(term_id=term_ids[term.ref_id], name=term.description,
-                                     start_date=term.start_date, end_date=term.end_date))
+        rows["terms"].append(
+            TermRow(
+                term_id=term_ids[term.ref_id], name=term.description, start_date=term.start_date, end_date=term.end_date
+            )
+        )
     crosslisted: dict[str, str] = {}  # section ref -> the course id it shares
     by_course: dict[str, list] = {}
     for section in sections:
         by_course.setdefault(section.course_ref_id, []).append(section)
-    for course_ref in list(by_course)[:it.crosslisted_courses]:
+    for course_ref in list(by_course)[: it.crosslisted_courses]:
         first, second = by_course[course_ref][:2]
         shared = f"XL-{first.local_id}-{second.local_id}"
         crosslisted[first.ref_id] = crosslisted[second.ref_id] = shared
@@ -108,35 +120,65 @@ def write_integration_zip(spec: DistrictSpec, dest: Path, integration: LegacyInt
         course = courses[section.course_ref_id]
         term_ref = section.schedules[0].term_ref_id if section.schedules else None
         course_id = crosslisted.get(section.ref_id) or it.course_id.format(
-            school_year=year, course_code=course.course_code, section_local_id=section.local_id)
+            school_year=year, course_code=course.course_code, section_local_id=section.local_id
+        )
         school = schools[course.school_ref_id]
         if course_id not in made_courses:
             made_courses.add(course_id)
-            rows["courses"].append(CourseRow(course_id=course_id, short_name=f"{course.course_code} {section.local_id}",
-                                             long_name=section.description, account_id=f"school_{school.local_id}",
-                                             term_id=term_ids.get(term_ref)))
+            rows["courses"].append(
+                CourseRow(
+                    course_id=course_id,
+                    short_name=f"{course.course_code} {section.local_id}",
+                    long_name=section.description,
+                    account_id=f"school_{school.local_id}",
+                    term_id=term_ids.get(term_ref),
+                )
+            )
         section_id = it.section_id.format(section_local_id=section.local_id)
         rows["sections"].append(SectionRow(section_id=section_id, course_id=course_id, name=section.description))
         for schedule in section.schedules:
             for teacher_ref in schedule.teacher_ref_ids:
                 if teacher_ref in staff:
-                    rows["enrollments"].append(EnrollmentRow(section_id=section_id, user_id=staff[teacher_ref].local_id,
-                                                             role="teacher", status="active"))
+                    rows["enrollments"].append(
+                        EnrollmentRow(
+                            section_id=section_id, user_id=staff[teacher_ref].local_id, role="teacher", status="active"
+                        )
+                    )
     section_ids = {s.ref_id: it.section_id.format(section_local_id=s.local_id) for s in sections}
     for enrollment in current("StudentSectionEnrollment"):
         student = students.get(enrollment.student_ref_id)
         if student and enrollment.section_ref_id in section_ids:
-            rows["enrollments"].append(EnrollmentRow(section_id=section_ids[enrollment.section_ref_id],
-                                                     user_id=student.local_id, role="student", status="active"))
+            rows["enrollments"].append(
+                EnrollmentRow(
+                    section_id=section_ids[enrollment.section_ref_id],
+                    user_id=student.local_id,
+                    role="student",
+                    status="active",
+                )
+            )
     for person in staff.values():
         email = person.email_choice.chosen or ""
-        rows["users"].append(UserRow(user_id=person.local_id, login_id=it.staff_login.format(
-            email=email, local_id=person.local_id), first_name=person.first_name, last_name=person.last_name,
-            email=email or None, status="active"))
+        rows["users"].append(
+            UserRow(
+                user_id=person.local_id,
+                login_id=it.staff_login.format(email=email, local_id=person.local_id),
+                first_name=person.first_name,
+                last_name=person.last_name,
+                email=email or None,
+                status="active",
+            )
+        )
     for person in students.values():
-        rows["users"].append(UserRow(user_id=person.local_id, login_id=it.student_login.format(
-            local_id=person.local_id, email=person.email), first_name=person.first_name, last_name=person.last_name,
-            email=person.email_choice.chosen or None, status="active"))
+        rows["users"].append(
+            UserRow(
+                user_id=person.local_id,
+                login_id=it.student_login.format(local_id=person.local_id, email=person.email),
+                first_name=person.first_name,
+                last_name=person.last_name,
+                email=person.email_choice.chosen or None,
+                status="active",
+            )
+        )
     rows["users"].extend(departed_users(it.departed_users))
     write_package(dest, [(f"{kind}.csv", kind, kind_rows) for kind, kind_rows in rows.items()])
     return {kind: len(kind_rows) for kind, kind_rows in rows.items()}

@@ -7,6 +7,7 @@ jobs), records what it saw in the audit trail and refreshes the diagnostics, who
 finding also alerts people. The remap is refused while legacy imports still arrive: each one would
 re-create users under their PowerSchool ids.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,11 +44,15 @@ def pause_moment(conversion: Conversion) -> dt.datetime | None:
 
 def our_imports(conversion: Conversion) -> tuple[set[int], set[str]]:
     """The import ids this product made for the conversion, and the upload names its jobs used."""
-    ids = set(SyncRun.objects.filter(conversion=conversion, canvas_import_id__isnull=False)
-              .values_list("canvas_import_id", flat=True))
+    ids = set(
+        SyncRun.objects.filter(conversion=conversion, canvas_import_id__isnull=False).values_list(
+            "canvas_import_id", flat=True
+        )
+    )
     # A sync keeps its upload's name on its SyncRun (services/sync.py), the other jobs in their detail.
-    names = set(SyncRun.objects.filter(conversion=conversion).exclude(upload_name="")
-                .values_list("upload_name", flat=True))
+    names = set(
+        SyncRun.objects.filter(conversion=conversion).exclude(upload_name="").values_list("upload_name", flat=True)
+    )
     for detail in Job.objects.filter(conversion=conversion).exclude(detail={}).values_list("detail", flat=True):
         if detail.get("import_id"):
             ids.add(int(detail["import_id"]))
@@ -64,7 +69,9 @@ def _describe(sis_import) -> dict:
         "created_at": sis_import.created_at.isoformat() if sis_import.created_at else None,
         "state": sis_import.workflow_state,
         "by": user.get("name") or user.get("login_id") or "",
-        "files": sorted({a.get("display_name") or a.get("filename") or "" for a in raw.get("csv_attachments") or []} - {""}),
+        "files": sorted(
+            {a.get("display_name") or a.get("filename") or "" for a in raw.get("csv_attachments") or []} - {""}
+        ),
         "counts": {k: v for k, v in sis_import.counts.items() if v},
         "data_set": sis_import.diffing_data_set_identifier or "",
     }
@@ -88,13 +95,29 @@ def check(conversion: Conversion, *, user=None) -> dict:
             foreign.append(described)
     foreign.sort(key=lambda d: d["created_at"] or "", reverse=True)
     newest = foreign[0]["created_at"] if foreign else None
-    result = {"since": since.isoformat(), "count": len(foreign), "foreign": foreign[:SHOWN], "newest": newest,
-              "still_arriving": _recent(newest)}
-    summary = (f"Canvas SIS imports since the pause: {len(foreign)} not made by this product"
-               + (f", the last at {newest}" if newest else "")) if foreign else \
-        "Canvas SIS imports since the pause: none but ours"
-    audit.record(district=conversion.district, conversion=conversion, user=user, action=CHECK_ACTION,
-                 summary=summary, detail=result)
+    result = {
+        "since": since.isoformat(),
+        "count": len(foreign),
+        "foreign": foreign[:SHOWN],
+        "newest": newest,
+        "still_arriving": _recent(newest),
+    }
+    summary = (
+        (
+            f"Canvas SIS imports since the pause: {len(foreign)} not made by this product"
+            + (f", the last at {newest}" if newest else "")
+        )
+        if foreign
+        else "Canvas SIS imports since the pause: none but ours"
+    )
+    audit.record(
+        district=conversion.district,
+        conversion=conversion,
+        user=user,
+        action=CHECK_ACTION,
+        summary=summary,
+        detail=result,
+    )
     from conversion.services import diagnostics
 
     diagnostics.update_diagnostics(conversion)
@@ -108,8 +131,7 @@ def _recent(newest: str | None, now: dt.datetime | None = None) -> bool:
 
 
 def latest(conversion: Conversion) -> dict | None:
-    event = (AuditEvent.objects.filter(conversion=conversion, action=CHECK_ACTION)
-             .order_by("-created_at", "-id").first())
+    event = AuditEvent.objects.filter(conversion=conversion, action=CHECK_ACTION).order_by("-created_at", "-id").first()
     return event.detail if event else None
 
 
@@ -118,8 +140,10 @@ def still_arriving(conversion: Conversion) -> list[str]:
     seen = latest(conversion)
     if seen and _recent(seen.get("newest")):
         last = seen["foreign"][0]
-        return [f"Legacy SIS imports still reach Canvas after the pause (the last, import {last['id']}, at "
-                f"{seen['newest']}): pause the legacy sync; the remap can run {QUIET_HOURS} hours after the last one."]
+        return [
+            f"Legacy SIS imports still reach Canvas after the pause (the last, import {last['id']}, at "
+            f"{seen['newest']}): pause the legacy sync; the remap can run {QUIET_HOURS} hours after the last one."
+        ]
     return []
 
 
@@ -127,8 +151,12 @@ def finding_evidence(conversion: Conversion) -> dict | None:
     """Evidence for the diagnostics' "legacy imports" finding: the latest check, while imports still arrive."""
     seen = latest(conversion)
     if seen and seen.get("foreign") and _recent(seen.get("newest")):
-        return {"count": seen.get("count", len(seen["foreign"])), "since": seen["since"], "newest": seen["newest"],
-                "imports": seen["foreign"]}
+        return {
+            "count": seen.get("count", len(seen["foreign"])),
+            "since": seen["since"],
+            "newest": seen["newest"],
+            "imports": seen["foreign"],
+        }
     return None
 
 
@@ -138,7 +166,7 @@ def check_all() -> dict:
 
     found = {}
     for conversion in Conversion.objects.filter(
-            state__in=(ConversionState.MAPPING, ConversionState.REMAPPING, ConversionState.GO_LIVE)
+        state__in=(ConversionState.MAPPING, ConversionState.REMAPPING, ConversionState.GO_LIVE)
     ).select_related("district"):
         try:
             found[conversion.pk] = check(conversion)["count"]

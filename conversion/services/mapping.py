@@ -4,6 +4,7 @@ Users are matched on the PowerSchool ID (SIF LocalId = Canvas sis_user_id before
 their SIS course id, enrollments on (course, user, role). Each row gets a status and a reason; the
 conflicts that would make the remap fail or hit the wrong person block the district's approval.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db import transaction
-from sifclient.records import EMAIL_RULE
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapshot
@@ -21,6 +21,7 @@ from conversion.services import bulk
 from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster
 from conversion.services.sis_csv import planned_logins
+from sifclient.records import EMAIL_RULE
 
 M = MatchStatus
 
@@ -45,8 +46,9 @@ _ROW_COLUMNS = ("diff_id",) + DiffRow._fields
 def save_rows(diff: MappingDiff, rows: Iterable[DiffRow]) -> int:
     """Store the rows of `diff` (COPY on PostgreSQL); returns how many."""
     key = (diff.pk,)
-    return bulk.insert_rows(MappingRow, _ROW_COLUMNS,
-                            (key + (r.kind, str(r.status)) + r[2:] for r in rows))  # str(): the choice's value
+    return bulk.insert_rows(
+        MappingRow, _ROW_COLUMNS, (key + (r.kind, str(r.status)) + r[2:] for r in rows)
+    )  # str(): the choice's value
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,9 @@ class CanvasCourse:
     term_dates: tuple[str, str] = ("", "")  # the course's term's start_at and end_at in Canvas (dates only)
 
 
-def diff_term_dates(roster: Roster, canvas_courses: Iterable[CanvasCourse],
-                    renamed: dict[str, str] | None = None) -> list[DiffRow]:
+def diff_term_dates(
+    roster: Roster, canvas_courses: Iterable[CanvasCourse], renamed: dict[str, str] | None = None
+) -> list[DiffRow]:
     """Terms whose dates in Canvas differ from PowerSchool's TermInfo: edited by hand in Canvas, most likely.
     Canvas keeps dates edited in its interface over an SIS import's (term start/end dates are sticky:
     lib/sis/csv/term_importer.rb, the SIS CSV document's S mark), so the district is told, not overwritten
@@ -83,11 +86,18 @@ def diff_term_dates(roster: Roster, canvas_courses: Iterable[CanvasCourse],
         seen.add(term.term_id)
         canvas_dates = tuple(d[:10] for d in course.term_dates)
         if canvas_dates != (term.start_date or "", term.end_date or ""):
-            rows.append(DiffRow(kind="term", status=M.CONFLICT, key=term.term_id, name=term.name,
-                                sif_value=f"{term.start_date} – {term.end_date}",
-                                canvas_value=f"{canvas_dates[0] or '?'} – {canvas_dates[1] or '?'}",
-                                reason="Canvas's term dates differ from PowerSchool's (edited by hand?): Canvas keeps "
-                                       "its own; correct one of them"))
+            rows.append(
+                DiffRow(
+                    kind="term",
+                    status=M.CONFLICT,
+                    key=term.term_id,
+                    name=term.name,
+                    sif_value=f"{term.start_date} – {term.end_date}",
+                    canvas_value=f"{canvas_dates[0] or '?'} – {canvas_dates[1] or '?'}",
+                    reason="Canvas's term dates differ from PowerSchool's (edited by hand?): Canvas keeps "
+                    "its own; correct one of them",
+                )
+            )
     return rows
 
 
@@ -105,8 +115,11 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
 
     by_local = {s.local_id: s for s in roster.sections.values()}
     courses = list(canvas_courses)
-    taken = {"section": {i for c in courses for i in c.sis_section_ids},
-             "course": {c.sis_course_id for c in courses}, "term": {c.sis_term_id for c in courses}}
+    taken = {
+        "section": {i for c in courses for i in c.sis_section_ids},
+        "course": {c.sis_course_id for c in courses},
+        "term": {c.sis_term_id for c in courses},
+    }
     renames: dict[str, dict[str, tuple[str, str]]] = {"term": {}, "course": {}, "section": {}}
 
     def claim(kind, old, new, name):
@@ -132,13 +145,27 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
     rows = []
     for kind, found in renames.items():
         for old, (new, name) in sorted(found.items()):
-            rows.append(DiffRow(kind=f"legacy_{kind}", status=M.MATCHED, key=new, name=name, sif_value=new,
-                                canvas_value=old, reason=f"legacy {kind} id {old}: the remap renames it to {new}"))
+            rows.append(
+                DiffRow(
+                    kind=f"legacy_{kind}",
+                    status=M.MATCHED,
+                    key=new,
+                    name=name,
+                    sif_value=new,
+                    canvas_value=old,
+                    reason=f"legacy {kind} id {old}: the remap renames it to {new}",
+                )
+            )
     return rows
 
 
-_CSV_ROLE = {"StudentEnrollment": "student", "TeacherEnrollment": "teacher", "TaEnrollment": "ta",
-             "ObserverEnrollment": "observer", "DesignerEnrollment": "designer"}
+_CSV_ROLE = {
+    "StudentEnrollment": "student",
+    "TeacherEnrollment": "teacher",
+    "TaEnrollment": "ta",
+    "ObserverEnrollment": "observer",
+    "DesignerEnrollment": "designer",
+}
 
 
 def _norm(text: str) -> str:
@@ -151,8 +178,9 @@ def names_match(person: Person, user: CanvasUser) -> bool:
     return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
 
 
-def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser],
-               logins: dict[str, str] | None = None) -> list[DiffRow]:
+def diff_users(
+    people: Iterable[Person], canvas_users: Iterable[CanvasUser], logins: dict[str, str] | None = None
+) -> list[DiffRow]:
     """The user half of the mapping: plain data in, rows to save out.
 
     `logins` (person RefId -> the login the sync would write, sis_csv.planned_logins): an existing Canvas user
@@ -179,8 +207,7 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser],
     for p in people:
         if len(by_local[p.local_id]) > 1:
             kinds = " and ".join(sorted({q.kind for q in by_local[p.local_id]}))
-            row(M.CONFLICT, p, f"PowerSchool ID {p.local_id} is used by more than one person ({kinds})",
-                blocking=True)
+            row(M.CONFLICT, p, f"PowerSchool ID {p.local_id} is used by more than one person ({kinds})", blocking=True)
             used_canvas.add(p.local_id)
             continue
         current = canvas.get(p.local_id)
@@ -189,8 +216,14 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser],
             used_canvas.add(p.dcid)
             wanted = logins.get(p.ref_id)
             if wanted and remapped.login_id and wanted.casefold() != remapped.login_id.casefold():
-                row(M.CONFLICT, p, f"login would change from {remapped.login_id} to {wanted}: set the district's "
-                                   "login rule to the one Canvas holds", canvas_value=p.dcid, blocking=True)
+                row(
+                    M.CONFLICT,
+                    p,
+                    f"login would change from {remapped.login_id} to {wanted}: set the district's "
+                    "login rule to the one Canvas holds",
+                    canvas_value=p.dcid,
+                    blocking=True,
+                )
             else:
                 row(M.MATCHED, p, "already under its DCID", canvas_value=p.dcid)
             continue
@@ -199,35 +232,60 @@ def diff_users(people: Iterable[Person], canvas_users: Iterable[CanvasUser],
             continue
         used_canvas.add(p.local_id)
         if not p.dcid:
-            row(M.CONFLICT, p, "no DCID in the SIF data: the agent.cfg mapping is missing", current.sis_user_id,
-                blocking=True)
+            row(
+                M.CONFLICT,
+                p,
+                "no DCID in the SIF data: the agent.cfg mapping is missing",
+                current.sis_user_id,
+                blocking=True,
+            )
         elif len(by_dcid[p.dcid]) > 1:
             others = ", ".join(q.local_id for q in by_dcid[p.dcid] if q is not p)
-            row(M.CONFLICT, p, f"DCID {p.dcid} is claimed twice (also by {others})", current.sis_user_id,
-                blocking=True)
+            row(M.CONFLICT, p, f"DCID {p.dcid} is claimed twice (also by {others})", current.sis_user_id, blocking=True)
         elif p.dcid in canvas and p.dcid != p.local_id and p.dcid not in by_local:
-            row(M.CONFLICT, p, f"DCID {p.dcid} is already the SIS ID of another Canvas user ({canvas[p.dcid].name})",
-                current.sis_user_id, blocking=True)
-        elif (logins.get(p.ref_id) and current.login_id
-              and logins[p.ref_id].casefold() != current.login_id.casefold()):
-            row(M.CONFLICT, p, f"login would change from {current.login_id} to {logins[p.ref_id]}: set the "
-                               "district's login rule to the one the legacy integration used", current.sis_user_id,
-                blocking=True)
+            row(
+                M.CONFLICT,
+                p,
+                f"DCID {p.dcid} is already the SIS ID of another Canvas user ({canvas[p.dcid].name})",
+                current.sis_user_id,
+                blocking=True,
+            )
+        elif logins.get(p.ref_id) and current.login_id and logins[p.ref_id].casefold() != current.login_id.casefold():
+            row(
+                M.CONFLICT,
+                p,
+                f"login would change from {current.login_id} to {logins[p.ref_id]}: set the "
+                "district's login rule to the one the legacy integration used",
+                current.sis_user_id,
+                blocking=True,
+            )
         elif not names_match(p, current):
-            row(M.CONFLICT, p, f"name differs: Canvas has “{current.name}”; the sync will update it",
-                current.sis_user_id)
+            row(
+                M.CONFLICT,
+                p,
+                f"name differs: Canvas has “{current.name}”; the sync will update it",
+                current.sis_user_id,
+            )
         else:
             row(M.MATCHED, p, "same PowerSchool ID and name", current.sis_user_id)
     for sis_id, user in canvas.items():
         if sis_id not in used_canvas:
-            rows.append(DiffRow(kind="user", status=M.ONLY_CANVAS, key=sis_id, name=user.name,
-                                   canvas_value=sis_id,
-                                   reason="not in the SIF data: left the district or in a school not synced"))
+            rows.append(
+                DiffRow(
+                    kind="user",
+                    status=M.ONLY_CANVAS,
+                    key=sis_id,
+                    name=user.name,
+                    canvas_value=sis_id,
+                    reason="not in the SIF data: left the district or in a school not synced",
+                )
+            )
     return rows
 
 
-def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse],
-                 renamed: dict[str, str] | None = None) -> list[DiffRow]:
+def diff_courses(
+    roster: Roster, canvas_courses: Iterable[CanvasCourse], renamed: dict[str, str] | None = None
+) -> list[DiffRow]:
     """Courses by SIS id; `renamed` (legacy course id -> the sync's) counts a legacy course as the one it becomes."""
     renamed = renamed or {}
     canvas = {renamed.get(c.sis_course_id, c.sis_course_id): c for c in canvas_courses if c.sis_course_id}
@@ -235,17 +293,48 @@ def diff_courses(roster: Roster, canvas_courses: Iterable[CanvasCourse],
     for section in roster.sections.values():
         course = canvas.pop(section.course_id, None)
         if course is None:
-            rows.append(DiffRow(kind="course", status=M.ONLY_SIF, key=section.course_id, name=section.name,
-                                   sif_value=section.school.name, reason="not in Canvas yet: the first sync creates it"))
+            rows.append(
+                DiffRow(
+                    kind="course",
+                    status=M.ONLY_SIF,
+                    key=section.course_id,
+                    name=section.name,
+                    sif_value=section.school.name,
+                    reason="not in Canvas yet: the first sync creates it",
+                )
+            )
         elif _norm(course.name) != _norm(section.name):
-            rows.append(DiffRow(kind="course", status=M.CONFLICT, key=section.course_id, name=section.name,
-                                   canvas_value=course.name, reason="name differs; the sync will update it"))
+            rows.append(
+                DiffRow(
+                    kind="course",
+                    status=M.CONFLICT,
+                    key=section.course_id,
+                    name=section.name,
+                    canvas_value=course.name,
+                    reason="name differs; the sync will update it",
+                )
+            )
         else:
-            rows.append(DiffRow(kind="course", status=M.MATCHED, key=section.course_id, name=section.name,
-                                   canvas_value=course.name, reason="same SIS course id and name"))
+            rows.append(
+                DiffRow(
+                    kind="course",
+                    status=M.MATCHED,
+                    key=section.course_id,
+                    name=section.name,
+                    canvas_value=course.name,
+                    reason="same SIS course id and name",
+                )
+            )
     for sis_id, course in canvas.items():
-        rows.append(DiffRow(kind="course", status=M.ONLY_CANVAS, key=sis_id, name=course.name,
-                               reason="not in the SIF data for this school year and these schools"))
+        rows.append(
+            DiffRow(
+                kind="course",
+                status=M.ONLY_CANVAS,
+                key=sis_id,
+                name=course.name,
+                reason="not in the SIF data for this school year and these schools",
+            )
+        )
     return rows
 
 
@@ -256,8 +345,12 @@ def diff_enrollments(roster: Roster, canvas_enrollments: set[tuple[str, str, str
         DiffRow(kind="enrollment", status=M.ONLY_SIF, key=f"{c} {u} {r}", reason="will be added by the sync")
         for c, u, r in sorted(sif - canvas_enrollments)
     ] + [
-        DiffRow(kind="enrollment", status=M.ONLY_CANVAS, key=f"{c} {u} {r}",
-                   reason="not in the SIF data: the sync will drop it")
+        DiffRow(
+            kind="enrollment",
+            status=M.ONLY_CANVAS,
+            key=f"{c} {u} {r}",
+            reason="not in the SIF data: the sync will drop it",
+        )
         for c, u, r in sorted(canvas_enrollments - sif)
     ]
     matched = len(sif & canvas_enrollments)
@@ -290,11 +383,22 @@ def run_mapping(job: Job, progress: Progress) -> None:
         courses = []
         for c in canvas.iter_courses(account):
             # A course the sync does not name is read with its sections: it may be the legacy integration's.
-            sections = () if (c.sis_course_id or "") in in_scope or not c.sis_course_id else tuple(
-                s.sis_section_id for s in canvas.iter_sections(c.id) if s.sis_section_id)
+            sections = (
+                ()
+                if (c.sis_course_id or "") in in_scope or not c.sis_course_id
+                else tuple(s.sis_section_id for s in canvas.iter_sections(c.id) if s.sis_section_id)
+            )
             term = c.raw.get("term") or {}
-            courses.append(CanvasCourse(c.sis_course_id or "", c.name, c.id, c.sis_term_id or "", sections,
-                                        (term.get("start_at") or "", term.get("end_at") or "")))
+            courses.append(
+                CanvasCourse(
+                    c.sis_course_id or "",
+                    c.name,
+                    c.id,
+                    c.sis_term_id or "",
+                    sections,
+                    (term.get("start_at") or "", term.get("end_at") or ""),
+                )
+            )
         read = [c for c in courses if c.sis_course_id in in_scope]
         progress.update(current=2, message=f"{len(courses):,} Canvas courses; reading enrollments", force=True)
         canvas_enrollments: set[tuple[str, str, str]] = set()
@@ -323,21 +427,29 @@ def run_mapping(job: Job, progress: Progress) -> None:
     counts["enrollment"][M.MATCHED] += matched_enrollments
     with transaction.atomic():
         diff = MappingDiff.objects.create(
-            conversion=conversion, snapshot=snapshot, job=job,
+            conversion=conversion,
+            snapshot=snapshot,
+            job=job,
             counts={k: dict(v) for k, v in counts.items()},
-            blocking_count=sum(1 for r in rows if r.blocking), fingerprint=fingerprint_rows(rows),
+            blocking_count=sum(1 for r in rows if r.blocking),
+            fingerprint=fingerprint_rows(rows),
         )
         save_rows(diff, rows)
     users_count = counts["user"]
     term_warnings = roster.term_date_warnings()
     progress.update(
-        current=4, detail={"mapping_diff": diff.pk, "term_warnings": term_warnings},
-        message=(f"Users: {users_count[M.MATCHED]:,} matched, {users_count[M.CONFLICT]:,} conflicting, "
-                 f"{users_count[M.ONLY_SIF]:,} only in SIF, {users_count[M.ONLY_CANVAS]:,} only in Canvas; "
-                 f"{diff.blocking_count:,} blocking"
-                 + (f"; {several_emails:,} with several e-mail addresses in PowerSchool (Canvas gets "
-                    f"{EMAIL_RULE})" if several_emails else "")
-                 + (f"; {len(term_warnings)} term(s) whose end date disagrees with exit dates" if term_warnings
-                    else "")),
+        current=4,
+        detail={"mapping_diff": diff.pk, "term_warnings": term_warnings},
+        message=(
+            f"Users: {users_count[M.MATCHED]:,} matched, {users_count[M.CONFLICT]:,} conflicting, "
+            f"{users_count[M.ONLY_SIF]:,} only in SIF, {users_count[M.ONLY_CANVAS]:,} only in Canvas; "
+            f"{diff.blocking_count:,} blocking"
+            + (
+                f"; {several_emails:,} with several e-mail addresses in PowerSchool (Canvas gets {EMAIL_RULE})"
+                if several_emails
+                else ""
+            )
+            + (f"; {len(term_warnings)} term(s) whose end date disagrees with exit dates" if term_warnings else "")
+        ),
         force=True,
     )

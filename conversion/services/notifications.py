@@ -10,6 +10,7 @@ a scheduled check tells no one twice. Who hears of what, by the people who can a
 
 The receivers below are connected when the app is ready (conversion/apps.py).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,23 +23,34 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save
-
-from conversion.signals import job_finished
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
 from conversion.models import (
-    AlertPreference, Approval, AuditEvent, Conversion, ConversionState, Delivery, Diagnostic, Job, JobKind,
-    JobState, Notification, NotificationKind, SyncRun,
+    AlertPreference,
+    Approval,
+    AuditEvent,
+    Conversion,
+    ConversionState,
+    Delivery,
+    Diagnostic,
+    Job,
+    JobKind,
+    JobState,
+    Notification,
+    NotificationKind,
+    SyncRun,
 )
 from conversion.models.sync import SyncState
+from conversion.signals import job_finished
 
 log = logging.getLogger(__name__)
 REMINDER_DAYS = (7, 1)  # a pause or go-live date a week away, and a day away
 
 
 # ---- who ---------------------------------------------------------------------------------------
+
 
 def consultants():
     return get_user_model().objects.filter(is_staff=True, is_active=True)
@@ -63,6 +75,7 @@ def set_delivery(user, delivery: str) -> None:
 
 # ---- the one way in ----------------------------------------------------------------------------
 
+
 def notify(conversion: Conversion, kind: str, text: str, recipients: Iterable, *, key: str) -> list[Notification]:
     """One note per recipient and key (people who have it already are skipped); e-mails the new notes of
     people who chose immediate messages. Returns the notes created now."""
@@ -70,8 +83,9 @@ def notify(conversion: Conversion, kind: str, text: str, recipients: Iterable, *
     for user in {u.pk: u for u in recipients}.values():
         try:
             with transaction.atomic():
-                note = Notification.objects.create(recipient=user, conversion=conversion, kind=kind,
-                                                   key=key[:200], text=text[:500])
+                note = Notification.objects.create(
+                    recipient=user, conversion=conversion, kind=kind, key=key[:200], text=text[:500]
+                )
         except IntegrityError:
             continue  # told already: this is a retry or a second look
         created.append(note)
@@ -85,16 +99,24 @@ def _site_url(path: str) -> str:
 
 
 def _conversion_url(conversion: Conversion) -> str:
-    return _site_url(reverse("district_year", kwargs={"slug": conversion.district.slug, "year": conversion.school_year}))
+    return _site_url(
+        reverse("district_year", kwargs={"slug": conversion.district.slug, "year": conversion.school_year})
+    )
 
 
 def _email_one(note: Notification) -> None:
     conversion = note.conversion
-    body = (f"{note.text}\n\n{_conversion_url(conversion)}\n\n"
-            f"You get each alert as it happens; to get one e-mail a day instead: {_site_url(reverse('alert_settings'))}\n")
+    body = (
+        f"{note.text}\n\n{_conversion_url(conversion)}\n\n"
+        f"You get each alert as it happens; to get one e-mail a day instead: {_site_url(reverse('alert_settings'))}\n"
+    )
     try:
-        send_mail(f"[{conversion.district.name}] {note.get_kind_display()}", body,
-                  settings.DEFAULT_FROM_EMAIL, [note.recipient.email])
+        send_mail(
+            f"[{conversion.district.name}] {note.get_kind_display()}",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [note.recipient.email],
+        )
     except Exception:  # a mail server down must not fail the job that raised the alert; the note stays
         log.exception("could not e-mail notification %s", note.pk)
         return
@@ -104,27 +126,45 @@ def _email_one(note: Notification) -> None:
 def send_digests(now: dt.datetime | None = None) -> dict:
     """One e-mail per digest reader with every note not yet e-mailed; returns {username: count}."""
     now = now or timezone.now()
-    pending = (Notification.objects.filter(emailed_at__isnull=True, created_at__lte=now,
-                                           recipient__alert_preference__delivery=Delivery.DIGEST,
-                                           recipient__is_active=True)
-               .exclude(recipient__email="").select_related("recipient", "conversion__district").order_by("created_at", "id"))
+    pending = (
+        Notification.objects.filter(
+            emailed_at__isnull=True,
+            created_at__lte=now,
+            recipient__alert_preference__delivery=Delivery.DIGEST,
+            recipient__is_active=True,
+        )
+        .exclude(recipient__email="")
+        .select_related("recipient", "conversion__district")
+        .order_by("created_at", "id")
+    )
     by_user: dict = defaultdict(list)
     for note in pending:
         by_user[note.recipient].append(note)
     sent = {}
     for user, notes in by_user.items():
-        lines = [f"- {n.created_at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC · {n.get_kind_display()}: {n.text}\n"
-                 f"  {_conversion_url(n.conversion)}" for n in notes]
-        body = "Alerts since your last digest:\n\n" + "\n".join(lines) + (
-            f"\n\nTo get each alert as it happens instead: {_site_url(reverse('alert_settings'))}\n")
-        send_mail(f"Daily digest: {len(notes)} alert{'s' if len(notes) != 1 else ''}", body,
-                  settings.DEFAULT_FROM_EMAIL, [user.email])
+        lines = [
+            f"- {n.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC · {n.get_kind_display()}: {n.text}\n"
+            f"  {_conversion_url(n.conversion)}"
+            for n in notes
+        ]
+        body = (
+            "Alerts since your last digest:\n\n"
+            + "\n".join(lines)
+            + (f"\n\nTo get each alert as it happens instead: {_site_url(reverse('alert_settings'))}\n")
+        )
+        send_mail(
+            f"Daily digest: {len(notes)} alert{'s' if len(notes) != 1 else ''}",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [user.email],
+        )
         Notification.objects.filter(pk__in=[n.pk for n in notes]).update(emailed_at=timezone.now())
         sent[user.get_username()] = len(notes)
     return sent
 
 
 # ---- approvals (consultants hear of every approval) -------------------------------------------
+
 
 def approval_text(conversion: Conversion, approval: Approval) -> str:
     who = approval.approved_by.get_username() if approval.approved_by_id else "the district"
@@ -136,8 +176,13 @@ def approval_text(conversion: Conversion, approval: Approval) -> str:
 
 def notify_consultants_of_approval(conversion: Conversion, approval: Approval) -> list[Notification]:
     """One unread note per active consultant (staff user); called by workflow.perform after an approval."""
-    return notify(conversion, NotificationKind.APPROVAL, approval_text(conversion, approval), consultants(),
-                  key=f"approval:{approval.pk}")
+    return notify(
+        conversion,
+        NotificationKind.APPROVAL,
+        approval_text(conversion, approval),
+        consultants(),
+        key=f"approval:{approval.pk}",
+    )
 
 
 @transaction.atomic
@@ -153,6 +198,7 @@ def mark_read(user, notification_id: int | None = None) -> int:
 
 
 # ---- what happens, as it happens ---------------------------------------------------------------
+
 
 def _quietly(when):
     """A receiver that only works when `when(instance, created)` holds (a cheap test, so the many saves
@@ -170,7 +216,9 @@ def _quietly(when):
                     receiver_func(sender, instance, created=created, **kwargs)
             except Exception:
                 log.exception("alert %s failed", receiver_func.__name__)
+
         return wrapper
+
     return decorate
 
 
@@ -183,24 +231,35 @@ def _job_finished(sender, job: Job, **kwargs) -> None:
     _job_ended(sender, job)
 
 
-@_quietly(lambda job, created: job.state == JobState.FAILED
-          or job.state == JobState.SUCCEEDED and job.kind == JobKind.GRADE_PASSBACK)
+@_quietly(
+    lambda job, created: (
+        job.state == JobState.FAILED or job.state == JobState.SUCCEEDED and job.kind == JobKind.GRADE_PASSBACK
+    )
+)
 def _job_ended(sender, instance: Job, **kwargs) -> None:
     job = instance
     if job.state == JobState.FAILED:
         conversion = job.conversion
         people = list(consultants()) + ([job.requested_by] if job.requested_by and job.requested_by.is_active else [])
-        notify(conversion, NotificationKind.JOB_FAILED,
-               f"{_label(conversion)}: {JobKind(job.kind).label} failed. {job.message}", people,
-               key=f"job_failed:{job.pk}")
+        notify(
+            conversion,
+            NotificationKind.JOB_FAILED,
+            f"{_label(conversion)}: {JobKind(job.kind).label} failed. {job.message}",
+            people,
+            key=f"job_failed:{job.pk}",
+        )
     elif job.state == JobState.SUCCEEDED and job.kind == JobKind.GRADE_PASSBACK:
         refused = ((job.detail or {}).get("counts") or {}).get("refused", 0)
         if refused:
             conversion = job.conversion
-            notify(conversion, NotificationKind.GPB_REFUSED,
-                   f"{_label(conversion)}: grade passback refused {refused} score{'s' if refused != 1 else ''} "
-                   f"or assignment{'s' if refused != 1 else ''}; the reasons are on the grade passback page.",
-                   everyone(conversion), key=f"gpb_refused:{job.pk}")
+            notify(
+                conversion,
+                NotificationKind.GPB_REFUSED,
+                f"{_label(conversion)}: grade passback refused {refused} score{'s' if refused != 1 else ''} "
+                f"or assignment{'s' if refused != 1 else ''}; the reasons are on the grade passback page.",
+                everyone(conversion),
+                key=f"gpb_refused:{job.pk}",
+            )
 
 
 @receiver(post_save, sender=SyncRun, dispatch_uid="alerts:sync")
@@ -210,9 +269,13 @@ def sync_saved(sender, instance: SyncRun, **kwargs) -> None:
         return
     conversion = instance.conversion
     reason = (instance.held_reason or "").splitlines()[0] if instance.held_reason else ""
-    notify(conversion, NotificationKind.SYNC_HELD,
-           f"{_label(conversion)}: a sync is held for a person's release. {reason}", consultants(),
-           key=f"sync_held:{instance.pk}")
+    notify(
+        conversion,
+        NotificationKind.SYNC_HELD,
+        f"{_label(conversion)}: a sync is held for a person's release. {reason}",
+        consultants(),
+        key=f"sync_held:{instance.pk}",
+    )
 
 
 @receiver(post_save, sender=Diagnostic, dispatch_uid="alerts:diagnostic")
@@ -222,9 +285,13 @@ def diagnostic_saved(sender, instance: Diagnostic, **kwargs) -> None:
         return
     conversion = instance.conversion
     # first_seen starts a new episode each time a cleared finding comes back: each episode is new.
-    notify(conversion, NotificationKind.DIAGNOSTIC,
-           f"{_label(conversion)}: {instance.get_severity_display()}: {instance.title}", everyone(conversion),
-           key=f"diagnostic:{instance.pk}:{instance.first_seen.isoformat()}")
+    notify(
+        conversion,
+        NotificationKind.DIAGNOSTIC,
+        f"{_label(conversion)}: {instance.get_severity_display()}: {instance.title}",
+        everyone(conversion),
+        key=f"diagnostic:{instance.pk}:{instance.first_seen.isoformat()}",
+    )
 
 
 @receiver(post_save, sender=AuditEvent, dispatch_uid="alerts:waiting")
@@ -236,17 +303,24 @@ def audit_saved(sender, instance: AuditEvent, created: bool, **kwargs) -> None:
         return
     from conversion import workflow  # workflow imports this module
 
-    conversions = ([instance.conversion] if instance.conversion_id
-                   else list(instance.district.conversions.exclude(state=ConversionState.LIVE)))
+    conversions = (
+        [instance.conversion]
+        if instance.conversion_id
+        else list(instance.district.conversions.exclude(state=ConversionState.LIVE))
+    )
     for conversion in conversions:
         conversion = Conversion.objects.select_related("district").get(pk=conversion.pk)
         for transition in workflow.waiting_on_district(conversion):
             if not _admins_can_act(conversion, transition):
                 continue
             since = conversion.state_changed_at if transition.field == "state" else None
-            notify(conversion, NotificationKind.WAITING,
-                   f"{_label(conversion)} waits for you: {transition.label}.", district_admins(conversion),
-                   key=f"waiting:{conversion.pk}:{transition.name}:{since.isoformat() if since else getattr(conversion, transition.field)}")
+            notify(
+                conversion,
+                NotificationKind.WAITING,
+                f"{_label(conversion)} waits for you: {transition.label}.",
+                district_admins(conversion),
+                key=f"waiting:{conversion.pk}:{transition.name}:{since.isoformat() if since else getattr(conversion, transition.field)}",
+            )
 
 
 def _admins_can_act(conversion: Conversion, transition) -> bool:
@@ -259,6 +333,7 @@ def _admins_can_act(conversion: Conversion, transition) -> bool:
 
 # ---- scheduled checks --------------------------------------------------------------------------
 
+
 def check_nightly_syncs(now: dt.datetime | None = None) -> list[int]:
     """At 01:00 Mountain: every live district whose nightly sync of today's business date has not run."""
     from conversion.services.schedule import business_date
@@ -270,9 +345,13 @@ def check_nightly_syncs(now: dt.datetime | None = None) -> list[int]:
         ran = SyncRun.objects.filter(conversion=conversion, trigger="nightly", business_date=day).exists()
         if not ran:
             missing.append(conversion.pk)
-            notify(conversion, NotificationKind.NIGHTLY_MISSING,
-                   f"{_label(conversion)}: the nightly sync of {day:%B %-d} did not run by 01:00 Mountain time.",
-                   consultants(), key=f"nightly_missing:{conversion.pk}:{day.isoformat()}")
+            notify(
+                conversion,
+                NotificationKind.NIGHTLY_MISSING,
+                f"{_label(conversion)}: the nightly sync of {day:%B %-d} did not run by 01:00 Mountain time.",
+                consultants(),
+                key=f"nightly_missing:{conversion.pk}:{day.isoformat()}",
+            )
     return missing
 
 
@@ -293,10 +372,14 @@ def remind_due_dates() -> list[tuple[int, str, int]]:
         for what, label, when in dates:
             days = (when - today).days
             if days in REMINDER_DAYS:
-                notify(conversion, NotificationKind.DATE_SOON,
-                       f"{_label(conversion)}: the {label} is {'tomorrow' if days == 1 else 'in a week'}, "
-                       f"{when:%A %B %-d}.", everyone(conversion),
-                       key=f"date_soon:{conversion.pk}:{what}:{when.isoformat()}:{days}")
+                notify(
+                    conversion,
+                    NotificationKind.DATE_SOON,
+                    f"{_label(conversion)}: the {label} is {'tomorrow' if days == 1 else 'in a week'}, "
+                    f"{when:%A %B %-d}.",
+                    everyone(conversion),
+                    key=f"date_soon:{conversion.pk}:{what}:{when.isoformat()}:{days}",
+                )
                 sent.append((conversion.pk, what, days))
     return sent
 

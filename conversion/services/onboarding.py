@@ -2,18 +2,22 @@
 
 Every change is audited; secrets (the Canvas token, the ZIS password) go into the trail only as "changed".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from canvas.client import CanvasClient
-from canvas.errors import (
-    CanvasAuthenticationError, CanvasError, CanvasNotFoundError, CanvasPermissionError,
-)
 from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
+from canvas.client import CanvasClient
+from canvas.errors import (
+    CanvasAuthenticationError,
+    CanvasError,
+    CanvasNotFoundError,
+    CanvasPermissionError,
+)
 from conversion import audit
 from conversion.models import AuditEvent, Conversion, District, Hosting
 from conversion.rules import is_consultant
@@ -60,13 +64,21 @@ def create_district(*, user, name: str, powerschool_url: str, time_zone: str, sc
     """A new district and its conversion for `school_year`, hosting told from the PowerSchool URL."""
     _require_consultant(user)
     district = District.objects.create(
-        name=name, slug=unique_slug(name), powerschool_url=powerschool_url, time_zone=time_zone,
+        name=name,
+        slug=unique_slug(name),
+        powerschool_url=powerschool_url,
+        time_zone=time_zone,
     )
     conversion = Conversion.objects.create(
-        district=district, school_year=school_year, hosting=hosting_for(powerschool_url),
+        district=district,
+        school_year=school_year,
+        hosting=hosting_for(powerschool_url),
     )
     audit.record(
-        district=district, conversion=conversion, user=user, action="district_created",
+        district=district,
+        conversion=conversion,
+        user=user,
+        action="district_created",
         summary=f"Added the district {name} and its {conversion.school_year_label} conversion",
         detail={"powerschool_url": powerschool_url, "time_zone": time_zone, "hosting": conversion.hosting},
     )
@@ -97,7 +109,10 @@ def update_district(district: District, *, user, **values) -> list[str]:
     if "powerschool_url" in changed:
         district.conversions.filter(state="agent_setup").update(hosting=hosting_for(district.powerschool_url))
     audit.record(
-        district=district, conversion=None, user=user, action="edit:district",
+        district=district,
+        conversion=None,
+        user=user,
+        action="edit:district",
         summary="Changed " + ", ".join(str(District._meta.get_field(n).verbose_name) for n in changed),
         detail={n: {"from": str(getattr(before, n)), "to": str(values[n])} for n in changed},
     )
@@ -116,8 +131,10 @@ class CanvasCheck:
         return [name for name, held in self.permissions.items() if not held]
 
     def rows(self) -> list[dict]:
-        return [{"name": n, "label": REQUIRED_CANVAS_PERMISSIONS.get(n, n), "held": held}
-                for n, held in self.permissions.items()]
+        return [
+            {"name": n, "label": REQUIRED_CANVAS_PERMISSIONS.get(n, n), "held": held}
+            for n, held in self.permissions.items()
+        ]
 
     def as_detail(self) -> dict:
         return {"ok": self.ok, "account_name": self.account_name, "permissions": self.permissions, "error": self.error}
@@ -139,8 +156,10 @@ def save_canvas(district: District, *, user, canvas_url: str, account_id: str, t
     changed = _save_changes(district, before, values)
     if not changed:
         return []
-    detail = {n: ({"changed": True} if n == "canvas_token" else {"from": getattr(before, n), "to": values[n]})
-              for n in changed}
+    detail = {
+        n: ({"changed": True} if n == "canvas_token" else {"from": getattr(before, n), "to": values[n]})
+        for n in changed
+    }
     labels = ", ".join(str(District._meta.get_field(n).verbose_name) for n in changed)
     summary = f"Changed {labels}"
     if "canvas_token" in changed and before.canvas_token:
@@ -153,10 +172,19 @@ def check_canvas(district: District, *, user, **client_options) -> CanvasCheck:
     """Ask Canvas, with the district's token, for the root account's name and the permissions the
     conversion needs; the answer is audited (it is what the settings page shows)."""
     check = _ask_canvas(district, **client_options)
-    summary = (f"Canvas token checked: {check.account_name}, every permission held" if check.ok
-               else f"Canvas token checked: {check.error or 'missing ' + ', '.join(check.missing)}")
-    audit.record(district=district, conversion=None, user=user, action=CANVAS_CHECK_ACTION, summary=summary,
-                 detail=check.as_detail())
+    summary = (
+        f"Canvas token checked: {check.account_name}, every permission held"
+        if check.ok
+        else f"Canvas token checked: {check.error or 'missing ' + ', '.join(check.missing)}"
+    )
+    audit.record(
+        district=district,
+        conversion=None,
+        user=user,
+        action=CANVAS_CHECK_ACTION,
+        summary=summary,
+        detail=check.as_detail(),
+    )
     return check
 
 
@@ -189,5 +217,9 @@ def latest_canvas_check(district: District) -> tuple[CanvasCheck, AuditEvent] | 
     if event is None:
         return None
     d = event.detail
-    return CanvasCheck(ok=d.get("ok", False), account_name=d.get("account_name", ""),
-                       permissions=d.get("permissions", {}), error=d.get("error", "")), event
+    return CanvasCheck(
+        ok=d.get("ok", False),
+        account_name=d.get("account_name", ""),
+        permissions=d.get("permissions", {}),
+        error=d.get("error", ""),
+    ), event

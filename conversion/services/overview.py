@@ -3,6 +3,7 @@
 Everything here reads; nothing changes state. Numbers come with the largest value of their group so the
 templates can draw bars without arithmetic of their own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,8 +58,14 @@ def pull_summary(snapshot: Snapshot | None) -> PullSummary | None:
     years = []
     for object_name, per_year in sorted((snapshot.summary.get("school_years") or {}).items()):
         for year, n in sorted(per_year.items(), reverse=True):
-            years.append({"object": object_name, "year": int(year), "count": n,
-                          "current": int(year) == snapshot.conversion.school_year})
+            years.append(
+                {
+                    "object": object_name,
+                    "year": int(year),
+                    "count": n,
+                    "current": int(year) == snapshot.conversion.school_year,
+                }
+            )
     schools = snapshot.summary.get("schools") or []
     expected = {str(s) for s in snapshot.conversion.expected_school_ids or []}
     most = max((s.get("students", 0) for s in schools), default=0)
@@ -66,8 +73,11 @@ def pull_summary(snapshot: Snapshot | None) -> PullSummary | None:
         s["bar"] = round(100 * s.get("students", 0) / most) if most else 0
         s["excluded"] = bool(expected) and s.get("local_id") not in expected
     return PullSummary(
-        snapshot=snapshot, objects=objects, missing=[b.label for b in objects if b.value == 0],
-        schools=schools, school_years=years,
+        snapshot=snapshot,
+        objects=objects,
+        missing=[b.label for b in objects if b.value == 0],
+        schools=schools,
+        school_years=years,
         errors={n: i["error"] for n, i in (snapshot.requests or {}).items() if i.get("error")},
     )
 
@@ -91,12 +101,21 @@ def mapping_summary(conversion: Conversion) -> MappingSummary | None:
     for kind in ("user", "course", "enrollment"):
         per_status = diff.counts.get(kind, {})
         total = sum(per_status.values())
-        rows.append({
-            "kind": kind, "total": total,
-            "cells": [{"status": s.value, "label": s.label, "count": per_status.get(s.value, 0),
-                       "percent": round(100 * per_status.get(s.value, 0) / total) if total else 0}
-                      for s in STATUS_ORDER],
-        })
+        rows.append(
+            {
+                "kind": kind,
+                "total": total,
+                "cells": [
+                    {
+                        "status": s.value,
+                        "label": s.label,
+                        "count": per_status.get(s.value, 0),
+                        "percent": round(100 * per_status.get(s.value, 0) / total) if total else 0,
+                    }
+                    for s in STATUS_ORDER
+                ],
+            }
+        )
     return MappingSummary(diff, rows, stale=current is None or current.pk != diff.pk)
 
 
@@ -117,8 +136,9 @@ def remap_summary(conversion: Conversion) -> RemapSummary | None:
     bars = [Bar("Will move to DCID", plan.changes, total)] + [
         Bar(reason, n, total) for reason, n in sorted(plan.skipped_by_reason.items(), key=lambda kv: -kv[1])
     ]
-    artifacts = list(conversion.artifacts.filter(kind__in=["remap_file", "remap_reverse_file", "rollback_file"])
-                     .defer("content")[:6])
+    artifacts = list(
+        conversion.artifacts.filter(kind__in=["remap_file", "remap_reverse_file", "rollback_file"]).defer("content")[:6]
+    )
     return RemapSummary(plan, bars, artifacts)
 
 
@@ -139,22 +159,35 @@ def sync_history(conversion: Conversion, limit: int = 14) -> SyncHistory | None:
     if not runs and conversion.state != S.LIVE:
         return None
     ordered = list(reversed(runs))
-    sent = lambda r: 0 if r.state == "skipped" else r.counts.get("enrollments", 0)  # a skipped night sent nothing
+
+    def sent(r):
+        return 0 if r.state == "skipped" else r.counts.get("enrollments", 0)  # a skipped night sent nothing
+
     largest = max((sent(r) for r in ordered), default=0)
     chart = []
     for i, r in enumerate(ordered):
         value = sent(r)
         # A skipped night sent nothing but is drawn as a thin bar so the gap reads as "checked, no change".
         height = max(2, round(80 * value / largest)) if largest else 2
-        chart.append({"x": 10 + i * 34, "y": 90 - height, "height": height, "value": value, "state": r.state,
-                      "label": (r.business_date or timezone.localdate(r.created_at)).strftime("%b %-d")})
+        chart.append(
+            {
+                "x": 10 + i * 34,
+                "y": 90 - height,
+                "height": height,
+                "value": value,
+                "state": r.state,
+                "label": (r.business_date or timezone.localdate(r.created_at)).strftime("%b %-d"),
+            }
+        )
     from conversion.services import sync_undo  # the sync history's safety net (issue 15)
 
     latest = sync_undo.last_sent(conversion)
     undoable = latest.pk if latest is not None and not latest.restored_state else None
     district = conversion.district
-    thresholds = {"district": district.sync_deletion_threshold,
-                  "schools": sorted((district.sync_school_thresholds or {}).items())}
+    thresholds = {
+        "district": district.sync_deletion_threshold,
+        "schools": sorted((district.sync_school_thresholds or {}).items()),
+    }
     return SyncHistory(runs, chart, undoable, thresholds)
 
 

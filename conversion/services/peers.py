@@ -10,6 +10,7 @@ this platform's own database and broker are refused always.
 
 The host is resolved when the URL is entered and again just before each connection (a name may be re-pointed).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -21,8 +22,9 @@ from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
 
 # Ports of services that are never a ZIS or Canvas: databases, brokers, caches, remote shells, mail.
-REFUSED_PORTS = frozenset({22, 23, 25, 53, 110, 143, 389, 445, 1433, 1521, 2375, 2376, 2379, 3306, 5432, 5672,
-                           6379, 9200, 11211, 27017})
+REFUSED_PORTS = frozenset(
+    {22, 23, 25, 53, 110, 143, 389, 445, 1433, 1521, 2375, 2376, 2379, 3306, 5432, 5672, 6379, 9200, 11211, 27017}
+)
 
 _LOOPBACK = ("127.0.0.0/8", "::1/128")
 
@@ -34,7 +36,7 @@ class PeerRefused(ValueError):
 def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     networks = []
     for item in getattr(settings, "PEER_ALLOWED_NETWORKS", []):
-        for cidr in (_LOOPBACK if item == "loopback" else (item,)):
+        for cidr in _LOOPBACK if item == "loopback" else (item,):
             networks.append(ipaddress.ip_network(cidr, strict=False))
     return networks
 
@@ -42,8 +44,15 @@ def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 def _special(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
-    return (address.is_loopback or address.is_link_local or address.is_private or address.is_unspecified
-            or address.is_multicast or address.is_reserved or not address.is_global)
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_private
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+        or not address.is_global
+    )
 
 
 def _own_ports() -> set[int]:
@@ -92,7 +101,8 @@ def check_url(url: str, *, what: str, resolve: bool = True, unknown_host_ok: boo
         if _special(address) and not any(address in net for net in allowed_networks()):
             raise PeerRefused(
                 f"The {what} names {host}, a local or private address ({address}) that a district's server cannot "
-                "have. An operator can allow such addresses with the PEER_ALLOWED_NETWORKS setting.")
+                "have. An operator can allow such addresses with the PEER_ALLOWED_NETWORKS setting."
+            )
 
 
 def resolve_host(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

@@ -1,4 +1,5 @@
 """The consultant's portfolio: every conversion with its step, next date and last job."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -65,9 +66,20 @@ def audience(user) -> str:
 
 # The columns the portfolio reads: no credentials (nothing to decrypt per row), no JSON, no PEM bundle.
 # workflow.next_step reads the ZIS details and the agent checklist too.
-ROW_FIELDS = ("school_year", "state", "pause_date", "go_live_date", "nightly_sync_paused", "live_since",
-              "zis_url", "zone_id", *(f for f, _, _ in AGENT_CHECKLIST),
-              "district__name", "district__slug", "district__time_zone")
+ROW_FIELDS = (
+    "school_year",
+    "state",
+    "pause_date",
+    "go_live_date",
+    "nightly_sync_paused",
+    "live_since",
+    "zis_url",
+    "zone_id",
+    *(f for f, _, _ in AGENT_CHECKLIST),
+    "district__name",
+    "district__slug",
+    "district__time_zone",
+)
 
 
 def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) -> QuerySet[Conversion]:
@@ -86,9 +98,11 @@ def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) 
     )
     if last_job:
         jobs = Job.objects.filter(conversion=OuterRef("pk")).order_by("-created_at", "-id")
-        qs = qs.annotate(last_job_kind=Subquery(jobs.values("kind")[:1]),
-                         last_job_state=Subquery(jobs.values("state")[:1]),
-                         last_job_at=Subquery(jobs.values("created_at")[:1]))
+        qs = qs.annotate(
+            last_job_kind=Subquery(jobs.values("kind")[:1]),
+            last_job_state=Subquery(jobs.values("state")[:1]),
+            last_job_at=Subquery(jobs.values("created_at")[:1]),
+        )
     if query:
         qs = qs.filter(Q(district__name__icontains=query) | Q(zone_id__icontains=query))
     if state in ConversionState.values:
@@ -133,20 +147,22 @@ def rows(conversions: Iterable[Conversion]) -> list[Row]:
     for c in conversions:
         when = next_date(c, next_sync)
         text = when.text
-        out.append(Row(
-            url=reverse("district_year", args=(c.district.slug, c.school_year)),
-            district=c.district.name,
-            year_label=c.school_year_label,
-            state=c.state,
-            step=c.step_number,
-            state_label=_STATE_LABELS.get(c.state, c.state),
-            next_date=f"{when.label}: {text}" if text else when.label,
-            job_label=_JOB_KIND_LABELS.get(c.last_job_kind, c.last_job_kind or ""),
-            job_state=c.last_job_state or "",
-            job_state_label=_JOB_STATE_LABELS.get(c.last_job_state, c.last_job_state or ""),
-            # What |date:"M j H:i T" gave, in the current time zone: "Nov 22 14:05 MST".
-            job_at=c.last_job_at.astimezone(zone).strftime("%b %-d %H:%M %Z") if c.last_job_at else "",
-        ))
+        out.append(
+            Row(
+                url=reverse("district_year", args=(c.district.slug, c.school_year)),
+                district=c.district.name,
+                year_label=c.school_year_label,
+                state=c.state,
+                step=c.step_number,
+                state_label=_STATE_LABELS.get(c.state, c.state),
+                next_date=f"{when.label}: {text}" if text else when.label,
+                job_label=_JOB_KIND_LABELS.get(c.last_job_kind, c.last_job_kind or ""),
+                job_state=c.last_job_state or "",
+                job_state_label=_JOB_STATE_LABELS.get(c.last_job_state, c.last_job_state or ""),
+                # What |date:"M j H:i T" gave, in the current time zone: "Nov 22 14:05 MST".
+                job_at=c.last_job_at.astimezone(zone).strftime("%b %-d %H:%M %Z") if c.last_job_at else "",
+            )
+        )
     return out
 
 
@@ -175,11 +191,15 @@ def unread_notes(user) -> list[Note]:
             return notes
     zone = timezone.get_current_timezone()
     notes = [
-        Note(pk=n.pk, text=n.text,
-             url=reverse("district_year", args=(n.conversion.district.slug, n.conversion.school_year)),
-             when=n.created_at.astimezone(zone).strftime("%b %-d, %Y %H:%M %Z"))  # as |date:"M j, Y H:i T"
+        Note(
+            pk=n.pk,
+            text=n.text,
+            url=reverse("district_year", args=(n.conversion.district.slug, n.conversion.school_year)),
+            when=n.created_at.astimezone(zone).strftime("%b %-d, %Y %H:%M %Z"),
+        )  # as |date:"M j, Y H:i T"
         for n in user.notifications.unread().only(
-            "text", "created_at", "conversion__school_year", "conversion__district__slug")
+            "text", "created_at", "conversion__school_year", "conversion__district__slug"
+        )
     ]
     if window > 0:
         caches["local"].set(_notes_key(user), notes, window)
@@ -258,13 +278,21 @@ def timeline_rows(conversions: Iterable[Conversion], now: dt.datetime | None = N
     facts = workflow.step_facts_for(conversions)
     out = []
     for c in conversions:
-        out.append(TimelineRow(
-            url=reverse("district_year", args=(c.district.slug, c.school_year)), district=c.district.name,
-            year_label=c.school_year_label, step=c.step_number, state_label=_STATE_LABELS.get(c.state, c.state),
-            pause_date=c.effective_pause_date, go_live_date=c.go_live_date, last_sync_at=c.last_sync_at,
-            last_sync_state=c.last_sync_state or "", flags=tuple(flags(c, now)),
-            next_actor=workflow.next_step(c, facts[c.pk]).actor,
-        ))
+        out.append(
+            TimelineRow(
+                url=reverse("district_year", args=(c.district.slug, c.school_year)),
+                district=c.district.name,
+                year_label=c.school_year_label,
+                step=c.step_number,
+                state_label=_STATE_LABELS.get(c.state, c.state),
+                pause_date=c.effective_pause_date,
+                go_live_date=c.go_live_date,
+                last_sync_at=c.last_sync_at,
+                last_sync_state=c.last_sync_state or "",
+                flags=tuple(flags(c, now)),
+                next_actor=workflow.next_step(c, facts[c.pk]).actor,
+            )
+        )
     return out
 
 
@@ -285,17 +313,25 @@ class Timeline:
 
 
 def timeline(rows: list[TimelineRow], today: dt.date) -> Timeline:
-    dates = [today] + [d for r in rows for d in (r.pause_date, r.go_live_date,
-                                                 r.last_sync_at.date() if r.last_sync_at else None) if d]
+    dates = [today] + [
+        d for r in rows for d in (r.pause_date, r.go_live_date, r.last_sync_at.date() if r.last_sync_at else None) if d
+    ]
     start = min(dates) - dt.timedelta(days=7)
     end = max(max(dates) + dt.timedelta(days=7), start + dt.timedelta(days=60))
     span = (end - start).days
-    x = lambda d: round(LABEL_WIDTH + CHART_WIDTH * (d - start).days / span, 1)
+
+    def x(d):
+        return round(LABEL_WIDTH + CHART_WIDTH * (d - start).days / span, 1)
+
     ticks, month = [], dt.date(start.year, start.month, 1)
     while month <= end:
         if month >= start:
-            ticks.append({"x": x(month), "label": month.strftime("%b %Y") if month.month == 1 or not ticks
-                          else month.strftime("%b")})
+            ticks.append(
+                {
+                    "x": x(month),
+                    "label": month.strftime("%b %Y") if month.month == 1 or not ticks else month.strftime("%b"),
+                }
+            )
         month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
     out = []
     for i, r in enumerate(rows):
@@ -303,26 +339,55 @@ def timeline(rows: list[TimelineRow], today: dt.date) -> Timeline:
         sync_day = timezone.localtime(r.last_sync_at, SYNC_ZONE).date() if r.last_sync_at else None
         mid = y + ROW_HEIGHT // 2
         go = x(r.go_live_date) if r.go_live_date else None
-        out.append({
-            "row": r, "y": y, "mid": mid, "text_y": mid + 4, "marker_y": mid - 5,
-            "pause_x": x(r.pause_date) - 5,
-            "go_live_points": f"{go},{mid - 7} {go + 7},{mid} {go},{mid + 7} {go - 7},{mid}" if go is not None else "",
-            "sync_x": x(sync_day) if sync_day else None, "sync_day": sync_day,
-        })
+        out.append(
+            {
+                "row": r,
+                "y": y,
+                "mid": mid,
+                "text_y": mid + 4,
+                "marker_y": mid - 5,
+                "pause_x": x(r.pause_date) - 5,
+                "go_live_points": f"{go},{mid - 7} {go + 7},{mid} {go},{mid + 7} {go - 7},{mid}"
+                if go is not None
+                else "",
+                "sync_x": x(sync_day) if sync_day else None,
+                "sync_day": sync_day,
+            }
+        )
     return Timeline(out, ticks, x(today), LABEL_WIDTH + CHART_WIDTH + 20, 24 + len(rows) * ROW_HEIGHT + 10)
 
 
-CSV_HEADER = ["district", "school_year", "step", "state", "pause_date", "go_live_date", "last_nightly_sync",
-              "last_nightly_sync_state", "next_action_by", "late_or_at_risk", "why"]
+CSV_HEADER = [
+    "district",
+    "school_year",
+    "step",
+    "state",
+    "pause_date",
+    "go_live_date",
+    "last_nightly_sync",
+    "last_nightly_sync_state",
+    "next_action_by",
+    "late_or_at_risk",
+    "why",
+]
 
 
 def csv_rows(rows: list[TimelineRow]) -> Iterable[list[str]]:
     """The timeline's data, one line per district, as the CSV export gives it."""
     for r in rows:
-        yield [r.district, r.year_label, str(r.step), r.state_label, r.pause_date.isoformat(),
-               r.go_live_date.isoformat() if r.go_live_date else "",
-               r.last_sync_at.astimezone(SYNC_ZONE).isoformat(timespec="minutes") if r.last_sync_at else "",
-               r.last_sync_state, r.next_actor, r.level, "; ".join(f.text for f in r.flags)]
+        yield [
+            r.district,
+            r.year_label,
+            str(r.step),
+            r.state_label,
+            r.pause_date.isoformat(),
+            r.go_live_date.isoformat() if r.go_live_date else "",
+            r.last_sync_at.astimezone(SYNC_ZONE).isoformat(timespec="minutes") if r.last_sync_at else "",
+            r.last_sync_state,
+            r.next_actor,
+            r.level,
+            "; ".join(f.text for f in r.flags),
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,5 +405,10 @@ def attention(user, rows: list[TimelineRow]) -> Attention:
     mine = "consultant" if is_consultant(user) else "district"
     yours = sum(1 for r in rows if r.next_actor == mine)
     others = sum(1 for r in rows if r.next_actor in ("consultant", "district") and r.next_actor != mine)
-    return Attention(role=mine, yours=yours, late=sum(1 for r in rows if r.level == "late"),
-                     at_risk=sum(1 for r in rows if r.level == "at-risk"), waiting_on_others=others)
+    return Attention(
+        role=mine,
+        yours=yours,
+        late=sum(1 for r in rows if r.level == "late"),
+        at_risk=sum(1 for r in rows if r.level == "at-risk"),
+        waiting_on_others=others,
+    )

@@ -4,6 +4,7 @@ Each delivered packet is stored in one transaction (its records, in bulk, and a 
 before it is acked, so a worker killed mid-pull loses nothing: the ZIS redelivers what was not acked,
 and a redelivered SIF_MsgId is recognised and acked without storing it twice.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,15 +15,21 @@ from collections import Counter, defaultdict
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from sifclient import Delivered, ZoneAsleepError
 
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
-from conversion.services.sifdata import data_of, gc_paused, payload_rows, store_rows
 from conversion.services.diagnostics import refreshes_diagnostics
+from conversion.services.sifdata import data_of, gc_paused, payload_rows, store_rows
 from conversion.services.zis import (
-    PULL_OBJECTS, advice, agent_for, record_agent_notes, register, response_errors_failure, zis_failures,
+    PULL_OBJECTS,
+    advice,
+    agent_for,
+    record_agent_notes,
+    register,
+    response_errors_failure,
+    zis_failures,
 )
+from sifclient import Delivered, ZoneAsleepError
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +56,12 @@ class Ingest:
                 self.requests[info["msg_id"]] = (snap, name)
         self.last_activity = time.monotonic()
         # The progress bar counts records: the last complete pull's total is the estimate of this one's.
-        previous = (Snapshot.objects.filter(conversion=conversion, state=SnapshotState.COMPLETE)
-                    .order_by("-completed_at", "-id").values_list("counts", flat=True).first())
+        previous = (
+            Snapshot.objects.filter(conversion=conversion, state=SnapshotState.COMPLETE)
+            .order_by("-completed_at", "-id")
+            .values_list("counts", flat=True)
+            .first()
+        )
         self.expected_records = sum((previous or {}).values())
 
     def seen(self, msg_id: str) -> bool:
@@ -72,16 +83,25 @@ class Ingest:
             events[key] = events.get(key, 0) + 1
             snap.save(update_fields=["summary"])
             self.snapshot.summary = snap.summary
-            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, snapshot=snap,
-                                           kind="event", object_name=delivered.object_name or "")
+            ReceivedMessage.objects.create(
+                conversion=self.conversion,
+                msg_id=delivered.msg_id,
+                snapshot=snap,
+                kind="event",
+                object_name=delivered.object_name or "",
+            )
 
     def _store_response(self, delivered: Delivered) -> None:
         target = self.requests.get(delivered.request_msg_id or "")
         if target is None:
             # An answer to a request no receiving snapshot made (e.g. one already abandoned): nothing to
             # store it in. It is recorded as seen so it is not counted twice, and acked.
-            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, kind="orphan",
-                                           object_name=delivered.object_name or "")
+            ReceivedMessage.objects.create(
+                conversion=self.conversion,
+                msg_id=delivered.msg_id,
+                kind="orphan",
+                object_name=delivered.object_name or "",
+            )
             log.warning("response %s to unknown request %s dropped", delivered.msg_id, delivered.request_msg_id)
             return
         snap, name = target
@@ -91,13 +111,16 @@ class Ingest:
             # A second answer to the same request: a ZIS without duplicate detection (OpenZIS) queues a
             # re-sent SIF_Request again, and its provider answers each copy in messages of their own
             # SIF_MsgIds. The packet is stored once, by request and packet number; the copy is acked.
-            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, snapshot=snap,
-                                           kind="duplicate", object_name=name)
+            ReceivedMessage.objects.create(
+                conversion=self.conversion, msg_id=delivered.msg_id, snapshot=snap, kind="duplicate", object_name=name
+            )
             return
         with transaction.atomic():
             if delivered.error is None:
+
                 def rows():  # parsed while stored; parsed again if the packet repeats a stored RefId
                     return payload_rows(delivered.raw, max_bytes=delivered.max_bytes, arrived_in=delivered.msg_id)
+
                 with gc_paused():
                     count = store_rows(snap, rows)
             locked = Snapshot.objects.select_for_update().get(pk=snap.pk)
@@ -113,8 +136,14 @@ class Ingest:
                 info["last_packet"] = info["packets"]
             locked.save(update_fields=["requests"])
             snap.requests = locked.requests
-            ReceivedMessage.objects.create(conversion=self.conversion, msg_id=delivered.msg_id, snapshot=locked,
-                                           kind="response", object_name=name, record_count=count)
+            ReceivedMessage.objects.create(
+                conversion=self.conversion,
+                msg_id=delivered.msg_id,
+                snapshot=locked,
+                kind="response",
+                object_name=name,
+                record_count=count,
+            )
         if snap.pk == self.snapshot.pk:
             self._report()
 
@@ -131,9 +160,20 @@ class Ingest:
         # With no earlier pull the total is unknown: total 0 leaves the bar indeterminate.
         total = max(self.expected_records, records) if self.expected_records else 0
         self.progress.update(
-            current=records, total=total, message=message,
-            detail={"objects": {n: {"records": i["records"], "packets": i["packets"], "done": is_complete(i),
-                                    "error": i.get("error")} for n, i in reqs.items()}},
+            current=records,
+            total=total,
+            message=message,
+            detail={
+                "objects": {
+                    n: {
+                        "records": i["records"],
+                        "packets": i["packets"],
+                        "done": is_complete(i),
+                        "error": i.get("error"),
+                    }
+                    for n, i in reqs.items()
+                }
+            },
         )
 
     def complete(self) -> bool:
@@ -152,8 +192,9 @@ def receiving_snapshot(conversion: Conversion, job: Job) -> Snapshot:
     return snapshot
 
 
-def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
-         idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> Snapshot:
+def pull(
+    conversion: Conversion, *, job: Job, progress: Progress | None = None, idle_timeout: float = IDLE_TIMEOUT_SECONDS
+) -> Snapshot:
     """Pull every object into a snapshot and complete it. Raises JobFailed with a clear reason."""
     snapshot = receiving_snapshot(conversion, job)
     with zis_failures(conversion, progress):
@@ -162,8 +203,13 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
             for name in PULL_OBJECTS:
                 if name not in snapshot.requests:
                     msg_id = agent.request(name)
-                    snapshot.requests[name] = {"msg_id": msg_id, "packets": 0, "last_packet": None, "records": 0,
-                                               "error": None}
+                    snapshot.requests[name] = {
+                        "msg_id": msg_id,
+                        "packets": 0,
+                        "last_packet": None,
+                        "records": 0,
+                        "error": None,
+                    }
                     snapshot.save(update_fields=["requests"])
             ingest = Ingest(conversion, snapshot, progress)
             ingest._report()
@@ -181,7 +227,8 @@ def pull(conversion: Conversion, *, job: Job, progress: Progress | None = None,
                     raise JobFailed(
                         f"The pull did not complete within {settings.PULL_MAX_SECONDS / 3600:g} hours, the longest "
                         "a pull may run (the zone kept it going with a trickle of packets). Check the ZIS and the "
-                        "PowerSchool SIF agent, then pull again.")
+                        "PowerSchool SIF agent, then pull again."
+                    )
                 if time.monotonic() - ingest.last_activity > idle_timeout:
                     raise JobFailed(no_answer_message(snapshot, idle_timeout, conversion))
                 time.sleep(POLL_SECONDS)
@@ -201,14 +248,19 @@ def no_answer_message(snapshot: Snapshot, idle_timeout: float, conversion: Conve
         # for our buffer) or stopped half way (a later packet too large, which OpenZIS drops with all after it).
         parts = []
         if silent:
-            parts.append(f"No answer for {', '.join(silent)} within {int(idle_timeout)} s. "
-                         + advice(("no_answer",), conversion, object=", ".join(silent)))
+            parts.append(
+                f"No answer for {', '.join(silent)} within {int(idle_timeout)} s. "
+                + advice(("no_answer",), conversion, object=", ".join(silent))
+            )
         for name in (n for n in waiting if n not in silent):
-            parts.append(advice(("no_answer", "partial"), conversion, object=name,
-                                packet=snapshot.requests[name]["packets"]))
+            parts.append(
+                advice(("no_answer", "partial"), conversion, object=name, packet=snapshot.requests[name]["packets"])
+            )
         return " ".join(parts)
-    return (f"The zone stopped answering: no data for {int(idle_timeout)} s while waiting for "
-            f"{', '.join(waiting)}. Check that the PowerSchool SIF agent is running and provides them.")
+    return (
+        f"The zone stopped answering: no data for {int(idle_timeout)} s while waiting for "
+        f"{', '.join(waiting)}. Check that the PowerSchool SIF agent is running and provides them."
+    )
 
 
 def finish_snapshot(snapshot: Snapshot) -> None:
@@ -218,7 +270,8 @@ def finish_snapshot(snapshot: Snapshot) -> None:
     digest = hashlib.sha256()
     years: dict[str, Counter] = defaultdict(Counter)
     for object_name, ref_id, row_digest, school_year in (
-        records.order_by("object_name", "ref_id").values_list("object_name", "ref_id", "digest", "school_year")
+        records.order_by("object_name", "ref_id")
+        .values_list("object_name", "ref_id", "digest", "school_year")
         .iterator(chunk_size=10000)
     ):
         counts[object_name] += 1
@@ -227,8 +280,11 @@ def finish_snapshot(snapshot: Snapshot) -> None:
             years[object_name][school_year] += 1
     has_errors = any(info.get("error") for info in snapshot.requests.values())
     snapshot.counts = dict(counts)
-    snapshot.summary = {**snapshot.summary, "school_years": {k: dict(v) for k, v in years.items()},
-                        "schools": school_summary(snapshot)}
+    snapshot.summary = {
+        **snapshot.summary,
+        "school_years": {k: dict(v) for k, v in years.items()},
+        "schools": school_summary(snapshot),
+    }
     snapshot.fingerprint = digest.hexdigest()
     snapshot.state = SnapshotState.FAILED if has_errors else SnapshotState.COMPLETE
     snapshot.completed_at = timezone.now()
@@ -243,23 +299,41 @@ def school_summary(snapshot: Snapshot) -> list[dict]:
 
     records = SifRecord.objects.filter(snapshot=snapshot)
     schools = {
-        r.ref_id: {"ref_id": r.ref_id, "name": r.data.get("name", ""), "local_id": r.local_id, "dcid": r.dcid,
-                   "students": 0, "sections": 0, "staff": 0}
+        r.ref_id: {
+            "ref_id": r.ref_id,
+            "name": r.data.get("name", ""),
+            "local_id": r.local_id,
+            "dcid": r.dcid,
+            "students": 0,
+            "sections": 0,
+            "staff": 0,
+        }
         for r in records.filter(object_name="SchoolInfo")
     }
 
     def add(object_name: str, key: str, field: str = "school_ref_id") -> None:
         for row in records.filter(object_name=object_name).values(field).annotate(n=Count("id")):
-            school = schools.setdefault(row[field] or "", {"ref_id": row[field], "name": "(unknown school)",
-                                                          "local_id": "", "dcid": "", "students": 0,
-                                                          "sections": 0, "staff": 0})
+            school = schools.setdefault(
+                row[field] or "",
+                {
+                    "ref_id": row[field],
+                    "name": "(unknown school)",
+                    "local_id": "",
+                    "dcid": "",
+                    "students": 0,
+                    "sections": 0,
+                    "staff": 0,
+                },
+            )
             school[key] += row["n"]
 
     add("StudentSchoolEnrollment", "students")
     add("StaffAssignment", "staff")
     # SectionInfo names its course, and the course names its school.
-    course_school = {ref: school for ref, school in
-                     records.filter(object_name="SchoolCourseInfo").values_list("ref_id", "school_ref_id")}
+    course_school = {
+        ref: school
+        for ref, school in records.filter(object_name="SchoolCourseInfo").values_list("ref_id", "school_ref_id")
+    }
     for xml in records.filter(object_name="SectionInfo").values_list("xml", flat=True).iterator(chunk_size=5000):
         school = schools.get(course_school.get(data_of(xml).get("course_ref_id") or "", ""))
         if school:
@@ -273,10 +347,15 @@ def prune_snapshots(conversion: Conversion) -> None:
 
     keep = set(
         Snapshot.objects.filter(conversion=conversion, state=SnapshotState.COMPLETE)
-        .order_by("-completed_at").values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
+        .order_by("-completed_at")
+        .values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
     )
-    keep |= {int(s.split(":")[1]) for s in Approval.objects.filter(conversion=conversion, subject__startswith="snapshot:")
-             .values_list("subject", flat=True)}
+    keep |= {
+        int(s.split(":")[1])
+        for s in Approval.objects.filter(conversion=conversion, subject__startswith="snapshot:").values_list(
+            "subject", flat=True
+        )
+    }
     keep |= set(MappingDiff.objects.filter(conversion=conversion).values_list("snapshot_id", flat=True))
     old = Snapshot.objects.filter(conversion=conversion).exclude(pk__in=keep).exclude(state=SnapshotState.RECEIVING)
     SifRecord.objects.filter(snapshot__in=old).delete()
@@ -288,7 +367,11 @@ def run_pull(job: Job, progress: Progress) -> None:
     snapshot = pull(job.conversion, job=job, progress=progress)
     total = sum(snapshot.counts.values())
     notes = (progress.job.detail or {}).get("agent_notes") or []
-    progress.update(current=total, total=total,
-                    message=f"{total:,} records from {len(snapshot.counts)} object types"
-                    + (f" ({' '.join(notes)})" if notes else ""),
-                    detail={"snapshot": snapshot.pk}, force=True)
+    progress.update(
+        current=total,
+        total=total,
+        message=f"{total:,} records from {len(snapshot.counts)} object types"
+        + (f" ({' '.join(notes)})" if notes else ""),
+        detail={"snapshot": snapshot.pk},
+        force=True,
+    )

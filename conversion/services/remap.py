@@ -7,15 +7,16 @@ The plan comes from the mapping diff the district approved; it is checked agains
 run time, so running the job again only renames who still needs it. The reverse file is kept so a
 consultant can roll back.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
-from canvas.csv_rows import ChangeSisIdRow
-from canvas.csvfiles import csv_bytes
 from django.core.cache import cache
 
+from canvas.csv_rows import ChangeSisIdRow
+from canvas.csvfiles import csv_bytes
 from conversion.jobs import JobFailed, Progress
 from conversion.models import ApprovalKind, Artifact, Conversion, Job, JobKind, JobState, MappingDiff
 from conversion.models import MatchStatus as M
@@ -59,9 +60,12 @@ def plan(conversion: Conversion) -> RemapPlan | None:
 def plan_for(diff: MappingDiff) -> RemapPlan:
     """Who moves to their DCID, and why each of the others does not, from the user rows of `diff`."""
     result = RemapPlan(diff)
-    rows = (diff.rows.filter(kind="user").order_by("key")
-            .values_list("key", "name", "status", "blocking", "dcid", "canvas_value", "reason")
-            .iterator(chunk_size=5000))
+    rows = (
+        diff.rows.filter(kind="user")
+        .order_by("key")
+        .values_list("key", "name", "status", "blocking", "dcid", "canvas_value", "reason")
+        .iterator(chunk_size=5000)
+    )
     for key, name, status, blocking, dcid, canvas_value, reason in rows:
         if blocking:
             result.skipped.append({"key": key, "name": name, "reason": reason})
@@ -70,14 +74,18 @@ def plan_for(diff: MappingDiff) -> RemapPlan:
         elif status == M.MATCHED and canvas_value == dcid:
             result.skipped.append({"key": key, "name": name, "reason": "already under its DCID"})
         elif status == M.ONLY_SIF:
-            result.skipped.append({"key": key, "name": name,
-                                   "reason": "not in Canvas yet: the first sync creates it under its DCID"})
+            result.skipped.append(
+                {"key": key, "name": name, "reason": "not in Canvas yet: the first sync creates it under its DCID"}
+            )
         elif status == M.ONLY_CANVAS:
             result.skipped.append({"key": key, "name": name, "reason": "not in the SIF data: left as it is"})
         else:
             result.skipped.append({"key": key, "name": name, "reason": reason or "no DCID"})
-    legacy = (diff.rows.filter(kind__in=LEGACY_KINDS, status=M.MATCHED).order_by("kind", "key")
-              .values_list("kind", "key", "name", "canvas_value"))
+    legacy = (
+        diff.rows.filter(kind__in=LEGACY_KINDS, status=M.MATCHED)
+        .order_by("kind", "key")
+        .values_list("kind", "key", "name", "canvas_value")
+    )
     result.changes.extend(Change(old, new, name, LEGACY_KINDS[kind]) for kind, new, name, old in legacy)
     return result
 
@@ -135,23 +143,40 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
     with canvas_for(conversion.district) as canvas:
         progress.update(current=0, total=100, message="Reading Canvas users", force=True)
         present = _present(canvas, account, {c.type for c in changes})
-        todo = [c for c in changes if (c.type, source(c)) in present] if not job.detail.get("import_id") else \
-            [c for c in changes if c.old_id in set(job.detail.get("planned_old_ids", []))]
+        todo = (
+            [c for c in changes if (c.type, source(c)) in present]
+            if not job.detail.get("import_id")
+            else [c for c in changes if c.old_id in set(job.detail.get("planned_old_ids", []))]
+        )
         if todo or job.detail.get("import_id"):
             if not job.detail.get("import_id"):
                 job.merge_detail({"planned_old_ids": [c.old_id for c in todo]})
                 forward = change_file(todo, reverse=reverse)
-                Artifact.objects.create(conversion=conversion, job=job, kind=f"{label}_file",
-                                        name=f"change_sis_id-{label}-job{job.pk}.csv", content=forward, rows=len(todo))
+                Artifact.objects.create(
+                    conversion=conversion,
+                    job=job,
+                    kind=f"{label}_file",
+                    name=f"change_sis_id-{label}-job{job.pk}.csv",
+                    content=forward,
+                    rows=len(todo),
+                )
                 if not reverse:
-                    Artifact.objects.create(conversion=conversion, job=job, kind="remap_reverse_file",
-                                            name=f"change_sis_id-reverse-job{job.pk}.csv",
-                                            content=change_file(todo, reverse=True), rows=len(todo))
+                    Artifact.objects.create(
+                        conversion=conversion,
+                        job=job,
+                        kind="remap_reverse_file",
+                        name=f"change_sis_id-reverse-job{job.pk}.csv",
+                        content=change_file(todo, reverse=True),
+                        rows=len(todo),
+                    )
             token = canvas_import.job_token(job.pk, label)
             import_id = canvas_import.submit_once(
-                canvas, account, canvas_import.single_csv_zip("change_sis_id.csv", change_file(todo, reverse=reverse),
-                                                              token),
-                state=job.detail, save=job.merge_detail, token=token,
+                canvas,
+                account,
+                canvas_import.single_csv_zip("change_sis_id.csv", change_file(todo, reverse=reverse), token),
+                state=job.detail,
+                save=job.merge_detail,
+                token=token,
             )
             result = canvas_import.wait(canvas, account, import_id, progress, label=label)
             if not result.succeeded:
@@ -160,8 +185,12 @@ def _apply(job: Job, progress: Progress, changes: list[Change], *, reverse: bool
         progress.update(message="Verifying in Canvas", force=True)
         after = _present(canvas, account, {c.type for c in changes})
     unverified = [c for c in changes if (c.type, target(c)) not in after]
-    return {"renamed": len(todo), "already": len(changes) - len(todo), "unverified": len(unverified),
-            "unverified_examples": [f"{source(c)} → {target(c)}" for c in unverified[:10]]}
+    return {
+        "renamed": len(todo),
+        "already": len(changes) - len(todo),
+        "unverified": len(unverified),
+        "unverified_examples": [f"{source(c)} → {target(c)}" for c in unverified[:10]],
+    }
 
 
 def run_remap(job: Job, progress: Progress) -> None:
@@ -175,31 +204,44 @@ def run_remap(job: Job, progress: Progress) -> None:
     if remap is None:
         raise JobFailed("The district has not approved a mapping yet.")
     outcome = _apply(job, progress, remap.changes, reverse=False, label="remap")
-    job.merge_detail({**outcome, "mapping_diff": remap.diff.pk, "planned": len(remap.changes),
-                      "skipped_by_reason": remap.skipped_by_reason})
-    progress.update(message=f"{outcome['renamed']:,} users, terms, courses and sections renamed, "
-                            f"{outcome['already']:,} already there, "
-                            f"{len(remap.skipped):,} skipped", force=True)
+    job.merge_detail(
+        {
+            **outcome,
+            "mapping_diff": remap.diff.pk,
+            "planned": len(remap.changes),
+            "skipped_by_reason": remap.skipped_by_reason,
+        }
+    )
+    progress.update(
+        message=f"{outcome['renamed']:,} users, terms, courses and sections renamed, "
+        f"{outcome['already']:,} already there, "
+        f"{len(remap.skipped):,} skipped",
+        force=True,
+    )
     if outcome["unverified"]:
-        raise JobFailed(f"{outcome['unverified']} user(s) still lack their DCID in Canvas, e.g. "
-                        + ", ".join(outcome["unverified_examples"]))
+        raise JobFailed(
+            f"{outcome['unverified']} user(s) still lack their DCID in Canvas, e.g. "
+            + ", ".join(outcome["unverified_examples"])
+        )
 
 
 def run_rollback(job: Job, progress: Progress) -> None:
     """Put back the PowerSchool IDs the last successful remap replaced."""
-    last = (job.conversion.jobs.filter(kind=JobKind.REMAP, state=JobState.SUCCEEDED)
-            .order_by("-finished_at").first())
+    last = job.conversion.jobs.filter(kind=JobKind.REMAP, state=JobState.SUCCEEDED).order_by("-finished_at").first()
     remap = plan(job.conversion)
     if last is None or remap is None:
         raise JobFailed("There is no completed remap to roll back.")
     outcome = _apply(job, progress, remap.changes, reverse=True, label="rollback")
     job.merge_detail(outcome)
     # A rolled-back remap no longer counts: complete_remap's guard reads the newest REMAP job.
-    job.conversion.jobs.filter(pk=last.pk).update(detail={**last.detail, "rolled_back_by": job.pk,
-                                                           "unverified": len(remap.changes)})
-    progress.update(message=f"{outcome['renamed']:,} users, terms, courses and sections back on their old ids",
-                    force=True)
+    job.conversion.jobs.filter(pk=last.pk).update(
+        detail={**last.detail, "rolled_back_by": job.pk, "unverified": len(remap.changes)}
+    )
+    progress.update(
+        message=f"{outcome['renamed']:,} users, terms, courses and sections back on their old ids", force=True
+    )
     if outcome["unverified"]:
-        raise JobFailed(f"{outcome['unverified']} user(s) are not back on their PowerSchool ID, e.g. "
-                        + ", ".join(outcome["unverified_examples"]))
-
+        raise JobFailed(
+            f"{outcome['unverified']} user(s) are not back on their PowerSchool ID, e.g. "
+            + ", ".join(outcome["unverified_examples"])
+        )

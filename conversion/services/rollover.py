@@ -8,6 +8,7 @@ diffing_data_set_identifier), so the old year's courses and enrollments are not 
 year's import, the rollover night concludes what the old year's last sync sent (`conclude_year`). The first night of the new year is not held by the deletion check:
 there is nothing of the new year's data set to have lost (sync: no hold across school years).
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,9 +37,14 @@ def roll_over(conversion: Conversion, *, user) -> int:
         old_year = conversion.school_year
         conversion.school_year = new_year
         conversion.save(update_fields=["school_year"])
-        audit.record(district=conversion.district, conversion=conversion, user=user, action="rollover",
-                     summary=f"Moved on to the {new_year - 1}-{new_year} school year",
-                     detail={"from": old_year, "to": new_year})
+        audit.record(
+            district=conversion.district,
+            conversion=conversion,
+            user=user,
+            action="rollover",
+            summary=f"Moved on to the {new_year - 1}-{new_year} school year",
+            detail={"from": old_year, "to": new_year},
+        )
     return new_year
 
 
@@ -48,8 +54,9 @@ def crosses_school_years(previous_run, snapshot=None) -> bool:
 
     if previous_run is None or previous_run.finished_at is None:
         return False
-    return AuditEvent.objects.filter(conversion_id=previous_run.conversion_id, action="rollover",
-                                     created_at__gt=previous_run.finished_at).exists()
+    return AuditEvent.objects.filter(
+        conversion_id=previous_run.conversion_id, action="rollover", created_at__gt=previous_run.finished_at
+    ).exists()
 
 
 def concluded_package(package: bytes) -> bytes:
@@ -82,8 +89,11 @@ def conclude_year(job, progress, previous_run) -> int | None:
     from conversion.services import canvas_import
     from conversion.services.canvas_api import canvas_for
 
-    artifact = (Artifact.objects.filter(conversion=previous_run.conversion, job=previous_run.job, kind="sync_package")
-                .order_by("-id").first())
+    artifact = (
+        Artifact.objects.filter(conversion=previous_run.conversion, job=previous_run.job, kind="sync_package")
+        .order_by("-id")
+        .first()
+    )
     content = concluded_package(bytes(artifact.content)) if artifact else b""
     if not content:
         return None
@@ -97,8 +107,9 @@ def conclude_year(job, progress, previous_run) -> int | None:
 
     progress.update(message="Concluding last school year's enrollments", force=True)
     with canvas_for(conversion.district) as canvas:
-        import_id = canvas_import.submit_once(canvas, account, content, state=state, save=save,
-                                              token=canvas_import.job_token(job.pk, "conclude"))
+        import_id = canvas_import.submit_once(
+            canvas, account, content, state=state, save=save, token=canvas_import.job_token(job.pk, "conclude")
+        )
         result = canvas_import.wait(canvas, account, import_id, progress, label="Concluding last year")
     if not result.succeeded:
         raise JobFailed(f"Canvas import {import_id} concluding last year ended {result.workflow_state}.")

@@ -15,6 +15,7 @@ addresses; a person's `email` is the one chosen by sifclient's EMAIL_RULE, the r
 for the mapping and the diagnostics to show. A section keeps every ScheduleInfo: its teachers are those of
 all of them, and its Canvas term is that of the first ScheduleInfo whose term is in scope.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,23 +26,30 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
-from sifclient.errors import SifXmlError
-from sifclient.records import RECORD_TYPES, EmailChoice, choose_email
-
 from conversion.jobs import JobFailed
 from conversion.models import SifRecord, Snapshot
 from conversion.services.sifdata import element_data, iter_stored_elements
+from sifclient.errors import SifXmlError
+from sifclient.records import RECORD_TYPES, EmailChoice, choose_email
 
 LEGACY, DCID = "legacy", "dcid"
 _FIELD_NAMES = {name: {f for f, _, _ in record_type.FIELDS} for name, record_type in RECORD_TYPES.items()}
 
 # The district's roster policy (stored by conversion.models.RosterPolicy) as plain data.
 from conversion.services.roster_policy import (  # noqa: E402
-    DEFAULT_ROLE_MAP, Policy, TEACHER_ROLES, enrollment_status,
+    Policy,
+    enrollment_status,
 )
-_ASSIGNMENT_WORDS = (("job share", "job_share"), ("job-share", "job_share"), ("aide", "aide"),
-                     ("paraprofessional", "aide"), ("observer", "observer"), ("co-teacher", "co_teacher"),
-                     ("co teacher", "co_teacher"))
+
+_ASSIGNMENT_WORDS = (
+    ("job share", "job_share"),
+    ("job-share", "job_share"),
+    ("aide", "aide"),
+    ("paraprofessional", "aide"),
+    ("observer", "observer"),
+    ("co-teacher", "co_teacher"),
+    ("co teacher", "co_teacher"),
+)
 
 
 @dataclass(frozen=True)
@@ -141,30 +149,41 @@ class SnapshotSource:
         self.snapshot = snapshot
 
     def rows(self, object_name: str, fields: tuple[str, ...] | None = None) -> Iterator[Row]:
-        rows = (SifRecord.objects.filter(snapshot=self.snapshot, object_name=object_name)
-                # Sorted by PostgreSQL, not read along an index: right after a pull the rows sit in the order
-                # they arrived, and walking them in RefId order (the one index) read the heap at random:
-                # the first CSV build of a 200k district took 308 s instead of 90 s.
-                .order_by("local_id", "ref_id")
-                .values_list("ref_id", "local_id", "dcid", "school_year", "xml")
-                .iterator(chunk_size=5000))
+        rows = (
+            SifRecord.objects.filter(snapshot=self.snapshot, object_name=object_name)
+            # Sorted by PostgreSQL, not read along an index: right after a pull the rows sit in the order
+            # they arrived, and walking them in RefId order (the one index) read the heap at random:
+            # the first CSV build of a 200k district took 308 s instead of 90 s.
+            .order_by("local_id", "ref_id")
+            .values_list("ref_id", "local_id", "dcid", "school_year", "xml")
+            .iterator(chunk_size=5000)
+        )
         while batch := list(itertools.islice(rows, self.BATCH)):
-            for (ref_id, local_id, dcid, school_year, _), element in zip(batch, iter_stored_elements(
-                    [row[4] for row in batch])):
+            for (ref_id, local_id, dcid, school_year, _), element in zip(
+                batch, iter_stored_elements([row[4] for row in batch]), strict=False
+            ):
                 try:
                     data = element_data(element, fields)[1]
                 except SifXmlError as exc:
                     raise JobFailed(
                         f"{object_name} {local_id or ref_id} in the zone's data is not valid SIF ({exc}). Correct "
-                        "it in PowerSchool (or ask the district to), then pull again.") from exc
+                        "it in PowerSchool (or ask the district to), then pull again."
+                    ) from exc
                 yield ref_id, local_id, dcid, school_year, data
 
 
 class Roster:
     """A read-only view over one set of SIF records, limited to what the conversion sends to Canvas."""
 
-    def __init__(self, source: RecordSource | Snapshot, *, school_year: int, expected_school_ids=(),
-                 policy: Policy | None = None, as_of: dt.date | None = None):
+    def __init__(
+        self,
+        source: RecordSource | Snapshot,
+        *,
+        school_year: int,
+        expected_school_ids=(),
+        policy: Policy | None = None,
+        as_of: dt.date | None = None,
+    ):
         self.source = SnapshotSource(source) if isinstance(source, Snapshot) else source
         self.year = school_year
         self.expected_school_ids = {str(s) for s in expected_school_ids or ()}
@@ -172,14 +191,19 @@ class Roster:
         self.as_of = as_of or dt.date.today()
 
     @classmethod
-    def for_snapshot(cls, snapshot: Snapshot, *, as_of: dt.date | None = None) -> "Roster":
+    def for_snapshot(cls, snapshot: Snapshot, *, as_of: dt.date | None = None) -> Roster:
         from conversion.models import RosterPolicy
 
         conversion = snapshot.conversion
         from conversion.workflow import local_today
 
-        return cls(snapshot, school_year=conversion.school_year, expected_school_ids=conversion.expected_school_ids,
-                   policy=RosterPolicy.for_district(conversion.district), as_of=as_of or local_today(conversion))
+        return cls(
+            snapshot,
+            school_year=conversion.school_year,
+            expected_school_ids=conversion.expected_school_ids,
+            policy=RosterPolicy.for_district(conversion.district),
+            as_of=as_of or local_today(conversion),
+        )
 
     def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
         if fields and "school_year" in _FIELD_NAMES.get(object_name, ()):
@@ -213,17 +237,19 @@ class Roster:
             if not self._in_year(year):
                 continue
             code = data.get("term_code") or ref[-8:]
-            result[ref] = Term(ref, f"{year}_{code}", data.get("description") or code,
-                               _text(data.get("start_date")), _text(data.get("end_date")), code)
+            result[ref] = Term(
+                ref,
+                f"{year}_{code}",
+                data.get("description") or code,
+                _text(data.get("start_date")),
+                _text(data.get("end_date")),
+                code,
+            )
         return result
 
     @cached_property
     def courses(self) -> dict[str, dict]:
-        return {
-            ref: data
-            for ref, _, _, year, data in self._rows("SchoolCourseInfo")
-            if self._in_year(year)
-        }
+        return {ref: data for ref, _, _, year, data in self._rows("SchoolCourseInfo") if self._in_year(year)}
 
     @cached_property
     def sections(self) -> dict[str, Section]:
@@ -238,14 +264,22 @@ class Roster:
                 continue
             title = course.get("title") or course.get("course_code") or "Course"
             schedules = data.get("schedules") or ()
-            terms = tuple(dict.fromkeys(self.terms[t] for t in (s.get("term_ref_id") for s in schedules)
-                                        if t in self.terms))
+            terms = tuple(
+                dict.fromkeys(self.terms[t] for t in (s.get("term_ref_id") for s in schedules) if t in self.terms)
+            )
             teachers = tuple(dict.fromkeys(t for s in schedules for t in s.get("teacher_ref_ids") or ()))
             section = Section(
-                ref_id=ref, local_id=local_id or ref, dcid=dcid,
+                ref_id=ref,
+                local_id=local_id or ref,
+                dcid=dcid,
                 name=data.get("description") or f"{title} {data.get('section_code') or ''}".strip(),
-                course_title=title, course_code=course.get("course_code") or "", school=school,
-                term=terms[0] if terms else None, teacher_ref_ids=teachers, terms=terms, school_year=year or self.year,
+                course_title=title,
+                course_code=course.get("course_code") or "",
+                school=school,
+                term=terms[0] if terms else None,
+                teacher_ref_ids=teachers,
+                terms=terms,
+                school_year=year or self.year,
             )
             result[ref] = dataclasses.replace(section, course_id=self.course_id_of(section))
         return result
@@ -260,10 +294,15 @@ class Roster:
         if policy.course_grouping == "combined" and "{section_local_id}" in pattern:
             pattern = "crs_{course_code}_{term_code}_{teacher_local_id}"
         lead = self.staff_local_ids.get(section.teacher_ref_ids[0], "") if section.teacher_ref_ids else ""
-        values = {"section_local_id": section.local_id, "section_dcid": section.dcid or section.local_id,
-                  "course_code": section.course_code or section.course_title, "school_year": section.school_year,
-                  "term_code": section.term.code if section.term else "", "teacher_local_id": lead,
-                  "school_local_id": section.school.local_id}
+        values = {
+            "section_local_id": section.local_id,
+            "section_dcid": section.dcid or section.local_id,
+            "course_code": section.course_code or section.course_title,
+            "school_year": section.school_year,
+            "term_code": section.term.code if section.term else "",
+            "teacher_local_id": lead,
+            "school_local_id": section.school.local_id,
+        }
         return pattern.format(**values)
 
     @cached_property
@@ -296,13 +335,16 @@ class Roster:
     def school_exits(self) -> dict[str, str]:
         """Student RefId -> the exit date of their school enrollment this year, for those who have one."""
         exits: dict[str, str | None] = {}
-        for _, _, _, year, data in self._rows("StudentSchoolEnrollment", "school_ref_id", "student_ref_id",
-                                              "exit_date"):
+        for _, _, _, year, data in self._rows(
+            "StudentSchoolEnrollment", "school_ref_id", "student_ref_id", "exit_date"
+        ):
             if not self._in_year(year) or data.get("school_ref_id") not in self.schools:
                 continue
             ref, exit = data.get("student_ref_id"), _text(data.get("exit_date"))
             # An open enrollment (no exit date) in any school in scope: the student is still here.
-            exits[ref] = None if exit is None or (ref in exits and exits[ref] is None) else max(exit, exits.get(ref) or exit)
+            exits[ref] = (
+                None if exit is None or (ref in exits and exits[ref] is None) else max(exit, exits.get(ref) or exit)
+            )
         return {ref: exit for ref, exit in exits.items() if exit}
 
     @cached_property
@@ -326,12 +368,22 @@ class Roster:
 
     # ---- people ------------------------------------------------------------------------------
     def _people(self, object_name: str, kind: str, wanted: set[str]) -> Iterator[Person]:
-        for ref, local_id, dcid, _, data in self._rows(object_name, "first_name", "last_name", "email",
-                                                       "state_province_id"):
+        for ref, local_id, dcid, _, data in self._rows(
+            object_name, "first_name", "last_name", "email", "state_province_id"
+        ):
             if ref in wanted:
                 choice = choose_email(data.get("email"))
-                yield Person(kind, ref, local_id, dcid, data.get("first_name") or "", data.get("last_name") or "",
-                             choice.chosen or "", choice, data.get("state_province_id") or "")
+                yield Person(
+                    kind,
+                    ref,
+                    local_id,
+                    dcid,
+                    data.get("first_name") or "",
+                    data.get("last_name") or "",
+                    choice.chosen or "",
+                    choice,
+                    data.get("state_province_id") or "",
+                )
 
     def iter_people(self) -> Iterator[Person]:
         yield from self._people("StaffPersonal", "teacher", self.assigned_staff_refs)
@@ -356,10 +408,12 @@ class Roster:
                 entry = late.setdefault(term.term_id, [term, 0, exit])
                 entry[1] += 1
                 entry[2] = max(entry[2], exit)
-        return [f"Term {term.name} ({term.term_id}) ends {term.end_date} in PowerSchool's TermInfo, but {n:,} "
-                f"section enrollment(s) end later (up to {latest}): correct the term's dates or the exit dates "
-                "before the year ends, or Canvas concludes these classes early."
-                for term, n, latest in sorted(late.values(), key=lambda v: v[0].term_id)[:limit]]
+        return [
+            f"Term {term.name} ({term.term_id}) ends {term.end_date} in PowerSchool's TermInfo, but {n:,} "
+            f"section enrollment(s) end later (up to {latest}): correct the term's dates or the exit dates "
+            "before the year ends, or Canvas concludes these classes early."
+            for term, n, latest in sorted(late.values(), key=lambda v: v[0].term_id)[:limit]
+        ]
 
     def iter_enrollments(self) -> Iterator[Enrollment]:
         people = self.people_by_ref
@@ -369,12 +423,14 @@ class Roster:
                 teacher = people.get(teacher_ref)
                 if teacher:
                     role = self.teacher_role(section, teacher_ref)
-                    status = "completed" if term and term.end_date and term.end_date < self.as_of.isoformat() \
-                        else "active"
+                    status = (
+                        "completed" if term and term.end_date and term.end_date < self.as_of.isoformat() else "active"
+                    )
                     yield Enrollment(section, teacher, self.policy.canvas_role(role), role, status)
         exits = self.school_exits
-        for _, _, _, year, data in self._rows("StudentSectionEnrollment", "section_ref_id", "student_ref_id",
-                                              "entry_date", "exit_date"):
+        for _, _, _, year, data in self._rows(
+            "StudentSectionEnrollment", "section_ref_id", "student_ref_id", "entry_date", "exit_date"
+        ):
             if not self._in_year(year):
                 continue
             section = self.sections.get(data.get("section_ref_id") or "")
@@ -385,8 +441,9 @@ class Roster:
                 exit = min(filter(None, (_text(data.get("exit_date")), exits.get(student.ref_id))), default=None)
                 if term_end and (exit is None or exit > term_end) and term_end < self.as_of.isoformat():
                     exit = term_end  # the term was over before the student left: a finished course, concluded
-                status = enrollment_status(_text(data.get("entry_date")), exit, term_end, self.as_of,
-                                           self.policy.departed_status)
+                status = enrollment_status(
+                    _text(data.get("entry_date")), exit, term_end, self.as_of, self.policy.departed_status
+                )
                 yield Enrollment(section, student, "student", "", status, _text(data.get("entry_date")), exit)
 
 

@@ -1,6 +1,7 @@
 """A district's roster policy as plain data, with the rules that need nothing else (no Django, no records).
 
 conversion.models.RosterPolicy stores one per district; conversion.services.roster applies it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,11 +24,23 @@ TEACHER_ROLES = ("lead", "co_teacher", "job_share", "aide", "observer")
 # Canvas's base enrollment roles (enrollment_importer.rb: role is student, teacher, ta, observer, designer or a
 # custom role name).
 CANVAS_ROLES = ("teacher", "ta", "designer", "observer", "student")
-DEFAULT_ROLE_MAP = {"lead": "teacher", "co_teacher": "teacher", "job_share": "teacher", "aide": "ta",
-                    "observer": "observer"}
+DEFAULT_ROLE_MAP = {
+    "lead": "teacher",
+    "co_teacher": "teacher",
+    "job_share": "teacher",
+    "aide": "ta",
+    "observer": "observer",
+}
 COURSE_GROUPINGS = ("section", "combined")
-COURSE_ID_FIELDS = ("section_local_id", "section_dcid", "course_code", "term_code", "school_year",
-                    "teacher_local_id", "school_local_id")
+COURSE_ID_FIELDS = (
+    "section_local_id",
+    "section_dcid",
+    "course_code",
+    "term_code",
+    "school_year",
+    "teacher_local_id",
+    "school_local_id",
+)
 LOGIN_RULES = ("email", "local_id", "dcid", "state_id", "pattern")
 LOGIN_FIELDS = ("local_id", "dcid", "state_id", "email", "first_name", "last_name")
 
@@ -54,13 +67,28 @@ class Policy:
 
     def key(self) -> str:
         roles = ",".join(f"{k}={self.canvas_role(k)}" for k in TEACHER_ROLES)
-        return "|".join((self.departed_status, roles, self.course_grouping, self.course_id_pattern, self.login_rule,
-                         self.login_pattern, self.staff_login_rule))
+        return "|".join(
+            (
+                self.departed_status,
+                roles,
+                self.course_grouping,
+                self.course_id_pattern,
+                self.login_rule,
+                self.login_pattern,
+                self.staff_login_rule,
+            )
+        )
 
     def login_for(self, person) -> str:
         """The login the sync writes for `person`; "" when the rule gives none (the caller falls back)."""
-        values = {"local_id": person.local_id, "dcid": person.dcid, "state_id": person.state_id,
-                  "email": person.email, "first_name": person.first_name, "last_name": person.last_name}
+        values = {
+            "local_id": person.local_id,
+            "dcid": person.dcid,
+            "state_id": person.state_id,
+            "email": person.email,
+            "first_name": person.first_name,
+            "last_name": person.last_name,
+        }
         rule = self.staff_login_rule if person.kind == "teacher" else self.login_rule
         if rule == "pattern":
             if any(not values.get(name) for name in pattern_fields(self.login_pattern)):
@@ -69,9 +97,9 @@ class Policy:
         return values.get(rule, "") or ""
 
 
-
-def enrollment_status(entry: str | None, exit: str | None, term_end: str | None, as_of: dt.date,
-                      departed_status: str) -> str:
+def enrollment_status(
+    entry: str | None, exit: str | None, term_end: str | None, as_of: dt.date, departed_status: str
+) -> str:
     """Canvas status of a student enrollment from PowerSchool's dates.
 
     StudentSectionEnrollment/StudentSchoolEnrollment ExitDate is the day the student is no longer enrolled
@@ -84,4 +112,3 @@ def enrollment_status(entry: str | None, exit: str | None, term_end: str | None,
             return "completed"
         return departed_status
     return "active"
-

@@ -1,4 +1,5 @@
 """Changing a district's roster policy: saved, and audited with what changed from what."""
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -6,8 +7,15 @@ from django.db import transaction
 from conversion import audit
 from conversion.models import District, RosterPolicy
 
-FIELDS = ("departed_status", "drop_status", "role_map", "course_grouping", "course_id_pattern", "login_rule",
-          "login_pattern")
+FIELDS = (
+    "departed_status",
+    "drop_status",
+    "role_map",
+    "course_grouping",
+    "course_id_pattern",
+    "login_rule",
+    "login_pattern",
+)
 
 
 def policy_row(district: District) -> RosterPolicy:
@@ -18,8 +26,11 @@ def policy_row(district: District) -> RosterPolicy:
 def save_policy(district: District, form, user, conversion=None) -> list[str]:
     """Save a valid RosterPolicyForm; audit the changed fields (from → to). Returns the names changed."""
     before = policy_row(district)
-    before_values = {name: getattr(before, name) for name in FIELDS} if before.pk else {
-        name: getattr(RosterPolicy(district=district), name) for name in FIELDS}
+    before_values = (
+        {name: getattr(before, name) for name in FIELDS}
+        if before.pk
+        else {name: getattr(RosterPolicy(district=district), name) for name in FIELDS}
+    )
     if before.pk is None:
         before_values["role_map"] = {}
     row = form.save(commit=False)
@@ -33,10 +44,14 @@ def save_policy(district: District, form, user, conversion=None) -> list[str]:
     with transaction.atomic():
         row.district = district
         row.save()
-        audit.record(district=district, conversion=conversion, user=user, action="edit:roster_policy",
-                     summary="Changed the roster policy: " + ", ".join(n.replace("_", " ") for n in changed),
-                     detail={n: {"from": _show(norm(before_values[n], n)), "to": _show(norm(after[n], n))}
-                             for n in changed})
+        audit.record(
+            district=district,
+            conversion=conversion,
+            user=user,
+            action="edit:roster_policy",
+            summary="Changed the roster policy: " + ", ".join(n.replace("_", " ") for n in changed),
+            detail={n: {"from": _show(norm(before_values[n], n)), "to": _show(norm(after[n], n))} for n in changed},
+        )
     return changed
 
 

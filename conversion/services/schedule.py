@@ -2,6 +2,7 @@
 
 The beat schedule itself lives in the database (django-celery-beat); `install_schedule` writes it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,7 +45,9 @@ def start_nightly_syncs(now: dt.datetime | None = None) -> dict:
     for conversion in live:
         try:
             job, created = jobs.start_job(
-                conversion, JobKind.SYNC, params={"business_date": day.isoformat(), "trigger": "nightly"},
+                conversion,
+                JobKind.SYNC,
+                params={"business_date": day.isoformat(), "trigger": "nightly"},
                 idempotency_key=f"sync:{conversion.pk}:{day.isoformat()}",
             )
         except jobs.JobAlreadyActive as busy:  # a manual sync still running: it is tonight's sync
@@ -61,7 +64,9 @@ def start_grade_passback_runs(now: dt.datetime | None = None) -> dict:
     for conversion in Conversion.objects.filter(gpb_state=GpbState.ENABLED).select_related("district"):
         try:
             job, created = jobs.start_job(
-                conversion, JobKind.GRADE_PASSBACK, params={"trigger": "hourly"},
+                conversion,
+                JobKind.GRADE_PASSBACK,
+                params={"trigger": "hourly"},
                 idempotency_key=f"gpb:{conversion.pk}:{hour}",
             )
         except jobs.JobAlreadyActive:  # the last hour's run is still going: it carries this hour's grades
@@ -88,9 +93,13 @@ def requeue_stale_jobs() -> int:
             _end(job, cutoff, JobState.CANCELLED, "Cancelled at a consultant's request (its worker had stopped).")
             continue
         if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            _end(job, cutoff, JobState.FAILED,
-                 f"Stopped after {job.attempts} attempts: each run ended without finishing (its worker was killed or "
-                 "ran out of memory). It is not sent again; look at the workers' logs, then start it again.")
+            _end(
+                job,
+                cutoff,
+                JobState.FAILED,
+                f"Stopped after {job.attempts} attempts: each run ended without finishing (its worker was killed or "
+                "ran out of memory). It is not sent again; look at the workers' logs, then start it again.",
+            )
             continue
         if jobs.enqueue_job(job):
             count += 1
@@ -101,13 +110,18 @@ def requeue_stale_jobs() -> int:
 def _end(job: Job, cutoff: dt.datetime, state: str, reason: str) -> None:
     """End a stale job that is not to be sent again (still stale: no run took it meanwhile), audited."""
     ended = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, heartbeat_at__lt=cutoff).update(
-        state=state, error=reason, message=reason[:300], finished_at=timezone.now())
+        state=state, error=reason, message=reason[:300], finished_at=timezone.now()
+    )
     if ended:
         log.warning("job %s ended %s by the stale-job sweep: %s", job.pk, state, reason)
-        audit.record(district=job.conversion.district, conversion=job.conversion, user=None,
-                     action=f"job_{state}:{job.kind}",
-                     summary=f"{JobKind(job.kind).label}: {JobState(state).label.lower()}",
-                     detail={"job": job.pk, "error": reason[:300], "attempts": job.attempts})
+        audit.record(
+            district=job.conversion.district,
+            conversion=job.conversion,
+            user=None,
+            action=f"job_{state}:{job.kind}",
+            summary=f"{JobKind(job.kind).label}: {JobState(state).label.lower()}",
+            detail={"job": job.pk, "error": reason[:300], "attempts": job.attempts},
+        )
         signals.job_finished.send(sender=Job, job=Job.objects.get(pk=job.pk))
 
 
@@ -127,7 +141,12 @@ def install_schedule() -> list[str]:
 
     def crontab(minute: str, hour: str) -> CrontabSchedule:
         schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*", timezone="America/Denver",
+            minute=minute,
+            hour=hour,
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone="America/Denver",
         )
         return schedule
 
@@ -136,19 +155,32 @@ def install_schedule() -> list[str]:
         ("Pause and go-live dates (00:05 Mountain)", "conversion.scheduled.advance_due_dates", crontab("5", "0")),
         ("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
         ("Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")),
-        ("Alert: nightly syncs not run (01:00 Mountain)", "conversion.scheduled.check_nightly_syncs", crontab("0", "1")),
-        ("Alert: pause and go-live dates a week and a day away (06:00 Mountain)", "conversion.scheduled.remind_due_dates",
-         crontab("0", "6")),
+        (
+            "Alert: nightly syncs not run (01:00 Mountain)",
+            "conversion.scheduled.check_nightly_syncs",
+            crontab("0", "1"),
+        ),
+        (
+            "Alert: pause and go-live dates a week and a day away (06:00 Mountain)",
+            "conversion.scheduled.remind_due_dates",
+            crontab("0", "6"),
+        ),
         ("Daily digest of alerts (07:00 Mountain)", "conversion.scheduled.daily_digest", crontab("0", "7")),
-        ("Legacy SIS imports after the pause (hourly)", "conversion.scheduled.check_legacy_imports", crontab("40", "*")),
+        (
+            "Legacy SIS imports after the pause (hourly)",
+            "conversion.scheduled.check_legacy_imports",
+            crontab("40", "*"),
+        ),
     ]
     lines = []
     for name, task, schedule in entries:
         _, created = PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "crontab": schedule, "enabled": True})
+            name=name, defaults={"task": task, "crontab": schedule, "enabled": True}
+        )
         lines.append(f"{'added' if created else 'kept'}: {name} [{task}]")
     stale = PeriodicTask.objects.filter(task__startswith="conversion.scheduled.").exclude(
-        name__in=[name for name, _, _ in entries])
+        name__in=[name for name, _, _ in entries]
+    )
     lines += [f"removed: {name}" for name in stale.values_list("name", flat=True)]
     stale.delete()
     return lines

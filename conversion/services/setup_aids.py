@@ -1,6 +1,7 @@
 """Step 1 aids: the support ticket text (PowerSchool-hosted), the checklist (self-hosted), the agent.cfg
 mappings document, and the district's choice of schools. The wording rules live here, not in templates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,12 @@ DCID_OBJECTS: tuple[str, ...] = tuple(name for name in PULL_OBJECTS if name in D
 
 # The states in which the district's choice of schools may still change: after the mapping is approved
 # the scope is fixed (a changed scope would need a new mapping check and approval).
-SCHOOL_CHOICE_STATES = (ConversionState.AGENT_SETUP, ConversionState.CONNECTION, ConversionState.PAUSE,
-                        ConversionState.MAPPING)
+SCHOOL_CHOICE_STATES = (
+    ConversionState.AGENT_SETUP,
+    ConversionState.CONNECTION,
+    ConversionState.PAUSE,
+    ConversionState.MAPPING,
+)
 
 
 def hosting_of(conversion: Conversion) -> str:
@@ -51,23 +56,33 @@ def hosting_of(conversion: Conversion) -> str:
 
 # ---- the mappings document ---------------------------------------------------------------------
 
+
 def mappings_document(conversion: Conversion) -> bytes:
     """The agent.cfg mappings the district (or PowerSchool support) adds, as an XML document.
 
     Each object lists the SIF_ExtendedElement it must carry and where PowerSchool keeps the value, with
     an example of what the agent then publishes. Built with lxml so names are always escaped.
     """
-    root = etree.Element("AgentMappings", District=conversion.district.name, ZoneId=conversion.zone_id or "",
-                         SchoolYear=str(conversion.school_year), Agent=source_id(conversion))
-    root.append(etree.Comment(
-        " Add these SIF_ExtendedElements mappings to agent.cfg, restart the SIF agent, then check that "
-        "agent.cfg still holds them after the restart. "))
+    root = etree.Element(
+        "AgentMappings",
+        District=conversion.district.name,
+        ZoneId=conversion.zone_id or "",
+        SchoolYear=str(conversion.school_year),
+        Agent=source_id(conversion),
+    )
+    root.append(
+        etree.Comment(
+            " Add these SIF_ExtendedElements mappings to agent.cfg, restart the SIF agent, then check that "
+            "agent.cfg still holds them after the restart. "
+        )
+    )
     for object_name in DCID_OBJECTS:
         obj = etree.SubElement(root, "Object", Name=object_name)
         etree.SubElement(obj, "ExtendedElement", Name=DCID_ELEMENT, Source=DCID_SOURCES[object_name], Required="Yes")
         example = etree.SubElement(obj, "Example")
-        ext = etree.SubElement(etree.SubElement(example, "SIF_ExtendedElements"), "SIF_ExtendedElement",
-                               Name=DCID_ELEMENT)
+        ext = etree.SubElement(
+            etree.SubElement(example, "SIF_ExtendedElements"), "SIF_ExtendedElement", Name=DCID_ELEMENT
+        )
         ext.text = "12345"
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
@@ -77,6 +92,7 @@ def mappings_filename(conversion: Conversion) -> str:
 
 
 # ---- the ticket and the checklist --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SetupItem:
@@ -89,10 +105,18 @@ class SetupItem:
 def connection_items(conversion: Conversion, mappings_url: str) -> list[SetupItem]:
     """What the agent needs to reach the zone, in the order the seeds list it."""
     return [
-        SetupItem("zis_url", f"ZIS URL: {conversion.zis_url or '(not set yet)'}", "From your implementation consultant.", None),
-        SetupItem("zone_id", f"Zone ID: {conversion.zone_id or '(not set yet)'}", "From your implementation consultant.", None),
-        SetupItem("mappings", f"SIF mappings document: {mappings_url}",
-                  "The changes to apply to the SIF agent's agent.cfg (the DCID extended elements).", None),
+        SetupItem(
+            "zis_url", f"ZIS URL: {conversion.zis_url or '(not set yet)'}", "From your implementation consultant.", None
+        ),
+        SetupItem(
+            "zone_id", f"Zone ID: {conversion.zone_id or '(not set yet)'}", "From your implementation consultant.", None
+        ),
+        SetupItem(
+            "mappings",
+            f"SIF mappings document: {mappings_url}",
+            "The changes to apply to the SIF agent's agent.cfg (the DCID extended elements).",
+            None,
+        ),
     ]
 
 
@@ -136,7 +160,7 @@ def support_ticket_text(conversion: Conversion, mappings_url: str) -> str:
         f"{conversion.school_year_label} school year.",
         "- Plug-ins (Agent Settings / Plugins): disable the State Messaging Plug-ins (SMP) for the Canvas "
         "connection only. If we use SMP for state reporting, keep it on for that connection.",
-        "- Zone Status (Zone Settings / Zone / General): the zone must display as \"ready\".",
+        '- Zone Status (Zone Settings / Zone / General): the zone must display as "ready".',
         "- Schools (Zone Settings / Zone / District): deselect every school that should not be included in "
         "the Canvas data sync.",
         "",
@@ -178,6 +202,7 @@ def setup_aids(conversion: Conversion, mappings_url: str) -> SetupAids:
 
 # ---- the district's schools --------------------------------------------------------------------
 
+
 def pulled_schools(conversion: Conversion) -> list[dict]:
     """The schools of the latest complete pull (number, name, students, sections, staff), with `chosen`."""
     snapshot = Snapshot.objects.latest_complete(conversion)
@@ -214,7 +239,10 @@ def set_expected_schools(conversion: Conversion, school_ids: list[str], *, user)
     locked.save(update_fields=["expected_school_ids"])
     conversion.expected_school_ids = after
     audit.record(
-        district=locked.district, conversion=locked, user=user, action="edit:schools",
+        district=locked.district,
+        conversion=locked,
+        user=user,
+        action="edit:schools",
         summary=f"Chose the schools to sync: {', '.join(after) or 'all schools'}",
         detail={"expected_school_ids": {"from": before, "to": after}},
     )

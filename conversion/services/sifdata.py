@@ -1,4 +1,5 @@
 """SIF objects as SifRecord rows: stored as the XML they arrived in, read back as plain dicts for the services."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,14 +13,13 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from lxml import etree
-from sifclient.errors import SifXmlError
-from sifclient.records import RECORD_TYPES, _from_text, _is_group, _parse_path, _select
-from sifclient.records import SifRecord as SifObject
-from sifclient.records import UnknownRecord
-from sifclient.safexml import SIF_NS, new_parser, parse_message_bytes, q
 
 from conversion.models import SifRecord, Snapshot
 from conversion.services import bulk
+from sifclient.errors import SifXmlError
+from sifclient.records import RECORD_TYPES, UnknownRecord, _from_text, _is_group, _parse_path, _select
+from sifclient.records import SifRecord as SifObject
+from sifclient.safexml import SIF_NS, new_parser, parse_message_bytes, q
 
 
 def _plain(value: Any) -> Any:
@@ -30,8 +30,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a group (ScheduleInfo): set fields only
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) not in (None, [], {})}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) not in (None, [], {})
+        }
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
@@ -40,17 +43,29 @@ def _plain(value: Any) -> Any:
 def record_data(record: SifObject | UnknownRecord) -> dict[str, Any]:
     if isinstance(record, UnknownRecord):
         return {"xml": record.xml.decode("utf-8", "replace")}
-    return {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)
-            if getattr(record, f.name) not in (None, [], {}) or f.name == "extended_elements"}
+    return {
+        f.name: _plain(getattr(record, f.name))
+        for f in dataclasses.fields(record)
+        if getattr(record, f.name) not in (None, [], {}) or f.name == "extended_elements"
+    }
 
 
 def row_for(snapshot: Snapshot, record: SifObject | UnknownRecord, arrived_in: str, ordinal: int = 0) -> SifRecord:
     """The model row for one typed record (the naive benchmark and tests); the ingest uses row_values."""
     element = etree.fromstring(record.xml, new_parser()) if isinstance(record, UnknownRecord) else record.to_xml()
     row = row_values(element, arrived_in, ordinal)
-    return SifRecord(snapshot=snapshot, object_name=row.object_name, ref_id=row.ref_id, local_id=row.local_id,
-                     dcid=row.dcid, school_ref_id=row.school_ref_id, school_year=row.school_year,
-                     extended_names=row.extended_names, xml=row.xml, digest=row.digest)
+    return SifRecord(
+        snapshot=snapshot,
+        object_name=row.object_name,
+        ref_id=row.ref_id,
+        local_id=row.local_id,
+        dcid=row.dcid,
+        school_ref_id=row.school_ref_id,
+        school_year=row.school_year,
+        extended_names=row.extended_names,
+        xml=row.xml,
+        digest=row.digest,
+    )
 
 
 def object_name_of(record: SifObject | UnknownRecord) -> str:
@@ -154,7 +169,7 @@ def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowVal
     tag = element.tag
     if not isinstance(tag, str) or not tag.startswith(_NS_PREFIX):
         raise SifXmlError(f"object {tag} is not in the SIF namespace")
-    object_name = tag[len(_NS_PREFIX):]
+    object_name = tag[len(_NS_PREFIX) :]
     has_local, has_school, has_year, typed = _key_fields(object_name)
     local_id = school_ref_id = dcid = extended_names = ""
     school_year = None
@@ -166,17 +181,45 @@ def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowVal
         school_year = _school_year(element.get("SchoolYear"))
     if typed:
         dcid, extended_names = _extended(_holder(element))
-    return _row(element, object_name, element.get("RefId"), local_id, dcid, school_ref_id, school_year,
-                extended_names, arrived_in, ordinal)
+    return _row(
+        element,
+        object_name,
+        element.get("RefId"),
+        local_id,
+        dcid,
+        school_ref_id,
+        school_year,
+        extended_names,
+        arrived_in,
+        ordinal,
+    )
 
 
-def _row(element: etree._Element, object_name: str, ref_id: str | None, local_id: str, dcid: str, school_ref_id: str,
-         school_year: int | None, extended_names: str, arrived_in: str, ordinal: int) -> RowValues:
+def _row(
+    element: etree._Element,
+    object_name: str,
+    ref_id: str | None,
+    local_id: str,
+    dcid: str,
+    school_ref_id: str,
+    school_year: int | None,
+    extended_names: str,
+    arrived_in: str,
+    ordinal: int,
+) -> RowValues:
     """The row of an object whose keys are read: its XML as delivered and the digest of that XML."""
     xml = etree.tostring(element, encoding="unicode")
-    return RowValues(object_name, (ref_id or "").strip() or f"{object_name}#{arrived_in}#{ordinal}", local_id, dcid,
-                     school_ref_id, school_year, extended_names, xml,
-                     hashlib.blake2b(xml.encode(), digest_size=16).hexdigest())
+    return RowValues(
+        object_name,
+        (ref_id or "").strip() or f"{object_name}#{arrived_in}#{ordinal}",
+        local_id,
+        dcid,
+        school_ref_id,
+        school_year,
+        extended_names,
+        xml,
+        hashlib.blake2b(xml.encode(), digest_size=16).hexdigest(),
+    )
 
 
 def data_of(xml: str, fields: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -198,6 +241,7 @@ def iter_stored_elements(xmls: Sequence[str]) -> Iterator[etree._Element]:
 # Typing the fields of one element, compiled once per object name from each record class's FIELDS; the
 # result is the same as record_data(record_from_xml(element)) (tests check it).
 
+
 def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._Element], Any], bool]:
     segments, attribute = _parse_path(path)
     tags = [q(s.tag) for s in segments]
@@ -206,7 +250,7 @@ def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._E
     if not repeats and not _is_group(kind):  # (iterchildren(tag) finds a child in half the time find(tag) takes)
         # Most fields are text, which _from_text only strips.
         convert = str.strip if kind == "str" else (lambda raw: _plain(_from_text(raw, kind, where)))
-        steps = [(tag, segment.fixed_attrs) for tag, segment in zip(tags, segments)]
+        steps = [(tag, segment.fixed_attrs) for tag, segment in zip(tags, segments, strict=False)]
 
         def read_one(element):
             node = element
@@ -220,11 +264,12 @@ def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._E
                 node = child
             raw = node.get(attribute) if attribute else node.text
             return None if raw is None else convert(raw)
+
         return read_one, False
 
     def read_many(element):  # the general walk of SifRecord.from_xml
         nodes = [element]
-        for segment, tag in zip(segments, tags):
+        for segment, tag in zip(segments, tags, strict=False):
             found = []
             for node in nodes:
                 if segment.repeats:
@@ -246,6 +291,7 @@ def _field_reader(object_name: str, path: str, kind) -> tuple[Callable[[etree._E
         if not repeats:
             return values[0] if values else None
         return values
+
     return read_many, repeats
 
 
@@ -262,8 +308,9 @@ def _compiled_subset(object_name: str, fields: tuple[str, ...]) -> tuple[tuple[s
     return tuple((name, read) for name, read in _compiled(object_name) if name in fields)
 
 
-def element_data(element: etree._Element, fields: tuple[str, ...] | None = None
-                 ) -> tuple[str, dict[str, Any], str | None]:
+def element_data(
+    element: etree._Element, fields: tuple[str, ...] | None = None
+) -> tuple[str, dict[str, Any], str | None]:
     """(object name, data as record_data gives it, RefId) of one object element; with `fields`, only those
     fields are read (a caller that needs three fields of a student reads a fifth of them)."""
     qname = etree.QName(element)
@@ -273,7 +320,7 @@ def element_data(element: etree._Element, fields: tuple[str, ...] | None = None
     if name not in RECORD_TYPES:
         return name, {"xml": etree.tostring(element).decode("utf-8", "replace")}, element.get("RefId")
     data: dict[str, Any] = {}
-    for field_name, read in (_compiled(name) if fields is None else _compiled_subset(name, fields)):
+    for field_name, read in _compiled(name) if fields is None else _compiled_subset(name, fields):
         if read is None:
             extended: dict[str, str] = {}
             holder = element.find(_EXTENDED)
@@ -357,8 +404,9 @@ def payload_rows(raw: bytes, *, max_bytes: int, arrived_in: str) -> Iterator[Row
             dcid, extended_names = extended[ordinal]
         elif typed:
             dcid, extended_names = _extended(holders[ordinal] if holders is not None else _holder(element))
-        yield _row(element, object_name, ref, local_id, dcid, school_ref_id, school_year, extended_names,
-                   arrived_in, ordinal)
+        yield _row(
+            element, object_name, ref, local_id, dcid, school_ref_id, school_year, extended_names, arrived_in, ordinal
+        )
 
 
 @contextlib.contextmanager
@@ -397,7 +445,7 @@ def _packet_keys(container: etree._Element, elements: list[etree._Element]):
     tag = elements[0].tag
     if not tag.startswith(_NS_PREFIX):
         return None
-    object_name = tag[len(_NS_PREFIX):]
+    object_name = tag[len(_NS_PREFIX) :]
     n = len(elements)
     # The XPaths below look at element children only, so comments between objects do not matter.
     if _ALL_OF_KIND(container, ns=SIF_NS, name=object_name) != n:
@@ -407,11 +455,15 @@ def _packet_keys(container: etree._Element, elements: list[etree._Element]):
     holders = None
     if typed and _ALL_HOLDERS(container) == n:  # exactly one SIF_ExtendedElements in every object
         holders = aligned(_HOLDERS(container))
-    return (object_name, fields, aligned(_REF_IDS(container)),
-            aligned(_LOCAL_IDS(container)) if has_local else None,
-            aligned(_SCHOOL_REFS(container)) if has_school else None,
-            aligned(_SCHOOL_YEARS(container)) if has_year else None,
-            holders)
+    return (
+        object_name,
+        fields,
+        aligned(_REF_IDS(container)),
+        aligned(_LOCAL_IDS(container)) if has_local else None,
+        aligned(_SCHOOL_REFS(container)) if has_school else None,
+        aligned(_SCHOOL_YEARS(container)) if has_year else None,
+        holders,
+    )
 
 
 _HOLDERS_OF_SIZE = _xpath("count(*/s:SIF_ExtendedElements[1][count(*) = $k][count(s:SIF_ExtendedElement) = $k])")
@@ -433,13 +485,23 @@ def _uniform_extended(container: etree._Element, holders: list[etree._Element]) 
     if len(dcids) not in (0, n):
         return None
     values = [_dcid_value(item) for item in dcids] if dcids else [""] * n
-    joined = names if k == 1 else [EXTENDED_NAMES_SEPARATOR.join(names[i * k:(i + 1) * k]) for i in range(n)]
-    return list(zip(values, joined))
+    joined = names if k == 1 else [EXTENDED_NAMES_SEPARATOR.join(names[i * k : (i + 1) * k]) for i in range(n)]
+    return list(zip(values, joined, strict=False))
 
 
 # ---- storing rows ------------------------------------------------------------------------------------
-_COLUMNS = ("snapshot_id", "object_name", "ref_id", "local_id", "dcid", "school_ref_id", "school_year",
-            "extended_names", "xml", "digest")
+_COLUMNS = (
+    "snapshot_id",
+    "object_name",
+    "ref_id",
+    "local_id",
+    "dcid",
+    "school_ref_id",
+    "school_year",
+    "extended_names",
+    "xml",
+    "digest",
+)
 _STAGING = "sifrecord_incoming"
 
 Rows = Iterable[RowValues] | Callable[[], Iterable[RowValues]]
@@ -476,11 +538,14 @@ def store_rows(snapshot: Snapshot, rows: Rows) -> int:
     except (IntegrityError, psycopg.IntegrityError):  # raw COPY errors come unwrapped by Django
         with connection.cursor() as wrapper:
             cursor = wrapper.cursor
-            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (LIKE {table} INCLUDING IDENTITY) "
-                           "ON COMMIT DELETE ROWS")
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (LIKE {table} INCLUDING IDENTITY) ON COMMIT DELETE ROWS"
+            )
             cursor.execute(f"TRUNCATE {_STAGING}")
             count = copy_into(cursor, _STAGING)
-            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGING} "
-                           "ON CONFLICT (snapshot_id, object_name, ref_id) DO NOTHING")
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGING} "
+                "ON CONFLICT (snapshot_id, object_name, ref_id) DO NOTHING"
+            )
             cursor.execute(f"TRUNCATE {_STAGING}")
             return count

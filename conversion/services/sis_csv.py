@@ -1,4 +1,5 @@
 """Building the Canvas SIS import (a zip of CSVs) for a roster, with a fingerprint of its content."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,7 +14,6 @@ from pathlib import Path
 
 from canvas.csv_rows import AccountRow, CourseRow, EnrollmentRow, SectionRow, SisRow, TermRow, UserRow
 from canvas.csvfiles import write_csv
-
 from conversion.services.roster import DCID, Roster
 
 
@@ -38,8 +38,13 @@ def enrollment_key(section_id: str, user_id: str, role: str) -> int:
 
 
 class _Builder:
-    def __init__(self, roster: Roster, scheme: str, authentication_provider_id: str | None = None,
-                 parent_account_id: str | None = None):
+    def __init__(
+        self,
+        roster: Roster,
+        scheme: str,
+        authentication_provider_id: str | None = None,
+        parent_account_id: str | None = None,
+    ):
         self.roster = roster
         self.scheme = scheme
         # An empty parent moves a school's account straight under the root account (canvas.csv_formats.BLANK_CELLS).
@@ -67,8 +72,9 @@ class _Builder:
                 continue
             seen.add(term.term_id)
             self.counts["terms"] += 1
-            yield TermRow(term_id=term.term_id, name=term.name, start_date=_date(term.start_date),
-                          end_date=_date(term.end_date))
+            yield TermRow(
+                term_id=term.term_id, name=term.name, start_date=_date(term.start_date), end_date=_date(term.end_date)
+            )
 
     def courses(self) -> Iterator[SisRow]:
         seen = set()
@@ -79,9 +85,12 @@ class _Builder:
             seen.add(section.course_id)
             self.counts["courses"] += 1
             yield CourseRow(
-                course_id=section.course_id, short_name=f"{section.course_code or section.course_title} {section.local_id}",
-                long_name=section.name, account_id=section.school.account_id,
-                term_id=section.term.term_id if section.term else None, status="active",
+                course_id=section.course_id,
+                short_name=f"{section.course_code or section.course_title} {section.local_id}",
+                long_name=section.name,
+                account_id=section.school.account_id,
+                term_id=section.term.term_id if section.term else None,
+                status="active",
             )
 
     def sections(self) -> Iterator[SisRow]:
@@ -99,21 +108,33 @@ class _Builder:
         # unique (case-insensitively) and skips the second user claiming it, so both log in by their SIS id.
         shared = self._shared_addresses()
         policy = self.roster.policy
-        logins = Counter(policy.login_for(p).lower() for p in self.roster.people_by_ref.values()) \
-            if policy.login_rule != "email" else Counter()
+        logins = (
+            Counter(policy.login_for(p).lower() for p in self.roster.people_by_ref.values())
+            if policy.login_rule != "email"
+            else Counter()
+        )
         for person in self.roster.iter_people():
             user_id = self._user_id(person)
             if not user_id:
                 self.skipped_refs.add(person.ref_id)
-                self.skipped.append({"local_id": person.local_id, "name": person.name,
-                                     "reason": "no DCID in the SIF data (agent.cfg mapping missing)"})
+                self.skipped.append(
+                    {
+                        "local_id": person.local_id,
+                        "name": person.name,
+                        "reason": "no DCID in the SIF data (agent.cfg mapping missing)",
+                    }
+                )
                 continue
             self.counts["users"] += 1
             yield UserRow(
-                user_id=user_id, login_id=self.login(person, user_id, shared, logins),
-                first_name=person.first_name, authentication_provider_id=self.authentication_provider_id,
-                last_name=person.last_name, email=person.email or None,
-                declared_user_type="teacher" if person.kind == "teacher" else "student", status="active",
+                user_id=user_id,
+                login_id=self.login(person, user_id, shared, logins),
+                first_name=person.first_name,
+                authentication_provider_id=self.authentication_provider_id,
+                last_name=person.last_name,
+                email=person.email or None,
+                declared_user_type="teacher" if person.kind == "teacher" else "student",
+                status="active",
             )
 
     def login(self, person, user_id: str, shared: set[str], logins: Counter) -> str:
@@ -130,8 +151,10 @@ class _Builder:
         """(file name, kind, rows) of the whole package. Users come before enrollments: the enrollment pass
         skips the people the user pass had to leave out."""
         return [
-            ("accounts.csv", "accounts", self.accounts()), ("terms.csv", "terms", self.terms()),
-            ("courses.csv", "courses", self.courses()), ("sections.csv", "sections", self.sections()),
+            ("accounts.csv", "accounts", self.accounts()),
+            ("terms.csv", "terms", self.terms()),
+            ("courses.csv", "courses", self.courses()),
+            ("sections.csv", "sections", self.sections()),
             ("users.csv", "users", itertools.chain(self.users(), extra_users)),
             ("enrollments.csv", "enrollments", self.enrollments()),
         ]
@@ -146,17 +169,23 @@ class _Builder:
             # Canvas applies enrollment start/end dates only when both are given (enrollment_importer.rb; the SIS
             # CSV document: "both must be set to take effect"): a student's PowerSchool entry and exit dates.
             both = enrollment.start_date and enrollment.end_date
-            yield EnrollmentRow(section_id=enrollment.section.section_id, user_id=user_id, role=enrollment.role,
-                                status=enrollment.status,
-                                start_date=_date(enrollment.start_date) if both else None,
-                                end_date=_date(enrollment.end_date) if both else None)
+            yield EnrollmentRow(
+                section_id=enrollment.section.section_id,
+                user_id=user_id,
+                role=enrollment.role,
+                status=enrollment.status,
+                start_date=_date(enrollment.start_date) if both else None,
+                end_date=_date(enrollment.end_date) if both else None,
+            )
 
 
 def planned_logins(roster: Roster, scheme: str = DCID) -> dict[str, str]:
     """Person RefId -> the login_id the sync writes for them (the mapping check compares it with Canvas's)."""
     builder = _Builder(roster, scheme)
-    return {person.ref_id: row.login_id for person, row in zip(
-        (p for p in roster.iter_people() if builder._user_id(p)), builder.users())}
+    return {
+        person.ref_id: row.login_id
+        for person, row in zip((p for p in roster.iter_people() if builder._user_id(p)), builder.users(), strict=False)
+    }
 
 
 def _non_empty(rows: Iterable[SisRow]) -> Iterator[SisRow] | None:
@@ -183,8 +212,15 @@ def write_package(dest: Path, files: Iterable[tuple[str, str, Iterable[SisRow]]]
                 write_csv(kind, rows, text)
 
 
-def build_package(roster: Roster, dest: Path, *, scheme: str = DCID, authentication_provider_id: str | None = None,
-                  parent_account_id: str | None = None, keep=None) -> Package:
+def build_package(
+    roster: Roster,
+    dest: Path,
+    *,
+    scheme: str = DCID,
+    authentication_provider_id: str | None = None,
+    parent_account_id: str | None = None,
+    keep=None,
+) -> Package:
     """Write accounts, terms, courses, sections, users and enrollments CSVs into the zip at `dest`.
 
     Each CSV carries its required columns and the columns the roster fills (canvas.csvfiles.write_csv).
@@ -249,8 +285,14 @@ def cached_package(snapshot, *, scheme: str = DCID) -> dict | None:
         return None
     key = package_key(snapshot, scheme)
     summary = (
-        Snapshot.objects.filter(conversion_id=snapshot.conversion_id, fingerprint=snapshot.fingerprint,
-                                state=SnapshotState.COMPLETE, summary__sis_packages__has_key=key)
-        .order_by("-id").values_list("summary", flat=True).first()
+        Snapshot.objects.filter(
+            conversion_id=snapshot.conversion_id,
+            fingerprint=snapshot.fingerprint,
+            state=SnapshotState.COMPLETE,
+            summary__sis_packages__has_key=key,
+        )
+        .order_by("-id")
+        .values_list("summary", flat=True)
+        .first()
     )
     return summary["sis_packages"][key] if summary else None

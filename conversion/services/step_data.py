@@ -2,6 +2,7 @@
 
 Which role may edit which part is decided here, once, for every view that edits step data.
 """
+
 from __future__ import annotations
 
 from django import forms as django_forms
@@ -21,8 +22,16 @@ class EditRefused(Exception):
 
 # part -> (form class, roles that may edit it, states in which it may be edited (empty: any))
 EDITABLE_PARTS: dict[str, tuple[type[django_forms.ModelForm], frozenset[Role], tuple[str, ...]]] = {
-    "zis": (forms.ZisSettingsForm, frozenset({Role.CONSULTANT}), (ConversionState.AGENT_SETUP, ConversionState.CONNECTION)),
-    "checklist": (forms.AgentChecklistForm, frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}), (ConversionState.AGENT_SETUP,)),
+    "zis": (
+        forms.ZisSettingsForm,
+        frozenset({Role.CONSULTANT}),
+        (ConversionState.AGENT_SETUP, ConversionState.CONNECTION),
+    ),
+    "checklist": (
+        forms.AgentChecklistForm,
+        frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}),
+        (ConversionState.AGENT_SETUP,),
+    ),
     "pause_date": (forms.PauseDateForm, frozenset({Role.CONSULTANT}), tuple(ConversionState.values[:3])),
     "go_live_date": (forms.GoLiveDateForm, frozenset({Role.CONSULTANT}), tuple(ConversionState.values[:6])),
     "gradebook": (forms.GradebookForm, frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}), ()),
@@ -52,13 +61,21 @@ def save_part(conversion: Conversion, part: str, form: django_forms.ModelForm, u
         setattr(conversion, name, form.cleaned_data[name])
     conversion.save(update_fields=changed)
     detail = {
-        name: ({"changed": True} if name in SECRET_FIELDS else {"from": _show(getattr(before, name)), "to": _show(form.cleaned_data[name])})
+        name: (
+            {"changed": True}
+            if name in SECRET_FIELDS
+            else {"from": _show(getattr(before, name)), "to": _show(form.cleaned_data[name])}
+        )
         for name in changed
     }
     labels = ", ".join(str(conversion._meta.get_field(n).verbose_name) for n in changed)
     audit.record(
-        district=conversion.district, conversion=conversion, user=user, action=f"edit:{part}",
-        summary=f"Changed {labels}", detail=detail,
+        district=conversion.district,
+        conversion=conversion,
+        user=user,
+        action=f"edit:{part}",
+        summary=f"Changed {labels}",
+        detail=detail,
     )
     return changed
 

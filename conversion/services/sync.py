@@ -22,6 +22,7 @@ baseline, so an import outside the data set leaves the baseline where it was, an
 (diffing_drop_status) every row that left the SIS since then; a remaster inside the data set would become the
 baseline and those drops would never be sent. Sent whole, nothing is dropped, so a remaster is never held.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,41 +33,39 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from canvas.csv_formats import detect_kind
-
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from canvas.csv_formats import detect_kind
 from conversion import audit, jobs
 from conversion.jobs import JobFailed, Progress
 from conversion.models import (
     SYNC_SUCCESS_STATES,
-    JobLost,
     Approval,
     ApprovalKind,
     Artifact,
     Conversion,
     Job,
     JobKind,
+    JobLost,
     JobState,
+    RosterPolicy,
     SyncRun,
     SyncState,
 )
 from conversion.models.conversion import note_problem
 from conversion.rules import Role, role_in
-from conversion.spreadsheet import SafeWriter
 from conversion.services import canvas_import, canvas_keep, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
-from conversion.models import RosterPolicy
 from conversion.services.rollover import conclude_year, crosses_school_years
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package, cached_package, remember_package
 from conversion.services.sync_policy import SyncPolicy
+from conversion.spreadsheet import SafeWriter
 
 log = logging.getLogger(__name__)
-
 
 
 def diffing_data_set(conversion: Conversion) -> str:
@@ -89,8 +88,11 @@ def sync_run_for(job: Job) -> SyncRun:
     business_date = params.get("business_date")
     run, _ = SyncRun.objects.get_or_create(
         job=job,
-        defaults={"conversion": job.conversion, "trigger": params.get("trigger", "manual"),
-                  "business_date": dt.date.fromisoformat(business_date) if business_date else None},
+        defaults={
+            "conversion": job.conversion,
+            "trigger": params.get("trigger", "manual"),
+            "business_date": dt.date.fromisoformat(business_date) if business_date else None,
+        },
     )
     return run
 
@@ -134,7 +136,8 @@ def _run(job: Job, progress: Progress, *, full_reason: str) -> None:
         # "Submitted". A killed worker (no exception reaches here) leaves it for the rerun to resume.
         # (Why it failed is the job's error, shown beside it.)
         SyncRun.objects.filter(pk=run.pk, state__in=(SyncState.RUNNING, SyncState.SUBMITTED)).update(
-            state=SyncState.FAILED, finished_at=timezone.now())
+            state=SyncState.FAILED, finished_at=timezone.now()
+        )
         raise
 
 
@@ -163,10 +166,16 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
     package = _artifact(held, "sync_package")
     if package is None:
         raise JobFailed("The held sync's package is gone; run a new sync instead.")
-    run.snapshot, run.fingerprint, run.counts, run.removals = held.snapshot, held.fingerprint, held.counts, held.removals
+    run.snapshot, run.fingerprint, run.counts, run.removals = (
+        held.snapshot,
+        held.fingerprint,
+        held.counts,
+        held.removals,
+    )
     run.previous_enrollments, run.removed_enrollments = held.previous_enrollments, held.removed_enrollments
-    run.save(update_fields=["snapshot", "fingerprint", "counts", "removals", "previous_enrollments",
-                            "removed_enrollments"])
+    run.save(
+        update_fields=["snapshot", "fingerprint", "counts", "removals", "previous_enrollments", "removed_enrollments"]
+    )
     _keep_package(run, bytes(package.content), rows=package.rows)
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
@@ -188,8 +197,17 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     previous_fingerprint = previous.fingerprint if previous else None
     # Same records as a snapshot whose package is known: the fingerprint is known without a rebuild.
     known = cached_package(snapshot, scheme=DCID)
-    if known and sync_policy.decide(policy, full_reason=run.full_import_reason, previous_fingerprint=previous_fingerprint,
-                                    fingerprint=known["fingerprint"], removals=None).action == "skip":
+    if (
+        known
+        and sync_policy.decide(
+            policy,
+            full_reason=run.full_import_reason,
+            previous_fingerprint=previous_fingerprint,
+            fingerprint=known["fingerprint"],
+            removals=None,
+        ).action
+        == "skip"
+    ):
         run.fingerprint, run.counts, run.skipped_users = known["fingerprint"], known["counts"], known["skipped"]
         run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
         _skip(run, previous, progress)
@@ -202,9 +220,14 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
             keep, unread = canvas_keep.read_for(conversion.district, roster), None
         except JobFailed as exc:
             keep, unread = None, exc  # harmless on a night that sends nothing; raised below before anything is sent
-        package = build_package(roster, package_path, scheme=DCID, keep=keep,
-                                authentication_provider_id=conversion.district.canvas_authentication_provider_id,
-                                parent_account_id=conversion.district.canvas_parent_account_id)
+        package = build_package(
+            roster,
+            package_path,
+            scheme=DCID,
+            keep=keep,
+            authentication_provider_id=conversion.district.canvas_authentication_provider_id,
+            parent_account_id=conversion.district.canvas_parent_account_id,
+        )
         remember_package(snapshot, package, scheme=DCID)
         run.fingerprint, run.counts, run.skipped_users = package.fingerprint, package.counts, package.skipped[:200]
         run.save(update_fields=["snapshot", "fingerprint", "counts", "skipped_users"])
@@ -213,10 +236,14 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
         content = package_path.read_bytes()
     # The rollover night starts a new year's data set: what it leaves behind is concluded, never held.
     rollover = bool(previous) and crosses_school_years(previous, snapshot)
-    found = (_removals(run, previous, content) if previous and not run.full_import_reason and not rollover
-             else None)
-    decision = sync_policy.decide(policy, full_reason=run.full_import_reason, previous_fingerprint=previous_fingerprint,
-                                  fingerprint=package.fingerprint, removals=found)
+    found = _removals(run, previous, content) if previous and not run.full_import_reason and not rollover else None
+    decision = sync_policy.decide(
+        policy,
+        full_reason=run.full_import_reason,
+        previous_fingerprint=previous_fingerprint,
+        fingerprint=package.fingerprint,
+        removals=found,
+    )
     if decision.action == "skip":
         _skip(run, previous, progress)
         return
@@ -247,17 +274,29 @@ def _removals(run: SyncRun, previous: SyncRun, content: bytes) -> sync_policy.Re
     run.previous_enrollments, run.removed_enrollments = found.enrollments_before, found.enrollments
     run.save(update_fields=["removals", "previous_enrollments", "removed_enrollments"])
     if rows:
-        Artifact.objects.create(conversion=run.conversion, job=run.job, kind="removal_list",
-                                name=f"sync-{run.pk}-removals.csv", content=removals.csv_bytes(rows), rows=len(rows))
+        Artifact.objects.create(
+            conversion=run.conversion,
+            job=run.job,
+            kind="removal_list",
+            name=f"sync-{run.pk}-removals.csv",
+            content=removals.csv_bytes(rows),
+            rows=len(rows),
+        )
     return found
 
 
 def _hold(run: SyncRun, reason: str, progress: Progress) -> None:
     conversion = run.conversion
     _finish(run, SyncState.HELD, held_reason=reason)
-    audit.record(district=conversion.district, conversion=conversion, user=None,
-                 action="sync_held", summary="Sync held for approval", reason=reason,
-                 detail={"sync_run": run.pk, "removals": run.removals.get("totals", {})})
+    audit.record(
+        district=conversion.district,
+        conversion=conversion,
+        user=None,
+        action="sync_held",
+        summary="Sync held for approval",
+        reason=reason,
+        detail={"sync_run": run.pk, "removals": run.removals.get("totals", {})},
+    )
     progress.update(message="Held for approval: " + reason[:250], force=True)
 
 
@@ -269,9 +308,15 @@ def _skip(run: SyncRun, previous: SyncRun, progress: Progress) -> None:
 def _keep_package(run: SyncRun, content: bytes, *, rows: int) -> None:
     """Keep what this run sends: a rerun resends exactly it, and the next run compares its own package with it
     (services/removals.py)."""
-    Artifact.objects.create(conversion=run.conversion, job=run.job, kind="sync_package",
-                            name=f"sis_import-job{run.job_id}.zip", content_type="application/zip", content=content,
-                            rows=rows)
+    Artifact.objects.create(
+        conversion=run.conversion,
+        job=run.job,
+        kind="sync_package",
+        name=f"sis_import-job{run.job_id}.zip",
+        content_type="application/zip",
+        content=content,
+        rows=rows,
+    )
 
 
 def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes, *, released: bool = False) -> None:
@@ -279,8 +324,10 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
     account = conversion.district.canvas_account_id or "1"
     policy = _policy(conversion.district)
     # The submission's state lives on the run alone (when the upload began, its name, Canvas's import id).
-    state = {"submitting_at": run.submitting_at.isoformat() if run.submitting_at else None,
-             "import_id": run.canvas_import_id}
+    state = {
+        "submitting_at": run.submitting_at.isoformat() if run.submitting_at else None,
+        "import_id": run.canvas_import_id,
+    }
 
     def save(values: dict) -> None:
         fields = []
@@ -300,14 +347,22 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
 
     # A remaster goes outside the data set, so Canvas neither diffs it nor takes it as the next baseline. A diffed
     # import carries Canvas's own change_threshold too, unless a person released it (they approved its removals).
-    diffing = {} if run.full_import_reason else {
-        "diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": policy.drop_status}
+    diffing = (
+        {}
+        if run.full_import_reason
+        else {"diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": policy.drop_status}
+    )
     if diffing and not released:
         diffing["change_threshold"] = policy.canvas_change_threshold
     with canvas_for(conversion.district) as canvas:
         import_id = canvas_import.submit_once(
-            canvas, account, content, state=state, save=save,
-            token=canvas_import.job_token(job.pk, "remaster" if run.full_import_reason else "sync"), **diffing,
+            canvas,
+            account,
+            content,
+            state=state,
+            save=save,
+            token=canvas_import.job_token(job.pk, "remaster" if run.full_import_reason else "sync"),
+            **diffing,
         )
         result = canvas_import.wait(canvas, account, import_id, progress, label="Sync")
         messages = list(canvas.iter_sis_import_errors(account, import_id))
@@ -317,32 +372,55 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
         # baseline. Said on the run and in the audit trail; the next night diffs against the old baseline again.
         run.canvas_threshold_exceeded = True
         run.save(update_fields=["canvas_threshold_exceeded"])
-        audit.record(district=conversion.district, conversion=conversion, user=None, action="sync_canvas_threshold",
-                     summary="Canvas did not diff the sync: its change threshold was exceeded",
-                     reason=f"The upload's size changed by more than {policy.canvas_change_threshold}%: Canvas "
-                            "imported it whole and removed nothing.",
-                     detail={"sync_run": run.pk, "canvas_import": import_id})
+        audit.record(
+            district=conversion.district,
+            conversion=conversion,
+            user=None,
+            action="sync_canvas_threshold",
+            summary="Canvas did not diff the sync: its change threshold was exceeded",
+            reason=f"The upload's size changed by more than {policy.canvas_change_threshold}%: Canvas "
+            "imported it whole and removed nothing.",
+            detail={"sync_run": run.pk, "canvas_import": import_id},
+        )
     report = io.StringIO(newline="")
     writer = SafeWriter(report)  # for people, opened in a spreadsheet: Canvas's texts must not start formulas
     writer.writerow(["file", "row", "message", "row_info"])
     writer.writerows([m.file or "", m.row or "", m.message, m.row_info or ""] for m in messages)
     if messages:
-        Artifact.objects.create(conversion=conversion, job=job, kind="sync_errors", name=f"sync-{run.pk}-messages.csv",
-                                content=report.getvalue().encode(), rows=len(messages))
+        Artifact.objects.create(
+            conversion=conversion,
+            job=job,
+            kind="sync_errors",
+            name=f"sync-{run.pk}-messages.csv",
+            content=report.getvalue().encode(),
+            rows=len(messages),
+        )
     errors = int(result.counts.get("error_count") or len(result.processing_errors))
     warnings = int(result.counts.get("warning_count") or len(result.processing_warnings))
     state = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
-        result.workflow_state, SyncState.FAILED)
-    _finish(run, state, canvas_state=result.workflow_state, canvas_progress=result.progress,
-            canvas_counts=result.counts, warning_count=warnings, error_count=errors)
+        result.workflow_state, SyncState.FAILED
+    )
+    _finish(
+        run,
+        state,
+        canvas_state=result.workflow_state,
+        canvas_progress=result.progress,
+        canvas_counts=result.counts,
+        warning_count=warnings,
+        error_count=errors,
+    )
     progress.update(message=f"Canvas import {import_id}: {result.workflow_state}", force=True)
     if state == SyncState.FAILED:
         raise JobFailed(canvas_import.failure_text(result, errors))
 
 
 def _last_full(conversion: Conversion) -> SyncRun | None:
-    return (conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES).exclude(full_import_reason="")
-            .order_by("-finished_at", "-id").first())
+    return (
+        conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES)
+        .exclude(full_import_reason="")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
 
 
 def _remaster_needed(conversion: Conversion, run: SyncRun) -> str:
@@ -357,8 +435,12 @@ def _remaster_needed(conversion: Conversion, run: SyncRun) -> str:
     if rollbacks.exists():
         return "the remap was rolled back since the last full import"
     ours = diffing_data_set(conversion)
-    first = conversion.sync_runs.exclude(submitted_at=None).order_by("submitted_at").values_list(
-        "submitted_at", flat=True).first()
+    first = (
+        conversion.sync_runs.exclude(submitted_at=None)
+        .order_by("submitted_at")
+        .values_list("submitted_at", flat=True)
+        .first()
+    )
     if first is None:
         return ""
     # Restores are of recent imports; looking back RESTORE_LOOKBACK keeps the list a page or two long.
@@ -422,13 +504,20 @@ def start_remaster(conversion: Conversion, *, user, reason: str) -> Job:
     if problems:
         raise PermissionError(" ".join(problems))
     try:
-        job, created = jobs.start_job(conversion, JobKind.REMASTER, user=user,
-                                      params={"trigger": "remaster", "reason": reason.strip()})
+        job, created = jobs.start_job(
+            conversion, JobKind.REMASTER, user=user, params={"trigger": "remaster", "reason": reason.strip()}
+        )
     except jobs.JobAlreadyActive:  # a parallel press won the race: the database refused this one
         raise PermissionError(jobs.ALREADY_ACTIVE) from None
-    audit.record(district=conversion.district, conversion=conversion, user=user, action="remaster_requested",
-                 summary="Asked for a full sync to Canvas (remaster)", reason=reason.strip(),
-                 detail={"job": job.pk})
+    audit.record(
+        district=conversion.district,
+        conversion=conversion,
+        user=user,
+        action="remaster_requested",
+        summary="Asked for a full sync to Canvas (remaster)",
+        reason=reason.strip(),
+        detail={"job": job.pk},
+    )
     return job
 
 
@@ -449,15 +538,32 @@ def release_held_sync(run: SyncRun, *, user, note: str = "") -> Job:
         raise ValueError("This sync is not held.")
     if note_problem(note):
         raise ValueError(note_problem(note))
-    Approval.objects.create(conversion=conversion, kind=ApprovalKind.SYNC_RELEASE, subject=f"sync_run:{run.pk}",
-                            fingerprint=run.fingerprint, approved_by=user, note=note)
-    job, _ = jobs.start_job(conversion, JobKind.SYNC, user=user,
-                            params={"trigger": "release", "release_of": run.pk},
-                            idempotency_key=f"release:{run.pk}")
+    Approval.objects.create(
+        conversion=conversion,
+        kind=ApprovalKind.SYNC_RELEASE,
+        subject=f"sync_run:{run.pk}",
+        fingerprint=run.fingerprint,
+        approved_by=user,
+        note=note,
+    )
+    job, _ = jobs.start_job(
+        conversion,
+        JobKind.SYNC,
+        user=user,
+        params={"trigger": "release", "release_of": run.pk},
+        idempotency_key=f"release:{run.pk}",
+    )
     run.held_reason += f"\nReleased by {user.get_username()}."
     run.save(update_fields=["held_reason"])
-    audit.record(district=conversion.district, conversion=conversion, user=user, action="release_sync",
-                 summary="Released a held sync (approval)", reason=note, detail={"sync_run": run.pk, "job": job.pk})
+    audit.record(
+        district=conversion.district,
+        conversion=conversion,
+        user=user,
+        action="release_sync",
+        summary="Released a held sync (approval)",
+        reason=note,
+        detail={"sync_run": run.pk, "job": job.pk},
+    )
     return job
 
 
@@ -492,8 +598,12 @@ def set_thresholds(conversion: Conversion, *, user, district: str, schools: str)
     record.sync_deletion_threshold, record.sync_school_thresholds = after["district"], after["schools"]
     record.save(update_fields=["sync_deletion_threshold", "sync_school_thresholds"])
     changed = [name for name in after if before[name] != after[name]]
-    audit.record(district=record, conversion=conversion, user=user, action="sync_thresholds",
-                 summary=f"Changed the sync's deletion thresholds (district {after['district']}%, "
-                         f"{len(per_school)} school(s))",
-                 detail={"from": before, "to": after})
+    audit.record(
+        district=record,
+        conversion=conversion,
+        user=user,
+        action="sync_thresholds",
+        summary=f"Changed the sync's deletion thresholds (district {after['district']}%, {len(per_school)} school(s))",
+        detail={"from": before, "to": after},
+    )
     return changed

@@ -4,6 +4,7 @@
 would remove) and the district's `SyncPolicy`, and says what the run does. `services/sync.py` gathers the facts and
 carries the decision out.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -30,8 +31,9 @@ class SyncPolicy:
     def for_district(cls, district, *, drop_status: str = DROP_STATUS) -> SyncPolicy:
         """The district's thresholds; its drop status is its roster policy's choice (RosterPolicy), passed in."""
         schools = {str(k): int(v) for k, v in (district.sync_school_thresholds or {}).items()}
-        return cls(deletion_threshold=district.sync_deletion_threshold, school_thresholds=schools,
-                   drop_status=drop_status)
+        return cls(
+            deletion_threshold=district.sync_deletion_threshold, school_thresholds=schools, drop_status=drop_status
+        )
 
     @property
     def canvas_change_threshold(self) -> int:
@@ -77,8 +79,14 @@ def _share(removed: int, before: int) -> float:
     return removed * 100 / before if before else 0.0
 
 
-def decide(policy: SyncPolicy, *, full_reason: str, previous_fingerprint: str | None, fingerprint: str,
-           removals: Removals | None) -> Decision:
+def decide(
+    policy: SyncPolicy,
+    *,
+    full_reason: str,
+    previous_fingerprint: str | None,
+    fingerprint: str,
+    removals: Removals | None,
+) -> Decision:
     """Skip (same data as the last successful sync), hold (too much would go), or send.
 
     (A released sync is not decided again: a person approved its removal list, and it goes as it is.)
@@ -99,14 +107,18 @@ def decide(policy: SyncPolicy, *, full_reason: str, previous_fingerprint: str | 
     reasons = []
     share = _share(removals.enrollments, removals.enrollments_before)
     if share > policy.deletion_threshold:
-        reasons.append(f"{removals.enrollments:,} of {removals.enrollments_before:,} enrollments ({share:.0f}%) would be "
-                       f"dropped, more than the {policy.deletion_threshold}% allowed without a look.")
+        reasons.append(
+            f"{removals.enrollments:,} of {removals.enrollments_before:,} enrollments ({share:.0f}%) would be "
+            f"dropped, more than the {policy.deletion_threshold}% allowed without a look."
+        )
     for school in removals.schools:
         limit = policy.threshold_for(school.account_id)
         school_share = _share(school.enrollments, school.enrollments_before)
         if limit is not None and school_share > limit:
-            reasons.append(f"{school.name or school.account_id}: {school.enrollments:,} of {school.enrollments_before:,} "
-                           f"enrollments ({school_share:.0f}%) would be dropped, more than the school's {limit}%.")
+            reasons.append(
+                f"{school.name or school.account_id}: {school.enrollments:,} of {school.enrollments_before:,} "
+                f"enrollments ({school_share:.0f}%) would be dropped, more than the school's {limit}%."
+            )
     if reasons:
         return Decision("hold", " ".join(reasons))
     return Decision("send")

@@ -1,4 +1,4 @@
-""""Undo this sync": put back in Canvas what one of our imports changed, then send everything whole.
+""" "Undo this sync": put back in Canvas what one of our imports changed, then send everything whole.
 
 Canvas keeps, for each SIS import, every workflow_state change it made (SisBatchRollBackData, built as rows are
 applied: app/models/sis_batch_roll_back_data.rb `build_data`), and `restore_states` plays them back: PUT
@@ -21,6 +21,7 @@ So the product refuses what Canvas cannot restore, or would restore wrongly:
 After the restore a full import without diffing (the remaster, services/sync.py) runs, so Canvas holds the SIS's
 data again and the next nightly diff starts from a clean state.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -60,18 +61,27 @@ def undo_problems(run: SyncRun, user, *, now: dt.datetime | None = None) -> list
     if run.canvas_import_id is None:
         return problems + ["This sync sent nothing to Canvas: there is nothing to undo."]
     if run.restored_state or run.canvas_state in RESTORED:
-        problems.append(f"Canvas import {run.canvas_import_id} was restored already ({run.restored_state or run.canvas_state}).")
+        problems.append(
+            f"Canvas import {run.canvas_import_id} was restored already ({run.restored_state or run.canvas_state})."
+        )
     elif run.state not in (*SYNC_SUCCESS_STATES, SyncState.FAILED) or (
-            run.state == SyncState.FAILED and run.canvas_state not in RESTORABLE):
-        problems.append(f"Canvas import {run.canvas_import_id} did not finish applying rows ({run.canvas_state or run.state}).")
+        run.state == SyncState.FAILED and run.canvas_state not in RESTORABLE
+    ):
+        problems.append(
+            f"Canvas import {run.canvas_import_id} did not finish applying rows ({run.canvas_state or run.state})."
+        )
     sent = run.submitted_at or run.created_at
     if sent < (now or timezone.now()) - ROLL_BACK_KEPT:
-        problems.append(f"Canvas import {run.canvas_import_id} is more than 30 days old: Canvas no longer keeps "
-                        "what it changed, so it cannot be restored.")
+        problems.append(
+            f"Canvas import {run.canvas_import_id} is more than 30 days old: Canvas no longer keeps "
+            "what it changed, so it cannot be restored."
+        )
     latest = last_sent(conversion)
     if latest is not None and latest.pk != run.pk:
-        problems.append(f"A later import ({latest.canvas_import_id}) was sent after this one: restoring this one would "
-                        "undo that one's changes too. Only the last import sent can be undone.")
+        problems.append(
+            f"A later import ({latest.canvas_import_id}) was sent after this one: restoring this one would "
+            "undo that one's changes too. Only the last import sent can be undone."
+        )
     return problems
 
 
@@ -87,14 +97,28 @@ def start_undo(run: SyncRun, *, user, reason: str, undelete_only: bool = False) 
     if problems:
         raise UndoRefused(" ".join(problems))
     try:
-        job, _ = jobs.start_job(conversion, JobKind.SYNC_UNDO, user=user,
-                                params={"sync_run": run.pk, "reason": reason.strip(), "undelete_only": undelete_only})
+        job, _ = jobs.start_job(
+            conversion,
+            JobKind.SYNC_UNDO,
+            user=user,
+            params={"sync_run": run.pk, "reason": reason.strip(), "undelete_only": undelete_only},
+        )
     except jobs.JobAlreadyActive:
         raise UndoRefused(jobs.ALREADY_ACTIVE) from None
-    audit.record(district=conversion.district, conversion=conversion, user=user, action="sync_undo_requested",
-                 summary=f"Asked to undo sync {run.pk} (Canvas import {run.canvas_import_id})", reason=reason.strip(),
-                 detail={"job": job.pk, "sync_run": run.pk, "canvas_import": run.canvas_import_id,
-                         "undelete_only": undelete_only})
+    audit.record(
+        district=conversion.district,
+        conversion=conversion,
+        user=user,
+        action="sync_undo_requested",
+        summary=f"Asked to undo sync {run.pk} (Canvas import {run.canvas_import_id})",
+        reason=reason.strip(),
+        detail={
+            "job": job.pk,
+            "sync_run": run.pk,
+            "canvas_import": run.canvas_import_id,
+            "undelete_only": undelete_only,
+        },
+    )
     return job
 
 
@@ -111,45 +135,89 @@ def run_undo(job: Job, progress: Progress) -> None:
         if progress_id is None:
             current = canvas.get_sis_import(account, run.canvas_import_id)
             if current.workflow_state in RESTORED:
-                raise JobFailed(f"Canvas import {run.canvas_import_id} is {current.workflow_state} already: "
-                                "nothing was asked of Canvas.")
+                raise JobFailed(
+                    f"Canvas import {run.canvas_import_id} is {current.workflow_state} already: "
+                    "nothing was asked of Canvas."
+                )
             if current.workflow_state not in RESTORABLE:
-                raise JobFailed(f"Canvas import {run.canvas_import_id} is {current.workflow_state}: Canvas can restore "
-                                "only an import that finished applying its rows.")
-            answer = canvas.restore_states(account, run.canvas_import_id,
-                                           undelete_only=True if params.get("undelete_only") else None)
+                raise JobFailed(
+                    f"Canvas import {run.canvas_import_id} is {current.workflow_state}: Canvas can restore "
+                    "only an import that finished applying its rows."
+                )
+            answer = canvas.restore_states(
+                account, run.canvas_import_id, undelete_only=True if params.get("undelete_only") else None
+            )
             progress_id = answer.id
-            progress.update(current=0, total=100, message=f"Canvas is restoring import {run.canvas_import_id}",
-                            detail={"restore_progress_id": progress_id}, force=True)
+            progress.update(
+                current=0,
+                total=100,
+                message=f"Canvas is restoring import {run.canvas_import_id}",
+                detail={"restore_progress_id": progress_id},
+                force=True,
+            )
         while True:
             state = canvas.get_progress(progress_id)
             completion = int(state.completion or 0)
-            progress.update(current=completion, total=100, force=True,
-                            message=f"Canvas is restoring import {run.canvas_import_id}: {state.workflow_state} "
-                                    f"({completion}%)")
+            progress.update(
+                current=completion,
+                total=100,
+                force=True,
+                message=f"Canvas is restoring import {run.canvas_import_id}: {state.workflow_state} ({completion}%)",
+            )
             if not state.is_pending:
                 break
             time.sleep(poll)
         sis_import = canvas.get_sis_import(account, run.canvas_import_id)
     if state.workflow_state != "completed":
-        raise JobFailed(f"Canvas's restore of import {run.canvas_import_id} ended {state.workflow_state}"
-                        + (f": {state.message}" if state.message else "."))
-    run.restored_state, run.restored_at, run.canvas_state = sis_import.workflow_state, timezone.now(), sis_import.workflow_state
+        raise JobFailed(
+            f"Canvas's restore of import {run.canvas_import_id} ended {state.workflow_state}"
+            + (f": {state.message}" if state.message else ".")
+        )
+    run.restored_state, run.restored_at, run.canvas_state = (
+        sis_import.workflow_state,
+        timezone.now(),
+        sis_import.workflow_state,
+    )
     run.save(update_fields=["restored_state", "restored_at", "canvas_state"])
     partial = sis_import.workflow_state == "partially_restored"
     statistics = (sis_import.raw.get("data") or {}).get("statistics") or {}
-    restored = {kind: figures.get("restored", 0) for kind, figures in statistics.items()
-                if isinstance(figures, dict) and figures.get("restored")}
-    audit.record(district=conversion.district, conversion=conversion, user=job.requested_by, action="sync_undone",
-                 summary=(f"Canvas partially restored import {run.canvas_import_id} (sync {run.pk})" if partial else
-                          f"Canvas restored import {run.canvas_import_id} (sync {run.pk})"),
-                 reason=params.get("reason", ""),
-                 detail={"sync_run": run.pk, "canvas_import": run.canvas_import_id,
-                         "canvas_state": sis_import.workflow_state, "restored": restored})
-    remaster, _ = jobs.start_job(conversion, JobKind.REMASTER, user=job.requested_by,
-                                 params={"trigger": "remaster", "reason": f"undo of sync {run.pk}: "
-                                                                          f"{params.get('reason', '')}"[:200]},
-                                 idempotency_key=f"undo-remaster:{job.pk}")
-    progress.update(current=100, total=100, force=True, detail={"remaster_job": remaster.pk},
-                    message=(f"Canvas import {run.canvas_import_id} {sis_import.workflow_state.replace('_', ' ')}; "
-                             f"a full sync (remaster) follows"))
+    restored = {
+        kind: figures.get("restored", 0)
+        for kind, figures in statistics.items()
+        if isinstance(figures, dict) and figures.get("restored")
+    }
+    audit.record(
+        district=conversion.district,
+        conversion=conversion,
+        user=job.requested_by,
+        action="sync_undone",
+        summary=(
+            f"Canvas partially restored import {run.canvas_import_id} (sync {run.pk})"
+            if partial
+            else f"Canvas restored import {run.canvas_import_id} (sync {run.pk})"
+        ),
+        reason=params.get("reason", ""),
+        detail={
+            "sync_run": run.pk,
+            "canvas_import": run.canvas_import_id,
+            "canvas_state": sis_import.workflow_state,
+            "restored": restored,
+        },
+    )
+    remaster, _ = jobs.start_job(
+        conversion,
+        JobKind.REMASTER,
+        user=job.requested_by,
+        params={"trigger": "remaster", "reason": f"undo of sync {run.pk}: {params.get('reason', '')}"[:200]},
+        idempotency_key=f"undo-remaster:{job.pk}",
+    )
+    progress.update(
+        current=100,
+        total=100,
+        force=True,
+        detail={"remaster_job": remaster.pk},
+        message=(
+            f"Canvas import {run.canvas_import_id} {sis_import.workflow_state.replace('_', ' ')}; "
+            f"a full sync (remaster) follows"
+        ),
+    )

@@ -1,4 +1,5 @@
 """Template filters that ask the workflow module (one place for its rules) about what a page shows."""
+
 from __future__ import annotations
 
 from django import template

@@ -1,4 +1,5 @@
 """One helper per kind of object: each returns it only when the user may see it, else 404."""
+
 from __future__ import annotations
 
 import functools
@@ -31,8 +32,23 @@ def get_conversion_for_user(user, slug: str, year: int | None = None) -> Convers
 
 # What the job partial (district/_job.html) shows of a job: not its params, and nothing of the conversion or
 # district beyond the poll URL's slug and year (no credentials to decrypt on every poll).
-JOB_ITEM_FIELDS = ("id", "conversion", "kind", "state", "current", "total", "message", "detail", "error",
-                   "traceback", "requested_by", "created_at", "started_at", "finished_at", "cancel_requested_at")
+JOB_ITEM_FIELDS = (
+    "id",
+    "conversion",
+    "kind",
+    "state",
+    "current",
+    "total",
+    "message",
+    "detail",
+    "error",
+    "traceback",
+    "requested_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "cancel_requested_at",
+)
 
 
 @functools.cache
@@ -42,7 +58,10 @@ def _job_poll_sql() -> tuple[str, tuple[str, ...]]:
     q = connection.ops.quote_name
     user_model = get_user_model()
     job, conversion, district = Job._meta, Conversion._meta, District._meta
-    col = lambda meta, name: q(meta.get_field(name).column)
+
+    def col(meta, name):
+        return q(meta.get_field(name).column)
+
     fields = sorted((job.get_field(f) for f in JOB_ITEM_FIELDS), key=job.concrete_fields.index)
     sql = (
         f"SELECT {', '.join(f'j.{q(f.column)}' for f in fields)}, c.{col(conversion, 'school_year')}, "
@@ -77,13 +96,12 @@ def get_job_for_user(user, slug: str, year: int, job_id: int) -> Job:
     db = connection.alias
     n = len(attnames)
     school_year, district_id, district_slug, username = row[n:]
-    job = _loaded(Job, db, **dict(zip(attnames, row[:n])))
+    job = _loaded(Job, db, **dict(zip(attnames, row[:n], strict=False)))
     job.conversion = _loaded(Conversion, db, id=job.conversion_id, district=district_id, school_year=school_year)
     job.conversion.district = _loaded(District, db, id=district_id, slug=district_slug)
     if job.requested_by_id is not None:
         user_model = get_user_model()
-        job.requested_by = _loaded(user_model, db, **{"id": job.requested_by_id,
-                                                      user_model.USERNAME_FIELD: username})
+        job.requested_by = _loaded(user_model, db, **{"id": job.requested_by_id, user_model.USERNAME_FIELD: username})
     return job
 
 
@@ -114,8 +132,9 @@ def _loaded(model, db, **values):
     """An instance of `model` as the database gave these fields, named by name or attname (the others
     deferred, as with `.only()`), each converted as the ORM converts it (JSON decoded, etc.)."""
     order = model._meta.concrete_fields.index
-    given = sorted(((model._meta.get_field(name), value) for name, value in values.items()),
-                   key=lambda pair: order(pair[0]))
+    given = sorted(
+        ((model._meta.get_field(name), value) for name, value in values.items()), key=lambda pair: order(pair[0])
+    )
     return model.from_db(db, [f.attname for f, _ in given], [_converted(f, value) for f, value in given])
 
 

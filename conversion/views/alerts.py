@@ -1,4 +1,5 @@
 """Each person's choice: every alert by e-mail as it happens, or one digest a day."""
+
 from __future__ import annotations
 
 from django import forms

@@ -1,7 +1,6 @@
 """Step data views: mapping rows (filtered, paginated, CSV), files the jobs produced, held syncs."""
-from __future__ import annotations
 
-from conversion.spreadsheet import SafeWriter, neutralise_csv
+from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from conversion import jobs
 from conversion.models import MappingDiff, MatchStatus, SyncRun
 from conversion.services import remap, sync, sync_undo
+from conversion.spreadsheet import SafeWriter, neutralise_csv
 from conversion.views.access import get_conversion_for_user
 
 KINDS = ("user", "course", "enrollment")
@@ -46,8 +46,14 @@ def mapping_rows(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     rows, kind, status, q = _filtered_rows(request, _latest_diff(conversion))
     context = {
-        "conversion": conversion, "district": conversion.district, "page": Paginator(rows, 50).get_page(request.GET.get("page")),
-        "kind": kind, "status": status, "q": q, "kinds": KINDS, "statuses": MatchStatus.choices,
+        "conversion": conversion,
+        "district": conversion.district,
+        "page": Paginator(rows, 50).get_page(request.GET.get("page")),
+        "kind": kind,
+        "status": status,
+        "q": q,
+        "kinds": KINDS,
+        "statuses": MatchStatus.choices,
         "status_label": MatchStatus(status).label if status in MatchStatus.values else "",
     }
     template = "district/_mapping_rows.html" if request.htmx else "district/mapping_rows_page.html"
@@ -83,8 +89,20 @@ def mapping_csv(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     return _csv_response(
         f"mapping-{conversion.district.slug}-{diff.pk}.csv",
         ["kind", "status", "blocking", "key", "name", "sif", "canvas_sis_id", "dcid", "reason"],
-        ([r.kind, r.status, "yes" if r.blocking else "", r.key, r.name, r.sif_value, r.canvas_value, r.dcid, r.reason]
-         for r in rows.iterator(chunk_size=2000)),
+        (
+            [
+                r.kind,
+                r.status,
+                "yes" if r.blocking else "",
+                r.key,
+                r.name,
+                r.sif_value,
+                r.canvas_value,
+                r.dcid,
+                r.reason,
+            ]
+            for r in rows.iterator(chunk_size=2000)
+        ),
     )
 
 
@@ -149,8 +167,12 @@ def undo_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> HttpRe
     conversion = get_conversion_for_user(request.user, slug, year)
     run = get_object_or_404(SyncRun, pk=run_id, conversion=conversion)
     try:
-        sync_undo.start_undo(run, user=request.user, reason=request.POST.get("reason", ""),
-                             undelete_only=request.POST.get("undelete_only") == "1")
+        sync_undo.start_undo(
+            run,
+            user=request.user,
+            reason=request.POST.get("reason", ""),
+            undelete_only=request.POST.get("undelete_only") == "1",
+        )
     except sync_undo.UndoRefused as exc:
         messages.error(request, f"This sync cannot be undone: {exc}")
     else:
@@ -163,8 +185,12 @@ def sync_thresholds(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     """A consultant changes how much a night may remove before it is held (district and per school; audited)."""
     conversion = get_conversion_for_user(request.user, slug, year)
     try:
-        sync.set_thresholds(conversion, user=request.user, district=request.POST.get("district", ""),
-                            schools=request.POST.get("schools", ""))
+        sync.set_thresholds(
+            conversion,
+            user=request.user,
+            district=request.POST.get("district", ""),
+            schools=request.POST.get("schools", ""),
+        )
     except PermissionError as exc:
         messages.error(request, str(exc))
     except ValueError as exc:

@@ -1,4 +1,5 @@
 """The district page and what it posts: workflow actions, step data edits, job starts."""
+
 from __future__ import annotations
 
 import functools
@@ -19,12 +20,17 @@ from conversion.rules import Role, is_consultant, role_in
 from conversion.services import overview, step_data
 from conversion.views.access import get_conversion_for_user, get_job_for_user
 
-
 # The district page's sections: each its own URL (districts/<slug>/<year>/<section>/), the overview at the
 # page's own address. (slug, tab label)
 SECTIONS: tuple[tuple[str, str], ...] = (
-    ("overview", "Overview"), ("connection", "Connection"), ("pull", "Pull"), ("mapping", "Mapping"),
-    ("remap", "Remap"), ("syncs", "Syncs"), ("grade-passback", "Grade passback"), ("diagnostics", "Diagnostics"),
+    ("overview", "Overview"),
+    ("connection", "Connection"),
+    ("pull", "Pull"),
+    ("mapping", "Mapping"),
+    ("remap", "Remap"),
+    ("syncs", "Syncs"),
+    ("grade-passback", "Grade passback"),
+    ("diagnostics", "Diagnostics"),
     ("audit", "Audit"),
 )
 SECTION_SLUGS = tuple(slug for slug, _ in SECTIONS)
@@ -37,7 +43,8 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
     step = workflow.next_step(conversion)
     editable = {
         part: forms.get(part) or step_data.form_for(conversion, part)
-        for part in step_data.EDITABLE_PARTS if step_data.can_edit(conversion, user, part)
+        for part in step_data.EDITABLE_PARTS
+        if step_data.can_edit(conversion, user, part)
     }
     actions = workflow.next_actions(conversion, user)
     step_action = next((a for a in actions if step.transition and a.transition.name == step.transition.name), None)
@@ -57,8 +64,9 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
         "back_actions": [a for a in actions if a.transition.name.startswith("back_to_")],
         "gpb_actions": [a for a in actions if a.transition.field == "gpb_state"],
         "waiting_on_district": workflow.waiting_on_district(conversion),
-        "active_jobs": conversion.jobs.filter(state__in=(JobState.QUEUED, JobState.RUNNING))
-                                       .select_related("requested_by")[:5],
+        "active_jobs": conversion.jobs.filter(state__in=(JobState.QUEUED, JobState.RUNNING)).select_related(
+            "requested_by"
+        )[:5],
         "forms": editable,
         "section": section,
         "tabs": [(slug, label, base if slug == "overview" else f"{base}{slug}/") for slug, label in SECTIONS],
@@ -68,17 +76,25 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
     }
     # What only one section shows is read only for it.
     if section == "overview":
-        context.update(steps=workflow.step_overview(conversion),
-                       startable_jobs=workflow.startable_jobs(conversion, user),
-                       # the running ones are at the top of the page, under the next action
-                       jobs=conversion.jobs.exclude(state__in=(JobState.QUEUED, JobState.RUNNING))
-                       .select_related("requested_by")[:10])
+        context.update(
+            steps=workflow.step_overview(conversion),
+            startable_jobs=workflow.startable_jobs(conversion, user),
+            # the running ones are at the top of the page, under the next action
+            jobs=conversion.jobs.exclude(state__in=(JobState.QUEUED, JobState.RUNNING)).select_related("requested_by")[
+                :10
+            ],
+        )
     elif section == "connection":
         context.update(connection_job=overview.connection_result(conversion))
     elif section == "pull":
-        context.update(pull=overview.pull_summary(
-            Snapshot.objects.filter(conversion=conversion).exclude(state="receiving")
-            .order_by("-created_at", "-id").first()))
+        context.update(
+            pull=overview.pull_summary(
+                Snapshot.objects.filter(conversion=conversion)
+                .exclude(state="receiving")
+                .order_by("-created_at", "-id")
+                .first()
+            )
+        )
     elif section == "mapping":
         context.update(mapping=overview.mapping_summary(conversion))
     elif section == "remap":
@@ -86,8 +102,10 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
     elif section == "syncs":
         context.update(syncs=overview.sync_history(conversion))
     elif section == "audit":
-        context.update(audit_events=conversion.audit_events.all()[:50],
-                       approvals=conversion.approvals.select_related("approved_by")[:20])
+        context.update(
+            audit_events=conversion.audit_events.all()[:50],
+            approvals=conversion.approvals.select_related("approved_by")[:20],
+        )
     return context
 
 
@@ -132,8 +150,9 @@ def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResp
         messages.error(request, "Please correct the errors below.")
         section = request.POST.get("section", "")
         section = section if section in SECTION_SLUGS else "overview"
-        return render(request, "district/district.html", _page_context(request, conversion, {part: form}, section),
-                      status=422)
+        return render(
+            request, "district/district.html", _page_context(request, conversion, {part: form}, section), status=422
+        )
     changed = step_data.save_part(conversion, part, form, request.user)
     messages.success(request, "Saved." if changed else "Nothing changed.")
     return _back(request, slug, year)
@@ -150,9 +169,12 @@ def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     else:
         conversion.refresh_from_db(fields=["nightly_sync_paused"])
         if conversion.nightly_sync_paused == held:
-            messages.success(request, "The nightly roster sync is held: no sync runs until it is resumed. "
-                                      "Grade passback keeps running." if held else
-                             "The nightly roster sync is resumed: the next one runs at midnight Mountain time.")
+            messages.success(
+                request,
+                "The nightly roster sync is held: no sync runs until it is resumed. Grade passback keeps running."
+                if held
+                else "The nightly roster sync is resumed: the next one runs at midnight Mountain time.",
+            )
     return _back(request, slug, year)
 
 
@@ -211,8 +233,9 @@ def cancel_job(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpR
 
 def _job_item(request: HttpRequest, job, conversion) -> HttpResponse:
     job.refresh_from_db()
-    return render(request, "district/_job.html",
-                  {"job": job, "conversion": conversion, "consultant": is_consultant(request.user)})
+    return render(
+        request, "district/_job.html", {"job": job, "conversion": conversion, "consultant": is_consultant(request.user)}
+    )
 
 
 @require_GET
@@ -229,8 +252,11 @@ def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> Http
     etag = job_etag(job, polling, is_consultant(request.user))
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        response = render(request, "district/_job.html",
-                          {"job": job, "conversion": job.conversion, "consultant": is_consultant(request.user)})
+        response = render(
+            request,
+            "district/_job.html",
+            {"job": job, "conversion": job.conversion, "consultant": is_consultant(request.user)},
+        )
         if job.is_finished and polling:
             # The page refreshes the parts a finished job changes (step state, results).
             response["HX-Trigger"] = "job-finished"
@@ -248,9 +274,25 @@ def _job_template_digest() -> str:
 def job_etag(job, polling: bool, consultant: bool = False) -> str:
     """A strong ETag of what the job partial shows: every field _job.html reads and whether the answer carries
     HX-Trigger. A running job's elapsed time is not among them: the browser ticks it from started_at."""
-    shown = (job.pk, job.kind, job.state, job.current, job.total, job.message, job.detail, job.error,
-             consultant, job.traceback if consultant else None, job.cancel_requested_at,
-             job.requested_by.get_username() if job.requested_by_id else None, job.created_at, job.started_at,
-             job.finished_at,
-             job.conversion.district.slug, job.conversion.school_year, polling, _job_template_digest())
+    shown = (
+        job.pk,
+        job.kind,
+        job.state,
+        job.current,
+        job.total,
+        job.message,
+        job.detail,
+        job.error,
+        consultant,
+        job.traceback if consultant else None,
+        job.cancel_requested_at,
+        job.requested_by.get_username() if job.requested_by_id else None,
+        job.created_at,
+        job.started_at,
+        job.finished_at,
+        job.conversion.district.slug,
+        job.conversion.school_year,
+        polling,
+        _job_template_digest(),
+    )
     return f'"{hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest()}"'

@@ -1,5 +1,6 @@
 """Step 7: what grade passback did for one Canvas course: the teacher's report (HTML and CSV), the categories
 PowerSchool has beside Canvas's groups, the course's category mapping, and the item-by-item ledger."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -20,13 +21,22 @@ def _known_course(conversion, course_id: int) -> None:
 
 
 def _context(request: HttpRequest, conversion, course_id: int) -> dict:
-    items = list(conversion.gpb_items.filter(canvas_course_id=course_id)
-                 .order_by("assignment_name", "canvas_assignment_id", "canvas_user_id"))
+    items = list(
+        conversion.gpb_items.filter(canvas_course_id=course_id).order_by(
+            "assignment_name", "canvas_assignment_id", "canvas_user_id"
+        )
+    )
     if not items:
         raise Http404("Grade passback has sent nothing for this course.")
-    return {"conversion": conversion, "district": conversion.district, "course_id": course_id, "items": items,
-            "course": items[0] if items else None, "report": gradepassback.course_report(conversion, course_id),
-            "can_map": role_in(request.user, conversion.district) in (Role.CONSULTANT, Role.DISTRICT_ADMIN)}
+    return {
+        "conversion": conversion,
+        "district": conversion.district,
+        "course_id": course_id,
+        "items": items,
+        "course": items[0] if items else None,
+        "report": gradepassback.course_report(conversion, course_id),
+        "can_map": role_in(request.user, conversion.district) in (Role.CONSULTANT, Role.DISTRICT_ADMIN),
+    }
 
 
 @require_GET
@@ -40,7 +50,9 @@ def gpb_course(request: HttpRequest, slug: str, year: int, course_id: int) -> Ht
 def gpb_course_report(request: HttpRequest, slug: str, year: int, course_id: int) -> HttpResponse:
     """The report for the teacher, alone on the page (to print or send)."""
     conversion = get_conversion_for_user(request.user, slug, year)
-    return render(request, "district/gpb_course_page.html", {**_context(request, conversion, course_id), "teacher": True})
+    return render(
+        request, "district/gpb_course_page.html", {**_context(request, conversion, course_id), "teacher": True}
+    )
 
 
 @require_GET
@@ -57,8 +69,9 @@ def gpb_category_override(request: HttpRequest, slug: str, year: int, course_id:
     conversion = get_conversion_for_user(request.user, slug, year)
     _known_course(conversion, course_id)
     try:
-        gradepassback.set_category_override(conversion, course_id, request.POST.get("group", ""),
-                                            request.POST.get("category", ""), request.user)
+        gradepassback.set_category_override(
+            conversion, course_id, request.POST.get("group", ""), request.POST.get("category", ""), request.user
+        )
     except gradepassback.OverrideRefused as refused:
         messages.error(request, str(refused))
     else:

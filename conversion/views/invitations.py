@@ -1,4 +1,5 @@
 """District admins: the list, invitations by e-mail, removal (consultants only), and accepting a link."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -25,8 +26,12 @@ def _district(request: HttpRequest, slug: str):
 
 def _page(request, district, form=None, status=200) -> HttpResponse:
     admins = district.admins.order_by("email", "username")
-    return render(request, "invitations/admins.html",
-                  {"district": district, "admins": admins, "form": form or InviteForm()}, status=status)
+    return render(
+        request,
+        "invitations/admins.html",
+        {"district": district, "admins": admins, "form": form or InviteForm()},
+        status=status,
+    )
 
 
 def admins_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -40,8 +45,9 @@ def invite(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _page(request, district, form, status=422)
     try:
-        user = invitations.invite_admin(district, form.cleaned_data["email"], by=request.user,
-                                        site_url=request.build_absolute_uri("/"))
+        user = invitations.invite_admin(
+            district, form.cleaned_data["email"], by=request.user, site_url=request.build_absolute_uri("/")
+        )
     except invitations.InvitationRefused as refused:
         messages.error(request, str(refused))
     else:
@@ -87,5 +93,9 @@ def accept_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
         login(request, user, backend="conversion.authcache.CachedModelBackend")
         messages.success(request, "Your password is set. Welcome.")
         return redirect("portfolio")
-    return render(request, "invitations/accept.html", {"form": form, "invited": user},
-                  status=422 if request.method == "POST" else 200)
+    return render(
+        request,
+        "invitations/accept.html",
+        {"form": form, "invited": user},
+        status=422 if request.method == "POST" else 200,
+    )

@@ -1,4 +1,5 @@
 """Step 3, verified: the SIS imports Canvas received after the pause that the product did not make."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -18,11 +19,20 @@ def legacy_imports(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     seen = legacy_watch.latest(conversion)
     event = conversion.audit_events.filter(action=legacy_watch.CHECK_ACTION).first()
-    return render(request, "legacy/legacy_imports.html", {
-        "conversion": conversion, "district": conversion.district, "seen": seen, "event": event,
-        "pause_moment": legacy_watch.pause_moment(conversion), "checklist": legacy_watch.CHECKLIST,
-        "still_arriving": legacy_watch.still_arriving(conversion), "can_check": can_drive(request.user, conversion.district),
-    })
+    return render(
+        request,
+        "legacy/legacy_imports.html",
+        {
+            "conversion": conversion,
+            "district": conversion.district,
+            "seen": seen,
+            "event": event,
+            "pause_moment": legacy_watch.pause_moment(conversion),
+            "checklist": legacy_watch.CHECKLIST,
+            "still_arriving": legacy_watch.still_arriving(conversion),
+            "can_check": can_drive(request.user, conversion.district),
+        },
+    )
 
 
 @require_POST
@@ -38,5 +48,7 @@ def check_now(request: HttpRequest, slug: str, year: int) -> HttpResponse:
         if seen["since"] is None:
             messages.warning(request, "The pause has not come yet: there is nothing to look for.")
         else:
-            messages.success(request, f"Canvas checked: {seen['count']} import(s) since the pause not made by this product.")
+            messages.success(
+                request, f"Canvas checked: {seen['count']} import(s) since the pause not made by this product."
+            )
     return redirect("legacy_imports", slug=slug, year=year)

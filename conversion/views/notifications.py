@@ -1,4 +1,5 @@
 """A consultant's notes about district approvals: the list, and marking them read."""
+
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest

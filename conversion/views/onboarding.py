@@ -1,5 +1,6 @@
 """Onboarding without a shell: a consultant adds a district and its conversion, and keeps its details and
 Canvas connection (checked live against Canvas) up to date. Consultants only."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -48,11 +49,20 @@ def new_district(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 d = district_form.cleaned_data
                 conversion = onboarding.create_district(
-                    user=request.user, name=d["name"], powerschool_url=d["powerschool_url"],
-                    time_zone=d["time_zone"], school_year=d["school_year"])
+                    user=request.user,
+                    name=d["name"],
+                    powerschool_url=d["powerschool_url"],
+                    time_zone=d["time_zone"],
+                    school_year=d["school_year"],
+                )
                 c = canvas_form.cleaned_data
-                onboarding.save_canvas(conversion.district, user=request.user, canvas_url=c["canvas_url"],
-                                       account_id=c["canvas_account_id"], token=c["canvas_token"])
+                onboarding.save_canvas(
+                    conversion.district,
+                    user=request.user,
+                    canvas_url=c["canvas_url"],
+                    account_id=c["canvas_account_id"],
+                    token=c["canvas_token"],
+                )
                 zis = OnboardingZisForm(request.POST, prefix="zis", instance=conversion)
                 zis.is_valid()
                 step_data.save_part(conversion, "zis", zis, request.user)
@@ -61,9 +71,12 @@ def new_district(request: HttpRequest) -> HttpResponse:
             (messages.success if check.ok else messages.warning)(request, _check_message(check))
             return redirect("district_settings", slug=conversion.district.slug)
         messages.error(request, "Please correct the errors below.")
-    return render(request, "onboarding/new_district.html",
-                  {"district_form": district_form, "canvas_form": canvas_form, "zis_form": zis_form},
-                  status=422 if request.method == "POST" else 200)
+    return render(
+        request,
+        "onboarding/new_district.html",
+        {"district_form": district_form, "canvas_form": canvas_form, "zis_form": zis_form},
+        status=422 if request.method == "POST" else 200,
+    )
 
 
 def _check_message(check: onboarding.CanvasCheck) -> str:
@@ -77,10 +90,21 @@ def _settings_context(district, *, district_form=None, canvas_form=None) -> dict
     return {
         "district": district,
         "conversion": district.conversions.order_by("-school_year").first(),
-        "district_form": district_form or DistrictForm(prefix="district", initial={
-            "name": district.name, "powerschool_url": district.powerschool_url, "time_zone": district.time_zone}),
-        "canvas_form": canvas_form or CanvasForm(prefix="canvas", has_token=bool(district.canvas_token), initial={
-            "canvas_url": district.canvas_url, "canvas_account_id": district.canvas_account_id}),
+        "district_form": district_form
+        or DistrictForm(
+            prefix="district",
+            initial={
+                "name": district.name,
+                "powerschool_url": district.powerschool_url,
+                "time_zone": district.time_zone,
+            },
+        ),
+        "canvas_form": canvas_form
+        or CanvasForm(
+            prefix="canvas",
+            has_token=bool(district.canvas_token),
+            initial={"canvas_url": district.canvas_url, "canvas_account_id": district.canvas_account_id},
+        ),
         "token_masked": crypto.masked(district.canvas_token),
         "check": latest[0] if latest else None,
         "check_event": latest[1] if latest else None,
@@ -114,14 +138,20 @@ def save_district(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def save_canvas(request: HttpRequest, slug: str) -> HttpResponse:
     district = _district(request, slug)
-    form = CanvasForm(request.POST, prefix="canvas", has_token=bool(district.canvas_token),
-                      current_url=district.canvas_url)
+    form = CanvasForm(
+        request.POST, prefix="canvas", has_token=bool(district.canvas_token), current_url=district.canvas_url
+    )
     if not form.is_valid():
         messages.error(request, "Please correct the errors below.")
         return render(request, "onboarding/settings.html", _settings_context(district, canvas_form=form), status=422)
     c = form.cleaned_data
-    onboarding.save_canvas(district, user=request.user, canvas_url=c["canvas_url"],
-                           account_id=c["canvas_account_id"], token=c["canvas_token"])
+    onboarding.save_canvas(
+        district,
+        user=request.user,
+        canvas_url=c["canvas_url"],
+        account_id=c["canvas_account_id"],
+        token=c["canvas_token"],
+    )
     check = onboarding.check_canvas(district, user=request.user)
     (messages.success if check.ok else messages.warning)(request, _check_message(check))
     return redirect("district_settings", slug=district.slug)

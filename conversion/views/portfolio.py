@@ -1,4 +1,5 @@
 """The portfolio: every district a user may see, with its step, next date and last job."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,13 +42,25 @@ def _render(user, query: str, state: str, page_number: int) -> tuple[str, str]:
     now = timezone.now()
     timeline_rows = portfolio_service.timeline_rows(conversions, now)
     every_row = portfolio_service.timeline_rows(portfolio_service.portfolio(user, last_job=False), now)
-    table = render_to_string("portfolio/_table.html", {
-        "rows": portfolio_service.rows(conversions), "page": page, "query": query, "state": state,
-        "timeline": portfolio_service.timeline(timeline_rows, timezone.localdate(now))})
-    filters = render_to_string("portfolio/_filters.html", {
-        "step_counts": [(value, label, counts.get(value, 0)) for value, label in ConversionState.choices],
-        "attention": portfolio_service.attention(user, every_row),
-        "query": query, "state": state})
+    table = render_to_string(
+        "portfolio/_table.html",
+        {
+            "rows": portfolio_service.rows(conversions),
+            "page": page,
+            "query": query,
+            "state": state,
+            "timeline": portfolio_service.timeline(timeline_rows, timezone.localdate(now)),
+        },
+    )
+    filters = render_to_string(
+        "portfolio/_filters.html",
+        {
+            "step_counts": [(value, label, counts.get(value, 0)) for value, label in ConversionState.choices],
+            "attention": portfolio_service.attention(user, every_row),
+            "query": query,
+            "state": state,
+        },
+    )
     return table, filters
 
 
@@ -94,7 +107,8 @@ def portfolio_csv(request: HttpRequest) -> HttpResponse:
     """The timeline's data for every district the filter keeps (not only one page), as CSV."""
     query, state = _filters(request)
     rows = portfolio_service.timeline_rows(
-        portfolio_service.portfolio(request.user, query=query, state=state, last_job=False))
+        portfolio_service.portfolio(request.user, query=query, state=state, last_job=False)
+    )
     writer = SafeWriter(_Echo())  # opened in a spreadsheet: a district name must not start a formula
     lines = (writer.writerow(line) for line in [portfolio_service.CSV_HEADER, *portfolio_service.csv_rows(rows)])
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")

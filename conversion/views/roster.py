@@ -1,4 +1,5 @@
 """Posting a district's roster policy (consultants only); the rule and the audit are in services.roster_settings."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -21,8 +22,9 @@ def save_roster_policy(request: HttpRequest, slug: str, year: int) -> HttpRespon
         raise PermissionDenied("Only consultants change a district's roster policy.")
     form = RosterPolicyForm(request.POST, instance=policy_row(conversion.district))
     if not form.is_valid():
-        errors = "; ".join(f"{form.fields[f].label if f in form.fields else ''} {' '.join(e)}".strip()
-                           for f, e in form.errors.items())
+        errors = "; ".join(
+            f"{form.fields[f].label if f in form.fields else ''} {' '.join(e)}".strip() for f, e in form.errors.items()
+        )
         messages.error(request, f"The roster policy was not saved: {errors}")
     else:
         changed = save_policy(conversion.district, form, request.user, conversion)

@@ -1,4 +1,5 @@
 """Step 1 aids: the support ticket or checklist, the agent.cfg mappings download, the district's schools."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -14,14 +15,16 @@ from conversion.views.access import get_conversion_for_user
 
 def _mappings_url(request: HttpRequest, conversion) -> str:
     return request.build_absolute_uri(
-        reverse("setup_mappings", kwargs={"slug": conversion.district.slug, "year": conversion.school_year}))
+        reverse("setup_mappings", kwargs={"slug": conversion.district.slug, "year": conversion.school_year})
+    )
 
 
 @require_GET
 def setup_page(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     context = {
-        "conversion": conversion, "district": conversion.district,
+        "conversion": conversion,
+        "district": conversion.district,
         "aids": setup_aids.setup_aids(conversion, _mappings_url(request, conversion)),
         "schools": setup_aids.pulled_schools(conversion),
         "can_choose_schools": setup_aids.can_choose_schools(conversion, request.user),

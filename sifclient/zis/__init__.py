@@ -1,4 +1,5 @@
 """ZIS simulator: ``ZisSimulator`` (HTTP server), ``Zone`` (protocol logic), packets of responses."""
+
 from .packets import Packet, iter_response_packets
 from .server import ZisSimulator
 from .strict import PROFILES, StrictZone

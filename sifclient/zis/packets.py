@@ -3,6 +3,7 @@
 Packets are produced lazily from a raw record offset, so a response of any size is never held
 in memory: only the packet being delivered exists, and the next one starts at ``next_raw``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,9 +47,12 @@ def _condition_holds(element: etree._Element, condition: Condition) -> bool:
     for value in values:
         value = value.strip()
         if (
-            (op == "EQ" and value == target) or (op == "NE" and value != target)
-            or (op == "LT" and value < target) or (op == "GT" and value > target)
-            or (op == "LE" and value <= target) or (op == "GE" and value >= target)
+            (op == "EQ" and value == target)
+            or (op == "NE" and value != target)
+            or (op == "LT" and value < target)
+            or (op == "GT" and value > target)
+            or (op == "LE" and value <= target)
+            or (op == "GE" and value >= target)
         ):
             return True
     return op == "NE" and not values
@@ -73,9 +77,18 @@ def _project(element: etree._Element, query: Query | None) -> etree._Element:
 
 
 def build_packet(
-    district: District, object_name: str, *, request_msg_id: str, packet_number: int, start_raw: int,
-    max_buffer_size: int, destination_id: str, source_id: str = DEFAULT_PROVIDER_ID,
-    version: str = DEFAULT_VERSION, query: Query | None = None, timestamp: str | None = None,
+    district: District,
+    object_name: str,
+    *,
+    request_msg_id: str,
+    packet_number: int,
+    start_raw: int,
+    max_buffer_size: int,
+    destination_id: str,
+    source_id: str = DEFAULT_PROVIDER_ID,
+    version: str = DEFAULT_VERSION,
+    query: Query | None = None,
+    timestamp: str | None = None,
     msg_id: str | None = None,
 ) -> Packet:
     """One packet from raw index ``start_raw``: as many records as fit in ``max_buffer_size``."""
@@ -83,8 +96,13 @@ def build_packet(
 
     def envelope(more: bool):
         return response_envelope(
-            source_id, destination_id=destination_id, request_msg_id=request_msg_id,
-            packet_number=packet_number, more_packets=more, version=version, msg_id=msg_id,
+            source_id,
+            destination_id=destination_id,
+            request_msg_id=request_msg_id,
+            packet_number=packet_number,
+            more_packets=more,
+            version=version,
+            msg_id=msg_id,
             timestamp=timestamp,
         )
 
@@ -111,12 +129,17 @@ def build_packet(
                 error_root, error_body, _ = envelope(False)
                 holder = etree.SubElement(error_body, q("SIF_Error"))
                 info = SifErrorInfo(
-                    CAT_REQUEST_RESPONSE, CODE_REQ_MAX_BUFFER_SIZE_UNSUPPORTED,
+                    CAT_REQUEST_RESPONSE,
+                    CODE_REQ_MAX_BUFFER_SIZE_UNSUPPORTED,
                     "SIF_MaxBufferSize is too small to hold one object",
                     f"{object_name} needs {size + overhead} bytes; SIF_MaxBufferSize is {max_buffer_size}",
                 )
-                for tag, value in (("SIF_Category", info.category), ("SIF_Code", info.code),
-                                   ("SIF_Desc", info.description), ("SIF_ExtendedDesc", info.extended_description)):
+                for tag, value in (
+                    ("SIF_Category", info.category),
+                    ("SIF_Code", info.code),
+                    ("SIF_Desc", info.description),
+                    ("SIF_ExtendedDesc", info.extended_description),
+                ):
                     etree.SubElement(holder, q(tag)).text = str(value)
                 data = etree.tostring(error_root, xml_declaration=True, encoding="UTF-8")
                 return Packet(packet_number, msg_id, data, 0, False, district.raw_count(object_name))
@@ -133,9 +156,15 @@ def build_packet(
 
 
 def iter_response_packets(
-    spec: DistrictSpec, object_name: str, max_buffer_size: int, *, request_msg_id: str = "0" * 32,
-    destination_id: str = "sifclient", source_id: str = DEFAULT_PROVIDER_ID,
-    version: str = DEFAULT_VERSION, query: Query | None = None,
+    spec: DistrictSpec,
+    object_name: str,
+    max_buffer_size: int,
+    *,
+    request_msg_id: str = "0" * 32,
+    destination_id: str = "sifclient",
+    source_id: str = DEFAULT_PROVIDER_ID,
+    version: str = DEFAULT_VERSION,
+    query: Query | None = None,
     timestamp: str = "2026-01-01T00:00:00+00:00",
 ) -> Iterator[Packet]:
     """Every SIF_Response packet of a full answer, lazily (for benchmarks and tests).
@@ -147,9 +176,17 @@ def iter_response_packets(
     packet_number = 1
     while True:
         packet = build_packet(
-            district, object_name, request_msg_id=request_msg_id, packet_number=packet_number,
-            start_raw=start_raw, max_buffer_size=max_buffer_size, destination_id=destination_id,
-            source_id=source_id, version=version, query=query, timestamp=timestamp,
+            district,
+            object_name,
+            request_msg_id=request_msg_id,
+            packet_number=packet_number,
+            start_raw=start_raw,
+            max_buffer_size=max_buffer_size,
+            destination_id=destination_id,
+            source_id=source_id,
+            version=version,
+            query=query,
+            timestamp=timestamp,
         )
         yield packet
         if not packet.more_packets:

@@ -11,6 +11,7 @@
   rights), ``POST /_sim/sleep {"asleep": true}`` puts the ZIS to sleep, ``POST /_sim/forget
   {"source_id": "X"}`` drops a registration
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,13 +26,13 @@ from pathlib import Path
 
 from ..powerschool import District, DistrictSpec
 from ..safexml import DEFAULT_MAX_MESSAGE_BYTES
-from .tls import CertificateFiles, make_certificates
 from .strict import PROFILES, StrictZone, ZisCrashed
+from .tls import CertificateFiles, make_certificates
 from .zone import Zone
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms
     # to every keep-alive exchange.
@@ -66,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.simulator
         path = self.path.rstrip("/")
         if path.startswith("/zones/"):
-            zone = sim.zones.get(path[len("/zones/"):])
+            zone = sim.zones.get(path[len("/zones/") :])
             body = self._body()
             if body is None:
                 return
@@ -126,11 +127,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_sim/received":
             self._json(200, list(sim.zone.received))
         elif path == "/_sim/grades":
-            self._json(200, [
-                {"msg_id": g.msg_id, "source_id": g.source_id, "object_name": g.object_name,
-                 "action": g.action, "record": g.record.changed_fields()}
-                for g in sim.zone.grade_write_backs
-            ])
+            self._json(
+                200,
+                [
+                    {
+                        "msg_id": g.msg_id,
+                        "source_id": g.source_id,
+                        "object_name": g.object_name,
+                        "action": g.action,
+                        "record": g.record.changed_fields(),
+                    }
+                    for g in sim.zone.grade_write_backs
+                ],
+            )
         elif path == "/_sim/counts":
             self._json(200, District(sim.spec).counts())
         else:
@@ -140,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    simulator: "ZisSimulator"
+    simulator: ZisSimulator
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -177,11 +186,20 @@ class ZisSimulator:
     """
 
     def __init__(
-        self, district: DistrictSpec | None = None, *, zone_id: str = "PSZONE", host: str = "127.0.0.1",
-        port: int = 0, tls: bool = False, state_dir: str | Path | None = None,
+        self,
+        district: DistrictSpec | None = None,
+        *,
+        zone_id: str = "PSZONE",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = False,
+        state_dir: str | Path | None = None,
         on_send: Callable[[bytes], None] | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, verbose: bool = False,
-        profile: str = "default", zone_version: str = "2.4", agents: tuple[str, ...] = (),
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        verbose: bool = False,
+        profile: str = "default",
+        zone_version: str = "2.4",
+        agents: tuple[str, ...] = (),
         credentials: tuple[str, str] | None = None,
     ):
         """``profile="strict"`` answers as OpenZIS does (sifclient.zis.strict): one SIF version per zone
@@ -204,13 +222,24 @@ class ZisSimulator:
             raise ValueError("credentials belong to the strict profile")
         self.credentials = credentials
         if profile == "strict":
-            self.zone = StrictZone(zone_id, district or DistrictSpec(), on_send=on_send, state_file=state_file,
-                                   max_message_bytes=max_message_bytes, version=zone_version)
+            self.zone = StrictZone(
+                zone_id,
+                district or DistrictSpec(),
+                on_send=on_send,
+                state_file=state_file,
+                max_message_bytes=max_message_bytes,
+                version=zone_version,
+            )
             for source_id in agents:
                 self.zone.define_agent(source_id)
         else:
-            self.zone = Zone(zone_id, district or DistrictSpec(), on_send=on_send, state_file=state_file,
-                             max_message_bytes=max_message_bytes)
+            self.zone = Zone(
+                zone_id,
+                district or DistrictSpec(),
+                on_send=on_send,
+                state_file=state_file,
+                max_message_bytes=max_message_bytes,
+            )
         self.zones = {zone_id: self.zone}
         self.certificates: CertificateFiles | None = None
         self._server: _Server | None = None
@@ -218,7 +247,7 @@ class ZisSimulator:
         self._tempdir: tempfile.TemporaryDirectory | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "ZisSimulator":
+    def start(self) -> ZisSimulator:
         server = _Server((self.host, self.port), _Handler)
         server.simulator = self
         if self.tls:
@@ -250,7 +279,7 @@ class ZisSimulator:
             self._tempdir.cleanup()
             self._tempdir = None
 
-    def __enter__(self) -> "ZisSimulator":
+    def __enter__(self) -> ZisSimulator:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

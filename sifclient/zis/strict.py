@@ -19,6 +19,7 @@ really does where it parts from the specification:
   version is not the event's; the publisher is told success all the same;
 * every received message is validated against the zone version's schema (category 1 when invalid).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,17 @@ from lxml import etree
 from .. import errors as E
 from ..errors import SifErrorInfo, SifProtocolError, SifXmlError
 from ..messages import (
-    SIF_VERSIONS, STATUS_FINAL, STATUS_NO_MESSAGES, STATUS_SLEEPING, STATUS_SUCCESS, AgentAcl, Outgoing,
-    Provision, build_ack, read_ack, read_message,
+    SIF_VERSIONS,
+    STATUS_FINAL,
+    STATUS_NO_MESSAGES,
+    STATUS_SLEEPING,
+    STATUS_SUCCESS,
+    AgentAcl,
+    Outgoing,
+    Provision,
+    build_ack,
+    read_ack,
+    read_message,
 )
 from ..powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS
 from ..query import Query
@@ -51,8 +61,11 @@ KNOWN_OBJECTS = frozenset(PUBLISHED_OBJECTS) | frozenset(WRITE_BACK_OBJECTS) | {
 # publishes (and the grade write-back objects, answered only where the zone has a provider for them), provide and
 # publish the grade write-back objects PowerSchool subscribes to.
 DEFAULT_ACL = AgentAcl(
-    request=PUBLISHED_OBJECTS + WRITE_BACK_OBJECTS, provide=WRITE_BACK_OBJECTS, publish_add=WRITE_BACK_OBJECTS,
-    publish_change=WRITE_BACK_OBJECTS, publish_delete=WRITE_BACK_OBJECTS,
+    request=PUBLISHED_OBJECTS + WRITE_BACK_OBJECTS,
+    provide=WRITE_BACK_OBJECTS,
+    publish_add=WRITE_BACK_OBJECTS,
+    publish_change=WRITE_BACK_OBJECTS,
+    publish_delete=WRITE_BACK_OBJECTS,
 )
 
 # OpenZIS's error texts (category, code, SIF_Desc, SIF_ExtendedDesc), as its error builders word them.
@@ -60,8 +73,12 @@ DEFAULT_ACL = AgentAcl(
 # although the text says "Registration Error"; notRegisteredError is 5/1 (typo theirs).
 INVALID_SOURCE_ID = (E.CAT_REQUEST_RESPONSE, 2, "Registration Error", "The SIF_SourceId is invalid. {source_id}")
 NOT_REGISTERED = (E.CAT_REGISTRATION, 1, "Registration Error", "Agent Not Registerd")
-REGISTER_FAILED = (E.CAT_REGISTRATION, 1, "Registration Error",
-                   "Error Registering Agent at agent->updateRegistration()")
+REGISTER_FAILED = (
+    E.CAT_REGISTRATION,
+    1,
+    "Registration Error",
+    "Error Registering Agent at agent->updateRegistration()",
+)
 # GeneralError.php: versionError, xmlValidationError, EventACKError.
 VERSION_ERROR = (E.CAT_GENERIC, 3, "Generic Message Handling", "Version not supported.")
 XML_ERROR = (E.CAT_XML_VALIDATION, 2, "XML Validation", "Message is not well-formed.")
@@ -75,10 +92,18 @@ NO_PERMISSION = {
     "provide": (E.CAT_ACCESS, 3, "Access and Permissions", "No permission to provide given object ({object})."),
     "subscribe": (E.CAT_ACCESS, 4, "Access and Permissions", "No permission to subscribe to given object ({object})."),
     "publish_add": (E.CAT_ACCESS, 10, "Access and Permissions", "No permission to publish SIF_Event Add ({object})."),
-    "publish_change": (E.CAT_ACCESS, 12, "Access and Permissions",
-                       "No permission to publish SIF_Event Change ({object})."),
-    "publish_delete": (E.CAT_ACCESS, 11, "Access and Permissions",
-                       "No permission to publish SIF_Event Delete ({object})."),
+    "publish_change": (
+        E.CAT_ACCESS,
+        12,
+        "Access and Permissions",
+        "No permission to publish SIF_Event Change ({object}).",
+    ),
+    "publish_delete": (
+        E.CAT_ACCESS,
+        11,
+        "Access and Permissions",
+        "No permission to publish SIF_Event Delete ({object}).",
+    ),
     "request": (E.CAT_ACCESS, 5, "Access and Permissions", "No permission to request this object ({object})."),
     "respond": (E.CAT_ACCESS, 6, "Access and Permissions", "No permission to respond to this object ({object})."),
 }
@@ -102,8 +127,8 @@ def _error(template: tuple, **values) -> SifErrorInfo:
 
 @dataclass
 class _Registration:
-    second: int          # register_timestamp, to the second (OpenZIS keeps a DATETIME)
-    fields: tuple        # what updateRegistration writes besides the timestamp
+    second: int  # register_timestamp, to the second (OpenZIS keeps a DATETIME)
+    fields: tuple  # what updateRegistration writes besides the timestamp
 
 
 class StrictZone(Zone):
@@ -111,9 +136,19 @@ class StrictZone(Zone):
 
     profile = "strict"
 
-    def __init__(self, zone_id: str, spec, *, version: str = "2.4", validate: bool = True,
-                 clock: Callable[[], float] = time.time, provider_packet_size: int | None = None,
-                 provider_buffer_size: int = PROVIDER_BUFFER_SIZE, provider_version: str | None = None, **kwargs):
+    def __init__(
+        self,
+        zone_id: str,
+        spec,
+        *,
+        version: str = "2.4",
+        validate: bool = True,
+        clock: Callable[[], float] = time.time,
+        provider_packet_size: int | None = None,
+        provider_buffer_size: int = PROVIDER_BUFFER_SIZE,
+        provider_version: str | None = None,
+        **kwargs,
+    ):
         if version not in SIF_VERSIONS:
             raise ValueError(f"unknown SIF version {version!r}")
         super().__init__(zone_id, spec, **kwargs)
@@ -187,16 +222,24 @@ class StrictZone(Zone):
                 root = parse_message_bytes(data, max_bytes=self.max_message_bytes)
                 info = read_message(root)
             except (SifXmlError, SifProtocolError) as exc:
-                return self._send(build_ack(
-                    self.zis_source_id, original_source_id="", original_msg_id="", version=self.version,
-                    error=SifErrorInfo(*XML_ERROR[:3], f"{XML_ERROR[3]} {exc}"[:500])))
-            self.received.append({"kind": info.kind, "source_id": info.source_id, "msg_id": info.msg_id,
-                                  "version": info.version})
+                return self._send(
+                    build_ack(
+                        self.zis_source_id,
+                        original_source_id="",
+                        original_msg_id="",
+                        version=self.version,
+                        error=SifErrorInfo(*XML_ERROR[:3], f"{XML_ERROR[3]} {exc}"[:500]),
+                    )
+                )
+            self.received.append(
+                {"kind": info.kind, "source_id": info.source_id, "msg_id": info.msg_id, "version": info.version}
+            )
             if self.validate:
                 problems = validation_errors(root, self.version)
                 if problems:
-                    return self._send(self._ack(info, error=SifErrorInfo(
-                        *XML_ERROR[:3], f"{XML_ERROR[3]} {problems[0]}"[:500])))
+                    return self._send(
+                        self._ack(info, error=SifErrorInfo(*XML_ERROR[:3], f"{XML_ERROR[3]} {problems[0]}"[:500]))
+                    )
             # main_lib/SifProcessRequest.php, retrieveVersion: the message's Version must be the zone's.
             if info.version != self.version:
                 return self._send(self._ack(info, error=_error(VERSION_ERROR)))
@@ -213,12 +256,25 @@ class StrictZone(Zone):
                 self._save()
             return self._send(reply)
 
-    def _ack(self, info, *, code: int | None = STATUS_SUCCESS, desc: str | None = None,
-             error: SifErrorInfo | None = None, data: etree._Element | None = None) -> Outgoing:
+    def _ack(
+        self,
+        info,
+        *,
+        code: int | None = STATUS_SUCCESS,
+        desc: str | None = None,
+        error: SifErrorInfo | None = None,
+        data: etree._Element | None = None,
+    ) -> Outgoing:
         # XmlHelper.php builds every reply with the zone's version, whatever the message had.
         return build_ack(
-            self.zis_source_id, original_source_id=info.source_id, original_msg_id=info.msg_id,
-            status_code=None if error else code, status_desc=desc, error=error, data=data, version=self.version,
+            self.zis_source_id,
+            original_source_id=info.source_id,
+            original_msg_id=info.msg_id,
+            status_code=None if error else code,
+            status_desc=desc,
+            error=error,
+            data=data,
+            version=self.version,
         )
 
     def _strict_dispatch(self, info) -> Outgoing:
@@ -235,13 +291,21 @@ class StrictZone(Zone):
             # Response) answers RegisterError::notRegisteredError first: 5/1, not 4/9.
             return self._ack(info, error=_error(NOT_REGISTERED))
         handler = {
-            "SIF_Unregister": self._unregister, "SIF_Subscribe": self._strict_subscribe,
-            "SIF_Provision": self._strict_provision, "SIF_SystemControl": self._strict_system_control,
-            "SIF_Request": self._strict_request, "SIF_Ack": self._strict_ack, "SIF_Event": self._strict_event,
+            "SIF_Unregister": self._unregister,
+            "SIF_Subscribe": self._strict_subscribe,
+            "SIF_Provision": self._strict_provision,
+            "SIF_SystemControl": self._strict_system_control,
+            "SIF_Request": self._strict_request,
+            "SIF_Ack": self._strict_ack,
+            "SIF_Event": self._strict_event,
         }.get(info.kind)
         if handler is None:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED, f"{info.kind} is not supported by this ZIS"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED, f"{info.kind} is not supported by this ZIS"
+                ),
+            )
         return handler(agent, info)
 
     @staticmethod
@@ -256,15 +320,22 @@ class StrictZone(Zone):
         body = info.body
         mode = (body.findtext(q("SIF_Mode")) or "").strip()
         if mode != "Pull":
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_REGISTRATION, E.CODE_REG_TRANSPORT_UNSUPPORTED,
-                "This simulator only serves Pull-mode agents"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_REGISTRATION, E.CODE_REG_TRANSPORT_UNSUPPORTED, "This simulator only serves Pull-mode agents"
+                ),
+            )
         buffer = int(body.findtext(q("SIF_MaxBufferSize")) or 0)
         fields = (mode, buffer)
         second = int(self.clock())
         previous = self._registrations.get(info.source_id)
-        if previous is not None and self._registered(info.source_id) is not None \
-                and previous.second == second and previous.fields == fields:
+        if (
+            previous is not None
+            and self._registered(info.source_id) is not None
+            and previous.second == second
+            and previous.fields == fields
+        ):
             # Agent.php, updateRegistration: it rewrites the registration row and succeeds only when the
             # database reports one row changed. MySQL does not count a row whose values did not change,
             # and register_timestamp has one-second resolution: a second SIF_Register within the same
@@ -272,9 +343,12 @@ class StrictZone(Zone):
             return self._ack(info, error=_error(REGISTER_FAILED))
         existing = self.agents.get(info.source_id)
         agent = AgentState(
-            source_id=info.source_id, name=(body.findtext(q("SIF_Name")) or "").strip(), mode=mode,
+            source_id=info.source_id,
+            name=(body.findtext(q("SIF_Name")) or "").strip(),
+            mode=mode,
             versions=[(v.text or "").strip() for v in body.findall(q("SIF_Version"))],
-            max_buffer_size=buffer, version=self.version,
+            max_buffer_size=buffer,
+            version=self.version,
         )
         if existing is not None:  # the message queue belongs to the agent, not to its registration
             agent.queue, agent.frozen_msg_id = existing.queue, existing.frozen_msg_id
@@ -334,13 +408,20 @@ class StrictZone(Zone):
         # SystemControl.php, buildNodeList: each node with the version and buffer it registered with.
         nodes = tuple(
             dataclasses.replace(node, versions=(self.provider_version,), max_buffer_size=self.provider_buffer_size)
-            if node.source_id == self.provider_id else node for node in status.nodes)
-        subscribers = {k: v for k, v in status.subscribers.items()
-                       if k != self.provider_id or self.provider_subscribes}
+            if node.source_id == self.provider_id
+            else node
+            for node in status.nodes
+        )
+        subscribers = {k: v for k, v in status.subscribers.items() if k != self.provider_id or self.provider_subscribes}
         # OpenZIS's zone status has no readiness element (SIF 2.x defines none): ZoneReady is absent.
         return ZoneStatus(
-            zone_id=status.zone_id, name=status.name, ready=None, nodes=nodes,
-            providers=status.providers, subscribers=subscribers, supported_versions=(self.version,),
+            zone_id=status.zone_id,
+            name=status.name,
+            ready=None,
+            nodes=nodes,
+            providers=status.providers,
+            subscribers=subscribers,
+            supported_versions=(self.version,),
             url=status.url,
         )
 
@@ -430,26 +511,43 @@ class StrictZone(Zone):
         if not self.defined[agent.source_id].may("request", object_name):
             return self._ack(info, error=_error(NO_PERMISSION["request"], object=object_name))
         if query_el is None:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_REQUEST_RESPONSE, E.CODE_REQ_EXTENDED_QUERY_UNSUPPORTED,
-                "Only SIF_Query requests are supported by this provider"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_REQUEST_RESPONSE,
+                    E.CODE_REQ_EXTENDED_QUERY_UNSUPPORTED,
+                    "Only SIF_Query requests are supported by this provider",
+                ),
+            )
         destination = info.destination_id or self.provider_id
         if object_name not in PUBLISHED_OBJECTS + self.provides_grading() or destination != self.provider_id:
             return self._ack(info, error=_error(NO_PROVIDER))
         if self.spec.push_mode:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_TRANSPORT, E.CODE_TRANSPORT_UNREACHABLE, "Unable to deliver SIF_Request to the provider",
-                f"{self.provider_id} is registered in Push mode and its SIF_Protocol URL is unreachable"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_TRANSPORT,
+                    E.CODE_TRANSPORT_UNREACHABLE,
+                    "Unable to deliver SIF_Request to the provider",
+                    f"{self.provider_id} is registered in Push mode and its SIF_Protocol URL is unreachable",
+                ),
+            )
         # setupRequest inserts a queue row for every SIF_Request it gets, without looking for its SIF_MsgId:
         # a re-sent request is queued again and the provider answers it again, in messages of their own ids.
         copy = self._request_copies.get(info.msg_id, 0)
         self._request_copies[info.msg_id] = copy + 1
         query = Query.from_xml(query_el)
-        agent.queue.append(ResponseJob(
-            request_msg_id=info.msg_id, object_name=object_name, destination_id=agent.source_id,
-            max_buffer_size=buffer, version=self.version, copy=copy,
-            query_xml=etree.tostring(query_el) if (query.conditions or query.elements) else None,
-        ))
+        agent.queue.append(
+            ResponseJob(
+                request_msg_id=info.msg_id,
+                object_name=object_name,
+                destination_id=agent.source_id,
+                max_buffer_size=buffer,
+                version=self.version,
+                copy=copy,
+                query_xml=etree.tostring(query_el) if (query.conditions or query.elements) else None,
+            )
+        )
         return self._ack(info)
 
     # --- events ------------------------------------------------------------------------------------------
@@ -469,7 +567,8 @@ class StrictZone(Zone):
         if object_name not in agent.provides:
             return self._ack(info, error=_error(NOT_PROVIDER))
         if not (self.provider_subscribes and object_name in WRITE_BACK_OBJECTS) and not any(
-                other is not agent and object_name in other.subscriptions for other in self.agents.values()):
+            other is not agent and object_name in other.subscriptions for other in self.agents.values()
+        ):
             # publishEvent, when no agent subscribes to the object, calls GeneralError::generalError (meant as a
             # 11/1 "SIF DestinationId not found"), a function GeneralError.php does not have: PHP stops with a
             # fatal error, HTTP 500 and no SIF answer. Nothing was queued; sending again changes nothing until

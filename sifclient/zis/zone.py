@@ -3,6 +3,7 @@
 Pure logic, no HTTP: ``Zone.handle(bytes) -> bytes``. The PowerSchool provider lives inside the
 zone (its answers are generated lazily from the district spec, never queued whole).
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,9 +19,20 @@ from lxml import etree
 from .. import errors as E
 from ..errors import SifErrorInfo, SifProtocolError, SifXmlError
 from ..messages import (
-    STATUS_DUPLICATE, STATUS_FINAL, STATUS_IMMEDIATE, STATUS_INTERMEDIATE, STATUS_NO_MESSAGES,
-    STATUS_SLEEPING, STATUS_SUCCESS, SUPPORTED_VERSIONS, Outgoing, build_ack, build_event,
-    choose_version, new_msg_id, read_ack, read_message,
+    STATUS_DUPLICATE,
+    STATUS_FINAL,
+    STATUS_IMMEDIATE,
+    STATUS_INTERMEDIATE,
+    STATUS_NO_MESSAGES,
+    STATUS_SLEEPING,
+    STATUS_SUCCESS,
+    SUPPORTED_VERSIONS,
+    Outgoing,
+    build_ack,
+    build_event,
+    choose_version,
+    read_ack,
+    read_message,
 )
 from ..powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS, District, DistrictSpec
 from ..query import Query
@@ -140,9 +152,15 @@ class Zone:
     write_back_on = True
 
     def __init__(
-        self, zone_id: str, spec: DistrictSpec, *, provider_id: str = DEFAULT_PROVIDER_ID,
-        zis_source_id: str = ZIS_SOURCE_ID, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        on_send: Callable[[bytes], None] | None = None, state_file: Path | None = None,
+        self,
+        zone_id: str,
+        spec: DistrictSpec,
+        *,
+        provider_id: str = DEFAULT_PROVIDER_ID,
+        zis_source_id: str = ZIS_SOURCE_ID,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        on_send: Callable[[bytes], None] | None = None,
+        state_file: Path | None = None,
     ):
         self.zone_id = zone_id
         self.spec = spec
@@ -172,7 +190,9 @@ class Zone:
             record = self.held_grades().scores[(assignment_ref_id, student_ref_id)]
             changed = GradingAssignmentScore.from_xml(record.to_xml())
             changed.score_points, changed.score_percent = score_points, None
-            self.grade_write_backs.append(GradeWriteBack("", self.provider_id, "GradingAssignmentScore", "Change", changed))
+            self.grade_write_backs.append(
+                GradeWriteBack("", self.provider_id, "GradingAssignmentScore", "Change", changed)
+            )
             self._save()
 
     def provides_grading(self) -> tuple[str, ...]:
@@ -198,13 +218,22 @@ class Zone:
                 root = parse_message_bytes(data, max_bytes=self.max_message_bytes)
                 info = read_message(root)
             except (SifXmlError, SifProtocolError) as exc:
-                return self._send(build_ack(
-                    self.zis_source_id, original_source_id="unknown", original_msg_id="0" * 32,
-                    error=SifErrorInfo(E.CAT_XML_VALIDATION, E.CODE_XML_NOT_WELL_FORMED,
-                                       "Message is not a well-formed SIF_Message", str(exc)[:500]),
-                ))
-            self.received.append({"kind": info.kind, "source_id": info.source_id, "msg_id": info.msg_id,
-                                  "version": info.version})
+                return self._send(
+                    build_ack(
+                        self.zis_source_id,
+                        original_source_id="unknown",
+                        original_msg_id="0" * 32,
+                        error=SifErrorInfo(
+                            E.CAT_XML_VALIDATION,
+                            E.CODE_XML_NOT_WELL_FORMED,
+                            "Message is not a well-formed SIF_Message",
+                            str(exc)[:500],
+                        ),
+                    )
+                )
+            self.received.append(
+                {"kind": info.kind, "source_id": info.source_id, "msg_id": info.msg_id, "version": info.version}
+            )
             reply = self._dispatch(info)
             self._save()
             return self._send(reply)
@@ -214,16 +243,28 @@ class Zone:
             self.on_send(outgoing.data)
         return outgoing.data
 
-    def _ack(self, info, *, code: int | None = STATUS_SUCCESS, desc: str | None = None,
-             error: SifErrorInfo | None = None, data: etree._Element | None = None) -> Outgoing:
+    def _ack(
+        self,
+        info,
+        *,
+        code: int | None = STATUS_SUCCESS,
+        desc: str | None = None,
+        error: SifErrorInfo | None = None,
+        data: etree._Element | None = None,
+    ) -> Outgoing:
         agent = self.agents.get(info.source_id)
         version = agent.version if agent else (info.version if info.version in SUPPORTED_VERSIONS else "2.4")
         if error is not None and error.category == E.CAT_ZONE_SERVICES and version == "2.0r1":
             # SIF 2.0r1 has no "zone services" category; its agents get the generic one.
             error = SifErrorInfo(E.CAT_GENERIC, E.CODE_GENERIC, error.description, error.extended_description)
         return build_ack(
-            self.zis_source_id, original_source_id=info.source_id, original_msg_id=info.msg_id,
-            status_code=None if error else code, status_desc=desc, error=error, data=data,
+            self.zis_source_id,
+            original_source_id=info.source_id,
+            original_msg_id=info.msg_id,
+            status_code=None if error else code,
+            status_desc=desc,
+            error=error,
+            data=data,
             version=version,
         )
 
@@ -232,22 +273,36 @@ class Zone:
             return self._register(info)
         agent = self.agents.get(info.source_id)
         if agent is None:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_ACCESS, E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED, "SIF_SourceId is not registered in this zone",
-                f"SIF_SourceId {info.source_id} must send SIF_Register first"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_ACCESS,
+                    E.CODE_ACCESS_SOURCE_ID_NOT_REGISTERED,
+                    "SIF_SourceId is not registered in this zone",
+                    f"SIF_SourceId {info.source_id} must send SIF_Register first",
+                ),
+            )
         if info.msg_id in agent.seen_msg_ids:
             return self._ack(info, code=STATUS_DUPLICATE, desc="Duplicate SIF_MsgId; message ignored")
         agent.seen_msg_ids[info.msg_id] = True
         while len(agent.seen_msg_ids) > SEEN_IDS_PER_AGENT:
             agent.seen_msg_ids.popitem(last=False)
         handler = {
-            "SIF_Unregister": self._unregister, "SIF_Subscribe": self._subscribe,
-            "SIF_Provision": self._provision, "SIF_SystemControl": self._system_control,
-            "SIF_Request": self._request, "SIF_Ack": self._agent_ack, "SIF_Event": self._event,
+            "SIF_Unregister": self._unregister,
+            "SIF_Subscribe": self._subscribe,
+            "SIF_Provision": self._provision,
+            "SIF_SystemControl": self._system_control,
+            "SIF_Request": self._request,
+            "SIF_Ack": self._agent_ack,
+            "SIF_Event": self._event,
         }.get(info.kind)
         if handler is None:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED, f"{info.kind} is not supported by this ZIS"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED, f"{info.kind} is not supported by this ZIS"
+                ),
+            )
         return handler(agent, info)
 
     # --- registration --------------------------------------------------------------------
@@ -256,20 +311,33 @@ class Zone:
         patterns = [(v.text or "").strip() for v in body.findall(q("SIF_Version"))]
         version = choose_version(patterns)
         if version is None:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_REGISTRATION, E.CODE_REG_VERSION_UNSUPPORTED,
-                "None of the requested SIF_Version values is supported",
-                f"asked {patterns}; ZIS supports {list(SUPPORTED_VERSIONS)}"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_REGISTRATION,
+                    E.CODE_REG_VERSION_UNSUPPORTED,
+                    "None of the requested SIF_Version values is supported",
+                    f"asked {patterns}; ZIS supports {list(SUPPORTED_VERSIONS)}",
+                ),
+            )
         mode = (body.findtext(q("SIF_Mode")) or "").strip()
         if mode != "Pull":
             # SIF has no "mode not supported" code: a Pull-only ZIS has no transport protocol to push with.
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_REGISTRATION, E.CODE_REG_TRANSPORT_UNSUPPORTED,
-                "Push mode needs a reachable SIF_Protocol URL; register in Pull mode"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_REGISTRATION,
+                    E.CODE_REG_TRANSPORT_UNSUPPORTED,
+                    "Push mode needs a reachable SIF_Protocol URL; register in Pull mode",
+                ),
+            )
         existing = self.agents.get(info.source_id)
         agent = AgentState(
-            source_id=info.source_id, name=(body.findtext(q("SIF_Name")) or "").strip(), mode=mode,
-            versions=patterns, max_buffer_size=int(body.findtext(q("SIF_MaxBufferSize")) or 0),
+            source_id=info.source_id,
+            name=(body.findtext(q("SIF_Name")) or "").strip(),
+            mode=mode,
+            versions=patterns,
+            max_buffer_size=int(body.findtext(q("SIF_MaxBufferSize")) or 0),
             version=version,
         )
         if existing is not None:  # re-registration keeps the queue and the subscriptions
@@ -293,8 +361,7 @@ class Zone:
                 school_year=self.spec.school_year,
                 extended_elements={f"{self.spec.state}_AttendanceCode": "P"},
             )
-            event = build_event(self.provider_id, record, "Add", version=agent.version,
-                                destination_id=agent.source_id)
+            event = build_event(self.provider_id, record, "Add", version=agent.version, destination_id=agent.source_id)
             agent.queue.append(EventItem(event.msg_id, event.data, record.OBJECT_NAME))
 
     def _unregister(self, agent: AgentState, info) -> Outgoing:
@@ -312,9 +379,15 @@ class Zone:
         provision = Provision.from_xml(info.body)
         taken = [o for o in provision.provide if o in PUBLISHED_OBJECTS]
         if taken:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_PROVISIONING, E.CODE_PROV_ALREADY_HAS_PROVIDER, "Object already has a provider in this zone",
-                f"{', '.join(taken)} provided by {self.provider_id}"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_PROVISIONING,
+                    E.CODE_PROV_ALREADY_HAS_PROVIDER,
+                    "Object already has a provider in this zone",
+                    f"{', '.join(taken)} provided by {self.provider_id}",
+                ),
+            )
         agent.provides.update(provision.provide)
         agent.subscriptions.update(provision.subscribe)
         return self._ack(info)
@@ -335,27 +408,50 @@ class Zone:
             return self._ack(info, data=self.zone_status().to_xml())
         if command == "SIF_GetMessage":
             return self._get_message(agent, info)
-        return self._ack(info, error=SifErrorInfo(E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED,
-                                                  f"{command} is not supported"))
+        return self._ack(
+            info, error=SifErrorInfo(E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED, f"{command} is not supported")
+        )
 
     def zone_status(self) -> ZoneStatus:
-        nodes = [ZoneNode(
-            self.provider_id, "PowerSchool SIF Agent", "Agent", "Push" if self.spec.push_mode else "Pull",
-            tuple(SUPPORTED_VERSIONS), 262144,
-        )]
+        nodes = [
+            ZoneNode(
+                self.provider_id,
+                "PowerSchool SIF Agent",
+                "Agent",
+                "Push" if self.spec.push_mode else "Pull",
+                tuple(SUPPORTED_VERSIONS),
+                262144,
+            )
+        ]
         for agent in self.agents.values():
-            nodes.append(ZoneNode(agent.source_id, agent.name, "Agent", agent.mode, tuple(agent.versions),
-                                  agent.max_buffer_size, agent.sleeping))
+            nodes.append(
+                ZoneNode(
+                    agent.source_id,
+                    agent.name,
+                    "Agent",
+                    agent.mode,
+                    tuple(agent.versions),
+                    agent.max_buffer_size,
+                    agent.sleeping,
+                )
+            )
         providers = {self.provider_id: tuple(PUBLISHED_OBJECTS) + self.provides_grading()}
         providers.update({a.source_id: tuple(sorted(a.provides)) for a in self.agents.values() if a.provides})
         # PowerSchool subscribes to the write-back objects only once grade write-back is on (its SIF agent
         # documentation): a district that has not installed the plug-in shows no subscriber for them.
         subscribers = {self.provider_id: WRITE_BACK_OBJECTS if self.write_back_on else ()}
-        subscribers.update({a.source_id: tuple(sorted(a.subscriptions)) for a in self.agents.values() if a.subscriptions})
+        subscribers.update(
+            {a.source_id: tuple(sorted(a.subscriptions)) for a in self.agents.values() if a.subscriptions}
+        )
         return ZoneStatus(
-            zone_id=self.zone_id, name=f"{self.spec.district_name} zone", ready=not self.spec.zone_not_ready,
-            nodes=tuple(nodes), providers=providers, subscribers=subscribers,
-            supported_versions=tuple(SUPPORTED_VERSIONS), url=self.url,
+            zone_id=self.zone_id,
+            name=f"{self.spec.district_name} zone",
+            ready=not self.spec.zone_not_ready,
+            nodes=tuple(nodes),
+            providers=providers,
+            subscribers=subscribers,
+            supported_versions=tuple(SUPPORTED_VERSIONS),
+            url=self.url,
         )
 
     # --- queue -----------------------------------------------------------------------------
@@ -372,9 +468,15 @@ class Zone:
             return cached
         source = self.held_grades() if job.object_name in WRITE_BACK_OBJECTS else self.district
         job.cached = build_packet(
-            source, job.object_name, request_msg_id=job.request_msg_id,
-            packet_number=job.packet_number, start_raw=job.next_raw, max_buffer_size=job.max_buffer_size,
-            destination_id=job.destination_id, source_id=self.provider_id, version=job.version,
+            source,
+            job.object_name,
+            request_msg_id=job.request_msg_id,
+            packet_number=job.packet_number,
+            start_raw=job.next_raw,
+            max_buffer_size=job.max_buffer_size,
+            destination_id=job.destination_id,
+            source_id=self.provider_id,
+            version=job.version,
             query=Query.from_xml(etree.fromstring(job.query_xml)) if job.query_xml else None,
             msg_id=job.msg_id,
         )
@@ -398,9 +500,15 @@ class Zone:
             return self._ack(info)
         item = self._head(agent)
         if item is None or item.msg_id != target:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_GENERIC, E.CODE_GENERIC_NO_SUCH_MESSAGE,
-                "SIF_OriginalMsgId is not the message awaiting acknowledgement", target))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_GENERIC,
+                    E.CODE_GENERIC_NO_SUCH_MESSAGE,
+                    "SIF_OriginalMsgId is not the message awaiting acknowledgement",
+                    target,
+                ),
+            )
         if isinstance(item, ResponseJob):
             packet = self.current_packet(item)
             if packet.more_packets:
@@ -420,64 +528,102 @@ class Zone:
         body = info.body
         query_el = body.find(q("SIF_Query"))
         if query_el is None:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_REQUEST_RESPONSE, E.CODE_REQ_EXTENDED_QUERY_UNSUPPORTED,
-                "Only SIF_Query requests are supported by this provider"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_REQUEST_RESPONSE,
+                    E.CODE_REQ_EXTENDED_QUERY_UNSUPPORTED,
+                    "Only SIF_Query requests are supported by this provider",
+                ),
+            )
         query = Query.from_xml(query_el)
-        destination = (info.destination_id or self.provider_id)
+        destination = info.destination_id or self.provider_id
         provided = PUBLISHED_OBJECTS + self.provides_grading()
         if query.object_name not in provided or destination != self.provider_id:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_REQUEST_RESPONSE, E.CODE_REQ_NO_PROVIDER, "No provider for the requested object",
-                query.object_name))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_REQUEST_RESPONSE,
+                    E.CODE_REQ_NO_PROVIDER,
+                    "No provider for the requested object",
+                    query.object_name,
+                ),
+            )
         if self.spec.zone_not_ready:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_ZONE_SERVICES, E.CODE_ZONE_NOT_READY, "Zone is not ready",
-                f"zone {self.zone_id} is not in the ready state; requests are refused"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_ZONE_SERVICES,
+                    E.CODE_ZONE_NOT_READY,
+                    "Zone is not ready",
+                    f"zone {self.zone_id} is not in the ready state; requests are refused",
+                ),
+            )
         if self.spec.push_mode:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_TRANSPORT, E.CODE_TRANSPORT_UNREACHABLE,
-                "Unable to deliver SIF_Request to the provider",
-                f"{self.provider_id} is registered in Push mode and its SIF_Protocol URL is unreachable"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_TRANSPORT,
+                    E.CODE_TRANSPORT_UNREACHABLE,
+                    "Unable to deliver SIF_Request to the provider",
+                    f"{self.provider_id} is registered in Push mode and its SIF_Protocol URL is unreachable",
+                ),
+            )
         patterns = [(v.text or "").strip() for v in body.findall(q("SIF_Version"))]
         version = choose_version(patterns)
         if version is None:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_REQUEST_RESPONSE, E.CODE_REQ_VERSION_UNSUPPORTED,
-                "Provider supports none of the requested SIF_Version values", ", ".join(patterns)))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_REQUEST_RESPONSE,
+                    E.CODE_REQ_VERSION_UNSUPPORTED,
+                    "Provider supports none of the requested SIF_Version values",
+                    ", ".join(patterns),
+                ),
+            )
         max_buffer = int(body.findtext(q("SIF_MaxBufferSize")) or 0)
-        agent.queue.append(ResponseJob(
-            request_msg_id=info.msg_id, object_name=query.object_name, destination_id=agent.source_id,
-            max_buffer_size=max_buffer, version=version,
-            query_xml=etree.tostring(query_el) if (query.conditions or query.elements) else None,
-        ))
+        agent.queue.append(
+            ResponseJob(
+                request_msg_id=info.msg_id,
+                object_name=query.object_name,
+                destination_id=agent.source_id,
+                max_buffer_size=max_buffer,
+                version=version,
+                query_xml=etree.tostring(query_el) if (query.conditions or query.elements) else None,
+            )
+        )
         return self._ack(info)
 
     # --- events ----------------------------------------------------------------------------
     def _event(self, agent: AgentState, info) -> Outgoing:
         event_object = info.body.find(f"{q('SIF_ObjectData')}/{q('SIF_EventObject')}")
         if event_object is None or len(event_object) != 1:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_EVENTS, E.CODE_EVENT_INVALID, "SIF_Event must carry exactly one object"))
+            return self._ack(
+                info, error=SifErrorInfo(E.CAT_EVENTS, E.CODE_EVENT_INVALID, "SIF_Event must carry exactly one object")
+            )
         object_name = event_object.get("ObjectName", "")
         action = event_object.get("Action", "")
         element = event_object[0]
         if etree.QName(element).localname != object_name:
-            return self._ack(info, error=SifErrorInfo(
-                E.CAT_EVENTS, E.CODE_EVENT_INVALID, "SIF_EventObject ObjectName does not match its object"))
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_EVENTS, E.CODE_EVENT_INVALID, "SIF_EventObject ObjectName does not match its object"
+                ),
+            )
         if object_name in WRITE_BACK_OBJECTS:
             problem = self._check_write_back(object_name, action, element)
             if problem is not None:
                 return self._ack(info, error=problem)
             if self._write_back_taken(info):
-                record = (GradingAssignment if object_name == "GradingAssignment"
-                          else GradingAssignmentScore).from_xml(element)
+                record = (GradingAssignment if object_name == "GradingAssignment" else GradingAssignmentScore).from_xml(
+                    element
+                )
                 if object_name == "GradingAssignment" and action == "Delete":
                     self._writeback_assignments.discard(record.ref_id)
                 elif object_name == "GradingAssignment":
                     self._writeback_assignments.add(record.ref_id)
-                self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action,
-                                                             record))
+                self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action, record))
         # Route to the other subscribers of the object.
         for other in self._event_receivers(agent, info, object_name):
             other.queue.append(EventItem(info.msg_id, etree.tostring(info.body.getparent()), object_name))
@@ -495,35 +641,61 @@ class Zone:
     def _check_write_back(self, object_name: str, action: str, element: etree._Element) -> SifErrorInfo | None:
         district = self.district
 
-        def invalid(desc: str, ext: str | None = None, category: int = E.CAT_EVENTS,
-                    code: int = E.CODE_EVENT_INVALID) -> SifErrorInfo:
+        def invalid(
+            desc: str, ext: str | None = None, category: int = E.CAT_EVENTS, code: int = E.CODE_EVENT_INVALID
+        ) -> SifErrorInfo:
             return SifErrorInfo(category, code, desc, ext)
 
         required = {
-            "GradingAssignment": ("RefId", "SectionInfoRefId", "TermInfoRefId", "SchoolInfoRefId", "GradingCategoryRefId"),
-            "GradingAssignmentScore": ("StudentPersonalRefId", "SectionInfoRefId", "SchoolInfoRefId", "GradingAssignmentRefId"),
+            "GradingAssignment": (
+                "RefId",
+                "SectionInfoRefId",
+                "TermInfoRefId",
+                "SchoolInfoRefId",
+                "GradingCategoryRefId",
+            ),
+            "GradingAssignmentScore": (
+                "StudentPersonalRefId",
+                "SectionInfoRefId",
+                "SchoolInfoRefId",
+                "GradingAssignmentRefId",
+            ),
         }[object_name]
         if action not in ("Add", "Change", "Delete"):
             return invalid("SIF_EventObject Action must be Add, Change or Delete")
         if action == "Delete":
             # A Delete event names the object by its key (SIF 2.x Infrastructure, SIF_Event: "Delete ... contains
             # only the key of the object"): RefId, or for a score its assignment and student.
-            keys = {"GradingAssignment": ("RefId",),
-                    "GradingAssignmentScore": ("GradingAssignmentRefId", "StudentPersonalRefId")}[object_name]
+            keys = {
+                "GradingAssignment": ("RefId",),
+                "GradingAssignmentScore": ("GradingAssignmentRefId", "StudentPersonalRefId"),
+            }[object_name]
             missing = [a for a in keys if not element.get(a)]
             if missing:
-                return invalid(f"{object_name} Delete lacks its key", ", ".join(missing),
-                               E.CAT_XML_VALIDATION, E.CODE_XML_MISSING_ELEMENT)
+                return invalid(
+                    f"{object_name} Delete lacks its key",
+                    ", ".join(missing),
+                    E.CAT_XML_VALIDATION,
+                    E.CODE_XML_MISSING_ELEMENT,
+                )
             return None
         missing = [a for a in required if not element.get(a)]
         if missing:
-            return invalid(f"{object_name} lacks required attributes", ", ".join(missing),
-                           E.CAT_XML_VALIDATION, E.CODE_XML_MISSING_ELEMENT)
+            return invalid(
+                f"{object_name} lacks required attributes",
+                ", ".join(missing),
+                E.CAT_XML_VALIDATION,
+                E.CODE_XML_MISSING_ELEMENT,
+            )
         for name in ("PointsPossible", "ScorePoints"):
             value = element.findtext(q(name))
             if value is not None and not value.strip().isdigit():
-                return invalid(f"{name} must be a whole number (xs:unsignedInt)", value,
-                               E.CAT_XML_VALIDATION, E.CODE_XML_INVALID_VALUE)
+                return invalid(
+                    f"{name} must be a whole number (xs:unsignedInt)",
+                    value,
+                    E.CAT_XML_VALIDATION,
+                    E.CODE_XML_INVALID_VALUE,
+                )
         checks = [("SectionInfoRefId", "SectionInfo"), ("SchoolInfoRefId", "SchoolInfo")]
         if object_name == "GradingAssignment":
             checks += [("TermInfoRefId", "TermInfo"), ("GradingCategoryRefId", "GradingCategory")]
@@ -548,26 +720,46 @@ class Zone:
             queue = []
             for item in agent.queue:
                 if isinstance(item, EventItem):
-                    queue.append({"type": "event", "msg_id": item.msg_id, "object_name": item.object_name,
-                                  "data": base64.b64encode(item.data).decode()})
+                    queue.append(
+                        {
+                            "type": "event",
+                            "msg_id": item.msg_id,
+                            "object_name": item.object_name,
+                            "data": base64.b64encode(item.data).decode(),
+                        }
+                    )
                 else:
                     entry = asdict(item)
                     entry.pop("cached")
                     entry["query_xml"] = item.query_xml.decode() if item.query_xml else None
                     queue.append({"type": "response", **entry})
-            agents.append({
-                "source_id": agent.source_id, "name": agent.name, "mode": agent.mode,
-                "versions": agent.versions, "max_buffer_size": agent.max_buffer_size,
-                "version": agent.version, "sleeping": agent.sleeping,
-                "subscriptions": sorted(agent.subscriptions), "provides": sorted(agent.provides),
-                "frozen_msg_id": agent.frozen_msg_id, "queue": queue,
-                "seen_msg_ids": list(agent.seen_msg_ids)[-1000:],
-            })
+            agents.append(
+                {
+                    "source_id": agent.source_id,
+                    "name": agent.name,
+                    "mode": agent.mode,
+                    "versions": agent.versions,
+                    "max_buffer_size": agent.max_buffer_size,
+                    "version": agent.version,
+                    "sleeping": agent.sleeping,
+                    "subscriptions": sorted(agent.subscriptions),
+                    "provides": sorted(agent.provides),
+                    "frozen_msg_id": agent.frozen_msg_id,
+                    "queue": queue,
+                    "seen_msg_ids": list(agent.seen_msg_ids)[-1000:],
+                }
+            )
         state = {
-            "spec": self.spec.to_dict(), "agents": agents,
+            "spec": self.spec.to_dict(),
+            "agents": agents,
             "grade_write_backs": [
-                {"msg_id": g.msg_id, "source_id": g.source_id, "object_name": g.object_name,
-                 "action": g.action, "xml": g.record.to_bytes().decode()}
+                {
+                    "msg_id": g.msg_id,
+                    "source_id": g.source_id,
+                    "object_name": g.object_name,
+                    "action": g.action,
+                    "xml": g.record.to_bytes().decode(),
+                }
                 for g in self.grade_write_backs
             ],
         }
@@ -580,10 +772,15 @@ class Zone:
         self.spec = DistrictSpec.from_dict(state["spec"])
         for entry in state["agents"]:
             agent = AgentState(
-                source_id=entry["source_id"], name=entry["name"], mode=entry["mode"],
-                versions=entry["versions"], max_buffer_size=entry["max_buffer_size"],
-                version=entry["version"], sleeping=entry["sleeping"],
-                subscriptions=set(entry["subscriptions"]), provides=set(entry["provides"]),
+                source_id=entry["source_id"],
+                name=entry["name"],
+                mode=entry["mode"],
+                versions=entry["versions"],
+                max_buffer_size=entry["max_buffer_size"],
+                version=entry["version"],
+                sleeping=entry["sleeping"],
+                subscriptions=set(entry["subscriptions"]),
+                provides=set(entry["provides"]),
                 frozen_msg_id=entry["frozen_msg_id"],
             )
             agent.seen_msg_ids.update((m, True) for m in entry["seen_msg_ids"])
@@ -601,5 +798,6 @@ class Zone:
                 self._writeback_assignments.discard(record.ref_id)
             elif entry["object_name"] == "GradingAssignment":
                 self._writeback_assignments.add(record.ref_id)
-            self.grade_write_backs.append(GradeWriteBack(
-                entry["msg_id"], entry["source_id"], entry["object_name"], entry["action"], record))
+            self.grade_write_backs.append(
+                GradeWriteBack(entry["msg_id"], entry["source_id"], entry["object_name"], entry["action"], record)
+            )

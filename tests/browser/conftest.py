@@ -1,5 +1,6 @@
 """Browser tests: Debian's chromium driven by Playwright, against a live server, a real Celery worker
 (Redis broker) and the ZIS and Canvas simulators."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,14 @@ from tests.conversion.conftest import (  # noqa: F401 (the personas, shared as f
 )
 
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -57,8 +64,14 @@ def celery_worker(transactional_db):
     """A real Celery worker thread consuming from the Redis broker on 127.0.0.1."""
     celery_app.conf.task_always_eager = False
     celery_app.control.purge()  # messages left by earlier runs name jobs this database never had
-    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
-                      queues=["default", "sif", "canvas"], shutdown_timeout=30):
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        queues=["default", "sif", "canvas"],
+        shutdown_timeout=30,
+    ):
         yield
 
 

@@ -1,5 +1,6 @@
 """In a real browser, with the Content-Security-Policy on: no page reports a violation, htmx and the page
 script run, and the support-ticket copy button (once an inline script) still works."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,10 +20,20 @@ def test_pages_run_under_the_policy_without_violations(page, conversion, consult
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     sign_in(page, consultant.username, PASSWORD)
     d = f"/districts/{conversion.district.slug}/{conversion.school_year}"
-    sections = [f"{d}/{s}/" for s in ("connection", "pull", "mapping", "remap", "syncs", "grade-passback",
-                                      "diagnostics", "audit")]  # the district page's sections (issue 17)
-    for url in ("/", f"{d}/", *sections, f"{d}/setup/", "/notifications/", "/accounts/password/", "/admin/",
-                f"/admin/conversion/district/{conversion.district.pk}/change/"):
+    sections = [
+        f"{d}/{s}/"
+        for s in ("connection", "pull", "mapping", "remap", "syncs", "grade-passback", "diagnostics", "audit")
+    ]  # the district page's sections (issue 17)
+    for url in (
+        "/",
+        f"{d}/",
+        *sections,
+        f"{d}/setup/",
+        "/notifications/",
+        "/accounts/password/",
+        "/admin/",
+        f"/admin/conversion/district/{conversion.district.pk}/change/",
+    ):
         response = page.goto(url)
         assert response.status == 200, url
         assert "script-src 'self'" in response.headers["content-security-policy"]

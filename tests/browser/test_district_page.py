@@ -1,5 +1,6 @@
 """In a real browser: sign in, open a district, start jobs, watch their progress bars reach done, read
 the mapping diff."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,9 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sifclient.powerschool import DistrictSpec
 
 from conversion.models import ConversionState, Job, JobState
+from sifclient.powerschool import DistrictSpec
 from tests.browser.conftest import sign_in
 from tests.conversion.conftest import PASSWORD, fill_step_one
 from tests.conversion.simulators import simulated_district
@@ -86,8 +87,9 @@ def test_district_admin_sees_the_mapping_diff(page, celery_worker, conversion, c
         expect(page.get_by_role("button", name="Approve the mapping")).to_be_enabled()
 
 
-def test_a_running_jobs_clock_ticks_in_the_browser_while_its_poll_is_answered_304(page, conversion, consultant,
-                                                                                  monkeypatch):
+def test_a_running_jobs_clock_ticks_in_the_browser_while_its_poll_is_answered_304(
+    page, conversion, consultant, monkeypatch
+):
     import datetime as dt
 
     from django.utils import timezone
@@ -105,9 +107,17 @@ def test_a_running_jobs_clock_ticks_in_the_browser_while_its_poll_is_answered_30
 
     monkeypatch.setattr(district_views, "get_conditional_response", spy)
 
-    Job.objects.create(conversion=conversion, kind=JobKind.PULL, state=JobState.RUNNING, current=10, total=100,
-                       message="Receiving", requested_by=consultant,
-                       started_at=timezone.now() - dt.timedelta(seconds=75), heartbeat_at=timezone.now())
+    Job.objects.create(
+        conversion=conversion,
+        kind=JobKind.PULL,
+        state=JobState.RUNNING,
+        current=10,
+        total=100,
+        message="Receiving",
+        requested_by=consultant,
+        started_at=timezone.now() - dt.timedelta(seconds=75),
+        heartbeat_at=timezone.now(),
+    )
     polls = []
     page.on("requestfinished", lambda r: polls.append(r) if "/jobs/" in r.url else None)
     sign_in(page, consultant.username, PASSWORD)

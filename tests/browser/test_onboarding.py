@@ -1,18 +1,19 @@
 """Done-when of onboarding: a consultant onboards a district from nothing in chromium (district, Canvas
 token checked against the Canvas simulator, an invited admin who sets a password and signs in) and runs
 it to a connection test against the ZIS simulator, with a real Celery worker."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
-from canvas.simulator import CanvasSimulator
 from django.core import mail
 from playwright.sync_api import expect
+
+from canvas.simulator import CanvasSimulator
+from conversion.models import AuditEvent, District, Hosting
 from sifclient.powerschool import DistrictSpec
 from sifclient.zis import ZisSimulator
-
-from conversion.models import AuditEvent, District, Hosting
 from tests.browser.conftest import sign_in
 from tests.browser.test_district_page import screenshot
 from tests.browser.test_walkthrough import run_job, sign_out, tab
@@ -27,8 +28,10 @@ ADMIN_PASSWORD = "Cedar-valley-Pass-2027"
 
 def test_onboard_a_district_from_nothing(page, celery_worker, consultant):
     mail.outbox = []
-    with ZisSimulator(SPEC, zone_id="CEDAR") as zis, \
-            CanvasSimulator(token=TOKEN, root_account_name="Cedar Valley Schools (Canvas)") as canvas:
+    with (
+        ZisSimulator(SPEC, zone_id="CEDAR") as zis,
+        CanvasSimulator(token=TOKEN, root_account_name="Cedar Valley Schools (Canvas)") as canvas,
+    ):
         sign_in(page, consultant.username, PASSWORD)
         page.get_by_role("link", name="Add a district").click()
         page.get_by_label("Name", exact=True).fill("Cedar Valley Schools")

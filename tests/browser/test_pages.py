@@ -1,6 +1,7 @@
 """Every page in a real browser, at a desktop and a phone width: nothing wider than the window, no raw
 template syntax in the text, no serious or critical axe-core violations, and the keyboard reaches every
 action (links, buttons, fields, disclosure summaries)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,6 @@ import re
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
-from sifclient.powerschool import DistrictSpec
 
 from conversion import jobs
 from conversion.models import (
@@ -22,6 +22,7 @@ from conversion.models import (
     SyncRun,
 )
 from conversion.services import connection, mapping, pull
+from sifclient.powerschool import DistrictSpec
 from tests.browser.conftest import sign_in
 from tests.conversion.conftest import PASSWORD, fill_step_one
 from tests.conversion.simulators import simulated_district
@@ -34,8 +35,10 @@ AXE = Axe()
 
 # Every interactive element a keyboard user must be able to reach (visible ones only: a closed <details>
 # hides its content until its summary is opened, itself by keyboard).
-FOCUSABLE = ("a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), "
-             "textarea:not([disabled]), summary, [tabindex='0']")
+FOCUSABLE = (
+    "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), "
+    "textarea:not([disabled]), summary, [tabindex='0']"
+)
 
 
 def check_page(page, url: str, width: int) -> list[str]:
@@ -59,15 +62,17 @@ def check_page(page, url: str, width: int) -> list[str]:
     results = AXE.run(page)
     for v in results.response["violations"]:
         if v["impact"] in ("serious", "critical"):
-            problems.append(f"{url} at {width}px: axe {v['id']} ({v['impact']}): "
-                            f"{[n['target'] for n in v['nodes'][:3]]}")
+            problems.append(
+                f"{url} at {width}px: axe {v['id']} ({v['impact']}): {[n['target'] for n in v['nodes'][:3]]}"
+            )
     if width == WIDTHS[0]:
         problems += keyboard_problems(page, url)
     return problems
 
 
 def keyboard_problems(page, url: str) -> list[str]:
-    wanted = page.evaluate("""(selector) => {
+    wanted = page.evaluate(
+        """(selector) => {
         // A radio group is one tab stop (its checked radio, else its first); the arrow keys move inside it.
         const stop = (e) => {
             if (e.type !== 'radio' || !e.name) return true;
@@ -78,7 +83,9 @@ def keyboard_problems(page, url: str) -> list[str]:
             && getComputedStyle(e).visibility !== 'hidden' && stop(e));
         all.forEach((e, i) => e.dataset.kb = i);
         return all.length;
-    }""", FOCUSABLE)
+    }""",
+        FOCUSABLE,
+    )
     page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
     page.locator("body").focus()
     reached = set()
@@ -91,9 +98,12 @@ def keyboard_problems(page, url: str) -> list[str]:
             break
     missed = sorted(set(range(wanted)) - reached)
     if missed:
-        names = page.evaluate("""(ids) => ids.slice(0, 5).map(i => {
+        names = page.evaluate(
+            """(ids) => ids.slice(0, 5).map(i => {
             const e = document.querySelector(`[data-kb="${i}"]`); return e.tagName + ' ' + (e.innerText || e.name || '').slice(0, 40);
-        })""", missed)
+        })""",
+            missed,
+        )
         return [f"{url}: the keyboard does not reach {len(missed)} of {wanted} actions: {names}"]
     return []
 
@@ -104,15 +114,23 @@ def rich(conversion, consultant):
     check the district approved, syncs (imported, skipped, held, failed), grade passback, an audit trail."""
     with simulated_district(conversion, SPEC):
         fill_step_one(conversion)
-        for kind, runner in ((JobKind.TEST_CONNECTION, connection.run_test_connection),
-                             (JobKind.PULL, pull.run_pull), (JobKind.MAPPING, mapping.run_mapping)):
+        for kind, runner in (
+            (JobKind.TEST_CONNECTION, connection.run_test_connection),
+            (JobKind.PULL, pull.run_pull),
+            (JobKind.MAPPING, mapping.run_mapping),
+        ):
             conversion.state = ConversionState.CONNECTION if kind != JobKind.MAPPING else ConversionState.MAPPING
             conversion.save()
             job, _ = jobs.start_job(conversion, kind, enqueue=False, user=consultant)
             jobs.run_job(job.pk, runner)
     diff = MappingDiff.objects.get(conversion=conversion)
-    Approval.objects.create(conversion=conversion, kind=ApprovalKind.MAPPING, subject=f"mapping_diff:{diff.pk}",
-                            fingerprint=diff.fingerprint, approved_by=consultant)
+    Approval.objects.create(
+        conversion=conversion,
+        kind=ApprovalKind.MAPPING,
+        subject=f"mapping_diff:{diff.pk}",
+        fingerprint=diff.fingerprint,
+        approved_by=consultant,
+    )
     conversion.state = ConversionState.LIVE
     conversion.live_since = timezone.now()
     conversion.go_live_date = dt.date(2027, 6, 1)
@@ -120,38 +138,72 @@ def rich(conversion, consultant):
     conversion.gradebook = "ptp"
     conversion.save()
     day = dt.date(2027, 6, 1)
-    SyncRun.objects.create(conversion=conversion, trigger="nightly", business_date=day, state="imported",
-                           counts={"users": 12345, "enrollments": 67890}, canvas_import_id=123456)
-    SyncRun.objects.create(conversion=conversion, trigger="nightly", business_date=day + dt.timedelta(days=1),
-                           state="skipped", counts={"users": 12345, "enrollments": 67890})
-    SyncRun.objects.create(conversion=conversion, trigger="nightly", business_date=day + dt.timedelta(days=2),
-                           state="held", held_reason="More than 10% of enrollments would disappear.",
-                           counts={"users": 12000, "enrollments": 50000}, removed_enrollments=17890)
+    SyncRun.objects.create(
+        conversion=conversion,
+        trigger="nightly",
+        business_date=day,
+        state="imported",
+        counts={"users": 12345, "enrollments": 67890},
+        canvas_import_id=123456,
+    )
+    SyncRun.objects.create(
+        conversion=conversion,
+        trigger="nightly",
+        business_date=day + dt.timedelta(days=1),
+        state="skipped",
+        counts={"users": 12345, "enrollments": 67890},
+    )
+    SyncRun.objects.create(
+        conversion=conversion,
+        trigger="nightly",
+        business_date=day + dt.timedelta(days=2),
+        state="held",
+        held_reason="More than 10% of enrollments would disappear.",
+        counts={"users": 12000, "enrollments": 50000},
+        removed_enrollments=17890,
+    )
     SyncRun.objects.create(conversion=conversion, trigger="manual", state="failed")
     for user_id, status in ((None, "accepted"), (501, "accepted"), (502, "refused")):
         GradePassbackItem.objects.create(
-            conversion=conversion, canvas_course_id=77, sis_course_id="sec_1001", course_name="Algebra I",
-            canvas_assignment_id=9, assignment_name="Essay", canvas_user_id=user_id,
-            student_sis_id=str(user_id or ""), object_name="GradingAssignmentScore" if user_id else "GradingAssignment",
-            status=status, reason="Score above the points possible" if status == "refused" else "")
+            conversion=conversion,
+            canvas_course_id=77,
+            sis_course_id="sec_1001",
+            course_name="Algebra I",
+            canvas_assignment_id=9,
+            assignment_name="Essay",
+            canvas_user_id=user_id,
+            student_sis_id=str(user_id or ""),
+            object_name="GradingAssignmentScore" if user_id else "GradingAssignment",
+            status=status,
+            reason="Score above the points possible" if status == "refused" else "",
+        )
     return conversion
 
 
 def test_every_page_fits_reads_and_is_reachable(page, rich, consultant, district_admin):
     base = f"/districts/{rich.district.slug}/{rich.school_year}/"
-    sections = ["", "connection/", "pull/", "mapping/", "remap/", "syncs/", "grade-passback/", "diagnostics/",
-                "audit/"]
+    sections = ["", "connection/", "pull/", "mapping/", "remap/", "syncs/", "grade-passback/", "diagnostics/", "audit/"]
     problems = []
     for width in WIDTHS:
         problems += check_page(page, "/accounts/login/", width)
     sign_in(page, consultant.username, PASSWORD)
     slug = rich.district.slug
-    urls = ["/", "/notifications/", *(base + s for s in sections), base + "setup/", base + "mapping/rows/",
-            base + "grade-passback/courses/77/",
-            # main's pages: onboarding, a district's settings and admins, the legacy-import watch, the
-            # password change and the alert settings
-            "/districts/new/", f"/districts/{slug}/settings/", f"/districts/{slug}/admins/",
-            base + "legacy-imports/", "/accounts/password/", "/notifications/settings/"]
+    urls = [
+        "/",
+        "/notifications/",
+        *(base + s for s in sections),
+        base + "setup/",
+        base + "mapping/rows/",
+        base + "grade-passback/courses/77/",
+        # main's pages: onboarding, a district's settings and admins, the legacy-import watch, the
+        # password change and the alert settings
+        "/districts/new/",
+        f"/districts/{slug}/settings/",
+        f"/districts/{slug}/admins/",
+        base + "legacy-imports/",
+        "/accounts/password/",
+        "/notifications/settings/",
+    ]
     for url in urls:
         for width in WIDTHS:
             problems += check_page(page, url, width)

@@ -1,15 +1,16 @@
 """The whole conversion in a real browser: a consultant and the district's admin take a district from
 ZIS set-up to a live nightly sync, each doing only what their role allows, with a real Celery worker."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 from playwright.sync_api import expect
-from sifclient.powerschool import DistrictSpec
 
 from conversion import workflow
 from conversion.models import AuditEvent, ConversionState, GradePassbackItem, SyncRun
+from sifclient.powerschool import DistrictSpec
 from tests.browser.conftest import sign_in
 from tests.browser.test_district_page import screenshot
 from tests.conversion.conftest import PASSWORD
@@ -47,7 +48,9 @@ def wait_for_jobs(page) -> None:
 
 def run_next_job(page, label: str) -> None:
     next_card(page).get_by_role("button", name=label, exact=True).click()
-    expect(page.locator("#active-jobs li.job").first).to_contain_text(label if label != "Pull from the zone" else "Pull")
+    expect(page.locator("#active-jobs li.job").first).to_contain_text(
+        label if label != "Pull from the zone" else "Pull"
+    )
     wait_for_jobs(page)
 
 
@@ -182,8 +185,12 @@ def test_walkthrough(page, celery_worker, conversion, consultant, district_admin
         sign_out(page)
         sign_in(page, district_admin.username, PASSWORD)
         page.goto(url + "grade-passback/")
-        act(page, "Confirm the plug-in is installed", "Installed on the PowerSchool server",
-            where=page.locator("#grade-passback"))
+        act(
+            page,
+            "Confirm the plug-in is installed",
+            "Installed on the PowerSchool server",
+            where=page.locator("#grade-passback"),
+        )
         sign_out(page)
         sign_in(page, consultant.username, PASSWORD)
         page.goto(url + "grade-passback/")
@@ -198,8 +205,11 @@ def test_walkthrough(page, celery_worker, conversion, consultant, district_admin
     assert conversion.state == ConversionState.LIVE and conversion.gpb_state == "enabled"
     assert SyncRun.objects.get(conversion=conversion).state == "imported"
     assert GradePassbackItem.objects.filter(conversion=conversion, status="accepted").count() >= 2
-    actors = set(AuditEvent.objects.filter(conversion=conversion, to_state__in=ConversionState.values)
-                 .values_list("action", "actor__username"))
+    actors = set(
+        AuditEvent.objects.filter(conversion=conversion, to_state__in=ConversionState.values).values_list(
+            "action", "actor__username"
+        )
+    )
     assert ("confirm_agent_setup", district_admin.username) in actors
     assert ("approve_mapping", district_admin.username) in actors
     assert ("go_live", consultant.username) in actors
@@ -208,17 +218,22 @@ def test_walkthrough(page, celery_worker, conversion, consultant, district_admin
 def add_graded_assignments(canvas_sim) -> None:
     """A graded assignment flagged "post to SIS" in the first section course, so step 7 has a score to send."""
     from canvas.client import CanvasClient
-
     from tests.conversion.simulators import TOKEN
 
     with CanvasClient(canvas_sim.url, TOKEN) as client:
         for course in client.iter_courses("self"):
-            students = [e.sis_user_id for e in client.iter_enrollments(course_id=course.id)
-                        if e.type == "StudentEnrollment"]
+            students = [
+                e.sis_user_id for e in client.iter_enrollments(course_id=course.id) if e.type == "StudentEnrollment"
+            ]
             if (course.sis_course_id or "").startswith("sec_") and students:
-                assignment = canvas_sim.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Essay",
-                                                       points_possible=10, post_to_sis=True, group="Homework",
-                                                       due_at="2026-10-01T18:00:00Z")
+                assignment = canvas_sim.add_assignment(
+                    f"sis_course_id:{course.sis_course_id}",
+                    name="Essay",
+                    points_possible=10,
+                    post_to_sis=True,
+                    group="Homework",
+                    due_at="2026-10-01T18:00:00Z",
+                )
                 canvas_sim.grade(assignment.id, f"sis_user_id:{students[0]}", score=8)
                 return
     raise AssertionError("no section course with a student")

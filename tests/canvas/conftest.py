@@ -8,7 +8,13 @@ import pytest
 
 from canvas.client import CanvasClient
 from canvas.csvfiles import (
-    AccountRow, CourseRow, EnrollmentRow, SectionRow, TermRow, UserRow, build_zip,
+    AccountRow,
+    CourseRow,
+    EnrollmentRow,
+    SectionRow,
+    TermRow,
+    UserRow,
+    build_zip,
 )
 from canvas.simulator import CanvasSimulator
 
@@ -50,8 +56,13 @@ def api(sim, sleep):
 def roster_zip(n_students: int = 30, *, id_prefix: str = "PS") -> bytes:
     """Two schools, one term, two courses with two sections each, teachers and students."""
     students = [
-        UserRow(user_id=f"{id_prefix}{i:05d}", login_id=f"student{i}@district.example",
-                first_name="Ana", last_name=f"Student{i}", email=f"student{i}@district.example")
+        UserRow(
+            user_id=f"{id_prefix}{i:05d}",
+            login_id=f"student{i}@district.example",
+            first_name="Ana",
+            last_name=f"Student{i}",
+            email=f"student{i}@district.example",
+        )
         for i in range(n_students)
     ]
     teachers = [
@@ -64,27 +75,42 @@ def roster_zip(n_students: int = 30, *, id_prefix: str = "PS") -> bytes:
         enrollments.append(EnrollmentRow(section_id=section, user_id=f"{id_prefix}{i:05d}", role="student"))
     for s in range(4):
         enrollments.append(EnrollmentRow(section_id=f"SEC{s}", user_id=f"{id_prefix}T{s // 2}", role="teacher"))
-    return build_zip({
-        # Deliberately out of processing order and with unconventional names:
-        # Canvas detects the kind from the header and orders the work itself.
-        "01_enrollments.csv": enrollments,
-        "02_people.csv": students + teachers,
-        "03_sections.csv": [
-            SectionRow(section_id=f"SEC{s}", course_id=f"CRS{s // 2}", name=f"Period {s}") for s in range(4)
-        ],
-        "04_courses.csv": [
-            CourseRow(course_id="CRS0", short_name="ALG1", long_name="Algebra I", account_id="SCH1",
-                      term_id="2025-26", status="published"),
-            CourseRow(course_id="CRS1", short_name="BIO", long_name="Biology", account_id="SCH2",
-                      term_id="2025-26"),
-        ],
-        "05_terms.csv": [TermRow(term_id="2025-26", name="School Year 2025-26",
-                                 start_date="2025-08-15T06:00:00Z", end_date="2026-06-01T06:00:00Z")],
-        "06_accounts.csv": [
-            AccountRow(account_id="SCH1", name="North High"),
-            AccountRow(account_id="SCH2", name="South High"),
-        ],
-    })
+    return build_zip(
+        {
+            # Deliberately out of processing order and with unconventional names:
+            # Canvas detects the kind from the header and orders the work itself.
+            "01_enrollments.csv": enrollments,
+            "02_people.csv": students + teachers,
+            "03_sections.csv": [
+                SectionRow(section_id=f"SEC{s}", course_id=f"CRS{s // 2}", name=f"Period {s}") for s in range(4)
+            ],
+            "04_courses.csv": [
+                CourseRow(
+                    course_id="CRS0",
+                    short_name="ALG1",
+                    long_name="Algebra I",
+                    account_id="SCH1",
+                    term_id="2025-26",
+                    status="published",
+                ),
+                CourseRow(
+                    course_id="CRS1", short_name="BIO", long_name="Biology", account_id="SCH2", term_id="2025-26"
+                ),
+            ],
+            "05_terms.csv": [
+                TermRow(
+                    term_id="2025-26",
+                    name="School Year 2025-26",
+                    start_date="2025-08-15T06:00:00Z",
+                    end_date="2026-06-01T06:00:00Z",
+                )
+            ],
+            "06_accounts.csv": [
+                AccountRow(account_id="SCH1", name="North High"),
+                AccountRow(account_id="SCH2", name="South High"),
+            ],
+        }
+    )
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The simulator's account reads (GET accounts/:id, GET accounts/:id/permissions) through CanvasClient."""
+
 from __future__ import annotations
 
 import pytest
+
 from canvas.client import CanvasClient
 from canvas.errors import CanvasAuthenticationError, CanvasNotFoundError
 from canvas.simulator import CanvasSimulator
@@ -11,8 +13,9 @@ NEEDED = ["import_sis", "manage_sis", "read_roster", "read_course_list"]
 
 @pytest.fixture
 def canvas():
-    with CanvasSimulator(token="full", root_account_name="Lakeview USD",
-                         tokens={"narrow": {"read_roster", "read_course_list"}}) as sim:
+    with CanvasSimulator(
+        token="full", root_account_name="Lakeview USD", tokens={"narrow": {"read_roster", "read_course_list"}}
+    ) as sim:
         yield sim
 
 

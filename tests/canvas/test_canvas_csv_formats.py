@@ -16,8 +16,16 @@ from hypothesis import strategies as st
 
 from canvas.csv_formats import FORMATS, detect_kind
 from canvas.csvfiles import (
-    ROW_TYPES, ChangeSisIdRow, CourseRow, EnrollmentRow, TermRow, UserRow, build_zip, csv_bytes,
-    fingerprint, write_csv,
+    ROW_TYPES,
+    ChangeSisIdRow,
+    CourseRow,
+    EnrollmentRow,
+    TermRow,
+    UserRow,
+    build_zip,
+    csv_bytes,
+    fingerprint,
+    write_csv,
 )
 
 
@@ -155,7 +163,9 @@ def test_one_of_groups_and_other_values_are_checked():
 
 
 def test_change_sis_id_writes_every_column_even_when_blank():
-    data = csv_bytes("change_sis_id", [ChangeSisIdRow(old_integration_id="i1", new_integration_id="<delete>", type="section")])
+    data = csv_bytes(
+        "change_sis_id", [ChangeSisIdRow(old_integration_id="i1", new_integration_id="<delete>", type="section")]
+    )
     assert data.decode() == "old_id,new_id,old_integration_id,new_integration_id,type\r\n,,i1,<delete>,section\r\n"
 
 
@@ -176,8 +186,12 @@ def test_column_subset_must_keep_required_columns_and_hold_every_value():
     with pytest.raises(ValueError, match="required"):
         write_csv("terms", [], io.StringIO(), columns=["term_id", "name"])
     with pytest.raises(ValueError, match="left-out"):
-        write_csv("terms", [TermRow(term_id="t", name="T", start_date="2025-08-01")], io.StringIO(),
-                  columns=["term_id", "name", "status"])
+        write_csv(
+            "terms",
+            [TermRow(term_id="t", name="T", start_date="2025-08-01")],
+            io.StringIO(),
+            columns=["term_id", "name", "status"],
+        )
 
 
 text_values = st.text(
@@ -215,7 +229,9 @@ def test_fingerprint_ignores_order_but_not_content(pairs, rnd):
 
 
 def test_fingerprint_of_a_zip_equals_that_of_its_files():
-    files = {"terms.csv": csv_bytes("terms", [TermRow(term_id="t", name="T")]),
-             "users.csv": csv_bytes("users", [UserRow(user_id="u", login_id="l")])}
+    files = {
+        "terms.csv": csv_bytes("terms", [TermRow(term_id="t", name="T")]),
+        "users.csv": csv_bytes("users", [UserRow(user_id="u", login_id="l")]),
+    }
     assert fingerprint(build_zip(files)) == fingerprint(files)
     assert fingerprint(files) != fingerprint({"terms.csv": files["terms.csv"]})

@@ -75,8 +75,9 @@ def test_hanging_requests_time_out_and_are_retried(sim, sleep, token, roster_zip
 
 def test_timeouts_that_persist_are_reported_as_such(sim, sleep, token):
     # The simulator's control API sets up the fault, as an out-of-process test would.
-    response = httpx.post(f"{sim.url}/_sim/faults", json={"hang_seconds": 2.0, "count": 2},
-                          headers={"Authorization": f"Bearer {token}"})
+    response = httpx.post(
+        f"{sim.url}/_sim/faults", json={"hang_seconds": 2.0, "count": 2}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.json() == {"pending": 2}
     with CanvasClient(sim.url, token, timeout=0.2, max_retries=1, sleep=sleep) as api:
         with pytest.raises(CanvasRetriesExhaustedError, match="timed out"):

@@ -14,7 +14,6 @@ import pytest
 
 from canvas.csvfiles import CourseRow, EnrollmentRow, SectionRow, TermRow, UserRow, build_zip, csv_bytes
 from canvas.simulator import CanvasSimulator, FakeClock
-
 from tests.canvas.conftest import TOKEN
 
 
@@ -25,8 +24,11 @@ def http(sim):
 
 
 def post_import(http, data: bytes, name: str = "upload.zip", **params) -> dict:
-    response = http.post("/accounts/self/sis_imports", files={"attachment": (name, data, "application/zip")},
-                         data={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()})
+    response = http.post(
+        "/accounts/self/sis_imports",
+        files={"attachment": (name, data, "application/zip")},
+        data={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()},
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -41,13 +43,16 @@ def imported(sim, http, data: bytes, **params) -> dict:
 
 
 def enrollment_states(http, course: str) -> dict[str, str]:
-    got = http.get(f"/courses/{course}/enrollments", params={"state[]": ["active", "completed", "deleted", "inactive"],
-                                                              "per_page": 100})
+    got = http.get(
+        f"/courses/{course}/enrollments",
+        params={"state[]": ["active", "completed", "deleted", "inactive"], "per_page": 100},
+    )
     assert got.status_code == 200, got.text
     return {e["sis_user_id"]: e["enrollment_state"] for e in got.json()}
 
 
 # --- 1. csv_attachments: lib/api/v1/sis_import.rb#sis_import_json, lib/sis/csv/import_refactored.rb#prepare --
+
 
 def test_csv_attachments_name_the_csvs_inside_the_zip_and_are_absent_while_queued(sim, http, roster_zip):
     sim.pause_imports()
@@ -63,8 +68,14 @@ def test_csv_attachments_name_the_csvs_inside_the_zip_and_are_absent_while_queue
     # One attachment per CSV of the zip (create_batch_attachment: File.basename), never the zip's own name.
     # Our writers leave out the columns no row fills (canvas/csvfiles.py), so the users file has no password
     # column and keeps its name (the _filtered copy is for a password header: test below).
-    assert sorted(names) == ["01_enrollments.csv", "02_people.csv", "03_sections.csv", "04_courses.csv",
-                             "05_terms.csv", "06_accounts.csv"]
+    assert sorted(names) == [
+        "01_enrollments.csv",
+        "02_people.csv",
+        "03_sections.csv",
+        "04_courses.csv",
+        "05_terms.csv",
+        "06_accounts.csv",
+    ]
     assert all("sync-job17" not in (a["display_name"] + a["filename"]) for a in done["csv_attachments"])
     assert {a["content-type"] for a in done["csv_attachments"]} == {"text/csv"}
     assert done["data"]["downloadable_attachment_ids"] == [a["id"] for a in done["csv_attachments"]]
@@ -95,13 +106,35 @@ def test_a_users_file_with_passwords_is_offered_filtered_and_a_single_csv_is_the
 
 # --- 2. states and JSON: app/models/sis_batch.rb#as_json, #statistics, #populate_old_warnings_and_errors ----
 
+
 def test_the_sis_import_json_has_canvas_keys_singular_batches_every_count_and_statistics(sim, http, roster_zip):
     done = imported(sim, http, roster_zip(4))
-    for key in ("id", "created_at", "started_at", "ended_at", "updated_at", "progress", "workflow_state", "data",
-                "batch_mode", "batch_mode_term_id", "multi_term_batch_mode", "override_sis_stickiness",
-                "add_sis_stickiness", "update_sis_id_if_login_claimed", "clear_sis_stickiness",
-                "diffing_data_set_identifier", "diffing_remaster", "diffed_against_import_id", "diffing_drop_status",
-                "diffing_user_remove_status", "skip_deletes", "change_threshold", "diff_row_count_threshold", "user"):
+    for key in (
+        "id",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "updated_at",
+        "progress",
+        "workflow_state",
+        "data",
+        "batch_mode",
+        "batch_mode_term_id",
+        "multi_term_batch_mode",
+        "override_sis_stickiness",
+        "add_sis_stickiness",
+        "update_sis_id_if_login_claimed",
+        "clear_sis_stickiness",
+        "diffing_data_set_identifier",
+        "diffing_remaster",
+        "diffed_against_import_id",
+        "diffing_drop_status",
+        "diffing_user_remove_status",
+        "skip_deletes",
+        "change_threshold",
+        "diff_row_count_threshold",
+        "user",
+    ):
         assert key in done, key
     assert "processing_warnings" not in done and "processing_errors" not in done  # only when present
     assert "diffing_threshold_exceeded" not in done  # only with a data set identifier
@@ -110,9 +143,23 @@ def test_the_sis_import_json_has_canvas_keys_singular_batches_every_count_and_st
     # import_refactored.rb#process: importer names, singular, in IMPORTERS order; a count for every importer.
     assert data["supplied_batches"] == ["account", "term", "course", "section", "user", "enrollment"]
     assert set(data["counts"]) == {
-        "change_sis_ids", "accounts", "terms", "abstract_courses", "courses", "sections", "xlists", "users",
-        "enrollments", "admins", "group_categories", "groups", "group_memberships", "grade_publishing_results",
-        "user_observers", "error_count", "warning_count",
+        "change_sis_ids",
+        "accounts",
+        "terms",
+        "abstract_courses",
+        "courses",
+        "sections",
+        "xlists",
+        "users",
+        "enrollments",
+        "admins",
+        "group_categories",
+        "groups",
+        "group_memberships",
+        "grade_publishing_results",
+        "user_observers",
+        "error_count",
+        "warning_count",
     }
     stats = data["statistics"]
     assert stats["Course"] == {"created": 2, "restored": 0, "concluded": 0, "deleted": 0}
@@ -128,7 +175,10 @@ def test_warnings_are_capped_at_24_and_an_errors_attachment_is_written(sim, http
     assert done["workflow_state"] == "imported_with_messages"
     warnings = done["processing_warnings"]
     assert len(warnings) == 25
-    assert warnings[-1] == ["and 6 more warnings that were not included", "Download the error file to see all warnings."]
+    assert warnings[-1] == [
+        "and 6 more warnings that were not included",
+        "Download the error file to see all warnings.",
+    ]
     assert done["data"]["counts"]["warning_count"] == 30
     assert done["errors_attachment"]["display_name"] == f"sis_errors_attachment_{done['id']}.csv"
 
@@ -151,6 +201,7 @@ def test_list_filters_by_workflow_state_and_pages_without_a_last_link(sim, http,
 
 # --- 3. cascades: lib/sis/section_importer.rb, app/models/course.rb#update_enrolled_users --------------------
 
+
 def test_deleting_a_section_deletes_its_enrollments(sim, http, roster_zip):
     imported(sim, http, roster_zip(8))
     # No name is needed to delete an existing section (section_importer.rb#add_section).
@@ -165,18 +216,31 @@ def test_deleting_a_section_deletes_its_enrollments(sim, http, roster_zip):
 
 def test_deleting_a_course_deletes_and_concluding_it_concludes_its_enrollments(sim, http, roster_zip):
     imported(sim, http, roster_zip(8))
-    row = CourseRow(course_id="CRS1", short_name="BIO", long_name="Biology", account_id="SCH2", term_id="2025-26",
-                    status="completed")
+    row = CourseRow(
+        course_id="CRS1",
+        short_name="BIO",
+        long_name="Biology",
+        account_id="SCH2",
+        term_id="2025-26",
+        status="completed",
+    )
     done = imported(sim, http, csv_bytes("courses", [row]))
     assert set(enrollment_states(http, "sis_course_id:CRS1").values()) == {"completed"}
     assert done["data"]["statistics"]["Enrollment"]["concluded"] == 6
     # "active" reopens a concluded course as available (course_importer.rb#add_course); enrollments stay concluded.
-    reopened = CourseRow(course_id="CRS1", short_name="BIO", long_name="Biology", account_id="SCH2",
-                         term_id="2025-26", status="active")
+    reopened = CourseRow(
+        course_id="CRS1", short_name="BIO", long_name="Biology", account_id="SCH2", term_id="2025-26", status="active"
+    )
     imported(sim, http, csv_bytes("courses", [reopened]))
     assert http.get("/courses/sis_course_id:CRS1").json()["workflow_state"] == "available"
-    deleted = CourseRow(course_id="CRS0", short_name="ALG1", long_name="Algebra I", account_id="SCH1",
-                        term_id="2025-26", status="deleted")
+    deleted = CourseRow(
+        course_id="CRS0",
+        short_name="ALG1",
+        long_name="Algebra I",
+        account_id="SCH1",
+        term_id="2025-26",
+        status="deleted",
+    )
     imported(sim, http, csv_bytes("courses", [deleted]))
     assert sim.state.by_sis("course", "CRS0").workflow_state == "deleted"
     course_id = sim.state.by_sis("course", "CRS0").id
@@ -196,10 +260,13 @@ def test_moving_a_section_to_another_course_moves_its_enrollments(sim, http, ros
 
 # --- 4. diffing: app/models/sis_batch.rb#generate_diff, lib/sis/csv/diff_generator.rb -----------------------
 
+
 def users_csv(n: int, *, extra_column: bool = False) -> bytes:
     if extra_column:
-        rows = [UserRow(user_id=f"U{i}", login_id=f"u{i}", first_name="A", last_name=f"B{i}", email=f"u{i}@x.example")
-                for i in range(n)]
+        rows = [
+            UserRow(user_id=f"U{i}", login_id=f"u{i}", first_name="A", last_name=f"B{i}", email=f"u{i}@x.example")
+            for i in range(n)
+        ]
         return csv_bytes("users", rows, columns=["user_id", "login_id", "first_name", "last_name", "email", "status"])
     rows = [UserRow(user_id=f"U{i}", login_id=f"u{i}", first_name="A", last_name=f"B{i}") for i in range(n)]
     return csv_bytes("users", rows, columns=["user_id", "login_id", "first_name", "last_name", "status"])
@@ -207,26 +274,34 @@ def users_csv(n: int, *, extra_column: bool = False) -> bytes:
 
 def test_a_changed_header_imports_the_whole_file_with_a_warning(sim, http):
     imported(sim, http, build_zip({"users.csv": users_csv(10)}), diffing_data_set_identifier="d1")
-    done = imported(sim, http, build_zip({"users.csv": users_csv(9, extra_column=True)}),
-                    diffing_data_set_identifier="d1")
-    assert done["processing_warnings"] == [["users.csv", "Couldn't generate diff: CSV headers do not match, cannot diff"]]
+    done = imported(
+        sim, http, build_zip({"users.csv": users_csv(9, extra_column=True)}), diffing_data_set_identifier="d1"
+    )
+    assert done["processing_warnings"] == [
+        ["users.csv", "Couldn't generate diff: CSV headers do not match, cannot diff"]
+    ]
     assert done["data"]["counts"]["users"] == 9  # the whole file, and nothing of it dropped
     assert sim.state.by_sis("user", "U9").workflow_state == "registered"
 
 
 def test_change_threshold_with_diffing_is_measured_on_the_whole_upload(sim, http):
-    first = imported(sim, http, build_zip({"users.csv": users_csv(50)}), diffing_data_set_identifier="d2",
-                     change_threshold=10)
+    first = imported(
+        sim, http, build_zip({"users.csv": users_csv(50)}), diffing_data_set_identifier="d2", change_threshold=10
+    )
     assert first["diffing_threshold_exceeded"] is False
-    smaller = imported(sim, http, build_zip({"users.csv": users_csv(20)}), diffing_data_set_identifier="d2",
-                       change_threshold=10)
+    smaller = imported(
+        sim, http, build_zip({"users.csv": users_csv(20)}), diffing_data_set_identifier="d2", change_threshold=10
+    )
     assert smaller["diffing_threshold_exceeded"] is True
-    assert smaller["processing_warnings"] == [["", "Diffing not performed because file size difference exceeded threshold"]]
+    assert smaller["processing_warnings"] == [
+        ["", "Diffing not performed because file size difference exceeded threshold"]
+    ]
     assert smaller["data"]["counts"]["users"] == 20  # imported whole: the 30 missing users are not dropped
     assert sim.state.by_sis("user", "U40").workflow_state == "registered"
     # The baseline stays the first import (no diff generated since): the next one diffs against it.
-    third = imported(sim, http, build_zip({"users.csv": users_csv(49)}), diffing_data_set_identifier="d2",
-                     change_threshold=10)
+    third = imported(
+        sim, http, build_zip({"users.csv": users_csv(49)}), diffing_data_set_identifier="d2", change_threshold=10
+    )
     assert third["data"]["diffed_against_sis_batch_id"] == first["id"]
     assert third["data"]["counts"]["users"] == 1  # U49 dropped
     assert sim.state.by_sis("user", "U49").workflow_state == "deleted"
@@ -234,46 +309,69 @@ def test_change_threshold_with_diffing_is_measured_on_the_whole_upload(sim, http
 
 def test_diff_row_count_threshold_and_two_files_of_one_type(sim, http):
     imported(sim, http, build_zip({"users.csv": users_csv(10)}), diffing_data_set_identifier="d3")
-    over = imported(sim, http, build_zip({"users.csv": users_csv(4)}), diffing_data_set_identifier="d3",
-                    diff_row_count_threshold=3)
+    over = imported(
+        sim, http, build_zip({"users.csv": users_csv(4)}), diffing_data_set_identifier="d3", diff_row_count_threshold=3
+    )
     assert over["diff_row_count_threshold"] == 3 and over["diffing_threshold_exceeded"] is True
-    assert over["processing_warnings"] == [["", "Diffing not performed because difference row count exceeded threshold"]]
+    assert over["processing_warnings"] == [
+        ["", "Diffing not performed because difference row count exceeded threshold"]
+    ]
     assert over["data"]["counts"]["users"] == 4
-    two = imported(sim, http, build_zip({"a.csv": users_csv(10), "b.csv": users_csv(2)}),
-                   diffing_data_set_identifier="d3")
-    assert two["processing_warnings"] == [["a.csv", "Can't perform diffing against more than one file of the same type"]]
+    two = imported(
+        sim, http, build_zip({"a.csv": users_csv(10), "b.csv": users_csv(2)}), diffing_data_set_identifier="d3"
+    )
+    assert two["processing_warnings"] == [
+        ["a.csv", "Can't perform diffing against more than one file of the same type"]
+    ]
     assert two["data"]["counts"]["users"] == 12
 
 
 # --- 5. batch mode: sis_imports_api_controller.rb#create, sis_batch.rb#remove_previous_imports ---------------
 
+
 def test_batch_mode_without_a_known_term_is_refused_before_anything_is_created(sim, http, roster_zip):
-    no_term = http.post("/accounts/self/sis_imports", files={"attachment": ("a.zip", roster_zip(2), "application/zip")},
-                        data={"batch_mode": "true"})
+    no_term = http.post(
+        "/accounts/self/sis_imports",
+        files={"attachment": ("a.zip", roster_zip(2), "application/zip")},
+        data={"batch_mode": "true"},
+    )
     assert no_term.status_code == 400
     assert no_term.json() == {"message": "Batch mode specified, but the given batch_mode_term_id cannot be found."}
-    unknown = http.post("/accounts/self/sis_imports", files={"attachment": ("a.zip", roster_zip(2), "application/zip")},
-                        data={"batch_mode": "true", "batch_mode_term_id": "sis_term_id:NOPE"})
+    unknown = http.post(
+        "/accounts/self/sis_imports",
+        files={"attachment": ("a.zip", roster_zip(2), "application/zip")},
+        data={"batch_mode": "true", "batch_mode_term_id": "sis_term_id:NOPE"},
+    )
     assert unknown.status_code == 404  # api_find raises RecordNotFound
     assert http.get("/accounts/self/sis_imports").json() == {"sis_imports": []}
 
 
 def test_batch_mode_with_diffing_ignores_diffing(sim, http, roster_zip):
     imported(sim, http, roster_zip(2))
-    done = imported(sim, http, roster_zip(2), batch_mode=True, batch_mode_term_id="sis_term_id:2025-26",
-                    diffing_data_set_identifier="d4")
+    done = imported(
+        sim,
+        http,
+        roster_zip(2),
+        batch_mode=True,
+        batch_mode_term_id="sis_term_id:2025-26",
+        diffing_data_set_identifier="d4",
+    )
     assert done["batch_mode"] is True and done["diffing_data_set_identifier"] is None
     assert done["batch_mode_term_id"] == sim.state.by_sis("term", "2025-26").id
     assert done["workflow_state"] == "imported"
 
 
 def test_invalid_drop_status_is_refused(sim, http, roster_zip):
-    refused = http.post("/accounts/self/sis_imports", files={"attachment": ("a.zip", roster_zip(2), "application/zip")},
-                        data={"diffing_data_set_identifier": "x", "diffing_drop_status": "gone"})
+    refused = http.post(
+        "/accounts/self/sis_imports",
+        files={"attachment": ("a.zip", roster_zip(2), "application/zip")},
+        data={"diffing_data_set_identifier": "x", "diffing_drop_status": "gone"},
+    )
     assert refused.status_code == 400 and refused.json() == {"message": "Invalid diffing_drop_status"}
 
 
 # --- 6. restore_states and abort: sis_imports_api_controller.rb#restore_states/#abort, sis_batch.rb ----------
+
 
 def test_restore_states_runs_behind_a_progress_and_undelete_only_partially_restores(sim, http, roster_zip):
     imported(sim, http, roster_zip(8))
@@ -292,8 +390,10 @@ def test_restore_states_runs_behind_a_progress_and_undelete_only_partially_resto
     assert restored["workflow_state"] == "partially_restored"
     assert restored["data"]["statistics"]["CourseSection"]["restored"] == 1
     assert enrollment_states(http, "sis_course_id:CRS0")["PS00000"] == "active"
-    both = http.put(f"/accounts/self/sis_imports/{done_id}/restore_states",
-                    data={"undelete_only": "true", "unconclude_only": "true"})
+    both = http.put(
+        f"/accounts/self/sis_imports/{done_id}/restore_states",
+        data={"undelete_only": "true", "unconclude_only": "true"},
+    )
     assert both.status_code == 400 and both.json() == "cannot set both undelete_only and unconclude_only"
 
 
@@ -319,6 +419,7 @@ def test_aborting_a_finished_import_is_not_found_and_abort_all_pending(sim, http
 
 
 # --- 7. throttling: app/middleware/request_throttle.rb ---------------------------------------------------------
+
 
 def test_one_request_at_a_time_is_never_throttled_and_pays_its_real_cost(sim, http, roster_zip):
     imported(sim, http, roster_zip(30))
@@ -359,11 +460,14 @@ def test_many_requests_in_flight_fill_the_bucket_and_get_403_rate_limit_exceeded
             thread.join()
         assert all(r.status_code == 200 for r in results)
         # Once they are done the up-front charges are refunded and requests pass again.
-        assert httpx.get(f"{sim.url}/api/v1/accounts/self",
-                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            httpx.get(f"{sim.url}/api/v1/accounts/self", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
 
 
 # --- 8. endpoints a client commonly calls ----------------------------------------------------------------------
+
 
 def test_objects_addressed_by_sis_id_logins_and_course_users(sim, http, roster_zip):
     imported(sim, http, roster_zip(4))
@@ -383,6 +487,7 @@ def test_objects_addressed_by_sis_id_logins_and_course_users(sim, http, roster_z
 
 # --- 9. other importer behaviour: lib/sis/*_importer.rb ---------------------------------------------------------
 
+
 def test_a_term_file_and_a_user_status_change(sim, http):
     done = imported(sim, http, csv_bytes("terms", [TermRow(term_id="T1", name="Fall")]))
     assert done["data"]["counts"]["terms"] == 1
@@ -393,6 +498,7 @@ def test_a_term_file_and_a_user_status_change(sim, http):
 
 
 # --- 2b. importing and cleanup_batch seen from outside: sis_batch.rb, SisImportsApiController#importing ----------
+
 
 def test_a_running_import_is_listed_as_importing_and_can_be_aborted(sim, http, roster_zip):
     sim.hold_imports_at("importing")
@@ -412,9 +518,15 @@ def test_a_running_import_is_listed_as_importing_and_can_be_aborted(sim, http, r
 def test_batch_mode_cleans_up_in_cleanup_batch(sim, http, roster_zip):
     imported(sim, http, roster_zip(4))
     sim.hold_imports_at("cleanup_batch")
-    started = post_import(http, csv_bytes("courses", [CourseRow(course_id="CRS0", short_name="ALG1",
-                                                                long_name="Algebra I", term_id="2025-26")]),
-                          name="c.csv", batch_mode=True, batch_mode_term_id="sis_term_id:2025-26")
+    started = post_import(
+        http,
+        csv_bytes(
+            "courses", [CourseRow(course_id="CRS0", short_name="ALG1", long_name="Algebra I", term_id="2025-26")]
+        ),
+        name="c.csv",
+        batch_mode=True,
+        batch_mode_term_id="sis_term_id:2025-26",
+    )
     assert sim.wait_until_held()
     assert http.get(f"/accounts/self/sis_imports/{started['id']}").json()["workflow_state"] == "cleanup_batch"
     assert [i["id"] for i in http.get("/accounts/self/sis_imports/importing").json()["sis_imports"]] == [started["id"]]
@@ -429,15 +541,19 @@ def test_batch_mode_cleans_up_in_cleanup_batch(sim, http, roster_zip):
 
 # --- 9b. users: lib/sis/user_importer.rb#process_batch -----------------------------------------------------------
 
+
 def test_a_login_claimed_by_another_sis_id_is_skipped_in_canvas_words_unless_asked_to_rekey(sim, http):
     imported(sim, http, b"user_id,login_id,status\r\nU1,shared@x.example,active\r\nU2,other,active\r\n")
-    done = imported(sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\nU2,shared@x.example,active\r\n")
+    done = imported(
+        sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\nU2,shared@x.example,active\r\n"
+    )
     assert [w[1] for w in done["processing_warnings"]] == [
         "An existing Canvas user with the SIS ID U1 has already claimed U9's user_id requested login information, skipping",
         "An existing Canvas user with the SIS ID U1 has already claimed U2's user_id requested login information, skipping",
     ]
-    rekeyed = imported(sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\n",
-                       update_sis_id_if_login_claimed=True)
+    rekeyed = imported(
+        sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\n", update_sis_id_if_login_claimed=True
+    )
     assert rekeyed["workflow_state"] == "imported" and rekeyed["update_sis_id_if_login_claimed"] is True
     assert http.get("/users/sis_user_id:U9").json()["login_id"] == "shared@x.example"
     assert http.get("/users/sis_user_id:U1").status_code == 404
@@ -450,13 +566,18 @@ def test_a_blank_authentication_provider_unbinds_the_login_and_an_unknown_one_is
     imported(sim, http, b"user_id,login_id,authentication_provider_id,status\r\nU1,u1,,active\r\n")
     assert http.get("/users/sis_user_id:U1/logins").json()[0]["authentication_provider_id"] is None
     done = imported(sim, http, b"user_id,login_id,authentication_provider_id,status\r\nU2,u2,999999,active\r\n")
-    assert [w[1] for w in done["processing_warnings"]] == ["unrecognized authentication provider 999999 for U2, skipping"]
+    assert [w[1] for w in done["processing_warnings"]] == [
+        "unrecognized authentication provider 999999 for U2, skipping"
+    ]
 
 
 def test_deleting_a_user_deletes_its_login_and_enrollments_and_counts_as_a_pseudonym(sim, http, roster_zip):
     imported(sim, http, roster_zip(4))
-    done = imported(sim, http, csv_bytes("users", [UserRow(user_id="PS00001", login_id="student1@district.example",
-                                                           status="deleted")]))
+    done = imported(
+        sim,
+        http,
+        csv_bytes("users", [UserRow(user_id="PS00001", login_id="student1@district.example", status="deleted")]),
+    )
     assert done["data"]["statistics"]["Pseudonym"]["deleted"] == 1
     assert done["data"]["statistics"]["Enrollment"]["deleted"] == 1
     assert enrollment_states(http, "sis_course_id:CRS0")["PS00001"] == "deleted"
@@ -466,8 +587,16 @@ def test_deleting_a_user_deletes_its_login_and_enrollments_and_counts_as_a_pseud
 def test_a_file_canvas_cannot_read_fails_the_import_below_100_percent_with_an_errors_attachment(sim, http, roster_zip):
     # sis_batch.rb#do_batch_end_work: a failure-level message makes import_finished false, so the state is
     # failed_with_messages and progress is not set to 100; the readable files' rows are still applied.
-    done = imported(sim, http, build_zip({"grades.csv": b"student_number,grade\r\n1,9\r\n",
-                                          "users.csv": b"user_id,login_id,status\r\nU1,u1,active\r\n"}))
+    done = imported(
+        sim,
+        http,
+        build_zip(
+            {
+                "grades.csv": b"student_number,grade\r\n1,9\r\n",
+                "users.csv": b"user_id,login_id,status\r\nU1,u1,active\r\n",
+            }
+        ),
+    )
     assert done["workflow_state"] == "failed_with_messages" and done["progress"] < 100
     assert done["processing_errors"] == [["grades.csv", "Couldn't find Canvas CSV import headers"]]
     assert done["data"]["counts"]["error_count"] == 1 and done["errors_attachment"]["size"] > 0
@@ -477,15 +606,20 @@ def test_a_file_canvas_cannot_read_fails_the_import_below_100_percent_with_an_er
 
 # --- 9c. enrollments: lib/sis/enrollment_importer.rb#enrollment_status ------------------------------------------
 
+
 def test_deleted_last_completed_concludes_the_last_enrollment_and_deletes_the_others(sim, http, roster_zip):
     imported(sim, http, roster_zip(8))
     # PS00000 is a student in SEC0 (CRS0); give them a second student enrollment in SEC1.
     imported(sim, http, csv_bytes("enrollments", [EnrollmentRow(section_id="SEC1", user_id="PS00000", role="student")]))
 
     def states(section: str) -> str:
-        return {e["sis_user_id"]: e["enrollment_state"] for e in http.get(
-            f"/sections/sis_section_id:{section}/enrollments",
-            params={"state[]": ["active", "deleted", "completed"]}).json()}["PS00000"]
+        return {
+            e["sis_user_id"]: e["enrollment_state"]
+            for e in http.get(
+                f"/sections/sis_section_id:{section}/enrollments",
+                params={"state[]": ["active", "deleted", "completed"]},
+            ).json()
+        }["PS00000"]
 
     drop = [EnrollmentRow(section_id="SEC0", user_id="PS00000", role="student", status="deleted_last_completed")]
     imported(sim, http, csv_bytes("enrollments", drop))
@@ -498,10 +632,17 @@ def test_deleted_last_completed_concludes_the_last_enrollment_and_deletes_the_ot
 def test_deleted_last_completed_rows_of_one_import_see_each_other_as_active(sim, http, roster_zip):
     imported(sim, http, roster_zip(8))
     imported(sim, http, csv_bytes("enrollments", [EnrollmentRow(section_id="SEC1", user_id="PS00000", role="student")]))
-    done = imported(sim, http, csv_bytes("enrollments", [
-        EnrollmentRow(section_id=s, user_id="PS00000", role="student", status="deleted_last_completed")
-        for s in ("SEC0", "SEC1")
-    ]))
+    done = imported(
+        sim,
+        http,
+        csv_bytes(
+            "enrollments",
+            [
+                EnrollmentRow(section_id=s, user_id="PS00000", role="student", status="deleted_last_completed")
+                for s in ("SEC0", "SEC1")
+            ],
+        ),
+    )
     # Deletions are applied at the end of the importer's batch, so each row still saw the other as active.
     assert done["data"]["statistics"]["Enrollment"]["deleted"] == 2
     assert done["data"]["statistics"]["Enrollment"]["concluded"] == 0
@@ -509,9 +650,14 @@ def test_deleted_last_completed_rows_of_one_import_see_each_other_as_active(sim,
 
 def test_re_enrolling_a_deleted_login_is_refused_in_canvas_words(sim, http, roster_zip):
     imported(sim, http, roster_zip(4))
-    imported(sim, http, csv_bytes("users", [UserRow(user_id="PS00001", login_id="student1@district.example",
-                                                    status="deleted")]))
-    done = imported(sim, http, csv_bytes("enrollments", [EnrollmentRow(section_id="SEC1", user_id="PS00001",
-                                                                       role="student")]))
+    imported(
+        sim,
+        http,
+        csv_bytes("users", [UserRow(user_id="PS00001", login_id="student1@district.example", status="deleted")]),
+    )
+    done = imported(
+        sim, http, csv_bytes("enrollments", [EnrollmentRow(section_id="SEC1", user_id="PS00001", role="student")])
+    )
     assert [w[1] for w in done["processing_warnings"]] == [
-        "Attempted enrolling with deleted sis login student1@district.example in course "]
+        "Attempted enrolling with deleted sis login student1@district.example in course "
+    ]

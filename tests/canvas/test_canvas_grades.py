@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -15,7 +15,8 @@ def test_assignments_and_submissions_graded_since(sim, api, token, roster_zip):
     quiz = sim.add_assignment(course, name="Quiz 1", points_possible=10, post_to_sis=True)
     # The control API adds the second assignment, as an out-of-process test would.
     practice = httpx.post(
-        f"{sim.url}/_sim/assignments", headers={"Authorization": f"Bearer {token}"},
+        f"{sim.url}/_sim/assignments",
+        headers={"Authorization": f"Bearer {token}"},
         json={"course_id": course, "name": "Practice", "points_possible": 5, "post_to_sis": False},
     ).json()
     sim.grade(quiz.id, "sis_user_id:PS00000", score=9, graded_at="2025-09-01T10:00:00Z")
@@ -25,7 +26,7 @@ def test_assignments_and_submissions_graded_since(sim, api, token, roster_zip):
     assignments = {a.name: a for a in api.iter_assignments(course)}
     assert assignments["Quiz 1"].post_to_sis is True and assignments["Practice"].post_to_sis is False
 
-    since = datetime(2025, 9, 2, tzinfo=timezone.utc)
+    since = datetime(2025, 9, 2, tzinfo=UTC)
     recent = list(api.iter_submissions(course, graded_since=since))
     assert sorted((s.assignment_id, s.score) for s in recent) == [(quiz.id, 7), (practice["id"], 5)]
     assert all(s.graded_at >= since for s in recent)
@@ -39,10 +40,18 @@ def test_groups_overrides_and_deleted_or_unpublished_assignments(sim, api, roste
     sim.seed_sis_import(roster_zip(4))
     course = sis_ref("course", "CRS0")
     homework = sim.add_assignment(course, name="HW", points_possible=5, post_to_sis=True, group="Homework")
-    retake = sim.add_assignment(course, name="Retake", points_possible=5, post_to_sis=True, group="Tests",
-                                only_visible_to_overrides=True, student_ids=["sis_user_id:PS00000"])
-    draft = sim.add_assignment(course, name="Draft", points_possible=5, post_to_sis=True, group="Homework",
-                               published=False)
+    retake = sim.add_assignment(
+        course,
+        name="Retake",
+        points_possible=5,
+        post_to_sis=True,
+        group="Tests",
+        only_visible_to_overrides=True,
+        student_ids=["sis_user_id:PS00000"],
+    )
+    draft = sim.add_assignment(
+        course, name="Draft", points_possible=5, post_to_sis=True, group="Homework", published=False
+    )
     gone = sim.add_assignment(course, name="Gone", points_possible=5, post_to_sis=True)
     sim.delete_assignment(gone.id)
 

@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from canvas.csvfiles import AccountRow, CourseRow, SectionRow, TermRow, UserRow, build_zip
-
 from tests.canvas.conftest import TOKEN
 
 
@@ -27,14 +26,26 @@ def imported(sim, http, data: bytes) -> dict:
 
 def package(with_ids: bool) -> bytes:
     iid = (lambda v: v) if with_ids else (lambda v: None)
-    return build_zip({
-        "accounts.csv": [AccountRow(account_id="A1", name="North High", integration_id=iid("lib-A1"))],
-        "terms.csv": [TermRow(term_id="T1", name="2027", integration_id=iid("lib-T1"))],
-        "courses.csv": [CourseRow(course_id="C1", short_name="ALG", long_name="Algebra", account_id="A1",
-                                  term_id="T1", integration_id=iid("lib-C1"))],
-        "sections.csv": [SectionRow(section_id="S1", course_id="C1", name="Algebra 1", integration_id=iid("lib-S1"))],
-        "users.csv": [UserRow(user_id="U1", login_id="u1@example.org", integration_id=iid("lib-U1"))],
-    })
+    return build_zip(
+        {
+            "accounts.csv": [AccountRow(account_id="A1", name="North High", integration_id=iid("lib-A1"))],
+            "terms.csv": [TermRow(term_id="T1", name="2027", integration_id=iid("lib-T1"))],
+            "courses.csv": [
+                CourseRow(
+                    course_id="C1",
+                    short_name="ALG",
+                    long_name="Algebra",
+                    account_id="A1",
+                    term_id="T1",
+                    integration_id=iid("lib-C1"),
+                )
+            ],
+            "sections.csv": [
+                SectionRow(section_id="S1", course_id="C1", name="Algebra 1", integration_id=iid("lib-S1"))
+            ],
+            "users.csv": [UserRow(user_id="U1", login_id="u1@example.org", integration_id=iid("lib-U1"))],
+        }
+    )
 
 
 def integration_ids(sim, http) -> dict[str, str | None]:
@@ -49,10 +60,12 @@ def integration_ids(sim, http) -> dict[str, str | None]:
     # The terms API does not show a term's integration_id (lib/api/v1/enrollment_term.rb#enrollment_term_json):
     # read the simulator's state.
     ids["term"] = sim.state.by_sis("term", "T1").integration_id
-    ids["course list"] = {c["sis_course_id"]: c["integration_id"]
-                          for c in http.get("/accounts/self/courses").json()}.get("C1")
-    ids["section list"] = {s["sis_section_id"]: s["integration_id"]
-                           for s in http.get("/courses/sis_course_id:C1/sections").json()}.get("S1")
+    ids["course list"] = {
+        c["sis_course_id"]: c["integration_id"] for c in http.get("/accounts/self/courses").json()
+    }.get("C1")
+    ids["section list"] = {
+        s["sis_section_id"]: s["integration_id"] for s in http.get("/courses/sis_course_id:C1/sections").json()
+    }.get("S1")
     return ids
 
 
@@ -61,16 +74,28 @@ def test_rows_without_an_integration_id_erase_it_except_for_users(sim, http):
     # The API shows what the import set (lib/api/v1/account.rb#account_json, course_json.rb, section.rb, user.rb
     # write integration_id for a caller that may read SIS data).
     assert integration_ids(sim, http) == {
-        "account": "lib-A1", "course": "lib-C1", "section": "lib-S1", "user": "lib-U1", "term": "lib-T1",
-        "course list": "lib-C1", "section list": "lib-S1"}
+        "account": "lib-A1",
+        "course": "lib-C1",
+        "section": "lib-S1",
+        "user": "lib-U1",
+        "term": "lib-T1",
+        "course list": "lib-C1",
+        "section list": "lib-S1",
+    }
 
     assert imported(sim, http, package(with_ids=False))["workflow_state"] == "imported"
     # account_importer.rb#add_account, term_importer.rb#add_term, course_importer.rb#add_course and
     # section_importer.rb#add_section assign the row's integration_id unconditionally: a row without the column
     # erases it. user_importer.rb sets a login's only when the row has one.
     assert integration_ids(sim, http) == {
-        "account": None, "course": None, "section": None, "user": "lib-U1", "term": None,
-        "course list": None, "section list": None}
+        "account": None,
+        "course": None,
+        "section": None,
+        "user": "lib-U1",
+        "term": None,
+        "course list": None,
+        "section list": None,
+    }
     # Erased, so free to be claimed by another object (the index forgets it too).
     assert sim.state.by_integration("course", "lib-C1") is None
 

@@ -18,8 +18,10 @@ def test_two_hundred_thousand_users_import_and_remap(sim, sleep, token):
 
         remap = (ChangeSisIdRow(old_id=f"PS{i}", new_id=f"DCID{i}", type="user") for i in range(N_USERS))
         done = api.wait_for_sis_import(
-            "self", api.create_sis_import("self", build_zip({"change.csv": remap})).id,
-            poll_interval=0.5, timeout=600,
+            "self",
+            api.create_sis_import("self", build_zip({"change.csv": remap})).id,
+            poll_interval=0.5,
+            timeout=600,
         )
         assert done.workflow_state == "imported" and done.counts["change_sis_ids"] == N_USERS
         first_user = next(api.iter_users("self"))  # only the first page is fetched

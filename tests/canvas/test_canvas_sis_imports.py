@@ -9,11 +9,16 @@ import pytest
 
 from canvas.client import CanvasClient, sis_ref
 from canvas.csvfiles import (
-    ChangeSisIdRow, CourseRow, EnrollmentRow, SectionRow, UserRow, build_zip, csv_bytes,
+    ChangeSisIdRow,
+    CourseRow,
+    EnrollmentRow,
+    SectionRow,
+    UserRow,
+    build_zip,
+    csv_bytes,
 )
-from canvas.simulator import CanvasSimulator
 from canvas.errors import CanvasAuthenticationError, CanvasPermissionError, SisImportTimeoutError
-
+from canvas.simulator import CanvasSimulator
 
 
 def run_import(api, data, **params):
@@ -72,9 +77,12 @@ def test_change_sis_id_remaps_every_user_and_back(api, sim, roster_zip):
     to_dcid = [ChangeSisIdRow(old_id=sis, new_id=f"DCID{canvas_id}", type="user") for sis, canvas_id in before.items()]
     # A change_sis_id file is processed first, so a users file in the same zip already uses new ids.
     users_again = [
-        UserRow(user_id=f"DCID{canvas_id}", login_id=(f"student{int(sis[2:])}@district.example"
-                if not sis.startswith("PST") else f"teacher{sis[3:]}"),
-                first_name="Ana", last_name="Renamed")
+        UserRow(
+            user_id=f"DCID{canvas_id}",
+            login_id=(f"student{int(sis[2:])}@district.example" if not sis.startswith("PST") else f"teacher{sis[3:]}"),
+            first_name="Ana",
+            last_name="Renamed",
+        )
         for sis, canvas_id in before.items()
     ]
     done = run_import(api, build_zip({"z_users.csv": users_again, "a_change.csv": to_dcid}))
@@ -113,19 +121,29 @@ def test_change_sis_id_conflicts_come_back_in_canvas_words(api, sim, roster_zip)
 
 def test_failed_import_errors_come_back_row_by_row(api, sim, roster_zip):
     sim.seed_sis_import(roster_zip(4))
-    bad_enrollments = csv_bytes("enrollments", [
-        EnrollmentRow(section_id="SEC0", user_id="PS00000", role="student"),
-        EnrollmentRow(section_id="SEC0", user_id="NOBODY", role="student"),
-        EnrollmentRow(course_id="CRS0", section_id="NOSEC", user_id="PS00001", role="student"),
-        EnrollmentRow(course_id="CRS0", user_id="PS00002", role="principal"),
-    ])
+    bad_enrollments = csv_bytes(
+        "enrollments",
+        [
+            EnrollmentRow(section_id="SEC0", user_id="PS00000", role="student"),
+            EnrollmentRow(section_id="SEC0", user_id="NOBODY", role="student"),
+            EnrollmentRow(course_id="CRS0", section_id="NOSEC", user_id="PS00001", role="student"),
+            EnrollmentRow(course_id="CRS0", user_id="PS00002", role="principal"),
+        ],
+    )
     bad_users = b"user_id,login_id,status\r\nX1,x1,active\r\nX2,,active\r\nX3,x3,archived\r\n"
     no_status = b"user_id,login_id\r\nX4,x4\r\n"
     unknown = b"student_number,grade\r\n1,9\r\n"
-    done = run_import(api, build_zip({
-        "enrollments.csv": bad_enrollments, "users.csv": bad_users, "users2.csv": no_status,
-        "grades.csv": unknown,
-    }))
+    done = run_import(
+        api,
+        build_zip(
+            {
+                "enrollments.csv": bad_enrollments,
+                "users.csv": bad_users,
+                "users2.csv": no_status,
+                "grades.csv": unknown,
+            }
+        ),
+    )
     assert done.workflow_state == "failed_with_messages"
     assert done.processing_errors == [("grades.csv", "Couldn't find Canvas CSV import headers")]
     errors = list(api.iter_sis_import_errors("self", done.id))
@@ -155,25 +173,38 @@ def test_diffing_applies_only_changed_rows_and_drops_missing_ones(api, sim, rost
     lines = files["01_enrollments.csv"].decode().split("\r\n")
     dropped = [line for line in lines if ",PS00003," in line]
     files["01_enrollments.csv"] = "\r\n".join(l for l in lines if l not in dropped).encode()
-    second = run_import(api, build_zip(files), diffing_data_set_identifier="district-42",
-                        diffing_drop_status="inactive")
+    second = run_import(
+        api, build_zip(files), diffing_data_set_identifier="district-42", diffing_drop_status="inactive"
+    )
     assert second.diffed_against_import_id == first.id
     assert second.raw["diffed_against_import_id"] is None  # as Canvas: the id is under data (sis_batch.rb#as_json)
     assert second.raw["data"]["diffed_against_sis_batch_id"] == first.id
     assert second.counts["enrollments"] == 1 and second.counts["users"] == 0
-    states = {e.sis_user_id: e.enrollment_state for e in api.iter_enrollments(
-        course_id=sis_ref("course", "CRS1"), states=["active", "inactive"])}
+    states = {
+        e.sis_user_id: e.enrollment_state
+        for e in api.iter_enrollments(course_id=sis_ref("course", "CRS1"), states=["active", "inactive"])
+    }
     assert states["PS00003"] == "inactive" and states["PS00007"] == "active"
 
 
 def test_batch_mode_deletes_what_the_term_no_longer_holds_within_the_threshold(api, sim, roster_zip):
     # canvas-lms app/models/sis_batch.rb#remove_previous_imports, #detect_changes, #restore_states_for_batch.
     sim.seed_sis_import(roster_zip(8))
-    only_crs0 = build_zip({
-        "courses.csv": [CourseRow(course_id="CRS0", short_name="ALG1", long_name="Algebra I",
-                                  account_id="SCH1", term_id="2025-26", status="published")],
-        "sections.csv": [SectionRow(section_id=f"SEC{s}", course_id="CRS0", name=f"P{s}") for s in (0, 1)],
-    })
+    only_crs0 = build_zip(
+        {
+            "courses.csv": [
+                CourseRow(
+                    course_id="CRS0",
+                    short_name="ALG1",
+                    long_name="Algebra I",
+                    account_id="SCH1",
+                    term_id="2025-26",
+                    status="published",
+                )
+            ],
+            "sections.csv": [SectionRow(section_id=f"SEC{s}", course_id="CRS0", name=f"P{s}") for s in (0, 1)],
+        }
+    )
     term = sis_ref("term", "2025-26")
     refused = run_import(api, only_crs0, batch_mode=True, batch_mode_term_id=term, change_threshold=10)
     # Over the threshold the batch is aborted (abort_batch) with a warning, and nothing is deleted.
@@ -240,7 +271,6 @@ def test_bad_token_and_missing_permission_are_named_without_the_token(sim):
         with pytest.raises(CanvasAuthenticationError) as bad:
             list(api.iter_users("self"))
     assert "401" in str(bad.value) and "wrong-token-value" not in str(bad.value)
-
 
 
 def test_token_without_the_import_permission_gets_a_named_permission_error(roster_zip, token):

@@ -39,8 +39,12 @@ def test_an_import_with_the_products_options_polled_listed_and_restored(canvas, 
     upload.write_bytes(roster_zip(12))
     # The options conversion/services/sync.py sends, and the others the product's client can send.
     started = account.create_sis_import(
-        str(upload), diffing_data_set_identifier="district-7", diffing_drop_status="deleted",
-        change_threshold=50, override_sis_stickiness=True, add_sis_stickiness=True,
+        str(upload),
+        diffing_data_set_identifier="district-7",
+        diffing_drop_status="deleted",
+        change_threshold=50,
+        override_sis_stickiness=True,
+        add_sis_stickiness=True,
     )
     assert started.workflow_state == "created"
     assert not hasattr(started, "csv_attachments")  # sis_import_json leaves it out while queued
@@ -54,8 +58,11 @@ def test_an_import_with_the_products_options_polled_listed_and_restored(canvas, 
     # A second upload without one student's enrollment: diffed, the drop applied as `deleted`.
     rows = [EnrollmentRow(section_id=f"SEC{i % 4}", user_id=f"PS{i:05d}", role="student") for i in range(1, 12)]
     rows += [EnrollmentRow(section_id=f"SEC{s}", user_id=f"PST{s // 2}", role="teacher") for s in range(4)]
-    second = account.create_sis_import(_zip_file(tmp_path, roster_zip(12), {"01_enrollments.csv": rows}),
-                                       diffing_data_set_identifier="district-7", diffing_drop_status="deleted")
+    second = account.create_sis_import(
+        _zip_file(tmp_path, roster_zip(12), {"01_enrollments.csv": rows}),
+        diffing_data_set_identifier="district-7",
+        diffing_drop_status="deleted",
+    )
     second = wait(account, second.id)
     assert second.data["diffed_against_sis_batch_id"] == done.id
     assert second.data["counts"]["enrollments"] == 1

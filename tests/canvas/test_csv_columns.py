@@ -3,6 +3,7 @@
 canvas.csv_formats.BLANK_CELLS documents, per column the writers can send, what an empty cell does in canvas-lms's
 importers (lib/sis/*_importer.rb) and cites the method; these tests hold the writer to it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,10 @@ def table(data: bytes) -> list[list[str]]:
 
 def test_users_without_a_provider_are_written_without_the_provider_column():
     # lib/sis/user_importer.rb Work#process_batch: an empty authentication_provider_id unbinds the login.
-    rows = [UserRow(user_id="u1", login_id="a@x.org", first_name="A", last_name="B", email="a@x.org"),
-            UserRow(user_id="u2", login_id="c@x.org", first_name="C", last_name="D")]
+    rows = [
+        UserRow(user_id="u1", login_id="a@x.org", first_name="A", last_name="B", email="a@x.org"),
+        UserRow(user_id="u2", login_id="c@x.org", first_name="C", last_name="D"),
+    ]
     header, *body = table(csv_bytes("users", rows))
     assert header == ["user_id", "login_id", "first_name", "last_name", "email", "status"]
     assert body == [["u1", "a@x.org", "A", "B", "a@x.org", "active"], ["u2", "c@x.org", "C", "D", "", "active"]]
@@ -36,12 +39,21 @@ def test_a_column_one_row_fills_is_sent_and_the_others_leave_it_empty():
 def test_courses_leave_out_format_dates_and_blueprint_when_the_product_has_none():
     # lib/sis/course_importer.rb Work#add_course: an absent date column is 'not_present' and keeps the dates;
     # a present empty one clears them and restrict_enrollments_to_course_dates.
-    data = csv_bytes("courses", [CourseRow(course_id="c1", short_name="C", long_name="Course", account_id="s1",
-                                           term_id="t1")])
+    data = csv_bytes(
+        "courses", [CourseRow(course_id="c1", short_name="C", long_name="Course", account_id="s1", term_id="t1")]
+    )
     header = table(data)[0]
     assert header == ["course_id", "short_name", "long_name", "account_id", "term_id", "status"]
-    for column in ("course_format", "start_date", "end_date", "blueprint_course_id", "grade_passback_setting",
-                   "homeroom_course", "abstract_course_id", "integration_id"):
+    for column in (
+        "course_format",
+        "start_date",
+        "end_date",
+        "blueprint_course_id",
+        "grade_passback_setting",
+        "homeroom_course",
+        "abstract_course_id",
+        "integration_id",
+    ):
         assert column not in header
 
 
@@ -69,8 +81,11 @@ def test_an_empty_file_keeps_its_whole_header_so_canvas_can_tell_its_kind():
 def test_every_optional_column_of_the_product_s_files_is_documented_against_canvas():
     for kind in ("users", "accounts", "terms", "courses", "sections", "enrollments"):
         fmt = FORMATS[kind]
-        optional = {c for c in fmt.columns if c not in fmt.required} - set().union(*fmt.one_of) if fmt.one_of else \
-            {c for c in fmt.columns if c not in fmt.required}
+        optional = (
+            {c for c in fmt.columns if c not in fmt.required} - set().union(*fmt.one_of)
+            if fmt.one_of
+            else {c for c in fmt.columns if c not in fmt.required}
+        )
         documented = set(BLANK_CELLS[kind])
         # one-of columns (course_id/section_id, user_id/…, role/role_id) are filled by every valid row
         assert optional - documented == set(), kind

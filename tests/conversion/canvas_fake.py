@@ -11,6 +11,7 @@ Only what upload recognition reads, each shape from canvas-lms:
 - the options echo what the controller stored (`create`): `skip_deletes` false when not sent, the diffing
   identifier as sent.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,7 +29,7 @@ API_USER = {"id": 7, "name": "sifconvert API", "sortable_name": "API, sifconvert
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -45,24 +46,41 @@ class FakeImport:
         o = self.options
         started = self.workflow_state not in ("initializing", "created")
         body = {
-            "id": self.id, "created_at": self.created_at, "started_at": self.created_at if started else None,
-            "ended_at": None, "updated_at": self.created_at, "progress": 0, "workflow_state": self.workflow_state,
+            "id": self.id,
+            "created_at": self.created_at,
+            "started_at": self.created_at if started else None,
+            "ended_at": None,
+            "updated_at": self.created_at,
+            "progress": 0,
+            "workflow_state": self.workflow_state,
             "data": {"import_type": o.get("import_type", "instructure_csv")},
-            "batch_mode": True if o.get("batch_mode") == "true" else None, "batch_mode_term_id": None,
+            "batch_mode": True if o.get("batch_mode") == "true" else None,
+            "batch_mode_term_id": None,
             "multi_term_batch_mode": None,
             "override_sis_stickiness": True if o.get("override_sis_stickiness") == "true" else None,
-            "add_sis_stickiness": None, "clear_sis_stickiness": None,
+            "add_sis_stickiness": None,
+            "clear_sis_stickiness": None,
             "diffing_data_set_identifier": o.get("diffing_data_set_identifier"),
-            "diffed_against_import_id": None, "diffing_drop_status": o.get("diffing_drop_status"),
+            "diffed_against_import_id": None,
+            "diffing_drop_status": o.get("diffing_drop_status"),
             "skip_deletes": o.get("skip_deletes") == "true",
             "change_threshold": int(o["change_threshold"]) if o.get("change_threshold") else None,
             "user": self.user,
         }
         if started:
             body["csv_attachments"] = [
-                {"id": 900 + n, "uuid": f"u{n}", "folder_id": None, "display_name": name, "filename": name,
-                 "content-type": "text/csv", "url": f"https://canvas.example/files/{900 + n}/download",
-                 "size": 100, "locked": False, "hidden": False}
+                {
+                    "id": 900 + n,
+                    "uuid": f"u{n}",
+                    "folder_id": None,
+                    "display_name": name,
+                    "filename": name,
+                    "content-type": "text/csv",
+                    "url": f"https://canvas.example/files/{900 + n}/download",
+                    "size": 100,
+                    "locked": False,
+                    "hidden": False,
+                }
                 for n, name in enumerate(self.csv_names)
             ]
         return body
@@ -71,8 +89,14 @@ class FakeImport:
 class FakeCanvas:
     """Imports by id; POSTs recorded; `fail_posts` makes the first N uploads end in a 500 or a timeout."""
 
-    def __init__(self, *, fail_posts: int = 0, failure: str = "500", created_despite_failure: bool = True,
-                 starts_after_polls: int | None = 0):
+    def __init__(
+        self,
+        *,
+        fail_posts: int = 0,
+        failure: str = "500",
+        created_despite_failure: bool = True,
+        starts_after_polls: int | None = 0,
+    ):
         self.imports: dict[int, FakeImport] = {}
         self.posts: list[FakeImport] = []
         self.fail_posts = fail_posts
@@ -119,7 +143,8 @@ class FakeCanvas:
     def _create(self, request: httpx.Request) -> httpx.Response:
         content_type = request.headers["content-type"].encode()
         message = BytesParser(policy=email_policy).parsebytes(
-            b"Content-Type: " + content_type + b"\r\n\r\n" + request.read())
+            b"Content-Type: " + content_type + b"\r\n\r\n" + request.read()
+        )
         form, upload = {}, b""
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
@@ -140,4 +165,3 @@ class FakeCanvas:
                 raise httpx.ReadTimeout("timed out", request=request)
             return httpx.Response(500, json={"errors": [{"message": "An error occurred."}]})
         return httpx.Response(200, json=created.as_json())
-

@@ -1,5 +1,6 @@
 """Fixed personas (as in healthchecks' tests): the consultant, the district's own admin, an admin of
 another district who must see nothing of this one, and nobody signed in."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,8 +26,11 @@ def consultant(db):
 @pytest.fixture
 def district(db):
     return District.objects.create(
-        name="Alpha Unified", slug="alpha", powerschool_url="https://alpha.powerschool.com",
-        canvas_url="http://127.0.0.1:1", canvas_token="secret-canvas-token-abcd",
+        name="Alpha Unified",
+        slug="alpha",
+        powerschool_url="https://alpha.powerschool.com",
+        canvas_url="http://127.0.0.1:1",
+        canvas_token="secret-canvas-token-abcd",
     )
 
 
@@ -62,8 +66,14 @@ def other_conversion(other_district):
 def fill_step_one(conversion: Conversion) -> Conversion:
     conversion.zis_url = conversion.zis_url or "http://127.0.0.1:9/zis"  # keep a simulator's URL
     conversion.zone_id = conversion.zone_id or "ALPHA"
-    for field in ("agent_mode_pull", "agent_method_http", "agent_school_year_checked", "agent_smp_disabled",
-                  "agent_zone_ready", "agent_schools_selected"):
+    for field in (
+        "agent_mode_pull",
+        "agent_method_http",
+        "agent_school_year_checked",
+        "agent_smp_disabled",
+        "agent_zone_ready",
+        "agent_schools_selected",
+    ):
         setattr(conversion, field, True)
     conversion.save()
     return conversion

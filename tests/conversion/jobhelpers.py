@@ -1,4 +1,5 @@
 """Running jobs in tests the way a worker does, and playing a worker that dies mid-job."""
+
 from __future__ import annotations
 
 import contextlib
@@ -35,4 +36,4 @@ def worker_dies_in(module, name: str):
 
 def expire_lease(job: Job) -> None:
     """The dead worker's heartbeat is long gone: another worker may take the job over."""
-    Job.objects.filter(pk=job.pk).update(heartbeat_at=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))

@@ -1,4 +1,5 @@
 """The ZIS and Canvas simulators set up for a conversion test: same district on both sides."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,24 +7,38 @@ import tempfile
 from pathlib import Path
 
 from canvas.simulator import CanvasSimulator
-from sifclient.powerschool import DistrictSpec
-from sifclient.zis import ZisSimulator
-
 from conversion.services import legacy
 from conversion.services import zis as zis_service
+from sifclient.powerschool import DistrictSpec
+from sifclient.zis import ZisSimulator
 
 TOKEN = "canvas-test-token-0123456789"
 
 
 @contextlib.contextmanager
-def simulated_district(conversion, spec: DistrictSpec, *, zone_id: str = "ALPHA", seed_canvas: bool = True,
-                       profile: str = "default", integration: legacy.LegacyIntegration | None = None):
+def simulated_district(
+    conversion,
+    spec: DistrictSpec,
+    *,
+    zone_id: str = "ALPHA",
+    seed_canvas: bool = True,
+    profile: str = "default",
+    integration: legacy.LegacyIntegration | None = None,
+):
     """Start both simulators, seed Canvas with the legacy state, point the conversion at them.
 
     ``profile="strict"`` runs the ZIS as OpenZIS answers (sifclient/zis/strict.py), with our agent defined in the
     zone (default rights) and the zone in the conversion's SIF version."""
-    with ZisSimulator(spec, zone_id=zone_id, profile=profile, zone_version=conversion.sif_version,
-                      agents=(zis_service.source_id(conversion),)) as zis, CanvasSimulator(token=TOKEN) as canvas:
+    with (
+        ZisSimulator(
+            spec,
+            zone_id=zone_id,
+            profile=profile,
+            zone_version=conversion.sif_version,
+            agents=(zis_service.source_id(conversion),),
+        ) as zis,
+        CanvasSimulator(token=TOKEN) as canvas,
+    ):
         if seed_canvas:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "legacy.zip"

@@ -1,5 +1,6 @@
 """Alerts that reach people: each one in the outbox of those who can act, once, however often the thing
 behind it is saved, retried or looked at again; immediate messages or a daily digest per person."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,24 +11,33 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from conversion import jobs, signals, workflow
+from conversion.forms import ZisSettingsForm
 from conversion.jobs import JobFailed
 from conversion.models import (
-    ConversionState, Diagnostic, Job, JobKind, JobState, Notification, Severity, SyncRun,
+    ConversionState,
+    Diagnostic,
+    Job,
+    JobKind,
+    JobState,
+    Notification,
+    Severity,
+    SyncRun,
 )
 from conversion.models.sync import SyncState
 from conversion.services import notifications, schedule, step_data
-from conversion.forms import ZisSettingsForm
-from tests.conversion.conftest import PASSWORD
 from tests.conversion.jobhelpers import run
 
 pytestmark = pytest.mark.django_db
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture
 def people(consultant, district_admin, other_admin):
-    for user, email in ((consultant, "ic@example.org"), (district_admin, "admin@alpha.example.org"),
-                        (other_admin, "admin@beta.example.org")):
+    for user, email in (
+        (consultant, "ic@example.org"),
+        (district_admin, "admin@alpha.example.org"),
+        (other_admin, "admin@beta.example.org"),
+    ):
         user.email = email
         user.save()
     mail.outbox = []
@@ -59,8 +69,13 @@ def test_a_failed_job_reaches_the_consultants_once_even_when_redelivered(convers
 
 
 def test_a_held_sync_reaches_the_consultants_once(conversion, people):
-    run_ = SyncRun.objects.create(conversion=conversion, trigger="nightly", business_date=dt.date(2027, 6, 2),
-                                  state=SyncState.HELD, held_reason="14% of enrollments would disappear.")
+    run_ = SyncRun.objects.create(
+        conversion=conversion,
+        trigger="nightly",
+        business_date=dt.date(2027, 6, 2),
+        state=SyncState.HELD,
+        held_reason="14% of enrollments would disappear.",
+    )
     run_.save()
     assert inboxes() == {"ic@example.org": 1}
     assert "14% of enrollments" in mail.outbox[0].body and "held" in mail.outbox[0].subject.lower()
@@ -68,9 +83,15 @@ def test_a_held_sync_reaches_the_consultants_once(conversion, people):
 
 def test_a_new_diagnostic_reaches_consultant_and_the_district_and_again_when_it_comes_back(conversion, people):
     now = timezone.now()
-    diag = Diagnostic.objects.create(conversion=conversion, code="smp", severity=Severity.ERROR,
-                                     title="SIF_ExtendedElements are missing", advice="Turn SMP off.",
-                                     first_seen=now, last_seen=now)
+    diag = Diagnostic.objects.create(
+        conversion=conversion,
+        code="smp",
+        severity=Severity.ERROR,
+        title="SIF_ExtendedElements are missing",
+        advice="Turn SMP off.",
+        first_seen=now,
+        last_seen=now,
+    )
     diag.last_seen = now + dt.timedelta(hours=1)
     diag.save()  # seen again: the same episode
     assert inboxes() == {"ic@example.org": 1, "admin@alpha.example.org": 1}
@@ -126,9 +147,16 @@ def test_pause_and_go_live_dates_a_week_and_a_day_away(conversion, people):
 
 
 def test_an_approval_waiting_on_the_district_reaches_its_admins_only(conversion, people, consultant):
-    form = ZisSettingsForm(data={"zis-zis_url": "https://127.0.0.1:8443/zis", "zis-zone_id": "ALPHA",
-                                 "zis-agent_source_id": "KIMONO_ALPHA", "zis-hosting": "powerschool"},
-                           instance=conversion, prefix="zis")
+    form = ZisSettingsForm(
+        data={
+            "zis-zis_url": "https://127.0.0.1:8443/zis",
+            "zis-zone_id": "ALPHA",
+            "zis-agent_source_id": "KIMONO_ALPHA",
+            "zis-hosting": "powerschool",
+        },
+        instance=conversion,
+        prefix="zis",
+    )
     assert form.is_valid(), form.errors
     step_data.save_part(conversion, "zis", form, consultant)
     step_data.save_part(conversion, "zis", form, consultant)  # saved again: the same wait
@@ -140,6 +168,7 @@ def test_a_newly_invited_admin_hears_of_the_wait_too(conversion, people, consult
     conversion.zis_url, conversion.zone_id = "https://127.0.0.1:8443/zis", "ALPHA"
     conversion.save()
     from conversion.services import invitations
+
     invitations.invite_admin(conversion.district, "new@alpha.example.org", by=consultant, site_url="http://t")
     waits = [m for m in mail.outbox if "waits for you" in m.body]
     assert sorted(m.to[0] for m in waits) == ["admin@alpha.example.org", "new@alpha.example.org"]
@@ -181,8 +210,12 @@ def test_the_schedule_installs_the_alert_checks_and_the_digest(db):
     schedule.install_schedule()
     one_am = PeriodicTask.objects.get(task="conversion.scheduled.check_nightly_syncs")
     assert (one_am.crontab.minute, one_am.crontab.hour, str(one_am.crontab.timezone)) == ("0", "1", "America/Denver")
-    assert PeriodicTask.objects.filter(task__in=["conversion.scheduled.remind_due_dates",
-                                                 "conversion.scheduled.daily_digest"]).count() == 2
+    assert (
+        PeriodicTask.objects.filter(
+            task__in=["conversion.scheduled.remind_due_dates", "conversion.scheduled.daily_digest"]
+        ).count()
+        == 2
+    )
 
 
 def test_an_alert_that_cannot_be_raised_does_not_fail_the_job(conversion, people, monkeypatch):

@@ -1,6 +1,7 @@
 """The sync sends back the integration ids Canvas holds (canvas-lms's account, course and section importers erase
 one a row does not carry), without letting them decide whether a night has new data; and a Canvas import that ends
 plain `failed` is reported as Canvas means it. Through the product's sync job and the Canvas simulator over HTTP."""
+
 from __future__ import annotations
 
 import csv
@@ -8,15 +9,15 @@ import io
 import zipfile
 
 import pytest
-from canvas.client import CanvasClient
 from django.utils import timezone
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
 from conversion.models import Artifact, Job, JobKind, JobState, Snapshot, SyncRun, SyncState
 from conversion.services import canvas_keep, sync
 from conversion.services.legacy import GeneratorSource
 from conversion.services.roster import DCID, Roster
 from conversion.services.sis_csv import build_package
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 from tests.conversion.test_remaster import live, nightly
@@ -29,8 +30,7 @@ def set_in_canvas(canvas_sim) -> dict[str, str]:
     state = canvas_sim.state
     with state.lock:
         course = min((c for c in state.courses.values() if c.sis_id), key=lambda c: c.id)
-        section = min((s for s in state.sections.values() if s.sis_id and s.course_id == course.id),
-                      key=lambda s: s.id)
+        section = min((s for s in state.sections.values() if s.sis_id and s.course_id == course.id), key=lambda s: s.id)
         account = state.accounts[course.account_id]
         for kind, obj in (("course", course), ("section", section), ("account", account)):
             state.index[kind].set_integration(obj, f"library-{kind}-{obj.sis_id}")
@@ -65,15 +65,17 @@ def test_integration_ids_set_in_canvas_survive_a_nightly_sync_that_sends_their_r
         # A remap rollback makes the next nightly go whole: every course, section and school row is sent, and
         # course_importer.rb#add_course / section_importer.rb#add_section / account_importer.rb#add_account
         # assign the row's integration_id, erasing Canvas's unless the row carries it.
-        Job.objects.create(conversion=conversion, kind=JobKind.REMAP_ROLLBACK, state=JobState.SUCCEEDED,
-                           finished_at=timezone.now())
+        Job.objects.create(
+            conversion=conversion, kind=JobKind.REMAP_ROLLBACK, state=JobState.SUCCEEDED, finished_at=timezone.now()
+        )
         second = nightly(conversion)
         assert second.state == SyncState.IMPORTED and second.full_import_reason
         assert integration_ids(canvas_sim, ids) == expected(ids)
         sent = zipfile.ZipFile(io.BytesIO(bytes(Artifact.objects.get(job=second.job, kind="sync_package").content)))
         courses = list(csv.DictReader(io.StringIO(sent.read("courses.csv").decode())))
         assert {r["course_id"]: r["integration_id"] for r in courses if r["integration_id"]} == {
-            ids["course"]: f"library-course-{ids['course']}"}
+            ids["course"]: f"library-course-{ids['course']}"
+        }
         # The values read from Canvas are not the SIS's data: the same records give the same fingerprint.
         assert second.fingerprint == first.fingerprint
 
@@ -125,21 +127,31 @@ def test_the_package_carries_kept_values_and_its_fingerprint_ignores_them(tmp_pa
     plain = build_package(roster, tmp_path / "plain.zip", scheme=DCID)
     section = next(iter(roster.sections.values()))
     school = next(iter(roster.schools.values()))
-    kept = canvas_keep.Kept(accounts={school.account_id: "lib-a"}, courses={section.course_id: "lib-c"},
-                            sections={section.section_id: "lib-s"})
-    filled = build_package(Roster(GeneratorSource(SPEC), school_year=2027), tmp_path / "kept.zip", scheme=DCID,
-                           keep=kept)
+    kept = canvas_keep.Kept(
+        accounts={school.account_id: "lib-a"},
+        courses={section.course_id: "lib-c"},
+        sections={section.section_id: "lib-s"},
+    )
+    filled = build_package(
+        Roster(GeneratorSource(SPEC), school_year=2027), tmp_path / "kept.zip", scheme=DCID, keep=kept
+    )
     assert filled.fingerprint == plain.fingerprint == canvas_keep.Kept().fingerprint(plain.path)
     with zipfile.ZipFile(filled.path) as archive:
-        rows = {name: list(csv.DictReader(io.StringIO(archive.read(name).decode())))
-                for name in ("accounts.csv", "courses.csv", "sections.csv")}
+        rows = {
+            name: list(csv.DictReader(io.StringIO(archive.read(name).decode())))
+            for name in ("accounts.csv", "courses.csv", "sections.csv")
+        }
     assert [r["integration_id"] for r in rows["accounts.csv"] if r["account_id"] == school.account_id] == ["lib-a"]
     assert [r["integration_id"] for r in rows["courses.csv"] if r["course_id"] == section.course_id] == ["lib-c"]
     assert [r["integration_id"] for r in rows["sections.csv"] if r["section_id"] == section.section_id] == ["lib-s"]
     assert sum(1 for r in rows["sections.csv"] if r["integration_id"]) == 1
     # A different value in Canvas changes the bytes sent, not the fingerprint.
-    other = build_package(Roster(GeneratorSource(SPEC), school_year=2027), tmp_path / "other.zip", scheme=DCID,
-                          keep=canvas_keep.Kept(courses={section.course_id: "lib-other"}))
+    other = build_package(
+        Roster(GeneratorSource(SPEC), school_year=2027),
+        tmp_path / "other.zip",
+        scheme=DCID,
+        keep=canvas_keep.Kept(courses={section.course_id: "lib-other"}),
+    )
     assert other.fingerprint == plain.fingerprint
 
 
@@ -167,13 +179,19 @@ def test_a_canvas_import_ending_plain_failed_fails_the_sync_as_an_error_inside_c
 
 def test_a_value_of_the_product_s_own_wins_and_stays_in_the_fingerprint(tmp_path):
     from canvas.csv_rows import CourseRow
-
     from conversion.services.sis_csv import write_package, zip_fingerprint
 
     def files(own: str | None):
-        return [("courses.csv", "courses", [
-            CourseRow(course_id="C1", short_name="a", long_name="a", integration_id=own),
-            CourseRow(course_id="C2", short_name="b", long_name="b")])]
+        return [
+            (
+                "courses.csv",
+                "courses",
+                [
+                    CourseRow(course_id="C1", short_name="a", long_name="a", integration_id=own),
+                    CourseRow(course_id="C2", short_name="b", long_name="b"),
+                ],
+            )
+        ]
 
     kept = canvas_keep.Kept(courses={"C1": "canvas-1", "C2": "canvas-2"})
     write_package(tmp_path / "kept.zip", kept.fill(files("own-1")))
@@ -192,23 +210,39 @@ def test_the_read_takes_only_the_package_s_objects_and_stops_at_its_bound():
     from canvas.simulator import CanvasSimulator
 
     with CanvasSimulator(token=TOKEN) as canvas_sim:
-        canvas_sim.seed_sis_import(build_zip({
-            "accounts.csv": [AccountRow(account_id=a, name=a, integration_id=f"i-{a}") for a in ("A1", "A2")],
-            "courses.csv": [CourseRow(course_id=c, short_name=c, long_name=c, account_id="A1", integration_id=f"i-{c}")
-                            for c in ("C1", "C2", "C3")],
-            "sections.csv": [SectionRow(section_id=f"S{n}", course_id=f"C{n}", name="s", integration_id=f"i-S{n}")
-                             for n in (1, 2, 3)],
-        }))
+        canvas_sim.seed_sis_import(
+            build_zip(
+                {
+                    "accounts.csv": [AccountRow(account_id=a, name=a, integration_id=f"i-{a}") for a in ("A1", "A2")],
+                    "courses.csv": [
+                        CourseRow(course_id=c, short_name=c, long_name=c, account_id="A1", integration_id=f"i-{c}")
+                        for c in ("C1", "C2", "C3")
+                    ],
+                    "sections.csv": [
+                        SectionRow(section_id=f"S{n}", course_id=f"C{n}", name="s", integration_id=f"i-S{n}")
+                        for n in (1, 2, 3)
+                    ],
+                }
+            )
+        )
         wanted = {"account_ids": ["A1", "A9"], "course_ids": ["C1", "C2", "C9"], "section_ids": ["S1", "S2"]}
         with CanvasClient(canvas_sim.url, TOKEN) as client:
             whole = canvas_keep.read(client, "self", **wanted, max_requests=100)
             bounded = canvas_keep.read(client, "self", **wanted, max_requests=1)
     # Only what the package names (A2, C3, S3 are Canvas's, not ours; A9, C9 are not in Canvas yet).
     assert (whole.accounts, whole.courses, whole.sections, whole.unread) == (
-        {"A1": "i-A1"}, {"C1": "i-C1", "C2": "i-C2"}, {"S1": "i-S1", "S2": "i-S2"}, 0)
+        {"A1": "i-A1"},
+        {"C1": "i-C1", "C2": "i-C2"},
+        {"S1": "i-S1", "S2": "i-S2"},
+        0,
+    )
     # One course list page, then one section list per existing course and one read per account.
     assert whole.requests == 1 + 2 + 2
     # The bound: the course list, then one more read (C1's sections); C2's sections and both accounts are left.
     assert (bounded.courses, bounded.sections, bounded.accounts, bounded.unread) == (
-        {"C1": "i-C1", "C2": "i-C2"}, {"S1": "i-S1"}, {}, 3)
+        {"C1": "i-C1", "C2": "i-C2"},
+        {"S1": "i-S1"},
+        {},
+        3,
+    )
     assert bounded.requests == 2

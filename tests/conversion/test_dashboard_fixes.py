@@ -1,4 +1,5 @@
 """What new users tripped on (issue 17): each test here failed on the code as it was."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.template.loader import render_to_string
 from django.urls import reverse
 
 from conversion import jobs
@@ -22,16 +21,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_no_template_has_a_multi_line_hash_comment():
     # Django's {# #} comment ends at the line's end: across lines it is printed as text.
-    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "templates").rglob("*.html")
-                 if any("{#" in line and "#}" not in line for line in p.read_text().splitlines())]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "templates").rglob("*.html")
+        if any("{#" in line and "#}" not in line for line in p.read_text().splitlines())
+    ]
     assert offenders == []
 
 
 def test_the_portfolio_and_a_job_print_no_template_syntax(client, consultant, conversion):
     job = Job.objects.create(conversion=conversion, kind=JobKind.PULL, state=JobState.RUNNING)
     client.force_login(consultant)
-    for url in (reverse("portfolio"), reverse("district_year", args=("alpha", 2027)),
-                reverse("job", kwargs={"slug": "alpha", "year": 2027, "job_id": job.pk})):
+    for url in (
+        reverse("portfolio"),
+        reverse("district_year", args=("alpha", 2027)),
+        reverse("job", kwargs={"slug": "alpha", "year": 2027, "job_id": job.pk}),
+    ):
         html = client.get(url).content.decode()
         assert not re.search(r"\{#|#\}|\{%|%\}|\{\{|\}\}", html), url
 
@@ -58,13 +63,19 @@ print(render_to_string("district/_job.html", {"job": polled, "conversion": polle
 
 
 def test_on_sqlite_a_polled_job_keeps_its_start_time_zone(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SIFCONVERT_VAR_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "conversion.settings", "CELERY_BROKER_URL": "memory://"}
-    out = subprocess.run([sys.executable, "-c", SQLITE_POLL], env=env, cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SIFCONVERT_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "conversion.settings",
+        "CELERY_BROKER_URL": "memory://",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SQLITE_POLL], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     first, html = out.stdout.split("\n", 1)
-    assert dt.datetime.fromisoformat(first) == dt.datetime(2026, 11, 28, 15, tzinfo=dt.timezone.utc)
+    assert dt.datetime.fromisoformat(first) == dt.datetime(2026, 11, 28, 15, tzinfo=dt.UTC)
     # 15:00 UTC is 08:00 in Denver (MST): the label and the browser's clock both read the right moment.
     assert 'data-started="2026-11-28T08:00:00-07:00"' in html
     assert "started 08:00:00 MST" in html
@@ -110,10 +121,20 @@ def test_holding_and_resuming_the_nightly_sync_is_confirmed(client, consultant, 
 
 
 def test_a_skipped_sync_shows_nothing_sent_and_numbers_have_separators(client, consultant, live):
-    SyncRun.objects.create(conversion=live, trigger="manual", state="imported",
-                           counts={"users": 12345, "enrollments": 67890}, warning_count=1200)
-    SyncRun.objects.create(conversion=live, trigger="nightly", business_date=dt.date(2026, 11, 2), state="skipped",
-                           counts={"users": 4444, "enrollments": 5555})
+    SyncRun.objects.create(
+        conversion=live,
+        trigger="manual",
+        state="imported",
+        counts={"users": 12345, "enrollments": 67890},
+        warning_count=1200,
+    )
+    SyncRun.objects.create(
+        conversion=live,
+        trigger="nightly",
+        business_date=dt.date(2026, 11, 2),
+        state="skipped",
+        counts={"users": 4444, "enrollments": 5555},
+    )
     client.force_login(consultant)
     html = client.get(reverse("district_section", args=("alpha", 2027, "syncs"))).content.decode()
     assert "12,345" in html and "67,890" in html and "1,200" in html

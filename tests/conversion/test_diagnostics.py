@@ -1,18 +1,19 @@
 """The seeds' troubleshooting, detected from data: each ZIS simulator switch shows exactly its diagnostic."""
+
 from __future__ import annotations
 
 import contextlib
 
 import pytest
 from django.urls import reverse
-from sifclient.powerschool import District as SimDistrict
-from sifclient.powerschool import DistrictSpec
-from sifclient.zis import ZisSimulator
 
 from conversion import jobs
 from conversion.models import AuditEvent, Diagnostic, JobKind, JobState
 from conversion.services import connection, diagnostics, pull
 from conversion.services.setup_aids import DCID_OBJECTS
+from sifclient.powerschool import District as SimDistrict
+from sifclient.powerschool import DistrictSpec
+from sifclient.zis import ZisSimulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,11 +106,18 @@ def test_several_family_emails_show_the_chosen_address_and_the_rest(conversion, 
     first = with_lists[0]
     family, second, own = [part.strip() for part in first.email.split(",")]
     assert evidence["objects"]["StudentPersonal"]["examples"][0] == {
-        "local_id": first.local_id, "chosen": family, "not_used": [second, own], "not_an_address": []}
-    assert found["several_emails"].severity == "warning" and "first well-formed address" in found["several_emails"].advice
+        "local_id": first.local_id,
+        "chosen": family,
+        "not_used": [second, own],
+        "not_an_address": [],
+    }
+    assert (
+        found["several_emails"].severity == "warning" and "first well-formed address" in found["several_emails"].advice
+    )
     client.force_login(district_admin)
-    page = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "diagnostics"})
-                      ).content.decode()
+    page = client.get(
+        reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "diagnostics"})
+    ).content.decode()
     assert "Several e-mail addresses" in page and family in page and second in page
 
 
@@ -122,9 +130,13 @@ def test_schools_the_district_did_not_choose(conversion):
     assert set(found) == {"excluded_schools"}
     schools = found["excluded_schools"].evidence["schools"]
     assert [(s["local_id"], s["name"]) for s in schools] == [
-        ("900", "District Office"), ("910", "Summer School"), ("999", "Graduated Students")]
-    assert found["excluded_schools"].evidence["students"] == len(SimDistrict(SPEC.replace(excluded_schools=True))
-                                                                 .excluded_student_schools)
+        ("900", "District Office"),
+        ("910", "Summer School"),
+        ("999", "Graduated Students"),
+    ]
+    assert found["excluded_schools"].evidence["students"] == len(
+        SimDistrict(SPEC.replace(excluded_schools=True)).excluded_student_schools
+    )
     assert "Zone Settings / Zone / District" in found["excluded_schools"].advice
 
 
@@ -198,7 +210,9 @@ def test_district_page_shows_diagnostics_with_evidence(conversion, district_admi
     with zone(conversion, mappings_missing=True):
         run(conversion, JobKind.PULL)
     client.force_login(district_admin)
-    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "diagnostics"})).content.decode()
+    html = client.get(
+        reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "diagnostics"})
+    ).content.decode()
     assert 'role="alert"' in html and "agent.cfg mappings are not coming over" in html
     assert "StudentPersonal" in html
 

@@ -1,14 +1,15 @@
 """Step 7 against the ZIS and Canvas simulators over HTTP: assignments and scores flagged "post to SIS"
 reach the zone as schema-valid SIF_Events, while the roster sync is paused, and only once."""
+
 from __future__ import annotations
 
 import pytest
-from canvas.client import CanvasClient
-from canvas.csvfiles import ChangeSisIdRow, EnrollmentRow, UserRow, csv_bytes
 from django.urls import reverse
 from lxml import etree
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
+from canvas.csvfiles import ChangeSisIdRow, EnrollmentRow, UserRow, csv_bytes
+from conversion import jobs
 from conversion.models import (
     ConversionState,
     GpbState,
@@ -19,8 +20,8 @@ from conversion.models import (
     JobState,
     SifRecord,
 )
-from conversion import jobs
 from conversion.services import gradepassback, pull
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN, simulated_district
 from tests.sifclient.sifschema import assert_valid
@@ -28,7 +29,6 @@ from tests.sifclient.sifschema import assert_valid
 pytestmark = pytest.mark.django_db(transaction=True)
 SPEC = DistrictSpec(students=40, schools=2, school_year=2027, seed=21)
 DUE = "2026-10-01T18:00:00Z"
-
 
 
 class Inbound:
@@ -85,13 +85,22 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
     canvas.seed_sis_import(csv_bytes("change_sis_id", [ChangeSisIdRow(type="user", old_id=s3, new_id=dcid)]))
     # A Canvas-only student in the course, unknown to PowerSchool.
     canvas.seed_sis_import(csv_bytes("users", [UserRow(user_id="guest1", login_id="guest1", full_name="Guest One")]))
-    canvas.seed_sis_import(csv_bytes("enrollments", [EnrollmentRow(course_id=course.sis_course_id, user_id="guest1",
-                                                                   role="student")]))
+    canvas.seed_sis_import(
+        csv_bytes("enrollments", [EnrollmentRow(course_id=course.sis_course_id, user_id="guest1", role="student")])
+    )
 
-    essay = canvas.add_assignment(ref, name="Essay 1", points_possible=20, group="Homework", post_to_sis=True, due_at=DUE)
+    essay = canvas.add_assignment(
+        ref, name="Essay 1", points_possible=20, group="Homework", post_to_sis=True, due_at=DUE
+    )
     undated = canvas.add_assignment(ref, name="Quiz 2", points_possible=10, group="Homework", post_to_sis=True)
-    canvas.add_assignment(ref, name="A very long assignment name over thirty", points_possible=5,  # over the limit
-                          group="Homework", post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(
+        ref,
+        name="A very long assignment name over thirty",
+        points_possible=5,  # over the limit
+        group="Homework",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     private = canvas.add_assignment(ref, name="Practice", points_possible=5, post_to_sis=False, due_at=DUE)
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=18)
     canvas.grade(essay.id, f"sis_user_id:{s2}", score=17.5)
@@ -107,7 +116,10 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
     assert [(o, a) for o, a, _ in written] == [("GradingAssignment", "Add")] + [("GradingAssignmentScore", "Add")] * 3
     assignment = written[0][2]
     assert assignment.ref_id == gradepassback.assignment_ref_id(canvas.url, essay.id)
-    assert assignment.section_ref_id == section.ref_id and assignment.term_ref_id == section.data["schedules"][0]["term_ref_id"]
+    assert (
+        assignment.section_ref_id == section.ref_id
+        and assignment.term_ref_id == section.data["schedules"][0]["term_ref_id"]
+    )
     assert assignment.description == "Essay 1" and assignment.points_possible == 20
     assert str(assignment.due_date) == "2026-10-01"
     assert SifRecord.objects.get(ref_id=assignment.category_ref_id).data["section_ref_id"] == section.ref_id
@@ -142,8 +154,14 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
 def test_a_rerun_resends_only_what_changed(paused):
     conversion, zis, canvas, inbound = paused
     course, (s1, s2, *_) = first_course(canvas)
-    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 1", points_possible=10,
-                                  group="Homework", post_to_sis=True, due_at=DUE)
+    essay = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab 1",
+        points_possible=10,
+        group="Homework",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
     canvas.grade(essay.id, f"sis_user_id:{s2}", score=8)
     passback(conversion)
@@ -160,7 +178,9 @@ def test_a_rerun_resends_only_what_changed(paused):
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=10)
     passback(conversion)
     latest = zis.grade_write_backs[3:]
-    assert [(w.object_name, w.action, w.record.score_points) for w in latest] == [("GradingAssignmentScore", "Change", 10)]
+    assert [(w.object_name, w.action, w.record.score_points) for w in latest] == [
+        ("GradingAssignmentScore", "Change", 10)
+    ]
     assert GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).count() == 3
     assert GradePassbackItem.objects.count() == 3
     for data in inbound.events():
@@ -170,13 +190,23 @@ def test_a_rerun_resends_only_what_changed(paused):
 def test_the_district_page_shows_what_was_passed_back(paused, district_admin, client):
     conversion, zis, canvas, _ = paused
     course, (s1, *_) = first_course(canvas)
-    ok = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Essay", points_possible=4,
-                               group="Homework", post_to_sis=True, due_at=DUE)
-    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="No date", points_possible=4, group="Homework", post_to_sis=True)
+    ok = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Essay",
+        points_possible=4,
+        group="Homework",
+        post_to_sis=True,
+        due_at=DUE,
+    )
+    canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}", name="No date", points_possible=4, group="Homework", post_to_sis=True
+    )
     canvas.grade(ok.id, f"sis_user_id:{s1}", score=3)
     passback(conversion)
     client.force_login(district_admin)
-    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "grade-passback"})).content.decode()
+    html = client.get(
+        reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "grade-passback"})
+    ).content.decode()
     assert course.sis_course_id in html and "It has no due date" in html
     detail = client.get(reverse("gpb_course", kwargs={"slug": "alpha", "year": 2027, "course_id": course.id}))
     assert detail.status_code == 200 and s1 in detail.content.decode()
@@ -187,15 +217,22 @@ def test_the_progress_gives_each_course_its_own_counts(paused, monkeypatch):
     graded = []
     with CanvasClient(canvas.url, TOKEN) as client:
         for course in client.iter_courses("self"):
-            students = [e.sis_user_id for e in client.iter_enrollments(course_id=course.id)
-                        if e.type == "StudentEnrollment"]
+            students = [
+                e.sis_user_id for e in client.iter_enrollments(course_id=course.id) if e.type == "StudentEnrollment"
+            ]
             if (course.sis_course_id or "").startswith("sec_") and len(students) >= 3:
                 graded.append((course, students))
             if len(graded) == 2:
                 break
     for n, (course, students) in enumerate(graded, start=1):
-        assignment = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name=f"Quiz {n}",
-                                           points_possible=4, group="Homework", post_to_sis=True, due_at=DUE)
+        assignment = canvas.add_assignment(
+            f"sis_course_id:{course.sis_course_id}",
+            name=f"Quiz {n}",
+            points_possible=4,
+            group="Homework",
+            post_to_sis=True,
+            due_at=DUE,
+        )
         for student in students[:n]:
             canvas.grade(assignment.id, f"sis_user_id:{student}", score=3)
     messages = []
@@ -208,8 +245,9 @@ def test_the_progress_gives_each_course_its_own_counts(paused, monkeypatch):
     monkeypatch.setattr(jobs.Progress, "add", add)
     passback(conversion)
     for course, _ in graded:
-        own = GradePassbackItem.objects.filter(conversion=conversion, canvas_course_id=course.id,
-                                               status=GpbStatus.ACCEPTED).count()
+        own = GradePassbackItem.objects.filter(
+            conversion=conversion, canvas_course_id=course.id, status=GpbStatus.ACCEPTED
+        ).count()
         said = next(m for m in messages if m.startswith(f"{course.name}:"))
         assert said.startswith(f"{course.name}: {own} accepted, 0 refused; all courses so far:"), said
     assert GradePassbackItem.objects.filter(status=GpbStatus.ACCEPTED).count() == 5  # 2 assignments, 3 scores
@@ -224,8 +262,14 @@ def test_grades_a_sleeping_zone_did_not_take_are_sent_on_the_next_run(paused, zi
     settings.ZIS_CLIENT_OPTIONS = {"timeout": 10.0, "retries": 1, "retry_delay": 0.01}
     conversion, zis, canvas, inbound = paused
     course, (s1, *_) = first_course(canvas)
-    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 2", points_possible=10,
-                                  group="Homework", post_to_sis=True, due_at=DUE)
+    essay = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab 2",
+        points_possible=10,
+        group="Homework",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
     zis.zone.set_asleep(True)
     job = run(conversion, JobKind.GRADE_PASSBACK, gradepassback.run_grade_passback)
@@ -238,7 +282,9 @@ def test_grades_a_sleeping_zone_did_not_take_are_sent_on_the_next_run(paused, zi
     zis.zone.set_asleep(False)
     again = passback(conversion)
     assert [(w.object_name, w.action) for w in zis.grade_write_backs] == [
-        ("GradingAssignment", "Add"), ("GradingAssignmentScore", "Add")]
+        ("GradingAssignment", "Add"),
+        ("GradingAssignmentScore", "Add"),
+    ]
     assert again.detail["counts"]["accepted"] == 2
 
 
@@ -246,8 +292,14 @@ def test_grade_passback_provisions_what_it_publishes(paused, zis_profile):
     """event/Event.php: only the provider of an object may publish its events (6/5 otherwise)."""
     conversion, zis, canvas, inbound = paused
     course, (s1, *_) = first_course(canvas)
-    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 3", points_possible=10,
-                                  group="Homework", post_to_sis=True, due_at=DUE)
+    essay = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab 3",
+        points_possible=10,
+        group="Homework",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=9)
     passback(conversion)
     provisions = [m for m in inbound.messages if b"<SIF_Provision" in m]

@@ -1,12 +1,13 @@
 """Grade passback teachers can trust (issue 16), against the ZIS simulator in both profiles and the Canvas
 simulator: categories by group name, Delete of what Canvas no longer passes back, assignments for some students
 only, the gradebook table, read-back confirmation and the plug-in as the zone shows it."""
+
 from __future__ import annotations
 
 import pytest
-from canvas.client import CanvasClient
 from lxml import etree
 
+from canvas.client import CanvasClient
 from conversion.models import Confirmation, GpbStatus, Gradebook, GradePassbackItem, JobKind, JobState, SifRecord
 from conversion.services import gradepassback
 from tests.conversion.jobhelpers import run
@@ -20,8 +21,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def categories_of(course) -> dict[str, str]:
     """Description -> RefId of the GradingCategory objects of the course's section, as pulled."""
     section = SifRecord.objects.get(object_name="SectionInfo", local_id=course.sis_course_id.removeprefix("sec_"))
-    return {r.data["description"]: r.ref_id for r in SifRecord.objects.filter(object_name="GradingCategory")
-            if r.data["section_ref_id"] == section.ref_id}
+    return {
+        r.data["description"]: r.ref_id
+        for r in SifRecord.objects.filter(object_name="GradingCategory")
+        if r.data["section_ref_id"] == section.ref_id
+    }
 
 
 def item(name: str, sis_user_id: str = "") -> GradePassbackItem:
@@ -52,19 +56,35 @@ def test_a_course_override_files_a_group_under_another_category(paused, district
     conversion, zis, canvas, _ = paused
     course, _ = first_course(canvas)
     categories = categories_of(course)
-    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Poster", points_possible=10,
-                          group="Projects", post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Poster",
+        points_possible=10,
+        group="Projects",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     gradepassback.set_category_override(conversion, course.id, "Projects", "tests", district_admin)
     passback(conversion)
     assert [w.record.category_ref_id for w in zis.grade_write_backs] == [categories["Tests"]]
     event = conversion.audit_events.get(action="gpb_category_override")
     assert event.actor == district_admin and event.detail == {
-        "canvas_course_id": course.id, "group": "Projects", "category": "tests", "previous": None}
+        "canvas_course_id": course.id,
+        "group": "Projects",
+        "category": "tests",
+        "previous": None,
+    }
 
     # An override naming no category of the section is refused with that reason, not filed elsewhere.
     gradepassback.set_category_override(conversion, course.id, "Projects", "Labs", district_admin)
-    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Poster 2", points_possible=10,
-                          group="Projects", post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Poster 2",
+        points_possible=10,
+        group="Projects",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     passback(conversion)
     assert item("Poster 2").status == GpbStatus.REFUSED
     assert "files it under \u201cLabs\u201d" in item("Poster 2").reason
@@ -74,9 +94,10 @@ def test_what_canvas_no_longer_passes_back_is_deleted_in_powerschool_with_its_sc
     conversion, zis, canvas, inbound = paused
     course, (s1, s2, *_) = first_course(canvas)
     ref = f"sis_course_id:{course.sis_course_id}"
-    made = {name: canvas.add_assignment(ref, name=name, points_possible=10, group="Homework", post_to_sis=True,
-                                        due_at=DUE)
-            for name in ("Deleted", "Unpublished", "Unticked", "Kept")}
+    made = {
+        name: canvas.add_assignment(ref, name=name, points_possible=10, group="Homework", post_to_sis=True, due_at=DUE)
+        for name in ("Deleted", "Unpublished", "Unticked", "Kept")
+    }
     for a in made.values():
         canvas.grade(a.id, f"sis_user_id:{s1}", score=9)
         canvas.grade(a.id, f"sis_user_id:{s2}", score=8)
@@ -97,15 +118,19 @@ def test_what_canvas_no_longer_passes_back_is_deleted_in_powerschool_with_its_sc
     assert set(held.assignments) == {kept}
     assert {a for a, _ in held.scores} == {kept} and len(held.scores) == 2
     assert job.detail["counts"]["deleted"] == 9
-    for name, why in (("Deleted", "Deleted in Canvas"), ("Unpublished", "Unpublished in Canvas"),
-                      ("Unticked", "No longer marked post to SIS")):
+    for name, why in (
+        ("Deleted", "Deleted in Canvas"),
+        ("Unpublished", "Unpublished in Canvas"),
+        ("Unticked", "No longer marked post to SIS"),
+    ):
         rows = GradePassbackItem.objects.filter(assignment_name=name)
         assert {r.status for r in rows} == {GpbStatus.DELETED} and rows.count() == 3
         assert all(r.reason.startswith(why) and r.action == "Delete" for r in rows)
     for data in inbound.events():
         assert_valid(data, "2.4")
-    deleted_events = [d for d in inbound.events()
-                      if etree.fromstring(d).find(".//{*}SIF_EventObject").get("Action") == "Delete"]
+    deleted_events = [
+        d for d in inbound.events() if etree.fromstring(d).find(".//{*}SIF_EventObject").get("Action") == "Delete"
+    ]
     assert len(deleted_events) == 9
 
     # A rerun sends nothing more.
@@ -117,7 +142,10 @@ def test_what_canvas_no_longer_passes_back_is_deleted_in_powerschool_with_its_sc
     canvas.update_assignment(made["Unpublished"].id, workflow_state="published")
     passback(conversion)
     assert [(w.object_name, w.action) for w in zis.grade_write_backs[sent:]] == [
-        ("GradingAssignment", "Add"), ("GradingAssignmentScore", "Add"), ("GradingAssignmentScore", "Add")]
+        ("GradingAssignment", "Add"),
+        ("GradingAssignmentScore", "Add"),
+        ("GradingAssignmentScore", "Add"),
+    ]
 
 
 @pytest.mark.parametrize("gradebook", [Gradebook.PTP, Gradebook.LEGACY])
@@ -126,9 +154,16 @@ def test_an_assignment_for_some_students_only_follows_the_gradebook(paused, grad
     conversion.gradebook = gradebook
     conversion.save()
     course, (s1, s2, *_) = first_course(canvas)
-    only = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Retake", points_possible=10,
-                                 group="Tests", post_to_sis=True, due_at=DUE, only_visible_to_overrides=True,
-                                 student_ids=[f"sis_user_id:{s1}"])
+    only = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Retake",
+        points_possible=10,
+        group="Tests",
+        post_to_sis=True,
+        due_at=DUE,
+        only_visible_to_overrides=True,
+        student_ids=[f"sis_user_id:{s1}"],
+    )
     with CanvasClient(canvas.url, TOKEN) as client:
         listed = next(a for a in client.iter_assignments(course.id) if a.id == only.id)
         assert listed.only_visible_to_overrides
@@ -138,7 +173,9 @@ def test_an_assignment_for_some_students_only_follows_the_gradebook(paused, grad
     rules = gradepassback.GRADEBOOKS[gradebook]
     if gradebook == Gradebook.PTP:
         assert [(w.object_name, getattr(w.record, "score_points", None)) for w in zis.grade_write_backs] == [
-            ("GradingAssignment", None), ("GradingAssignmentScore", 9)]
+            ("GradingAssignment", None),
+            ("GradingAssignmentScore", 9),
+        ]
         assert not GradePassbackItem.objects.filter(student_sis_id=s2).exists()
     else:
         assert zis.grade_write_backs == []
@@ -149,10 +186,22 @@ def test_the_gradebook_table_drives_checks_and_messages(paused):
     conversion, zis, canvas, _ = paused
     course, (s1, s2, s3, *_) = first_course(canvas)
     rules = gradepassback.GRADEBOOKS[Gradebook.PTP]
-    a = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="x" * (rules.name_limit + 1),
-                              points_possible=10, group="Tests", post_to_sis=True, due_at=DUE)
-    b = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab", points_possible=10,
-                              group="Tests", post_to_sis=True, due_at=DUE)
+    a = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="x" * (rules.name_limit + 1),
+        points_possible=10,
+        group="Tests",
+        post_to_sis=True,
+        due_at=DUE,
+    )
+    b = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab",
+        points_possible=10,
+        group="Tests",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     canvas.grade(a.id, f"sis_user_id:{s1}", score=1)
     canvas.grade(b.id, f"sis_user_id:{s1}", score=None, excused=True)
     canvas.grade(b.id, f"sis_user_id:{s2}", score=7, late=True)
@@ -164,15 +213,23 @@ def test_the_gradebook_table_drives_checks_and_messages(paused):
     letters = {w.record.score_letter for w in zis.grade_write_backs if w.object_name == "GradingAssignmentScore"}
     assert "D" in letters
     assert {g: r.partial for g, r in gradepassback.GRADEBOOKS.items()} == {
-        Gradebook.PTP: "assigned", Gradebook.LEGACY: "refuse"}
+        Gradebook.PTP: "assigned",
+        Gradebook.LEGACY: "refuse",
+    }
 
 
 def test_sent_items_are_read_back_confirmed_or_different(paused):
     conversion, zis, canvas, _ = paused
     zis.zone.grading_provider = True
     course, (s1, s2, *_) = first_course(canvas)
-    lab = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab", points_possible=10,
-                                group="Tests", post_to_sis=True, due_at=DUE)
+    lab = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab",
+        points_possible=10,
+        group="Tests",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     canvas.grade(lab.id, f"sis_user_id:{s1}", score=9)
     canvas.grade(lab.id, f"sis_user_id:{s2}", score=7.5)
     job = passback(conversion)
@@ -193,8 +250,14 @@ def test_without_a_provider_for_the_grading_objects_items_stay_unconfirmed(pause
     conversion, zis, canvas, _ = paused
     assert zis.zone.grading_provider is False
     course, (s1, *_) = first_course(canvas)
-    lab = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab", points_possible=10,
-                                group="Tests", post_to_sis=True, due_at=DUE)
+    lab = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab",
+        points_possible=10,
+        group="Tests",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     canvas.grade(lab.id, f"sis_user_id:{s1}", score=9)
     job = passback(conversion)
     assert job.detail["confirmation"] == {"confirmed": 0, "different": 0, "unconfirmed": 2}
@@ -205,8 +268,14 @@ def test_the_plug_in_is_checked_in_the_zone_not_only_ticked(paused):
     conversion, zis, canvas, _ = paused
     zis.zone.write_back_on = False
     course, (s1, *_) = first_course(canvas)
-    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab", points_possible=10,
-                          group="Tests", post_to_sis=True, due_at=DUE)
+    canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab",
+        points_possible=10,
+        group="Tests",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     job = run(conversion, JobKind.GRADE_PASSBACK, gradepassback.run_grade_passback)
     assert job.state == JobState.FAILED and "no subscriber for GradingAssignment" in job.error
     assert zis.grade_write_backs == [] and not GradePassbackItem.objects.exists()
@@ -252,7 +321,9 @@ def test_the_course_page_and_the_teachers_report(paused, district_admin, other_a
     assert "“Projects” → “Homework”" in html and "no category" not in html
 
     client.force_login(other_admin)  # another district's admin sees nothing of it
-    assert client.post(reverse("gpb_category_override", kwargs=kwargs), {"group": "X", "category": "Y"}).status_code == 404
+    assert (
+        client.post(reverse("gpb_category_override", kwargs=kwargs), {"group": "X", "category": "Y"}).status_code == 404
+    )
 
 
 def test_the_zones_acl_is_part_of_the_plug_in_check(paused, zis_profile):
@@ -260,18 +331,29 @@ def test_the_zones_acl_is_part_of_the_plug_in_check(paused, zis_profile):
     says what the administrator must grant; without provide it sends nothing."""
     if zis_profile != "strict":
         pytest.skip("only the strict zone sends SIF_AgentACL")
+    from conversion.services.zis import source_id
     from sifclient.messages import AgentAcl
     from sifclient.powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS
 
-    from conversion.services.zis import source_id
-
     conversion, zis, canvas, _ = paused
     course, (s1, *_) = first_course(canvas)
-    canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab", points_possible=10,
-                          group="Tests", post_to_sis=True, due_at=DUE)
-    zis.zone.define_agent(source_id(conversion), AgentAcl(
-        request=PUBLISHED_OBJECTS, provide=WRITE_BACK_OBJECTS, publish_add=WRITE_BACK_OBJECTS,
-        publish_change=WRITE_BACK_OBJECTS))
+    canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab",
+        points_possible=10,
+        group="Tests",
+        post_to_sis=True,
+        due_at=DUE,
+    )
+    zis.zone.define_agent(
+        source_id(conversion),
+        AgentAcl(
+            request=PUBLISHED_OBJECTS,
+            provide=WRITE_BACK_OBJECTS,
+            publish_add=WRITE_BACK_OBJECTS,
+            publish_change=WRITE_BACK_OBJECTS,
+        ),
+    )
     job = passback(conversion)
     assert "does not let this agent publish_delete GradingAssignment" in job.detail["plugin"]
     assert len(zis.grade_write_backs) == 1

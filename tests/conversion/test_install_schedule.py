@@ -1,4 +1,5 @@
 """The beat schedule is installed by its own idempotent command, separate from the demo."""
+
 from __future__ import annotations
 
 import io
@@ -20,8 +21,12 @@ def run(*args) -> str:
 def test_install_schedule_is_idempotent_and_creates_no_users():
     first = run("install_schedule")
     tasks = set(PeriodicTask.objects.values_list("task", flat=True))
-    assert {"conversion.scheduled.nightly_syncs", "conversion.scheduled.advance_due_dates",
-            "conversion.scheduled.grade_passback", "conversion.scheduled.requeue_stale_jobs"} <= tasks
+    assert {
+        "conversion.scheduled.nightly_syncs",
+        "conversion.scheduled.advance_due_dates",
+        "conversion.scheduled.grade_passback",
+        "conversion.scheduled.requeue_stale_jobs",
+    } <= tasks
     count, crontabs = PeriodicTask.objects.count(), CrontabSchedule.objects.count()
     second = run("install_schedule")
     assert (PeriodicTask.objects.count(), CrontabSchedule.objects.count()) == (count, crontabs)

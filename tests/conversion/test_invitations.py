@@ -1,16 +1,16 @@
 """District admins invited by e-mail: a single-use link to set a password, removal, and consultants only."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.urls import reverse
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from conversion.models import AuditEvent
-from tests.conversion.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "a-fresh-Passw0rd-for-me"
@@ -47,8 +47,10 @@ def test_invited_admin_sets_a_password_once_and_signs_in(client, consultant, dis
     client.logout()
     # The link is spent: the password it set is part of the token.
     assert client.get(link).status_code == 404
-    assert client.post(set_password, {"new_password1": "x-Other-pass-99",
-                                      "new_password2": "x-Other-pass-99"}).status_code == 404
+    assert (
+        client.post(set_password, {"new_password1": "x-Other-pass-99", "new_password2": "x-Other-pass-99"}).status_code
+        == 404
+    )
     assert client.get(set_password).status_code == 404  # without the session's token, nothing
     signed_in = client.post(reverse("login"), {"username": "dana@alpha.k12.example.org", "password": NEW_PASSWORD})
     assert signed_in.status_code == 302
@@ -93,7 +95,8 @@ def test_only_consultants_add_or_remove_admins(client, district_admin, district,
 
 
 def test_a_consultant_cannot_be_invited_and_an_existing_admin_is_told_to_sign_in(
-        client, consultant, district, other_district, other_admin, mailoutbox):
+    client, consultant, district, other_district, other_admin, mailoutbox
+):
     consultant.email = "ic@example.org"
     consultant.save()
     client.force_login(consultant)

@@ -1,5 +1,6 @@
 """The job-progress poll: one query, the same item as the district page renders, and 304 Not Modified for a
 browser that already has what the item would show."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,9 +15,16 @@ from conversion.models import Job, JobKind, JobState
 
 @pytest.fixture
 def running(conversion, consultant):
-    return Job.objects.create(conversion=conversion, kind=JobKind.PULL, state=JobState.RUNNING, current=1200,
-                              total=5000, message="Receiving", requested_by=consultant,
-                              detail={"objects": {"StudentPersonal": {"records": 1200, "packets": 2}}})
+    return Job.objects.create(
+        conversion=conversion,
+        kind=JobKind.PULL,
+        state=JobState.RUNNING,
+        current=1200,
+        total=5000,
+        message="Receiving",
+        requested_by=consultant,
+        detail={"objects": {"StudentPersonal": {"records": 1200, "packets": 2}}},
+    )
 
 
 def poll_url(job) -> str:
@@ -81,8 +89,9 @@ def test_the_poll_runs_as_a_prepared_statement_on_postgresql(client, consultant,
     for _ in range(2):
         assert client.get(poll_url(running), HTTP_HX_REQUEST="true").status_code == 200
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
-                       ["%FROM \"conversion_job\" j JOIN%"])
+        cursor.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%FROM "conversion_job" j JOIN%']
+        )
         prepared = cursor.fetchall()
     assert len(prepared) == 1 and "ORDER BY" not in prepared[0][0]
 

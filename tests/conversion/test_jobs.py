@@ -1,4 +1,5 @@
 """Job rows: claimed by exactly one worker, taken over only when stale, leases renewed while waiting."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,7 +39,9 @@ def test_only_one_of_two_workers_claims_a_job(job):
 def test_a_running_job_is_taken_over_only_once_its_heartbeat_is_stale(job, settings):
     assert job.claim("first")
     assert not Job.objects.get(pk=job.pk).claim("second")
-    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - dt.timedelta(seconds=settings.JOB_LEASE_SECONDS + 1))
+    Job.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - dt.timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
+    )
     taken = Job.objects.get(pk=job.pk)
     assert taken.claim("second")
     assert (taken.worker, taken.attempts) == ("second", 2)

@@ -1,14 +1,15 @@
 """Step 3, verified: after the pause, Canvas SIS imports the product did not make are flagged (page,
 diagnostics, alert), and the remap is refused until they stop arriving."""
+
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from canvas.simulator import CanvasSimulator
 from django.core import mail
 from django.utils import timezone
 
+from canvas.simulator import CanvasSimulator
 from conversion import workflow
 from conversion.models import AuditEvent, ConversionState, Diagnostic, Job, JobKind, JobState
 from conversion.services import legacy_watch, remap
@@ -23,7 +24,7 @@ def users_csv(prefix: str) -> bytes:
 
 
 def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture
@@ -43,8 +44,9 @@ def canvas(conversion, consultant, district_admin):
         conversion.legacy_sync_paused_at = now - dt.timedelta(days=5)
         conversion.save()
         ours = sim.seed_sis_import(users_csv("DC"))  # one of ours after the pause (a remap job's)
-        Job.objects.create(conversion=conversion, kind=JobKind.REMAP_ROLLBACK, state=JobState.SUCCEEDED,
-                           detail={"import_id": ours.id})
+        Job.objects.create(
+            conversion=conversion, kind=JobKind.REMAP_ROLLBACK, state=JobState.SUCCEEDED, detail={"import_id": ours.id}
+        )
         mail.outbox = []
         yield sim
 
@@ -96,7 +98,6 @@ def test_the_hourly_check_looks_at_every_district_past_the_pause(conversion, can
 
 
 def test_the_page_lists_the_imports_and_the_checklist(conversion, canvas, consultant, district_admin, client):
-    from tests.conversion.conftest import PASSWORD
 
     legacy = canvas.seed_sis_import(users_csv("PS"))
     client.force_login(consultant)

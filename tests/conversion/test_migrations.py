@@ -1,12 +1,13 @@
 """Migration 0004 keeps the records of snapshots stored before it: their dicts come back as the same XML."""
+
 from __future__ import annotations
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from sifclient.powerschool import District, DistrictSpec
 
 from conversion.services.sifdata import data_of, record_data
+from sifclient.powerschool import District, DistrictSpec
 
 BEFORE = [("conversion", "0003_diagnostics_gpb_notifications")]
 AFTER = [("conversion", "0004_sifrecord_xml")]
@@ -17,16 +18,23 @@ def test_records_stored_as_dicts_become_their_xml():
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     apps = executor.loader.project_state(BEFORE).apps
-    Conversion, District_, Snapshot, SifRecord = (apps.get_model("conversion", n) for n in
-                                                  ("Conversion", "District", "Snapshot", "SifRecord"))
+    Conversion, District_, Snapshot, SifRecord = (
+        apps.get_model("conversion", n) for n in ("Conversion", "District", "Snapshot", "SifRecord")
+    )
     district = District_.objects.create(name="Old", slug="old")
     snapshot = Snapshot.objects.create(conversion=Conversion.objects.create(district=district, school_year=2027))
     generated = District(DistrictSpec(students=12, schools=2, school_year=2027, seed=3))
-    records = [record for name in ("StudentPersonal", "SectionInfo", "TermInfo")
-               for _, record in generated.iter_records(name)]
+    records = [
+        record for name in ("StudentPersonal", "SectionInfo", "TermInfo") for _, record in generated.iter_records(name)
+    ]
     for n, record in enumerate(records):
-        SifRecord.objects.create(snapshot=snapshot, object_name=record.OBJECT_NAME, ref_id=record.ref_id,
-                                 data=record_data(record), digest=f"old{n}")
+        SifRecord.objects.create(
+            snapshot=snapshot,
+            object_name=record.OBJECT_NAME,
+            ref_id=record.ref_id,
+            data=record_data(record),
+            digest=f"old{n}",
+        )
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
@@ -52,8 +60,10 @@ def test_a_section_stored_with_its_one_schedule_becomes_the_xml_of_that_schedule
     from sifclient.records import ScheduleInfo, SectionInfo
 
     migration = importlib.import_module("conversion.migrations.0004_sifrecord_xml")
-    xml = migration._xml_of("SectionInfo", {"ref_id": "A" * 32, "school_year": 2026, "term_ref_id": "B" * 32,
-                                            "teacher_ref_ids": ["C" * 32, "D" * 32]})
+    xml = migration._xml_of(
+        "SectionInfo",
+        {"ref_id": "A" * 32, "school_year": 2026, "term_ref_id": "B" * 32, "teacher_ref_ids": ["C" * 32, "D" * 32]},
+    )
     section = SectionInfo.from_bytes(xml.encode())
     assert (section.ref_id, section.school_year) == ("A" * 32, 2026)
     assert section.schedules == [ScheduleInfo("B" * 32, ["C" * 32, "D" * 32])]
@@ -72,11 +82,21 @@ def test_a_sync_in_flight_keeps_its_submission_state_on_its_run():
         conversion = apps.get_model("conversion", "Conversion").objects.create(district=district, school_year=2027)
         Job, SyncRun = apps.get_model("conversion", "Job"), apps.get_model("conversion", "SyncRun")
         detail = {"submitting_at": "2026-06-01T06:00:00+00:00", "file_name": "sifconvert-sync-job1.zip"}
-        in_flight = SyncRun.objects.create(conversion=conversion, trigger="manual", state="running",
-                                           job=Job.objects.create(conversion=conversion, kind="sync", detail=detail))
-        done = SyncRun.objects.create(conversion=conversion, trigger="manual", state="imported", canvas_import_id=7,
-                                      job=Job.objects.create(conversion=conversion, kind="sync", state="succeeded",
-                                                             detail={**detail, "import_id": 7}))
+        in_flight = SyncRun.objects.create(
+            conversion=conversion,
+            trigger="manual",
+            state="running",
+            job=Job.objects.create(conversion=conversion, kind="sync", detail=detail),
+        )
+        done = SyncRun.objects.create(
+            conversion=conversion,
+            trigger="manual",
+            state="imported",
+            canvas_import_id=7,
+            job=Job.objects.create(
+                conversion=conversion, kind="sync", state="succeeded", detail={**detail, "import_id": 7}
+            ),
+        )
 
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()

@@ -1,8 +1,8 @@
 """The district page's one next action (workflow.next_step): who takes it, what it needs, shown at the top;
 going back behind a confirmation; each step's material in its own section."""
+
 from __future__ import annotations
 
-import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
@@ -19,11 +19,12 @@ PAGE = "/districts/alpha/2027/"
 
 
 def next_card(html: str) -> str:
-    return html[html.index('id="next"'):html.index('id="tabbed"')]
+    return html[html.index('id="next"') : html.index('id="tabbed"')]
 
 
-def test_step_one_without_zis_details_is_the_consultants_turn_with_the_form_inline(client, consultant,
-                                                                                 district_admin, conversion):
+def test_step_one_without_zis_details_is_the_consultants_turn_with_the_form_inline(
+    client, consultant, district_admin, conversion
+):
     step = workflow.next_step(conversion)
     assert (step.actor, step.part) == ("consultant", "zis")
     assert workflow.waiting_on_district(conversion) == []
@@ -36,8 +37,9 @@ def test_step_one_without_zis_details_is_the_consultants_turn_with_the_form_inli
     assert "Waiting for the district" not in card and "The implementation consultant" in card
 
 
-def test_step_one_with_zis_details_waits_for_the_district_whose_checklist_is_at_the_top(client, district_admin,
-                                                                                       consultant, conversion):
+def test_step_one_with_zis_details_waits_for_the_district_whose_checklist_is_at_the_top(
+    client, district_admin, consultant, conversion
+):
     conversion.zis_url, conversion.zone_id = "http://zis.example/zones", "ALPHA"
     conversion.save()
     assert workflow.next_step(conversion).actor == "district"
@@ -55,8 +57,13 @@ def connection_step(conversion, **detail):
     conversion.state = S.CONNECTION
     conversion.save()
     zone = {"zone_id": "ALPHA", "ready": True, "nodes": [], "missing_providers": [], **detail}
-    return Job.objects.create(conversion=conversion, kind=JobKind.TEST_CONNECTION, state=JobState.SUCCEEDED,
-                              finished_at=timezone.now(), detail={"registered": True, "ping": True, "zone": zone})
+    return Job.objects.create(
+        conversion=conversion,
+        kind=JobKind.TEST_CONNECTION,
+        state=JobState.SUCCEEDED,
+        finished_at=timezone.now(),
+        detail={"registered": True, "ping": True, "zone": zone},
+    )
 
 
 def test_before_a_pull_step_two_is_not_the_districts_turn(conversion):
@@ -70,14 +77,19 @@ def test_before_a_pull_step_two_is_not_the_districts_turn(conversion):
     assert [s.status for s in workflow.step_overview(conversion)][1] == "waiting"
 
 
-@pytest.mark.parametrize("zone, verdict, finding", [
-    ({"missing_providers": ["StudentSectionEnrollment"]}, "warned", "No agent provides StudentSectionEnrollment."),
-    ({"nodes": [{"source_id": "PS", "name": "PowerSchool", "type": "Agent", "mode": "Push"}]}, "warned",
-     "PowerSchool is in Push mode"),
-    ({"ready": False}, "failed", "Zone ALPHA is not ready."),
-])
-def test_a_connection_test_that_found_a_blocker_is_never_green(client, consultant, conversion, zone, verdict,
-                                                              finding):
+@pytest.mark.parametrize(
+    "zone, verdict, finding",
+    [
+        ({"missing_providers": ["StudentSectionEnrollment"]}, "warned", "No agent provides StudentSectionEnrollment."),
+        (
+            {"nodes": [{"source_id": "PS", "name": "PowerSchool", "type": "Agent", "mode": "Push"}]},
+            "warned",
+            "PowerSchool is in Push mode",
+        ),
+        ({"ready": False}, "failed", "Zone ALPHA is not ready."),
+    ],
+)
+def test_a_connection_test_that_found_a_blocker_is_never_green(client, consultant, conversion, zone, verdict, finding):
     job = connection_step(conversion, **zone)
     found, findings = workflow.connection_findings(job.detail)
     assert found == verdict and any(finding in f for f in findings)
@@ -86,8 +98,8 @@ def test_a_connection_test_that_found_a_blocker_is_never_green(client, consultan
     html = client.get(PAGE + "connection/").content.decode()
     assert f"verdict-{verdict}" in html and "verdict-passed" not in html and finding in html
     overview = client.get(PAGE).content.decode()
-    item = overview[overview.index(f'id="job-{job.pk}"'):]
-    assert "badge job-succeeded" not in item[:item.index("</li>")]
+    item = overview[overview.index(f'id="job-{job.pk}"') :]
+    assert "badge job-succeeded" not in item[: item.index("</li>")]
 
 
 def test_a_clean_connection_test_passes(client, consultant, conversion):
@@ -128,8 +140,14 @@ def test_once_live_nothing_asks_for_what_the_step_no_longer_offers(client, consu
     client.force_login(consultant)
     for section in ("", "connection/", "pull/", "mapping/", "remap/", "syncs/", "grade-passback/"):
         html = client.get(PAGE + section).content.decode()
-        for stale in ("Go-live date</summary>", "Pause date</summary>", "Return to", "Save the checklist",
-                      "Confirm the SIF agent", "Verify the pulled data"):
+        for stale in (
+            "Go-live date</summary>",
+            "Pause date</summary>",
+            "Return to",
+            "Save the checklist",
+            "Confirm the SIF agent",
+            "Verify the pulled data",
+        ):
             assert stale not in html, (section, stale)
     conversion.nightly_sync_paused = True
     conversion.save()
@@ -143,8 +161,8 @@ def test_going_back_sits_in_a_menu_and_needs_a_reason_and_a_confirmation(client,
     conversion.save()
     client.force_login(consultant)
     html = client.get(PAGE).content.decode()
-    menu = html[html.index('class="backmenu"'):]
-    assert "Return to" not in html[:html.index('class="backmenu"')]
+    menu = html[html.index('class="backmenu"') :]
+    assert "Return to" not in html[: html.index('class="backmenu"')]
     assert 'name="confirm"' in menu and "required" in menu
     url = reverse("perform_action", args=("alpha", 2027, "back_to_pause"))
     client.post(url, {"reason": "wrong pause date"})
@@ -172,8 +190,10 @@ def test_every_section_has_its_own_url_and_tab(client, consultant, conversion):
 
 def test_a_form_posted_from_a_section_returns_to_it(client, consultant, conversion):
     client.force_login(consultant)
-    response = client.post(reverse("edit_part", args=("alpha", 2027, "gradebook")),
-                           {"gradebook-gradebook": "ptp", "section": "grade-passback"})
+    response = client.post(
+        reverse("edit_part", args=("alpha", 2027, "gradebook")),
+        {"gradebook-gradebook": "ptp", "section": "grade-passback"},
+    )
     assert response.status_code == 302 and response["Location"] == PAGE + "grade-passback/"
 
 
@@ -182,10 +202,25 @@ def test_the_diagnostics_tab_counts_what_the_data_shows(client, consultant, conv
 
     now = timezone.now()
     for code in ("push_mode", "zone_not_ready"):
-        Diagnostic.objects.create(conversion=conversion, code=code, severity="error", title=code, advice="Fix it.",
-                                  first_seen=now, last_seen=now)
-    Diagnostic.objects.create(conversion=conversion, code="smp_on", severity="warning", title="old", advice="-",
-                              first_seen=now, last_seen=now, cleared_at=now)
+        Diagnostic.objects.create(
+            conversion=conversion,
+            code=code,
+            severity="error",
+            title=code,
+            advice="Fix it.",
+            first_seen=now,
+            last_seen=now,
+        )
+    Diagnostic.objects.create(
+        conversion=conversion,
+        code="smp_on",
+        severity="warning",
+        title="old",
+        advice="-",
+        first_seen=now,
+        last_seen=now,
+        cleared_at=now,
+    )
     client.force_login(consultant)
     html = client.get(PAGE).content.decode()
     assert re.search(r'>Diagnostics <span class="badge warn">2</span></a>', html)

@@ -1,4 +1,5 @@
 """Consultants hear of every district approval, on their portfolio, and mark the notes read."""
+
 from __future__ import annotations
 
 import pytest

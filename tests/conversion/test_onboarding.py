@@ -1,13 +1,13 @@
 """Onboarding from the dashboard: a consultant adds a district, its Canvas token is checked live against
 the Canvas simulator, the token is never shown back, can be replaced, and every change is audited."""
+
 from __future__ import annotations
 
 import pytest
-from canvas.simulator import CanvasSimulator
 
+from canvas.simulator import CanvasSimulator
 from conversion.models import AuditEvent, Conversion, District, Hosting
 from conversion.services import onboarding
-from tests.conversion.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 TOKEN = "canvas-onboarding-token-7f3a9c"
@@ -15,19 +15,29 @@ TOKEN = "canvas-onboarding-token-7f3a9c"
 
 @pytest.fixture
 def canvas():
-    with CanvasSimulator(token=TOKEN, root_account_name="Cedar Valley Schools",
-                         tokens={"no-sis-token-123456": {"read_roster", "read_course_list"}}) as sim:
+    with CanvasSimulator(
+        token=TOKEN,
+        root_account_name="Cedar Valley Schools",
+        tokens={"no-sis-token-123456": {"read_roster", "read_course_list"}},
+    ) as sim:
         yield sim
 
 
 def new_district_post(canvas, **over):
     data = {
-        "district-name": "Cedar Valley Schools", "district-powerschool_url": "https://cedarvalley.powerschool.com",
-        "district-time_zone": "America/Chicago", "district-school_year": "2027",
-        "canvas-canvas_url": canvas.url, "canvas-canvas_account_id": str(canvas.root_account_id),
+        "district-name": "Cedar Valley Schools",
+        "district-powerschool_url": "https://cedarvalley.powerschool.com",
+        "district-time_zone": "America/Chicago",
+        "district-school_year": "2027",
+        "canvas-canvas_url": canvas.url,
+        "canvas-canvas_account_id": str(canvas.root_account_id),
         "canvas-canvas_token": TOKEN,
-        "zis-zis_url": "https://127.0.0.1:8443/zis", "zis-zone_id": "CEDAR", "zis-zis_username": "agent",
-        "zis-zis_password": "zis-secret-pass-1", "zis-zis_ca_bundle": "", "zis-sif_version": "2.3",
+        "zis-zis_url": "https://127.0.0.1:8443/zis",
+        "zis-zone_id": "CEDAR",
+        "zis-zis_username": "agent",
+        "zis-zis_password": "zis-secret-pass-1",
+        "zis-zis_ca_bundle": "",
+        "zis-sif_version": "2.3",
     }
     data.update(over)
     return data
@@ -39,10 +49,18 @@ def test_consultant_adds_a_district_and_sees_the_canvas_check(client, consultant
     assert response.status_code == 200
     district = District.objects.get(name="Cedar Valley Schools")
     conversion = Conversion.objects.get(district=district)
-    assert (district.slug, district.time_zone, district.canvas_token) == ("cedar-valley-schools", "America/Chicago", TOKEN)
+    assert (district.slug, district.time_zone, district.canvas_token) == (
+        "cedar-valley-schools",
+        "America/Chicago",
+        TOKEN,
+    )
     assert conversion.school_year == 2027 and conversion.hosting == Hosting.POWERSCHOOL
     assert (conversion.zis_url, conversion.zone_id, conversion.zis_username, conversion.zis_password) == (
-        "https://127.0.0.1:8443/zis", "CEDAR", "agent", "zis-secret-pass-1")
+        "https://127.0.0.1:8443/zis",
+        "CEDAR",
+        "agent",
+        "zis-secret-pass-1",
+    )
     assert conversion.sif_version == "2.3"  # the zone's version, asked on the page (not the 2.4 default)
     page = response.content.decode()
     assert "Cedar Valley Schools" in page and "every permission" in page
@@ -67,14 +85,17 @@ def test_the_new_district_page_asks_the_zones_sif_version(client, consultant, ca
 
 def test_self_hosted_is_told_from_the_url(client, consultant, canvas):
     client.force_login(consultant)
-    client.post("/districts/new/", new_district_post(canvas, **{"district-powerschool_url": "https://ps.cedar.k12.mn.us"}))
+    client.post(
+        "/districts/new/", new_district_post(canvas, **{"district-powerschool_url": "https://ps.cedar.k12.mn.us"})
+    )
     assert Conversion.objects.get().hosting == Hosting.SELF
 
 
 def test_a_token_without_sis_permissions_is_flagged(client, consultant, canvas):
     client.force_login(consultant)
-    response = client.post("/districts/new/", new_district_post(canvas, **{"canvas-canvas_token": "no-sis-token-123456"}),
-                           follow=True)
+    response = client.post(
+        "/districts/new/", new_district_post(canvas, **{"canvas-canvas_token": "no-sis-token-123456"}), follow=True
+    )
     page = response.content.decode()
     assert "The token lacks: import_sis, manage_sis" in page
     assert page.count('class="badge bad">missing') == 2
@@ -84,8 +105,9 @@ def test_a_token_without_sis_permissions_is_flagged(client, consultant, canvas):
 
 def test_a_rejected_token_says_so(client, consultant, canvas):
     client.force_login(consultant)
-    response = client.post("/districts/new/", new_district_post(canvas, **{"canvas-canvas_token": "wrong-token-0000"}),
-                           follow=True)
+    response = client.post(
+        "/districts/new/", new_district_post(canvas, **{"canvas-canvas_token": "wrong-token-0000"}), follow=True
+    )
     assert "Canvas refused the token (401)" in response.content.decode()
 
 
@@ -110,9 +132,14 @@ def test_district_details_change_is_audited_and_rehosts(client, consultant, canv
     client.force_login(consultant)
     client.post("/districts/new/", new_district_post(canvas))
     district = District.objects.get()
-    client.post(f"/districts/{district.slug}/settings/district/", {
-        "district-name": "Cedar Valley Schools", "district-powerschool_url": "https://sis.cedar.example.org",
-        "district-time_zone": "America/Denver"})
+    client.post(
+        f"/districts/{district.slug}/settings/district/",
+        {
+            "district-name": "Cedar Valley Schools",
+            "district-powerschool_url": "https://sis.cedar.example.org",
+            "district-time_zone": "America/Denver",
+        },
+    )
     district.refresh_from_db()
     assert district.time_zone == "America/Denver" and Conversion.objects.get().hosting == Hosting.SELF
     event = AuditEvent.objects.filter(district=district, action="edit:district").first()
@@ -130,8 +157,9 @@ def test_only_consultants_onboard(client, district_admin, district, canvas):
 
 def test_invalid_form_creates_nothing(client, consultant, canvas):
     client.force_login(consultant)
-    response = client.post("/districts/new/", new_district_post(canvas, **{"canvas-canvas_token": "",
-                                                                             "zis-zone_id": "bad zone!"}))
+    response = client.post(
+        "/districts/new/", new_district_post(canvas, **{"canvas-canvas_token": "", "zis-zone_id": "bad zone!"})
+    )
     assert response.status_code == 422
     assert District.objects.count() == 0
 

@@ -2,12 +2,12 @@
 
 The matrix is checked against the URLconf, so a new URL without a row here fails the suite.
 """
+
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
-
 from django.utils import timezone
 
 from conversion.models import (
@@ -103,12 +103,18 @@ def data(conversion, job, consultant):
     snapshot = Snapshot.objects.create(conversion=conversion, state=SnapshotState.COMPLETE, completed_at=timezone.now())
     diff = MappingDiff.objects.create(conversion=conversion, snapshot=snapshot)
     MappingRow.objects.create(diff=diff, kind="user", status="matched", key="100001", dcid="5", canvas_value="100001")
-    Approval.objects.create(conversion=conversion, kind=ApprovalKind.MAPPING, subject=f"mapping_diff:{diff.pk}",
-                            approved_by=consultant)
+    Approval.objects.create(
+        conversion=conversion, kind=ApprovalKind.MAPPING, subject=f"mapping_diff:{diff.pk}", approved_by=consultant
+    )
     artifact = Artifact.objects.create(conversion=conversion, job=job, kind="remap_file", name="x.csv", content=b"a,b")
     held_run = SyncRun.objects.create(conversion=conversion, job=job, trigger="manual", state=SyncState.HELD)
-    GradePassbackItem.objects.create(conversion=conversion, canvas_course_id=1, canvas_assignment_id=7,
-                                     object_name="GradingAssignment", status="accepted")
+    GradePassbackItem.objects.create(
+        conversion=conversion,
+        canvas_course_id=1,
+        canvas_assignment_id=7,
+        object_name="GradingAssignment",
+        status="accepted",
+    )
     return {"artifact": artifact, "held_run": held_run}
 
 

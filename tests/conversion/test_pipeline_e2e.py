@@ -1,13 +1,12 @@
 """Steps 2–6 end to end against the ZIS and Canvas simulators over HTTP."""
+
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from canvas.client import CanvasClient
-from sifclient.powerschool import District as SimDistrict
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
 from conversion import jobs, workflow
 from conversion.celery import app as celery_app
 from conversion.models import (
@@ -20,6 +19,8 @@ from conversion.models import (
     SyncState,
 )
 from conversion.services import connection, mapping, pull, remap, schedule, sync
+from sifclient.powerschool import District as SimDistrict
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.conftest import fill_step_one
 from tests.conversion.jobhelpers import expire_lease, worker_dies_in
 from tests.conversion.jobhelpers import run as run_job
@@ -63,8 +64,9 @@ def canvas_enrollments(canvas_sim) -> set[tuple[str, str, str]]:
     return result
 
 
-def test_district_goes_from_connection_to_nightly_sync(conversion, consultant, district_admin, eager_celery,
-                                                       zis_profile):
+def test_district_goes_from_connection_to_nightly_sync(
+    conversion, consultant, district_admin, eager_celery, zis_profile
+):
     with simulated_district(conversion, SPEC, profile=zis_profile) as (zis, canvas_sim):
         generated = SimDistrict(SPEC)
         fill_step_one(conversion)
@@ -130,8 +132,13 @@ def test_district_goes_from_connection_to_nightly_sync(conversion, consultant, d
         from conversion.services.roster import Roster
 
         for e in Roster.for_snapshot(run1.snapshot).iter_enrollments():
-            expected.add((e.section.course_id, e.person.dcid,
-                          "TeacherEnrollment" if e.role == "teacher" else "StudentEnrollment"))
+            expected.add(
+                (
+                    e.section.course_id,
+                    e.person.dcid,
+                    "TeacherEnrollment" if e.role == "teacher" else "StudentEnrollment",
+                )
+            )
         assert canvas_enrollments(canvas_sim) == expected
 
         # A duplicate trigger for the same business date does nothing.
@@ -185,6 +192,9 @@ def test_a_sync_killed_after_upload_is_not_submitted_twice(conversion):
         run = SyncRun.objects.get(job=job)
         assert run.state == SyncState.IMPORTED and run.finished_at is not None
         with CanvasClient(canvas_sim.url, TOKEN) as client:
-            mine = [i for i in client.iter_sis_imports("self")
-                    if any("sync-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])]
+            mine = [
+                i
+                for i in client.iter_sis_imports("self")
+                if any("sync-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])
+            ]
         assert len(mine) == 1

@@ -1,4 +1,5 @@
 """The portfolio: filters, pages, next dates, last jobs, and its short render cache."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,8 +43,9 @@ def test_filters_by_step_and_search(client, consultant, portfolio_data):
     assert "<html" not in by_name  # an htmx request gets the table only
 
 
-def test_the_table_is_rendered_once_per_cache_window(client, consultant, portfolio_data, settings,
-                                                     django_assert_max_num_queries):
+def test_the_table_is_rendered_once_per_cache_window(
+    client, consultant, portfolio_data, settings, django_assert_max_num_queries
+):
     settings.PORTFOLIO_CACHE_SECONDS = 60
     caches["local"].clear()
     client.force_login(consultant)
@@ -59,11 +61,16 @@ def test_the_table_is_rendered_once_per_cache_window(client, consultant, portfol
 
 # Pagination, the render cache's keys and lifetime, and the cached notes.
 
+
 def _districts(n: int, prefix: str = "Gamma") -> list[District]:
     made = District.objects.bulk_create(
-        District(name=f"{prefix} {i:03d}", slug=f"{prefix.lower()}-{i:03d}") for i in range(n))
+        District(name=f"{prefix} {i:03d}", slug=f"{prefix.lower()}-{i:03d}") for i in range(n)
+    )
     from conversion.models import Conversion
-    Conversion.objects.bulk_create(Conversion(district=d, school_year=2027, zone_id=f"Z{i}") for i, d in enumerate(made))
+
+    Conversion.objects.bulk_create(
+        Conversion(district=d, school_year=2027, zone_id=f"Z{i}") for i, d in enumerate(made)
+    )
     return made
 
 
@@ -87,8 +94,9 @@ def test_the_table_is_paginated_and_the_pager_keeps_search_and_step(client, cons
     assert "Page 2 of 2" in client.get(reverse("portfolio"), {"page": "999"}).content.decode()
 
 
-def test_rendering_the_table_costs_the_same_few_queries_for_any_number_of_rows(client, consultant, conversion,
-                                                                                 django_assert_max_num_queries):
+def test_rendering_the_table_costs_the_same_few_queries_for_any_number_of_rows(
+    client, consultant, conversion, django_assert_max_num_queries
+):
     Job.objects.create(conversion=conversion, kind=JobKind.PULL, state=JobState.RUNNING)
     _districts(60)
     client.force_login(consultant)
@@ -100,7 +108,8 @@ def test_rendering_the_table_costs_the_same_few_queries_for_any_number_of_rows(c
 
 
 def test_consultants_share_one_render_and_district_admins_never_get_anothers(
-        client, consultant, district_admin, other_admin, portfolio_data, other_conversion, settings):
+    client, consultant, district_admin, other_admin, portfolio_data, other_conversion, settings
+):
     settings.PORTFOLIO_CACHE_SECONDS = 60
     caches["local"].clear()
     second_consultant = get_user_model().objects.create_user("ic-two", password="x", is_staff=True)
@@ -123,7 +132,8 @@ def test_consultants_share_one_render_and_district_admins_never_get_anothers(
 
 
 def test_a_render_is_never_served_past_the_window_and_only_one_request_refreshes_it(
-        client, consultant, portfolio_data, settings):
+    client, consultant, portfolio_data, settings
+):
     settings.PORTFOLIO_CACHE_SECONDS = 2
     caches["local"].clear()
     client.force_login(consultant)
@@ -157,7 +167,7 @@ def test_unread_notes_are_cached_briefly_and_dropped_when_marked_read(client, co
     note = Notification.objects.create(recipient=consultant, conversion=conversion, text="Alpha approved <it>")
     client.force_login(consultant)
     html = client.get(reverse("portfolio")).content.decode()
-    assert "1 unread" in html and "Alpha approved &lt;it&gt;" in html and '/districts/alpha/2027/' in html
+    assert "1 unread" in html and "Alpha approved &lt;it&gt;" in html and "/districts/alpha/2027/" in html
     partial = client.post(reverse("notifications_read"), {"notification": note.pk}, HTTP_HX_REQUEST="true")
     assert "No unread notifications" in partial.content.decode()
     assert "No unread notifications" in client.get(reverse("portfolio")).content.decode()

@@ -1,9 +1,9 @@
 """The portfolio's timeline (server-rendered SVG), its late and at-risk marks, its CSV, and the counts of
 what needs a person today."""
+
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 
 import pytest
@@ -72,7 +72,7 @@ def test_late_and_at_risk_districts_are_marked(consultant, fleet):
 def test_the_timeline_is_an_svg_of_every_district_with_its_dates(client, consultant, fleet):
     client.force_login(consultant)
     html = client.get(reverse("portfolio")).content.decode()
-    svg = html[html.index('<svg class="timeline-svg"'):html.index("</svg>", html.index('<svg class="timeline-svg"'))]
+    svg = html[html.index('<svg class="timeline-svg"') : html.index("</svg>", html.index('<svg class="timeline-svg"'))]
     for name in ("Late Golive", "Late Pause", "Failed Sync", "Missed Sync", "Fine Live", "Soon Golive"):
         assert name in svg
     assert svg.count('class="m-pause"') == 7 and svg.count('class="m-golive"') == 2
@@ -83,7 +83,7 @@ def test_the_timeline_is_an_svg_of_every_district_with_its_dates(client, consult
 def test_the_timeline_is_filtered_like_the_table(client, consultant, fleet):
     client.force_login(consultant)
     html = client.get(reverse("portfolio"), {"state": S.LIVE}, HTTP_HX_REQUEST="true").content.decode()
-    svg = html[html.index('<svg class="timeline-svg"'):]
+    svg = html[html.index('<svg class="timeline-svg"') :]
     assert "Fine Live" in svg and "Late Pause" not in svg
     assert f'href="/districts.csv?q=&amp;state={S.LIVE}"' in html
 
@@ -117,8 +117,13 @@ def test_step_facts_for_many_agree_with_one_at_a_time(consultant, db):
     now = timezone.now()
     tested = fill_step_one(make("Tested", S.CONNECTION))
     Job.objects.create(conversion=tested, kind=JobKind.TEST_CONNECTION, state=JobState.FAILED, finished_at=now - DAY)
-    Job.objects.create(conversion=tested, kind=JobKind.TEST_CONNECTION, state=JobState.SUCCEEDED, finished_at=now,
-                       detail={"registered": True, "ping": True, "zone": {"zone_id": "A", "ready": True}})
+    Job.objects.create(
+        conversion=tested,
+        kind=JobKind.TEST_CONNECTION,
+        state=JobState.SUCCEEDED,
+        finished_at=now,
+        detail={"registered": True, "ping": True, "zone": {"zone_id": "A", "ready": True}},
+    )
     Snapshot.objects.create(conversion=tested, state=SnapshotState.COMPLETE, completed_at=now)
     fill_step_one(make("Untested", S.CONNECTION))
     for blocking in (0, 3):
@@ -132,12 +137,16 @@ def test_step_facts_for_many_agree_with_one_at_a_time(consultant, db):
     MappingDiff.objects.create(conversion=stale, snapshot=old, blocking_count=0)
     Snapshot.objects.create(conversion=stale, state=SnapshotState.COMPLETE, completed_at=now)
     remapped = make("Remapped", S.REMAPPING)
-    Job.objects.create(conversion=remapped, kind=JobKind.REMAP, state=JobState.SUCCEEDED, finished_at=now,
-                       detail={"unverified": 2})
+    Job.objects.create(
+        conversion=remapped, kind=JobKind.REMAP, state=JobState.SUCCEEDED, finished_at=now, detail={"unverified": 2}
+    )
     make("Not remapped", S.REMAPPING)
     conversions = list(portfolio.portfolio(consultant))
     bulk = workflow.step_facts_for(conversions)
-    shown = lambda step: (step.actor, step.title, step.job, step.part, step.problems)
+
+    def shown(step):
+        return (step.actor, step.title, step.job, step.part, step.problems)
+
     seen = {c.district.name: shown(workflow.next_step(c, bulk[c.pk])) for c in conversions}
     assert seen == {c.district.name: shown(workflow.next_step(c)) for c in conversions}
     assert seen["Tested"][0] == "district" and seen["Untested"][2] == JobKind.TEST_CONNECTION

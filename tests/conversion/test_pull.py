@@ -1,14 +1,15 @@
 """Step 2 against the ZIS simulator over HTTP: connection test and a pull into a snapshot."""
+
 from __future__ import annotations
 
 import pytest
-from sifclient.powerschool import District as SimDistrict
-from sifclient.powerschool import DistrictSpec
-from sifclient.zis import ZisSimulator
 
 from conversion import jobs
 from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord, SnapshotState
 from conversion.services import connection, pull
+from sifclient.powerschool import District as SimDistrict
+from sifclient.powerschool import DistrictSpec
+from sifclient.zis import ZisSimulator
 from tests.conversion.jobhelpers import expire_lease, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +27,6 @@ def zoned(conversion, zis):
     conversion.zone_id = "ALPHA"
     conversion.save()
     return conversion
-
 
 
 def test_connection_test_reports_what_the_zone_answered(zoned):

@@ -1,25 +1,38 @@
 """The real SIF documents (tests/sifclient/fixtures/real) through the product: stored by the ingest as the
 typed readers read them, and used rightly by the roster, the mapping and the Canvas SIS CSV (the chosen
 e-mail as address and login, every ScheduleInfo's teachers and terms)."""
+
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 from lxml import etree
-from sifclient.records import SchoolCourseInfo, SchoolInfo, ScheduleInfo, SectionInfo, StaffPersonal, TermInfo
-from sifclient.records import StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment, record_from_xml
-from sifclient.streaming import scan_message
 
 from conversion.services.mapping import CanvasUser, diff_users
 from conversion.services.roster import Roster
 from conversion.services.sifdata import data_of, iter_payload_elements, payload_rows, record_data, row_values
 from conversion.services.sis_csv import _Builder
+from sifclient.records import (
+    ScheduleInfo,
+    SchoolCourseInfo,
+    SchoolInfo,
+    SectionInfo,
+    StaffPersonal,
+    StudentPersonal,
+    StudentSchoolEnrollment,
+    StudentSectionEnrollment,
+    TermInfo,
+    record_from_xml,
+)
+from sifclient.streaming import scan_message
 from tests.sifclient.test_sif_real_documents import REAL, SPEC_OBJECTS, response, with_prefixed_outer_message
 
-PACKETS = ["powerschool_2_0r1_ack_response_iso8859.xml", "powerschool_2_0r1_ack_response_utf8.xml",
-           "openagent_2_0r1_ack_event_studentpersonal.xml"]
+PACKETS = [
+    "powerschool_2_0r1_ack_response_iso8859.xml",
+    "powerschool_2_0r1_ack_response_utf8.xml",
+    "openagent_2_0r1_ack_event_studentpersonal.xml",
+]
 
 
 def _packets():
@@ -39,9 +52,12 @@ def test_the_ingest_stores_what_the_typed_readers_read(name, data):
     rows = list(payload_rows(data, max_bytes=1 << 22, arrived_in="m"))
     assert len(rows) == len(typed) > 0
     assert rows == [row_values(e, "m", i) for i, e in enumerate(iter_payload_elements(data, max_bytes=1 << 22))]
-    for row, record in zip(rows, typed):
-        assert (row.object_name, row.ref_id, row.local_id) == (record.OBJECT_NAME, record.ref_id,
-                                                               getattr(record, "local_id", None) or "")
+    for row, record in zip(rows, typed, strict=False):
+        assert (row.object_name, row.ref_id, row.local_id) == (
+            record.OBJECT_NAME,
+            record.ref_id,
+            getattr(record, "local_id", None) or "",
+        )
         assert data_of(row.xml) == record_data(record)
         assert record_from_xml(etree.fromstring(row.xml)) == record
 
@@ -61,6 +77,7 @@ def test_an_unqualified_inner_message_is_stored_not_dropped():
 
 # ---- the roster, mapping and CSV on the real objects -------------------------------------------------
 
+
 class RecordsSource:
     """A RecordSource over typed records, stored and read back the way a snapshot is."""
 
@@ -78,26 +95,48 @@ class RecordsSource:
 def _real_district():
     """The specification's objects and PowerSchool's real student, linked into one small district."""
     school = dataclasses.replace(SPEC_OBJECTS["spec_2x_schoolinfo.xml"], local_id="304")
-    course = dataclasses.replace(SPEC_OBJECTS["spec_2x_schoolcourseinfo.xml"], school_ref_id=school.ref_id,
-                                 school_year=2006)
+    course = dataclasses.replace(
+        SPEC_OBJECTS["spec_2x_schoolcourseinfo.xml"], school_ref_id=school.ref_id, school_year=2006
+    )
     section: SectionInfo = dataclasses.replace(SPEC_OBJECTS["spec_2x_sectioninfo.xml"], course_ref_id=course.ref_id)
     term = SPEC_OBJECTS["spec_2x_terminfo.xml"]
-    terms = [dataclasses.replace(term, ref_id=s.term_ref_id, school_ref_id=school.ref_id, school_year=2006,
-                                 term_code=f"T{n}", description=f"Term {n}")
-             for n, s in enumerate(section.schedules, 1)]
+    terms = [
+        dataclasses.replace(
+            term,
+            ref_id=s.term_ref_id,
+            school_ref_id=school.ref_id,
+            school_year=2006,
+            term_code=f"T{n}",
+            description=f"Term {n}",
+        )
+        for n, s in enumerate(section.schedules, 1)
+    ]
     staff = SPEC_OBJECTS["spec_2x_staffpersonal.xml"]
-    teachers = [dataclasses.replace(staff, ref_id=ref, local_id=f"T{n}", extended_elements={"DCID": str(900 + n)},
-                                    email=staff.email if n == 1 else f"teacher{n}@example.org")
-                for n, ref in enumerate(section.teacher_ref_ids)]
+    teachers = [
+        dataclasses.replace(
+            staff,
+            ref_id=ref,
+            local_id=f"T{n}",
+            extended_elements={"DCID": str(900 + n)},
+            email=staff.email if n == 1 else f"teacher{n}@example.org",
+        )
+        for n, ref in enumerate(section.teacher_ref_ids)
+    ]
     data = (REAL / "powerschool_2_0r1_ack_response_iso8859.xml").read_bytes()
     (student,) = scan_message(data).delivered.records()
     student = dataclasses.replace(student, extended_elements={"DCID": "5001"})
-    school_enrollment = dataclasses.replace(SPEC_OBJECTS["spec_2x_studentschoolenrollment.xml"],
-                                            student_ref_id=student.ref_id, school_ref_id=school.ref_id,
-                                            school_year=2006)
-    section_enrollment = dataclasses.replace(SPEC_OBJECTS["spec_2x_studentsectionenrollment.xml"],
-                                             student_ref_id=student.ref_id, section_ref_id=section.ref_id,
-                                             school_year=2006)
+    school_enrollment = dataclasses.replace(
+        SPEC_OBJECTS["spec_2x_studentschoolenrollment.xml"],
+        student_ref_id=student.ref_id,
+        school_ref_id=school.ref_id,
+        school_year=2006,
+    )
+    section_enrollment = dataclasses.replace(
+        SPEC_OBJECTS["spec_2x_studentsectionenrollment.xml"],
+        student_ref_id=student.ref_id,
+        section_ref_id=section.ref_id,
+        school_year=2006,
+    )
     records = [school, course, section, *terms, *teachers, student, school_enrollment, section_enrollment]
     return Roster(RecordsSource(records), school_year=2006), section, student
 
@@ -123,8 +162,10 @@ def test_the_chosen_email_is_the_canvas_address_and_login_and_the_rest_is_report
     assert users["5001"].login_id == "family54064@example.org" and users["5001"].email == "family54064@example.org"
     assert users["901"].login_id == "family06174@example.org"  # a teacher's single address is unchanged
     rows = {r.key: r for r in diff_users(roster.iter_people(), [CanvasUser("02962", person.name)])}
-    assert rows["02962"].reason == ("same PowerSchool ID and name; e-mail family54064@example.org chosen (first "
-                                    "well-formed address); not used: family14114@example.org")
+    assert rows["02962"].reason == (
+        "same PowerSchool ID and name; e-mail family54064@example.org chosen (first "
+        "well-formed address); not used: family14114@example.org"
+    )
     assert "e-mail" not in rows["T1"].reason  # one address: nothing to report
 
 
@@ -143,8 +184,15 @@ def test_a_student_without_a_well_formed_address_gets_no_email_login():
 
 def test_the_roster_types_are_the_ones_the_fixtures_hold():
     assert {type(r) for r in SPEC_OBJECTS.values()} == {
-        SchoolInfo, SchoolCourseInfo, SectionInfo, TermInfo, StaffPersonal, StudentPersonal,
-        StudentSchoolEnrollment, StudentSectionEnrollment}
+        SchoolInfo,
+        SchoolCourseInfo,
+        SectionInfo,
+        TermInfo,
+        StaffPersonal,
+        StudentPersonal,
+        StudentSchoolEnrollment,
+        StudentSectionEnrollment,
+    }
     assert all(isinstance(s, ScheduleInfo) for s in SPEC_OBJECTS["spec_2x_sectioninfo.xml"].schedules)
 
 
@@ -168,12 +216,17 @@ def test_an_unreadable_school_year_fails_the_roster_naming_it_instead_of_passing
 def test_siblings_sharing_the_family_list_log_in_by_their_sis_id():
     roster, _, student = _real_district()
     source = roster.source
-    sibling = dataclasses.replace(student, ref_id="F" * 32, local_id="02963", first_name="Sib",
-                                  extended_elements={"DCID": "5002"})
+    sibling = dataclasses.replace(
+        student, ref_id="F" * 32, local_id="02963", first_name="Sib", extended_elements={"DCID": "5002"}
+    )
     source.rows_by_name["StudentPersonal"].append(row_values(sibling.to_xml(), "t", 99))
-    enrollment = dataclasses.replace(SPEC_OBJECTS["spec_2x_studentschoolenrollment.xml"], ref_id="E" * 32,
-                                     student_ref_id=sibling.ref_id,
-                                     school_ref_id=SPEC_OBJECTS["spec_2x_schoolinfo.xml"].ref_id, school_year=2006)
+    enrollment = dataclasses.replace(
+        SPEC_OBJECTS["spec_2x_studentschoolenrollment.xml"],
+        ref_id="E" * 32,
+        student_ref_id=sibling.ref_id,
+        school_ref_id=SPEC_OBJECTS["spec_2x_schoolinfo.xml"].ref_id,
+        school_year=2006,
+    )
     source.rows_by_name["StudentSchoolEnrollment"].append(row_values(enrollment.to_xml(), "t", 100))
     roster = Roster(source, school_year=2006)
     users = {row.user_id: row for row in _Builder(roster, "dcid").users()}
@@ -185,8 +238,9 @@ def test_siblings_sharing_the_family_list_log_in_by_their_sis_id():
 
 @pytest.mark.parametrize("year", ["¹", "²⁰²⁶", "٢٠٢٦"])
 def test_a_school_year_of_non_ascii_digits_is_stored_as_no_year_not_a_crash(year):
-    section = (REAL / "spec_2x_sectioninfo.xml").read_bytes().replace(b'SchoolYear="2006"',
-                                                                     f'SchoolYear="{year}"'.encode())
+    section = (
+        (REAL / "spec_2x_sectioninfo.xml").read_bytes().replace(b'SchoolYear="2006"', f'SchoolYear="{year}"'.encode())
+    )
     (row,) = payload_rows(response(section, "2.4"), max_bytes=1 << 22, arrived_in="m")
     assert row.school_year is None and row.ref_id == SPEC_OBJECTS["spec_2x_sectioninfo.xml"].ref_id
 

@@ -1,18 +1,19 @@
 """Remaster: a full import without diffing, on demand (audited) and by itself after a restore, a rollback or a
 header change; through the Canvas simulator over HTTP, and the sync history's button without a browser."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
-from canvas.client import CanvasClient
 from django.urls import reverse
 from django.utils import timezone
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
 from conversion import jobs
 from conversion.models import AuditEvent, ConversionState, Job, JobKind, JobState, SyncRun, SyncState
 from conversion.services import sync
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 
@@ -105,8 +106,9 @@ def test_after_a_remap_rollback_the_next_sync_goes_whole(conversion):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         live(conversion)
         nightly(conversion)
-        Job.objects.create(conversion=conversion, kind=JobKind.REMAP_ROLLBACK, state=JobState.SUCCEEDED,
-                           finished_at=timezone.now())
+        Job.objects.create(
+            conversion=conversion, kind=JobKind.REMAP_ROLLBACK, state=JobState.SUCCEEDED, finished_at=timezone.now()
+        )
         second = nightly(conversion)
         assert second.state == SyncState.IMPORTED
         assert second.full_import_reason == "the remap was rolled back since the last full import"
@@ -132,7 +134,8 @@ def test_when_the_csv_headers_change_the_sync_goes_whole(conversion):
         third_import = canvas_import(canvas_sim, third)
         assert third_import.diffing_data_set_identifier == sync.diffing_data_set(conversion)
         assert [text for _, text in third_import.processing_warnings] == [
-            "Couldn't generate diff: CSV headers do not match, cannot diff"]
+            "Couldn't generate diff: CSV headers do not match, cannot diff"
+        ]
         zis.bump_day()
         fourth = nightly(conversion)
         assert fourth.state == SyncState.IMPORTED and fourth.full_import_reason == ""
@@ -141,8 +144,9 @@ def test_when_the_csv_headers_change_the_sync_goes_whole(conversion):
         assert fourth_import.processing_warnings == []
 
 
-def test_the_sync_history_button_starts_an_audited_remaster_and_shows_it(conversion, consultant, district_admin,
-                                                                          client):
+def test_the_sync_history_button_starts_an_audited_remaster_and_shows_it(
+    conversion, consultant, district_admin, client
+):
     conversion.district.canvas_url = "http://127.0.0.1:9"
     conversion.district.save()
     live(conversion)
@@ -163,8 +167,14 @@ def test_the_sync_history_button_starts_an_audited_remaster_and_shows_it(convers
     job = Job.objects.get(kind=JobKind.REMASTER)
     assert (job.requested_by, job.params["reason"]) == (consultant, "Restore of import 12 in Canvas")
     # Shown in the sync history with why and by whom (its run finished here without Canvas).
-    SyncRun.objects.create(conversion=conversion, job=job, trigger="remaster", state=SyncState.IMPORTED,
-                           full_import_reason=job.params["reason"], finished_at=timezone.now())
+    SyncRun.objects.create(
+        conversion=conversion,
+        job=job,
+        trigger="remaster",
+        state=SyncState.IMPORTED,
+        full_import_reason=job.params["reason"],
+        finished_at=timezone.now(),
+    )
     html = client.get(page).content.decode()
     assert "full import" in html and "Restore of import 12 in Canvas — ic" in html
     # The generic job button cannot start one without a reason.

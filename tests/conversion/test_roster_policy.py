@@ -1,5 +1,6 @@
 """A district-real roster (issue 14): enrollment dates and statuses, teacher roles, courses, logins, by the
 district's RosterPolicy, and the policy shown on the district page, changed by consultants, audited."""
+
 from __future__ import annotations
 
 import csv
@@ -8,14 +9,14 @@ import io
 import zipfile
 
 import pytest
-from sifclient.powerschool import District as SimulatedDistrict
-from sifclient.powerschool import DistrictSpec
 
 from conversion.models import AuditEvent, RosterPolicy
 from conversion.services.legacy import GeneratorSource
 from conversion.services.mapping import CanvasUser, diff_users
 from conversion.services.roster import DCID, Policy, Roster
 from conversion.services.sis_csv import build_package, planned_logins
+from sifclient.powerschool import District as SimulatedDistrict
+from sifclient.powerschool import DistrictSpec
 
 SPEC = DistrictSpec(students=30, schools=1, school_year=2027, seed=7, departed_students=2, co_teachers=True)
 MID_YEAR = dt.date(2027, 4, 20)  # after the departures (March 13th), before the year's end (May 29th)
@@ -106,9 +107,14 @@ def test_combined_courses_hold_the_sections_of_one_course_term_and_teacher(tmp_p
     # One teacher, six sections a course: sections 1 and 4 of a course share its term (simulator: (course+p) % 3).
     spec = SPEC.replace(courses_per_school=2, sections_per_course=6, teachers_per_school=1, co_teachers=False)
     per_section = build_package(roster(spec=spec), tmp_path / "a.zip", scheme=DCID)
-    combined = build_package(roster(Policy(course_grouping="combined",
-                                           course_id_pattern="crs_{course_code}_{term_code}_{teacher_local_id}"),
-                                    spec=spec), tmp_path / "b.zip", scheme=DCID)
+    combined = build_package(
+        roster(
+            Policy(course_grouping="combined", course_id_pattern="crs_{course_code}_{term_code}_{teacher_local_id}"),
+            spec=spec,
+        ),
+        tmp_path / "b.zip",
+        scheme=DCID,
+    )
     sections = rows_of(combined.path, "sections.csv")
     courses = rows_of(combined.path, "courses.csv")
     assert per_section.counts["courses"] == per_section.counts["sections"] == len(sections)
@@ -125,12 +131,15 @@ def test_the_course_sis_id_follows_the_district_s_scheme(tmp_path):
 
 
 # ---- 5. logins -----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("rule, pattern, expected", [
-    ("local_id", "", lambda p: p.local_id),
-    ("state_id", "", lambda p: p.state_id),
-    ("dcid", "", lambda p: p.dcid),
-    ("pattern", "{local_id}@students.example.org", lambda p: f"{p.local_id}@students.example.org"),
-])
+@pytest.mark.parametrize(
+    "rule, pattern, expected",
+    [
+        ("local_id", "", lambda p: p.local_id),
+        ("state_id", "", lambda p: p.state_id),
+        ("dcid", "", lambda p: p.dcid),
+        ("pattern", "{local_id}@students.example.org", lambda p: f"{p.local_id}@students.example.org"),
+    ],
+)
 def test_the_login_follows_the_district_s_rule(rule, pattern, expected):
     r = roster(Policy(login_rule=rule, login_pattern=pattern, staff_login_rule="local_id"))
     logins = planned_logins(r)
@@ -170,14 +179,28 @@ def test_the_district_page_shows_the_default_policy(client, consultant, conversi
 def test_a_consultant_changes_the_policy_and_the_change_is_audited(client, consultant, conversion):
     client.force_login(consultant)
     district = conversion.district
-    data = {"departed_status": "completed", "drop_status": "inactive", "course_grouping": "section",
-            "course_id_pattern": "sec_{section_local_id}", "login_rule": "pattern",
-            "login_pattern": "{local_id}@students.example.org", "staff_login_rule": "email", "role_lead": "teacher", "role_co_teacher": "ta",
-            "role_job_share": "teacher", "role_aide": "ta", "role_observer": "observer"}
+    data = {
+        "departed_status": "completed",
+        "drop_status": "inactive",
+        "course_grouping": "section",
+        "course_id_pattern": "sec_{section_local_id}",
+        "login_rule": "pattern",
+        "login_pattern": "{local_id}@students.example.org",
+        "staff_login_rule": "email",
+        "role_lead": "teacher",
+        "role_co_teacher": "ta",
+        "role_job_share": "teacher",
+        "role_aide": "ta",
+        "role_observer": "observer",
+    }
     response = client.post(f"/districts/{district.slug}/{conversion.school_year}/roster-policy/", data)
     assert response.status_code == 302
     policy = RosterPolicy.for_district(district)
-    assert (policy.departed_status, policy.login_rule, policy.canvas_role("co_teacher")) == ("completed", "pattern", "ta")
+    assert (policy.departed_status, policy.login_rule, policy.canvas_role("co_teacher")) == (
+        "completed",
+        "pattern",
+        "ta",
+    )
     event = AuditEvent.objects.get(district=district, action="edit:roster_policy")
     assert event.detail["departed_status"] == {"from": "inactive", "to": "completed"}
     assert "co_teacher → ta" in event.detail["role_map"]["to"]
@@ -187,18 +210,29 @@ def test_a_consultant_changes_the_policy_and_the_change_is_audited(client, consu
 
 def test_a_district_admin_cannot_change_the_policy(client, district_admin, conversion):
     client.force_login(district_admin)
-    response = client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/",
-                           {"departed_status": "deleted"})
+    response = client.post(
+        f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", {"departed_status": "deleted"}
+    )
     assert response.status_code == 403
     assert not RosterPolicy.objects.exists()
 
 
 def test_a_login_pattern_with_an_unknown_field_is_refused(client, consultant, conversion):
     client.force_login(consultant)
-    data = {"departed_status": "inactive", "drop_status": "inactive", "course_grouping": "section",
-            "course_id_pattern": "sec_{section_local_id}", "login_rule": "pattern", "login_pattern": "{password}@x", "staff_login_rule": "email",
-            "role_lead": "teacher", "role_co_teacher": "teacher", "role_job_share": "teacher", "role_aide": "ta",
-            "role_observer": "observer"}
+    data = {
+        "departed_status": "inactive",
+        "drop_status": "inactive",
+        "course_grouping": "section",
+        "course_id_pattern": "sec_{section_local_id}",
+        "login_rule": "pattern",
+        "login_pattern": "{password}@x",
+        "staff_login_rule": "email",
+        "role_lead": "teacher",
+        "role_co_teacher": "teacher",
+        "role_job_share": "teacher",
+        "role_aide": "ta",
+        "role_observer": "observer",
+    }
     client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
     assert not RosterPolicy.objects.exists()
 
@@ -284,10 +318,20 @@ def test_legacy_ids_are_learned_from_the_section_local_id_and_never_claimed_twic
 
 def test_a_combined_course_id_that_names_one_section_is_refused(client, consultant, conversion):
     client.force_login(consultant)
-    data = {"departed_status": "inactive", "drop_status": "inactive", "course_grouping": "combined",
-            "course_id_pattern": "sec_{section_local_id}", "login_rule": "email", "login_pattern": "",
-            "staff_login_rule": "email", "role_lead": "teacher", "role_co_teacher": "teacher",
-            "role_job_share": "teacher", "role_aide": "ta", "role_observer": "observer"}
+    data = {
+        "departed_status": "inactive",
+        "drop_status": "inactive",
+        "course_grouping": "combined",
+        "course_id_pattern": "sec_{section_local_id}",
+        "login_rule": "email",
+        "login_pattern": "",
+        "staff_login_rule": "email",
+        "role_lead": "teacher",
+        "role_co_teacher": "teacher",
+        "role_job_share": "teacher",
+        "role_aide": "ta",
+        "role_observer": "observer",
+    }
     client.post(f"/districts/{conversion.district.slug}/{conversion.school_year}/roster-policy/", data)
     assert not RosterPolicy.objects.exists()
     data["course_id_pattern"] = "crs_{course_code}_{term_code}_{teacher_local_id}"
@@ -303,4 +347,5 @@ def test_term_dates_edited_by_hand_in_canvas_are_reported_not_blocking():
     edited = CanvasCourse("c2", "B", 2, "T-FY", (), ("2026-08-15T00:00:00Z", "2027-06-12T00:00:00Z"))
     rows = diff_term_dates(r, [same, edited], renamed={"T-FY": "2027_26-27"})
     assert [(row.key, row.canvas_value, row.sif_value, row.blocking) for row in rows] == [
-        ("2027_26-27", "2026-08-15 – 2027-06-12", "2026-08-15 – 2027-05-29", False)]
+        ("2027_26-27", "2026-08-15 – 2027-06-12", "2026-08-15 – 2027-05-29", False)
+    ]

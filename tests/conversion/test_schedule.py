@@ -1,4 +1,5 @@
 """The scheduler's clock: Mountain-time business dates across DST, and the beat schedule it installs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,15 +9,18 @@ from django_celery_beat.models import PeriodicTask
 
 from conversion.services import portfolio, schedule
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
-@pytest.mark.parametrize("utc_moment, business_date", [
-    (dt.datetime(2027, 1, 15, 7, 0, 30, tzinfo=UTC), dt.date(2027, 1, 15)),   # midnight MST = 07:00 UTC
-    (dt.datetime(2027, 7, 15, 6, 0, 30, tzinfo=UTC), dt.date(2027, 7, 15)),   # midnight MDT = 06:00 UTC
-    (dt.datetime(2027, 3, 14, 6, 59, 0, tzinfo=UTC), dt.date(2027, 3, 13)),   # DST starts that night
-    (dt.datetime(2027, 11, 7, 6, 30, 0, tzinfo=UTC), dt.date(2027, 11, 7)),   # DST ends that night
-])
+@pytest.mark.parametrize(
+    "utc_moment, business_date",
+    [
+        (dt.datetime(2027, 1, 15, 7, 0, 30, tzinfo=UTC), dt.date(2027, 1, 15)),  # midnight MST = 07:00 UTC
+        (dt.datetime(2027, 7, 15, 6, 0, 30, tzinfo=UTC), dt.date(2027, 7, 15)),  # midnight MDT = 06:00 UTC
+        (dt.datetime(2027, 3, 14, 6, 59, 0, tzinfo=UTC), dt.date(2027, 3, 13)),  # DST starts that night
+        (dt.datetime(2027, 11, 7, 6, 30, 0, tzinfo=UTC), dt.date(2027, 11, 7)),  # DST ends that night
+    ],
+)
 def test_business_date_is_the_mountain_time_date(utc_moment, business_date):
     assert schedule.business_date(utc_moment) == business_date
 

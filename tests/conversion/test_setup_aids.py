@@ -1,17 +1,18 @@
 """Step 1 aids: hosting read from the PowerSchool URL, the ticket text or the checklist, the mappings document."""
+
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from sifclient.powerschool import District as SimDistrict
-from sifclient.powerschool import DistrictSpec
 from lxml import etree
-from sifclient.safexml import new_parser
 
 from conversion.models import AuditEvent, Conversion, ConversionState, Hosting
 from conversion.services import setup_aids
 from conversion.services.step_data import EditRefused
 from conversion.services.zis import PULL_OBJECTS
+from sifclient.powerschool import District as SimDistrict
+from sifclient.powerschool import DistrictSpec
+from sifclient.safexml import new_parser
 
 
 @pytest.fixture
@@ -35,16 +36,19 @@ def test_a_powerschool_hosted_district_gets_the_ticket_text(zoned, district_admi
     assert ticket["Content-Type"].startswith("text/plain")
     text = ticket.content.decode()
     for needed in (
-        "ZIS URL: https://zis.kimono.example/zis", "Zone ID: ALPHA_ZONE",
+        "ZIS URL: https://zis.kimono.example/zis",
+        "Zone ID: ALPHA_ZONE",
         "Mode: Pull (SIF Agent Console / Agent Settings / Registration / Messaging Mode)",
         "If the mode is set to Push, the connection will fail",
         "Method: HTTP (SIF Agent Console / Agent Settings / Protocol)",
         "the https:// in the ZIS URL still connects the agent to the ZIS using HTTPS",
         "Java's trusted certificates",
         "http://testserver/districts/alpha/2027/setup/agent-cfg-mappings.xml",
-        "Default Zone Settings / School Year", "2026–27",
+        "Default Zone Settings / School Year",
+        "2026–27",
         "disable the State Messaging Plug-ins (SMP) for the Canvas connection only",
-        "the zone must display as \"ready\"", "deselect every school",
+        'the zone must display as "ready"',
+        "deselect every school",
     ):
         assert needed in text, needed
     # The "copy" button is a real form: without JavaScript it opens the plain text.
@@ -60,8 +64,10 @@ def test_a_self_hosted_district_works_through_the_checklist(other_conversion, ot
     assert "support-ticket" not in html and "Checklist: set up the SIF agent yourself" in html
     assert "Zone ID: BETA" in html and 'name="checklist-agent_mode_pull"' in html
     # Ticking boxes goes through the audited step data edit.
-    client.post(reverse("edit_part", kwargs={"slug": "beta", "year": 2027, "part": "checklist"}),
-                {"checklist-agent_mode_pull": "on", "checklist-agent_zone_ready": "on"})
+    client.post(
+        reverse("edit_part", kwargs={"slug": "beta", "year": 2027, "part": "checklist"}),
+        {"checklist-agent_mode_pull": "on", "checklist-agent_zone_ready": "on"},
+    )
     other_conversion.refresh_from_db()
     assert other_conversion.agent_mode_pull and other_conversion.agent_zone_ready
     assert not other_conversion.agent_smp_disabled
@@ -87,7 +93,9 @@ def test_the_mappings_document_lists_what_the_agent_must_publish(zoned, district
     root = etree.fromstring(response.content, new_parser())  # no entities, no DTD, no network
     objects = [o.get("Name") for o in root.findall("Object")]
     assert objects == [name for name in PULL_OBJECTS if name != "LEAInfo"]
-    assert {"StudentPersonal", "StaffPersonal", "SchoolInfo", "SectionInfo", "TermInfo", "SchoolCourseInfo"} <= set(objects)
+    assert {"StudentPersonal", "StaffPersonal", "SchoolInfo", "SectionInfo", "TermInfo", "SchoolCourseInfo"} <= set(
+        objects
+    )
     for obj in root.findall("Object"):
         first = obj.find("ExtendedElement")
         assert first.get("Name") == "DCID" and first.get("Required") == "Yes"
@@ -100,7 +108,9 @@ def test_the_mappings_document_lists_what_the_agent_must_publish(zoned, district
 
 def test_the_district_page_links_the_aids_at_step_one(zoned, district_admin, client):
     client.force_login(district_admin)
-    html = client.get(reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "connection"})).content.decode()
+    html = client.get(
+        reverse("district_section", kwargs={"slug": "alpha", "year": 2027, "section": "connection"})
+    ).content.decode()
     assert f'hx-get="{setup_url(zoned)}"' in html and f'href="{setup_url(zoned)}"' in html
 
 

@@ -1,5 +1,6 @@
 """The signed-in user and the session, read through this process's memory for a couple of seconds: a change
 made here takes effect on the next request, one made elsewhere within the configured seconds."""
+
 from __future__ import annotations
 
 import time
@@ -32,8 +33,10 @@ def test_users_and_sessions_never_go_to_a_shared_cache():
     # A User carries its password hash: it stays in this process's memory, whatever CACHE_URL says.
     assert django_settings.CACHES["local"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
     # django-axes's backend only refuses locked-out sign-ins; users are looked up by ours alone.
-    assert django_settings.AUTHENTICATION_BACKENDS == ["axes.backends.AxesStandaloneBackend",
-                                                       "conversion.authcache.CachedModelBackend"]
+    assert django_settings.AUTHENTICATION_BACKENDS == [
+        "axes.backends.AxesStandaloneBackend",
+        "conversion.authcache.CachedModelBackend",
+    ]
 
 
 def test_deactivating_a_user_signs_them_out_at_once(client, consultant):

@@ -1,22 +1,23 @@
 """The product against the strict ZIS profile (sifclient/zis/strict.py, modelled on OpenZIS): what a real zone
 does that the default simulator hides. Each test names the OpenZIS file (OpenZIS/ZIT_APPLICATION/main_lib/...)
 whose behaviour it meets."""
+
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from sifclient.errors import ERROR_CATEGORIES, ERROR_CODES
-from sifclient.messages import AgentAcl
-from sifclient.powerschool import District as SimDistrict
-from sifclient.powerschool import DistrictSpec
-from sifclient.zis import ZisSimulator
-from sifclient.zis.strict import DEFAULT_ACL
 
 from conversion.forms import ZisSettingsForm
 from conversion.models import Diagnostic, JobKind, JobState, ReceivedMessage, SifRecord, Snapshot
 from conversion.services import connection, pull
 from conversion.services import zis as zis_service
 from conversion.services.zis import MAX_BUFFER_SIZE
+from sifclient.errors import ERROR_CATEGORIES, ERROR_CODES
+from sifclient.messages import AgentAcl
+from sifclient.powerschool import District as SimDistrict
+from sifclient.powerschool import DistrictSpec
+from sifclient.zis import ZisSimulator
+from sifclient.zis.strict import DEFAULT_ACL
 from tests.conversion.jobhelpers import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,8 +32,7 @@ def quick(monkeypatch, settings):
 
 @pytest.fixture
 def strict_zone(conversion):
-    with ZisSimulator(SPEC, zone_id="ALPHA", profile="strict",
-                      agents=(zis_service.source_id(conversion),)) as zis:
+    with ZisSimulator(SPEC, zone_id="ALPHA", profile="strict", agents=(zis_service.source_id(conversion),)) as zis:
         conversion.zis_url = zis.base_url + "/zones"
         conversion.zone_id = "ALPHA"
         conversion.save()
@@ -66,6 +66,7 @@ def assert_complete_once(job):
 
 # --- request/Request.php setupRequest: a re-sent SIF_Request is queued twice ------------------------------------
 
+
 def test_a_request_sent_twice_is_answered_twice_and_stored_once(conversion, strict_zone):
     LoseReply(strict_zone.zone, "SIF_Request")
     job = run(conversion, JobKind.PULL, pull.run_pull)
@@ -76,6 +77,7 @@ def test_a_request_sent_twice_is_answered_twice_and_stored_once(conversion, stri
 
 # --- ack/Ack.php updateMessageQueue: a re-sent ack is answered 9/1 ------------------------------------------------
 
+
 def test_an_ack_the_zis_took_before_its_reply_was_lost_does_not_fail_the_pull(conversion, strict_zone):
     LoseReply(strict_zone.zone, "SIF_Ack")
     job = run(conversion, JobKind.PULL, pull.run_pull)
@@ -84,6 +86,7 @@ def test_an_ack_the_zis_took_before_its_reply_was_lost_does_not_fail_the_pull(co
 
 
 # --- RegisterError.php notRegisteredError (5/1) and Agent.php updateRegistration ---------------------------------
+
 
 def test_a_registration_the_zis_dropped_is_renewed_once_and_the_job_says_so(conversion, strict_zone):
     zone = strict_zone.zone
@@ -97,6 +100,7 @@ def test_a_registration_the_zis_dropped_is_renewed_once_and_the_job_says_so(conv
         return real(agent, info)
 
     from sifclient.zis.strict import NOT_REGISTERED, _error
+
     zone_error = _error(NOT_REGISTERED)
     real_calls: list[str] = []
     zone._strict_request = forget_before_the_third
@@ -112,9 +116,11 @@ def test_a_registration_the_zis_dropped_is_renewed_once_and_the_job_says_so(conv
 
 # --- SifProcessRequest.php retrieveVersion: one version per zone (12/3) -----------------------------------------
 
+
 def test_the_agent_speaks_the_districts_version_and_learns_the_zones(conversion):
-    with ZisSimulator(SPEC, zone_id="ALPHA", profile="strict", zone_version="2.0r1",
-                      agents=(zis_service.source_id(conversion),)) as zis:
+    with ZisSimulator(
+        SPEC, zone_id="ALPHA", profile="strict", zone_version="2.0r1", agents=(zis_service.source_id(conversion),)
+    ) as zis:
         conversion.zis_url, conversion.zone_id, conversion.sif_version = zis.base_url + "/zones", "ALPHA", "2.4"
         conversion.save()
         job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
@@ -131,8 +137,15 @@ def test_step_one_shows_and_edits_the_sif_version(conversion, consultant, client
     form = ZisSettingsForm(instance=conversion)
     assert "sif_version" in form.fields
     assert [v for v, _ in form.fields["sif_version"].choices if v] == ["2.0r1", "2.1", "2.2", "2.3", "2.4", "2.5"]
-    bound = ZisSettingsForm({"zis_url": "https://127.0.0.1:8443/zis", "zone_id": "ALPHA", "sif_version": "2.1",
-                             "hosting": conversion.hosting}, instance=conversion)
+    bound = ZisSettingsForm(
+        {
+            "zis_url": "https://127.0.0.1:8443/zis",
+            "zone_id": "ALPHA",
+            "sif_version": "2.1",
+            "hosting": conversion.hosting,
+        },
+        instance=conversion,
+    )
     assert bound.is_valid(), bound.errors
     assert bound.save().sif_version == "2.1"
     client.force_login(consultant)
@@ -141,6 +154,7 @@ def test_step_one_shows_and_edits_the_sif_version(conversion, consultant, client
 
 
 # --- SifProcessRequest.php checkIfZitIsSleeping / checkIfZoneIsSleeping: status 8 ---------------------------------
+
 
 def test_a_sleeping_zone_fails_the_pull_saying_so_at_once(conversion, strict_zone):
     strict_zone.zone.set_asleep(True)
@@ -176,11 +190,15 @@ def test_a_zone_that_falls_asleep_mid_pull_is_reported_as_asleep(conversion, str
 
 # --- response/Response.php setupResponseNew: an empty answer is dropped -------------------------------------------
 
+
 def test_requests_never_answered_while_the_rest_arrived_are_explained_as_possibly_empty(conversion):
-    snapshot = Snapshot(conversion=conversion, requests={
-        "SchoolInfo": {"msg_id": "A", "packets": 1, "last_packet": 1, "records": 1, "error": None},
-        "GradingCategory": {"msg_id": "B", "packets": 0, "last_packet": None, "records": 0, "error": None},
-    })
+    snapshot = Snapshot(
+        conversion=conversion,
+        requests={
+            "SchoolInfo": {"msg_id": "A", "packets": 1, "last_packet": 1, "records": 1, "error": None},
+            "GradingCategory": {"msg_id": "B", "packets": 0, "last_packet": None, "records": 0, "error": None},
+        },
+    )
     text = pull.no_answer_message(snapshot, 120, conversion)
     assert text.startswith("No answer for GradingCategory within 120 s.")
     assert "no records in PowerSchool" in text and "stopped answering" not in text
@@ -190,12 +208,16 @@ def test_requests_never_answered_while_the_rest_arrived_are_explained_as_possibl
 
 # --- response/Response.php processResponse: a packet over the request's buffer is dropped, and all after it --------
 
+
 def test_an_answer_that_stopped_half_way_while_the_rest_arrived_names_the_oversized_packet(conversion):
-    snapshot = Snapshot(conversion=conversion, requests={
-        "SchoolInfo": {"msg_id": "A", "packets": 1, "last_packet": 1, "records": 1, "error": None},
-        "StudentPersonal": {"msg_id": "B", "packets": 3, "last_packet": None, "records": 900, "error": None},
-        "GradingCategory": {"msg_id": "C", "packets": 0, "last_packet": None, "records": 0, "error": None},
-    })
+    snapshot = Snapshot(
+        conversion=conversion,
+        requests={
+            "SchoolInfo": {"msg_id": "A", "packets": 1, "last_packet": 1, "records": 1, "error": None},
+            "StudentPersonal": {"msg_id": "B", "packets": 3, "last_packet": None, "records": 900, "error": None},
+            "GradingCategory": {"msg_id": "C", "packets": 0, "last_packet": None, "records": 0, "error": None},
+        },
+    )
     text = pull.no_answer_message(snapshot, 120, conversion)
     assert text.startswith("No answer for GradingCategory within 120 s.") and "stopped answering" not in text
     assert "StudentPersonal stopped after packet 3" in text
@@ -206,6 +228,7 @@ def test_an_answer_that_stopped_half_way_while_the_rest_arrived_names_the_oversi
 
 # --- register/Register.php createAclAckMessage + acl/ACL.php; no ZoneReady -----------------------------------------
 
+
 def test_the_connection_test_reads_the_acl_and_says_what_to_ask_for(conversion, strict_zone):
     job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
     assert job.state == JobState.SUCCEEDED, job.error
@@ -213,8 +236,10 @@ def test_the_connection_test_reads_the_acl_and_says_what_to_ask_for(conversion, 
     assert "zone readiness not reported" in job.message and "NOT ready" not in job.message
     assert job.detail["acl"]["reported"] and all(job.detail["acl"]["request"].values())
 
-    strict_zone.zone.define_agent(zis_service.source_id(conversion), AgentAcl(
-        request=tuple(n for n in DEFAULT_ACL.request if n != "StudentPersonal")))
+    strict_zone.zone.define_agent(
+        zis_service.source_id(conversion),
+        AgentAcl(request=tuple(n for n in DEFAULT_ACL.request if n != "StudentPersonal")),
+    )
     job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
     assert job.state == JobState.FAILED
     assert "may NOT request StudentPersonal" in job.error
@@ -233,6 +258,7 @@ def test_the_default_profile_reports_no_acl_and_a_ready_zone(conversion):
 
 
 # --- one advice table -------------------------------------------------------------------------------------------
+
 
 def test_every_sif_error_and_http_failure_has_advice_from_the_one_table(conversion):
     for category in ERROR_CATEGORIES:
@@ -253,9 +279,15 @@ def test_every_sif_error_and_http_failure_has_advice_from_the_one_table(conversi
 
 # --- SifProcessRequest.php authenticateAgent: a missing credential is an HTTP 500, not a SIF answer --------------
 
+
 def test_a_missing_credential_reads_as_such_not_only_retry_later(conversion):
-    with ZisSimulator(SPEC, zone_id="ALPHA", profile="strict", agents=(zis_service.source_id(conversion),),
-                      credentials=("kimono", "s3cret")) as zis:
+    with ZisSimulator(
+        SPEC,
+        zone_id="ALPHA",
+        profile="strict",
+        agents=(zis_service.source_id(conversion),),
+        credentials=("kimono", "s3cret"),
+    ) as zis:
         conversion.zis_url, conversion.zone_id = zis.base_url + "/zones", "ALPHA"
         conversion.save()
         job = run(conversion, JobKind.TEST_CONNECTION, connection.run_test_connection)
@@ -269,6 +301,7 @@ def test_a_missing_credential_reads_as_such_not_only_retry_later(conversion):
 
 # --- the advice as a strict zone makes it read: Agent.php checkSourceId (8/2), Request.php (4/5) ---------------
 
+
 def test_an_agent_the_zone_does_not_know_is_told_to_define_it(conversion):
     with ZisSimulator(SPEC, zone_id="ALPHA", profile="strict", agents=("SOMEONE_ELSE",)) as zis:
         conversion.zis_url, conversion.zone_id = zis.base_url + "/zones", "ALPHA"
@@ -280,8 +313,10 @@ def test_an_agent_the_zone_does_not_know_is_told_to_define_it(conversion):
 
 
 def test_a_pull_of_an_object_outside_the_acl_says_which_permission_to_ask_for(conversion, strict_zone):
-    strict_zone.zone.define_agent(zis_service.source_id(conversion), AgentAcl(
-        request=tuple(n for n in DEFAULT_ACL.request if n != "StaffPersonal")))
+    strict_zone.zone.define_agent(
+        zis_service.source_id(conversion),
+        AgentAcl(request=tuple(n for n in DEFAULT_ACL.request if n != "StaffPersonal")),
+    )
     job = run(conversion, JobKind.PULL, pull.run_pull)
     assert job.state == JobState.FAILED
     assert job.detail["sif_error"]["object"] == "StaffPersonal"
@@ -296,8 +331,7 @@ def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conv
     spec = DistrictSpec(students=10, schools=1, courses_per_school=0, sections_per_student=0, seed=8)
     empty = ["SchoolCourseInfo", "SectionInfo", "StudentSectionEnrollment", "GradingCategory"]
     for profile in ("default", "strict"):
-        with ZisSimulator(spec, zone_id="ALPHA", profile=profile,
-                          agents=(zis_service.source_id(conversion),)) as zis:
+        with ZisSimulator(spec, zone_id="ALPHA", profile=profile, agents=(zis_service.source_id(conversion),)) as zis:
             conversion.zis_url, conversion.zone_id = zis.base_url + "/zones", "ALPHA"
             conversion.save()
             job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
@@ -316,6 +350,7 @@ def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conv
 
 # --- event/Event.php publishEvent: an event nobody subscribes to ends in a PHP fatal error ----------------------
 
+
 @pytest.fixture
 def zis_profile():
     return "strict"  # for the grade passback fixture borrowed below: this behaviour is the strict profile's
@@ -325,14 +360,21 @@ from tests.conversion.test_gradepassback import DUE, first_course, paused  # noq
 
 
 def test_grades_for_a_zone_where_powerschool_does_not_subscribe_fail_with_advice_and_go_later(paused, settings):
-    from conversion.models import GpbStatus, GradePassbackItem, JobKind as Kind
+    from conversion.models import GpbStatus, GradePassbackItem
+    from conversion.models import JobKind as Kind
     from conversion.services import gradepassback
 
     settings.ZIS_CLIENT_OPTIONS = {"timeout": 10.0, "retries": 1, "retry_delay": 0.01}
     conversion, zis, canvas, inbound = paused
     course, (s1, *_) = first_course(canvas)
-    essay = canvas.add_assignment(f"sis_course_id:{course.sis_course_id}", name="Lab 9", points_possible=10, group="Homework",
-                                  post_to_sis=True, due_at=DUE)
+    essay = canvas.add_assignment(
+        f"sis_course_id:{course.sis_course_id}",
+        name="Lab 9",
+        points_possible=10,
+        group="Homework",
+        post_to_sis=True,
+        due_at=DUE,
+    )
     canvas.grade(essay.id, f"sis_user_id:{s1}", score=7)
     zis.zone.provider_subscribes = False  # PowerSchool's grade write-back is off: no subscriber at all
     job = run(conversion, Kind.GRADE_PASSBACK, gradepassback.run_grade_passback)
@@ -346,4 +388,6 @@ def test_grades_for_a_zone_where_powerschool_does_not_subscribe_fail_with_advice
     again = run(conversion, Kind.GRADE_PASSBACK, gradepassback.run_grade_passback)
     assert again.state == JobState.SUCCEEDED, again.error
     assert [(w.object_name, w.action) for w in zis.grade_write_backs] == [
-        ("GradingAssignment", "Add"), ("GradingAssignmentScore", "Add")]
+        ("GradingAssignment", "Add"),
+        ("GradingAssignmentScore", "Add"),
+    ]

@@ -5,6 +5,7 @@ Progress, then a remaster).
 canvas-lms sources the simulator follows here: app/models/sis_batch.rb `generate_diff` (change_threshold),
 `restore_states_later` / `restore_states_for_batch`; app/controllers/sis_imports_api_controller.rb#restore_states;
 app/models/progress.rb and GET /api/v1/progress/:id."""
+
 from __future__ import annotations
 
 import csv
@@ -14,16 +15,23 @@ import threading
 import time
 
 import pytest
-from canvas.client import CanvasClient
 from django.db import connection
 from django.urls import reverse
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
 from conversion import jobs
 from conversion.models import (
-    Artifact, AuditEvent, ConversionState, Job, JobKind, JobState, SyncRun, SyncState,
+    Artifact,
+    AuditEvent,
+    ConversionState,
+    Job,
+    JobKind,
+    JobState,
+    SyncRun,
+    SyncState,
 )
 from conversion.services import removals, sync, sync_undo
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 
@@ -60,7 +68,8 @@ def schools_of(run: SyncRun) -> dict[str, str]:
 
 
 def test_a_held_sync_shows_what_it_would_remove_per_school_with_a_csv_then_its_release_goes(
-        conversion, consultant, district_admin, client):
+    conversion, consultant, district_admin, client
+):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         live(conversion)
         first = nightly(conversion)
@@ -83,13 +92,18 @@ def test_a_held_sync_shows_what_it_would_remove_per_school_with_a_csv_then_its_r
 
         listing = Artifact.objects.get(job=held.job, kind="removal_list")
         client.force_login(district_admin)
-        page = client.get(reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])).content.decode()
+        page = client.get(
+            reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])
+        ).content.decode()
         assert f"{totals['enrollments']} of {held.removals['enrollments_before']} enrollments" in page
         assert all(name in page for name in names.values())
         assert reverse("artifact", args=[conversion.district.slug, conversion.school_year, listing.pk]) in page
         response = client.get(reverse("artifact", args=[conversion.district.slug, conversion.school_year, listing.pk]))
-        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content if response.streaming else
-                                                       [response.content]).decode())))
+        rows = list(
+            csv.reader(
+                io.StringIO(b"".join(response.streaming_content if response.streaming else [response.content]).decode())
+            )
+        )
         assert rows[0] == removals.CSV_HEADER and len(rows) - 1 == listing.rows
         assert {r[2] for r in rows[1:]} == {"enrollments"} and {r[1] for r in rows[1:]} == set(names.values())
 
@@ -111,7 +125,10 @@ def test_a_school_s_own_threshold_holds_a_night_the_district_threshold_lets_thro
         school = sorted(schools_of(first))[0]
         sync.set_thresholds(conversion, user=consultant, district="90", schools=f"{school} = 5\n")
         conversion.district.refresh_from_db()
-        assert (conversion.district.sync_deletion_threshold, conversion.district.sync_school_thresholds) == (90, {school: 5})
+        assert (conversion.district.sync_deletion_threshold, conversion.district.sync_school_thresholds) == (
+            90,
+            {school: 5},
+        )
         event = AuditEvent.objects.get(action="sync_thresholds")
         assert event.actor == consultant and event.detail["from"] == {"district": 10, "schools": {}}
         zis.update_spec(sections_per_student=2)
@@ -155,8 +172,11 @@ def test_undo_restores_the_import_in_canvas_with_a_progress_then_a_remaster_foll
         live(conversion)
         first, second = two_nights(conversion, zis)
         # Dropped as the district's roster policy says (diffing_drop_status, "inactive" by default).
-        dropped = {(e.section_id, e.user_id) for e in canvas_sim.state.enrollments.values()
-                   if e.workflow_state in ("inactive", "deleted")}
+        dropped = {
+            (e.section_id, e.user_id)
+            for e in canvas_sim.state.enrollments.values()
+            if e.workflow_state in ("inactive", "deleted")
+        }
         assert dropped
 
         job = sync_undo.start_undo(second, user=consultant, reason="The SIS lost two schedules by mistake")
@@ -177,7 +197,9 @@ def test_undo_restores_the_import_in_canvas_with_a_progress_then_a_remaster_foll
             time.sleep(0.02)
         assert (job.current, job.total, job.state) == (0, 100, JobState.RUNNING)
         client.force_login(consultant)
-        part = client.get(reverse("job", args=[conversion.district.slug, conversion.school_year, job.pk])).content.decode()
+        part = client.get(
+            reverse("job", args=[conversion.district.slug, conversion.school_year, job.pk])
+        ).content.decode()
         assert '<progress max="100" value="0"' in part and "Canvas is restoring import" in part
         canvas_sim.resume_imports()
         worker.join(timeout=30)
@@ -205,7 +227,9 @@ def test_undo_restores_the_import_in_canvas_with_a_progress_then_a_remaster_foll
         assert whole.full_import_reason.startswith(f"undo of sync {second.pk}")
         assert canvas_import(canvas_sim, whole.canvas_import_id).diffing_data_set_identifier is None
 
-        page = client.get(reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])).content.decode()
+        page = client.get(
+            reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])
+        ).content.decode()
         assert "Restored" in page
 
 
@@ -222,7 +246,9 @@ def test_undo_of_deletions_only_is_reported_partially_restored(conversion, consu
         assert "partially restored" in job.message
         assert AuditEvent.objects.get(action="sync_undone").summary.startswith("Canvas partially restored import")
         client.force_login(consultant)
-        page = client.get(reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])).content.decode()
+        page = client.get(
+            reverse("district_section", args=[conversion.district.slug, conversion.school_year, "syncs"])
+        ).content.decode()
         assert "Partially restored" in page
 
 
@@ -261,13 +287,18 @@ def test_undo_is_refused_for_imports_canvas_cannot_restore(conversion, consultan
 
         # The page's button, pressed by a district admin: refused with the reason, no job.
         client.force_login(district_admin)
-        response = client.post(reverse("undo_sync", args=[conversion.district.slug, conversion.school_year, second.pk]),
-                               {"reason": "please"}, follow=True)
+        response = client.post(
+            reverse("undo_sync", args=[conversion.district.slug, conversion.school_year, second.pk]),
+            {"reason": "please"},
+            follow=True,
+        )
         assert "This sync cannot be undone" in response.content.decode()
         assert Job.objects.filter(kind=JobKind.SYNC_UNDO).count() == 1
 
 
-def test_the_sync_history_offers_undo_and_thresholds_to_consultants_only(conversion, consultant, district_admin, client):
+def test_the_sync_history_offers_undo_and_thresholds_to_consultants_only(
+    conversion, consultant, district_admin, client
+):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         live(conversion)
         run = nightly(conversion)
@@ -276,11 +307,16 @@ def test_the_sync_history_offers_undo_and_thresholds_to_consultants_only(convers
         page = client.get(url).content.decode()
         assert reverse("undo_sync", args=[conversion.district.slug, conversion.school_year, run.pk]) in page
         assert 'id="district-threshold">10%' in page and "Save the thresholds" in page
-        response = client.post(reverse("sync_thresholds", args=[conversion.district.slug, conversion.school_year]),
-                               {"district": "15", "schools": ""}, follow=True)
+        response = client.post(
+            reverse("sync_thresholds", args=[conversion.district.slug, conversion.school_year]),
+            {"district": "15", "schools": ""},
+            follow=True,
+        )
         assert 'id="district-threshold">15%' in response.content.decode()
-        client.post(reverse("undo_sync", args=[conversion.district.slug, conversion.school_year, run.pk]),
-                    {"reason": "Wrong roster"})
+        client.post(
+            reverse("undo_sync", args=[conversion.district.slug, conversion.school_year, run.pk]),
+            {"reason": "Wrong roster"},
+        )
         assert Job.objects.get(kind=JobKind.SYNC_UNDO).params["sync_run"] == run.pk
         client.force_login(district_admin)
         page = client.get(url).content.decode()

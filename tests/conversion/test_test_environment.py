@@ -1,4 +1,5 @@
 """The suite itself: it must run on the real servers, or it proves nothing about them."""
+
 from django.conf import settings
 from django.db import connection
 

@@ -4,6 +4,7 @@ Real Canvas lists the CSVs inside the zip in `csv_attachments`, and nothing whil
 upload's own name is never shown. After a 5xx or a timeout on the upload, the job must neither upload twice nor
 adopt an import that is not its own.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,9 +12,9 @@ import io
 import zipfile
 
 import pytest
-from canvas.client import CanvasClient
 from django.utils import timezone
 
+from canvas.client import CanvasClient
 from conversion.services import canvas_import
 from conversion.services.canvas_import import UploadUndecided, job_token
 from tests.conversion.canvas_fake import FakeCanvas, FakeImport
@@ -38,16 +39,24 @@ class Sleeps:
 
 
 def client(fake: FakeCanvas) -> CanvasClient:
-    return CanvasClient("https://canvas.example", "T", http_transport=fake.transport(), sleep=lambda s: None,
-                        max_retries=2)
+    return CanvasClient(
+        "https://canvas.example", "T", http_transport=fake.transport(), sleep=lambda s: None, max_retries=2
+    )
 
 
 def submit(fake: FakeCanvas, *, job_id: int = 41, state: dict | None = None, sleep=None, **options):
     state = {} if state is None else state
     with client(fake) as canvas:
         return canvas_import.submit_once(
-            canvas, "1", package(), state=state, save=state.update, token=job_token(job_id, "sync"),
-            sleep=sleep or Sleeps(), **(options or SYNC_OPTIONS))
+            canvas,
+            "1",
+            package(),
+            state=state,
+            save=state.update,
+            token=job_token(job_id, "sync"),
+            sleep=sleep or Sleeps(),
+            **(options or SYNC_OPTIONS),
+        )
 
 
 @pytest.mark.parametrize("failure", ["500", "timeout"])
@@ -69,11 +78,15 @@ def test_rerun_after_a_dead_worker_finds_its_import_by_the_csvs_canvas_lists():
     # The worker died between the upload and saving the id. Canvas shows job 41's import (finished) and job 4's
     # import (same options): only the CSV names tell them apart, and job 4 must not be mistaken for job 41.
     fake = FakeCanvas()
-    ours = fake.add(FakeImport(fake.next_id(), [f"users-{job_token(41, 'sync')}_filtered.csv",
-                                                f"enrollments-{job_token(41, 'sync')}.csv"], SYNC_OPTIONS,
-                               workflow_state="imported"))
-    fake.add(FakeImport(fake.next_id(), [f"users-{job_token(4, 'sync')}.csv"], SYNC_OPTIONS,
-                        workflow_state="imported"))
+    ours = fake.add(
+        FakeImport(
+            fake.next_id(),
+            [f"users-{job_token(41, 'sync')}_filtered.csv", f"enrollments-{job_token(41, 'sync')}.csv"],
+            SYNC_OPTIONS,
+            workflow_state="imported",
+        )
+    )
+    fake.add(FakeImport(fake.next_id(), [f"users-{job_token(4, 'sync')}.csv"], SYNC_OPTIONS, workflow_state="imported"))
     state = {"submitting_at": (timezone.now() - dt.timedelta(minutes=1)).isoformat()}
     assert submit(fake, state=state) == ours.id
     assert fake.posts == []
@@ -84,8 +97,7 @@ def test_queued_imports_of_other_users_or_data_sets_are_not_waited_for():
     # sync's import (no diffing identifier) and one by another API user: neither can be this job's.
     fake = FakeCanvas(fail_posts=1, created_despite_failure=False)
     fake.add(FakeImport(fake.next_id(), [], {}, starts_after_polls=None))
-    fake.add(FakeImport(fake.next_id(), [], SYNC_OPTIONS, user={"id": 99, "name": "someone"},
-                        starts_after_polls=None))
+    fake.add(FakeImport(fake.next_id(), [], SYNC_OPTIONS, user={"id": 99, "name": "someone"}, starts_after_polls=None))
     sleeps = Sleeps()
     import_id = submit(fake, sleep=sleeps)
     assert len(fake.posts) == 2 and import_id == fake.posts[1].id
@@ -104,8 +116,9 @@ def test_a_queued_import_that_may_be_ours_and_never_starts_stops_the_job_within_
 
 def test_a_started_import_listing_other_files_is_not_ours():
     fake = FakeCanvas(fail_posts=1, created_despite_failure=False)
-    fake.add(FakeImport(fake.next_id(), [f"users-{job_token(412, 'sync')}.csv"], SYNC_OPTIONS,
-                        workflow_state="importing"))
+    fake.add(
+        FakeImport(fake.next_id(), [f"users-{job_token(412, 'sync')}.csv"], SYNC_OPTIONS, workflow_state="importing")
+    )
     import_id = submit(fake)
     assert len(fake.posts) == 2 and import_id == fake.posts[1].id
 
@@ -116,10 +129,12 @@ def test_csvs_inside_the_zip_are_named_after_the_job_and_job_1_never_matches_job
         assert sorted(archive.namelist()) == ["enrollments-sifconvert-sync-job1.csv", "users-sifconvert-sync-job1.csv"]
         assert archive.read("users-sifconvert-sync-job1.csv").startswith(b"user_id,login_id")
     assert canvas_import.name_entries(named, job_token(1, "sync")) == canvas_import.name_entries(
-        named, job_token(1, "sync"))  # already named: left as it is
+        named, job_token(1, "sync")
+    )  # already named: left as it is
     expected = canvas_import.Expected(job_token(1, "sync"), {})
     twelve = FakeImport(1, [f"users-{job_token(12, 'sync')}.csv"], {}, workflow_state="imported")
     one = FakeImport(2, [f"users-{job_token(1, 'sync')}_filtered.csv"], {}, workflow_state="imported")
     from canvas.models import SisImport
+
     assert not expected.carries_token(SisImport.from_json(twelve.as_json()))
     assert expected.carries_token(SisImport.from_json(one.as_json()))

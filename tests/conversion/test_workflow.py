@@ -1,4 +1,5 @@
 """The workflow's rules: each illegal move is refused with a reason a person can act on."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,9 @@ def finished_job(conversion, kind, state=JobState.SUCCEEDED, **detail):
 
 
 def complete_snapshot(conversion):
-    return Snapshot.objects.create(conversion=conversion, state=SnapshotState.COMPLETE, completed_at=timezone.now(),
-                                   fingerprint="f" * 64)
+    return Snapshot.objects.create(
+        conversion=conversion, state=SnapshotState.COMPLETE, completed_at=timezone.now(), fingerprint="f" * 64
+    )
 
 
 def test_step_one_needs_zis_details_and_checklist(conversion, district_admin):
@@ -61,7 +63,9 @@ def test_district_admin_confirms_agent_setup_with_an_audited_approval(conversion
 
 def test_consultant_cannot_approve_for_the_district(conversion, consultant):
     fill_step_one(conversion)
-    assert "Only a district admin of this district can do this" in refused(conversion, "confirm_agent_setup", consultant)
+    assert "Only a district admin of this district can do this" in refused(
+        conversion, "confirm_agent_setup", consultant
+    )
     assert conversion.state == S.AGENT_SETUP
 
 
@@ -128,8 +132,9 @@ def test_mapping_approval_is_tied_to_the_current_diff(conversion, district_admin
     # New data (a newer snapshot) makes the old diff stale: it can no longer be approved.
     complete_snapshot(conversion)
     assert "No mapping check" in refused(conversion, "approve_mapping", district_admin)
-    fresh = MappingDiff.objects.create(conversion=conversion, snapshot=Snapshot.objects.latest_complete(conversion),
-                                       fingerprint="b" * 64)
+    fresh = MappingDiff.objects.create(
+        conversion=conversion, snapshot=Snapshot.objects.latest_complete(conversion), fingerprint="b" * 64
+    )
     perform(conversion, "approve_mapping", user=district_admin)
     assert Approval.objects.get(kind=ApprovalKind.MAPPING).subject == f"mapping_diff:{fresh.pk}"
 

@@ -1,4 +1,5 @@
 """Hardening tests share the conversion tests' personas (as tests/browser does)."""
+
 from tests.conversion.conftest import (  # noqa: F401 (fixtures)
     consultant,
     conversion,

@@ -1,4 +1,5 @@
 """What the fake ZIS servers of the hardening tests share: acking what the agent posts, as a ZIS does."""
+
 from __future__ import annotations
 
 import re

@@ -1,13 +1,14 @@
 """Canvas throttling, errors and hangs through a product job: bounded retries, clear job errors, and
 nothing half-applied."""
+
 from __future__ import annotations
 
 import pytest
-from canvas.client import CanvasClient
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
 from conversion.models import ConversionState, JobKind, JobState, MappingDiff, SyncRun, SyncState
 from conversion.services import mapping, pull, sync
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN, simulated_district
 
@@ -18,7 +19,6 @@ SPEC = DistrictSpec(students=60, schools=2, school_year=2027, seed=31)
 @pytest.fixture(autouse=True)
 def quick_backoff(settings):
     settings.CANVAS_CLIENT_OPTIONS = {"max_retries": 3, "backoff_base": 0.01, "backoff_cap": 0.05, "timeout": 1.0}
-
 
 
 def test_a_canvas_that_keeps_answering_503_fails_the_mapping_cleanly(conversion):
@@ -33,7 +33,9 @@ def test_a_canvas_that_keeps_answering_503_fails_the_mapping_cleanly(conversion)
         assert not MappingDiff.objects.exists()  # nothing half-written
 
 
-@pytest.mark.parametrize("fault", [{"status": 500, "count": 2}, {"status": 503, "count": 2}, {"hang_seconds": 2.0, "count": 1}])
+@pytest.mark.parametrize(
+    "fault", [{"status": 500, "count": 2}, {"status": 503, "count": 2}, {"hang_seconds": 2.0, "count": 1}]
+)
 def test_passing_canvas_faults_are_retried_and_the_sync_completes(conversion, fault):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         conversion.state = ConversionState.LIVE
@@ -43,8 +45,11 @@ def test_passing_canvas_faults_are_retried_and_the_sync_completes(conversion, fa
         assert job.state == JobState.SUCCEEDED, job.error
         assert SyncRun.objects.get(job=job).state == SyncState.IMPORTED
         with CanvasClient(canvas_sim.url, TOKEN) as client:
-            mine = [i for i in client.iter_sis_imports("self")
-                    if any("sync-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])]
+            mine = [
+                i
+                for i in client.iter_sis_imports("self")
+                if any("sync-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])
+            ]
         assert len(mine) == 1  # a failed or timed-out upload that Canvas did take is not sent again
 
 
@@ -53,7 +58,9 @@ def test_a_throttled_canvas_still_gets_the_sync(conversion, settings):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         conversion.state = ConversionState.LIVE
         conversion.save()
-        canvas_sim.set_throttle(enabled=True, model="harsh", mode="429", capacity=200, drain_per_second=100, request_cost=60)
+        canvas_sim.set_throttle(
+            enabled=True, model="harsh", mode="429", capacity=200, drain_per_second=100, request_cost=60
+        )
         job = run(conversion, JobKind.SYNC, sync.run_sync)
         assert job.state == JobState.SUCCEEDED, job.error
         assert SyncRun.objects.get(job=job).state == SyncState.IMPORTED

@@ -3,6 +3,7 @@ files, `check --deploy` clean, DEBUG off in scripts/start, and an old demo datab
 
 Settings are read at start, so each case runs a fresh interpreter with the environment it describes.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,19 +23,29 @@ from conversion.models import District
 REPO = Path(__file__).resolve().parents[2]
 OLD_PUBLIC_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
 # What settings_test.py and scripts/test put into the environment; a case starts from none of it.
-CLEARED = ("DATABASE_URL", "DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DJANGO_DEBUG", "PEER_ALLOWED_NETWORKS",
-           "DJANGO_SECURE_COOKIES", "DJANGO_SETTINGS_MODULE", "SIFCONVERT_VAR_DIR", "DJANGO_ALLOW_ASYNC_UNSAFE")
+CLEARED = (
+    "DATABASE_URL",
+    "DJANGO_SECRET_KEY",
+    "FIELD_ENCRYPTION_KEYS",
+    "DJANGO_DEBUG",
+    "PEER_ALLOWED_NETWORKS",
+    "DJANGO_SECURE_COOKIES",
+    "DJANGO_SETTINGS_MODULE",
+    "SIFCONVERT_VAR_DIR",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
 
 
 def run_python(code: str, var_dir: Path, **env) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in CLEARED}
     base.update({"DJANGO_SETTINGS_MODULE": "conversion.settings", "SIFCONVERT_VAR_DIR": str(var_dir), **env})
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=base, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=base, capture_output=True, text=True, timeout=120)
 
 
-SHOW_KEYS = ("import django, json; django.setup(); from django.conf import settings; "
-             "print(json.dumps([settings.SECRET_KEY, settings.FIELD_ENCRYPTION_KEYS]))")
+SHOW_KEYS = (
+    "import django, json; django.setup(); from django.conf import settings; "
+    "print(json.dumps([settings.SECRET_KEY, settings.FIELD_ENCRYPTION_KEYS]))"
+)
 
 
 def mode(path: Path) -> int:
@@ -61,9 +72,11 @@ def test_the_embedded_default_makes_its_own_keys_in_an_owner_only_file(tmp_path)
 
 def test_the_embedded_database_and_its_folder_are_owner_only(tmp_path):
     var = tmp_path / "var"
-    code = ("import django, sqlite3; django.setup(); from django.db import connection; "
-            "connection.ensure_connection(); connection.cursor().execute('CREATE TABLE t (x)'); "
-            "print(connection.settings_dict['NAME'])")
+    code = (
+        "import django, sqlite3; django.setup(); from django.db import connection; "
+        "connection.ensure_connection(); connection.cursor().execute('CREATE TABLE t (x)'); "
+        "print(connection.settings_dict['NAME'])"
+    )
     result = run_python(code, var)
     assert result.returncode == 0, result.stderr
     database = Path(result.stdout.strip().splitlines()[-1])
@@ -93,13 +106,17 @@ def test_production_refuses_to_start_without_its_own_keys(tmp_path):
 
 def test_check_deploy_with_production_settings_reports_nothing(tmp_path):
     env = {
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/sifconvert", "DJANGO_DEBUG": "0",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/sifconvert",
+        "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "k" + Fernet.generate_key().decode() + Fernet.generate_key().decode(),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "DJANGO_SECURE_COOKIES": "1",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_SECURE_COOKIES": "1",
         "DJANGO_ALLOWED_HOSTS": "sif.example.org",
     }
-    code = ("import sys; from django.core.management import execute_from_command_line; "
-            "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])")
+    code = (
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+    )
     result = run_python(code, tmp_path / "var", **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
@@ -109,8 +126,12 @@ def test_scripts_start_runs_with_debug_off_unless_asked():
     script = (REPO / "scripts" / "start").read_text()
     line = next(line for line in script.splitlines() if line.startswith("export DJANGO_DEBUG="))
     for given, expected in (("", "0"), ("1", "1")):
-        out = subprocess.run(["bash", "-c", f"{line}; echo \"$DJANGO_DEBUG\""], capture_output=True, text=True,
-                             env={"PATH": os.environ["PATH"], **({"DJANGO_DEBUG": given} if given else {})})
+        out = subprocess.run(
+            ["bash", "-c", f'{line}; echo "$DJANGO_DEBUG"'],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ["PATH"], **({"DJANGO_DEBUG": given} if given else {})},
+        )
         assert out.stdout.strip() == expected
 
 
@@ -122,8 +143,8 @@ def test_a_404_and_a_500_show_the_products_pages_not_debug_output(client, consul
     assert response.status_code == 404
     body = response.content.decode()
     assert "There is no such page" in body and "URLconf" not in body and "urlpatterns" not in body
-    from django.views.defaults import server_error
     from django.test import RequestFactory
+    from django.views.defaults import server_error
 
     page = server_error(RequestFactory().get("/")).content.decode()
     assert "Something went wrong" in page and "Traceback" not in page
@@ -134,8 +155,10 @@ def test_credentials_of_an_old_demo_database_stay_readable_and_are_reencrypted(d
     settings.FIELD_ENCRYPTION_LEGACY_SECRETS = [OLD_PUBLIC_KEY]
     legacy = Fernet(crypto._derived_key(OLD_PUBLIC_KEY))
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {District._meta.db_table} SET canvas_token = %s WHERE id = %s",
-                       [legacy.encrypt(b"old-demo-token").decode(), district.pk])
+        cursor.execute(
+            f"UPDATE {District._meta.db_table} SET canvas_token = %s WHERE id = %s",
+            [legacy.encrypt(b"old-demo-token").decode(), district.pk],
+        )
     district.refresh_from_db()
     assert district.canvas_token == "old-demo-token"
     assert crypto.reencrypt_stored() == 1
@@ -159,8 +182,9 @@ def test_migration_0007_keeps_the_first_2000_characters_of_older_long_reasons():
         executor.migrate(before)
         apps = executor.loader.project_state(before).apps
         district = apps.get_model("conversion", "District").objects.create(name="Old", slug="old")
-        apps.get_model("conversion", "AuditEvent").objects.create(district=district, actor_label="x", action="a",
-                                                                   summary="s", reason="r" * 2_400_000)
+        apps.get_model("conversion", "AuditEvent").objects.create(
+            district=district, actor_label="x", action="a", summary="s", reason="r" * 2_400_000
+        )
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(after)

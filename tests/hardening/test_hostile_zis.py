@@ -1,4 +1,5 @@
 """A ZIS that answers SIF_GetMessage with hostile XML: the pull fails clearly and stores nothing from it."""
+
 from __future__ import annotations
 
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,19 +11,27 @@ from tests.hardening.fakezis import ack_for, pull_against
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NS = 'xmlns="http://www.sifinfo.org/infrastructure/2.x"'
-BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-                  f'<SIF_Message {NS} Version="2.4"><SIF_Ack><SIF_OriginalMsgId>&lol2;</SIF_OriginalMsgId>'
-                  '</SIF_Ack></SIF_Message>').encode()
-EXTERNAL = ('<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-            f'<SIF_Message {NS} Version="2.4"><SIF_Ack><SIF_OriginalMsgId>&x;</SIF_OriginalMsgId></SIF_Ack>'
-            '</SIF_Message>').encode()
+BILLION_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+    f'<SIF_Message {NS} Version="2.4"><SIF_Ack><SIF_OriginalMsgId>&lol2;</SIF_OriginalMsgId>'
+    "</SIF_Ack></SIF_Message>"
+).encode()
+EXTERNAL = (
+    '<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    f'<SIF_Message {NS} Version="2.4"><SIF_Ack><SIF_OriginalMsgId>&x;</SIF_OriginalMsgId></SIF_Ack>'
+    "</SIF_Message>"
+).encode()
 HOSTILE = {
     "entity expansion": BILLION_LAUGHS,
     "external entity": EXTERNAL,
-    "huge body": b'<?xml version="1.0"?><SIF_Message ' + NS.encode() + b'><SIF_Ack>' + b"<x>a</x>" * 700_000
+    "huge body": b'<?xml version="1.0"?><SIF_Message '
+    + NS.encode()
+    + b"><SIF_Ack>"
+    + b"<x>a</x>" * 700_000
     + b"</SIF_Ack></SIF_Message>",
-    "invalid encoding": b'<?xml version="1.0" encoding="UTF-8"?><SIF_Message ' + NS.encode()
-    + b'><SIF_Ack><SIF_Desc>\xff\xfe\xc3</SIF_Desc></SIF_Ack></SIF_Message>',
+    "invalid encoding": b'<?xml version="1.0" encoding="UTF-8"?><SIF_Message '
+    + NS.encode()
+    + b"><SIF_Ack><SIF_Desc>\xff\xfe\xc3</SIF_Desc></SIF_Ack></SIF_Message>",
     "wrong namespace": b'<?xml version="1.0"?><SIF_Message xmlns="urn:not-sif"><SIF_Ack/></SIF_Message>',
 }
 

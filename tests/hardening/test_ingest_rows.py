@@ -1,22 +1,24 @@
 """The ingest stores each object's XML with the keys the typed record gives, reads back the typed record's
 fields, and stores each object once."""
+
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+
+from conversion.models import SifRecord, Snapshot
+from conversion.services.sifdata import data_of, iter_payload_elements, record_data, row_values, store_rows
 from sifclient.errors import SifXmlError
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.records import RECORD_TYPES, record_from_xml
 from sifclient.safexml import SIF_NS, q
 from sifclient.zis import iter_response_packets
 
-from conversion.models import SifRecord, Snapshot
-from conversion.services.sifdata import data_of, iter_payload_elements, record_data, row_values, store_rows
-
-SPEC = DistrictSpec(students=40, schools=2, school_year=2027, seed=5, previous_school_years=True,
-                    excluded_schools=True, smp_on=True)
+SPEC = DistrictSpec(
+    students=40, schools=2, school_year=2027, seed=5, previous_school_years=True, excluded_schools=True, smp_on=True
+)
 
 
 def typed_keys(record, key):
@@ -24,18 +26,25 @@ def typed_keys(record, key):
     data = record_data(record)
     extended = data.get("extended_elements") or {}
     year = data.get("school_year")
-    return (record.OBJECT_NAME, data.get("ref_id") or f"{record.OBJECT_NAME}#{key}#0", str(data.get("local_id") or "")[:64],
-            str(extended.get("DCID") or "")[:32], str(data.get("school_ref_id") or "")[:64],
-            year if isinstance(year, int) else None, data)
+    return (
+        record.OBJECT_NAME,
+        data.get("ref_id") or f"{record.OBJECT_NAME}#{key}#0",
+        str(data.get("local_id") or "")[:64],
+        str(extended.get("DCID") or "")[:32],
+        str(data.get("school_ref_id") or "")[:64],
+        year if isinstance(year, int) else None,
+        data,
+    )
 
 
 def assert_same(element, key="x#1#0"):
     row = row_values(element, key, 0)
-    stored = (row.object_name, row.ref_id, row.local_id, row.dcid, row.school_ref_id, row.school_year,
-              data_of(row.xml))
+    stored = (row.object_name, row.ref_id, row.local_id, row.dcid, row.school_ref_id, row.school_year, data_of(row.xml))
     assert stored == typed_keys(record_from_xml(element), key)
-    assert row.extended_names.split("\t") == list(record_data(record_from_xml(element))["extended_elements"]) \
+    assert (
+        row.extended_names.split("\t") == list(record_data(record_from_xml(element))["extended_elements"])
         or not row.extended_names
+    )
 
 
 @pytest.mark.parametrize("object_name", sorted(set(PUBLISHED_OBJECTS) & set(RECORD_TYPES)))
@@ -51,8 +60,9 @@ def test_packet_walk_matches_the_typed_stream():
     for packet in iter_response_packets(SPEC, "StudentPersonal", 64 * 1024):
         fast = [row_values(e, "k", i) for i, e in enumerate(iter_payload_elements(packet.data, max_bytes=1 << 22))]
         slow = [typed_keys(r, "k") for i, r in enumerate(iter_payload_records(packet.data))]
-        assert [(r.object_name, r.ref_id, r.local_id, r.dcid, r.school_ref_id, r.school_year, data_of(r.xml))
-                for r in fast] == slow and fast
+        assert [
+            (r.object_name, r.ref_id, r.local_id, r.dcid, r.school_ref_id, r.school_year, data_of(r.xml)) for r in fast
+        ] == slow and fast
         assert len({r.digest for r in fast}) == len(fast)  # one digest per distinct object
 
 
@@ -60,8 +70,11 @@ texts = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.sampled_from(sorted(RECORD_TYPES)), st.lists(st.tuples(st.integers(0, 40), texts), max_size=8),
-       st.dictionaries(st.text("ABCDEFXYZ", min_size=1, max_size=5), texts, max_size=3))
+@given(
+    st.sampled_from(sorted(RECORD_TYPES)),
+    st.lists(st.tuples(st.integers(0, 40), texts), max_size=8),
+    st.dictionaries(st.text("ABCDEFXYZ", min_size=1, max_size=5), texts, max_size=3),
+)
 def test_arbitrary_object_content_gives_the_typed_row_or_the_same_refusal(object_name, edits, extended):
     """Fields filled with arbitrary text (bad ints and dates included): the object is stored, and reading it
     back gives the typed record's fields, or the same refusal the typed record gives."""
@@ -94,7 +107,8 @@ def test_arbitrary_object_content_gives_the_typed_row_or_the_same_refusal(object
         assert str(fast_error.value) == str(exc)
         return
     assert (row.local_id, row.dcid, row.school_ref_id, data_of(row.xml)) == typed_keys(record, "k")[2:5] + (
-        typed_keys(record, "k")[6],)
+        typed_keys(record, "k")[6],
+    )
 
 
 @pytest.mark.django_db
@@ -113,6 +127,7 @@ def test_a_repeated_refid_is_stored_once(conversion):
 
 
 # ---- payload_rows: a packet's keys read at once must be exactly what row_values reads object by object ----
+
 
 def _container(root):
     return next(root.iter(q("SIF_ObjectData")))
@@ -158,6 +173,7 @@ def _drop_first(tag):
     def edit(container):
         node = container[1].find(q(tag))
         node.getparent().remove(node)
+
     return edit
 
 
@@ -185,8 +201,11 @@ def _comments_and_blank_text(container):
 
 
 def _mixed_kinds(container):
-    container.append(etree.fromstring(
-        f'<SchoolInfo xmlns="{SIF_NS}" RefId="{"B" * 32}"><LocalId>5</LocalId><SchoolName>X</SchoolName></SchoolInfo>'))
+    container.append(
+        etree.fromstring(
+            f'<SchoolInfo xmlns="{SIF_NS}" RefId="{"B" * 32}"><LocalId>5</LocalId><SchoolName>X</SchoolName></SchoolInfo>'
+        )
+    )
 
 
 def _no_refid_and_bad_year(container):
@@ -215,20 +234,23 @@ def _emptied_holders(container):
             holder.remove(item)
 
 
-@pytest.mark.parametrize("object_name, edit", [
-    ("StudentPersonal", _one_more_extended),
-    ("StudentPersonal", _dcid_renamed_in_one),
-    ("StudentPersonal", _unnamed_extended),
-    ("StudentPersonal", _emptied_holders),
-    ("StudentPersonal", _drop_first("LocalId")),
-    ("StudentPersonal", _drop_first("SIF_ExtendedElements")),
-    ("StudentPersonal", _second_holder),
-    ("StudentPersonal", _dcid_with_child_and_spaces),
-    ("StudentPersonal", _comments_and_blank_text),
-    ("StudentPersonal", _mixed_kinds),
-    ("StudentSchoolEnrollment", _no_refid_and_bad_year),
-    ("StudentSchoolEnrollment", _drop_first("SIF_ExtendedElements")),
-])
+@pytest.mark.parametrize(
+    "object_name, edit",
+    [
+        ("StudentPersonal", _one_more_extended),
+        ("StudentPersonal", _dcid_renamed_in_one),
+        ("StudentPersonal", _unnamed_extended),
+        ("StudentPersonal", _emptied_holders),
+        ("StudentPersonal", _drop_first("LocalId")),
+        ("StudentPersonal", _drop_first("SIF_ExtendedElements")),
+        ("StudentPersonal", _second_holder),
+        ("StudentPersonal", _dcid_with_child_and_spaces),
+        ("StudentPersonal", _comments_and_blank_text),
+        ("StudentPersonal", _mixed_kinds),
+        ("StudentSchoolEnrollment", _no_refid_and_bad_year),
+        ("StudentSchoolEnrollment", _drop_first("SIF_ExtendedElements")),
+    ],
+)
 def test_odd_packets_give_the_rows_read_object_by_object(object_name, edit):
     packet = next(iter(iter_response_packets(SPEC, object_name, 64 * 1024)))
     rows = _assert_payload_rows_match(_edited(packet.data, edit))

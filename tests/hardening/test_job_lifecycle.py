@@ -1,6 +1,7 @@
 """Jobs under a hostile probe: one active job per kind in the database, claims that tell workers apart, writes
 that check the claim, cancel, capped re-sends, finished sync records, pruned snapshots, errors without paths,
 a broker that is down."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,13 +14,22 @@ from django.utils import timezone
 from conversion import jobs
 from conversion.celery import app as celery_app
 from conversion.models import (
-    AuditEvent, Job, JobKind, JobLost, JobState, SifRecord, Snapshot, SnapshotState, SyncRun, SyncState,
+    AuditEvent,
+    Job,
+    JobKind,
+    JobLost,
+    JobState,
+    SifRecord,
+    Snapshot,
+    SnapshotState,
+    SyncRun,
+    SyncState,
 )
 from conversion.services import schedule, sync
 from tests.conversion.jobhelpers import expire_lease
 
 pytestmark = pytest.mark.django_db(transaction=True)
-LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 def job_url(job: Job, suffix: str = "") -> str:
@@ -28,6 +38,7 @@ def job_url(job: Job, suffix: str = "") -> str:
 
 
 # ---- 1. one active job per conversion and kind, in the database --------------------------------------
+
 
 def test_the_database_refuses_a_second_active_job_of_a_kind(conversion):
     Job.objects.create(conversion=conversion, kind=JobKind.REMAP)
@@ -88,16 +99,25 @@ def test_every_pool_process_of_a_worker_claims_under_its_own_name(conversion, se
     ids = [jobs.start_job(conversion, kind, enqueue=False)[0].pk for kind in (JobKind.PULL, JobKind.TEST_CONNECTION)]
     # A fresh, single-threaded interpreter forks (forking this test process, with its threads, could deadlock).
     db = settings.DATABASES["default"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "conversion.settings_test",
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
-    done = subprocess.run([sys.executable, "-c", PREFORK, *map(str, ids)], env=env, capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "conversion.settings_test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PREFORK, *map(str, ids)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     children = done.stdout.split()
     names = [Job.objects.get(pk=pk).worker for pk in ids]
     assert all(Job.objects.get(pk=pk).state == JobState.SUCCEEDED for pk in ids)
     assert len(set(names)) == 2, names
-    for pid, name in zip(children, names):
+    for pid, name in zip(children, names, strict=False):
         assert f":{pid}:" in name, (pid, name)
 
 
@@ -122,16 +142,20 @@ def test_two_claims_in_one_process_have_different_names(conversion):
 
 # ---- 8. writes after the claim check that the writer still holds the job --------------------------------
 
+
 def test_a_run_that_lost_its_job_writes_no_progress_and_no_detail(conversion):
     job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
     raised = []
 
     def runner(j, progress):
         # Meanwhile another worker took the job over and is writing its own progress.
-        Job.objects.filter(pk=j.pk).update(worker="other:1:abcd", heartbeat_at=timezone.now(), message="other run",
-                                           detail={"owner": "other"})
-        for write in (lambda: progress.update(current=5, message="stale run", force=True),
-                      lambda: j.merge_detail({"import_id": 999})):
+        Job.objects.filter(pk=j.pk).update(
+            worker="other:1:abcd", heartbeat_at=timezone.now(), message="other run", detail={"owner": "other"}
+        )
+        for write in (
+            lambda: progress.update(current=5, message="stale run", force=True),
+            lambda: j.merge_detail({"import_id": 999}),
+        ):
             try:
                 write()
             except JobLost:
@@ -146,6 +170,7 @@ def test_a_run_that_lost_its_job_writes_no_progress_and_no_detail(conversion):
 
 # ---- 2. a consultant cancels a job ---------------------------------------------------------------------
 
+
 def test_a_running_job_stops_at_its_next_step_when_a_consultant_cancels_it(conversion, consultant):
     job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
     steps = []
@@ -153,8 +178,10 @@ def test_a_running_job_stops_at_its_next_step_when_a_consultant_cancels_it(conve
     def runner(j, progress):
         for step in range(1000):
             if step == 3:
-                assert jobs.cancel_job(Job.objects.get(pk=j.pk), user=consultant, reason="wrong zone") \
+                assert (
+                    jobs.cancel_job(Job.objects.get(pk=j.pk), user=consultant, reason="wrong zone")
                     == "Cancelling: the job stops at its next step."
+                )
             progress.update(current=step, force=True)
             steps.append(step)
 
@@ -197,8 +224,10 @@ def test_the_consultant_sees_a_cancel_button_on_a_running_job(client, conversion
 
 # ---- 5. errors shown to district admins carry the message, not the traceback ------------------------------
 
+
 def test_an_unexpected_fault_shows_its_message_to_admins_and_its_traceback_to_consultants(
-        client, conversion, consultant, district_admin):
+    client, conversion, consultant, district_admin
+):
     job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
 
     def runner(j, progress):
@@ -224,6 +253,7 @@ def test_an_unexpected_fault_shows_its_message_to_admins_and_its_traceback_to_co
 
 # ---- 4. failed syncs end their record; dying jobs are capped; abandoned snapshots are pruned --------------
 
+
 def test_a_failed_sync_leaves_its_sync_record_failed(conversion, settings):
     settings.ZIS_CLIENT_OPTIONS = {"timeout": 5.0, "retries": 0, "retry_delay": 0.0}
     conversion.zis_url, conversion.zone_id = "http://127.0.0.1:9/zones", "ALPHA"  # nothing listens there
@@ -238,8 +268,9 @@ def test_a_failed_sync_leaves_its_sync_record_failed(conversion, settings):
 
 def test_a_job_that_keeps_killing_its_worker_is_failed_after_the_capped_attempts(conversion, settings):
     dying, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
-    Job.objects.filter(pk=dying.pk).update(state=JobState.RUNNING, attempts=settings.JOB_MAX_ATTEMPTS,
-                                           heartbeat_at=LONG_AGO, worker="gone:1:dead")
+    Job.objects.filter(pk=dying.pk).update(
+        state=JobState.RUNNING, attempts=settings.JOB_MAX_ATTEMPTS, heartbeat_at=LONG_AGO, worker="gone:1:dead"
+    )
     once, _ = jobs.start_job(conversion, JobKind.TEST_CONNECTION, enqueue=False)
     Job.objects.filter(pk=once.pk).update(state=JobState.RUNNING, attempts=1, heartbeat_at=LONG_AGO)
 
@@ -275,8 +306,15 @@ def test_snapshots_abandoned_while_receiving_are_pruned_after_a_while(conversion
 
 # ---- 2. maintenance on a queue of its own ------------------------------------------------------------------
 
-@pytest.mark.parametrize("task", ["conversion.scheduled.requeue_stale_jobs", "conversion.scheduled.advance_due_dates",
-                                  "conversion.scheduled.nightly_syncs"])
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        "conversion.scheduled.requeue_stale_jobs",
+        "conversion.scheduled.advance_due_dates",
+        "conversion.scheduled.nightly_syncs",
+    ],
+)
 def test_maintenance_tasks_go_to_their_own_queue(task):
     assert celery_app.amqp.router.route({}, task)["queue"].name == "maintenance"
     assert celery_app.amqp.router.route({}, "conversion.canvas.sync")["queue"].name == "canvas"
@@ -293,6 +331,7 @@ def test_the_start_script_runs_a_worker_for_the_maintenance_queue():
 
 # ---- 6. starting a job while the broker is down ------------------------------------------------------------
 
+
 @pytest.fixture
 def broker_down():
     """The Celery app's broker is an address where nothing listens (a real, refused connection)."""
@@ -307,8 +346,9 @@ def point_broker_at(url: str, write_url: str | None = None) -> None:
     celery_app._after_fork()  # drop the pooled connections to the previous broker
 
 
-def test_a_job_started_while_the_broker_is_down_starts_when_it_is_back(client, conversion, consultant, broker_down,
-                                                                       settings):
+def test_a_job_started_while_the_broker_is_down_starts_when_it_is_back(
+    client, conversion, consultant, broker_down, settings
+):
     conversion.zis_url, conversion.zone_id = "http://127.0.0.1:9/zones", "ALPHA"
     conversion.save()
     client.force_login(consultant)
@@ -334,6 +374,7 @@ def test_a_job_started_while_the_broker_is_down_starts_when_it_is_back(client, c
 
 # ---- the migration: duplicates left by the race are settled before the constraint; SQLite enforces it too --
 
+
 def test_the_migration_settles_duplicate_active_jobs_and_moves_old_tracebacks():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
@@ -344,13 +385,18 @@ def test_the_migration_settles_duplicate_active_jobs_and_moves_old_tracebacks():
         executor.migrate(before)
         apps = executor.loader.project_state(before).apps
         District_, Conversion_, Job_ = (apps.get_model("conversion", n) for n in ("District", "Conversion", "Job"))
-        conversion = Conversion_.objects.create(district=District_.objects.create(name="Old", slug="old"),
-                                                school_year=2027)
+        conversion = Conversion_.objects.create(
+            district=District_.objects.create(name="Old", slug="old"), school_year=2027
+        )
         older = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
         running = Job_.objects.create(conversion=conversion, kind="remap", state="running")
         newer = Job_.objects.create(conversion=conversion, kind="remap", state="queued")
-        failed = Job_.objects.create(conversion=conversion, kind="pull", state="failed",
-                                     error='KeyError: x\n\nTraceback (most recent call last):\n  File "/srv/app/x.py"')
+        failed = Job_.objects.create(
+            conversion=conversion,
+            kind="pull",
+            state="failed",
+            error='KeyError: x\n\nTraceback (most recent call last):\n  File "/srv/app/x.py"',
+        )
 
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
@@ -394,8 +440,14 @@ def test_the_embedded_sqlite_database_enforces_one_active_job_too(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(DJANGO_SETTINGS_MODULE="conversion.settings", SIFCONVERT_VAR_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", SQLITE_CHECK], env=env, cwd=Path(__file__).resolve().parents[2],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", SQLITE_CHECK],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["refused", "then", "allowed"]
 
@@ -410,8 +462,9 @@ def test_a_cancelled_job_whose_worker_died_is_ended_cancelled_not_sent_again(con
     assert job.state == JobState.CANCELLED and "consultant's request" in job.error
 
 
-def test_an_htmx_press_refused_by_the_database_reloads_the_page_with_the_message(client, conversion, consultant,
-                                                                                 monkeypatch):
+def test_an_htmx_press_refused_by_the_database_reloads_the_page_with_the_message(
+    client, conversion, consultant, monkeypatch
+):
     from conversion import workflow
 
     conversion.zis_url, conversion.zone_id = "http://127.0.0.1:9/zones", "ALPHA"

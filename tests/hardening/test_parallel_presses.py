@@ -4,20 +4,21 @@ The probe pressed "Remap" six times at once and got three jobs, two of which eac
 import to Canvas; simultaneous sync presses made four jobs. Here several threads post the same press to
 pytest-django's live server (a threaded WSGI server on the real PostgreSQL) at the same instant.
 """
+
 from __future__ import annotations
 
 import threading
 
 import httpx
 import pytest
-from canvas.client import CanvasClient
 from django.conf import settings
 from django.test import Client
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
 from conversion import jobs, workflow
 from conversion.models import AuditEvent, ConversionState, Job, JobKind, JobState
 from conversion.services import mapping, pull, remap
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
 
@@ -57,8 +58,7 @@ def press_at_once(live_server, user, path: str, n: int = PRESSES) -> list[int]:
     return statuses
 
 
-def test_parallel_remap_presses_make_one_job_and_one_canvas_upload(live_server, conversion, consultant,
-                                                                  district_admin):
+def test_parallel_remap_presses_make_one_job_and_one_canvas_upload(live_server, conversion, consultant, district_admin):
     with simulated_district(conversion, SPEC) as (zis, canvas_sim):
         conversion.state = ConversionState.MAPPING
         conversion.save()
@@ -80,9 +80,11 @@ def test_parallel_remap_presses_make_one_job_and_one_canvas_upload(live_server, 
         job.refresh_from_db()
         assert job.state == JobState.SUCCEEDED, job.error
         with CanvasClient(canvas_sim.url, TOKEN) as client:
-            uploads = [i for i in client.iter_sis_imports("self")
-                       if any("remap-job" in (a.get("display_name") or "")
-                              for a in i.raw.get("csv_attachments") or [])]
+            uploads = [
+                i
+                for i in client.iter_sis_imports("self")
+                if any("remap-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])
+            ]
         assert len(uploads) == 1
 
 
@@ -94,8 +96,10 @@ def test_parallel_presses_of_a_quick_job_are_refused_with_the_usual_message(live
     assert Job.objects.filter(conversion=conversion, kind=JobKind.TEST_CONNECTION).count() == 1
     # A later press, one at a time, sees the same clear refusal as the racing presses did.
     http = signed_in(live_server, consultant)
-    http.post(f"/districts/alpha/2027/jobs/start/{JobKind.TEST_CONNECTION}/",
-              headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": live_server.url + "/"})
+    http.post(
+        f"/districts/alpha/2027/jobs/start/{JobKind.TEST_CONNECTION}/",
+        headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": live_server.url + "/"},
+    )
     page = http.get("/districts/alpha/2027/").text
     assert "Connection test cannot start: One is already queued or running." in page
     assert "IntegrityError" not in page

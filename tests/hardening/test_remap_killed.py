@@ -1,14 +1,15 @@
 """A worker killed while Canvas applies the remap: the rerun finds the upload, does not send it again,
 and verifies every user under the DCID."""
+
 from __future__ import annotations
 
 import pytest
-from canvas.client import CanvasClient
-from sifclient.powerschool import DistrictSpec
 
+from canvas.client import CanvasClient
 from conversion import jobs, workflow
 from conversion.models import ConversionState, JobKind, JobState
 from conversion.services import mapping, pull, remap
+from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import expire_lease, worker_dies_in
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import TOKEN, simulated_district
@@ -43,8 +44,11 @@ def test_remap_killed_during_the_canvas_import_is_not_sent_twice(conversion, dis
         assert job.detail["unverified"] == 0
 
         with CanvasClient(canvas_sim.url, TOKEN) as client:
-            uploads = [i for i in client.iter_sis_imports("self")
-                       if any("remap-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])]
+            uploads = [
+                i
+                for i in client.iter_sis_imports("self")
+                if any("remap-job" in (a.get("display_name") or "") for a in i.raw.get("csv_attachments") or [])
+            ]
             users = {u.sis_user_id for u in client.iter_users("self")}
         assert len(uploads) == 1
         assert {c.new_id for c in planned} <= users

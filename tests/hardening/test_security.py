@@ -1,4 +1,5 @@
 """CSRF on every POST URL, credentials encrypted at rest and never shown back, and no secret in logs."""
+
 from __future__ import annotations
 
 import logging
@@ -7,14 +8,13 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from canvas.simulator import CanvasSimulator
 from conversion import jobs
-from conversion.models import Conversion, District, JobKind, JobState
+from conversion.models import Conversion, District, JobKind, JobState, Snapshot, SnapshotState
 from conversion.services import connection as connection_service
 from conversion.services import mapping, sync
-from canvas.simulator import CanvasSimulator
-from django.utils import timezone
-from conversion.models import Snapshot, SnapshotState
 from tests.conversion.test_permissions import data, job, matrix  # noqa: F401 (fixtures and the URL matrix)
 
 ZIS_SECRET = "zis-password-Very-Secret-4711"
@@ -64,10 +64,14 @@ def test_credentials_are_encrypted_in_the_database(secrets):
 def test_secrets_are_never_shown_back(secrets, consultant, district_admin):
     superuser = type(consultant).objects.create_superuser("root", password="x-password-1")
     d = {"slug": secrets.district.slug, "year": secrets.school_year}
-    pages = [(consultant, reverse("district_year", kwargs=d)), (district_admin, reverse("district_year", kwargs=d)),
-             (consultant, reverse("setup_aids", kwargs=d)), (consultant, reverse("setup_ticket", kwargs=d)),
-             (superuser, reverse("admin:conversion_district_change", args=[secrets.district_id])),
-             (superuser, reverse("admin:conversion_conversion_change", args=[secrets.pk]))]
+    pages = [
+        (consultant, reverse("district_year", kwargs=d)),
+        (district_admin, reverse("district_year", kwargs=d)),
+        (consultant, reverse("setup_aids", kwargs=d)),
+        (consultant, reverse("setup_ticket", kwargs=d)),
+        (superuser, reverse("admin:conversion_district_change", args=[secrets.district_id])),
+        (superuser, reverse("admin:conversion_conversion_change", args=[secrets.pk])),
+    ]
     for user, url in pages:
         client = Client()
         client.force_login(user)
@@ -89,8 +93,11 @@ def test_no_secret_in_logs_or_job_errors_when_peers_fail(secrets, caplog):
         district = secrets.district
         district.canvas_url = canvas.url
         district.save()
-        for kind, runner in ((JobKind.TEST_CONNECTION, connection_service.run_test_connection),
-                             (JobKind.MAPPING, mapping.run_mapping), (JobKind.SYNC, sync.run_sync)):
+        for kind, runner in (
+            (JobKind.TEST_CONNECTION, connection_service.run_test_connection),
+            (JobKind.MAPPING, mapping.run_mapping),
+            (JobKind.SYNC, sync.run_sync),
+        ):
             if kind == JobKind.MAPPING:
                 Snapshot.objects.create(conversion=secrets, state=SnapshotState.COMPLETE, completed_at=timezone.now())
             started, _ = jobs.start_job(secrets, kind, enqueue=False)

@@ -5,6 +5,7 @@ bounded time (or until a consultant cancels), then aborted.
 The hostile peers here are plain HTTP servers on 127.0.0.1 that trickle their answer a byte at a time (a
 per-read timeout never trips) or answer without end.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,20 +15,20 @@ import time
 import zipfile
 
 import pytest
+
 from canvas.client import CanvasClient
 from canvas.errors import CanvasResponseTooLargeError, CanvasRetriesExhaustedError
 from canvas.simulator import CanvasSimulator
-from sifclient import HttpTransport
-from sifclient.errors import ZisTimeoutError
-
 from conversion import jobs
 from conversion.models import Job, JobKind, JobState
 from conversion.services import canvas_import, connection
+from sifclient import HttpTransport
+from sifclient.errors import ZisTimeoutError
 from tests.conversion.jobhelpers import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DRIP_SECONDS = 0.2  # between two bytes: far below any per-read timeout
-DRIP_BYTES = 150    # so a whole trickled answer would take 30 s
+DRIP_BYTES = 150  # so a whole trickled answer would take 30 s
 
 
 class Trickle(socketserver.ThreadingTCPServer):
@@ -69,21 +70,28 @@ class _TrickleHandler(socketserver.StreamRequestHandler):
             for i in range(len(answer)):
                 if server.stop.wait(DRIP_SECONDS):
                     return
-                self.wfile.write(answer[i:i + 1])
+                self.wfile.write(answer[i : i + 1])
                 self.wfile.flush()
         except OSError:
             return  # the client gave up: what the limit is for
 
 
 def http_answer(body: bytes, content_type: str = "application/xml") -> bytes:
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() + b"\r\nContent-Length: "
-            + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: "
+        + content_type.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 @pytest.mark.parametrize("headers_at_once", [True, False], ids=["body-trickled", "headers-trickled"])
 def test_a_zis_answering_a_byte_at_a_time_is_cut_off(headers_at_once):
-    with Trickle(http_answer(b"<SIF_Message>" + b" " * DRIP_BYTES + b"</SIF_Message>"),
-                 headers_at_once=headers_at_once) as zis:
+    with Trickle(
+        http_answer(b"<SIF_Message>" + b" " * DRIP_BYTES + b"</SIF_Message>"), headers_at_once=headers_at_once
+    ) as zis:
         transport = HttpTransport(zis.url + "/zones/ALPHA", timeout=1.0)
         with pytest.raises(ZisTimeoutError):
             transport.post(b"<SIF_Message/>")
@@ -103,8 +111,10 @@ def test_a_connection_test_against_a_trickling_zis_fails_as_timed_out(conversion
 
 @pytest.mark.parametrize("headers_at_once", [True, False], ids=["body-trickled", "headers-trickled"])
 def test_a_canvas_answering_a_byte_at_a_time_is_cut_off(headers_at_once):
-    with Trickle(http_answer(b'{"id": 1, "padding": "' + b"x" * DRIP_BYTES + b'"}', "application/json"),
-                 headers_at_once=headers_at_once) as canvas:
+    with Trickle(
+        http_answer(b'{"id": 1, "padding": "' + b"x" * DRIP_BYTES + b'"}', "application/json"),
+        headers_at_once=headers_at_once,
+    ) as canvas:
         with CanvasClient(canvas.url, "token", timeout=5.0, deadline=1.0, max_retries=1, sleep=lambda s: None) as api:
             with pytest.raises(CanvasRetriesExhaustedError) as failed:
                 api.get_sis_import("self", 1)
@@ -137,7 +147,7 @@ class _EndlessHandler(socketserver.StreamRequestHandler):
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         chunk = b"[" + b'{"id": 1}, ' * 6000
         try:
-            while self.server.sent < 256 * 1024 ** 2:  # 256 MB at most, should the client read it all
+            while self.server.sent < 256 * 1024**2:  # 256 MB at most, should the client read it all
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.server.sent += len(chunk)
                 chunk = b'{"id": 1}, ' * 6000
@@ -158,7 +168,7 @@ def test_a_canvas_answer_over_the_size_limit_is_read_no_further():
 
 def test_a_declared_oversized_canvas_answer_is_refused_before_reading():
     body = b"[" + b"0," * 10 + b"0]"
-    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n" + body)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n" + body
     with Trickle(answer, headers_at_once=True) as canvas:
         with CanvasClient(canvas.url, "token", max_retries=0, sleep=lambda s: None) as api:
             with pytest.raises(CanvasResponseTooLargeError):
@@ -166,6 +176,7 @@ def test_a_declared_oversized_canvas_answer_is_refused_before_reading():
 
 
 # ---- a stuck Canvas import -------------------------------------------------------------------------------
+
 
 def roster_zip() -> bytes:
     buffer = io.BytesIO()
@@ -229,13 +240,13 @@ def test_a_consultant_cancel_stops_the_wait_at_the_next_poll(conversion, consult
 
 # ---- a zone that goes quiet, or never finishes ------------------------------------------------------------
 
+
 @pytest.fixture
 def quiet_zone(conversion, monkeypatch):
     """A real simulated zone that takes the registration and the requests, then delivers nothing more."""
     from sifclient import Agent
     from sifclient.agent import DrainStats
     from sifclient.powerschool import DistrictSpec
-
     from tests.conversion.simulators import simulated_district
 
     drains = []
@@ -245,8 +256,9 @@ def quiet_zone(conversion, monkeypatch):
         return DrainStats(stopped_by="empty")
 
     monkeypatch.setattr(Agent, "drain", quiet)
-    with simulated_district(conversion, DistrictSpec(students=5, schools=1, school_year=2027, seed=3),
-                            seed_canvas=False):
+    with simulated_district(
+        conversion, DistrictSpec(students=5, schools=1, school_year=2027, seed=3), seed_canvas=False
+    ):
         yield drains
 
 

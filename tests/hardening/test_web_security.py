@@ -1,5 +1,6 @@
 """Web security: sign-in throttling, CSV formula injection, server-side request forgery, Django admin, malformed
 ids, password changes, length and date limits, Content-Security-Policy and idle sessions (issue 13)."""
+
 from __future__ import annotations
 
 import copy
@@ -20,8 +21,19 @@ from conversion.forms import GoLiveDateForm, PauseDateForm, ZisSettingsForm
 from conversion.jobs import JobFailed
 from conversion.middleware import LAST_SEEN
 from conversion.models import (
-    Approval, ApprovalKind, Artifact, AuditEvent, Conversion, Job, JobKind, MappingDiff, MappingRow, Snapshot,
-    SnapshotState, SyncRun, SyncState,
+    Approval,
+    ApprovalKind,
+    Artifact,
+    AuditEvent,
+    Conversion,
+    Job,
+    JobKind,
+    MappingDiff,
+    MappingRow,
+    Snapshot,
+    SnapshotState,
+    SyncRun,
+    SyncState,
 )
 from conversion.services import canvas_api, demo, peers, step_data, sync, zis
 from conversion.spreadsheet import safe_cell
@@ -29,8 +41,7 @@ from tests.conversion.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-FORMULAS = ["=HYPERLINK(\"http://evil.example/\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
-            "\t=1+1", "\r=1+1"]
+FORMULAS = ['=HYPERLINK("http://evil.example/","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
 
 
 def sign_in(client: Client, username: str, password: str, address: str = "203.0.113.7"):
@@ -38,6 +49,7 @@ def sign_in(client: Client, username: str, password: str, address: str = "203.0.
 
 
 # ---- 4. sign-in throttling -------------------------------------------------------------------------------------
+
 
 def test_an_account_is_locked_after_repeated_failures_from_any_address(consultant, settings, caplog):
     client = Client()
@@ -65,6 +77,7 @@ def test_an_address_is_locked_after_failures_on_several_accounts(consultant, dis
 
 # ---- 5. CSV formula injection --------------------------------------------------------------------------------
 
+
 def test_spreadsheet_cells_never_start_a_formula():
     for value in FORMULAS:
         assert safe_cell(value) == "'" + value
@@ -84,26 +97,41 @@ def test_mapping_csv_and_sync_messages_are_safe_to_open(conversion, consultant):
     snapshot = Snapshot.objects.create(conversion=conversion, state=SnapshotState.COMPLETE)
     diff = MappingDiff.objects.create(conversion=conversion, snapshot=snapshot)
     for i, name in enumerate(FORMULAS):
-        MappingRow.objects.create(diff=diff, kind="user", status="matched", key=f"10000{i}", name=name,
-                                  canvas_value=name, dcid=str(i))
+        MappingRow.objects.create(
+            diff=diff, kind="user", status="matched", key=f"10000{i}", name=name, canvas_value=name, dcid=str(i)
+        )
     job = Job.objects.create(conversion=conversion, kind=JobKind.SYNC)
     out = io.StringIO(newline="")
     sync.SafeWriter(out).writerows([["users.csv", "3", msg, ""] for msg in FORMULAS])
-    errors = Artifact.objects.create(conversion=conversion, job=job, kind="sync_errors", name="sync-1-messages.csv",
-                                     content=out.getvalue().encode(), rows=len(FORMULAS))
+    errors = Artifact.objects.create(
+        conversion=conversion,
+        job=job,
+        kind="sync_errors",
+        name="sync-1-messages.csv",
+        content=out.getvalue().encode(),
+        rows=len(FORMULAS),
+    )
     # A file stored before its writer was safe is made safe on the way out too.
-    old = Artifact.objects.create(conversion=conversion, job=job, kind="sync_errors", name="old.csv",
-                                  content="file,row,message\nusers.csv,2,=1+1\n".encode(), rows=1)
+    old = Artifact.objects.create(
+        conversion=conversion,
+        job=job,
+        kind="sync_errors",
+        name="old.csv",
+        content=b"file,row,message\nusers.csv,2,=1+1\n",
+        rows=1,
+    )
     client = Client()
     client.force_login(consultant)
     d = {"slug": conversion.district.slug, "year": conversion.school_year}
-    bodies = [streamed(client.get(reverse("mapping_csv", kwargs=d))),
-              client.get(reverse("artifact", kwargs={**d, "artifact_id": errors.pk})).content,
-              client.get(reverse("artifact", kwargs={**d, "artifact_id": old.pk})).content]
+    bodies = [
+        streamed(client.get(reverse("mapping_csv", kwargs=d))),
+        client.get(reverse("artifact", kwargs={**d, "artifact_id": errors.pk})).content,
+        client.get(reverse("artifact", kwargs={**d, "artifact_id": old.pk})).content,
+    ]
     for body in bodies:
         cells = [cell for row in read_csv(body) for cell in row]
         assert cells and not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
-    assert "'=HYPERLINK(\"http://evil.example/\",\"x\")" in [c for row in read_csv(bodies[0]) for c in row]
+    assert '\'=HYPERLINK("http://evil.example/","x")' in [c for row in read_csv(bodies[0]) for c in row]
 
 
 def test_sis_import_csvs_for_canvas_keep_the_data_as_it_is():
@@ -111,25 +139,48 @@ def test_sis_import_csvs_for_canvas_keep_the_data_as_it_is():
 
     body = csv_bytes("change_sis_id", [ChangeSisIdRow(old_id="=1+1", new_id="-5", type="user")])
     header, row = read_csv(body)
-    assert dict(zip(header, row))["old_id"] == "=1+1" and dict(zip(header, row))["new_id"] == "-5"
+    assert (
+        dict(zip(header, row, strict=False))["old_id"] == "=1+1"
+        and dict(zip(header, row, strict=False))["new_id"] == "-5"
+    )
 
 
 # ---- 6. server-side request forgery ---------------------------------------------------------------------------
 
+
 def zis_form(conversion, **data):
-    fields = {"zis_url": "http://127.0.0.1:7080/zones", "zone_id": "ALPHA", "zis_username": "", "zis_password": "",
-              "agent_source_id": "KIMONO_ALPHA", "hosting": "self", "zis_ca_bundle": "", **data}
+    fields = {
+        "zis_url": "http://127.0.0.1:7080/zones",
+        "zone_id": "ALPHA",
+        "zis_username": "",
+        "zis_password": "",
+        "agent_source_id": "KIMONO_ALPHA",
+        "hosting": "self",
+        "zis_ca_bundle": "",
+        **data,
+    }
     return ZisSettingsForm(data={f"zis-{k}": v for k, v in fields.items()}, instance=conversion, prefix="zis")
 
 
-@pytest.mark.parametrize("url", [
-    "ftp://127.0.0.1/zones", "file:///etc/passwd", "gopher://127.0.0.1:7080/",
-    "http://kimono:secret@127.0.0.1:7080/zones",  # credentials in the URL
-    "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://0.0.0.0:7080/zones",
-    "http://10.1.2.3/zones", "http://192.168.0.10/zones", "http://172.16.0.1/zones", "http://100.64.0.1/",
-    "http://127.0.0.1:5432/", "http://127.0.0.1:6379/",  # the database and broker ports
-    "http://[::ffff:169.254.169.254]/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.1/zones",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:7080/",
+        "http://kimono:secret@127.0.0.1:7080/zones",  # credentials in the URL
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/",
+        "http://0.0.0.0:7080/zones",
+        "http://10.1.2.3/zones",
+        "http://192.168.0.10/zones",
+        "http://172.16.0.1/zones",
+        "http://100.64.0.1/",
+        "http://127.0.0.1:5432/",
+        "http://127.0.0.1:6379/",  # the database and broker ports
+        "http://[::ffff:169.254.169.254]/",
+    ],
+)
 def test_a_zis_url_a_district_cannot_have_is_refused(conversion, url):
     form = zis_form(conversion, zis_url=url)
     assert not form.is_valid()
@@ -157,11 +208,16 @@ def test_the_zis_password_never_follows_the_url_to_another_host(conversion, cons
     conversion.save()
     client = Client()
     client.force_login(consultant)
-    url = reverse("edit_part", kwargs={"slug": conversion.district.slug, "year": conversion.school_year,
-                                       "part": "zis"})
-    post = {"zis-zis_url": "http://127.0.0.2:7080/zones", "zis-zone_id": "ALPHA", "zis-zis_username": "kimono",
-            "zis-zis_password": "", "zis-agent_source_id": "KIMONO_ALPHA", "zis-hosting": "self",
-            "zis-zis_ca_bundle": ""}
+    url = reverse("edit_part", kwargs={"slug": conversion.district.slug, "year": conversion.school_year, "part": "zis"})
+    post = {
+        "zis-zis_url": "http://127.0.0.2:7080/zones",
+        "zis-zone_id": "ALPHA",
+        "zis-zis_username": "kimono",
+        "zis-zis_password": "",
+        "zis-agent_source_id": "KIMONO_ALPHA",
+        "zis-hosting": "self",
+        "zis-zis_ca_bundle": "",
+    }
     response = client.post(url, post)
     assert response.status_code == 422
     assert "enter the password for the new ZIS" in response.content.decode()
@@ -172,8 +228,12 @@ def test_the_zis_password_never_follows_the_url_to_another_host(conversion, cons
     conversion.refresh_from_db()
     assert conversion.zis_password == "the-old-password"
     # A new host with its password: saved, and the address change is audited.
-    assert client.post(url, {**post, "zis-zis_url": "http://127.0.0.2:7080/zones",
-                             "zis-zis_password": "new-one"}).status_code == 302
+    assert (
+        client.post(
+            url, {**post, "zis-zis_url": "http://127.0.0.2:7080/zones", "zis-zis_password": "new-one"}
+        ).status_code
+        == 302
+    )
     conversion.refresh_from_db()
     assert conversion.zis_password == "new-one"
     event = AuditEvent.objects.filter(conversion=conversion, action="edit:zis").first()
@@ -208,6 +268,7 @@ def test_peer_checks_resolve_names(settings):
 
 # ---- 7. Django admin -------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def admin_client(consultant):
     assert consultant.is_staff and not consultant.is_superuser
@@ -239,8 +300,9 @@ def test_audit_events_approvals_jobs_and_snapshots_are_not_written_in_the_admin(
     from django.contrib.auth import get_user_model
 
     root = get_user_model().objects.create_superuser("root", password="root-password-1")
-    event = AuditEvent.objects.create(district=conversion.district, conversion=conversion, action="x", summary="s",
-                                      actor_label="ic")
+    event = AuditEvent.objects.create(
+        district=conversion.district, conversion=conversion, action="x", summary="s", actor_label="ic"
+    )
     approval = Approval.objects.create(conversion=conversion, kind=ApprovalKind.MAPPING, approved_by=consultant)
     job = Job.objects.create(conversion=conversion, kind=JobKind.PULL)
     snapshot = Snapshot.objects.create(conversion=conversion)
@@ -257,11 +319,16 @@ def test_audit_events_approvals_jobs_and_snapshots_are_not_written_in_the_admin(
 
 def test_every_object_has_a_readable_name(conversion, consultant):
     snapshot = Snapshot.objects.create(conversion=conversion)
-    objects = [conversion, conversion.district, Job.objects.create(conversion=conversion, kind=JobKind.PULL), snapshot,
-               Approval.objects.create(conversion=conversion, kind=ApprovalKind.MAPPING, approved_by=consultant),
-               MappingDiff.objects.create(conversion=conversion, snapshot=snapshot),
-               AuditEvent.objects.create(district=conversion.district, action="x", summary="s", actor_label="ic"),
-               SyncRun.objects.create(conversion=conversion, trigger="manual", state=SyncState.HELD)]
+    objects = [
+        conversion,
+        conversion.district,
+        Job.objects.create(conversion=conversion, kind=JobKind.PULL),
+        snapshot,
+        Approval.objects.create(conversion=conversion, kind=ApprovalKind.MAPPING, approved_by=consultant),
+        MappingDiff.objects.create(conversion=conversion, snapshot=snapshot),
+        AuditEvent.objects.create(district=conversion.district, action="x", summary="s", actor_label="ic"),
+        SyncRun.objects.create(conversion=conversion, trigger="manual", state=SyncState.HELD),
+    ]
     for obj in objects:
         assert " object (" not in str(obj), type(obj).__name__
 
@@ -269,8 +336,14 @@ def test_every_object_has_a_readable_name(conversion, consultant):
 def test_an_admin_edit_is_audited_and_a_new_canvas_host_drops_the_token(admin_client, district):
     page = admin_client.get(reverse("admin:conversion_district_change", args=[district.pk])).content.decode()
     assert district.canvas_token[-4:] not in page and "abcd" not in page  # not even its tail
-    form = {"name": district.name, "slug": district.slug, "powerschool_url": district.powerschool_url,
-            "time_zone": district.time_zone, "canvas_url": "http://127.0.0.2:7090", "canvas_account_id": "1"}
+    form = {
+        "name": district.name,
+        "slug": district.slug,
+        "powerschool_url": district.powerschool_url,
+        "time_zone": district.time_zone,
+        "canvas_url": "http://127.0.0.2:7090",
+        "canvas_account_id": "1",
+    }
     response = admin_client.post(reverse("admin:conversion_district_change", args=[district.pk]), form)
     assert response.status_code == 302
     district.refresh_from_db()
@@ -278,8 +351,10 @@ def test_an_admin_edit_is_audited_and_a_new_canvas_host_drops_the_token(admin_cl
     event = AuditEvent.objects.get(district=district, action="admin:edit")
     assert event.detail["canvas_url"] == {"from": "http://127.0.0.1:1", "to": "http://127.0.0.2:7090"}
     assert event.detail["canvas_token"] == {"changed": True} and "dropped" in event.summary
-    refused = admin_client.post(reverse("admin:conversion_district_change", args=[district.pk]),
-                                {**form, "canvas_url": "http://169.254.169.254/"})
+    refused = admin_client.post(
+        reverse("admin:conversion_district_change", args=[district.pk]),
+        {**form, "canvas_url": "http://169.254.169.254/"},
+    )
     assert refused.status_code == 200 and "local or private address" in refused.content.decode()
 
 
@@ -287,26 +362,40 @@ def test_a_zis_url_change_in_the_admin_is_audited(admin_client, conversion):
     conversion.zis_url, conversion.zis_username, conversion.zis_password = "http://127.0.0.1:7080/z", "k", "pw-1"
     conversion.save()
     change = reverse("admin:conversion_conversion_change", args=[conversion.pk])
-    form = {"zis_url": "http://127.0.0.3:7080/z", "zone_id": "ALPHA", "zis_username": "k", "agent_source_id": "A",
-            "hosting": "self", "gradebook": conversion.gradebook, "zis_ca_bundle": "", "expected_school_ids": "[]",
-            "sif_version": conversion.sif_version}
+    form = {
+        "zis_url": "http://127.0.0.3:7080/z",
+        "zone_id": "ALPHA",
+        "zis_username": "k",
+        "agent_source_id": "A",
+        "hosting": "self",
+        "gradebook": conversion.gradebook,
+        "zis_ca_bundle": "",
+        "expected_school_ids": "[]",
+        "sif_version": conversion.sif_version,
+    }
     response = admin_client.post(change, form)
     assert response.status_code == 302, response.content.decode()[:3000]
     conversion.refresh_from_db()
     assert conversion.zis_url == "http://127.0.0.3:7080/z" and conversion.zis_password == ""
-    assert AuditEvent.objects.filter(conversion=conversion, action="admin:edit",
-                                     detail__zis_url__to="http://127.0.0.3:7080/z").exists()
+    assert AuditEvent.objects.filter(
+        conversion=conversion, action="admin:edit", detail__zis_url__to="http://127.0.0.3:7080/z"
+    ).exists()
 
 
 # ---- 8. malformed ids ------------------------------------------------------------------------------------------
+
 
 def test_malformed_ids_answer_404_or_400(conversion, consultant):
     client = Client(raise_request_exception=False)
     client.force_login(consultant)
     base = f"/districts/{conversion.district.slug}/{conversion.school_year}"
-    for url in (f"{base}/jobs/{'9' * 20}/", f"{base}/files/{'1' * 25}/", f"{base}/grade-passback/courses/{'7' * 30}/",
-                f"/districts/{conversion.district.slug}/{'2' * 40}/",
-                f"/districts/{conversion.district.slug}/{'2' * 40}/syncs/"):  # the dashboard's section routes too
+    for url in (
+        f"{base}/jobs/{'9' * 20}/",
+        f"{base}/files/{'1' * 25}/",
+        f"{base}/grade-passback/courses/{'7' * 30}/",
+        f"/districts/{conversion.district.slug}/{'2' * 40}/",
+        f"/districts/{conversion.district.slug}/{'2' * 40}/syncs/",
+    ):  # the dashboard's section routes too
         assert client.get(url).status_code == 404, url
     assert client.post(reverse("notifications_read"), {"notification": "²"}).status_code == 400
     assert client.post(reverse("notifications_read"), {"notification": "9" * 30}).status_code == 400
@@ -314,6 +403,7 @@ def test_malformed_ids_answer_404_or_400(conversion, consultant):
 
 
 # ---- 9. password changes ---------------------------------------------------------------------------------------
+
 
 def test_changing_ones_password_keeps_ones_session_in_every_process(district_admin, settings):
     settings.AUTH_USER_CACHE_SECONDS = 60
@@ -325,8 +415,10 @@ def test_changing_ones_password_keeps_ones_session_in_every_process(district_adm
     stale = caches[authcache.CACHE_ALIAS].get(authcache._key(district_admin.pk))
     assert stale is not None
     stale = copy.deepcopy(stale)
-    response = client.post(reverse("password_change"), {"old_password": PASSWORD, "new_password1": "N3w-pass-phrase!",
-                                                        "new_password2": "N3w-pass-phrase!"})
+    response = client.post(
+        reverse("password_change"),
+        {"old_password": PASSWORD, "new_password1": "N3w-pass-phrase!", "new_password2": "N3w-pass-phrase!"},
+    )
     assert response.status_code == 302
     caches[authcache.CACHE_ALIAS].set(authcache._key(district_admin.pk), stale, 60)  # the other process's copy
     assert client.get(reverse("portfolio")).status_code == 200
@@ -334,6 +426,7 @@ def test_changing_ones_password_keeps_ones_session_in_every_process(district_adm
 
 
 # ---- 10. lengths and dates -------------------------------------------------------------------------------------
+
 
 def test_reasons_and_notes_have_a_length_limit(conversion, consultant, district_admin):
     conversion.state = "connection"
@@ -356,21 +449,29 @@ def test_reasons_and_notes_have_a_length_limit(conversion, consultant, district_
 
 @pytest.mark.parametrize("form_class,field", [(PauseDateForm, "pause_date"), (GoLiveDateForm, "go_live_date")])
 def test_pause_and_go_live_dates_lie_near_their_school_year(conversion, form_class, field):
-    for value, ok in (("0001-01-01", False), ("9999-12-31", False), (f"{conversion.school_year - 5}-06-01", False),
-                      (f"{conversion.school_year}-05-31", True), (f"{conversion.school_year + 1}-01-15", True)):
+    for value, ok in (
+        ("0001-01-01", False),
+        ("9999-12-31", False),
+        (f"{conversion.school_year - 5}-06-01", False),
+        (f"{conversion.school_year}-05-31", True),
+        (f"{conversion.school_year + 1}-01-15", True),
+    ):
         form = form_class(data={f"{field}": value}, instance=conversion)
         assert form.is_valid() is ok, (value, form.errors)
 
 
 # ---- 11. headers and sessions ----------------------------------------------------------------------------------
 
+
 def test_pages_carry_a_content_security_policy_without_inline_script(consultant, conversion):
     client = Client()
     client.force_login(consultant)
-    for url in (reverse("portfolio"), reverse("district_year", kwargs={"slug": conversion.district.slug,
-                                                                        "year": conversion.school_year}),
-                reverse("setup_aids", kwargs={"slug": conversion.district.slug, "year": conversion.school_year}),
-                reverse("login")):
+    for url in (
+        reverse("portfolio"),
+        reverse("district_year", kwargs={"slug": conversion.district.slug, "year": conversion.school_year}),
+        reverse("setup_aids", kwargs={"slug": conversion.district.slug, "year": conversion.school_year}),
+        reverse("login"),
+    ):
         response = client.get(url)
         policy = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
@@ -419,11 +520,18 @@ def test_secure_cookie_deployments_redirect_to_https_and_send_hsts(consultant):
     import subprocess
     import sys
 
-    code = ("from django.conf import settings as s; "
-            "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SECURE_PROXY_SSL_HEADER, s.SESSION_COOKIE_AGE)")
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SECURE_PROXY_SSL_HEADER, s.SESSION_COOKIE_AGE)"
+    )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "conversion.settings_test", "DJANGO_SECURE_COOKIES": "1"}
-    out = subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout.strip().splitlines()[-1] == "True True ('HTTP_X_FORWARDED_PROTO', 'https') 43200", out.stderr
 
 

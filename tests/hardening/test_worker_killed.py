@@ -1,4 +1,5 @@
 """A worker process killed with SIGKILL in the middle of a pull; the job rerun loses and doubles nothing."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from sifclient.powerschool import District as SimDistrict
-from sifclient.powerschool import DistrictSpec
-from sifclient.zis import ZisSimulator
 
 from conversion import jobs
 from conversion.models import Job, JobKind, JobState, ReceivedMessage, SifRecord
 from conversion.services import pull
+from sifclient.powerschool import District as SimDistrict
+from sifclient.powerschool import DistrictSpec
+from sifclient.zis import ZisSimulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
@@ -50,8 +51,9 @@ def test_a_pull_killed_with_sigkill_resumes_without_loss_or_duplicates(conversio
         conversion.zone_id = "ALPHA"
         conversion.save()
         job, _ = jobs.start_job(conversion, JobKind.PULL, enqueue=False)
-        worker = subprocess.Popen([sys.executable, "-c", CHILD, str(job.pk)], cwd=REPO,
-                                  env={**os.environ, "DATABASE_URL": database_url()})
+        worker = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(job.pk)], cwd=REPO, env={**os.environ, "DATABASE_URL": database_url()}
+        )
         try:
             for _ in range(600):  # bounded: up to ~60 s for the first packets to be stored
                 if ReceivedMessage.objects.filter(conversion=conversion, kind="response").count() >= 2:
@@ -71,7 +73,7 @@ def test_a_pull_killed_with_sigkill_resumes_without_loss_or_duplicates(conversio
         expected = SimDistrict(spec).counts()
         assert 0 < SifRecord.objects.filter(snapshot__conversion=conversion).count() < sum(expected.values())
         # The lease runs out; the job runs again and resumes the same snapshot.
-        Job.objects.filter(pk=job.pk).update(heartbeat_at=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+        Job.objects.filter(pk=job.pk).update(heartbeat_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
         jobs.run_job(job.pk, pull.run_pull)
         job.refresh_from_db()
         assert job.state == JobState.SUCCEEDED, job.error

@@ -5,6 +5,7 @@ The fake ZIS below is the simulator's own Zone (the real pull protocol, a tiny d
 that can delay, hang, drop, answer HTTP errors or garbage, or answer with a SIF_Error it builds with sifclient's
 builders; every message it builds itself is checked against the SIF 2.4 schema.
 """
+
 from __future__ import annotations
 
 import collections
@@ -16,6 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from lxml import etree
+
+from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord, Snapshot, SnapshotState
+from conversion.services import connection, pull
+from conversion.services.zis import PULL_OBJECTS, source_id
 from sifclient import HttpTransport, SifErrorInfo
 from sifclient import errors as E
 from sifclient.messages import STATUS_SUCCESS, build_ack, build_response, read_message
@@ -24,21 +29,25 @@ from sifclient.powerschool import DistrictSpec
 from sifclient.safexml import parse_message_bytes, q
 from sifclient.streaming import scan_message
 from sifclient.zis.zone import Zone
-
-from conversion.models import JobKind, JobState, ReceivedMessage, SifRecord, Snapshot, SnapshotState
-from conversion.services import connection, pull
-from conversion.services.zis import PULL_OBJECTS, source_id
 from tests.conversion.jobhelpers import run
 from tests.sifclient.sifschema import is_valid
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SPEC = DistrictSpec(students=6, schools=1, courses_per_school=2, sections_per_course=1, sections_per_student=2,
-                    teachers_per_school=2, school_year=2027, seed=11)
+SPEC = DistrictSpec(
+    students=6,
+    schools=1,
+    courses_per_school=2,
+    sections_per_course=1,
+    sections_per_student=2,
+    teachers_per_school=2,
+    school_year=2027,
+    seed=11,
+)
 ZIS_ID = "FAULTY_ZIS"
 MIDDLE = "StaffPersonal"  # an object in the middle of the pull: requested after five others
-RETRIES = 2               # the test setting: every message is sent at most three times
-HANG_GUARD = 30.0         # seconds: a failing job that took longer than this "hung" (a generous bound)
+RETRIES = 2  # the test setting: every message is sent at most three times
+HANG_GUARD = 30.0  # seconds: a failing job that took longer than this "hung" (a generous bound)
 JOBS = {JobKind.PULL: pull.run_pull, JobKind.TEST_CONNECTION: connection.run_test_connection}
 
 # SIF 2.x error categories 1-13 (infrastructure error tables; /work/shared/sif/README.md): a common code of
@@ -64,13 +73,13 @@ CATEGORIES = {
 class Fault:
     """What the fake does with one message instead of (or besides) passing it to the zone."""
 
-    delay: float = 0.0                   # answer normally, this much later
-    hang: float = 0.0                    # say nothing for this long (the client times out first)
-    drop: bool = False                   # close the connection without an answer
-    status: int = 200                    # an HTTP error status instead of the zone's answer ...
-    body: bytes | None = None            # ... or with this body instead of the zone's answer
-    processed: bool = False              # the zone did handle the message before the status/body went out
-    error: SifErrorInfo | None = None    # a SIF_Ack with this SIF_Error answers the message
+    delay: float = 0.0  # answer normally, this much later
+    hang: float = 0.0  # say nothing for this long (the client times out first)
+    drop: bool = False  # close the connection without an answer
+    status: int = 200  # an HTTP error status instead of the zone's answer ...
+    body: bytes | None = None  # ... or with this body instead of the zone's answer
+    processed: bool = False  # the zone did handle the message before the status/body went out
+    error: SifErrorInfo | None = None  # a SIF_Ack with this SIF_Error answers the message
     response_error: SifErrorInfo | None = None  # a delivered SIF_Response is replaced by one with this error
 
 
@@ -86,7 +95,7 @@ class FaultyZis(ThreadingHTTPServer):
         self.plan = plan or (lambda key, n: None)
         self.counts: collections.Counter = collections.Counter()
         self.faults: collections.Counter = collections.Counter()
-        self.built: list[bytes] = []         # what the fake built itself (not the zone)
+        self.built: list[bytes] = []  # what the fake built itself (not the zone)
         self.release = threading.Event()
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -149,8 +158,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         time.sleep(fault.delay)
         if fault.error is not None:
-            return self.answer(200, zis.build(build_ack(
-                ZIS_ID, original_source_id=info.source_id, original_msg_id=info.msg_id, error=fault.error)))
+            return self.answer(
+                200,
+                zis.build(
+                    build_ack(ZIS_ID, original_source_id=info.source_id, original_msg_id=info.msg_id, error=fault.error)
+                ),
+            )
         answer = zis.zone.handle(body) if (fault.processed or fault.body is None) else b""
         if fault.response_error is not None:
             answer = self.with_response_error(answer, info, fault.response_error)
@@ -162,13 +175,24 @@ class _Handler(BaseHTTPRequestHandler):
         delivered = scan_message(answer).delivered
         assert delivered is not None and delivered.kind == "response" and not delivered.more_packets
         response = build_response(
-            delivered.source_id, destination_id=info.source_id, request_msg_id=delivered.request_msg_id,
-            packet_number=delivered.packet_number, more_packets=False, error=error, msg_id=delivered.msg_id,
+            delivered.source_id,
+            destination_id=info.source_id,
+            request_msg_id=delivered.request_msg_id,
+            packet_number=delivered.packet_number,
+            more_packets=False,
+            error=error,
+            msg_id=delivered.msg_id,
         )
         self.server.built.append(response.data)
-        return self.server.build(build_ack(
-            ZIS_ID, original_source_id=info.source_id, original_msg_id=info.msg_id, status_code=STATUS_SUCCESS,
-            data=etree.fromstring(response.data)))
+        return self.server.build(
+            build_ack(
+                ZIS_ID,
+                original_source_id=info.source_id,
+                original_msg_id=info.msg_id,
+                status_code=STATUS_SUCCESS,
+                data=etree.fromstring(response.data),
+            )
+        )
 
     def answer(self, status: int, data: bytes) -> None:
         try:
@@ -217,25 +241,33 @@ def assert_stored_once(snapshot) -> None:
 
 def on(key: str, fault: Fault, *, times: int | None = None, after: int = 0) -> Plan:
     """A plan: `fault` for message `key` from its (after+1)-th occurrence on, `times` times (None: always)."""
+
     def plan(seen: str, n: int) -> Fault | None:
         if seen == key and n > after and (times is None or n <= after + times):
             return fault
         return None
+
     return plan
 
 
 def every(*plans: Plan) -> Plan:
     def plan(key: str, n: int) -> Fault | None:
         return next((f for f in (p(key, n) for p in plans) if f is not None), None)
+
     return plan
 
 
 # ---- slow -------------------------------------------------------------------------------------------
 
+
 def test_a_slow_zis_within_the_timeout_still_gets_a_complete_pull(conversion, settings):
     slow = Fault(delay=0.6)  # well under the 2 s timeout, far slower than a ZIS answers
-    plan = every(on("SIF_Register", slow), on(f"SIF_Request:{MIDDLE}", slow), on("SIF_GetMessage", slow, times=2),
-                 lambda key, n: Fault(delay=0.03))
+    plan = every(
+        on("SIF_Register", slow),
+        on(f"SIF_Request:{MIDDLE}", slow),
+        on("SIF_GetMessage", slow, times=2),
+        lambda key, n: Fault(delay=0.03),
+    )
     with FaultyZis(plan) as zis:
         job = run_against(conversion, zis)
     assert job.state == JobState.SUCCEEDED, job.error
@@ -281,6 +313,7 @@ def test_a_zis_that_never_answers_the_registration_fails_the_job(conversion, set
 
 # ---- down, dropping, HTTP errors, not XML -----------------------------------------------------------------
 
+
 def test_a_zis_that_is_down_fails_the_pull_after_bounded_attempts(conversion, monkeypatch):
     with FaultyZis() as gone:
         url = gone.url  # a port that was just free and is closed again: connections are refused
@@ -320,8 +353,9 @@ def test_a_zis_that_keeps_failing_in_http_fails_the_pull_after_bounded_attempts(
     assert f"answered HTTP {status} to our SIF_Request, on each of {RETRIES + 1} attempts" in job.error, job.error
     assert "retry later" in job.error
     assert zis.counts[f"SIF_Request:{MIDDLE}"] == RETRIES + 1
-    assert not any(k.startswith("SIF_Request:") and k != f"SIF_Request:{MIDDLE}" and n > 1
-                   for k, n in zis.counts.items())
+    assert not any(
+        k.startswith("SIF_Request:") and k != f"SIF_Request:{MIDDLE}" and n > 1 for k, n in zis.counts.items()
+    )
     assert job.detail["error_kind"] == "http_status" and job.detail["http_status"] == status
     assert not SifRecord.objects.exists()  # the requests come first: nothing was read yet
     assert_nothing_complete(conversion)
@@ -329,7 +363,7 @@ def test_a_zis_that_keeps_failing_in_http_fails_the_pull_after_bounded_attempts(
 
 def test_http_errors_that_pass_are_retried_and_the_pull_completes_once(conversion):
     plan = every(
-        on("SIF_Register", Fault(status=503, body=PROXY_PAGE), times=2),           # not processed
+        on("SIF_Register", Fault(status=503, body=PROXY_PAGE), times=2),  # not processed
         on(f"SIF_Request:{MIDDLE}", Fault(status=502, body=PROXY_PAGE, processed=True), times=1),  # processed
         on("SIF_GetMessage", Fault(status=500, body=b"oops"), after=2, times=1),
         on("SIF_Ack", Fault(status=503, body=PROXY_PAGE, processed=True), after=3, times=1),  # ack taken, then 503
@@ -341,8 +375,9 @@ def test_http_errors_that_pass_are_retried_and_the_pull_completes_once(conversio
     assert_stored_once(job.snapshots.get())
 
 
-@pytest.mark.parametrize("status,advice", [(404, "Check the ZIS URL and the Zone ID"),
-                                           (401, "Check the ZIS user name and password")])
+@pytest.mark.parametrize(
+    "status,advice", [(404, "Check the ZIS URL and the Zone ID"), (401, "Check the ZIS user name and password")]
+)
 def test_http_client_errors_are_not_retried(conversion, status, advice):
     with FaultyZis(on("SIF_Register", Fault(status=status, body=b"no"))) as zis:
         job = run_against(conversion, zis, JobKind.TEST_CONNECTION)
@@ -373,6 +408,7 @@ def test_a_zis_answering_something_not_xml_fails_the_pull_clearly(conversion, ki
 
 # ---- SIF_Error of every category ----------------------------------------------------------------------
 
+
 def sif_error(category: int) -> SifErrorInfo:
     code, desc, _, _ = CATEGORIES[category]
     return SifErrorInfo(category, code, f"{desc} (fake ZIS)", f"extended text for category {category}")
@@ -386,8 +422,7 @@ def assert_clear_sif_failure(job, zis: FaultyZis, category: int, *, during: str,
     assert "What to do:" in job.error and advice in job.error, job.error
     assert words in job.message  # the one line the page shows names the category too
     facts = job.detail["sif_error"]
-    assert (facts["category"], facts["code"], facts["during"], facts["object"]) == (category, code, during,
-                                                                                     object_name)
+    assert (facts["category"], facts["code"], facts["during"], facts["object"]) == (category, code, during, object_name)
     assert facts["description"].startswith(f"{desc} (fake ZIS)")
     assert job.detail["error_kind"] == "sif"
     assert zis.built and not zis.invalid_built(), zis.invalid_built()[:1]  # sifclient-built, schema-valid
@@ -418,6 +453,7 @@ def test_a_sif_error_answering_a_request_fails_the_pull(conversion, category):
 @pytest.mark.parametrize("category", sorted(CATEGORIES))
 def test_a_sif_response_carrying_a_sif_error_mid_pull_fails_the_pull(conversion, category):
     with FaultyZis() as zis:
+
         def plan(key: str, n: int) -> Fault | None:
             # The SIF_GetMessage that is to deliver MIDDLE's answer gets a SIF_Response with SIF_Error instead.
             agent = zis.zone.agents.get(source_id(conversion))

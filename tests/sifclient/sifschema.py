@@ -4,6 +4,7 @@ The schemas live in the shared folder next to the repository (``<repo>/../shared
 set SIF_SCHEMA_DIR to point elsewhere. They are parsed with a parser that never touches the
 network (the 2.x schemas import xml.xsd from a local copy).
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,8 +24,9 @@ def schema_dir() -> Path:
 @functools.cache
 def schema(version: str) -> etree.XMLSchema:
     # 2.5's SIF_Message schema checks the envelope only (its payload is xs:any lax).
-    folder = {"2.4": "openzis_us_2_4", "2.0r1": "openzis_us_2_0_r1", "2.1": "openzis_us_2_1",
-              "2.5": "openzis_us_2_5"}[version]
+    folder = {"2.4": "openzis_us_2_4", "2.0r1": "openzis_us_2_0_r1", "2.1": "openzis_us_2_1", "2.5": "openzis_us_2_5"}[
+        version
+    ]
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
     document = etree.parse(str(schema_dir() / folder / "SIF_Message.xsd.xml"), parser)
     return etree.XMLSchema(document)

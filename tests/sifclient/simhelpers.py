@@ -1,4 +1,5 @@
 """Shared bits for the sifclient tests that run the ZIS simulator."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -7,7 +8,6 @@ from lxml import etree
 
 from sifclient import Agent, HttpTransport
 from sifclient.records import SifRecord
-
 from tests.sifclient.sifschema import assert_valid
 
 

@@ -1,7 +1,7 @@
 """The library pulls simulated districts over real HTTP, through crashes and ZIS restarts."""
+
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.zis import ZisSimulator
-
 from tests.sifclient.simhelpers import Store, new_agent
 
 

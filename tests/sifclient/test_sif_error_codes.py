@@ -1,5 +1,6 @@
 """SIF_Error codes: every constant sifclient uses is a (category, code) pair the SIF 2.4 schema enumerates for that
 category and means what its name says; the simulator answers with them; the agent re-registers once on 4/9 only."""
+
 from __future__ import annotations
 
 import functools
@@ -24,19 +25,37 @@ XS = "{http://www.w3.org/2001/XMLSchema}"
 
 # The simpleType of SIF_Error/SIF_Code that enumerates each category's codes in SIF_Message.xsd.
 XSD_CODE_TYPES = {
-    1: "InfrastructureXMLValidationErrorType", 2: "InfrastructureEncryptionErrorType",
-    3: "InfrastructureAuthenticationErrorType", 4: "InfrastructureAccessAndPermissionErrorType",
-    5: "InfrastructureRegistrationErrorType", 6: "InfrastructureProvisionErrorType",
-    7: "InfrastructureSubscriptionErrorType", 8: "InfrastructureRequestAndResponseErrorType",
-    9: "InfrastructureEventReportingAndProcessingErrorType", 10: "InfrastructureTransportErrorType",
-    11: "InfrastructureSystemErrorType", 12: "InfrastructureGenericMessageHandlingErrorType",
-    13: "InfrastructureSMBErrorType", 14: "InfrastructureSIFZoneServiceErrorType",
+    1: "InfrastructureXMLValidationErrorType",
+    2: "InfrastructureEncryptionErrorType",
+    3: "InfrastructureAuthenticationErrorType",
+    4: "InfrastructureAccessAndPermissionErrorType",
+    5: "InfrastructureRegistrationErrorType",
+    6: "InfrastructureProvisionErrorType",
+    7: "InfrastructureSubscriptionErrorType",
+    8: "InfrastructureRequestAndResponseErrorType",
+    9: "InfrastructureEventReportingAndProcessingErrorType",
+    10: "InfrastructureTransportErrorType",
+    11: "InfrastructureSystemErrorType",
+    12: "InfrastructureGenericMessageHandlingErrorType",
+    13: "InfrastructureSMBErrorType",
+    14: "InfrastructureSIFZoneServiceErrorType",
 }
 
 # A constant's prefix names its category (see sifclient.errors).
-PREFIXES = {"CODE_XML_": 1, "CODE_ACCESS_": 4, "CODE_REG_": 5, "CODE_PROV_": 6, "CODE_SUB_": 7, "CODE_REQ_": 8,
-            "CODE_EVENT_": 9, "CODE_TRANSPORT_": 10, "CODE_SYSTEM_": 11, "CODE_GENERIC_": 12, "CODE_SMB_": 13,
-            "CODE_ZONE_": 14}
+PREFIXES = {
+    "CODE_XML_": 1,
+    "CODE_ACCESS_": 4,
+    "CODE_REG_": 5,
+    "CODE_PROV_": 6,
+    "CODE_SUB_": 7,
+    "CODE_REQ_": 8,
+    "CODE_EVENT_": 9,
+    "CODE_TRANSPORT_": 10,
+    "CODE_SYSTEM_": 11,
+    "CODE_GENERIC_": 12,
+    "CODE_SMB_": 13,
+    "CODE_ZONE_": 14,
+}
 
 # What each constant must mean (words of its meaning in the SIF 2.x table), so a name cannot drift from its
 # number again. A new constant must be added here.
@@ -69,8 +88,10 @@ def xsd_codes(version_folder: str = "openzis_us_2_4") -> dict[int, set[int]]:
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
     root = etree.parse(str(schema_dir() / version_folder / "SIF_Message.xsd.xml"), parser).getroot()
     types = {t.get("name"): t for t in root.iter(f"{XS}simpleType") if t.get("name")}
-    return {category: {int(e.get("value")) for e in types[name].iter(f"{XS}enumeration")}
-            for category, name in XSD_CODE_TYPES.items()}
+    return {
+        category: {int(e.get("value")) for e in types[name].iter(f"{XS}enumeration")}
+        for category, name in XSD_CODE_TYPES.items()
+    }
 
 
 def code_constants() -> dict[str, int]:
@@ -112,6 +133,7 @@ def test_not_registered_and_push_mode_are_told_apart():
 
 # ---- the simulator answers with spec codes ---------------------------------------------------------------
 
+
 def zone() -> Zone:
     return Zone("ALPHA", DistrictSpec(students=5, schools=1))
 
@@ -135,13 +157,18 @@ def test_the_simulator_answers_with_spec_codes():
     assert error_of(register(z, versions=("1.5r1",))) == (5, 4)
     register(z)
     assert error_of(z.handle(build_request("canvas", Query("BusInfo"), max_buffer_size=65536).data)) == (8, 4)
-    assert error_of(z.handle(build_request("canvas", Query("StudentPersonal"), max_buffer_size=65536,
-                                           versions=("3.0",)).data)) == (8, 7)
-    assert error_of(z.handle(build_ack("canvas", original_source_id="PowerSchool", original_msg_id="A" * 32,
-                                       status_code=1).data)) == (12, 6)
+    assert error_of(
+        z.handle(build_request("canvas", Query("StudentPersonal"), max_buffer_size=65536, versions=("3.0",)).data)
+    ) == (8, 7)
+    assert error_of(
+        z.handle(build_ack("canvas", original_source_id="PowerSchool", original_msg_id="A" * 32, status_code=1).data)
+    ) == (12, 6)
     ref = "B" * 32  # names nothing in the district
-    unknown = build_event("canvas", GradingAssignment(ref_id=ref, section_ref_id=ref, term_ref_id=ref,
-                                                      school_ref_id=ref, category_ref_id=ref), "Add")
+    unknown = build_event(
+        "canvas",
+        GradingAssignment(ref_id=ref, section_ref_id=ref, term_ref_id=ref, school_ref_id=ref, category_ref_id=ref),
+        "Add",
+    )
     assert error_of(z.handle(unknown.data)) == (9, 3)
     assert error_of(z.handle(build_event("canvas", GradingAssignment(ref_id=ref), "Add").data)) == (1, 6)
 
@@ -154,6 +181,7 @@ def test_a_buffer_too_small_for_one_object_gets_responder_does_not_support_the_b
 
 
 # ---- the agent re-registers once on 4/9, never on 5/9 ----------------------------------------------------
+
 
 class ZoneTransport:
     """The simulator's Zone in-process; ``faults[key]`` answers that message with a SIF_Error instead."""
@@ -173,8 +201,7 @@ class ZoneTransport:
         self.counts[key] += 1
         error = self.faults.get(key)
         if error is not None:
-            return build_ack("SimZIS", original_source_id=info.source_id, original_msg_id=info.msg_id,
-                             error=error).data
+            return build_ack("SimZIS", original_source_id=info.source_id, original_msg_id=info.msg_id, error=error).data
         return self.zone.handle(data)
 
     def close(self) -> None:
@@ -201,8 +228,11 @@ def test_a_zis_that_lost_the_registration_gets_one_and_the_request_goes_again():
     assert agent.drain(lambda d: None).responses == 1
 
 
-SENDS = {"SIF_Request": lambda agent: agent.request("SchoolInfo"), "SIF_GetMessage": lambda agent: agent.get_message(),
-         "SIF_Sleep": lambda agent: agent.sleep()}
+SENDS = {
+    "SIF_Request": lambda agent: agent.request("SchoolInfo"),
+    "SIF_GetMessage": lambda agent: agent.get_message(),
+    "SIF_Sleep": lambda agent: agent.sleep(),
+}
 
 
 @pytest.mark.parametrize("key", sorted(SENDS))

@@ -1,4 +1,5 @@
 """Grade write-back: GradingAssignment / GradingAssignmentScore events are recorded or refused."""
+
 import datetime as dt
 from decimal import Decimal
 
@@ -10,7 +11,6 @@ from sifclient.powerschool import District, DistrictSpec
 from sifclient.records import GradingAssignment, GradingAssignmentScore
 from sifclient.safexml import parse_message_bytes
 from sifclient.zis import ZisSimulator
-
 from tests.sifclient.simhelpers import Capture, new_agent
 
 
@@ -18,9 +18,14 @@ def assignment_for(district: District, section: int) -> GradingAssignment:
     sec = district.section(section)
     category = district.grading_category(section * 2)
     return GradingAssignment(
-        ref_id="ABCDEF0123456789ABCDEF0123456789", section_ref_id=sec.ref_id, term_ref_id=sec.term_ref_id,
-        school_ref_id=category.school_ref_id, category_ref_id=category.ref_id, description="Essay 1",
-        points_possible=20, due_date=dt.date(2025, 10, 1),
+        ref_id="ABCDEF0123456789ABCDEF0123456789",
+        section_ref_id=sec.ref_id,
+        term_ref_id=sec.term_ref_id,
+        school_ref_id=category.school_ref_id,
+        category_ref_id=category.ref_id,
+        description="Essay 1",
+        points_possible=20,
+        due_date=dt.date(2025, 10, 1),
     )
 
 
@@ -34,13 +39,19 @@ def test_valid_grades_are_recorded_and_invalid_ones_refused():
         assignment = assignment_for(district, 0)
         enrollment = district.section_enrollment(0)
         score = GradingAssignmentScore(
-            student_ref_id=enrollment.student_ref_id, section_ref_id=assignment.section_ref_id,
-            school_ref_id=assignment.school_ref_id, assignment_ref_id=assignment.ref_id,
-            score_points=18, score_percent=Decimal("90.0"),
+            student_ref_id=enrollment.student_ref_id,
+            section_ref_id=assignment.section_ref_id,
+            school_ref_id=assignment.school_ref_id,
+            assignment_ref_id=assignment.ref_id,
+            score_points=18,
+            score_percent=Decimal("90.0"),
         )
         orphan = GradingAssignmentScore(
-            student_ref_id=enrollment.student_ref_id, section_ref_id=assignment.section_ref_id,
-            school_ref_id=assignment.school_ref_id, assignment_ref_id="F" * 32, score_points=1,
+            student_ref_id=enrollment.student_ref_id,
+            section_ref_id=assignment.section_ref_id,
+            school_ref_id=assignment.school_ref_id,
+            assignment_ref_id="F" * 32,
+            score_points=1,
         )
         bad_section = GradingAssignment(**{**assignment.__dict__, "section_ref_id": "0" * 32})
         score_first = agent.send_event("GradingAssignmentScore", "Add", [orphan])
@@ -58,7 +69,10 @@ def test_valid_grades_are_recorded_and_invalid_ones_refused():
     assert results[1].error.category == CAT_EVENTS and "SectionInfoRefId" in results[1].error.description
     assert scored[0].accepted
     assert reply.error.category == CAT_XML_VALIDATION and "whole number" in reply.error.description
-    assert [(g.object_name, g.action) for g in recorded] == [("GradingAssignment", "Add"), ("GradingAssignmentScore", "Change")]
+    assert [(g.object_name, g.action) for g in recorded] == [
+        ("GradingAssignment", "Add"),
+        ("GradingAssignmentScore", "Change"),
+    ]
     assert recorded[0].record == assignment and recorded[1].record == score
     assert [g["object_name"] for g in over_http] == ["GradingAssignment", "GradingAssignmentScore"]
     assert over_http[1]["record"]["score_points"] == 18
@@ -87,8 +101,12 @@ def test_a_delete_removes_the_assignment_and_its_scores_and_a_provided_zone_answ
     assignment = assignment_for(district, 0)
     enrollment = district.section_enrollment(0)
     score = GradingAssignmentScore(
-        student_ref_id=enrollment.student_ref_id, section_ref_id=assignment.section_ref_id,
-        school_ref_id=assignment.school_ref_id, assignment_ref_id=assignment.ref_id, score_points=3)
+        student_ref_id=enrollment.student_ref_id,
+        section_ref_id=assignment.section_ref_id,
+        school_ref_id=assignment.school_ref_id,
+        assignment_ref_id=assignment.ref_id,
+        score_points=3,
+    )
     query = Query("GradingAssignmentScore", (Condition("@SectionInfoRefId", "EQ", assignment.section_ref_id),))
 
     def read(agent):

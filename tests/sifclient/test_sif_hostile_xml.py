@@ -1,4 +1,5 @@
 """Hostile or broken input gives a clear SifXmlError, never a crash, a silent drop or a network call."""
+
 import pytest
 
 from sifclient.errors import SifXmlError
@@ -8,18 +9,28 @@ from sifclient.safexml import parse_message_bytes
 from sifclient.streaming import iter_payload_records, scan_message
 
 NS = b'xmlns="http://www.sifinfo.org/infrastructure/2.x"'
-HEADER = (b"<SIF_Header><SIF_MsgId>0123456789ABCDEF0123456789ABCDEF</SIF_MsgId>"
-          b"<SIF_Timestamp>2026-01-01T00:00:00Z</SIF_Timestamp><SIF_SourceId>ps</SIF_SourceId></SIF_Header>")
+HEADER = (
+    b"<SIF_Header><SIF_MsgId>0123456789ABCDEF0123456789ABCDEF</SIF_MsgId>"
+    b"<SIF_Timestamp>2026-01-01T00:00:00Z</SIF_Timestamp><SIF_SourceId>ps</SIF_SourceId></SIF_Header>"
+)
 
 BILLION_LAUGHS = (
     b'<?xml version="1.0"?><!DOCTYPE SIF_Message [<!ENTITY lol "lol">'
     b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
     b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
-    b"<SIF_Message " + NS + b' Version="2.4"><SIF_Ack>' + HEADER + b"<SIF_OriginalSourceId>&lol3;</SIF_OriginalSourceId></SIF_Ack></SIF_Message>"
+    b"<SIF_Message "
+    + NS
+    + b' Version="2.4"><SIF_Ack>'
+    + HEADER
+    + b"<SIF_OriginalSourceId>&lol3;</SIF_OriginalSourceId></SIF_Ack></SIF_Message>"
 )
 EXTERNAL_ENTITY = (
     b'<?xml version="1.0"?><!DOCTYPE SIF_Message [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-    b"<SIF_Message " + NS + b' Version="2.4"><SIF_Ack>' + HEADER + b"<SIF_OriginalSourceId>&xxe;</SIF_OriginalSourceId></SIF_Ack></SIF_Message>"
+    b"<SIF_Message "
+    + NS
+    + b' Version="2.4"><SIF_Ack>'
+    + HEADER
+    + b"<SIF_OriginalSourceId>&xxe;</SIF_OriginalSourceId></SIF_Ack></SIF_Message>"
 )
 EXTERNAL_DTD = (
     b'<?xml version="1.0"?><!DOCTYPE SIF_Message SYSTEM "http://127.0.0.1:9/evil.dtd">'
@@ -27,14 +38,20 @@ EXTERNAL_DTD = (
 )
 WRONG_NAMESPACE = b'<SIF_Message xmlns="http://example.com/not-sif" Version="2.4"><SIF_Ack/></SIF_Message>'
 NO_NAMESPACE = b'<SIF_Message Version="2.4"><SIF_Ack/></SIF_Message>'
-INVALID_ENCODING = b'<?xml version="1.0" encoding="UTF-8"?><SIF_Message ' + NS + b' Version="2.4">\xff\xfe</SIF_Message>'
+INVALID_ENCODING = (
+    b'<?xml version="1.0" encoding="UTF-8"?><SIF_Message ' + NS + b' Version="2.4">\xff\xfe</SIF_Message>'
+)
 UNKNOWN_ENCODING = b'<?xml version="1.0" encoding="x-no-such-charset"?><SIF_Message ' + NS + b' Version="2.4"/>'
 TEXT_NOT_BYTES = "<SIF_Message/>"
 
 
 def _truncated() -> bytes:
-    data = build_response("ps", destination_id="me", request_msg_id="0" * 32,
-                          records=[StudentPersonal(ref_id="A" * 32, local_id=str(i)) for i in range(20)]).data
+    data = build_response(
+        "ps",
+        destination_id="me",
+        request_msg_id="0" * 32,
+        records=[StudentPersonal(ref_id="A" * 32, local_id=str(i)) for i in range(20)],
+    ).data
     return data[: len(data) // 2]
 
 
@@ -78,8 +95,12 @@ def test_entity_text_never_reaches_the_caller():
 
 
 def test_oversize_message_is_refused_before_parsing():
-    data = build_response("ps", destination_id="me", request_msg_id="0" * 32,
-                          records=[StudentPersonal(ref_id="A" * 32, local_id=str(i)) for i in range(200)]).data
+    data = build_response(
+        "ps",
+        destination_id="me",
+        request_msg_id="0" * 32,
+        records=[StudentPersonal(ref_id="A" * 32, local_id=str(i)) for i in range(200)],
+    ).data
     with pytest.raises(SifXmlError, match="over the limit"):
         parse_message_bytes(data, max_bytes=1000)
     with pytest.raises(SifXmlError, match="over the limit"):
@@ -93,6 +114,12 @@ def test_decoded_text_is_refused():
 
 
 def test_undeclared_entity_reference_is_refused():
-    data = b"<SIF_Message " + NS + b' Version="2.4"><SIF_Ack>' + HEADER + b"<SIF_OriginalSourceId>&nope;</SIF_OriginalSourceId></SIF_Ack></SIF_Message>"
+    data = (
+        b"<SIF_Message "
+        + NS
+        + b' Version="2.4"><SIF_Ack>'
+        + HEADER
+        + b"<SIF_OriginalSourceId>&nope;</SIF_OriginalSourceId></SIF_Ack></SIF_Message>"
+    )
     with pytest.raises(SifXmlError):
         parse_message_bytes(data)

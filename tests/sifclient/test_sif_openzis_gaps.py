@@ -3,6 +3,7 @@
 Each test of a strict-zone behaviour names the OpenZIS file (openzis/OpenZIS, OpenZIS/ZIT_APPLICATION/main_lib/...)
 whose behaviour it checks.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,14 +14,19 @@ from lxml import etree
 from sifclient import Agent, SifError, SifProtocolError, SifXmlError, ZisHttpStatusError
 from sifclient.errors import SifErrorInfo
 from sifclient.messages import (
-    STATUS_NO_MESSAGES, AgentAcl, Provision, build_ack, build_response, read_ack, read_message,
+    STATUS_NO_MESSAGES,
+    AgentAcl,
+    Provision,
+    build_ack,
+    build_response,
+    read_ack,
+    read_message,
 )
 from sifclient.powerschool import WRITE_BACK_OBJECTS, DistrictSpec
 from sifclient.records import StudentPersonal, UnreadableRecord
 from sifclient.safexml import parse_message_bytes
 from sifclient.streaming import scan_message
 from sifclient.zis import ZisSimulator
-
 from tests.sifclient.simhelpers import new_agent
 from tests.sifclient.test_sif_strict_zis import AGENT, agent_for, assignment, strict
 
@@ -28,18 +34,22 @@ from tests.sifclient.test_sif_strict_zis import AGENT, agent_for, assignment, st
 
 
 def error_ack(category: str, code: str) -> bytes:
-    data = build_ack("ZIS", original_source_id="canvas", original_msg_id="A" * 32,
-                     error=SifErrorInfo(4, 9, "Access and Permissions")).data
+    data = build_ack(
+        "ZIS", original_source_id="canvas", original_msg_id="A" * 32, error=SifErrorInfo(4, 9, "Access and Permissions")
+    ).data
     data = data.replace(b"<SIF_Category>4<", f"<SIF_Category>{category}<".encode(), 1)
     return data.replace(b"<SIF_Code>9<", f"<SIF_Code>{code}<".encode(), 1)
 
 
-@pytest.mark.parametrize("category, code, names", [
-    ("four", "9", "SIF_Ack/SIF_Error/SIF_Category"),
-    ("", "9", "SIF_Ack/SIF_Error/SIF_Category"),
-    ("4", "9.0", "SIF_Ack/SIF_Error/SIF_Code"),
-    ("4", "\u0669", "SIF_Ack/SIF_Error/SIF_Code"),  # an Arabic-Indic nine: int() would take it
-])
+@pytest.mark.parametrize(
+    "category, code, names",
+    [
+        ("four", "9", "SIF_Ack/SIF_Error/SIF_Category"),
+        ("", "9", "SIF_Ack/SIF_Error/SIF_Category"),
+        ("4", "9.0", "SIF_Ack/SIF_Error/SIF_Code"),
+        ("4", "\u0669", "SIF_Ack/SIF_Error/SIF_Code"),  # an Arabic-Indic nine: int() would take it
+    ],
+)
 def test_an_unreadable_error_category_or_code_is_a_protocol_error_naming_it(category, code, names):
     data = error_ack(category, code)
     with pytest.raises(SifProtocolError, match=names):
@@ -50,8 +60,12 @@ def test_an_unreadable_error_category_or_code_is_a_protocol_error_naming_it(cate
 
 
 def test_an_unreadable_error_in_a_delivered_response_refuses_the_packet():
-    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="B" * 32,
-                            error=SifErrorInfo(8, 8, "SIF_MaxBufferSize is too small")).data
+    packet = build_response(
+        "PowerSchool",
+        destination_id="canvas",
+        request_msg_id="B" * 32,
+        error=SifErrorInfo(8, 8, "SIF_MaxBufferSize is too small"),
+    ).data
     with pytest.raises(SifProtocolError, match="SIF_Response/SIF_Error/SIF_Code"):
         scan_message(packet.replace(b"<SIF_Code>8<", b"<SIF_Code>8b<", 1))
     assert scan_message(packet).delivered.error.code == 8
@@ -81,9 +95,18 @@ def test_the_agent_does_not_read_an_unreadable_error_as_error_0():
 
 # --- one bad object in a packet ------------------------------------------------------------------------------
 
+
 def students(n: int) -> list[StudentPersonal]:
-    return [StudentPersonal(ref_id=f"{i:032X}", local_id=str(100000 + i), last_name=f"Last{i}", first_name="F",
-                            birth_date=dt.date(2010, 1, 1 + i)) for i in range(n)]
+    return [
+        StudentPersonal(
+            ref_id=f"{i:032X}",
+            local_id=str(100000 + i),
+            last_name=f"Last{i}",
+            first_name="F",
+            birth_date=dt.date(2010, 1, 1 + i),
+        )
+        for i in range(n)
+    ]
 
 
 class PacketZis:
@@ -100,16 +123,14 @@ class PacketZis:
             return build_ack("ZIS", status_code=0, data=etree.fromstring(self.packet), **reply).data
         if info.kind == "SIF_Ack":
             self.log.append("acked")
-        return build_ack("ZIS", status_code=STATUS_NO_MESSAGES if info.kind == "SIF_SystemControl" else 0,
-                         **reply).data
+        return build_ack("ZIS", status_code=STATUS_NO_MESSAGES if info.kind == "SIF_SystemControl" else 0, **reply).data
 
     def close(self) -> None:
         pass
 
 
 def test_one_bad_object_keeps_the_packets_other_objects_and_the_packet_is_acked_after_storing():
-    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="C" * 32,
-                            records=students(3)).data
+    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="C" * 32, records=students(3)).data
     packet = packet.replace(b"<BirthDate>2010-01-02<", b"<BirthDate>01/02/2010<", 1)
     log: list[str] = []
     stored: list = []
@@ -133,14 +154,14 @@ def test_one_bad_object_keeps_the_packets_other_objects_and_the_packet_is_acked_
 
 
 def test_a_packet_that_is_not_well_formed_is_still_refused_whole():
-    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="D" * 32,
-                            records=students(3)).data
+    packet = build_response("PowerSchool", destination_id="canvas", request_msg_id="D" * 32, records=students(3)).data
     cut = packet.replace(b"</LastName>", b"</Last>", 2)
     with pytest.raises(SifXmlError):
         list(scan_message(cut).delivered.records())
 
 
 # --- the strict zone's queue, as OpenZIS keeps it ----------------------------------------------------------------
+
 
 def test_a_message_delivered_and_not_acked_comes_back_before_a_response_queued_since():
     """systemcontrol/SystemControl.php, getFirstMessage: ordered by status (2, handed out, first), type, arrival."""
@@ -206,8 +227,10 @@ def test_an_event_a_receiver_cannot_take_is_not_queued_for_it_and_its_publisher_
     got = {name: r.get_message() for name, r in receivers.items()}
     assert got["ROOMY"].delivered.msg_id == sent.msg_id
     assert got["SMALL_BUFFER"].status_code == STATUS_NO_MESSAGES == got["OLD_VERSION"].status_code
-    assert sorted(zone.events_not_queued) == [(sent.msg_id, "OLD_VERSION", "version"),
-                                             (sent.msg_id, "SMALL_BUFFER", "buffer")]
+    assert sorted(zone.events_not_queued) == [
+        (sent.msg_id, "OLD_VERSION", "version"),
+        (sent.msg_id, "SMALL_BUFFER", "buffer"),
+    ]
     assert [w.msg_id for w in zone.grade_write_backs] == [sent.msg_id]
     # The simulated PowerSchool is such a receiver too: registered in another version, it never gets the grade.
     zone.provider_version = "2.3"
@@ -252,5 +275,6 @@ def test_a_zone_whose_event_rows_are_born_processed_delivers_no_event_and_says_s
     [sent] = publisher.send_event("GradingAssignment", "Add", [assignment()])
     assert sent.accepted and zone.grade_write_backs == []
     assert listener.get_message().status_code == STATUS_NO_MESSAGES
-    assert sorted(zone.events_not_queued) == sorted([(sent.msg_id, "LISTENER", "status 3"),
-                                                     (sent.msg_id, zone.provider_id, "status 3")])
+    assert sorted(zone.events_not_queued) == sorted(
+        [(sent.msg_id, "LISTENER", "status 3"), (sent.msg_id, zone.provider_id, "status 3")]
+    )

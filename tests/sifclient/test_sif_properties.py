@@ -1,5 +1,6 @@
 """Property-based tests of the SIF parser (hypothesis): typed records with arbitrary values survive a trip
 through a SIF_Response, and arbitrary or damaged bytes give a SifClientError, never anything else."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +8,7 @@ import datetime as dt
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from sifclient.errors import SifClientError
 from sifclient.messages import build_response
 from sifclient.records import RECORD_TYPES, _parse_path
@@ -14,8 +16,11 @@ from sifclient.safexml import iterparse_message, parse_message_bytes
 from sifclient.streaming import iter_payload_records, scan_message
 
 # Text the way a record holds it after reading: no surrounding whitespace, nothing XML 1.0 cannot carry.
-text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=30).map(
-    str.strip).filter(bool)
+text = (
+    st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=30)
+    .map(str.strip)
+    .filter(bool)
+)
 VALUES = {
     "str": text,
     "int": st.integers(0, 10**9),
@@ -56,8 +61,9 @@ def records(draw):
         elif draw(st.booleans()):
             values[name] = draw(strategy)
     if "extended_elements" in {f.name for f in dataclasses.fields(record_type)}:
-        values["extended_elements"] = draw(st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,11}", fullmatch=True),
-                                                           text, max_size=3))
+        values["extended_elements"] = draw(
+            st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,11}", fullmatch=True), text, max_size=3)
+        )
     return record_type(**values)
 
 
@@ -74,8 +80,12 @@ def test_a_record_with_arbitrary_values_comes_back_the_same_through_a_response(r
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_give_a_sif_error_or_a_message(data):
-    for read in (lambda: parse_message_bytes(data), lambda: list(iterparse_message(data)),
-                 lambda: scan_message(data), lambda: list(iter_payload_records(data))):
+    for read in (
+        lambda: parse_message_bytes(data),
+        lambda: list(iterparse_message(data)),
+        lambda: scan_message(data),
+        lambda: list(iter_payload_records(data)),
+    ):
         try:
             read()
         except SifClientError:
@@ -83,18 +93,24 @@ def test_arbitrary_bytes_give_a_sif_error_or_a_message(data):
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(records(), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(["drop", "insert", "replace"]),
-                                     st.binary(min_size=1, max_size=4)), min_size=1, max_size=4))
+@given(
+    records(),
+    st.lists(
+        st.tuples(st.floats(0, 1), st.sampled_from(["drop", "insert", "replace"]), st.binary(min_size=1, max_size=4)),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_a_damaged_response_gives_a_sif_error_or_records(record, edits):
     data = bytearray(response_bytes(record))
     for where, how, junk in edits:
         at = int(where * (len(data) - 1))
         if how == "drop":
-            del data[at:at + len(junk)]
+            del data[at : at + len(junk)]
         elif how == "insert":
             data[at:at] = junk
         else:
-            data[at:at + len(junk)] = junk
+            data[at : at + len(junk)] = junk
     assume(bytes(data) != response_bytes(record))
     for read in (lambda: scan_message(bytes(data)), lambda: list(iter_payload_records(bytes(data)))):
         try:

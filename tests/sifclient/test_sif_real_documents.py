@@ -6,6 +6,7 @@ comma-separated family e-mail addresses PowerSchool puts in the primary Email. T
 SIF 2.x specification's examples (as the agents' fixtures hold them, without a namespace declaration);
 they are sent here in the envelopes of every version from 2.0r1 to 2.5, as a ZIS would deliver them.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,12 +18,22 @@ from lxml import etree
 
 from sifclient.errors import SifClientError, SifProtocolError, SifXmlError
 from sifclient.records import (
-    EMAIL_RULE, EmailChoice, ScheduleInfo, SchoolCourseInfo, SchoolInfo, SectionInfo, StaffPersonal,
-    StudentPersonal, StudentSchoolEnrollment, StudentSectionEnrollment, TermInfo, UnreadableRecord, choose_email,
+    EMAIL_RULE,
+    EmailChoice,
+    ScheduleInfo,
+    SchoolCourseInfo,
+    SchoolInfo,
+    SectionInfo,
+    StaffPersonal,
+    StudentPersonal,
+    StudentSchoolEnrollment,
+    StudentSectionEnrollment,
+    TermInfo,
+    UnreadableRecord,
+    choose_email,
 )
 from sifclient.safexml import SIF_NS, parse_message_bytes
 from sifclient.streaming import iter_payload_records, scan_message
-
 from tests.sifclient.sifschema import assert_valid, is_valid, object_errors
 
 REAL = Path(__file__).parent / "fixtures" / "real"
@@ -35,6 +46,7 @@ def real(name: str) -> bytes:
 
 # ---- PowerSchool captures --------------------------------------------------------------------------
 
+
 def test_powerschool_iso_8859_1_packet_inside_an_ack_is_read_field_by_field():
     data = real("powerschool_2_0r1_ack_response_iso8859.xml")
     assert data.startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
@@ -44,19 +56,42 @@ def test_powerschool_iso_8859_1_packet_inside_an_ack_is_read_field_by_field():
 
     envelope = scan_message(data)
     assert (envelope.status_code, envelope.error, envelope.original_msg_id) == (
-        0, None, "3B0DA428FB62897A792FB76D46A852CE")
+        0,
+        None,
+        "3B0DA428FB62897A792FB76D46A852CE",
+    )
     d = envelope.delivered
     assert (d.kind, d.version, d.msg_id, d.source_id, d.destination_id) == (
-        "response", "2.0r1", "46783B4472C18822B3893E6EA893F94C", "PowerSchool", "canvas")
+        "response",
+        "2.0r1",
+        "46783B4472C18822B3893E6EA893F94C",
+        "PowerSchool",
+        "canvas",
+    )
     assert (d.request_msg_id, d.packet_number, d.more_packets, d.object_name, d.action, d.error) == (
-        "378E6A167344B6294E59BD034FE29C85", 209, False, "StudentPersonal", None, None)
+        "378E6A167344B6294E59BD034FE29C85",
+        209,
+        False,
+        "StudentPersonal",
+        None,
+        None,
+    )
 
     (student,) = list(d.records())
     assert student == StudentPersonal(
-        ref_id="33616AC73899CDFF947E8494297946E4", local_id="02962", state_province_id="3297194",
-        last_name="Delacroix", first_name="Tova", middle_name="Xavier", preferred_name=None, gender="M",
-        birth_date=dt.date(1997, 3, 15), email="family54064@example.org,family14114@example.org",
-        projected_graduation_year=2017, school_local_id="304", grade_level="09",
+        ref_id="33616AC73899CDFF947E8494297946E4",
+        local_id="02962",
+        state_province_id="3297194",
+        last_name="Delacroix",
+        first_name="Tova",
+        middle_name="Xavier",
+        preferred_name=None,
+        gender="M",
+        birth_date=dt.date(1997, 3, 15),
+        email="family54064@example.org,family14114@example.org",
+        projected_graduation_year=2017,
+        school_local_id="304",
+        grade_level="09",
         extended_elements={"StudentEthnicity": "1002"},
     )
     assert student.email_choice == EmailChoice("family54064@example.org", ("family14114@example.org",))
@@ -76,9 +111,11 @@ def _student_by_xpath(element) -> StudentPersonal:
     year = _text(element, "s:ProjectedGraduationYear/text()")
     birth = _text(element, "s:Demographics/s:BirthDate/text()")
     return StudentPersonal(
-        ref_id=element.get("RefId"), local_id=_text(element, "s:LocalId/text()"),
+        ref_id=element.get("RefId"),
+        local_id=_text(element, "s:LocalId/text()"),
         state_province_id=_text(element, "s:StateProvinceId/text()"),
-        last_name=_text(element, "s:Name/s:LastName/text()"), first_name=_text(element, "s:Name/s:FirstName/text()"),
+        last_name=_text(element, "s:Name/s:LastName/text()"),
+        first_name=_text(element, "s:Name/s:FirstName/text()"),
         middle_name=_text(element, "s:Name/s:MiddleName/text()"),
         preferred_name=_text(element, "s:Name/s:PreferredName/text()"),
         gender=_text(element, "s:Demographics/s:Gender/text()"),
@@ -87,8 +124,9 @@ def _student_by_xpath(element) -> StudentPersonal:
         projected_graduation_year=int(year) if year else None,
         school_local_id=_text(element, "s:MostRecent/s:SchoolLocalId/text()"),
         grade_level=_text(element, "s:MostRecent/s:GradeLevel/s:Code/text()"),
-        extended_elements={e.get("Name"): e.text for e in element.xpath(
-            "s:SIF_ExtendedElements/s:SIF_ExtendedElement", namespaces=NS)},
+        extended_elements={
+            e.get("Name"): e.text for e in element.xpath("s:SIF_ExtendedElements/s:SIF_ExtendedElement", namespaces=NS)
+        },
     )
 
 
@@ -97,7 +135,13 @@ def test_powerschool_utf_8_packet_every_student_every_field():
     envelope = scan_message(data)
     d = envelope.delivered
     assert (d.kind, d.version, d.source_id, d.packet_number, d.more_packets, d.object_name) == (
-        "response", "2.0r1", "PowerSchool", 1, True, "StudentPersonal")
+        "response",
+        "2.0r1",
+        "PowerSchool",
+        1,
+        True,
+        "StudentPersonal",
+    )
     students = list(d.records())
     expected = [_student_by_xpath(e) for e in parse_message_bytes(data).iter(f"{{{SIF_NS}}}StudentPersonal")]
     assert len(students) == len(expected) == 35
@@ -123,55 +167,116 @@ def test_event_delivered_in_an_ack():
     data = real("openagent_2_0r1_ack_event_studentpersonal.xml")
     d = scan_message(data).delivered
     assert (d.kind, d.version, d.object_name, d.action, d.msg_id, d.source_id, d.destination_id) == (
-        "event", "2.0r1", "StudentPersonal", "Add", "D319F07F35B32206F68CC599E059D247", "test", "canvas")
-    assert list(d.records()) == [StudentPersonal(
-        ref_id="DA88691341A2FEE547650D35DA3F87B9", local_id="P02896", state_province_id="WB3493",
-        last_name="Felix", first_name="Noor", middle_name=None, preferred_name="Noor", gender="M",
-        email="family34890@example.org")]
+        "event",
+        "2.0r1",
+        "StudentPersonal",
+        "Add",
+        "D319F07F35B32206F68CC599E059D247",
+        "test",
+        "canvas",
+    )
+    assert list(d.records()) == [
+        StudentPersonal(
+            ref_id="DA88691341A2FEE547650D35DA3F87B9",
+            local_id="P02896",
+            state_province_id="WB3493",
+            last_name="Felix",
+            first_name="Noor",
+            middle_name=None,
+            preferred_name="Noor",
+            gender="M",
+            email="family34890@example.org",
+        )
+    ]
     assert_valid(data, "2.0r1")
 
 
 # ---- the specification's objects, in the envelopes of 2.0r1 to 2.5 -------------------------------------
 
 SCHEDULES = [
-    ScheduleInfo("5A7B76D6E4A642370EF9E3A8DB405E84",
-                 ["E863873DCE3D447DE5F630ED141DF969", "2593559769C0FEEEB857B54091AAB66C"]),
+    ScheduleInfo(
+        "5A7B76D6E4A642370EF9E3A8DB405E84", ["E863873DCE3D447DE5F630ED141DF969", "2593559769C0FEEEB857B54091AAB66C"]
+    ),
     ScheduleInfo("5E0457B2D3E89A3165C0076B871AFBC9", ["D6AF9E4F4776873E41C6A76C53F3B133"]),
 ]
 SPEC_OBJECTS = {
     "spec_2x_sectioninfo.xml": SectionInfo(
-        ref_id="DA88691341A2FEE547650D35DA3F87B9", course_ref_id="2AFD6916AEB047DD396FF43795F78107",
-        school_year=2006, local_id="427-6", schedules=SCHEDULES),
+        ref_id="DA88691341A2FEE547650D35DA3F87B9",
+        course_ref_id="2AFD6916AEB047DD396FF43795F78107",
+        school_year=2006,
+        local_id="427-6",
+        schedules=SCHEDULES,
+    ),
     "spec_2x_terminfo.xml": TermInfo(
-        ref_id="A874858ABD81B63122F4BFC10236D1DA", school_ref_id="2AFD6916AEB047DD396FF43795F78107",
-        school_year=2004, start_date=dt.date(2003, 1, 5), end_date=dt.date(2004, 4, 1),
-        description="Spring Semester 2004", term_code="Sp2004"),
+        ref_id="A874858ABD81B63122F4BFC10236D1DA",
+        school_ref_id="2AFD6916AEB047DD396FF43795F78107",
+        school_year=2004,
+        start_date=dt.date(2003, 1, 5),
+        end_date=dt.date(2004, 4, 1),
+        description="Spring Semester 2004",
+        term_code="Sp2004",
+    ),
     "spec_2x_schoolcourseinfo.xml": SchoolCourseInfo(
-        ref_id="468D70BDC0601A801A3F2E839D5FE79E", school_ref_id="2252A6E09E547D013BC3F2311FD1ED27",
-        school_year=2006, course_code="CS101", state_course_code="08-001",
+        ref_id="468D70BDC0601A801A3F2E839D5FE79E",
+        school_ref_id="2252A6E09E547D013BC3F2311FD1ED27",
+        school_year=2006,
+        course_code="CS101",
+        state_course_code="08-001",
         title="Gif, JPeg, or Png: What's the Difference?",
-        description="Explore the various types of files related to graphic arts."),
+        description="Explore the various types of files related to graphic arts.",
+    ),
     "spec_2x_studentsectionenrollment.xml": StudentSectionEnrollment(
-        ref_id="734937AB1BA3EBB67F92C0FC1379BFE3", student_ref_id="B8DCBB59D7EBF1D70AB5CBA8BD6A250B",
-        section_ref_id="E4106FB2EF12C2DEB71255C9DFA4E755", school_year=2002, entry_date=dt.date(2001, 9, 5),
-        exit_date=dt.date(2002, 3, 1)),
+        ref_id="734937AB1BA3EBB67F92C0FC1379BFE3",
+        student_ref_id="B8DCBB59D7EBF1D70AB5CBA8BD6A250B",
+        section_ref_id="E4106FB2EF12C2DEB71255C9DFA4E755",
+        school_year=2002,
+        entry_date=dt.date(2001, 9, 5),
+        exit_date=dt.date(2002, 3, 1),
+    ),
     "spec_2x_studentschoolenrollment.xml": StudentSchoolEnrollment(
-        ref_id="E30CFBE91FDBE735D1E438BDA73A6FE2", student_ref_id="DA88691341A2FEE547650D35DA3F87B9",
-        school_ref_id="C111624ECDEF2BEC8CD0B6C2D0F794F4", membership_type="Home", time_frame="Current",
-        school_year=2004, entry_date=dt.date(2004, 1, 29), grade_level="10"),
+        ref_id="E30CFBE91FDBE735D1E438BDA73A6FE2",
+        student_ref_id="DA88691341A2FEE547650D35DA3F87B9",
+        school_ref_id="C111624ECDEF2BEC8CD0B6C2D0F794F4",
+        membership_type="Home",
+        time_frame="Current",
+        school_year=2004,
+        entry_date=dt.date(2004, 1, 29),
+        grade_level="10",
+    ),
     "spec_2x_staffpersonal.xml": StaffPersonal(
-        ref_id="14A462D47567B88BDECE141FA3336F9E", local_id="075015185", state_province_id="C0509172",
-        last_name="Quintero", first_name="Dmitri", middle_name="Lindqvist", title="Principal",
-        email="family06174@example.org"),
+        ref_id="14A462D47567B88BDECE141FA3336F9E",
+        local_id="075015185",
+        state_province_id="C0509172",
+        last_name="Quintero",
+        first_name="Dmitri",
+        middle_name="Lindqvist",
+        title="Principal",
+        email="family06174@example.org",
+    ),
     "spec_2x_schoolinfo.xml": SchoolInfo(
-        ref_id="DA88691341A2FEE547650D35DA3F87B9", local_id="075015185", state_province_id="C0509172",
-        name="Lincoln High School", lea_ref_id="D7DA9B1C9DC16AC561B4DE7ED8EEB245",
-        grade_levels=["09", "10", "11", "12"]),
+        ref_id="DA88691341A2FEE547650D35DA3F87B9",
+        local_id="075015185",
+        state_province_id="C0509172",
+        name="Lincoln High School",
+        lea_ref_id="D7DA9B1C9DC16AC561B4DE7ED8EEB245",
+        grade_levels=["09", "10", "11", "12"],
+    ),
     "spec_2x_studentpersonal.xml": StudentPersonal(
-        ref_id="DA88691341A2FEE547650D35DA3F87B9", local_id="P02896", state_province_id="WB3493",
-        last_name="Felix", first_name="Noor", middle_name=None, preferred_name="Noor", gender="M",
-        email="family34890@example.org", extended_elements={
-            "STUDENT_EMAIL": "family89745@example.org", "PASSWORD": "some_P@ssw0rd", "USERNAME": "some_username"}),
+        ref_id="DA88691341A2FEE547650D35DA3F87B9",
+        local_id="P02896",
+        state_province_id="WB3493",
+        last_name="Felix",
+        first_name="Noor",
+        middle_name=None,
+        preferred_name="Noor",
+        gender="M",
+        email="family34890@example.org",
+        extended_elements={
+            "STUDENT_EMAIL": "family89745@example.org",
+            "PASSWORD": "some_P@ssw0rd",
+            "USERNAME": "some_username",
+        },
+    ),
 }
 # The agent's SchoolInfo example carries SchoolType "K12" (no such code) after SchoolName, where no version's
 # schema allows it: it passes only the 2.5 envelope, which leaves the payload unchecked (xs:any lax).
@@ -180,24 +285,36 @@ VERSIONS = ("2.0r1", "2.1", "2.3", "2.4", "2.5")
 SCHEMA_VERSIONS = ("2.0r1", "2.1", "2.4", "2.5")  # the schemas in shared/sif/xsd
 
 
-def response(objects: bytes, version: str, *, encoding: str = "UTF-8", in_ack: bool = False,
-             packet: str = "1", more: str = "No") -> bytes:
+def response(
+    objects: bytes, version: str, *, encoding: str = "UTF-8", in_ack: bool = False, packet: str = "1", more: str = "No"
+) -> bytes:
     """A SIF_Response packet around objects spliced in as text (a ZIS relays them as it got them); in_ack
     delivers it inside SIF_Ack/SIF_Status/SIF_Data with an inner message that declares no namespace."""
     inner_ns = "" if in_ack else f' xmlns="{SIF_NS}"'
-    message = (f'<SIF_Message{inner_ns} Version="{version}"><SIF_Response><SIF_Header>'
-               f'<SIF_MsgId>{"1" * 32}</SIF_MsgId><SIF_Timestamp>2013-10-09T10:19:20-06:00</SIF_Timestamp>'
-               f'<SIF_SourceId>PowerSchool</SIF_SourceId><SIF_DestinationId>canvas</SIF_DestinationId>'
-               f'</SIF_Header><SIF_RequestMsgId>{"2" * 32}</SIF_RequestMsgId>'
-               f'<SIF_PacketNumber>{packet}</SIF_PacketNumber><SIF_MorePackets>{more}</SIF_MorePackets>'
-               f'<SIF_ObjectData>').encode(encoding) + objects + b"</SIF_ObjectData></SIF_Response></SIF_Message>"
+    message = (
+        (
+            f'<SIF_Message{inner_ns} Version="{version}"><SIF_Response><SIF_Header>'
+            f"<SIF_MsgId>{'1' * 32}</SIF_MsgId><SIF_Timestamp>2013-10-09T10:19:20-06:00</SIF_Timestamp>"
+            f"<SIF_SourceId>PowerSchool</SIF_SourceId><SIF_DestinationId>canvas</SIF_DestinationId>"
+            f"</SIF_Header><SIF_RequestMsgId>{'2' * 32}</SIF_RequestMsgId>"
+            f"<SIF_PacketNumber>{packet}</SIF_PacketNumber><SIF_MorePackets>{more}</SIF_MorePackets>"
+            f"<SIF_ObjectData>"
+        ).encode(encoding)
+        + objects
+        + b"</SIF_ObjectData></SIF_Response></SIF_Message>"
+    )
     if in_ack:
-        message = (f'<SIF_Message xmlns="{SIF_NS}" Version="{version}"><SIF_Ack><SIF_Header>'
-                   f'<SIF_MsgId>{"3" * 32}</SIF_MsgId><SIF_Timestamp>2013-10-09T10:42:16-06:00</SIF_Timestamp>'
-                   f'<SIF_SourceId>ZIS</SIF_SourceId></SIF_Header><SIF_OriginalSourceId>canvas'
-                   f'</SIF_OriginalSourceId><SIF_OriginalMsgId>{"4" * 32}</SIF_OriginalMsgId><SIF_Status>'
-                   f'<SIF_Code>0</SIF_Code><SIF_Data>').encode(encoding) + message + (
-                   b"</SIF_Data></SIF_Status></SIF_Ack></SIF_Message>")
+        message = (
+            (
+                f'<SIF_Message xmlns="{SIF_NS}" Version="{version}"><SIF_Ack><SIF_Header>'
+                f"<SIF_MsgId>{'3' * 32}</SIF_MsgId><SIF_Timestamp>2013-10-09T10:42:16-06:00</SIF_Timestamp>"
+                f"<SIF_SourceId>ZIS</SIF_SourceId></SIF_Header><SIF_OriginalSourceId>canvas"
+                f"</SIF_OriginalSourceId><SIF_OriginalMsgId>{'4' * 32}</SIF_OriginalMsgId><SIF_Status>"
+                f"<SIF_Code>0</SIF_Code><SIF_Data>"
+            ).encode(encoding)
+            + message
+            + (b"</SIF_Data></SIF_Status></SIF_Ack></SIF_Message>")
+        )
     return f'<?xml version="1.0" encoding="{encoding}"?>\n'.encode(encoding) + message
 
 
@@ -210,7 +327,12 @@ def test_specification_objects_in_every_envelope(name, version, encoding, in_ack
     data = response(objects, version, encoding=encoding, in_ack=in_ack)
     d = scan_message(data).delivered
     assert (d.kind, d.version, d.packet_number, d.more_packets, d.object_name) == (
-        "response", version, 1, False, SPEC_OBJECTS[name].OBJECT_NAME)
+        "response",
+        version,
+        1,
+        False,
+        SPEC_OBJECTS[name].OBJECT_NAME,
+    )
     assert list(iter_payload_records(data)) == [SPEC_OBJECTS[name]]
     if version in SCHEMA_VERSIONS:
         meant_valid = version == "2.5" or name not in INVALID_BEFORE_2_5
@@ -219,15 +341,26 @@ def test_specification_objects_in_every_envelope(name, version, encoding, in_ack
 
 def event(obj: bytes, object_name: str, version: str, *, encoding: str = "UTF-8", action: str = "Change") -> bytes:
     """A SIF_Event carrying one object, delivered inside a SIF_Ack whose inner message declares no namespace."""
-    message = (f'<SIF_Message Version="{version}"><SIF_Event><SIF_Header><SIF_MsgId>{"5" * 32}</SIF_MsgId>'
-               f'<SIF_Timestamp>2013-10-08T11:36:06-06:00</SIF_Timestamp><SIF_SourceId>PowerSchool</SIF_SourceId>'
-               f'</SIF_Header><SIF_ObjectData><SIF_EventObject ObjectName="{object_name}" Action="{action}">'
-               ).encode(encoding) + obj + b"</SIF_EventObject></SIF_ObjectData></SIF_Event></SIF_Message>"
-    return (f'<?xml version="1.0" encoding="{encoding}"?>\n<SIF_Message xmlns="{SIF_NS}" Version="{version}">'
-            f'<SIF_Ack><SIF_Header><SIF_MsgId>{"6" * 32}</SIF_MsgId><SIF_Timestamp>2013-10-08T13:19:15-06:00'
-            f'</SIF_Timestamp><SIF_SourceId>ZIS</SIF_SourceId></SIF_Header><SIF_OriginalSourceId>canvas'
-            f'</SIF_OriginalSourceId><SIF_OriginalMsgId>{"7" * 32}</SIF_OriginalMsgId><SIF_Status><SIF_Code>0'
-            f'</SIF_Code><SIF_Data>').encode(encoding) + message + b"</SIF_Data></SIF_Status></SIF_Ack></SIF_Message>"
+    message = (
+        (
+            f'<SIF_Message Version="{version}"><SIF_Event><SIF_Header><SIF_MsgId>{"5" * 32}</SIF_MsgId>'
+            f"<SIF_Timestamp>2013-10-08T11:36:06-06:00</SIF_Timestamp><SIF_SourceId>PowerSchool</SIF_SourceId>"
+            f'</SIF_Header><SIF_ObjectData><SIF_EventObject ObjectName="{object_name}" Action="{action}">'
+        ).encode(encoding)
+        + obj
+        + b"</SIF_EventObject></SIF_ObjectData></SIF_Event></SIF_Message>"
+    )
+    return (
+        (
+            f'<?xml version="1.0" encoding="{encoding}"?>\n<SIF_Message xmlns="{SIF_NS}" Version="{version}">'
+            f"<SIF_Ack><SIF_Header><SIF_MsgId>{'6' * 32}</SIF_MsgId><SIF_Timestamp>2013-10-08T13:19:15-06:00"
+            f"</SIF_Timestamp><SIF_SourceId>ZIS</SIF_SourceId></SIF_Header><SIF_OriginalSourceId>canvas"
+            f"</SIF_OriginalSourceId><SIF_OriginalMsgId>{'7' * 32}</SIF_OriginalMsgId><SIF_Status><SIF_Code>0"
+            f"</SIF_Code><SIF_Data>"
+        ).encode(encoding)
+        + message
+        + b"</SIF_Data></SIF_Status></SIF_Ack></SIF_Message>"
+    )
 
 
 @pytest.mark.parametrize("encoding", ["UTF-8", "ISO-8859-1"])
@@ -239,7 +372,14 @@ def test_specification_objects_in_every_event_envelope(name, version, encoding):
     envelope = scan_message(data)
     d = envelope.delivered
     assert (envelope.status_code, d.kind, d.version, d.object_name, d.action, d.msg_id, d.source_id) == (
-        0, "event", version, record.OBJECT_NAME, "Change", "5" * 32, "PowerSchool")
+        0,
+        "event",
+        version,
+        record.OBJECT_NAME,
+        "Change",
+        "5" * 32,
+        "PowerSchool",
+    )
     assert list(d.records()) == [record]
     if version in SCHEMA_VERSIONS:
         assert is_valid(data, version) is (version == "2.5" or name not in INVALID_BEFORE_2_5)
@@ -249,8 +389,11 @@ def test_a_section_keeps_every_schedule_and_every_teacher():
     (section,) = iter_payload_records(response(real("spec_2x_sectioninfo.xml"), "2.4"))
     assert section.schedules == SCHEDULES
     assert section.term_ref_ids == ["5A7B76D6E4A642370EF9E3A8DB405E84", "5E0457B2D3E89A3165C0076B871AFBC9"]
-    assert section.teacher_ref_ids == ["E863873DCE3D447DE5F630ED141DF969", "2593559769C0FEEEB857B54091AAB66C",
-                                       "D6AF9E4F4776873E41C6A76C53F3B133"]
+    assert section.teacher_ref_ids == [
+        "E863873DCE3D447DE5F630ED141DF969",
+        "2593559769C0FEEEB857B54091AAB66C",
+        "D6AF9E4F4776873E41C6A76C53F3B133",
+    ]
     # Written back, both schedules survive, in order, and the message stays valid.
     again = SectionInfo.from_bytes(section.to_bytes("2.4"))
     assert again.schedules == SCHEDULES
@@ -267,8 +410,9 @@ def with_prefixed_outer_message(data: bytes) -> bytes:
     head = re.sub(rb"<(/?)(SIF_\w+)", rb"<\1sif:\2", head).replace(b"xmlns=", b"xmlns:sif=", 1)
     tail = re.sub(rb"<(/?)(SIF_\w+)", rb"<\1sif:\2", tail)
     document = head + b"<sif:SIF_Data>" + inner + tail
-    inner_message = etree.fromstring(document).find("sif:SIF_Ack/sif:SIF_Status/sif:SIF_Data/SIF_Message",
-                                                    {"sif": SIF_NS})
+    inner_message = etree.fromstring(document).find(
+        "sif:SIF_Ack/sif:SIF_Status/sif:SIF_Data/SIF_Message", {"sif": SIF_NS}
+    )
     assert inner_message is not None and inner_message.nsmap.get(None) is None  # truly unqualified
     return document
 
@@ -289,13 +433,16 @@ def test_an_inner_message_outside_every_namespace_is_read_not_dropped():
 ISO = "powerschool_2_0r1_ack_response_iso8859.xml"
 
 
-@pytest.mark.parametrize("old, new, error, names", [
-    (b"<SIF_PacketNumber>209<", b"<SIF_PacketNumber>2O9<", SifProtocolError, "SIF_PacketNumber"),
-    (b"<SIF_PacketNumber>209<", b"<SIF_PacketNumber>0<", SifProtocolError, "SIF_PacketNumber"),
-    (b"<SIF_PacketNumber>209<", b"<SIF_PacketNumber>\xb2\xb3<", SifProtocolError, "SIF_PacketNumber"),
-    (b"<SIF_MorePackets>No<", b"<SIF_MorePackets>Maybe<", SifProtocolError, "SIF_MorePackets"),
-    (b"<SIF_Code>0<", b"<SIF_Code>zero<", SifProtocolError, "SIF_Code"),
-])
+@pytest.mark.parametrize(
+    "old, new, error, names",
+    [
+        (b"<SIF_PacketNumber>209<", b"<SIF_PacketNumber>2O9<", SifProtocolError, "SIF_PacketNumber"),
+        (b"<SIF_PacketNumber>209<", b"<SIF_PacketNumber>0<", SifProtocolError, "SIF_PacketNumber"),
+        (b"<SIF_PacketNumber>209<", b"<SIF_PacketNumber>\xb2\xb3<", SifProtocolError, "SIF_PacketNumber"),
+        (b"<SIF_MorePackets>No<", b"<SIF_MorePackets>Maybe<", SifProtocolError, "SIF_MorePackets"),
+        (b"<SIF_Code>0<", b"<SIF_Code>zero<", SifProtocolError, "SIF_Code"),
+    ],
+)
 def test_a_malformed_envelope_value_names_its_element(old, new, error, names):
     data = real(ISO)
     assert old in data
@@ -303,13 +450,16 @@ def test_a_malformed_envelope_value_names_its_element(old, new, error, names):
         scan_message(data.replace(old, new, 1))
 
 
-@pytest.mark.parametrize("old, new, names", [
-    (b"<BirthDate>1997-03-15<", b"<BirthDate>03/15/1997<", "StudentPersonal/Demographics/BirthDate"),
-    (b"<BirthDate>1997-03-15<", b"<BirthDate>19970315<", "StudentPersonal/Demographics/BirthDate"),
-    (b"<BirthDate>1997-03-15<", b"<BirthDate>1997-02-30<", "StudentPersonal/Demographics/BirthDate"),
-    (b"<ProjectedGraduationYear>2017<", b"<ProjectedGraduationYear>2017.0<", "ProjectedGraduationYear"),
-    (b"<ProjectedGraduationYear>2017<", b"<ProjectedGraduationYear>2_017<", "ProjectedGraduationYear"),
-])
+@pytest.mark.parametrize(
+    "old, new, names",
+    [
+        (b"<BirthDate>1997-03-15<", b"<BirthDate>03/15/1997<", "StudentPersonal/Demographics/BirthDate"),
+        (b"<BirthDate>1997-03-15<", b"<BirthDate>19970315<", "StudentPersonal/Demographics/BirthDate"),
+        (b"<BirthDate>1997-03-15<", b"<BirthDate>1997-02-30<", "StudentPersonal/Demographics/BirthDate"),
+        (b"<ProjectedGraduationYear>2017<", b"<ProjectedGraduationYear>2017.0<", "ProjectedGraduationYear"),
+        (b"<ProjectedGraduationYear>2017<", b"<ProjectedGraduationYear>2_017<", "ProjectedGraduationYear"),
+    ],
+)
 def test_a_malformed_object_value_names_its_element(old, new, names):
     data = real(ISO)
     assert old in data
@@ -322,9 +472,14 @@ def test_a_malformed_object_value_names_its_element(old, new, names):
     assert names in kept.error and new.split(b">")[1].split(b"<")[0] in kept.xml
 
 
-@pytest.mark.parametrize("text, day", [("1997-03-15Z", dt.date(1997, 3, 15)),
-                                       ("1997-03-15-06:00", dt.date(1997, 3, 15)),
-                                       (" 1997-03-15+05:30 ", dt.date(1997, 3, 15))])
+@pytest.mark.parametrize(
+    "text, day",
+    [
+        ("1997-03-15Z", dt.date(1997, 3, 15)),
+        ("1997-03-15-06:00", dt.date(1997, 3, 15)),
+        (" 1997-03-15+05:30 ", dt.date(1997, 3, 15)),
+    ],
+)
 def test_an_xs_date_with_a_time_zone_is_read(text, day):
     data = real(ISO).replace(b"<BirthDate>1997-03-15<", f"<BirthDate>{text}<".encode(), 1)
     (student,) = scan_message(data).delivered.records()
@@ -342,16 +497,24 @@ def test_malformed_section_year_and_every_error_is_a_sif_client_error():
 
 # ---- the e-mail rule ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, choice", [
-    ("a@example.org", EmailChoice("a@example.org")),
-    ("a@example.org,b@example.org", EmailChoice("a@example.org", ("b@example.org",))),
-    ("a@example.org, b@example.org", EmailChoice("a@example.org", ("b@example.org",))),
-    ("a@example.org; b@example.org c@example.org", EmailChoice("a@example.org", ("b@example.org", "c@example.org"))),
-    ("none yet, b@example.org", EmailChoice("b@example.org", (), ("none", "yet"))),
-    ("<a@example.org>, a@example.org", EmailChoice("a@example.org")),
-    ("a@localhost, b@example", EmailChoice(None, (), ("a@localhost", "b@example"))),
-    ("", EmailChoice(None)), (None, EmailChoice(None)),
-])
+
+@pytest.mark.parametrize(
+    "raw, choice",
+    [
+        ("a@example.org", EmailChoice("a@example.org")),
+        ("a@example.org,b@example.org", EmailChoice("a@example.org", ("b@example.org",))),
+        ("a@example.org, b@example.org", EmailChoice("a@example.org", ("b@example.org",))),
+        (
+            "a@example.org; b@example.org c@example.org",
+            EmailChoice("a@example.org", ("b@example.org", "c@example.org")),
+        ),
+        ("none yet, b@example.org", EmailChoice("b@example.org", (), ("none", "yet"))),
+        ("<a@example.org>, a@example.org", EmailChoice("a@example.org")),
+        ("a@localhost, b@example", EmailChoice(None, (), ("a@localhost", "b@example"))),
+        ("", EmailChoice(None)),
+        (None, EmailChoice(None)),
+    ],
+)
 def test_the_email_rule(raw, choice):
     assert choose_email(raw) == choice
     assert choice.several == bool(choice.others or choice.invalid)
@@ -364,8 +527,10 @@ def test_the_email_rule_is_described_for_the_district():
 
 
 def test_the_primary_email_is_preferred_to_an_earlier_alternate():
-    body = (b'<StaffPersonal RefId="' + b"A" * 32 + b'"><EmailList><Email Type="Alternate1">alt@example.org</Email>'
-            b'<Email Type="Primary">main@example.org</Email></EmailList></StaffPersonal>')
+    body = (
+        b'<StaffPersonal RefId="' + b"A" * 32 + b'"><EmailList><Email Type="Alternate1">alt@example.org</Email>'
+        b'<Email Type="Primary">main@example.org</Email></EmailList></StaffPersonal>'
+    )
     (staff,) = iter_payload_records(response(body, "2.4"))
     assert staff.email == "main@example.org"
     only_alternate = body.replace(b'<Email Type="Primary">main@example.org</Email>', b"")
@@ -376,8 +541,9 @@ def test_the_primary_email_is_preferred_to_an_earlier_alternate():
 def test_an_ack_with_an_unreadable_status_code_names_it():
     from sifclient.messages import read_ack
 
-    ack = parse_message_bytes(real("powerschool_2_0r1_ack_no_messages_iso8859.xml").replace(
-        b"<SIF_Code>9<", b"<SIF_Code>nine<"))
+    ack = parse_message_bytes(
+        real("powerschool_2_0r1_ack_no_messages_iso8859.xml").replace(b"<SIF_Code>9<", b"<SIF_Code>nine<")
+    )
     with pytest.raises(SifProtocolError, match="SIF_Code"):
         read_ack(ack[0])
     assert read_ack(parse_message_bytes(real("powerschool_2_0r1_ack_no_messages_iso8859.xml"))[0]).status_code == 9
@@ -388,7 +554,11 @@ def test_each_specification_object_against_the_2_5_data_model(name):
     element = etree.fromstring(real(name).replace(b">", f' xmlns="{SIF_NS}">'.encode(), 1))
     errors = object_errors(element)
     if name in INVALID_BEFORE_2_5:
-        assert len(errors) == 2 and "SchoolType" in errors[0] and "LEAInfoRefId': This element is not expected" in errors[1]
+        assert (
+            len(errors) == 2
+            and "SchoolType" in errors[0]
+            and "LEAInfoRefId': This element is not expected" in errors[1]
+        )
     else:
         assert errors == []
 

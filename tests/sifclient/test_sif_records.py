@@ -1,4 +1,5 @@
 """Typed records: round trips, partial objects, and hand-written fixtures in other encodings."""
+
 import datetime as dt
 from decimal import Decimal
 
@@ -7,10 +8,15 @@ import pytest
 from sifclient.errors import SifXmlError
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.records import (
-    RECORD_TYPES, GradingAssignmentScore, ScheduleInfo, SectionInfo, StaffPersonal, StudentPersonal, UnknownRecord,
+    RECORD_TYPES,
+    GradingAssignmentScore,
+    ScheduleInfo,
+    SectionInfo,
+    StaffPersonal,
+    StudentPersonal,
+    UnknownRecord,
 )
 from sifclient.streaming import iter_payload_records, scan_message
-
 from tests.sifclient.sifschema import assert_valid
 
 HAND_WRITTEN_ISO_8859_1 = """<?xml version="1.0" encoding="ISO-8859-1"?>

@@ -1,15 +1,15 @@
 """The ZIS simulator: queue semantics, packetting, determinism, switches, control API, validity."""
+
 import httpx
 import pytest
 
 from sifclient import SifError
 from sifclient.errors import CAT_ACCESS, CAT_TRANSPORT, CAT_ZONE_SERVICES, CODE_ACCESS_SOURCE_ID_NOT_REGISTERED
-from sifclient.messages import STATUS_DUPLICATE, build_ack, build_system_control
+from sifclient.messages import STATUS_DUPLICATE, build_system_control
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.query import Condition, Query
 from sifclient.streaming import scan_message
 from sifclient.zis import ZisSimulator, iter_response_packets
-
 from tests.sifclient.simhelpers import Capture, Store, new_agent
 
 
@@ -26,8 +26,9 @@ def test_every_message_the_simulator_sends_is_schema_valid():
     spec = DistrictSpec(students=30, previous_school_years=True, excluded_schools=True, smp_on=True)
     with ZisSimulator(spec, on_send=capture) as zis:
         for source_id, versions in (("canvas24", ("2.*",)), ("legacy20", ("2.0r1",))):
-            agent = new_agent(zis, source_id, accepted_versions=versions, version=versions[0].replace("*", "4"),
-                              max_buffer_size=8192)
+            agent = new_agent(
+                zis, source_id, accepted_versions=versions, version=versions[0].replace("*", "4"), max_buffer_size=8192
+            )
             agent.register()
             agent.zone_status()
             agent.ping()
@@ -137,6 +138,7 @@ def test_sleeping_agent_gets_status_8():
 
 # --- troubleshooting switches ----------------------------------------------------------------
 
+
 def test_previous_school_years_switch_shows_old_years():
     with ZisSimulator(DistrictSpec(students=30, previous_school_years=True)) as zis:
         agent = new_agent(zis)
@@ -172,7 +174,11 @@ def test_mappings_missing_switch_drops_the_dcid():
         agent.request("StudentPersonal")
         agent.drain(lambda d: records.extend(d.records()))
     assert len(records) == 10 and all(r.dcid is None for r in records)
-    assert all(r.dcid is not None and r.dcid != int(r.local_id) for r in District(DistrictSpec(students=10)).iter_records("StudentPersonal") for r in [r[1]])
+    assert all(
+        r.dcid is not None and r.dcid != int(r.local_id)
+        for r in District(DistrictSpec(students=10)).iter_records("StudentPersonal")
+        for r in [r[1]]
+    )
 
 
 def test_push_mode_switch_shows_in_zone_status_and_fails_requests():

@@ -4,6 +4,7 @@ Each test names the OpenZIS file (openzis/OpenZIS, OpenZIS/ZIT_APPLICATION/main_
 checks. Most run the zone in-process through a transport that calls ``zone.handle``, with a clock the
 agent's pauses advance, so "the same second" is exact and no test waits.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -14,7 +15,13 @@ import pytest
 
 from sifclient import Agent, SifError, ZisConnectionError, ZoneAsleepError
 from sifclient.messages import (
-    SIF_VERSIONS, STATUS_NO_MESSAGES, STATUS_SLEEPING, AgentAcl, Provision, build_register, build_system_control,
+    SIF_VERSIONS,
+    STATUS_NO_MESSAGES,
+    STATUS_SLEEPING,
+    AgentAcl,
+    Provision,
+    build_register,
+    build_system_control,
 )
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.query import Condition, Query
@@ -23,7 +30,6 @@ from sifclient.schemas import SCHEMA_FOLDERS
 from sifclient.streaming import scan_message
 from sifclient.zis import StrictZone, ZisSimulator
 from sifclient.zis.strict import DEFAULT_ACL
-
 from tests.sifclient.simhelpers import Store, new_agent
 
 SPEC = DistrictSpec(students=12, schools=1, seed=4)
@@ -78,9 +84,14 @@ def agent_for(zone, *, lose=(), clock: Clock | None = None, **kwargs) -> Agent:
 def assignment() -> GradingAssignment:
     district = District(SPEC)
     return GradingAssignment(
-        ref_id="A" * 32, section_ref_id=district.record("SectionInfo", 0).ref_id,
-        term_ref_id=district.ref_id("TermInfo", 0), school_ref_id=district.ref_id("SchoolInfo", 0),
-        category_ref_id=district.ref_id("GradingCategory", 0), description="Essay 1", points_possible=10)
+        ref_id="A" * 32,
+        section_ref_id=district.record("SectionInfo", 0).ref_id,
+        term_ref_id=district.ref_id("TermInfo", 0),
+        school_ref_id=district.ref_id("SchoolInfo", 0),
+        category_ref_id=district.ref_id("GradingCategory", 0),
+        description="Essay 1",
+        points_possible=10,
+    )
 
 
 def sif_error(excinfo) -> tuple[int, int]:
@@ -88,6 +99,7 @@ def sif_error(excinfo) -> tuple[int, int]:
 
 
 # --- one SIF version per zone: SifProcessRequest.php, retrieveVersion + GeneralError.php, versionError ----------
+
 
 def test_a_message_in_another_version_is_refused_with_12_3_and_the_agent_switches_to_the_zones():
     zone = strict("2.0r1")
@@ -112,8 +124,9 @@ def test_every_message_the_agent_builds_passes_a_validating_zone_of_its_version(
     zone = strict(version)
     agent = agent_for(zone)
     agent.register()
-    agent.provision(Provision(provide=("GradingAssignment",), publish_add=("GradingAssignment",),
-                              request=PUBLISHED_OBJECTS))
+    agent.provision(
+        Provision(provide=("GradingAssignment",), publish_add=("GradingAssignment",), request=PUBLISHED_OBJECTS)
+    )
     agent.zone_status()
     store = Store()
     for name in ("SchoolInfo", "StudentPersonal"):
@@ -137,6 +150,7 @@ def test_an_invalid_message_is_refused_with_a_category_1_error():
 
 # --- agents defined in the zone: Agent.php checkSourceId + RegisterError.php invalidSourceId ----------------------
 
+
 def test_an_agent_not_defined_in_the_zone_gets_8_2_and_is_not_re_registered():
     zone = strict(define=False)
     agent = agent_for(zone)
@@ -149,6 +163,7 @@ def test_an_agent_not_defined_in_the_zone_gets_8_2_and_is_not_re_registered():
 
 # --- not registered: RegisterError.php notRegisteredError (5/1) from Request/SystemControl/Ack/Event.php ---------
 
+
 def test_a_dropped_registration_answers_5_1_and_the_agent_registers_again_once_and_says_so():
     clock = Clock()
     zone = strict(clock=clock)
@@ -156,7 +171,7 @@ def test_a_dropped_registration_answers_5_1_and_the_agent_registers_again_once_a
     agent.register()
     clock.sleep(5)
     zone.forget(AGENT)
-    agent.request("SchoolInfo")           # 5/1 to the SIF_Request: register, send it again
+    agent.request("SchoolInfo")  # 5/1 to the SIF_Request: register, send it again
     clock.sleep(5)
     zone.forget(AGENT)
     store = Store()
@@ -174,6 +189,7 @@ def test_a_dropped_registration_answers_5_1_and_the_agent_registers_again_once_a
 
 # --- register: Register.php + Agent.php updateRegistration (one row must change; one-second timestamps) ----------
 
+
 def test_a_register_whose_reply_was_lost_survives_the_5_1_of_the_same_second():
     clock = Clock()
     zone = strict(clock=clock)
@@ -187,9 +203,9 @@ def test_a_register_whose_reply_was_lost_survives_the_5_1_of_the_same_second():
 
 def test_a_registration_right_after_an_earlier_one_survives():
     zone = strict()
-    agent_for(zone).register()            # the connection test, say
+    agent_for(zone).register()  # the connection test, say
     again = agent_for(zone)
-    again.register()                      # the pull, in the same second
+    again.register()  # the pull, in the same second
     assert again.registered and any("5/1" in n for n in again.notes)
 
 
@@ -203,6 +219,7 @@ def test_the_register_ack_carries_the_agents_acl():
 
 
 # --- no duplicate detection: Ack.php updateMessageQueue + DataObject.php updateEvent; Request.php setupRequest ----
+
 
 def test_a_re_sent_ack_gets_9_1_and_the_drain_goes_on():
     zone = strict()
@@ -234,6 +251,7 @@ def test_a_re_sent_request_is_queued_twice_with_answers_of_their_own_ids():
 
 
 # --- sleeping: SifProcessRequest.php checkIfZitIsSleeping / checkIfZoneIsSleeping -----------------------------------
+
 
 def test_a_sleeping_zone_answers_every_message_with_status_8_and_the_agent_backs_off_then_says_so():
     clock = Clock()
@@ -276,10 +294,12 @@ def test_the_agent_wakes_with_a_zone_that_sleeps_briefly():
 
 # --- permissions: Request.php (4/5), Provision.php (4/3 ...), Event.php (4/10, 6/5) ---------------------------------
 
+
 def test_requests_provisions_and_events_are_checked_against_the_acl_and_the_provider():
     zone = strict()
-    zone.define_agent(AGENT, AgentAcl(request=("SchoolInfo",), provide=("GradingAssignment",),
-                                      publish_change=("GradingAssignment",)))
+    zone.define_agent(
+        AGENT, AgentAcl(request=("SchoolInfo",), provide=("GradingAssignment",), publish_change=("GradingAssignment",))
+    )
     agent = agent_for(zone)
     agent.register()
     with pytest.raises(SifError) as refused:
@@ -298,31 +318,53 @@ def test_requests_provisions_and_events_are_checked_against_the_acl_and_the_prov
 
 # --- no ZoneReady; an empty answer is dropped (Response.php setupResponseNew) --------------------------------------
 
+
 def test_zone_status_has_no_readiness_and_an_empty_answer_never_arrives():
     zone = strict()
     agent = agent_for(zone)
     agent.register()
     assert agent.zone_status().ready is None
-    request_id = agent.request("StudentPersonal", Query(
-        "StudentPersonal", conditions=(Condition("LocalId", "EQ", "no such student"),)))
+    request_id = agent.request(
+        "StudentPersonal", Query("StudentPersonal", conditions=(Condition("LocalId", "EQ", "no such student"),))
+    )
     assert agent.get_message().status_code == STATUS_NO_MESSAGES
     assert zone.dropped_empty == [request_id]
 
 
 # --- the profile switch and the fixture --------------------------------------------------------------------------
 
+
 def test_the_command_line_switch_starts_a_strict_zone():
     process = subprocess.Popen(
-        [sys.executable, "-m", "sifclient.zis", "--port", "0", "--students", "5", "--profile", "strict",
-         "--zone-version", "2.1", "--agent", AGENT],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "sifclient.zis",
+            "--port",
+            "0",
+            "--students",
+            "5",
+            "--profile",
+            "strict",
+            "--zone-version",
+            "2.1",
+            "--agent",
+            AGENT,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
-        outsider = scan_message(httpx.post(url, content=build_register("OUTSIDER", name="x", max_buffer_size=4096,
-                                                                         version="2.1").data).content)
+        outsider = scan_message(
+            httpx.post(
+                url, content=build_register("OUTSIDER", name="x", max_buffer_size=4096, version="2.1").data
+            ).content
+        )
         assert (outsider.error.category, outsider.error.code) == (8, 2)
-        ours = scan_message(httpx.post(url, content=build_register(AGENT, name="x", max_buffer_size=4096,
-                                                                     version="2.4").data).content)
+        ours = scan_message(
+            httpx.post(url, content=build_register(AGENT, name="x", max_buffer_size=4096, version="2.4").data).content
+        )
         assert (ours.error.category, ours.error.code) == (12, 3)
     finally:
         process.terminate()
@@ -345,6 +387,7 @@ def test_both_profiles_serve_a_whole_pull(zis_profile):
 
 
 # --- SystemControl.php getFirstMessage: queue order; Agent.php bufferSizeAllowed -----------------------------------
+
 
 def test_responses_come_before_events_queued_earlier():
     spec = DistrictSpec(students=12, schools=1, seed=4, smp_on=True)  # three events queued at registration

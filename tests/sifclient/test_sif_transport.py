@@ -1,11 +1,17 @@
 """Transport failures become typed exceptions; HTTPS needs the right CA bundle."""
+
 import socket
 import threading
 
 import pytest
 
 from sifclient import (
-    Agent, HttpTransport, ZisConnectionError, ZisHttpStatusError, ZisResponseTooLargeError, ZisTimeoutError,
+    Agent,
+    HttpTransport,
+    ZisConnectionError,
+    ZisHttpStatusError,
+    ZisResponseTooLargeError,
+    ZisTimeoutError,
     ZisTlsError,
 )
 from sifclient.messages import build_system_control
@@ -28,8 +34,13 @@ def test_connection_refused():
 
 def test_bounded_retries_then_failure():
     naps = []
-    agent = Agent(HttpTransport(f"http://127.0.0.1:{free_port()}/zones/Z", timeout=2), source_id="canvas",
-                  retries=2, retry_delay=0.5, sleep=naps.append)
+    agent = Agent(
+        HttpTransport(f"http://127.0.0.1:{free_port()}/zones/Z", timeout=2),
+        source_id="canvas",
+        retries=2,
+        retry_delay=0.5,
+        sleep=naps.append,
+    )
     with pytest.raises(ZisConnectionError):
         agent.register()
     assert naps == [0.5, 1.0]

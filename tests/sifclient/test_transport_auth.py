@@ -1,4 +1,5 @@
 """HTTP Basic credentials reach a ZIS that asks for them; a wrong password is a clear HTTP error."""
+
 from __future__ import annotations
 
 import base64

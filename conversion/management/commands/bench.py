@@ -3,6 +3,7 @@
 Everything runs in a scratch PostgreSQL database (created and dropped here) and in child processes, so
 peak RSS is measured per variant. The figures are printed and written into BENCHMARKS.md.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,10 +37,13 @@ class Command(BaseCommand):
         parser.add_argument("--data-dir", default=str(Path(settings.BASE_DIR) / "var" / "bench"))
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "BENCHMARKS.md"))
         parser.add_argument("--skip-dashboard", action="store_true")
-        parser.add_argument("--cache-url", default="",
-                            help="A CACHE_URL for the dashboard's server, e.g. redis://127.0.0.1:6379/0 (sessions then "
-                                 "read through Redis; the run's keys are deleted afterwards). Default: none, as "
-                                 "scripts/start runs (sessions in the database read through process memory).")
+        parser.add_argument(
+            "--cache-url",
+            default="",
+            help="A CACHE_URL for the dashboard's server, e.g. redis://127.0.0.1:6379/0 (sessions then "
+            "read through Redis; the run's keys are deleted afterwards). Default: none, as "
+            "scripts/start runs (sessions in the database read through process memory).",
+        )
 
     def handle(self, *args, **options):
         sizes = [int(s) for s in options["sizes"].split(",") if s]
@@ -54,40 +58,82 @@ class Command(BaseCommand):
             for students in sizes:
                 pull = files[students]
                 args = {"files": pull.to_json()}
-                say(f"{students:,} students ({pull.total_objects:,} objects, {pull.total_bytes / 2**20:,.0f} MiB): "
-                    "bare iterparse, product ingest, naive ingest")
+                say(
+                    f"{students:,} students ({pull.total_objects:,} objects, {pull.total_bytes / 2**20:,.0f} MiB): "
+                    "bare iterparse, product ingest, naive ingest"
+                )
                 bare = run_child("bare", args, database_url=url)
                 whole = run_child("bare_whole", args, database_url=url)
                 product = run_child("product", args, database_url=url)
                 naive = run_child("naive", {**args, "sample": options["naive_sample"]}, database_url=url)
-                rate = {k: v["objects"] / v["seconds"] for k, v in (("a", product), ("b", bare), ("c", naive),
-                                                                     ("w", whole))}
-                ingest_rows.append([
-                    f"{students:,}", f"{pull.total_objects:,}", f"{sum(pull.packets.values()):,}",
-                    f"{rate['a']:,.0f} ({product['seconds']:.1f} s)", f"{product['peak_rss_mb']:.0f}",
-                    f"{rate['b']:,.0f} ({bare['seconds']:.1f} s)", f"{bare['peak_rss_mb']:.0f}",
-                    f"{rate['w']:,.0f} ({whole['seconds']:.1f} s)",
-                    f"{rate['c']:,.0f} (~{naive['extrapolated_seconds']:,.0f} s est.)", f"{naive['peak_rss_mb']:.0f}",
-                    f"{rate['a'] / rate['b']:.0%} ({report.mark(rate['a'] >= 0.4 * rate['b'])})",
-                    f"{rate['a'] / rate['c']:.1f}× ({report.mark(rate['a'] >= 10 * rate['c'])})",
-                    f"{product['finish_seconds']:.1f}",
-                    report.mark(max(product["peak_rss_mb"], bare["peak_rss_mb"], naive["peak_rss_mb"]) < RSS_LIMIT_MB),
-                ])
-                say(report.table(["students", "a obj/s", "b obj/s", "c obj/s"],
-                                 [[f"{students:,}", f"{rate['a']:,.0f}", f"{rate['b']:,.0f}", f"{rate['c']:,.0f}"]]))
+                rate = {
+                    k: v["objects"] / v["seconds"] for k, v in (("a", product), ("b", bare), ("c", naive), ("w", whole))
+                }
+                ingest_rows.append(
+                    [
+                        f"{students:,}",
+                        f"{pull.total_objects:,}",
+                        f"{sum(pull.packets.values()):,}",
+                        f"{rate['a']:,.0f} ({product['seconds']:.1f} s)",
+                        f"{product['peak_rss_mb']:.0f}",
+                        f"{rate['b']:,.0f} ({bare['seconds']:.1f} s)",
+                        f"{bare['peak_rss_mb']:.0f}",
+                        f"{rate['w']:,.0f} ({whole['seconds']:.1f} s)",
+                        f"{rate['c']:,.0f} (~{naive['extrapolated_seconds']:,.0f} s est.)",
+                        f"{naive['peak_rss_mb']:.0f}",
+                        f"{rate['a'] / rate['b']:.0%} ({report.mark(rate['a'] >= 0.4 * rate['b'])})",
+                        f"{rate['a'] / rate['c']:.1f}× ({report.mark(rate['a'] >= 10 * rate['c'])})",
+                        f"{product['finish_seconds']:.1f}",
+                        report.mark(
+                            max(product["peak_rss_mb"], bare["peak_rss_mb"], naive["peak_rss_mb"]) < RSS_LIMIT_MB
+                        ),
+                    ]
+                )
+                say(
+                    report.table(
+                        ["students", "a obj/s", "b obj/s", "c obj/s"],
+                        [[f"{students:,}", f"{rate['a']:,.0f}", f"{rate['b']:,.0f}", f"{rate['c']:,.0f}"]],
+                    )
+                )
                 largest = (students, product)
-            sections.append(("Ingest of a full pull", report.table(
-                ["students", "objects", "packets", "(a) product obj/s", "(a) peak RSS MB", "(b) bare lxml obj/s",
-                 "(b) peak RSS MB", "(b′) whole-packet parse obj/s", "(c) naive obj/s", "(c) peak RSS MB", "a/b (target ≥ 40%)",
-                 "a/c (target ≥ 10×)", "finish_snapshot s", "RSS < 300 MB"], ingest_rows)))
-            notes.append(f"(c) naive runs on a sample of about {options['naive_sample']:,} objects spread over every "
-                         "object kind (whole-packet parse charged pro rata) and is extrapolated to the full pull.")
-            notes.append("(b′) parses each packet whole with etree.fromstring and counts its objects, as the "
-                         "product does (a packet is at most 4 MiB, twice the SIF_MaxBufferSize the agent asks for): "
-                         "the ceiling of the product's own parse, beside the iterparse ceiling (b) the issue names.")
-            notes.append("(a) is conversion.services.pull.Ingest: seen() then handle() per packet, as Agent.drain "
-                         "calls them, each packet stored in one transaction with its ReceivedMessage; "
-                         "finish_snapshot (counts, summary, fingerprint) is timed separately.")
+            sections.append(
+                (
+                    "Ingest of a full pull",
+                    report.table(
+                        [
+                            "students",
+                            "objects",
+                            "packets",
+                            "(a) product obj/s",
+                            "(a) peak RSS MB",
+                            "(b) bare lxml obj/s",
+                            "(b) peak RSS MB",
+                            "(b′) whole-packet parse obj/s",
+                            "(c) naive obj/s",
+                            "(c) peak RSS MB",
+                            "a/b (target ≥ 40%)",
+                            "a/c (target ≥ 10×)",
+                            "finish_snapshot s",
+                            "RSS < 300 MB",
+                        ],
+                        ingest_rows,
+                    ),
+                )
+            )
+            notes.append(
+                f"(c) naive runs on a sample of about {options['naive_sample']:,} objects spread over every "
+                "object kind (whole-packet parse charged pro rata) and is extrapolated to the full pull."
+            )
+            notes.append(
+                "(b′) parses each packet whole with etree.fromstring and counts its objects, as the "
+                "product does (a packet is at most 4 MiB, twice the SIF_MaxBufferSize the agent asks for): "
+                "the ceiling of the product's own parse, beside the iterparse ceiling (b) the issue names."
+            )
+            notes.append(
+                "(a) is conversion.services.pull.Ingest: seen() then handle() per packet, as Agent.drain "
+                "calls them, each packet stored in one transaction with its ReceivedMessage; "
+                "finish_snapshot (counts, summary, fingerprint) is timed separately."
+            )
 
             if largest is not None:  # --sizes "" measures the dashboard alone
                 students, product = largest
@@ -96,74 +142,160 @@ class Command(BaseCommand):
                 say(f"{students:,} students: mapping diff of every user")
                 mapping = run_child("mapping_users", {"snapshot": product["snapshot"]}, database_url=url)
                 diff_total = mapping["diff_seconds"] + mapping["save_seconds"]
-                sections.append((f"District of {students:,} students", report.table(["measure", "figure", "target"], [
-                    ["nightly 'no new data' decision (run_sync after its pull, package fingerprint known)",
-                     f"{nightly['nightly_seconds']:.2f} s", f"< 2 s ({report.mark(nightly['nightly_seconds'] < 2)})"],
-                    ["the same decision when no identical snapshot has a package yet (builds the CSVs)",
-                     f"{nightly['nightly_cold_seconds']:.1f} s", "(first night after a change)"],
-                    ["CSV build of the whole district", f"{nightly['rows'] / nightly['build_seconds']:,.0f} rows/s "
-                     f"({nightly['rows']:,} rows in {nightly['build_seconds']:.1f} s, "
-                     f"zip {nightly['zip_bytes'] / 2**20:.1f} MiB, peak RSS {nightly['peak_rss_mb']:.0f} MB)", "reported"],
-                    [f"mapping diff_users of {mapping['people']:,} people vs {mapping['canvas_users']:,} Canvas users "
-                     "+ saving the rows", f"{diff_total:.1f} s (diff {mapping['diff_seconds']:.1f} s, save "
-                     f"{mapping['save_seconds']:.1f} s of {mapping['rows']:,} rows)", f"< 10 s ({report.mark(diff_total < 10)})"],
-                    ["reading those people from the snapshot (Roster.iter_people)", f"{mapping['read_seconds']:.1f} s", ""],
-                ])))
+                sections.append(
+                    (
+                        f"District of {students:,} students",
+                        report.table(
+                            ["measure", "figure", "target"],
+                            [
+                                [
+                                    "nightly 'no new data' decision (run_sync after its pull, package fingerprint known)",
+                                    f"{nightly['nightly_seconds']:.2f} s",
+                                    f"< 2 s ({report.mark(nightly['nightly_seconds'] < 2)})",
+                                ],
+                                [
+                                    "the same decision when no identical snapshot has a package yet (builds the CSVs)",
+                                    f"{nightly['nightly_cold_seconds']:.1f} s",
+                                    "(first night after a change)",
+                                ],
+                                [
+                                    "CSV build of the whole district",
+                                    f"{nightly['rows'] / nightly['build_seconds']:,.0f} rows/s "
+                                    f"({nightly['rows']:,} rows in {nightly['build_seconds']:.1f} s, "
+                                    f"zip {nightly['zip_bytes'] / 2**20:.1f} MiB, peak RSS {nightly['peak_rss_mb']:.0f} MB)",
+                                    "reported",
+                                ],
+                                [
+                                    f"mapping diff_users of {mapping['people']:,} people vs {mapping['canvas_users']:,} Canvas users "
+                                    "+ saving the rows",
+                                    f"{diff_total:.1f} s (diff {mapping['diff_seconds']:.1f} s, save "
+                                    f"{mapping['save_seconds']:.1f} s of {mapping['rows']:,} rows)",
+                                    f"< 10 s ({report.mark(diff_total < 10)})",
+                                ],
+                                [
+                                    "reading those people from the snapshot (Roster.iter_people)",
+                                    f"{mapping['read_seconds']:.1f} s",
+                                    "",
+                                ],
+                            ],
+                        ),
+                    )
+                )
 
             if not options["skip_dashboard"]:
                 say(f"dashboard: seeding {options['districts']:,} districts, starting gunicorn")
                 seeded = run_child("seed_dashboard", {"districts": options["districts"]}, database_url=url)
                 latency_rows = []
-                with dashboard.shared_cache(options["cache_url"]) as cache_env, \
-                        dashboard.gunicorn(url, str(REPO), env=cache_env) as server:
+                with (
+                    dashboard.shared_cache(options["cache_url"]) as cache_env,
+                    dashboard.gunicorn(url, str(REPO), env=cache_env) as server,
+                ):
                     poll = seeded["job_url"], {"HX-Request": "true"}, "step 0"
                     for label, (path, headers, expect), conditional, moving in (
                         ("portfolio page", ("/", None, "District 00"), True, False),
-                        ("job-progress poll (HTMX partial), the job moving as a worker writes it, "
-                         "browsers asking If-None-Match", poll, True, True),
+                        (
+                            "job-progress poll (HTMX partial), the job moving as a worker writes it, "
+                            "browsers asking If-None-Match",
+                            poll,
+                            True,
+                            True,
+                        ),
                         ("job-progress poll, every answer rendered (no If-None-Match)", poll, False, True),
                     ):
-                        mover = dashboard.moving_job(url, seeded["job_id"], PROGRESS_INTERVAL_SECONDS) if moving \
+                        mover = (
+                            dashboard.moving_job(url, seeded["job_id"], PROGRESS_INTERVAL_SECONDS)
+                            if moving
                             else contextlib.nullcontext()
+                        )
                         with mover as writes:
-                            measured = dashboard.drive(server, path, clients=options["clients"],
-                                                       per_client=options["requests_per_client"], headers=headers,
-                                                       expect=expect, conditional=conditional)
-                        latency_rows.append([label, f"{measured.requests:,}", f"{measured.p50_ms:.0f}",
-                                             f"{measured.p95_ms:.0f}", f"{measured.max_ms:.0f}",
-                                             f"{measured.per_second:,.0f}", f"{measured.not_modified:,}",
-                                             f"{writes[0]:,}" if writes else "",
-                                             f"{measured.server_cpu_ms:.2f}", f"{measured.database_cpu_ms:.2f}",
-                                             f"{measured.client_cpu_ms:.2f} ({measured.client_share:.0%})",
-                                             report.mark(measured.p95_ms < 100)])
-                        say(report.table(["page", "p50 ms", "p95 ms", "req/s", "304s"], [[
-                            label, f"{measured.p50_ms:.0f}", f"{measured.p95_ms:.0f}", f"{measured.per_second:,.0f}",
-                            f"{measured.not_modified:,}"]]))
-                sections.append((f"Dashboard: {seeded['districts']:,} districts, {seeded['jobs']:,} jobs, "
-                                  f"{options['clients']} concurrent signed-in clients", report.table(
-                    ["page", "requests", "p50 ms", "p95 ms", "max ms", "req/s", "304s", "job progress writes",
-                     "server CPU ms/req",
-                     "PostgreSQL CPU ms/req", "clients' CPU ms/req (share)", "p95 < 100 ms"], latency_rows)))
-                cache_note = (f"CACHE_URL {options['cache_url']} (sessions read through Redis; the run's keys "
-                              "deleted afterwards)" if cache_env else
-                              "no CACHE_URL (sessions in the database, read through process memory for at most "
-                              "2 s; caches in process memory)")
+                            measured = dashboard.drive(
+                                server,
+                                path,
+                                clients=options["clients"],
+                                per_client=options["requests_per_client"],
+                                headers=headers,
+                                expect=expect,
+                                conditional=conditional,
+                            )
+                        latency_rows.append(
+                            [
+                                label,
+                                f"{measured.requests:,}",
+                                f"{measured.p50_ms:.0f}",
+                                f"{measured.p95_ms:.0f}",
+                                f"{measured.max_ms:.0f}",
+                                f"{measured.per_second:,.0f}",
+                                f"{measured.not_modified:,}",
+                                f"{writes[0]:,}" if writes else "",
+                                f"{measured.server_cpu_ms:.2f}",
+                                f"{measured.database_cpu_ms:.2f}",
+                                f"{measured.client_cpu_ms:.2f} ({measured.client_share:.0%})",
+                                report.mark(measured.p95_ms < 100),
+                            ]
+                        )
+                        say(
+                            report.table(
+                                ["page", "p50 ms", "p95 ms", "req/s", "304s"],
+                                [
+                                    [
+                                        label,
+                                        f"{measured.p50_ms:.0f}",
+                                        f"{measured.p95_ms:.0f}",
+                                        f"{measured.per_second:,.0f}",
+                                        f"{measured.not_modified:,}",
+                                    ]
+                                ],
+                            )
+                        )
+                sections.append(
+                    (
+                        f"Dashboard: {seeded['districts']:,} districts, {seeded['jobs']:,} jobs, "
+                        f"{options['clients']} concurrent signed-in clients",
+                        report.table(
+                            [
+                                "page",
+                                "requests",
+                                "p50 ms",
+                                "p95 ms",
+                                "max ms",
+                                "req/s",
+                                "304s",
+                                "job progress writes",
+                                "server CPU ms/req",
+                                "PostgreSQL CPU ms/req",
+                                "clients' CPU ms/req (share)",
+                                "p95 < 100 ms",
+                            ],
+                            latency_rows,
+                        ),
+                    )
+                )
+                cache_note = (
+                    f"CACHE_URL {options['cache_url']} (sessions read through Redis; the run's keys deleted afterwards)"
+                    if cache_env
+                    else "no CACHE_URL (sessions in the database, read through process memory for at most "
+                    "2 s; caches in process memory)"
+                )
                 conf = runpy.run_path(str(REPO / dashboard.GUNICORN_CONF))
-                notes.append(f"gunicorn conversion.wsgi with {dashboard.GUNICORN_CONF} ({conf['workers']} "
-                             f"{conf['worker_class']} workers on this {os.cpu_count()}-core machine, as scripts/start "
-                             f"runs it) on 127.0.0.1, DEBUG off, {cache_note}. The clients run on the same machine "
-                             "and share its cores with the server: each is a thread with an http.client connection "
-                             "(kept alive when the server allows it; sync workers close it after each answer), signed in "
-                             "through the login form, checking every answer's content; a 304 is answered from "
-                             "the copy the client kept, as a browser does. CPU per request is measured over the "
-                             "timed requests only (gunicorn workers, the PostgreSQL backends of the scratch "
-                             "database, the client process); the share is the clients' part of those three.")
-                notes.append("The polled job runs as a worker leaves it (started before the seed, requested by the "
-                             "consultant) and moves while it is polled: its progress and heartbeat are written "
-                             f"every {PROGRESS_INTERVAL_SECONDS} s, as jobs.Progress writes them (the count is "
-                             "the 'job progress writes' column). A browser's poll gets 304 while the row is "
-                             "unchanged (the elapsed time ticks in the browser); the last row has every poll "
-                             "rendered in full, as for a client that kept no copy.")
+                notes.append(
+                    f"gunicorn conversion.wsgi with {dashboard.GUNICORN_CONF} ({conf['workers']} "
+                    f"{conf['worker_class']} workers on this {os.cpu_count()}-core machine, as scripts/start "
+                    f"runs it) on 127.0.0.1, DEBUG off, {cache_note}. The clients run on the same machine "
+                    "and share its cores with the server: each is a thread with an http.client connection "
+                    "(kept alive when the server allows it; sync workers close it after each answer), signed in "
+                    "through the login form, checking every answer's content; a 304 is answered from "
+                    "the copy the client kept, as a browser does. CPU per request is measured over the "
+                    "timed requests only (gunicorn workers, the PostgreSQL backends of the scratch "
+                    "database, the client process); the share is the clients' part of those three."
+                )
+                notes.append(
+                    "The polled job runs as a worker leaves it (started before the seed, requested by the "
+                    "consultant) and moves while it is polled: its progress and heartbeat are written "
+                    f"every {PROGRESS_INTERVAL_SECONDS} s, as jobs.Progress writes them (the count is "
+                    "the 'job progress writes' column). A browser's poll gets 304 while the row is "
+                    "unchanged (the elapsed time ticks in the browser); the last row has every poll "
+                    "rendered in full, as for a client that kept no copy."
+                )
         finally:
             scratchdb.drop(url)
             say(f"scratch database {options['database']} dropped")

@@ -1,12 +1,13 @@
 """Create the demo users, districts and conversions (idempotent), and optionally the legacy Canvas state the
 Canvas simulator starts from. The beat schedule is not the demo's: `manage.py install_schedule` installs it."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
-from sifclient.powerschool import DistrictSpec
 
 from conversion import crypto
 from conversion.services import demo, legacy
+from sifclient.powerschool import DistrictSpec
 
 
 class Command(BaseCommand):
@@ -31,7 +32,12 @@ class Command(BaseCommand):
             # The demo's legacy Canvas is what another integration left (its own ids and logins, a cross-listed
             # course, co-teachers as teachers, a student who left in the spring still active): the mapping check
             # and the remap have real work to do.
-            spec = DistrictSpec(seed=options["seed"], students=options["students"],
-                                school_year=demo.current_school_year(), departed_students=2, co_teachers=True)
+            spec = DistrictSpec(
+                seed=options["seed"],
+                students=options["students"],
+                school_year=demo.current_school_year(),
+                departed_students=2,
+                co_teachers=True,
+            )
             counts = legacy.write_integration_zip(spec, options["canvas_seed"])
             self.stdout.write(f"Legacy Canvas state written to {options['canvas_seed']}: {counts}")

@@ -1,4 +1,5 @@
 """Install (or bring up to date) the beat schedule in the database. Idempotent; no demo data."""
+
 from django.core.management.base import BaseCommand
 
 from conversion.services import schedule
