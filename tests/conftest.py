@@ -4,6 +4,7 @@ Their addresses default in conversion/settings_test.py (pytest-django reads sett
 """
 
 import os
+from collections.abc import Mapping
 
 import pytest
 
@@ -14,13 +15,21 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def database_name(environ: Mapping[str, str], pid: int) -> str:
+    """This process's test database: TEST_DB_SUFFIX or the pid, then the pytest-xdist worker's id (gw0, ...)
+    when there is one, so that workers of one run never share a database even when TEST_DB_SUFFIX is given."""
+    name = f"test_sifconvert_{environ.get('TEST_DB_SUFFIX') or pid}"
+    worker = environ.get("PYTEST_XDIST_WORKER")
+    return f"{name}_{worker}" if worker else name
+
+
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """A test database of this run's own, so two runs on one PostgreSQL server never drop each other's."""
+def django_db_modify_db_settings():
+    """A test database of this run's own, so two runs on one PostgreSQL server never drop each other's.
+    (It replaces pytest-django's parallel suffix, which database_name adds itself.)"""
     from django.conf import settings
 
-    suffix = os.environ.get("TEST_DB_SUFFIX") or str(os.getpid())
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_sifconvert_{suffix}"
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = database_name(os.environ, os.getpid())
 
 
 @pytest.fixture(params=["default", "strict"])
