@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 
 from conversion import audit, crypto
 from conversion.forms import StepDateRange
@@ -45,6 +46,8 @@ class AuditedAdmin(ConsultantAdmin):
     """Every saved change is an audit event (the dashboard's own edits are audited in services/step_data)."""
 
     can_change = True
+    # An address typed without a scheme is read as https, as on the dashboard's forms (and Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # peer URL field -> the credential given for it, dropped when the URL's scheme, host or port changes.
     peer_credentials: dict[str, str] = {}
 
@@ -109,10 +112,18 @@ class DistrictAdmin(AuditedAdmin):
         return obj, None
 
 
+def https_url_formfield(db_field, **kwargs):
+    """A model form's fields as Django makes them, URLs typed without a scheme read as https (see above)."""
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
 class ConversionAdminForm(StepDateRange, forms.ModelForm):
     class Meta:
         model = Conversion
         exclude = ["zis_password"]
+        formfield_callback = https_url_formfield
 
 
 @admin.register(Conversion)
