@@ -32,6 +32,23 @@ def django_db_modify_db_settings():
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = database_name(os.environ, os.getpid())
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before it drops this run's test database: the sessions still connected to it end.
+
+    A thread or child process a test started (a job's heartbeat, a killed worker) may still hold a connection
+    when the run ends, on a busy machine; DROP DATABASE would then fail the last test of the run (or of an
+    xdist worker) with "being accessed by other users"."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(params=["default", "strict"])
 def zis_profile(request) -> str:
     """Both ZIS simulator profiles: "default" (the specification's reading) and "strict" (as OpenZIS answers,
