@@ -22,6 +22,11 @@ from canvas.simulator.throttle import CanvasThrottle, FakeClock, LeakyBucket
 __all__ = ["CanvasSimulator", "FakeClock", "ImportOptions"]
 
 
+# socketserver's serve_forever notices shutdown() only between polls of its listening socket (the stdlib has no way
+# to wake it), so stop() waits up to this long; the tests start and stop a simulator each, hence a short poll.
+SHUTDOWN_POLL_SECONDS = 0.02
+
+
 class CanvasSimulator:
     """One simulated Canvas instance (one root account).
 
@@ -73,7 +78,10 @@ class CanvasSimulator:
         self.runner = ImportRunner(self.state, base_url=lambda: self.url)
         self._server = SimulatorHTTPServer((self._host, self._port), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="canvas-sim-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="canvas-sim-http",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -31,6 +31,11 @@ from .strict import PROFILES, StrictZone, ZisCrashed
 from .tls import CertificateFiles, make_certificates
 from .zone import GradeWriteBack, Zone
 
+# socketserver's serve_forever notices shutdown() only between polls of its listening socket (0.5 s by default; the
+# stdlib has no way to wake it), so stop() waits up to this long. A restart in a test (a ZIS that goes away and comes
+# back) and every test's teardown pay it.
+SHUTDOWN_POLL_SECONDS = 0.02
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -268,7 +273,12 @@ class ZisSimulator:
         self._server = server
         self.port = server.server_address[1]
         self.zone.url = self.url
-        self._thread = threading.Thread(target=server.serve_forever, name="zis-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="zis-simulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
