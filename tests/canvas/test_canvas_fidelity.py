@@ -548,8 +548,10 @@ def test_a_login_claimed_by_another_sis_id_is_skipped_in_canvas_words_unless_ask
         sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\nU2,shared@x.example,active\r\n"
     )
     assert [w[1] for w in done["processing_warnings"]] == [
-        "An existing Canvas user with the SIS ID U1 has already claimed U9's user_id requested login information, skipping",
-        "An existing Canvas user with the SIS ID U1 has already claimed U2's user_id requested login information, skipping",
+        "An existing Canvas user with the SIS ID U1 has already claimed U9's user_id requested login information, "
+        "skipping",
+        "An existing Canvas user with the SIS ID U1 has already claimed U2's user_id requested login information, "
+        "skipping",
     ]
     rekeyed = imported(
         sim, http, b"user_id,login_id,status\r\nU9,shared@x.example,active\r\n", update_sis_id_if_login_claimed=True

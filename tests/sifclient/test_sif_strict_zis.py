@@ -403,7 +403,7 @@ def test_responses_come_before_events_queued_earlier():
         agent.register()
         agent.request("SchoolInfo")
         kinds = []
-        agent.drain(lambda d: kinds.append(d.kind))
+        agent.drain(lambda d, kinds=kinds: kinds.append(d.kind))
         assert kinds == ["response", "event", "event", "event"]
 
 
