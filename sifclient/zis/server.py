@@ -307,6 +307,13 @@ class ZisSimulator:
         expected = base64.b64encode(":".join(self.credentials).encode()).decode()
         return header == f"Basic {expected}"
 
+    @property
+    def strict_zone(self) -> StrictZone:
+        """The zone of the strict profile, for what only it has (define_agent, set_asleep, what it dropped)."""
+        if not isinstance(self.zone, StrictZone):
+            raise ValueError(f"the {self.profile} profile's zone is not a strict zone")
+        return self.zone
+
     # --- addresses -----------------------------------------------------------------------------
     @property
     def base_url(self) -> str:

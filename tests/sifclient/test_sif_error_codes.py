@@ -186,7 +186,9 @@ def _without(data: bytes, path: str, attribute: str | None = None) -> bytes:
     element = root.find(path)
     assert element is not None
     if attribute is None:
-        element.getparent().remove(element)
+        parent = element.getparent()
+        assert parent is not None
+        parent.remove(element)
     else:
         del element.attrib[attribute]
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

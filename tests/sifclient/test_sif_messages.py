@@ -220,7 +220,9 @@ def test_a_query_without_its_object_is_a_protocol_error():
     with pytest.raises(SifProtocolError, match="SIF_QueryObject"):
         Query.from_xml(etree.Element(q("SIF_Query")))
     nameless = Query("StudentPersonal").to_xml()
-    del nameless.find(q("SIF_QueryObject")).attrib["ObjectName"]
+    query_object = nameless.find(q("SIF_QueryObject"))
+    assert query_object is not None
+    del query_object.attrib["ObjectName"]
     with pytest.raises(SifProtocolError, match="ObjectName"):
         Query.from_xml(nameless)
 
@@ -229,7 +231,9 @@ def test_a_provision_object_without_a_name_is_left_out_and_the_rest_written_back
     # Provision.from_xml kept None for it, which build_provision could not write (lxml refuses a None attribute).
     sent = build_provision("canvas", Provision(provide=("GradingAssignment", "GradingAssignmentScore")))
     root = etree.fromstring(sent.data)
-    del root.find(f".//{q('SIF_ProvideObjects')}/{q('SIF_Object')}").attrib["ObjectName"]
+    first = root.find(f".//{q('SIF_ProvideObjects')}/{q('SIF_Object')}")
+    assert first is not None
+    del first.attrib["ObjectName"]
     provision = Provision.from_xml(read_message(root).body)
     assert provision.provide == ("GradingAssignmentScore",)
     assert_valid(build_provision("canvas", provision).data)

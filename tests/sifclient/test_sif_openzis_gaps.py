@@ -248,14 +248,14 @@ def test_an_event_nobody_subscribes_to_crashes_the_zis_with_http_500_and_nothing
         agent = new_agent(zis, AGENT, retries=1, sleep=naps)
         agent.register()
         agent.provision(Provision(provide=("GradingAssignment",), publish_add=("GradingAssignment",)))
-        zis.zone.provider_subscribes = False  # PowerSchool's grade write-back is off
+        zis.strict_zone.provider_subscribes = False  # PowerSchool's grade write-back is off
         assert zis.zone.provider_id not in agent.zone_status().subscribers
         with pytest.raises(ZisHttpStatusError) as crashed:
             agent.send_event("GradingAssignment", "Add", [assignment()])
         assert crashed.value.status_code == 500 and crashed.value.attempts == 2  # retried once, as any 5xx
         assert naps == [0.01]  # after the agent's retry_delay
         assert zis.grade_write_backs == []
-        zis.zone.provider_subscribes = True
+        zis.strict_zone.provider_subscribes = True
         [sent] = agent.send_event("GradingAssignment", "Add", [assignment()])
         assert sent.accepted and [w.msg_id for w in zis.grade_write_backs] == [sent.msg_id]
 
