@@ -101,9 +101,11 @@ class _Backend(httpcore.NetworkBackend):
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's own HTTP transport, its connection pool built on the deadline-aware backend."""
 
-    def __init__(self, *, verify: typing.Any = True) -> None:
-        super().__init__(verify=verify)
-        context = verify if not isinstance(verify, bool) else httpx.create_ssl_context(verify=verify)
+    def __init__(self, *, verify: ssl.SSLContext | str | bool = True) -> None:
+        # One SSL context for both pools: loading the CA bundle is most of the cost of making a client, and httpx
+        # returns a context it is given as it is.
+        context = httpx.create_ssl_context(verify=verify)
+        super().__init__(verify=context)
         # httpx 0.28 builds its pool without a way to pass a network backend: build the same pool with one.
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
