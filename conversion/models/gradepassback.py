@@ -53,7 +53,7 @@ class CourseSummary:
         return sum(self.counts.values())
 
 
-class GradePassbackQuerySet(models.QuerySet):
+class GradePassbackQuerySet(models.QuerySet["GradePassbackItem"]):
     def by_course(self) -> list[CourseSummary]:
         """Counts per course (assignments and scores together) and a per-assignment breakdown."""
         courses: dict[int, CourseSummary] = {}

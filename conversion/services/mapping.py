@@ -132,9 +132,9 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
     for course in courses:
         matched = []
         for old in course.sis_section_ids:
-            found = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
-            if len(found) == 1:
-                section = found.pop()
+            candidates = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
+            if len(candidates) == 1:
+                section = candidates.pop()
                 matched.append(section)
                 claim("section", old, section.section_id, section.name)
         if matched:
@@ -143,8 +143,8 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
             if first.term:
                 claim("term", course.sis_term_id, first.term.term_id, first.term.name)
     rows = []
-    for kind, found in renames.items():
-        for old, (new, name) in sorted(found.items()):
+    for kind, by_old in renames.items():
+        for old, (new, name) in sorted(by_old.items()):
             rows.append(
                 DiffRow(
                     kind=f"legacy_{kind}",
@@ -175,7 +175,7 @@ def _norm(text: str) -> str:
 def names_match(person: Person, user: CanvasUser) -> bool:
     wanted = _norm(person.name)
     sortable = _norm(f"{person.last_name}, {person.first_name}")
-    return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
+    return wanted == _norm(user.name) or bool(user.sortable_name and sortable == _norm(user.sortable_name))
 
 
 def diff_users(
