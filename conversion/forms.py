@@ -11,7 +11,9 @@ from conversion.models.conversion import NOTE_MAX_LENGTH, check_step_date
 from conversion.services import peers
 
 
-class ZisSettingsForm(forms.ModelForm[Conversion]):
+class ZisSettingsForm(forms.ModelForm):
+    instance: Conversion
+
     zis_url = forms.URLField(
         label="ZIS URL", required=False, assume_scheme="https", validators=[peers.PeerURLValidator("ZIS URL")]
     )
@@ -67,7 +69,7 @@ class ZisSettingsForm(forms.ModelForm[Conversion]):
         return cleaned
 
 
-class AgentChecklistForm(forms.ModelForm[Conversion]):
+class AgentChecklistForm(forms.ModelForm):
     class Meta:
         model = Conversion
         fields = [f for f, _, _ in AGENT_CHECKLIST]
@@ -79,10 +81,12 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-class StepDateRange(forms.ModelForm[Conversion]):
+class StepDateRange(forms.ModelForm):
     """Pause and go-live dates within two years of the conversion's school year (models.check_step_date).
 
     A ModelForm without a Meta (as ModelForm itself): the forms below name the model and the field."""
+
+    instance: Conversion
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -111,7 +115,7 @@ class GoLiveDateForm(StepDateRange):
         labels = {"go_live_date": "Go-live date"}
 
 
-class GradebookForm(forms.ModelForm[Conversion]):
+class GradebookForm(forms.ModelForm):
     class Meta:
         model = Conversion
         fields = ["gradebook"]

@@ -18,7 +18,9 @@ ROLE_LABELS = {
 }
 
 
-class RosterPolicyForm(forms.ModelForm[RosterPolicy]):
+class RosterPolicyForm(forms.ModelForm):
+    instance: RosterPolicy
+
     class Meta:
         model = RosterPolicy
         fields = [

@@ -25,6 +25,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Generic, TypeVar
 
 from django.utils import timezone
 
@@ -186,11 +187,22 @@ class GpbRoster:
 # ---- preparing records ---------------------------------------------------------------------------
 
 
+GradingRecord = TypeVar("GradingRecord", GradingAssignment, GradingAssignmentScore)
+
+
 @dataclass
-class Prepared:
-    record: GradingAssignment | GradingAssignmentScore | None
-    refusal: str = ""
+class Prepared(Generic[GradingRecord]):
+    """A record ready to send, with a note for the ledger (how a value was sent)."""
+
+    record: GradingRecord
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a record cannot be sent, in words for the teacher's report."""
+
+    reason: str
 
 
 def prepare_assignment(
@@ -204,9 +216,9 @@ def prepare_assignment(
     *,
     group: str = "",
     overrides: dict[str, str] | None = None,
-) -> Prepared:
+) -> Prepared[GradingAssignment] | Refusal:
     if section is None:
-        return Prepared(None, "The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
+        return Refusal("The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
     problems = []
     if assignment.due_at is None:
         problems.append("It has no due date; PowerSchool needs one: set a due date in Canvas.")
@@ -225,18 +237,19 @@ def prepare_assignment(
             f"Points possible ({points}) must be a whole number (SIF PointsPossible is unsignedInt): "
             "change the points possible in Canvas."
         )
-    if section.term is None:
+    term = section.term
+    if term is None:
         problems.append("The section's term is not in the latest pull.")
     category, why = roster.category_for(section, group, overrides or {})
     if category is None:
         problems.append(why)
-    if problems:
-        return Prepared(None, " ".join(problems))
+    if problems or term is None or points is None:
+        return Refusal(" ".join(problems))
     return Prepared(
         GradingAssignment(
             ref_id=ref_id,
             section_ref_id=section.ref_id,
-            term_ref_id=section.term.ref_id,
+            term_ref_id=term.ref_id,
             school_ref_id=section.school.ref_id,
             category_ref_id=category,
             description=assignment.name,
@@ -251,12 +264,16 @@ def _local_date(moment, tz):
     return moment.astimezone(tz).date() if moment.tzinfo else moment.date()
 
 
-def prepare_score(submission, assignment, student: Person | None, section: Section, ref_id: str) -> Prepared:
+def prepare_score(
+    submission, assignment, student: Person | None, section: Section | None, ref_id: str
+) -> Prepared[GradingAssignmentScore] | Refusal:
+    if section is None:  # (its assignment was refused for it already: prepare_assignment)
+        return Refusal("The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
     if student is None:
-        return Prepared(None, "The student is not in the latest pull (neither PowerSchool ID nor DCID matches).")
+        return Refusal("The student is not in the latest pull (neither PowerSchool ID nor DCID matches).")
     score = submission.score
     if score < 0:
-        return Prepared(None, f"Negative score ({score}); SIF scores are unsigned.")
+        return Refusal(f"Negative score ({score}); SIF scores are unsigned.")
     record = GradingAssignmentScore(
         student_ref_id=student.ref_id,
         section_ref_id=section.ref_id,
@@ -270,7 +287,7 @@ def prepare_score(submission, assignment, student: Person | None, section: Secti
         record.score_points = int(score)
         record.score_percent = percent
     elif percent is None:
-        return Prepared(None, f"Fractional score {score} on an assignment without points possible cannot be sent.")
+        return Refusal(f"Fractional score {score} on an assignment without points possible cannot be sent.")
     else:
         # ScorePoints is xs:unsignedInt: a fractional score goes as its percentage instead.
         record.score_percent = percent
@@ -338,7 +355,9 @@ class Ledger:
         item.save()
         self.counts.refused += 1
 
-    def deliver(self, item: GradePassbackItem, prepared: Prepared) -> bool:
+    def deliver(
+        self, item: GradePassbackItem, prepared: Prepared[GradingAssignment] | Prepared[GradingAssignmentScore]
+    ) -> bool:
         """Send unless the ZIS already accepted this very record; True when it is (now or before) accepted."""
         record = prepared.record
         digest = _digest(record)
@@ -483,7 +502,7 @@ def confirm_course(ledger: Ledger, course, section: Section | None) -> dict[str,
             conversion=ledger.conversion, canvas_course_id=course.id, status=GpbStatus.ACCEPTED
         )
     )
-    counts = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
+    counts: dict[str, int] = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
     if not items:
         return counts
     held_assignments = read_back(ledger.agent, "GradingAssignment", section.ref_id) if section else None
@@ -595,7 +614,9 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
     roster = GpbRoster(conversion, snapshot)
     rules = rules_for(conversion.gradebook)
     district = conversion.district
-    confirmed = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
+    confirmed: dict[str, int] = {
+        c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)
+    }
     progress.update(current=0, message="Reading Canvas courses", force=True)
     with canvas_for(district) as canvas, zis_failures(conversion, progress), agent_for(conversion) as agent:
         courses = [
@@ -753,8 +774,8 @@ def pass_back_course(
             group=groups.get(assignment.assignment_group_id, ""),
             overrides=overrides,
         )
-        if prepared.record is None:
-            ledger.refuse(item, prepared.refusal)
+        if isinstance(prepared, Refusal):
+            ledger.refuse(item, prepared.reason)
         elif ledger.deliver(item, prepared):
             accepted[assignment.id] = ref_id
             if assignment.only_visible_to_overrides:
@@ -793,24 +814,24 @@ def pass_back_course(
         if submission.excused:
             ledger.refuse(item, f"Excused in Canvas: {rules.exempt}.")
             continue
-        prepared = prepare_score(
+        score = prepare_score(
             submission, assignment, roster.students.get(sis_user_id), section, accepted[assignment.id]
         )
-        if prepared.record is None:
-            ledger.refuse(item, prepared.refusal)
+        if isinstance(score, Refusal):
+            ledger.refuse(item, score.reason)
             continue
         if submission.missing or submission.late:
             flag = "missing" if submission.missing else "late"
-            prepared.note = " ".join(filter(None, [prepared.note, f"Marked {flag} in Canvas: {rules.missing_late}."]))
+            score.note = " ".join(filter(None, [score.note, f"Marked {flag} in Canvas: {rules.missing_late}."]))
         if not rules.letter_grades:
-            prepared.record.score_letter = None
-        ledger.deliver(item, prepared)
+            score.record.score_letter = None
+        ledger.deliver(item, score)
     return section
 
 
 # ---- the per-course report a district admin hands to a teacher ------------------------------------
 
-IN_POWERSCHOOL = {
+IN_POWERSCHOOL: dict[str, str] = {
     GpbStatus.ACCEPTED: "In PowerSchool",
     GpbStatus.REFUSED: "Not in PowerSchool",
     GpbStatus.SENT: "Sent, no answer yet",
