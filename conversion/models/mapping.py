@@ -56,3 +56,6 @@ class MappingRow(models.Model):
     class Meta:
         ordering = ["kind", "status", "key"]
         indexes = [models.Index(fields=["diff", "kind", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}: {self.get_status_display()}"
