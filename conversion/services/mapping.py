@@ -122,7 +122,7 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
     }
     renames: dict[str, dict[str, tuple[str, str]]] = {"term": {}, "course": {}, "section": {}}
 
-    def claim(kind, old, new, name):
+    def claim(kind: str, old: str | None, new: str, name: str) -> None:
         if not old or old == new or old in renames[kind] or new in taken[kind]:
             return
         if any(target == new for target, _ in renames[kind].values()):
@@ -199,7 +199,7 @@ def diff_users(
     rows: list[DiffRow] = []
     used_canvas: set[str] = set()
 
-    def row(status, p: Person, reason, canvas_value="", blocking=False):
+    def row(status: M, p: Person, reason: str, canvas_value: str = "", blocking: bool = False) -> None:
         if p.email_choice.several:  # the district sees which address (and login) Canvas gets, and what is left
             reason = f"{reason}; {p.email_choice.describe()}"
         rows.append(DiffRow("user", status, p.local_id, p.name, p.kind, canvas_value, p.dcid, reason[:300], blocking))

@@ -47,6 +47,7 @@ from conversion.models import (
     ApprovalKind,
     Artifact,
     Conversion,
+    District,
     Job,
     JobKind,
     JobLost,
@@ -181,7 +182,7 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
-def _policy(district) -> SyncPolicy:
+def _policy(district: District) -> SyncPolicy:
     """The district's thresholds (sync history) with the drop status of its roster policy."""
     return SyncPolicy.for_district(district, drop_status=RosterPolicy.for_district(district).drop_status)
 
