@@ -139,8 +139,7 @@ def run_undo(job: Job, progress: Progress) -> None:
             current = canvas.get_sis_import(account, import_id)
             if current.workflow_state in RESTORED:
                 raise JobFailed(
-                    f"Canvas import {import_id} is {current.workflow_state} already: "
-                    "nothing was asked of Canvas."
+                    f"Canvas import {import_id} is {current.workflow_state} already: nothing was asked of Canvas."
                 )
             if current.workflow_state not in RESTORABLE:
                 raise JobFailed(
@@ -220,7 +219,6 @@ def run_undo(job: Job, progress: Progress) -> None:
         force=True,
         detail={"remaster_job": remaster.pk},
         message=(
-            f"Canvas import {import_id} {sis_import.workflow_state.replace('_', ' ')}; "
-            f"a full sync (remaster) follows"
+            f"Canvas import {import_id} {sis_import.workflow_state.replace('_', ' ')}; a full sync (remaster) follows"
         ),
     )
