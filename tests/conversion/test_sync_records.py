@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from conversion import jobs
 from conversion.models import ConversionState, JobKind, JobState, SyncRun, SyncState
-from conversion.services import sync
+from conversion.services import sync, sync_undo
 from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run as run_job
 from tests.conversion.simulators import simulated_district
@@ -54,3 +54,17 @@ def test_a_skipped_night_names_the_last_syncs_day_in_the_districts_time_zone(con
 
     assert SyncRun.objects.get(job=job).state == SyncState.SKIPPED
     assert job.message == "No new data since the sync of Mar 1: nothing sent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_undo_job_for_a_sync_that_sent_nothing_fails_before_asking_canvas(conversion):
+    # start_undo refuses such a run; a job made another way (a script, an old queue entry) stops in words too,
+    # rather than asking Canvas for import "None".
+    run = SyncRun.objects.create(conversion=conversion, trigger="nightly", state=SyncState.SKIPPED)
+    job, _ = jobs.start_job(conversion, JobKind.SYNC_UNDO, params={"sync_run": run.pk}, enqueue=False)
+
+    jobs.run_job(job.pk, sync_undo.run_undo)
+
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert "This sync sent nothing to Canvas: there is nothing to undo." in job.error
