@@ -48,7 +48,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         sizes = [int(s) for s in options["sizes"].split(",") if s]
         url = scratchdb.scratch_url(options["database"])
-        say = lambda text: self.stdout.write(text, ending="\n") or self.stdout.flush()  # noqa: E731
+
+        def say(text: str) -> None:
+            self.stdout.write(text, ending="\n")
+            self.stdout.flush()
+
         files = {n: ensure_pull_files(Path(options["data_dir"]), n, say=say) for n in sizes}
         sections, notes = [], []
         say(f"scratch database {options['database']}: creating and migrating")
@@ -57,15 +61,15 @@ class Command(BaseCommand):
             ingest_rows, largest = [], None
             for students in sizes:
                 pull = files[students]
-                args = {"files": pull.to_json()}
+                child_args = {"files": pull.to_json()}
                 say(
                     f"{students:,} students ({pull.total_objects:,} objects, {pull.total_bytes / 2**20:,.0f} MiB): "
                     "bare iterparse, product ingest, naive ingest"
                 )
-                bare = run_child("bare", args, database_url=url)
-                whole = run_child("bare_whole", args, database_url=url)
-                product = run_child("product", args, database_url=url)
-                naive = run_child("naive", {**args, "sample": options["naive_sample"]}, database_url=url)
+                bare = run_child("bare", child_args, database_url=url)
+                whole = run_child("bare_whole", child_args, database_url=url)
+                product = run_child("product", child_args, database_url=url)
+                naive = run_child("naive", {**child_args, "sample": options["naive_sample"]}, database_url=url)
                 rate = {
                     k: v["objects"] / v["seconds"] for k, v in (("a", product), ("b", bare), ("c", naive), ("w", whole))
                 }
@@ -149,7 +153,8 @@ class Command(BaseCommand):
                             ["measure", "figure", "target"],
                             [
                                 [
-                                    "nightly 'no new data' decision (run_sync after its pull, package fingerprint known)",
+                                    "nightly 'no new data' decision "
+                                    "(run_sync after its pull, package fingerprint known)",
                                     f"{nightly['nightly_seconds']:.2f} s",
                                     f"< 2 s ({report.mark(nightly['nightly_seconds'] < 2)})",
                                 ],
@@ -162,12 +167,13 @@ class Command(BaseCommand):
                                     "CSV build of the whole district",
                                     f"{nightly['rows'] / nightly['build_seconds']:,.0f} rows/s "
                                     f"({nightly['rows']:,} rows in {nightly['build_seconds']:.1f} s, "
-                                    f"zip {nightly['zip_bytes'] / 2**20:.1f} MiB, peak RSS {nightly['peak_rss_mb']:.0f} MB)",
+                                    f"zip {nightly['zip_bytes'] / 2**20:.1f} MiB, "
+                                    f"peak RSS {nightly['peak_rss_mb']:.0f} MB)",
                                     "reported",
                                 ],
                                 [
-                                    f"mapping diff_users of {mapping['people']:,} people vs {mapping['canvas_users']:,} Canvas users "
-                                    "+ saving the rows",
+                                    f"mapping diff_users of {mapping['people']:,} people "
+                                    f"vs {mapping['canvas_users']:,} Canvas users + saving the rows",
                                     f"{diff_total:.1f} s (diff {mapping['diff_seconds']:.1f} s, save "
                                     f"{mapping['save_seconds']:.1f} s of {mapping['rows']:,} rows)",
                                     f"< 10 s ({report.mark(diff_total < 10)})",
