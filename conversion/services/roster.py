@@ -183,8 +183,12 @@ class Roster:
         expected_school_ids=(),
         policy: Policy | None = None,
         as_of: dt.date | None = None,
+        course_groups: dict[str, str] | None = None,
     ):
         self.source = SnapshotSource(source) if isinstance(source, Snapshot) else source
+        # Section SIS id -> the course it stays in, whatever the course policy says: the legacy integration's
+        # grouping the mapping check learned (mapping.legacy_course_groups).
+        self.course_groups = course_groups or {}
         self.year = school_year
         self.expected_school_ids = {str(s) for s in expected_school_ids or ()}
         self.policy = policy or Policy()
@@ -193,9 +197,10 @@ class Roster:
     @classmethod
     def for_snapshot(cls, snapshot: Snapshot, *, as_of: dt.date | None = None) -> Roster:
         from conversion.models import RosterPolicy
+        from conversion.services.mapping import legacy_course_groups
+        from conversion.workflow import local_today
 
         conversion = snapshot.conversion
-        from conversion.workflow import local_today
 
         return cls(
             snapshot,
@@ -203,6 +208,7 @@ class Roster:
             expected_school_ids=conversion.expected_school_ids,
             policy=RosterPolicy.for_district(conversion.district),
             as_of=as_of or local_today(conversion),
+            course_groups=legacy_course_groups(conversion),
         )
 
     def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
@@ -281,7 +287,8 @@ class Roster:
                 terms=terms,
                 school_year=year or self.year,
             )
-            result[ref] = dataclasses.replace(section, course_id=self.course_id_of(section))
+            course_id = self.course_groups.get(section.section_id) or self.course_id_of(section)
+            result[ref] = dataclasses.replace(section, course_id=course_id)
         return result
 
     def course_id_of(self, section: Section) -> str:

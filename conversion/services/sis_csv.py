@@ -224,7 +224,8 @@ def build_package(
     """Write accounts, terms, courses, sections, users and enrollments CSVs into the zip at `dest`.
 
     Each CSV carries its required columns and the columns the roster fills (canvas.csvfiles.write_csv).
-    `keep` (canvas_keep.Kept) writes what Canvas holds into columns its importers would erase, out of the fingerprint."""
+    `keep` (canvas_keep.Kept) writes what Canvas holds into columns its importers would erase, out of the
+    fingerprint."""
     builder = _Builder(roster, scheme, authentication_provider_id, parent_account_id)
     write_package(dest, keep.fill(builder.files()) if keep else builder.files())
     fingerprint = keep.fingerprint(dest) if keep else zip_fingerprint(dest)
@@ -257,12 +258,16 @@ def package_key(snapshot, scheme: str) -> str:
     district = conversion.district
     provider = f"{district.canvas_authentication_provider_id}|{district.canvas_parent_account_id}"
     from conversion.models import RosterPolicy
-
-    # Statuses follow the calendar (an exit date passes): the day is part of what the package is.
+    from conversion.services.mapping import legacy_course_groups
     from conversion.workflow import local_today
 
+    # Statuses follow the calendar (an exit date passes): the day is part of what the package is.
     policy = f"{RosterPolicy.for_district(district).key()}|{local_today(conversion).isoformat()}"
-    scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{policy}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
+    groups = legacy_course_groups(conversion)
+    if groups:  # the legacy integration's course grouping is part of what the package is
+        policy += "|" + hashlib.sha256(repr(sorted(groups.items())).encode()).hexdigest()[:16]
+    schools = ",".join(sorted(map(str, conversion.expected_school_ids or ())))
+    scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{policy}|{conversion.school_year}|{schools}"
     return hashlib.sha256(f"{snapshot.fingerprint}|{scope}".encode()).hexdigest()[:32]
 
 
