@@ -31,7 +31,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from canvas.client import CanvasClient
-from conversion.services.sis_csv import enrollment_key
 
 # enrollments.csv role names by the API's enrollment type (Enrollment#type, canvas-lms app/models/enrollment.rb).
 CSV_ROLE = {
@@ -51,11 +50,12 @@ def canvas_leftovers(
     *,
     course_ids: Iterable[str],
     section_ids: Iterable[str],
-    package_keys: set[int],
+    package: bytes,
     drop_status: str,
 ) -> list[Drop]:
-    """Enrollments an SIS import made in these sections (by SIS id) that the package (its `enrollment_keys`) does
-    not hold. Read course by course (one request per page of a course's enrollments)."""
+    """Enrollments an SIS import made in these sections (by SIS id) that the package (the zip's enrollments.csv)
+    does not hold. Read course by course (one request per page of a course's enrollments)."""
+    held = {(r.get("section_id", ""), r.get("user_id", ""), r.get("role", "")) for r in _enrollments(package)}
     wanted_courses, wanted_sections = set(course_ids), set(section_ids)
     # What is already in the drop status needs no row; "deleted" is gone whatever the district's status.
     states = [s for s in ("active", "invited", "inactive", "completed") if s != drop_status]
@@ -72,7 +72,7 @@ def canvas_leftovers(
             role = CSV_ROLE.get(e.role, e.role)
             if e.enrollment_state == drop_status or e.enrollment_state == "deleted":
                 continue
-            if enrollment_key(e.sis_section_id, e.sis_user_id, role) not in package_keys:
+            if (e.sis_section_id, e.sis_user_id, role) not in held:
                 drops.add((e.sis_section_id, e.sis_user_id, role))
     return sorted(drops)
 

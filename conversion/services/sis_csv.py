@@ -29,12 +29,6 @@ class Package:
     counts: dict[str, int]
     fingerprint: str
     skipped: list[dict] = field(default_factory=list)
-    enrollment_keys: set[int] = field(default_factory=set, repr=False)
-
-
-def enrollment_key(section_id: str, user_id: str, role: str) -> int:
-    """A compact identity of one enrollment (8 bytes), to compare two syncs without holding the rows."""
-    return int.from_bytes(hashlib.blake2b(f"{section_id}|{user_id}|{role}".encode(), digest_size=8).digest(), "big")
 
 
 class _Builder:
@@ -55,7 +49,6 @@ class _Builder:
         self.skipped: list[dict] = []
         self.skipped_refs: set[str] = set()
         self.counts: Counter = Counter()
-        self.enrollment_keys: set[int] = set()
 
     def _user_id(self, person) -> str:
         return person.sis_user_id(self.scheme)
@@ -165,7 +158,6 @@ class _Builder:
                 continue
             user_id = self._user_id(enrollment.person)
             self.counts["enrollments"] += 1
-            self.enrollment_keys.add(enrollment_key(enrollment.section.section_id, user_id, enrollment.role))
             # Canvas applies enrollment start/end dates only when both are given (enrollment_importer.rb; the SIS
             # CSV document: "both must be set to take effect"): a student's PowerSchool entry and exit dates.
             both = enrollment.start_date and enrollment.end_date
@@ -229,7 +221,7 @@ def build_package(
     builder = _Builder(roster, scheme, authentication_provider_id, parent_account_id)
     write_package(dest, keep.fill(builder.files()) if keep else builder.files())
     fingerprint = keep.fingerprint(dest) if keep else zip_fingerprint(dest)
-    return Package(dest, dict(builder.counts), fingerprint, builder.skipped, builder.enrollment_keys)
+    return Package(dest, dict(builder.counts), fingerprint, builder.skipped)
 
 
 def zip_fingerprint(path: Path) -> str:

@@ -253,13 +253,13 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
         return
-    _keep_drops(run, _drops(conversion, roster, package, previous, content))
+    _keep_drops(run, _drops(conversion, roster, previous, content))
     if rollover:  # conclude the old year's enrollments before the new year's go
         conclude_year(job, progress, previous)
     _submit_and_wait(run, job, progress, content)
 
 
-def _drops(conversion: Conversion, roster: Roster, package, previous: SyncRun | None, content: bytes) -> bytes:
+def _drops(conversion: Conversion, roster: Roster, previous: SyncRun | None, content: bytes) -> bytes:
     """The enrollments to drop beside the package (services/enrollment_drops.py): on the first sync after go-live,
     what Canvas holds in the district's sections that the roster does not; later, a changed role's old row."""
     status = RosterPolicy.for_district(conversion.district).drop_status
@@ -271,7 +271,7 @@ def _drops(conversion: Conversion, roster: Roster, package, previous: SyncRun | 
                 conversion.district.canvas_account_id or "1",
                 course_ids={s.course_id for s in sections},
                 section_ids={s.section_id for s in sections},
-                package_keys=package.enrollment_keys,
+                package=content,
                 drop_status=status,
             )
     else:
