@@ -105,7 +105,7 @@ class _Builder:
         counts = Counter(p.email.lower() for p in self.roster.people_by_ref.values() if p.email)
         return {address for address, n in counts.items() if n > 1}
 
-    def users(self) -> Iterator[SisRow]:
+    def users(self) -> Iterator[UserRow]:
         # The login is the chosen e-mail address, unless another person gets the same one: Canvas keeps a login
         # unique (case-insensitively) and skips the second user claiming it, so both log in by their SIS id.
         shared = self._shared_addresses()
