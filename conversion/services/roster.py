@@ -52,7 +52,7 @@ _ASSIGNMENT_WORDS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     kind: str  # "student" | "teacher"
     ref_id: str
@@ -72,7 +72,7 @@ class Person:
         return f"{self.first_name} {self.last_name}".strip()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class School:
     ref_id: str
     local_id: str
@@ -83,7 +83,7 @@ class School:
         return f"school_{self.local_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     ref_id: str
     term_id: str
@@ -93,7 +93,7 @@ class Term:
     code: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Section:
     ref_id: str
     local_id: str
@@ -117,7 +117,7 @@ class Section:
         return f"sec_{self.local_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Enrollment:
     section: Section
     person: Person
