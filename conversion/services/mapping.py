@@ -198,7 +198,7 @@ def _norm(text: str) -> str:
 def names_match(person: Person, user: CanvasUser) -> bool:
     wanted = _norm(person.name)
     sortable = _norm(f"{person.last_name}, {person.first_name}")
-    return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
+    return wanted == _norm(user.name) or (bool(user.sortable_name) and sortable == _norm(user.sortable_name))
 
 
 def diff_users(

@@ -327,7 +327,7 @@ class Roster:
             text = (data.get("description") or "").casefold()
             for word, role in _ASSIGNMENT_WORDS:
                 if word in text:
-                    roles[data.get("staff_ref_id")] = role
+                    roles[data.get("staff_ref_id") or ""] = role
                     break
         return roles
 
@@ -349,7 +349,7 @@ class Roster:
         ):
             if not self._in_year(year) or data.get("school_ref_id") not in self.schools:
                 continue
-            ref, exit = data.get("student_ref_id"), _text(data.get("exit_date"))
+            ref, exit = data.get("student_ref_id") or "", _text(data.get("exit_date"))
             refs.add(ref)
             # An open enrollment (no exit date) in any school in scope: the student is still here.
             exits[ref] = (
@@ -369,10 +369,10 @@ class Roster:
 
     @cached_property
     def assigned_staff_refs(self) -> set[str]:
-        refs = set()
+        refs: set[str] = set()
         for _, _, _, year, data in self._rows("StaffAssignment", "school_ref_id", "staff_ref_id"):
             if self._in_year(year) and data.get("school_ref_id") in self.schools:
-                refs.add(data.get("staff_ref_id"))
+                refs.add(data.get("staff_ref_id") or "")
         for section in self.sections.values():
             refs.update(section.teacher_ref_ids)
         return refs
@@ -444,10 +444,10 @@ class Roster:
         ):
             if not self._in_year(year):
                 continue
-            section = self.sections.get(data.get("section_ref_id") or "")
+            in_section = self.sections.get(data.get("section_ref_id") or "")
             student = people.get(data.get("student_ref_id") or "")
-            if section and student:
-                term_end = section.term.end_date if section.term else None
+            if in_section and student:
+                term_end = in_section.term.end_date if in_section.term else None
                 # A student who left the school left every section then, whatever the section's own dates say.
                 exit = min(filter(None, (_text(data.get("exit_date")), exits.get(student.ref_id))), default=None)
                 if term_end and (exit is None or exit > term_end) and term_end < self.as_of.isoformat():
@@ -455,7 +455,7 @@ class Roster:
                 status = enrollment_status(
                     _text(data.get("entry_date")), exit, term_end, self.as_of, self.policy.departed_status
                 )
-                yield Enrollment(section, student, "student", "", status, _text(data.get("entry_date")), exit)
+                yield Enrollment(in_section, student, "student", "", status, _text(data.get("entry_date")), exit)
 
 
 def _text(value) -> str | None:
