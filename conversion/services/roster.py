@@ -439,23 +439,23 @@ class Roster:
                     )
                     yield Enrollment(section, teacher, self.policy.canvas_role(role), role, status)
         exits = self.school_exits
+        today, departed_status, sections = self.as_of.isoformat(), self.policy.departed_status, self.sections
         for _, _, _, year, data in self._rows(
             "StudentSectionEnrollment", "section_ref_id", "student_ref_id", "entry_date", "exit_date"
         ):
-            if not self._in_year(year):
+            if year is not None and year != self.year:
                 continue
-            in_section = self.sections.get(data.get("section_ref_id") or "")
+            in_section = sections.get(data.get("section_ref_id") or "")
             student = people.get(data.get("student_ref_id") or "")
             if in_section and student:
                 term_end = in_section.term.end_date if in_section.term else None
+                entry = _text(data.get("entry_date"))
                 # A student who left the school left every section then, whatever the section's own dates say.
                 exit = min(filter(None, (_text(data.get("exit_date")), exits.get(student.ref_id))), default=None)
-                if term_end and (exit is None or exit > term_end) and term_end < self.as_of.isoformat():
+                if term_end and (exit is None or exit > term_end) and term_end < today:
                     exit = term_end  # the term was over before the student left: a finished course, concluded
-                status = enrollment_status(
-                    _text(data.get("entry_date")), exit, term_end, self.as_of, self.policy.departed_status
-                )
-                yield Enrollment(in_section, student, "student", "", status, _text(data.get("entry_date")), exit)
+                status = enrollment_status(entry, exit, term_end, self.as_of, departed_status)
+                yield Enrollment(in_section, student, "student", "", status, entry, exit)
 
 
 def _text(value) -> str | None:
