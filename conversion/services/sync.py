@@ -444,7 +444,7 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
     outcome = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
         result.workflow_state, SyncState.FAILED
     )
-    if state != SyncState.FAILED and (drops := _artifact(run, "enrollment_drops")) is not None:
+    if outcome != SyncState.FAILED and (drops := _artifact(run, "enrollment_drops")) is not None:
         # After the package, before the run ends (a resumed run still sends them): a legacy role goes once its
         # replacement is in Canvas.
         enrollment_drops.send(job, progress, bytes(drops.content))
