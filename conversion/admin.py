@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.db import models
 
@@ -67,7 +66,7 @@ class AuditedAdmin(ConsultantAdmin):
         changed = list(form.changed_data) + dropped
         if not changed:
             return
-        detail = {}
+        detail: dict[str, dict[str, str | bool]] = {}
         for name in changed:
             if name in SECRET_FIELDS or name not in {f.name for f in obj._meta.concrete_fields}:
                 detail[name] = {"changed": True}
@@ -112,18 +111,9 @@ class DistrictAdmin(AuditedAdmin):
         return obj, None
 
 
-def https_url_formfield(db_field, **kwargs):
-    """A model form's fields as Django makes them, URLs typed without a scheme read as https (see above)."""
-    if isinstance(db_field, models.URLField):
-        kwargs.setdefault("assume_scheme", "https")
-    return db_field.formfield(**kwargs)
-
-
-class ConversionAdminForm(StepDateRange, forms.ModelForm):
-    class Meta:
-        model = Conversion
-        exclude = ["zis_password"]
-        formfield_callback = https_url_formfield
+class ConversionAdminForm(StepDateRange):
+    """The dates' range check (StepDateRange). No Meta of its own: ModelAdmin.get_form builds it from the
+    ConversionAdmin's fields, `exclude` (the ZIS password) and read-only fields, one list to keep, not two."""
 
 
 @admin.register(Conversion)
