@@ -292,8 +292,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # `timeout` bounds each socket operation; `deadline` a whole request (upload, every byte of the answer).
 CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0, "deadline": 300.0}
 
-# Talking to a ZIS: seconds each exchange may take in all (a trickling answer is cut off), and how often a message that failed in transport
-# (refused or dropped connection, timeout, HTTP 5xx) is sent again, with a doubling delay (seconds) between.
+# Talking to a ZIS: seconds each exchange may take in all (a trickling answer is cut off), and how often a message
+# that failed in transport (refused or dropped connection, timeout, HTTP 5xx) is sent again, with a doubling delay
+# (seconds) between.
 ZIS_CLIENT_OPTIONS = {"timeout": 60.0, "retries": 3, "retry_delay": 0.5}
 
 # How long a running job may go without a heartbeat before another worker may take it over.
