@@ -31,11 +31,22 @@ def _scratch_conversion(label: str):
     return conversion, job
 
 
-def product(files: PullFiles) -> dict:
+def product(files: PullFiles, *, key_reading: str = "product") -> dict:
+    """(a); with key_reading "per-object", every object's keys are read one object at a time (row_values), the
+    packet-wide reading off: what the fast path is worth."""
     from conversion.models import SifRecord, Snapshot
     from conversion.services import pull
     from conversion.services.zis import PULL_OBJECTS
     from sifclient.streaming import scan_message
+
+    if key_reading == "per-object":
+        from conversion.services.sifdata import iter_payload_elements, row_values
+
+        def per_object(raw: bytes, *, max_bytes: int, arrived_in: str):
+            for ordinal, element in enumerate(iter_payload_elements(raw, max_bytes=max_bytes)):
+                yield row_values(element, arrived_in, ordinal)
+
+        pull.payload_rows = per_object  # type: ignore[assignment]  # this child process only
 
     conversion, job = _scratch_conversion(f"{files.students}")
     snapshot = Snapshot.objects.create(
