@@ -40,7 +40,7 @@ def product(files: PullFiles, *, key_reading: str = "product") -> dict:
     from sifclient.streaming import scan_message
 
     if key_reading == "per-object":
-        from conversion.services.sifdata import iter_payload_elements, row_values
+        from conversion.services.sif_keys import iter_payload_elements, row_values
 
         def per_object(raw: bytes, *, max_bytes: int, arrived_in: str):
             for ordinal, element in enumerate(iter_payload_elements(raw, max_bytes=max_bytes)):

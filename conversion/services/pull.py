@@ -19,7 +19,9 @@ from django.utils import timezone
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
 from conversion.services.diagnostics import refreshes_diagnostics
-from conversion.services.sifdata import data_of, gc_paused, payload_rows, store_rows
+from conversion.services.sif_keys import payload_rows
+from conversion.services.sif_store import gc_paused, store_rows
+from conversion.services.sifdata import data_of
 from conversion.services.zis import (
     PULL_OBJECTS,
     advice,
