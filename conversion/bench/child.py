@@ -34,9 +34,7 @@ def main(task: str, args: dict) -> dict:
     if task == "product":
         from conversion.bench import ingest_variants
 
-        return ingest_variants.product(
-            PullFiles.from_json(args["files"]), key_reading=args.get("key_reading", "product")
-        )
+        return ingest_variants.product(PullFiles.from_json(args["files"]))
     if task == "naive":
         from conversion.bench import ingest_variants
 

@@ -31,39 +31,25 @@ def _scratch_conversion(label: str):
     return conversion, job
 
 
-def product(files: PullFiles, *, key_reading: str = "product") -> dict:
-    """(a); with key_reading "per-object", every object's keys are read one object at a time (row_values), the
-    packet-wide reading off: what the fast path is worth."""
+def product(files: PullFiles) -> dict:
     from conversion.models import SifRecord, Snapshot
     from conversion.services import pull
     from conversion.services.zis import PULL_OBJECTS
     from sifclient.streaming import scan_message
 
-    if key_reading == "per-object":
-        from conversion.services.sif_keys import iter_payload_elements, row_values
-
-        def per_object(raw: bytes, *, max_bytes: int, arrived_in: str):
-            for ordinal, element in enumerate(iter_payload_elements(raw, max_bytes=max_bytes)):
-                yield row_values(element, arrived_in, ordinal)
-
-        pull.payload_rows = per_object  # type: ignore[assignment]  # this child process only
-
     conversion, job = _scratch_conversion(f"{files.students}")
     snapshot = Snapshot.objects.create(
         conversion=conversion,
         job=job,
-        requests={
-            name: {"msg_id": request_msg_id(name), "packets": 0, "last_packet": None, "records": 0, "error": None}
-            for name in PULL_OBJECTS
-        },
+        requests={name: pull.new_request(request_msg_id(name)) for name in PULL_OBJECTS},
     )
     ingest = pull.Ingest(conversion, snapshot, progress=None)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _, data in iter_pull(files):
         delivered = scan_message(data).delivered  # what Agent.drain hands to the handler
         if not ingest.seen(delivered.msg_id):
             ingest.handle(delivered)
-    ingest_seconds = time.perf_counter() - started
+    ingest_seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     stored = SifRecord.objects.filter(snapshot=snapshot).count()
     if not ingest.complete() or stored != files.total_objects:
         raise RuntimeError(f"ingest stored {stored} of {files.total_objects} objects")
@@ -73,6 +59,7 @@ def product(files: PullFiles, *, key_reading: str = "product") -> dict:
     return {
         "objects": stored,
         "seconds": ingest_seconds,
+        "cpu_seconds": cpu_seconds,
         "finish_seconds": finish_seconds,
         "snapshot": snapshot.pk,
         "conversion": conversion.pk,
@@ -81,7 +68,7 @@ def product(files: PullFiles, *, key_reading: str = "product") -> dict:
 
 def bare(files: PullFiles) -> dict:
     objects = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _, data in iter_pull(files):
         container = None
         for event, element in etree.iterparse(io.BytesIO(data), events=("start", "end"), **_SAFE):
@@ -94,10 +81,10 @@ def bare(files: PullFiles) -> dict:
                 element.clear()
                 while element.getprevious() is not None:
                     del container[0]
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     if objects != files.total_objects:
         raise RuntimeError(f"iterparse counted {objects} of {files.total_objects} objects")
-    return {"objects": objects, "seconds": seconds}
+    return {"objects": objects, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def bare_whole(files: PullFiles) -> dict:

@@ -116,7 +116,7 @@ def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowVal
     """
     tag = element.tag
     if not isinstance(tag, str) or not tag.startswith(_NS_PREFIX):
-        raise SifXmlError(f"object {tag} is not in the SIF namespace")
+        raise SifXmlError(f"object {tag if isinstance(tag, str) else repr(tag)} is not in the SIF namespace")
     object_name = tag[len(_NS_PREFIX) :]
     has_local, has_school, has_year, typed = _key_fields(object_name)
     local_id = school_ref_id = dcid = extended_names = ""
@@ -129,44 +129,19 @@ def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowVal
         school_year = _school_year(element.get("SchoolYear"))
     if typed:
         dcid, extended_names = _extended(_holder(element))
-    return _row(
-        element,
-        object_name,
-        element.get("RefId"),
-        local_id,
-        dcid,
-        school_ref_id,
-        school_year,
-        extended_names,
-        arrived_in,
-        ordinal,
-    )
-
-
-def _row(
-    element: etree._Element,
-    object_name: str,
-    ref_id: str | None,
-    local_id: str,
-    dcid: str,
-    school_ref_id: str,
-    school_year: int | None,
-    extended_names: str,
-    arrived_in: str,
-    ordinal: int,
-) -> RowValues:
-    """The row of an object whose keys are read: its XML as delivered and the digest of that XML."""
-    xml = etree.tostring(element, encoding="unicode")
+    # Serialised once, as UTF-8 bytes: the digest is taken of those, and the text decoded from them (what
+    # encoding="unicode" does inside lxml anyway), rather than serialising to text and encoding it again.
+    raw = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
     return RowValues(
         object_name,
-        (ref_id or "").strip() or f"{object_name}#{arrived_in}#{ordinal}",
+        (element.get("RefId") or "").strip() or f"{object_name}#{arrived_in}#{ordinal}",
         local_id,
         dcid,
         school_ref_id,
         school_year,
         extended_names,
-        xml,
-        hashlib.blake2b(xml.encode(), digest_size=16).hexdigest(),
+        raw.decode(),
+        hashlib.blake2b(raw, digest_size=16).hexdigest(),
     )
 
 
@@ -185,7 +160,7 @@ def _payload_container(raw: bytes, *, max_bytes: int) -> etree._Element | None:
     """
     root = parse_message_bytes(raw, max_bytes=max_bytes)
     # In pull mode the message sits inside the SIF_Ack answering SIF_GetMessage (SIF_Status/SIF_Data).
-    body = next((e for e in root.iter(*_BODIES) if e.getparent().tag == _MESSAGE), None)
+    body = next((e for e in root.iter(*_BODIES) if getattr(e.getparent(), "tag", None) == _MESSAGE), None)
     if body is None:
         return None
     if body.tag == _BODIES[0]:
@@ -205,103 +180,11 @@ def _object_elements(container: etree._Element) -> list[etree._Element]:
 
 
 def payload_rows(raw: bytes, *, max_bytes: int, arrived_in: str) -> Iterator[RowValues]:
-    """The stored rows of a delivered packet's objects, in order: what row_values gives for each of them.
+    """The stored rows of a delivered packet's objects, in order.
 
-    A packet answers one request, so its objects are usually all of one kind; their keys are then read for
-    the whole packet at once by compiled XPath (in C) instead of object by object, which was a third of the
-    ingest's Python time. Any key that cannot be read that way with certainty (an object without it, two
-    SIF_ExtendedElements, mixed kinds) is read object by object, exactly as row_values does.
+    (Their keys were once read for the whole packet at once by compiled XPath as well; measured in CPU
+    seconds over a whole pull, that reading cost as much as reading each object's keys here, and it was
+    dropped: see BENCHMARKS.md.)
     """
-    container = _payload_container(raw, max_bytes=max_bytes)
-    if container is None:
-        return
-    elements = _object_elements(container)
-    keys = _packet_keys(container, elements)
-    if keys is None:
-        for ordinal, element in enumerate(elements):
-            yield row_values(element, arrived_in, ordinal)
-        return
-    object_name, (has_local, has_school, has_year, typed), refs, locals_, schools, years, holders = keys
-    extended = _uniform_extended(container, holders) if holders is not None else None
-    year_of = functools.lru_cache(maxsize=64)(_school_year)  # a packet's objects share a year or two
-    for ordinal, element in enumerate(elements):
-        ref = refs[ordinal] if refs is not None else element.get("RefId")
-        local_id = school_ref_id = dcid = extended_names = ""
-        school_year = None
-        if has_local:
-            local_id = _local_id(locals_[ordinal] if locals_ is not None else _local_node(element))
-        if has_school:
-            school = schools[ordinal] if schools is not None else element.get("SchoolInfoRefId")
-            school_ref_id = (school or "").strip()[:64]
-        if has_year:
-            school_year = year_of(years[ordinal] if years is not None else element.get("SchoolYear"))
-        if extended is not None:
-            dcid, extended_names = extended[ordinal]
-        elif typed:
-            dcid, extended_names = _extended(holders[ordinal] if holders is not None else _holder(element))
-        yield _row(
-            element, object_name, ref, local_id, dcid, school_ref_id, school_year, extended_names, arrived_in, ordinal
-        )
-
-
-def _xpath(path: str) -> etree.XPath:
-    return etree.XPath(path, namespaces={"s": SIF_NS}, smart_strings=False)
-
-
-# Each selects at most one node per object, so a result as long as the packet's objects is one per object.
-_ALL_OF_KIND = _xpath("count(*[namespace-uri() = $ns and local-name() = $name])")
-_REF_IDS, _SCHOOL_REFS, _SCHOOL_YEARS = _xpath("*/@RefId"), _xpath("*/@SchoolInfoRefId"), _xpath("*/@SchoolYear")
-_LOCAL_IDS = _xpath("*/s:LocalId[1]")
-_HOLDERS, _ALL_HOLDERS = _xpath("*/s:SIF_ExtendedElements[1]"), _xpath("count(*/s:SIF_ExtendedElements)")
-
-
-def _packet_keys(container: etree._Element, elements: list[etree._Element]):
-    """(object name, its _key_fields, then per key a list with one entry per object, or None where that key
-    is read object by object); None when the objects are not all of one SIF kind."""
-    if not elements:
-        return None
-    tag = elements[0].tag
-    if not tag.startswith(_NS_PREFIX):
-        return None
-    object_name = tag[len(_NS_PREFIX) :]
-    n = len(elements)
-    # The XPaths below look at element children only, so comments between objects do not matter.
-    if _ALL_OF_KIND(container, ns=SIF_NS, name=object_name) != n:
-        return None
-    fields = has_local, has_school, has_year, typed = _key_fields(object_name)
-    aligned = lambda found: found if len(found) == n else None  # noqa: E731
-    holders = None
-    if typed and _ALL_HOLDERS(container) == n:  # exactly one SIF_ExtendedElements in every object
-        holders = aligned(_HOLDERS(container))
-    return (
-        object_name,
-        fields,
-        aligned(_REF_IDS(container)),
-        aligned(_LOCAL_IDS(container)) if has_local else None,
-        aligned(_SCHOOL_REFS(container)) if has_school else None,
-        aligned(_SCHOOL_YEARS(container)) if has_year else None,
-        holders,
-    )
-
-
-_HOLDERS_OF_SIZE = _xpath("count(*/s:SIF_ExtendedElements[1][count(*) = $k][count(s:SIF_ExtendedElement) = $k])")
-_EXTENDED_NAMES = _xpath("*/s:SIF_ExtendedElements[1]/s:SIF_ExtendedElement/@Name")
-_LAST_DCIDS = _xpath("*/s:SIF_ExtendedElements[1]/s:SIF_ExtendedElement[@Name = 'DCID'][last()]")
-
-
-def _uniform_extended(container: etree._Element, holders: list[etree._Element]) -> list[tuple[str, str]] | None:
-    """(DCID, names) per object, as _extended reads them, when every object's one SIF_ExtendedElements holds
-    the same number of named SIF_ExtendedElement children and nothing else (PowerSchool sends the same
-    mapped fields with every object of a kind); None otherwise."""
-    n, k = len(holders), len(holders[0])
-    if _HOLDERS_OF_SIZE(container, k=k) != n:
-        return None
-    names = _EXTENDED_NAMES(container)
-    if len(names) != n * k:  # an element without a Name
-        return None
-    dcids = _LAST_DCIDS(container)
-    if len(dcids) not in (0, n):
-        return None
-    values = [_dcid_value(item) for item in dcids] if dcids else [""] * n
-    joined = names if k == 1 else [EXTENDED_NAMES_SEPARATOR.join(names[i * k : (i + 1) * k]) for i in range(n)]
-    return list(zip(values, joined, strict=False))
+    for ordinal, element in enumerate(iter_payload_elements(raw, max_bytes=max_bytes)):
+        yield row_values(element, arrived_in, ordinal)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from conversion.models import SifRecord, Snapshot
 from conversion.services import bulk
 from conversion.services.sif_keys import RowValues
+from conversion.services.sif_tally import Tally, tally_of_rows
 
 
 @contextlib.contextmanager
@@ -45,7 +47,7 @@ _STAGING = "sifrecord_incoming"
 Rows = Iterable[RowValues] | Callable[[], Iterable[RowValues]]
 
 
-def store_rows(snapshot: Snapshot, rows: Rows) -> int:
+def store_rows(snapshot: Snapshot, rows: Rows, tally: Tally | None = None) -> int:
     """Store rows into the snapshot, skipping a (object, RefId) it already holds; returns rows offered.
 
     `rows` is a sequence, or a function giving the rows afresh each time it is called (a packet's parse):
@@ -54,11 +56,16 @@ def store_rows(snapshot: Snapshot, rows: Rows) -> int:
     everything else in a pull). A packet repeating a RefId the snapshot holds breaks the unique
     constraint: the COPY is rolled back and the rows, produced again, go through a staging table and one
     INSERT … ON CONFLICT DO NOTHING. Other databases (the embedded SQLite) take the ORM's bulk_create.
+
+    With `tally`, the rows actually added are tallied into it (sif_tally). Where the database cannot say which
+    rows were added (bulk_create skipping conflicts), `tally.complete` is set False instead.
     """
     from django.db import IntegrityError, connection, transaction
 
     produce = rows if callable(rows) else (lambda: rows)
     if connection.vendor != "postgresql":
+        if tally is not None:
+            tally.complete = False
         key = (snapshot.pk,)
         return bulk.insert_rows(SifRecord, _COLUMNS, (key + row for row in produce()), ignore_conflicts=True)
     import psycopg
@@ -66,13 +73,23 @@ def store_rows(snapshot: Snapshot, rows: Rows) -> int:
     table = connection.ops.quote_name(SifRecord._meta.db_table)
     columns = ", ".join(_COLUMNS)  # for the staging path
 
-    def copy_into(cursor, target: str) -> int:
+    def copy_into(cursor: psycopg.Cursor[Any], target: str, counted: Tally | None) -> int:
         key = (snapshot.pk,)
-        return bulk.copy_into(cursor, target, _COLUMNS, (key + row for row in produce()))
+        if counted is None:
+            return bulk.copy_into(cursor, target, _COLUMNS, (key + row for row in produce()))
+        add = counted.add
 
+        def tallied() -> Iterator[tuple[Any, ...]]:
+            for row in produce():
+                add(row.object_name, row.ref_id, row.digest, row.school_year)
+                yield key + row
+
+        return bulk.copy_into(cursor, target, _COLUMNS, tallied())
+
+    added = Tally() if tally is not None else None  # merged only once the COPY has succeeded
     try:
         with transaction.atomic(), connection.cursor() as wrapper:
-            return copy_into(wrapper.cursor, table)  # psycopg's own cursor, for COPY
+            count = copy_into(wrapper.cursor, table, added)  # psycopg's own cursor, for COPY
     except (IntegrityError, psycopg.IntegrityError):  # raw COPY errors come unwrapped by Django
         with connection.cursor() as wrapper:
             cursor = wrapper.cursor
@@ -80,10 +97,17 @@ def store_rows(snapshot: Snapshot, rows: Rows) -> int:
                 f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (LIKE {table} INCLUDING IDENTITY) ON COMMIT DELETE ROWS"
             )
             cursor.execute(f"TRUNCATE {_STAGING}")
-            count = copy_into(cursor, _STAGING)
+            count = copy_into(cursor, _STAGING, None)
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGING} "
-                "ON CONFLICT (snapshot_id, object_name, ref_id) DO NOTHING"
+                "ON CONFLICT (snapshot_id, object_name, ref_id) DO NOTHING "
+                "RETURNING object_name, ref_id, digest, school_year"
             )
+            inserted = cursor.fetchall()
             cursor.execute(f"TRUNCATE {_STAGING}")
-            return count
+        if tally is not None:
+            tally.merge(tally_of_rows(inserted))
+        return count
+    if tally is not None and added is not None:
+        tally.merge(added)
+    return count
