@@ -285,7 +285,7 @@ def finish_snapshot(snapshot: Snapshot) -> None:
     else:
         tally = tally_of_rows(
             SifRecord.objects.filter(snapshot=snapshot)
-            .values_list("object_name", "ref_id", "digest", "school_year")
+            .values_list("object_name", "digest", "school_year")
             .iterator(chunk_size=10000)
         )
     has_errors = any(info.get("error") for info in snapshot.requests.values())

@@ -76,6 +76,7 @@ def _local_id(node: etree._Element | None) -> str:
     return text.strip()[:64] if text else ""
 
 
+@functools.lru_cache(maxsize=256)  # a pull's objects carry a handful of distinct years
 def _school_year(value: str | None) -> int | None:
     year = (value or "").strip()
     # isdigit() alone holds for "¹" or "٢٠٢٦", which int() refuses (or reads): ASCII digits only. A bad year is

@@ -47,6 +47,23 @@ _STAGING = "sifrecord_incoming"
 Rows = Iterable[RowValues] | Callable[[], Iterable[RowValues]]
 
 
+def _copy(cursor: Any, table: str, rows: Iterable[tuple[Any, ...]]) -> int:
+    """COPY rows into `table`, sent to the server from a second thread (psycopg's QueuedLibpqWriter).
+
+    With the default writer this process stops producing rows whenever the server has not yet taken the
+    last ones; with the queue it goes on parsing the packet while the server stores what it was sent, so
+    the two work on two cores at once. A queue holds a packet at most (a packet is at most 4 MiB of XML).
+    """
+    from psycopg.copy import QueuedLibpqWriter
+
+    count = 0
+    with cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN", writer=QueuedLibpqWriter(cursor)) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
 def store_rows(snapshot: Snapshot, rows: Rows, tally: Tally | None = None) -> int:
     """Store rows into the snapshot, skipping a (object, RefId) it already holds; returns rows offered.
 
@@ -76,15 +93,20 @@ def store_rows(snapshot: Snapshot, rows: Rows, tally: Tally | None = None) -> in
     def copy_into(cursor: psycopg.Cursor[Any], target: str, counted: Tally | None) -> int:
         key = (snapshot.pk,)
         if counted is None:
-            return bulk.copy_into(cursor, target, _COLUMNS, (key + row for row in produce()))
-        add = counted.add
+            return _copy(cursor, target, (key + row for row in produce()))
+        keys: list[tuple[str, int | None]] = []
+        digests: list[str] = []
+        key_of, digest_of = keys.append, digests.append
 
         def tallied() -> Iterator[tuple[Any, ...]]:
             for row in produce():
-                add(row.object_name, row.ref_id, row.digest, row.school_year)
+                key_of((row.object_name, row.school_year))
+                digest_of(row.digest)
                 yield key + row
 
-        return bulk.copy_into(cursor, target, _COLUMNS, tallied())
+        count = _copy(cursor, target, tallied())
+        counted.add_many(keys, digests)  # (counted in bulk: a third of the cost of counting row by row)
+        return count
 
     added = Tally() if tally is not None else None  # merged only once the COPY has succeeded
     try:
@@ -101,7 +123,7 @@ def store_rows(snapshot: Snapshot, rows: Rows, tally: Tally | None = None) -> in
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGING} "
                 "ON CONFLICT (snapshot_id, object_name, ref_id) DO NOTHING "
-                "RETURNING object_name, ref_id, digest, school_year"
+                "RETURNING object_name, digest, school_year"
             )
             inserted = cursor.fetchall()
             cursor.execute(f"TRUNCATE {_STAGING}")

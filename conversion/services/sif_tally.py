@@ -3,9 +3,11 @@
 Completing a pull once walked every stored row in (object, RefId) order to count them and hash them: about
 10 s for a district of 200,000 students, mostly PostgreSQL sorting 1.2M rows. The same figures are now
 added up packet by packet, in the transaction that stores the packet, so completing a snapshot reads a
-few small dicts. The fingerprint is therefore order-free: the sum, modulo 2**128, of one 128-bit hash per
-row (of its object name, RefId and digest), then hashed with the row count. Adding a packet's rows is
-the same whether the packets come in order, out of order, or after a killed worker's retry.
+few small dicts. The fingerprint is therefore order-free: the sum, modulo 2**128, of the rows' digests
+(the 128-bit hash of each object's XML, which holds its object name and RefId), then hashed with the row
+count. Adding a packet's rows is the same whether the packets come in order, out of order, or after a
+killed worker's retry. (The composite key of an object without a RefId names the message it came in, so
+unlike the key, the fingerprint of two pulls of the same data is the same.)
 
 A snapshot whose rows were not all tallied (one resumed from a pull begun before the tally existed, or
 stored where the database cannot say which rows a conflicting packet added) is counted from its rows, by
@@ -23,9 +25,9 @@ from typing import Any
 _MODULUS = 1 << 128
 
 
-def row_mark(object_name: str, ref_id: str, digest: str) -> int:
-    """One row's part of the fingerprint."""
-    return int.from_bytes(hashlib.blake2b(f"{object_name}|{ref_id}|{digest}".encode(), digest_size=16).digest())
+def row_mark(digest: str) -> int:
+    """One row's part of the fingerprint: its digest, a 128-bit hash of its XML, as a number."""
+    return int(digest, 16)
 
 
 @dataclass
@@ -37,11 +39,19 @@ class Tally:
     total: int = 0
     complete: bool = True  # False: some rows were stored without being tallied
 
-    def add(self, object_name: str, ref_id: str, digest: str, school_year: int | None) -> None:
+    def add(self, object_name: str, digest: str, school_year: int | None) -> None:
         self.objects[object_name] += 1
         if school_year:
             self.years[object_name][school_year] += 1
-        self.total = (self.total + row_mark(object_name, ref_id, digest)) % _MODULUS
+        self.total = (self.total + row_mark(digest)) % _MODULUS
+
+    def add_many(self, keys: list[tuple[str, int | None]], digests: list[str]) -> None:
+        """Rows given as their (object name, school year) and their digests: a packet's, counted in bulk."""
+        for (object_name, school_year), n in Counter(keys).items():
+            self.objects[object_name] += n
+            if school_year:
+                self.years[object_name][school_year] += n
+        self.total = (self.total + sum(int(digest, 16) for digest in digests)) % _MODULUS
 
     def merge(self, other: Tally) -> None:
         self.objects.update(other.objects)
@@ -71,9 +81,9 @@ class Tally:
         return tally
 
 
-def tally_of_rows(rows: Iterable[tuple[str, str, str, int | None]]) -> Tally:
-    """The tally of (object name, RefId, digest, school year) rows, in any order."""
+def tally_of_rows(rows: Iterable[tuple[str, str, int | None]]) -> Tally:
+    """The tally of (object name, digest, school year) rows, in any order."""
     tally = Tally()
-    for object_name, ref_id, digest, school_year in rows:
-        tally.add(object_name, ref_id, digest, school_year)
+    for object_name, digest, school_year in rows:
+        tally.add(object_name, digest, school_year)
     return tally
