@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import io
 import time
+from typing import Any
 
 from lxml import etree
 
 from conversion.bench.datafiles import PullFiles, iter_frames, iter_pull, request_msg_id
 
-_SAFE = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_SAFE: dict[str, Any] = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _OBJECT_DATA = "{http://www.sifinfo.org/infrastructure/2.x}SIF_ObjectData"
 
 
@@ -47,6 +48,8 @@ def product(files: PullFiles) -> dict:
     started, cpu_started = time.perf_counter(), time.process_time()
     for _, data in iter_pull(files):
         delivered = scan_message(data).delivered  # what Agent.drain hands to the handler
+        if delivered is None:
+            raise RuntimeError("a bench packet delivers no message")
         if not ingest.seen(delivered.msg_id):
             ingest.handle(delivered)
     ingest_seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started

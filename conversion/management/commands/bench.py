@@ -60,15 +60,15 @@ class Command(BaseCommand):
             ingest_rows, largest = [], None
             for students in sizes:
                 pull = files[students]
-                args = {"files": pull.to_json()}
+                child_args = {"files": pull.to_json()}
                 say(
                     f"{students:,} students ({pull.total_objects:,} objects, {pull.total_bytes / 2**20:,.0f} MiB): "
                     "bare iterparse, product ingest, naive ingest"
                 )
-                bare = run_child("bare", args, database_url=url)
-                whole = run_child("bare_whole", args, database_url=url)
-                product = run_child("product", args, database_url=url)
-                naive = run_child("naive", {**args, "sample": options["naive_sample"]}, database_url=url)
+                bare = run_child("bare", child_args, database_url=url)
+                whole = run_child("bare_whole", child_args, database_url=url)
+                product = run_child("product", child_args, database_url=url)
+                naive = run_child("naive", {**child_args, "sample": options["naive_sample"]}, database_url=url)
                 rate = {
                     k: v["objects"] / v["seconds"] for k, v in (("a", product), ("b", bare), ("c", naive), ("w", whole))
                 }
