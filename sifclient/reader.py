@@ -17,23 +17,21 @@ as a dict of ``SIF_ExtendedElement`` names to their text. The values are exactly
 (``record_values(record_from_xml(e), json=True) == read_fields(e, json=True)``), and so are the errors: a
 value that does not hold its type raises the same ``SifXmlError``, naming the object and the element.
 
-The readers are compiled once per object kind (and per field subset) from each record type's ``FIELDS``;
-reading a field then costs a few C calls into lxml, where ``from_xml`` parses the field's path each time.
+The readers are those ``from_xml`` uses, compiled once per object kind from each record type's ``FIELDS``
+(``records.field_readers``); reading a field costs a few C calls into lxml.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import functools
 from collections.abc import Callable, Collection
-from decimal import Decimal
 from typing import Any
 
 from lxml import etree
 
 from .errors import SifXmlError
-from .records import RECORD_TYPES, SifRecord, _from_text, _is_group, _parse_path, _select
+from .records import RECORD_TYPES, FieldRead, SifRecord, field_readers, plain
 from .safexml import SIF_NS, q
 
 __all__ = ["object_name", "plain", "read_fields", "record_values"]
@@ -41,28 +39,6 @@ __all__ = ["object_name", "plain", "read_fields", "record_values"]
 _EXTENDED, _EXTENDED_ITEM = q("SIF_ExtendedElements"), q("SIF_ExtendedElement")
 _NS_PREFIX = "{" + SIF_NS + "}"
 EXTENDED_ELEMENTS = "extended_elements"
-
-# A field's reader takes the object element and gives the field's value, None when the object lacks it.
-Read = Callable[[etree._Element], Any]
-
-
-def plain(value: Any) -> Any:
-    """A typed value as a JSON-ready one: dates as ISO text, decimals as text, groups as dicts of set fields."""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a group (ScheduleInfo): set fields only
-        return {
-            f.name: plain(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) not in (None, [], {})
-        }
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def record_values(record: SifRecord, *, json: bool = False) -> dict[str, Any]:
@@ -123,68 +99,11 @@ def _extended_elements(element: etree._Element) -> dict[str, str]:
     return extended
 
 
-def _field_reader(object_name: str, path: str, kind: Any, json: bool) -> Read:
-    """The reader of one field: the walk records._read_fields makes, with the path parsed once, here."""
-    segments, attribute = _parse_path(path)
-    tags = [q(s.tag) for s in segments]
-    where = f"{object_name}/{path}"
-    repeats = any(s.repeats for s in segments)
-    finish: Callable[[Any], Any] = plain if json else _same
-    if not repeats and not _is_group(kind):  # (iterchildren(tag) finds a child in half the time find(tag) takes)
-        # Most fields are text, which _from_text only strips.
-        convert: Callable[[str], Any] = (
-            str.strip if kind == "str" else (lambda raw: finish(_from_text(raw, kind, where)))
-        )
-        steps = [(tag, segment.fixed_attrs) for tag, segment in zip(tags, segments, strict=True)]
-
-        def read_one(element: etree._Element) -> Any:
-            node = element
-            for tag, fixed in steps:
-                child = next(node.iterchildren(tag), None)
-                if child is None:
-                    return None
-                if fixed and not all(child.get(a) == v for a, v in fixed):
-                    # as records._select: the first child with the fixed attributes ([@Type=Primary]), else the first
-                    child = next((c for c in node.iterchildren(tag) if all(c.get(a) == v for a, v in fixed)), child)
-                node = child
-            raw = node.get(attribute) if attribute else node.text
-            return None if raw is None else convert(raw)
-
-        return read_one
-
-    def read_many(element: etree._Element) -> Any:  # the general walk of records._read_fields
-        nodes = [element]
-        for segment, tag in zip(segments, tags, strict=True):
-            found: list[etree._Element] = []
-            for node in nodes:
-                if segment.repeats:
-                    found.extend(node.iterchildren(tag))
-                elif segment.fixed_attrs:  # the child with the fixed attributes ([@Type=Primary]), else the first
-                    found.extend(_select(list(node.iterchildren(tag)), segment))
-                else:
-                    child = next(node.iterchildren(tag), None)
-                    if child is not None:
-                        found.append(child)
-            nodes = found
-        if _is_group(kind):
-            return [finish(kind.from_element(node, where)) for node in nodes]
-        values = []
-        for node in nodes:
-            raw = node.get(attribute) if attribute else node.text
-            if raw is not None:
-                values.append(finish(_from_text(raw, kind, where)))
-        if not repeats:
-            return values[0] if values else None
-        return values
-
-    return read_many
-
-
 @functools.cache
-def _readers(object_name: str, json: bool) -> tuple[tuple[str, Read | None], ...]:
+def _readers(object_name: str, json: bool) -> tuple[tuple[str, FieldRead | None], ...]:
     """(field name, reader) in the record's dataclass field order; extended_elements has no reader."""
     record_type = RECORD_TYPES[object_name]
-    readers = {name: _field_reader(object_name, path, kind, json) for name, path, kind in record_type.FIELDS}
+    readers = dict(field_readers(record_type, object_name, json))
     return tuple(
         (f.name, readers.get(f.name))
         for f in dataclasses.fields(record_type)  # type: ignore[arg-type]  # every record type is a dataclass
@@ -192,5 +111,5 @@ def _readers(object_name: str, json: bool) -> tuple[tuple[str, Read | None], ...
 
 
 @functools.cache
-def _subset(object_name: str, json: bool, fields: frozenset[str]) -> tuple[tuple[str, Read | None], ...]:
+def _subset(object_name: str, json: bool, fields: frozenset[str]) -> tuple[tuple[str, FieldRead | None], ...]:
     return tuple((name, read) for name, read in _readers(object_name, json) if name in fields)

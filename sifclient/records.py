@@ -130,31 +130,110 @@ def _is_group(kind: Any) -> bool:
     return isinstance(kind, type)
 
 
-def _read_fields(cls: Any, element: etree._Element, where: str) -> dict[str, Any]:
-    """Every field of `cls` (its FIELDS) read from `element`; group fields give lists of group objects."""
-    values: dict[str, Any] = {}
-    for name, path, kind in cls.FIELDS:
-        segments, attribute = _parse_path(path)
+def plain(value: Any) -> Any:
+    """A typed value as a JSON-ready one: dates as ISO text, decimals as text, groups as dicts of set fields."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a group (ScheduleInfo): set fields only
+        return {
+            f.name: plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) not in (None, [], {})
+        }
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# A field's reader takes the object (or group) element and gives the field's value: None when the element
+# lacks it, a list for a repeating field.
+FieldRead = Callable[[etree._Element], Any]
+
+
+def _field_reader(where: str, path: str, kind: Any, finish: Callable[[Any], Any]) -> FieldRead:
+    """The reader of one field, its path parsed once: `finish` turns each typed value into what is returned."""
+    segments, attribute = _parse_path(path)
+    tags = [q(s.tag) for s in segments]
+    repeats = any(s.repeats for s in segments)
+    if not repeats and not _is_group(kind):  # (iterchildren(tag) finds a child in half the time find(tag) takes)
+        # Most fields are text, which _from_text only strips.
+        convert: Callable[[str], Any] = (
+            str.strip if kind == "str" else (lambda raw: finish(_from_text(raw, kind, where)))
+        )
+        steps = [(tag, segment.fixed_attrs) for tag, segment in zip(tags, segments, strict=True)]
+
+        def read_one(element: etree._Element) -> Any:
+            node = element
+            for tag, fixed in steps:
+                child = next(node.iterchildren(tag), None)
+                if child is None:
+                    return None
+                if fixed and not all(child.get(a) == v for a, v in fixed):
+                    # as _select: the first child with the fixed attributes ([@Type=Primary]), else the first
+                    child = next((c for c in node.iterchildren(tag) if all(c.get(a) == v for a, v in fixed)), child)
+                node = child
+            raw = node.get(attribute) if attribute else node.text
+            return None if raw is None else convert(raw)
+
+        return read_one
+
+    def read_many(element: etree._Element) -> Any:
         nodes = [element]
-        for segment in segments:
+        for segment, tag in zip(segments, tags, strict=True):
             found: list[etree._Element] = []
             for node in nodes:
-                children = node.findall(q(segment.tag))
-                found.extend(children if segment.repeats else _select(children, segment))
+                if segment.repeats:
+                    found.extend(node.iterchildren(tag))
+                elif segment.fixed_attrs:  # the child with the fixed attributes ([@Type=Primary]), else the first
+                    found.extend(_select(list(node.iterchildren(tag)), segment))
+                else:
+                    child = next(node.iterchildren(tag), None)
+                    if child is not None:
+                        found.append(child)
             nodes = found
         if _is_group(kind):
-            values[name] = [kind.from_element(node, f"{where}/{path}") for node in nodes]
-            continue
-        texts = []
+            return [finish(kind.from_element(node, where)) for node in nodes]
+        values = []
         for node in nodes:
             raw = node.get(attribute) if attribute else node.text
             if raw is not None:
-                texts.append(_from_text(raw, kind, f"{where}/{path}"))
-        if any(s.repeats for s in segments):
-            values[name] = texts
-        else:
-            values[name] = texts[0] if texts else None
-    return values
+                values.append(finish(_from_text(raw, kind, where)))
+        if not repeats:
+            return values[0] if values else None
+        return values
+
+    return read_many
+
+
+_FIELD_READERS: dict[tuple[type[Any], str, bool], tuple[tuple[str, FieldRead], ...]] = {}
+
+
+def field_readers(cls: type[Any], where: str, json: bool = False) -> tuple[tuple[str, FieldRead], ...]:
+    """(field name, reader) for each of `cls`'s FIELDS, compiled once; errors name "<where>/<path>".
+
+    With `json`, values come as ``plain`` gives them. (sifclient.reader is the public way to use these.)
+    """
+    key = (cls, where, json)
+    readers = _FIELD_READERS.get(key)
+    if readers is None:
+        finish = plain if json else _same
+        readers = _FIELD_READERS[key] = tuple(
+            (name, _field_reader(f"{where}/{path}", path, kind, finish)) for name, path, kind in cls.FIELDS
+        )
+    return readers
+
+
+def _read_fields(cls: Any, element: etree._Element, where: str) -> dict[str, Any]:
+    """Every field of `cls` (its FIELDS) read from `element`; group fields give lists of group objects."""
+    return {name: read(element) for name, read in field_readers(cls, where)}
 
 
 def _write_fields(obj: Any, root: etree._Element, version: str) -> None:
