@@ -47,23 +47,6 @@ _STAGING = "sifrecord_incoming"
 Rows = Iterable[RowValues] | Callable[[], Iterable[RowValues]]
 
 
-def _copy(cursor: Any, table: str, rows: Iterable[tuple[Any, ...]]) -> int:
-    """COPY rows into `table`, sent to the server from a second thread (psycopg's QueuedLibpqWriter).
-
-    With the default writer this process stops producing rows whenever the server has not yet taken the
-    last ones; with the queue it goes on parsing the packet while the server stores what it was sent, so
-    the two work on two cores at once. A queue holds a packet at most (a packet is at most 4 MiB of XML).
-    """
-    from psycopg.copy import QueuedLibpqWriter
-
-    count = 0
-    with cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN", writer=QueuedLibpqWriter(cursor)) as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
-
-
 def store_rows(snapshot: Snapshot, rows: Rows, tally: Tally | None = None) -> int:
     """Store rows into the snapshot, skipping a (object, RefId) it already holds; returns rows offered.
 
@@ -93,7 +76,7 @@ def store_rows(snapshot: Snapshot, rows: Rows, tally: Tally | None = None) -> in
     def copy_into(cursor: psycopg.Cursor[Any], target: str, counted: Tally | None) -> int:
         key = (snapshot.pk,)
         if counted is None:
-            return _copy(cursor, target, (key + row for row in produce()))
+            return bulk.copy_into(cursor, target, _COLUMNS, (key + row for row in produce()))
         keys: list[tuple[str, int | None]] = []
         digests: list[str] = []
         key_of, digest_of = keys.append, digests.append
@@ -104,7 +87,7 @@ def store_rows(snapshot: Snapshot, rows: Rows, tally: Tally | None = None) -> in
                 digest_of(row.digest)
                 yield key + row
 
-        count = _copy(cursor, target, tallied())
+        count = bulk.copy_into(cursor, target, _COLUMNS, tallied())
         counted.add_many(keys, digests)  # (in bulk: 0.6–0.7 µs a row, three quarters of Tally.add row by row)
         return count
 
