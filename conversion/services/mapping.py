@@ -122,7 +122,7 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
     }
     renames: dict[str, dict[str, tuple[str, str]]] = {"term": {}, "course": {}, "section": {}}
 
-    def claim(kind, old, new, name):
+    def claim(kind: str, old: str | None, new: str, name: str) -> None:
         if not old or old == new or old in renames[kind] or new in taken[kind]:
             return
         if any(target == new for target, _ in renames[kind].values()):
@@ -132,9 +132,9 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
     for course in courses:
         matched = []
         for old in course.sis_section_ids:
-            found = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
-            if len(found) == 1:
-                section = found.pop()
+            candidates = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
+            if len(candidates) == 1:
+                section = candidates.pop()
                 matched.append(section)
                 claim("section", old, section.section_id, section.name)
         if matched:
@@ -143,8 +143,8 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
             if first.term:
                 claim("term", course.sis_term_id, first.term.term_id, first.term.name)
     rows = []
-    for kind, found in renames.items():
-        for old, (new, name) in sorted(found.items()):
+    for kind, by_old in renames.items():
+        for old, (new, name) in sorted(by_old.items()):
             rows.append(
                 DiffRow(
                     kind=f"legacy_{kind}",
@@ -175,7 +175,7 @@ def _norm(text: str) -> str:
 def names_match(person: Person, user: CanvasUser) -> bool:
     wanted = _norm(person.name)
     sortable = _norm(f"{person.last_name}, {person.first_name}")
-    return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
+    return wanted == _norm(user.name) or bool(user.sortable_name and sortable == _norm(user.sortable_name))
 
 
 def diff_users(
@@ -199,7 +199,7 @@ def diff_users(
     rows: list[DiffRow] = []
     used_canvas: set[str] = set()
 
-    def row(status, p: Person, reason, canvas_value="", blocking=False):
+    def row(status: M, p: Person, reason: str, canvas_value: str = "", blocking: bool = False) -> None:
         if p.email_choice.several:  # the district sees which address (and login) Canvas gets, and what is left
             reason = f"{reason}; {p.email_choice.describe()}"
         rows.append(DiffRow("user", status, p.local_id, p.name, p.kind, canvas_value, p.dcid, reason[:300], blocking))

@@ -32,6 +32,7 @@ import logging
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -46,6 +47,7 @@ from conversion.models import (
     ApprovalKind,
     Artifact,
     Conversion,
+    District,
     Job,
     JobKind,
     JobLost,
@@ -180,7 +182,7 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
-def _policy(district) -> SyncPolicy:
+def _policy(district: District) -> SyncPolicy:
     """The district's thresholds (sync history) with the drop status of its roster policy."""
     return SyncPolicy.for_district(district, drop_status=RosterPolicy.for_district(district).drop_status)
 
@@ -300,9 +302,14 @@ def _hold(run: SyncRun, reason: str, progress: Progress) -> None:
     progress.update(message="Held for approval: " + reason[:250], force=True)
 
 
-def _skip(run: SyncRun, previous: SyncRun, progress: Progress) -> None:
+def _skip(run: SyncRun, previous: SyncRun | None, progress: Progress) -> None:
+    """(`decide` skips only against a previous sync's fingerprint: `previous` is there, said without it if not.)"""
     _finish(run, SyncState.SKIPPED)
-    progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent", force=True)
+    since = "the last sync"
+    if previous is not None and previous.finished_at is not None:
+        # The district's calendar day: a sync at 6 pm in Denver finished on the next day in UTC.
+        since = f"the sync of {timezone.localtime(previous.finished_at, run.conversion.district.tzinfo):%b %-d}"
+    progress.update(message=f"No new data since {since}: nothing sent", force=True)
 
 
 def _keep_package(run: SyncRun, content: bytes, *, rows: int) -> None:
@@ -324,12 +331,12 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
     account = conversion.district.canvas_account_id or "1"
     policy = _policy(conversion.district)
     # The submission's state lives on the run alone (when the upload began, its name, Canvas's import id).
-    state = {
+    submission = {
         "submitting_at": run.submitting_at.isoformat() if run.submitting_at else None,
         "import_id": run.canvas_import_id,
     }
 
-    def save(values: dict) -> None:
+    def save(values: dict[str, Any]) -> None:
         fields = []
         if values.get("submitting_at"):
             run.submitting_at = dt.datetime.fromisoformat(values["submitting_at"])
@@ -347,19 +354,20 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
 
     # A remaster goes outside the data set, so Canvas neither diffs it nor takes it as the next baseline. A diffed
     # import carries Canvas's own change_threshold too, unless a person released it (they approved its removals).
-    diffing = (
-        {}
-        if run.full_import_reason
-        else {"diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": policy.drop_status}
-    )
-    if diffing and not released:
-        diffing["change_threshold"] = policy.canvas_change_threshold
+    diffing: canvas_import.ImportOptions = {}
+    if not run.full_import_reason:
+        diffing = {
+            "diffing_data_set_identifier": diffing_data_set(conversion),
+            "diffing_drop_status": policy.drop_status,
+        }
+        if not released:
+            diffing["change_threshold"] = policy.canvas_change_threshold
     with canvas_for(conversion.district) as canvas:
         import_id = canvas_import.submit_once(
             canvas,
             account,
             content,
-            state=state,
+            state=submission,
             save=save,
             token=canvas_import.job_token(job.pk, "remaster" if run.full_import_reason else "sync"),
             **diffing,
@@ -397,12 +405,12 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
         )
     errors = int(result.counts.get("error_count") or len(result.processing_errors))
     warnings = int(result.counts.get("warning_count") or len(result.processing_warnings))
-    state = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
+    outcome = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
         result.workflow_state, SyncState.FAILED
     )
     _finish(
         run,
-        state,
+        outcome,
         canvas_state=result.workflow_state,
         canvas_progress=result.progress,
         canvas_counts=result.counts,
@@ -410,7 +418,7 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
         error_count=errors,
     )
     progress.update(message=f"Canvas import {import_id}: {result.workflow_state}", force=True)
-    if state == SyncState.FAILED:
+    if outcome == SyncState.FAILED:
         raise JobFailed(canvas_import.failure_text(result, errors))
 
 
@@ -595,7 +603,7 @@ def set_thresholds(conversion: Conversion, *, user, district: str, schools: str)
     after = {"district": int(value), "schools": per_school}
     if before == after:
         return []
-    record.sync_deletion_threshold, record.sync_school_thresholds = after["district"], after["schools"]
+    record.sync_deletion_threshold, record.sync_school_thresholds = int(value), per_school
     record.save(update_fields=["sync_deletion_threshold", "sync_school_thresholds"])
     changed = [name for name in after if before[name] != after[name]]
     audit.record(

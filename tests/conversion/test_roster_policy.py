@@ -169,7 +169,7 @@ def test_the_mapping_blocks_when_an_existing_user_s_login_would_change():
     assert not diff_users([person], same, planned_logins(r))[0].blocking
 
 
-# ---- the policy on the district page, changed by consultants, audited -------------------------------------------------
+# ---- the policy on the district page, changed by consultants, audited ------------------------------------------------
 def test_the_district_page_shows_the_default_policy(client, consultant, conversion):
     client.force_login(consultant)
     page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()

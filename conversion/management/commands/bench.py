@@ -48,7 +48,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         sizes = [int(s) for s in options["sizes"].split(",") if s]
         url = scratchdb.scratch_url(options["database"])
-        say = lambda text: self.stdout.write(text, ending="\n") or self.stdout.flush()  # noqa: E731
+
+        def say(text: str) -> None:
+            self.stdout.write(text, ending="\n")
+            self.stdout.flush()
+
         files = {n: ensure_pull_files(Path(options["data_dir"]), n, say=say) for n in sizes}
         if options["ingest_only"]:
             self._ingest_only(sizes, files, options, say)
@@ -152,8 +156,8 @@ class Command(BaseCommand):
                             ["measure", "figure", "target"],
                             [
                                 [
-                                    "nightly 'no new data' decision (run_sync after its pull, "
-                                    "package fingerprint known)",
+                                    "nightly 'no new data' decision "
+                                    "(run_sync after its pull, package fingerprint known)",
                                     f"{nightly['nightly_seconds']:.2f} s",
                                     f"< 2 s ({report.mark(nightly['nightly_seconds'] < 2)})",
                                 ],
@@ -172,8 +176,7 @@ class Command(BaseCommand):
                                 ],
                                 [
                                     f"mapping diff_users of {mapping['people']:,} people "
-                                    f"vs {mapping['canvas_users']:,} Canvas users "
-                                    "+ saving the rows",
+                                    f"vs {mapping['canvas_users']:,} Canvas users + saving the rows",
                                     f"{diff_total:.1f} s (diff {mapping['diff_seconds']:.1f} s, save "
                                     f"{mapping['save_seconds']:.1f} s of {mapping['rows']:,} rows)",
                                     f"< 10 s ({report.mark(diff_total < 10)})",
