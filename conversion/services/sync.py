@@ -58,7 +58,7 @@ from conversion.models import (
 )
 from conversion.models.conversion import note_problem
 from conversion.rules import Role, role_in
-from conversion.services import canvas_import, canvas_keep, pull, removals, sync_policy
+from conversion.services import canvas_import, canvas_keep, enrollment_drops, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.rollover import conclude_year, crosses_school_years
@@ -255,9 +255,45 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
         return
+    _keep_drops(run, _drops(conversion, roster, previous, content))
     if rollover:  # conclude the old year's enrollments before the new year's go
         conclude_year(job, progress, previous)
     _submit_and_wait(run, job, progress, content)
+
+
+def _drops(conversion: Conversion, roster: Roster, previous: SyncRun | None, content: bytes) -> bytes:
+    """The enrollments to drop beside the package (services/enrollment_drops.py): on the first sync after go-live,
+    what Canvas holds in the district's sections that the roster does not; later, a changed role's old row."""
+    status = RosterPolicy.for_district(conversion.district).drop_status
+    if previous is None:
+        sections = list(roster.sections.values())
+        with canvas_for(conversion.district) as canvas:
+            found = enrollment_drops.canvas_leftovers(
+                canvas,
+                conversion.district.canvas_account_id or "1",
+                course_ids={s.course_id for s in sections},
+                section_ids={s.section_id for s in sections},
+                package=content,
+                drop_status=status,
+            )
+    else:
+        before = _artifact(previous, "sync_package")
+        found = enrollment_drops.role_changes(bytes(before.content), content) if before else []
+    return enrollment_drops.drop_package(found, status)
+
+
+def _keep_drops(run: SyncRun, content: bytes) -> None:
+    """Kept beside the package, so a resumed run sends the same drops after its import."""
+    if content:
+        Artifact.objects.create(
+            conversion=run.conversion,
+            job=run.job,
+            kind="enrollment_drops",
+            name=f"sync-{run.pk}-drops.zip",
+            content_type="application/zip",
+            content=content,
+            rows=content.count(b"\n"),
+        )
 
 
 def _set_full_reason(run: SyncRun, reason: str) -> None:
@@ -408,6 +444,10 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
     outcome = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
         result.workflow_state, SyncState.FAILED
     )
+    if outcome != SyncState.FAILED and (drops := _artifact(run, "enrollment_drops")) is not None:
+        # After the package, before the run ends (a resumed run still sends them): a legacy role goes once its
+        # replacement is in Canvas.
+        enrollment_drops.send(job, progress, bytes(drops.content))
     _finish(
         run,
         outcome,
