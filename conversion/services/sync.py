@@ -181,8 +181,7 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
     _keep_package(run, bytes(package.content), rows=package.rows)
     # ... and the drops it computed against the same previous package: a changed role's old row goes even when
     # Canvas does not diff the release.
-    if (drops := _artifact(held, "enrollment_drops")) is not None:
-        _keep_drops(run, bytes(drops.content))
+    _keep_drops(run, _held_drops(held))
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
@@ -285,6 +284,26 @@ def _drops(conversion: Conversion, roster: Roster, previous: SyncRun | None, con
         before = _artifact(previous, "sync_package")
         found = enrollment_drops.role_changes(bytes(before.content), content) if before else []
     return enrollment_drops.drop_package(found, status)
+
+
+def _held_drops(held: SyncRun) -> bytes:
+    """The drop file a held run kept; for a run held before runs kept one, its role changes recomputed against the
+    package it was compared with (the last successful sync before it)."""
+    kept = _artifact(held, "enrollment_drops")
+    if kept is not None:
+        return bytes(kept.content)
+    previous = (
+        held.conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES, finished_at__lte=held.finished_at)
+        .exclude(pk=held.pk)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    before = _artifact(previous, "sync_package") if previous else None
+    package = _artifact(held, "sync_package")
+    if before is None or package is None:
+        return b""
+    found = enrollment_drops.role_changes(bytes(before.content), bytes(package.content))
+    return enrollment_drops.drop_package(found, RosterPolicy.for_district(held.conversion.district).drop_status)
 
 
 def _keep_drops(run: SyncRun, content: bytes) -> None:

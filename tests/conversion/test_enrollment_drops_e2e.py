@@ -100,7 +100,8 @@ def test_enrollments_added_by_hand_survive_the_first_night_after_go_live(convers
         }
 
 
-def test_a_released_sync_sends_the_role_changes_its_held_run_found(conversion, district_admin):
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "held-before-drop-files"])
+def test_a_released_sync_sends_the_role_changes_its_held_run_found(conversion, district_admin, kept):
     with simulated_district(conversion, SPEC, seed_canvas=False) as (zis, canvas_sim):
         # Night 1: the district had aides enrolled as teachers.
         RosterPolicy.objects.create(district=conversion.district, role_map={"aide": "teacher"})
@@ -120,6 +121,9 @@ def test_a_released_sync_sends_the_role_changes_its_held_run_found(conversion, d
         assert {(r["section_id"], r["user_id"], r["role"]) for r in package_rows(held, "enrollment_drops")} == set(
             changes
         )
+
+        if not kept:  # a run held before runs kept their drop file: the release recomputes it
+            Artifact.objects.filter(job=held.job, kind="enrollment_drops").delete()
 
         release = sync.release_held_sync(held, user=district_admin, note="Schedules were rebuilt on purpose")
         jobs.run_job(release.pk, sync.run_sync)
