@@ -160,8 +160,8 @@ def read(
             found = canvas.get_account(sis_ref("account", account_id))
         except CanvasNotFoundError:
             continue  # not in Canvas yet: the import creates it
-        if found.get("integration_id"):
-            kept.accounts[account_id] = found["integration_id"]
+        if integration_id := found.get("integration_id"):
+            kept.accounts[account_id] = integration_id
     kept.requests = canvas.stats.requests - before
     if kept.unread:
         log.warning(
