@@ -13,10 +13,10 @@ Kept apart from server.py (hooked in by one line at its end) like account_api.py
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from canvas.simulator import render
-from canvas.simulator.server import ApiError, Request, _get, _r
+from canvas.simulator.server import Answer, ApiError, Request, Route, _get, _r
 from canvas.simulator.state import Enrollment
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ TYPES = ("StudentEnrollment", "TeacherEnrollment", "TaEnrollment", "ObserverEnro
 STATES = ("active", "invited", "inactive")
 
 
-def create_section_enrollment(sim: CanvasSimulator, request: Request) -> tuple[int, dict[str, Any], dict[str, str]]:
+def create_section_enrollment(sim: CanvasSimulator, request: Request) -> Answer:
     kind = request.one("enrollment[type]") or "StudentEnrollment"
     state = request.one("enrollment[enrollment_state]") or "invited"
     if kind not in TYPES or state not in STATES:
@@ -46,7 +46,7 @@ def create_section_enrollment(sim: CanvasSimulator, request: Request) -> tuple[i
         return 200, render.enrollment_json(sim.state, enrollment), {}
 
 
-ROUTES = [
+ROUTES: list[Route] = [
     # EnrollmentsApiController#create asks the section's course for the right to add that kind of user.
     _r(
         "POST",
