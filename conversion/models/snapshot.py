@@ -60,7 +60,7 @@ class SifRecord(models.Model):
     # Written in bulk by every pull (a million rows for a large district), so the database keeps as little
     # as it can up to date per row: no index of its own (the unique constraint below starts with snapshot)
     # and no foreign key check (a quarter of PostgreSQL's work in a pull, measured). Rows are only written
-    # by sifdata.store_rows for a snapshot it holds locked, and deleted with their snapshot by the ORM.
+    # by sif_store.store_rows for a snapshot it holds locked, and deleted with their snapshot by the ORM.
     snapshot = models.ForeignKey(
         Snapshot, on_delete=models.CASCADE, related_name="records", db_index=False, db_constraint=False
     )

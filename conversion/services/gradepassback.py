@@ -26,7 +26,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.utils import timezone
 
@@ -524,14 +524,14 @@ def confirm_course(ledger: Ledger, course: CanvasCourse, section: Section | None
     assignments = None if held_assignments is None else {r.ref_id: r for r in held_assignments}
     scores = None if held_scores is None else {(r.assignment_ref_id, r.student_ref_id): r for r in held_scores}
     for item in items:
-        held = assignments if item.is_assignment else scores
+        held: dict[Any, Any] | None = assignments if item.is_assignment else scores
         cls = GradingAssignment if item.is_assignment else GradingAssignmentScore
         sent = cls.from_bytes(item.sent_xml.encode())
         if held is None:
             item.confirmation = Confirmation.UNCONFIRMED
             item.confirmation_note = "The zone has no provider answering requests for " + cls.OBJECT_NAME + "."
         else:
-            key = sent.ref_id if item.is_assignment else (sent.assignment_ref_id, sent.student_ref_id)
+            key = sent.ref_id if isinstance(sent, GradingAssignment) else (sent.assignment_ref_id, sent.student_ref_id)
             found = held.get(key)
             if found is None:
                 item.confirmation, item.confirmation_note = Confirmation.DIFFERENT, "PowerSchool does not hold it."
