@@ -1,12 +1,15 @@
 """What the scheduler (Celery beat) sets off: date-driven moves, nightly syncs, grade passback runs.
 
 The beat schedule itself lives in the database (django-celery-beat); `install_schedule` writes it.
+The tasks beat fires (conversion/tasks.py) call the functions here; this module starts jobs through
+`conversion.jobs` and never imports the tasks (import-linter's layers contract holds that).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TypedDict
 
 from django.conf import settings
 from django.db.models import Q
@@ -19,13 +22,34 @@ from conversion.services.portfolio import SYNC_ZONE
 log = logging.getLogger(__name__)
 
 
+class DueDateMoves(TypedDict):
+    """The conversions the daily run moved on, by pk."""
+
+    paused: list[int]
+    live: list[int]
+
+
+class NightlyStarts(TypedDict):
+    """The nightly run: its business date, the sync jobs it started and those already there (by pk)."""
+
+    business_date: str
+    started: list[int]
+    already: list[int]
+
+
+class HourlyStarts(TypedDict):
+    """The grade passback jobs the hourly run started (by pk)."""
+
+    started: list[int]
+
+
 def business_date(now: dt.datetime | None = None) -> dt.date:
     """The day a nightly sync belongs to: the Mountain-time date at which it fires."""
     return (now or timezone.now()).astimezone(SYNC_ZONE).date()
 
 
-def advance_due_dates() -> dict:
-    moved = {"paused": [], "live": []}
+def advance_due_dates() -> DueDateMoves:
+    moved = DueDateMoves(paused=[], live=[])
     for conversion in Conversion.objects.filter(state=ConversionState.PAUSE).select_related("district"):
         if not workflow.guard_pause_date_reached(conversion):
             workflow.perform(conversion, "pause_legacy_sync", user=None, reason="Pause date reached")
@@ -37,12 +61,14 @@ def advance_due_dates() -> dict:
     return moved
 
 
-def start_nightly_syncs(now: dt.datetime | None = None) -> dict:
+def start_nightly_syncs(now: dt.datetime | None = None) -> NightlyStarts:
     """One sync job per live district and business date: a duplicate or late trigger finds the first."""
     day = business_date(now)
-    started, existing = [], []
+    started: list[int] = []
+    existing: list[int] = []
     live = Conversion.objects.filter(state=ConversionState.LIVE, nightly_sync_paused=False).select_related("district")
     for conversion in live:
+        job: Job | None
         try:
             job, created = jobs.start_job(
                 conversion,
@@ -54,13 +80,13 @@ def start_nightly_syncs(now: dt.datetime | None = None) -> dict:
             job, created = busy.job, False
         if job is not None:
             (started if created else existing).append(job.pk)
-    return {"business_date": day.isoformat(), "started": started, "already": existing}
+    return NightlyStarts(business_date=day.isoformat(), started=started, already=existing)
 
 
-def start_grade_passback_runs(now: dt.datetime | None = None) -> dict:
+def start_grade_passback_runs(now: dt.datetime | None = None) -> HourlyStarts:
     now = now or timezone.now()
     hour = now.astimezone(SYNC_ZONE).strftime("%Y-%m-%dT%H")
-    started = []
+    started: list[int] = []
     for conversion in Conversion.objects.filter(gpb_state=GpbState.ENABLED).select_related("district"):
         try:
             job, created = jobs.start_job(
@@ -73,7 +99,7 @@ def start_grade_passback_runs(now: dt.datetime | None = None) -> dict:
             continue
         if created:
             started.append(job.pk)
-    return {"started": started}
+    return HourlyStarts(started=started)
 
 
 def requeue_stale_jobs() -> int:
@@ -137,7 +163,7 @@ def install_schedule() -> list[str]:
     Entries of ours (tasks named conversion.scheduled.*) no longer in the list are removed; returns one
     line per entry, for the command's output.
     """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask  # type: ignore[import-untyped]  # no types shipped
 
     def crontab(minute: str, hour: str) -> CrontabSchedule:
         schedule, _ = CrontabSchedule.objects.get_or_create(
