@@ -32,7 +32,7 @@ from conversion.models import (
     SifRecord,
     Snapshot,
 )
-from conversion.services.setup_aids import DCID_ELEMENT, DCID_OBJECTS
+from conversion.services.dcid import DCID_ELEMENT, DCID_OBJECTS
 from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR, data_of
 from conversion.services.zis import PULL_OBJECTS, sif_error_detail
 from sifclient import SifError, ZisTlsError
