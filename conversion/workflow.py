@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
-from conversion import audit
+from conversion import audit, signals
 from conversion.models import (
     Approval,
     ApprovalKind,
@@ -38,7 +38,6 @@ from conversion.models import (
 )
 from conversion.models.conversion import STATE_ORDER, note_problem
 from conversion.rules import Role, role_in
-from conversion.services import notifications
 from conversion.services.step_data import Part
 
 S = ConversionState
@@ -382,7 +381,8 @@ def perform(conversion: Conversion, name: str, *, user=None, reason: str = "", *
             note=reason,
         )
         detail = {"approval": approval.pk, "subject": subject, "fingerprint": fingerprint}
-        notifications.notify_consultants_of_approval(locked, approval)  # consultants hear of every approval
+        # Consultants hear of every approval (services/notifications.py receives it in this transaction).
+        signals.approval_recorded.send(sender=Approval, conversion=locked, approval=approval)
     audit.record(
         district=locked.district,
         conversion=locked,
