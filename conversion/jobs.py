@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from celery import current_app
 from celery.app.task import Task
@@ -165,6 +165,13 @@ class Progress:
 Runner = Callable[[Job, Progress], None]
 
 
+class StartedJob(NamedTuple):
+    """What start_job found or made: the job, and whether this call created it."""
+
+    job: Job
+    created: bool
+
+
 def start_job(
     conversion: Conversion,
     kind: str,
@@ -173,8 +180,8 @@ def start_job(
     params: dict | None = None,
     idempotency_key: str | None = None,
     enqueue: bool = True,
-) -> tuple[Job, bool]:
-    """Create the job row and queue it once the transaction commits. Returns (job, created).
+) -> StartedJob:
+    """Create the job row and queue it once the transaction commits.
 
     With an idempotency key, a second call finds the first job instead of making another. Raises
     JobAlreadyActive when a job of this kind is already queued or running for the conversion.
@@ -182,7 +189,7 @@ def start_job(
     if idempotency_key:
         existing = Job.objects.filter(idempotency_key=idempotency_key).first()
         if existing:
-            return existing, False
+            return StartedJob(existing, created=False)
     try:
         with transaction.atomic():
             job = Job.objects.create(
@@ -206,11 +213,11 @@ def start_job(
         if idempotency_key:
             existing = Job.objects.filter(idempotency_key=idempotency_key).first()
             if existing:
-                return existing, False
+                return StartedJob(existing, created=False)
         raise JobAlreadyActive(active_job(conversion, kind)) from None
     if enqueue:
         transaction.on_commit(lambda: enqueue_job(job))
-    return job, True
+    return StartedJob(job, created=True)
 
 
 def active_job(conversion: Conversion, kind: str) -> Job | None:
@@ -352,7 +359,7 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=HEARTBEAT_SECONDS)
 
 
-def _finish(job: Job, state: str, *, error: str = "", trace: str = "") -> None:
+def _finish(job: Job, state: JobState, *, error: str = "", trace: str = "") -> None:
     job.state = state
     job.error = error
     job.traceback = trace

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TypedDict
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 from django.conf import settings
 from django.db.models import Q
@@ -18,6 +18,9 @@ from django.utils import timezone
 from conversion import audit, jobs, signals, workflow
 from conversion.models import Conversion, ConversionState, GpbState, Job, JobKind, JobState, Snapshot
 from conversion.services.portfolio import SYNC_ZONE
+
+if TYPE_CHECKING:
+    from django_celery_beat.models import CrontabSchedule  # type: ignore[import-untyped]  # no types shipped
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,7 @@ def requeue_stale_jobs() -> int:
     return count
 
 
-def _end(job: Job, cutoff: dt.datetime, state: str, reason: str) -> None:
+def _end(job: Job, cutoff: dt.datetime, state: JobState, reason: str) -> None:
     """End a stale job that is not to be sent again (still stale: no run took it meanwhile), audited."""
     ended = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, heartbeat_at__lt=cutoff).update(
         state=state, error=reason, message=reason[:300], finished_at=timezone.now()
@@ -157,13 +160,21 @@ def prune_abandoned_snapshots(now: dt.datetime | None = None) -> int:
     return Snapshot.objects.prune_abandoned(before)
 
 
+class BeatEntry(NamedTuple):
+    """One entry of the beat schedule: its name (shown in the admin), the task it fires, and when."""
+
+    name: str
+    task: str
+    crontab: CrontabSchedule
+
+
 def install_schedule() -> list[str]:
     """Write the beat schedule into the database (idempotent). Times are Mountain time, DST-aware.
 
     Entries of ours (tasks named conversion.scheduled.*) no longer in the list are removed; returns one
     line per entry, for the command's output.
     """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask  # type: ignore[import-untyped]  # no types shipped
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     def crontab(minute: str, hour: str) -> CrontabSchedule:
         schedule, _ = CrontabSchedule.objects.get_or_create(
@@ -177,35 +188,39 @@ def install_schedule() -> list[str]:
         return schedule
 
     entries = [
-        ("Nightly Canvas syncs (00:00 Mountain)", "conversion.scheduled.nightly_syncs", crontab("0", "0")),
-        ("Pause and go-live dates (00:05 Mountain)", "conversion.scheduled.advance_due_dates", crontab("5", "0")),
-        ("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
-        ("Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")),
-        (
+        BeatEntry("Nightly Canvas syncs (00:00 Mountain)", "conversion.scheduled.nightly_syncs", crontab("0", "0")),
+        BeatEntry(
+            "Pause and go-live dates (00:05 Mountain)", "conversion.scheduled.advance_due_dates", crontab("5", "0")
+        ),
+        BeatEntry("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
+        BeatEntry(
+            "Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")
+        ),
+        BeatEntry(
             "Alert: nightly syncs not run (01:00 Mountain)",
             "conversion.scheduled.check_nightly_syncs",
             crontab("0", "1"),
         ),
-        (
+        BeatEntry(
             "Alert: pause and go-live dates a week and a day away (06:00 Mountain)",
             "conversion.scheduled.remind_due_dates",
             crontab("0", "6"),
         ),
-        ("Daily digest of alerts (07:00 Mountain)", "conversion.scheduled.daily_digest", crontab("0", "7")),
-        (
+        BeatEntry("Daily digest of alerts (07:00 Mountain)", "conversion.scheduled.daily_digest", crontab("0", "7")),
+        BeatEntry(
             "Legacy SIS imports after the pause (hourly)",
             "conversion.scheduled.check_legacy_imports",
             crontab("40", "*"),
         ),
     ]
     lines = []
-    for name, task, schedule in entries:
+    for entry in entries:
         _, created = PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "crontab": schedule, "enabled": True}
+            name=entry.name, defaults={"task": entry.task, "crontab": entry.crontab, "enabled": True}
         )
-        lines.append(f"{'added' if created else 'kept'}: {name} [{task}]")
+        lines.append(f"{'added' if created else 'kept'}: {entry.name} [{entry.task}]")
     stale = PeriodicTask.objects.filter(task__startswith="conversion.scheduled.").exclude(
-        name__in=[name for name, _, _ in entries]
+        name__in=[entry.name for entry in entries]
     )
     lines += [f"removed: {name}" for name in stale.values_list("name", flat=True)]
     stale.delete()

@@ -30,10 +30,10 @@ SCHOOL_CHOICE_STATES = (
 )
 
 
-def hosting_of(conversion: Conversion) -> str:
-    """What the consultant recorded, else what the PowerSchool URL says (Hosting value; "" when unknown)."""
+def hosting_of(conversion: Conversion) -> Hosting:
+    """What the consultant recorded, else what the PowerSchool URL says (Hosting.UNKNOWN when neither)."""
     if conversion.hosting:
-        return conversion.hosting
+        return Hosting(conversion.hosting)
     hosted = conversion.district.powerschool_hosted
     if hosted is None:
         return Hosting.UNKNOWN
@@ -160,7 +160,7 @@ def support_ticket_text(conversion: Conversion, mappings_url: str) -> str:
 
 @dataclass(frozen=True)
 class SetupAids:
-    hosting: str
+    hosting: Hosting
     hosting_label: str
     from_url: bool  # True when the hosting was read from the PowerSchool URL, not recorded
     missing: list[str]
