@@ -38,6 +38,7 @@ from conversion.models import (
 )
 from conversion.models.conversion import STATE_ORDER, note_problem
 from conversion.rules import Role, role_in
+from conversion.services import legacy_seen
 from conversion.services.step_data import Part
 
 S = ConversionState
@@ -568,9 +569,7 @@ def job_problems(conversion: Conversion, kind: str, user) -> list[str]:
     if conversion.jobs.filter(kind__in=kinds, state__in=(JobState.QUEUED, JobState.RUNNING)).exists():
         return ["One is already queued or running."]
     if kind == JobKind.REMAP:
-        from conversion.services import legacy_watch  # step 3, verified: no remap while legacy imports arrive
-
-        return legacy_watch.still_arriving(conversion)
+        return legacy_seen.still_arriving(conversion)  # step 3, verified: no remap while legacy imports arrive
     return []
 
 

@@ -34,6 +34,7 @@ from conversion.models import (
     SifRecord,
     Snapshot,
 )
+from conversion.services import legacy_seen
 from conversion.services.dcid import DCID_ELEMENT, DCID_OBJECTS
 from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR, data_of
 from conversion.services.zis import PULL_OBJECTS, sif_error_detail
@@ -419,10 +420,8 @@ def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list
 
 
 def findings_for(conversion: Conversion, current: Contact | None = None) -> list[Finding]:
-    from conversion.services import legacy_watch  # it refreshes the diagnostics after each check
-
     snapshot = Snapshot.objects.latest_complete(conversion)
-    legacy = legacy_watch.finding_evidence(conversion)
+    legacy = legacy_seen.finding_evidence(conversion)
     return (
         snapshot_findings(conversion, snapshot)
         + protocol_findings(latest_contacts(conversion, current))
