@@ -179,6 +179,9 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
         update_fields=["snapshot", "fingerprint", "counts", "removals", "previous_enrollments", "removed_enrollments"]
     )
     _keep_package(run, bytes(package.content), rows=package.rows)
+    # ... and the drops it computed against the same previous package: a changed role's old row goes even when
+    # Canvas does not diff the release.
+    _keep_drops(run, _held_drops(held))
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
@@ -252,10 +255,11 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if unread is not None:  # a package that would erase Canvas's integration ids is neither held nor sent
         raise JobFailed(f"Could not read the integration ids Canvas holds, which this import would erase: {unread}")
     _keep_package(run, content, rows=sum(package.counts.values()))
+    # Kept before a hold too: a released run sends the drops its held run found (_send_released).
+    _keep_drops(run, _drops(conversion, roster, previous, content))
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
         return
-    _keep_drops(run, _drops(conversion, roster, previous, content))
     if rollover:  # conclude the old year's enrollments before the new year's go
         conclude_year(job, progress, previous)
     _submit_and_wait(run, job, progress, content)
@@ -282,8 +286,29 @@ def _drops(conversion: Conversion, roster: Roster, previous: SyncRun | None, con
     return enrollment_drops.drop_package(found, status)
 
 
+def _held_drops(held: SyncRun) -> bytes:
+    """The drop file a held run kept; for a run held before runs kept one, its role changes recomputed against the
+    package it was compared with (the last successful sync before it)."""
+    kept = _artifact(held, "enrollment_drops")
+    if kept is not None:
+        return bytes(kept.content)
+    previous = (
+        held.conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES, finished_at__lte=held.finished_at)
+        .exclude(pk=held.pk)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    before = _artifact(previous, "sync_package") if previous else None
+    package = _artifact(held, "sync_package")
+    if before is None or package is None:
+        return b""
+    found = enrollment_drops.role_changes(bytes(before.content), bytes(package.content))
+    return enrollment_drops.drop_package(found, RosterPolicy.for_district(held.conversion.district).drop_status)
+
+
 def _keep_drops(run: SyncRun, content: bytes) -> None:
-    """Kept beside the package, so a resumed run sends the same drops after its import."""
+    """Kept beside the package, so a resumed run (or the release of a held one) sends the same drops after its
+    import."""
     if content:
         Artifact.objects.create(
             conversion=run.conversion,
