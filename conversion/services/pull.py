@@ -307,7 +307,7 @@ def school_summary(snapshot: Snapshot) -> list[dict]:
     schools = {
         r.ref_id: {
             "ref_id": r.ref_id,
-            "name": r.data.get("name", ""),
+            "name": data_of(r.xml).get("name", ""),
             "local_id": r.local_id,
             "dcid": r.dcid,
             "students": 0,
