@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -43,12 +43,6 @@ class RowValues(NamedTuple):
     extended_names: str
     xml: str
     digest: str
-
-    @property
-    def data(self) -> dict[str, Any]:
-        from conversion.services.sifdata import data_of  # (the reading back imports this module)
-
-        return data_of(self.xml)
 
 
 @functools.cache
