@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "conversion.middleware.AccessRefusedMiddleware",  # rules.AccessRefused -> 403, rules.NotVisible -> 404
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers a locked-out sign-in
 ]
 
@@ -127,12 +128,6 @@ DATABASES = {
         },
     }
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Statements may be prepared on the connection. Only server-side-binding cursors ever prepare (Django's own
-    # bind client-side and never do); the job-progress poll uses one (views/access.py). Behind a pooler in
-    # transaction mode, where a prepared statement cannot follow its connection, set DATABASE_PREPARE=0.
-    if os.environ.get("DATABASE_PREPARE", "1") != "0":
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

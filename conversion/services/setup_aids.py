@@ -11,7 +11,7 @@ from lxml import etree
 
 from conversion import audit
 from conversion.models import AGENT_CHECKLIST, Conversion, ConversionState, Hosting, Snapshot
-from conversion.rules import Role, role_in
+from conversion.rules import can_act_for, require
 from conversion.services.step_data import EditRefused
 from conversion.services.zis import PULL_OBJECTS, source_id
 
@@ -217,14 +217,14 @@ def pulled_schools(conversion: Conversion) -> list[dict]:
 
 
 def can_choose_schools(conversion: Conversion, user) -> bool:
-    role = role_in(user, conversion.district)
-    return role in (Role.CONSULTANT, Role.DISTRICT_ADMIN) and conversion.state in SCHOOL_CHOICE_STATES
+    return conversion.state in SCHOOL_CHOICE_STATES and can_act_for(user, conversion.district)
 
 
 @transaction.atomic
 def set_expected_schools(conversion: Conversion, school_ids: list[str], *, user) -> bool:
     """Set the schools the district wants in Canvas, from the pulled ones; audited. Returns True if changed."""
-    if not can_choose_schools(conversion, user):
+    require(can_act_for(user, conversion.district), "Only the district's consultant or admins choose its schools.")
+    if conversion.state not in SCHOOL_CHOICE_STATES:
         raise EditRefused("You cannot change the district's schools now.")
     pulled = {s["local_id"] for s in pulled_schools(conversion)}
     unknown = sorted(set(school_ids) - pulled)

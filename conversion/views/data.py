@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversion import jobs
 from conversion.models import MappingDiff, MatchStatus, SyncRun
+from conversion.rules import AccessRefused
 from conversion.services import remap, sync, sync_undo
 from conversion.spreadsheet import SafeWriter, neutralise_csv
 from conversion.views.access import get_conversion_for_user
@@ -137,8 +138,6 @@ def release_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> Htt
     run = get_object_or_404(SyncRun, pk=run_id, conversion=conversion)
     try:
         sync.release_held_sync(run, user=request.user, note=request.POST.get("note", ""))
-    except PermissionError as exc:
-        messages.error(request, str(exc))
     except ValueError as exc:
         messages.error(request, str(exc))
     except jobs.JobAlreadyActive:
@@ -154,7 +153,7 @@ def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     try:
         sync.start_remaster(conversion, user=request.user, reason=request.POST.get("reason", ""))
-    except PermissionError as exc:
+    except (AccessRefused, ValueError) as exc:  # the button is on a page district admins see too
         messages.error(request, f"The full sync cannot start: {exc}")
     else:
         messages.success(request, "Full sync (remaster) queued: the whole roster goes to Canvas without diffing.")
@@ -191,8 +190,8 @@ def sync_thresholds(request: HttpRequest, slug: str, year: int) -> HttpResponse:
             district=request.POST.get("district", ""),
             schools=request.POST.get("schools", ""),
         )
-    except PermissionError as exc:
-        messages.error(request, str(exc))
+    except AccessRefused as refused:  # the form is on a page district admins see too
+        messages.error(request, str(refused))
     except ValueError as exc:
         messages.error(request, f"The thresholds were not changed: {exc}")
     else:

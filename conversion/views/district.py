@@ -6,7 +6,6 @@ import functools
 import hashlib
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import get_template
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversion import crypto, jobs, workflow
 from conversion.models import JobKind, JobState, Snapshot
-from conversion.rules import Role, is_consultant, role_in
+from conversion.rules import AccessRefused, Role, is_consultant, role_in
 from conversion.services import overview, step_data
 from conversion.views.access import get_conversion_for_user, get_job_for_user
 
@@ -144,7 +143,8 @@ def perform_action(request: HttpRequest, slug: str, year: int, name: str) -> Htt
 def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if part not in step_data.EDITABLE_PARTS or not step_data.can_edit(conversion, request.user, part):
-        raise PermissionDenied("You cannot change this part of the conversion now.")
+        # step_data's table decides by role and by step together (rules.role_in says who the user is).
+        raise AccessRefused("You cannot change this part of the conversion now.")
     form = step_data.form_for(conversion, part, data=request.POST)
     if not form.is_valid():
         messages.error(request, "Please correct the errors below.")
@@ -164,7 +164,7 @@ def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     held = request.POST.get("held") == "1"
     try:
         workflow.set_nightly_sync_held(conversion, held, user=request.user, reason=request.POST.get("reason", ""))
-    except workflow.TransitionRefused as refused:
+    except (workflow.TransitionRefused, AccessRefused) as refused:  # the form is on a page district admins see
         messages.error(request, str(refused))
     else:
         conversion.refresh_from_db(fields=["nightly_sync_paused"])
@@ -221,10 +221,7 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
 def cancel_job(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
     """A consultant stops a job: a queued one at once, a running one at its next step (audited)."""
     job = get_job_for_user(request.user, slug, year, job_id)
-    try:
-        outcome = jobs.cancel_job(job, user=request.user, reason=request.POST.get("reason", ""))
-    except PermissionError as exc:
-        raise PermissionDenied(str(exc)) from None
+    outcome = jobs.cancel_job(job, user=request.user, reason=request.POST.get("reason", ""))  # AccessRefused: 403
     if request.htmx:
         return _job_item(request, job, job.conversion)
     messages.success(request, f"{JobKind(job.kind).label}: {outcome}")

@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from conversion.rules import Role, role_in
+from conversion.rules import can_act_for
 from conversion.services import gradepassback
 from conversion.views.access import get_conversion_for_user
 from conversion.views.data import _csv_response
@@ -35,7 +35,7 @@ def _context(request: HttpRequest, conversion, course_id: int) -> dict:
         "items": items,
         "course": items[0] if items else None,
         "report": gradepassback.course_report(conversion, course_id),
-        "can_map": role_in(request.user, conversion.district) in (Role.CONSULTANT, Role.DISTRICT_ADMIN),
+        "can_map": can_act_for(request.user, conversion.district),
     }
 
 

@@ -82,20 +82,6 @@ def test_a_running_job_is_304_until_its_row_changes_and_its_clock_ticks_in_the_b
     assert moved.status_code == 200 and "1,300 of 5,000" in moved.content.decode()
 
 
-def test_the_poll_runs_as_a_prepared_statement_on_postgresql(client, consultant, running, fast_auth):
-    from django.db import connection
-
-    client.force_login(consultant)
-    for _ in range(2):
-        assert client.get(poll_url(running), HTTP_HX_REQUEST="true").status_code == 200
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%FROM "conversion_job" j JOIN%']
-        )
-        prepared = cursor.fetchall()
-    assert len(prepared) == 1 and "ORDER BY" not in prepared[0][0]
-
-
 def test_a_finished_job_tells_the_page_once_and_stops_polling(client, consultant, running):
     client.force_login(consultant)
     before = client.get(poll_url(running), HTTP_HX_REQUEST="true")

@@ -30,6 +30,7 @@ from conversion.models import (
     SyncRun,
     SyncState,
 )
+from conversion.rules import AccessRefused
 from conversion.services import removals, sync, sync_undo
 from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run as run_job
@@ -138,7 +139,7 @@ def test_a_school_s_own_threshold_holds_a_night_the_district_threshold_lets_thro
 
 
 def test_thresholds_are_a_consultants_to_change_and_checked(conversion, consultant, district_admin):
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessRefused, match="consultant"):
         sync.set_thresholds(conversion, user=district_admin, district="20", schools="")
     for district, schools in (("0", ""), ("101", ""), ("x", ""), ("20", "SCH = 0"), ("20", "no percent")):
         with pytest.raises(ValueError):
