@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "conversion.authcache.AuthenticationMiddleware",  # Django's, see there
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "conversion.middleware.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -135,11 +135,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# ModelBackend with the per-request user lookup read through a process-local cache (conversion/authcache.py):
-# a saved or deleted user is dropped from it at once in this process, within this many seconds elsewhere.
-# django-axes first: it refuses a sign-in while the account or the address is locked out.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "conversion.authcache.CachedModelBackend"]
-AUTH_USER_CACHE_SECONDS = int(os.environ.get("AUTH_USER_CACHE_SECONDS", "2"))
+# Django's ModelBackend (the signed-in user read from the database on every request, so a deactivation or a
+# password change counts at once everywhere); django-axes first: it refuses a sign-in while the account or
+# the address is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 # Sign-in throttling (django-axes, failures kept in the database so every process sees them): after
 # AXES_FAILURE_LIMIT failed sign-ins, the account and, separately, the address are refused for
 # AXES_COOLOFF_MINUTES. Every failure is logged (logger "axes.handlers.database") and kept (admin: Access attempts).
@@ -174,14 +173,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 
-# `default` is Redis in production (CACHE_URL=redis://... or unix:///path/redis.sock?db=1; CACHE_KEY_PREFIX keeps
-# several deployments or bench runs on one Redis apart) and process memory when no Redis is given. Sessions
-# read through it only when it is shared: with per-process memory, a session deleted at sign-out in one
-# gunicorn worker would stay valid in the other workers' memory, so the embedded default without Redis
-# keeps sessions in the database alone.
-# `local` is always this process's memory: the user lookup of every request (conversion/authcache.py; a
-# User carries its password hash, which must not leave the process) and the portfolio's short-lived renders
-# (a Redis round trip per read costs more than rendering once per PORTFOLIO_CACHE_SECONDS per process).
+# One cache: Redis in production (CACHE_URL=redis://... or unix:///path/redis.sock?db=1; CACHE_KEY_PREFIX keeps
+# several deployments or bench runs on one Redis apart), this process's memory (LocMem) when no Redis is given.
+# It holds the portfolio's short-lived renders and unread notes. Sessions read through it only when it is
+# shared: with per-process memory, a session deleted at sign-out in one gunicorn worker would stay valid in
+# the other workers' memory, so without Redis sessions are in the database alone.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -190,14 +186,12 @@ CACHES = {
     }
     if os.environ.get("CACHE_URL")
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
-    "local": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "local",
-        "OPTIONS": {"MAX_ENTRIES": 10000},
-    },
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if os.environ.get("CACHE_URL") else "conversion.sessions"
-SESSION_LOCAL_SECONDS = int(os.environ.get("SESSION_LOCAL_SECONDS", "2"))
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if os.environ.get("CACHE_URL")
+    else "django.contrib.sessions.backends.db"
+)
 # The portfolio table is re-rendered at most this often per audience (all consultants, or one district
 # admin), filter and page: many consultants open it, and its figures change at job and step boundaries,
 # not by the second. A user's unread notes on it are as old at most.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import cache
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -181,16 +181,17 @@ def _notes_key(user) -> str:
 
 
 def unread_notes(user) -> list[Note]:
-    """The user's own unread notes, newest first; read through this process's cache for
-    PORTFOLIO_CACHE_SECONDS (keyed by user: notes are never shared). `forget_notes` drops them when the
-    user marks notes read."""
+    """The user's own unread notes, newest first; kept PORTFOLIO_CACHE_SECONDS in the default cache (keyed
+    by user: notes are never shared). `forget_notes` drops them when the user marks notes read."""
     window = settings.PORTFOLIO_CACHE_SECONDS
-    if window > 0:
-        notes = caches["local"].get(_notes_key(user))
-        if notes is not None:
-            return notes
+    if window <= 0:
+        return _unread_notes(user)
+    return cache.get_or_set(_notes_key(user), lambda: _unread_notes(user), window)
+
+
+def _unread_notes(user) -> list[Note]:
     zone = timezone.get_current_timezone()
-    notes = [
+    return [
         Note(
             pk=n.pk,
             text=n.text,
@@ -201,14 +202,12 @@ def unread_notes(user) -> list[Note]:
             "text", "created_at", "conversion__school_year", "conversion__district__slug"
         )
     ]
-    if window > 0:
-        caches["local"].set(_notes_key(user), notes, window)
-    return notes
 
 
 def forget_notes(user) -> None:
-    """Drop the user's cached notes in this process (another process's copy ages out within the window)."""
-    caches["local"].delete(_notes_key(user))
+    """Drop the user's cached notes (with per-process memory, another process's copy ages out within the
+    window; with Redis, every process's at once)."""
+    cache.delete(_notes_key(user))
 
 
 # ---- late and at-risk districts, the timeline and its CSV ------------------------------------------
