@@ -33,7 +33,7 @@ class IdleSessionMiddleware:
             last = request.session.get(LAST_SEEN)
             if last is not None and now - last > settings.SESSION_IDLE_SECONDS:
                 logout(request)
-                response = redirect_to_login(request.get_full_path())
+                response: HttpResponse = redirect_to_login(request.get_full_path())
                 if request.headers.get("HX-Request"):  # an htmx poll: the whole page goes to the sign-in
                     response = HttpResponse(status=204, headers={"HX-Redirect": response["Location"]})
                 return response

@@ -250,7 +250,7 @@ CELERY_TASK_ACKS_LATE = True  # A task whose worker dies is delivered again ...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and the Job row's lease decides who may run it.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 if os.environ.get("CELERY_KEY_PREFIX"):
     # Several deployments (or test runs) may share one Redis: each keeps its queues under its own prefix.
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_KEY_PREFIX"]
@@ -281,8 +281,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # `timeout` bounds each socket operation; `deadline` a whole request (upload, every byte of the answer).
 CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 60.0, "timeout": 30.0, "deadline": 300.0}
 
-# Talking to a ZIS: seconds each exchange may take in all (a trickling answer is cut off), and how often a message that failed in transport
-# (refused or dropped connection, timeout, HTTP 5xx) is sent again, with a doubling delay (seconds) between.
+# Talking to a ZIS: seconds each exchange may take in all (a trickling answer is cut off), and how often a message
+# that failed in transport (refused or dropped connection, timeout, HTTP 5xx) is sent again, with a doubling delay
+# (seconds) between.
 ZIS_CLIENT_OPTIONS = {"timeout": 60.0, "retries": 3, "retry_delay": 0.5}
 
 # How long a running job may go without a heartbeat before another worker may take it over.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -17,6 +18,23 @@ from conversion import workflow
 from conversion.models import Conversion, ConversionState, Job, JobKind, JobState, SyncRun, SyncState
 from conversion.models.conversion import AGENT_CHECKLIST
 from conversion.rules import districts_visible_to, is_consultant
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Annotated(TypedDict):
+    """What `portfolio()` annotates on each conversion (the last_job_* ones unless last_job=False)."""
+
+    last_sync_state: str | None
+    last_sync_at: dt.datetime | None
+    last_job_kind: str | None
+    last_job_state: str | None
+    last_job_at: dt.datetime | None
+
+
+if TYPE_CHECKING:
+    PortfolioConversion = WithAnnotations[Conversion, _Annotated]
 
 SYNC_ZONE = ZoneInfo("America/Denver")
 
@@ -82,7 +100,7 @@ ROW_FIELDS = (
 )
 
 
-def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) -> QuerySet[Conversion]:
+def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) -> QuerySet[PortfolioConversion]:
     """Conversions the user may see (one per district and school year), with their last nightly sync and
     (unless `last_job` is False: the timeline does without it) their last job annotated."""
     last_sync = SyncRun.objects.filter(conversion=OuterRef("pk"), trigger="nightly").order_by("-created_at", "-id")
@@ -107,7 +125,8 @@ def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) 
         qs = qs.filter(Q(district__name__icontains=query) | Q(zone_id__icontains=query))
     if state in ConversionState.values:
         qs = qs.filter(state=state)
-    return qs
+    # The last job is annotated only when asked for: the type says what callers that asked may read.
+    return cast("QuerySet[PortfolioConversion]", qs)
 
 
 def state_counts(user) -> dict[str, int]:
@@ -139,7 +158,7 @@ _JOB_KIND_LABELS = dict(JobKind.choices)
 _JOB_STATE_LABELS = dict(JobState.choices)
 
 
-def rows(conversions: Iterable[Conversion]) -> list[Row]:
+def rows(conversions: Iterable[PortfolioConversion]) -> list[Row]:
     """The portfolio lines of `conversions` (from `portfolio()`, so with the last job annotated)."""
     next_sync = next_nightly_sync()  # one midnight for the whole table
     zone = timezone.get_current_timezone()
@@ -156,9 +175,9 @@ def rows(conversions: Iterable[Conversion]) -> list[Row]:
                 step=c.step_number,
                 state_label=_STATE_LABELS.get(c.state, c.state),
                 next_date=f"{when.label}: {text}" if text else when.label,
-                job_label=_JOB_KIND_LABELS.get(c.last_job_kind, c.last_job_kind or ""),
+                job_label=_JOB_KIND_LABELS.get(c.last_job_kind or "", c.last_job_kind or ""),
                 job_state=c.last_job_state or "",
-                job_state_label=_JOB_STATE_LABELS.get(c.last_job_state, c.last_job_state or ""),
+                job_state_label=_JOB_STATE_LABELS.get(c.last_job_state or "", c.last_job_state or ""),
                 # What |date:"M j H:i T" gave, in the current time zone: "Nov 22 14:05 MST".
                 job_at=c.last_job_at.astimezone(zone).strftime("%b %-d %H:%M %Z") if c.last_job_at else "",
             )
@@ -186,7 +205,7 @@ def unread_notes(user) -> list[Note]:
     window = settings.PORTFOLIO_CACHE_SECONDS
     if window <= 0:
         return _unread_notes(user)
-    return cache.get_or_set(_notes_key(user), lambda: _unread_notes(user), window)
+    return cast(list[Note], cache.get_or_set(_notes_key(user), lambda: _unread_notes(user), window))
 
 
 def _unread_notes(user) -> list[Note]:
@@ -225,7 +244,7 @@ class Flag:
     text: str
 
 
-def flags(c: Conversion, now: dt.datetime | None = None) -> list[Flag]:
+def flags(c: PortfolioConversion, now: dt.datetime | None = None) -> list[Flag]:
     """Why a conversion is late or at risk: a go-live date passed with the remap not done, a pause date passed
     without the pause, a failed or missed nightly sync (or those dates coming within AT_RISK_DAYS).
     `c` comes from `portfolio()` (its last nightly sync annotated)."""
@@ -272,7 +291,7 @@ class TimelineRow:
         return "late" if "late" in levels else "at-risk" if levels else ""
 
 
-def timeline_rows(conversions: Iterable[Conversion], now: dt.datetime | None = None) -> list[TimelineRow]:
+def timeline_rows(conversions: Iterable[PortfolioConversion], now: dt.datetime | None = None) -> list[TimelineRow]:
     conversions = list(conversions)
     facts = workflow.step_facts_for(conversions)
     out = []
@@ -322,7 +341,8 @@ def timeline(rows: list[TimelineRow], today: dt.date) -> Timeline:
     def x(d):
         return round(LABEL_WIDTH + CHART_WIDTH * (d - start).days / span, 1)
 
-    ticks, month = [], dt.date(start.year, start.month, 1)
+    ticks: list[dict] = []
+    month = dt.date(start.year, start.month, 1)
     while month <= end:
         if month >= start:
             ticks.append(

@@ -6,9 +6,9 @@ import functools
 import hashlib
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import get_template
+from django.template import Engine
 from django.urls import reverse
 from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_POST
@@ -18,6 +18,7 @@ from conversion.models import JobKind, JobState, Snapshot
 from conversion.rules import AccessRefused, Role, is_consultant, role_in
 from conversion.services import overview, step_data
 from conversion.views.access import get_conversion_for_user, get_job_for_user
+from conversion.views.types import Request
 
 # The district page's sections: each its own URL (districts/<slug>/<year>/<section>/), the overview at the
 # page's own address. (slug, tab label)
@@ -35,7 +36,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 SECTION_SLUGS = tuple(slug for slug, _ in SECTIONS)
 
 
-def _page_context(request: HttpRequest, conversion, forms=None, section: str = "overview") -> dict:
+def _page_context(request: Request, conversion, forms=None, section: str = "overview") -> dict:
     user = request.user
     forms = forms or {}
     role = role_in(user, conversion.district)
@@ -109,14 +110,14 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
 
 
 @require_GET
-def district_page(request: HttpRequest, slug: str, year: int | None = None, section: str = "overview") -> HttpResponse:
+def district_page(request: Request, slug: str, year: int | None = None, section: str = "overview") -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if section not in SECTION_SLUGS:
         raise Http404("No such section.")
     return render(request, "district/district.html", _page_context(request, conversion, section=section))
 
 
-def _back(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def _back(request: Request, slug: str, year: int) -> HttpResponse:
     """Back to the page section the form was posted from (its `section` field), else the overview."""
     section = request.POST.get("section", "")
     if section in SECTION_SLUGS and section != "overview":
@@ -125,7 +126,7 @@ def _back(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_POST
-def perform_action(request: HttpRequest, slug: str, year: int, name: str) -> HttpResponse:
+def perform_action(request: Request, slug: str, year: int, name: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if name.startswith("back_to_") and request.POST.get("confirm") != "yes":
         messages.error(request, "Going back was not confirmed: tick the confirmation box to reopen the step.")
@@ -140,7 +141,7 @@ def perform_action(request: HttpRequest, slug: str, year: int, name: str) -> Htt
 
 
 @require_POST
-def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResponse:
+def edit_part(request: Request, slug: str, year: int, part: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if part not in step_data.EDITABLE_PARTS or not step_data.can_edit(conversion, request.user, part):
         # step_data's table decides by role and by step together (rules.role_in says who the user is).
@@ -159,7 +160,7 @@ def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResp
 
 
 @require_POST
-def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def hold_sync(request: Request, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     held = request.POST.get("held") == "1"
     try:
@@ -179,7 +180,7 @@ def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_POST
-def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResponse:
+def start_job(request: Request, slug: str, year: int, kind: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if kind not in JobKind.values:
         messages.error(request, "There is no such job.")
@@ -218,7 +219,7 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
 
 
 @require_POST
-def cancel_job(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
+def cancel_job(request: Request, slug: str, year: int, job_id: int) -> HttpResponse:
     """A consultant stops a job: a queued one at once, a running one at its next step (audited)."""
     job = get_job_for_user(request.user, slug, year, job_id)
     outcome = jobs.cancel_job(job, user=request.user, reason=request.POST.get("reason", ""))  # AccessRefused: 403
@@ -228,7 +229,7 @@ def cancel_job(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpR
     return _back(request, slug, year)
 
 
-def _job_item(request: HttpRequest, job, conversion) -> HttpResponse:
+def _job_item(request: Request, job, conversion) -> HttpResponse:
     job.refresh_from_db()
     return render(
         request, "district/_job.html", {"job": job, "conversion": conversion, "consultant": is_consultant(request.user)}
@@ -236,7 +237,7 @@ def _job_item(request: HttpRequest, job, conversion) -> HttpResponse:
 
 
 @require_GET
-def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
+def job_partial(request: Request, slug: str, year: int, job_id: int) -> HttpResponse:
     """One job's progress; what its item polls every 2 s while the job runs.
 
     Answered with an ETag of everything the item shows, so a browser that already has this version
@@ -265,7 +266,8 @@ def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> Http
 @functools.cache
 def _job_template_digest() -> str:
     """The job item's template source, so that a changed template never matches an old ETag."""
-    return hashlib.blake2b(get_template("district/_job.html").template.source.encode(), digest_size=8).hexdigest()
+    source = Engine.get_default().get_template("district/_job.html").source
+    return hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
 
 
 def job_etag(job, polling: bool, consultant: bool = False) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET
 from conversion.models import ConversionState
 from conversion.services import portfolio as portfolio_service
 from conversion.spreadsheet import SafeWriter
+from conversion.views.types import Request
 
 PAGE_SIZE = 50
 
@@ -69,10 +71,10 @@ def _cached_render(user, query: str, state: str, page_number: int) -> tuple[str,
         return _render(user, query, state, page_number)
     digest = hashlib.sha256(query.encode()).hexdigest()[:16]
     key = f"portfolio:{portfolio_service.audience(user)}:{state}:{page_number}:{digest}"
-    return cache.get_or_set(key, lambda: _render(user, query, state, page_number), window)
+    return cast(tuple[str, str], cache.get_or_set(key, lambda: _render(user, query, state, page_number), window))
 
 
-def _filters(request: HttpRequest) -> tuple[str, str]:
+def _filters(request: Request) -> tuple[str, str]:
     query = request.GET.get("q", "").strip()[:100]
     state = request.GET.get("state", "")
     return query, state if state in ConversionState.values else ""
@@ -84,7 +86,7 @@ class _Echo:
 
 
 @require_GET
-def portfolio_csv(request: HttpRequest) -> HttpResponse:
+def portfolio_csv(request: Request) -> StreamingHttpResponse:
     """The timeline's data for every district the filter keeps (not only one page), as CSV."""
     query, state = _filters(request)
     rows = portfolio_service.timeline_rows(
@@ -98,7 +100,7 @@ def portfolio_csv(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def portfolio(request: HttpRequest) -> HttpResponse:
+def portfolio(request: Request) -> HttpResponse:
     query, state = _filters(request)
     table, filters = _cached_render(request.user, query, state, _page_number(request.GET.get("page")))
     table = mark_safe(table)  # our own templates' output, escaped when it was rendered

@@ -21,7 +21,8 @@ def save_roster_policy(request: HttpRequest, slug: str, year: int) -> HttpRespon
     form = RosterPolicyForm(request.POST, instance=policy_row(conversion.district))
     if not form.is_valid():
         errors = "; ".join(
-            f"{form.fields[f].label if f in form.fields else ''} {' '.join(e)}".strip() for f, e in form.errors.items()
+            f"{form.fields[f].label if f in form.fields else ''} {' '.join(str(m) for m in e)}".strip()
+            for f, e in form.errors.items()
         )
         messages.error(request, f"The roster policy was not saved: {errors}")
     else:
