@@ -173,7 +173,7 @@ def undo_sync(request: Request, slug: str, year: int, run_id: int) -> HttpRespon
             reason=request.POST.get("reason", ""),
             undelete_only=request.POST.get("undelete_only") == "1",
         )
-    except sync_undo.UndoRefused as exc:
+    except (AccessRefused, sync_undo.UndoRefused) as exc:  # the button is on a page district admins see too
         messages.error(request, f"This sync cannot be undone: {exc}")
     else:
         messages.success(request, "Undo queued: Canvas restores the import, then a full sync follows.")
