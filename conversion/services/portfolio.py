@@ -17,7 +17,7 @@ from django.utils import timezone
 from conversion import workflow
 from conversion.models import Conversion, ConversionState, Job, JobKind, JobState, SyncRun, SyncState
 from conversion.models.conversion import AGENT_CHECKLIST
-from conversion.rules import districts_visible_to, is_consultant
+from conversion.rules import is_consultant, visible_to
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -76,9 +76,9 @@ def next_date(conversion: Conversion, next_sync: dt.datetime | None = None) -> N
 
 def audience(user) -> str:
     """Who sees the same portfolio rows, for keying its render cache: the rows are whatever
-    `districts_visible_to` gives, which is every district for every consultant and the admin's own
-    districts for anyone else. So all consultants share one entry and every other user has their own.
-    (Change this together with `conversion.rules.districts_visible_to`.)"""
+    `visible_to` keeps, which is every district for every consultant and the admin's own districts for
+    anyone else. So all consultants share one entry and every other user has their own.
+    (Change this together with `conversion.rules.visible_to`.)"""
     return "consultants" if is_consultant(user) else f"user-{user.pk}"
 
 
@@ -105,7 +105,7 @@ def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) 
     (unless `last_job` is False: the timeline does without it) their last job annotated."""
     last_sync = SyncRun.objects.filter(conversion=OuterRef("pk"), trigger="nightly").order_by("-created_at", "-id")
     qs = (
-        Conversion.objects.filter(district__in=districts_visible_to(user))
+        Conversion.objects.filter(visible_to(user, "district"))
         .select_related("district")
         .only(*ROW_FIELDS)
         .annotate(
@@ -130,7 +130,7 @@ def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) 
 
 
 def state_counts(user) -> dict[str, int]:
-    rows = Conversion.objects.filter(district__in=districts_visible_to(user)).values("state").annotate(n=Count("id"))
+    rows = Conversion.objects.filter(visible_to(user, "district")).values("state").annotate(n=Count("id"))
     counts = {s: 0 for s in ConversionState.values}
     counts.update({r["state"]: r["n"] for r in rows})
     return counts

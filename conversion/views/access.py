@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from conversion.models import Conversion, Job
-from conversion.rules import NotVisible, districts_visible_to, get_district_for_user
+from conversion.rules import NotVisible, get_district_for_user, visible_to
 
 
 def get_conversion_for_user(user, slug: str, year: int | None = None) -> Conversion:
@@ -51,12 +51,7 @@ def get_job_for_user(user, slug: str, year: int, job_id: int) -> Job:
     jobs = (
         Job.objects.select_related("conversion__district", "requested_by")
         .only(*JOB_ITEM_FIELDS, f"requested_by__{get_user_model().USERNAME_FIELD}")
-        .filter(
-            conversion__school_year=year,
-            conversion__district__slug=slug,
-            # Unordered: District's default ordering would sort every visible district inside the subquery.
-            conversion__district__in=districts_visible_to(user).order_by(),
-        )
+        .filter(visible_to(user, "conversion__district"), conversion__school_year=year, conversion__district__slug=slug)
     )
     try:
         return jobs.get(pk=job_id)
