@@ -88,7 +88,7 @@ def accept_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
     if request.method == "POST" and form.is_valid():
         invitations.accept(user, form)
         del request.session[SESSION_TOKEN]
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="conversion.authcache.CachedModelBackend")
         messages.success(request, "Your password is set. Welcome.")
         return redirect("portfolio")
     return render(
