@@ -13,6 +13,7 @@ import httpx
 
 from canvas.errors import SisImportTimeoutError
 from canvas.models import (
+    AccountJson,
     Assignment,
     Course,
     Enrollment,
@@ -295,9 +296,10 @@ class CanvasClient:
 
     # --- Account ----------------------------------------------------------------------------
 
-    def get_account(self, account_id: int | str) -> dict[str, Any]:
+    def get_account(self, account_id: int | str) -> AccountJson:
         """The account's JSON (id, name, parent and root account ids); any account role may read it."""
-        return self._t.get_json(f"/accounts/{_seg(account_id)}", permission="read")
+        account: AccountJson = self._t.get_json(f"/accounts/{_seg(account_id)}", permission="read")
+        return account
 
     def account_permissions(self, account_id: int | str, names: list[str]) -> dict[str, bool]:
         """Whether the token's user holds each named Canvas permission on the account."""
@@ -347,13 +349,12 @@ class CanvasClient:
         states: list[str] | None = None,
     ) -> Iterator[Enrollment]:
         """Enrollments of one course or one section (give exactly one)."""
-        if (course_id is None) == (section_id is None):
+        if course_id is not None and section_id is None:
+            path = f"/courses/{_seg(course_id)}/enrollments"
+        elif section_id is not None and course_id is None:
+            path = f"/sections/{_seg(section_id)}/enrollments"
+        else:
             raise ValueError("give exactly one of course_id and section_id")
-        path = (
-            f"/courses/{_seg(course_id)}/enrollments"
-            if course_id is not None
-            else f"/sections/{_seg(section_id)}/enrollments"
-        )
         params: list[tuple[str, Any]] = [("per_page", self.per_page)]
         params += [("state[]", s) for s in states or []]
         for item in self._t.paginate(path, permission=PERM_ROSTER, params=params):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from canvas.csv_formats import FORMATS, detect_kind
+from canvas.csv_formats import FORMATS, CsvFormat, detect_kind
 from canvas.csv_rows import (  # noqa: F401  (re-exported: the writers' public surface)
     ROW_TYPES,
     AccountRow,
@@ -86,7 +86,7 @@ def write_csv(kind: str, rows: Iterable[SisRow], fileobj: TextIO, *, columns: It
     return count
 
 
-def _write_rows(fmt, rows: Iterable[SisRow], fileobj: TextIO, chosen: tuple[str, ...]) -> int:
+def _write_rows(fmt: CsvFormat, rows: Iterable[SisRow], fileobj: TextIO, chosen: tuple[str, ...]) -> int:
     row_type = ROW_TYPES[fmt.kind]
     # The default \r\n terminator matters: the csv module quotes a value only when it holds a
     # character of the terminator, so with "\n" alone a bare \r in a name would split the row.

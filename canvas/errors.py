@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict, Unpack
+
+if TYPE_CHECKING:
+    from canvas.models import SisImport
+
+
+class Where(TypedDict, total=False):
+    """Where an error happened: the keyword arguments every CanvasError takes."""
+
+    method: str
+    path: str
+    status: int | None
+
 
 class CanvasError(Exception):
     """Base of everything the client raises about Canvas."""
@@ -20,7 +33,7 @@ class CanvasAuthenticationError(CanvasError):
 class CanvasPermissionError(CanvasError):
     """403 that is not rate limiting: the token's user lacks a permission (named in `permission`)."""
 
-    def __init__(self, message: str, *, permission: str, **kwargs):
+    def __init__(self, message: str, *, permission: str, **kwargs: Unpack[Where]):
         super().__init__(message, **kwargs)
         self.permission = permission
 
@@ -40,7 +53,7 @@ class CanvasResponseTooLargeError(CanvasError):
 class CanvasRetriesExhaustedError(CanvasError):
     """Throttling, 5xx or timeouts went on past the retry budget."""
 
-    def __init__(self, message: str, *, attempts: int, last_problem: str, **kwargs):
+    def __init__(self, message: str, *, attempts: int, last_problem: str, **kwargs: Unpack[Where]):
         super().__init__(message, **kwargs)
         self.attempts = attempts
         self.last_problem = last_problem
@@ -49,7 +62,7 @@ class CanvasRetriesExhaustedError(CanvasError):
 class SisImportTimeoutError(CanvasError):
     """wait_for_sis_import gave up before the import reached a terminal state."""
 
-    def __init__(self, message: str, *, sis_import, **kwargs):
+    def __init__(self, message: str, *, sis_import: SisImport, **kwargs: Unpack[Where]):
         super().__init__(message, **kwargs)
         self.sis_import = sis_import
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 TERMINAL_SUCCESS = frozenset({"imported", "imported_with_messages"})
 TERMINAL_FAILURE = frozenset({"failed", "failed_with_messages", "aborted"})
@@ -17,6 +17,20 @@ TERMINAL_RESTORE = frozenset({"restored", "partially_restored"})
 
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+class AccountJson(TypedDict, total=False):
+    """An account as GET /api/v1/accounts/:id answers it (the Account object of Canvas's Accounts API docs)."""
+
+    id: int
+    name: str
+    uuid: str
+    parent_account_id: int | None
+    root_account_id: int | None
+    default_time_zone: str
+    workflow_state: str
+    sis_account_id: str | None
+    integration_id: str | None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from canvas.errors import (
     CanvasResponseTooLargeError,
     CanvasRetriesExhaustedError,
     CanvasServerError,
+    Where,
 )
 from sifclient.deadline import DEADLINE_EXCEEDED, DeadlineTransport, deadline
 
@@ -50,7 +51,7 @@ class RetryPolicy:
     drain_rate: float = 10.0
 
     def backoff(self, attempt: int) -> float:
-        return min(self.backoff_cap, self.backoff_base * (2**attempt))
+        return min(self.backoff_cap, self.backoff_base * 2.0**attempt)
 
 
 @dataclass
@@ -253,7 +254,7 @@ class CanvasTransport:
     def _client_error(self, response: httpx.Response, method: str, shown: str, permission: str) -> CanvasError:
         status = response.status_code
         said = canvas_message(response)
-        where = dict(method=method, path=shown, status=status)
+        where = Where(method=method, path=shown, status=status)
         if status == 401:
             return CanvasAuthenticationError(f"{method} {shown}: Canvas rejected the API token (401): {said}", **where)
         if status == 403:

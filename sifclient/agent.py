@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,11 @@ NOT_REGISTERED_CODES = frozenset(
 ACK_NOT_AWAITED_CODES = frozenset({(E.CAT_GENERIC, E.CODE_GENERIC_NO_SUCH_MESSAGE), (E.CAT_EVENTS, E.CODE_GENERIC)})
 # The version error a zone of another SIF version answers (OpenZIS: SifProcessRequest.php, retrieveVersion).
 VERSION_REFUSED = (E.CAT_GENERIC, E.CODE_GENERIC_VERSION_UNSUPPORTED)
+
+
+def _same(outgoing: Outgoing) -> Outgoing:
+    """What _exchange builds for a message already built: the same bytes, the same SIF_MsgId."""
+    return outgoing
 
 
 class Agent:
@@ -434,7 +440,7 @@ class Agent:
                 raise ValueError(f"record is a {record.OBJECT_NAME}, not a {object_name}")
             outgoing = build_event(self.source_id, record, action, version=self.version)
             try:
-                self._exchange(lambda: outgoing)
+                self._exchange(functools.partial(_same, outgoing))
                 results.append(EventResult(record, outgoing.msg_id, None))
             except SifError as exc:
                 results.append(EventResult(record, outgoing.msg_id, exc.info))

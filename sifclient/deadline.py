@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ssl
 import time
 import typing
 
 import httpcore
 import httpx
+from httpcore._backends.base import SOCKET_OPTION  # httpcore exports the type only from its backends module
 
 # The text of the timeout raised when the deadline (not a per-read timeout) ran out.
 DEADLINE_EXCEEDED = "the time allowed for the whole request ran out"
@@ -59,7 +61,7 @@ class _Stream(httpcore.NetworkStream):
         self._inner.close()
 
     def start_tls(
-        self, ssl_context, server_hostname: str | None = None, timeout: float | None = None
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
         return _Stream(self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)))
 
@@ -71,14 +73,23 @@ class _Backend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
 
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
         return _Stream(
             self._inner.connect_tcp(
                 host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address, socket_options
             )
         )
 
-    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: typing.Iterable[SOCKET_OPTION] | None = None
+    ) -> httpcore.NetworkStream:
         return _Stream(
             self._inner.connect_unix_socket(path, _bounded(timeout, httpcore.ConnectTimeout), socket_options)
         )
@@ -90,9 +101,11 @@ class _Backend(httpcore.NetworkBackend):
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's own HTTP transport, its connection pool built on the deadline-aware backend."""
 
-    def __init__(self, *, verify: typing.Any = True) -> None:
-        super().__init__(verify=verify)
-        context = verify if not isinstance(verify, bool) else httpx.create_ssl_context(verify=verify)
+    def __init__(self, *, verify: ssl.SSLContext | str | bool = True) -> None:
+        # One SSL context for both pools: loading the CA bundle is most of the cost of making a client, and httpx
+        # returns a context it is given as it is.
+        context = httpx.create_ssl_context(verify=verify)
+        super().__init__(verify=context)
         # httpx 0.28 builds its pool without a way to pass a network backend: build the same pool with one.
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,

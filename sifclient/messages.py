@@ -16,7 +16,7 @@ from lxml import etree
 from .errors import SifErrorInfo, SifProtocolError
 from .query import Query
 from .records import SifRecord
-from .safexml import SIF_NS, q
+from .safexml import SIF_NS, q, tag_text
 
 DEFAULT_VERSION = "2.4"
 # What the default-profile simulator's zone accepts (its agents are answered in the newest they allow).
@@ -80,7 +80,7 @@ def _finish(root: etree._Element, msg_id: str, kind: str) -> Outgoing:
 
 
 def _text(parent: etree._Element, tag: str, value: object) -> etree._Element:
-    child = etree.SubElement(parent, q(tag))
+    child: etree._Element = etree.SubElement(parent, q(tag))
     child.text = str(value)
     return child
 
@@ -134,6 +134,14 @@ def build_subscribe(
     return _finish(root, msg_id, "SIF_Subscribe")
 
 
+def _object_names(holder: etree._Element | None) -> tuple[str, ...]:
+    """The ObjectName of every SIF_Object in a SIF_Provision or SIF_AgentACL holder; an object without one names
+    nothing and is left out (Provision.from_xml read it as None, which build_provision could not write back)."""
+    if holder is None:
+        return ()
+    return tuple(name for o in holder.findall(q("SIF_Object")) if (name := o.get("ObjectName")))
+
+
 @dataclass(frozen=True)
 class ObjectRights:
     """Object names per role an agent may play in a zone: what SIF_Provision declares and SIF_AgentACL grants."""
@@ -163,13 +171,7 @@ class Provision(ObjectRights):
 
     @classmethod
     def from_xml(cls, body: etree._Element) -> Provision:
-        values = {}
-        for attr, tag in cls._TAGS:
-            holder = body.find(q(tag))
-            values[attr] = tuple(
-                o.get("ObjectName") for o in (holder.findall(q("SIF_Object")) if holder is not None else [])
-            )
-        return cls(**values)
+        return cls(**{attr: _object_names(body.find(q(tag))) for attr, tag in cls._TAGS})
 
 
 # SIF_AgentACL: the ZIS's access control list for one agent, one holder per right (the same rights as
@@ -208,13 +210,7 @@ class AgentAcl(ObjectRights):
 
     @classmethod
     def from_xml(cls, root: etree._Element) -> AgentAcl:
-        values = {}
-        for attr, tag in ACL_TAGS:
-            holder = root.find(q(tag))
-            values[attr] = (
-                tuple(o.get("ObjectName", "") for o in holder.findall(q("SIF_Object"))) if holder is not None else ()
-            )
-        return cls(**values)
+        return cls(**{attr: _object_names(root.find(q(tag))) for attr, tag in ACL_TAGS})
 
 
 def build_provision(
@@ -398,6 +394,14 @@ class MessageInfo:
     destination_id: str | None
     body: etree._Element = field(repr=False, compare=False)
 
+    @property
+    def root(self) -> etree._Element:
+        """The SIF_Message element the body was read from."""
+        root = self.body.getparent()
+        if root is None:
+            raise SifProtocolError(f"{tag_text(self.body)} was not read from a SIF_Message")
+        return root
+
 
 def read_message(root: etree._Element) -> MessageInfo:
     if len(root) != 1:
@@ -405,7 +409,7 @@ def read_message(root: etree._Element) -> MessageInfo:
     body = root[0]
     header = body.find(q("SIF_Header"))
     if header is None:
-        raise SifProtocolError(f"{body.tag} has no SIF_Header")
+        raise SifProtocolError(f"{tag_text(body)} has no SIF_Header")
     msg_id = (header.findtext(q("SIF_MsgId")) or "").strip()
     source_id = (header.findtext(q("SIF_SourceId")) or "").strip()
     if not msg_id or not source_id:
@@ -424,9 +428,8 @@ def read_message(root: etree._Element) -> MessageInfo:
 def read_error(element: etree._Element) -> SifErrorInfo:
     """A SIF_Error's category, code and texts; a category or code that is missing or not a whole number is a
     SifProtocolError naming the element (it was read as 0, "unknown", before: advice for the wrong error)."""
-    where = (
-        etree.QName(element.getparent()).localname + "/SIF_Error" if element.getparent() is not None else "SIF_Error"
-    )
+    parent = element.getparent()
+    where = etree.QName(parent).localname + "/SIF_Error" if parent is not None else "SIF_Error"
 
     def number(tag: str) -> int:
         raw = (element.findtext(q(tag)) or "").strip()
@@ -454,7 +457,7 @@ class AckInfo:
 
 def read_ack(body: etree._Element) -> AckInfo:
     if body.tag != q("SIF_Ack"):
-        raise SifProtocolError(f"expected SIF_Ack, got {body.tag}")
+        raise SifProtocolError(f"expected SIF_Ack, got {tag_text(body)}")
     error_el = body.find(q("SIF_Error"))
     status = body.find(q("SIF_Status"))
     status_code = None

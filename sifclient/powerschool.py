@@ -36,9 +36,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from .records import (
     GradingCategory,
@@ -158,12 +159,12 @@ SUBJECTS = (
     ("SPAN", "Spanish"),
     ("HLTH", "Health"),
 )
-SCHOOL_KINDS = (
+SCHOOL_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Elementary", ("KG", "01", "02", "03", "04", "05")),
     ("Middle", ("06", "07", "08")),
     ("High", ("09", "10", "11", "12")),
 )
-EXCLUDED_SCHOOLS = (
+EXCLUDED_SCHOOLS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("District Office", "900", ()),
     ("Summer School", "910", ("01", "02", "03", "04", "05", "06", "07", "08")),
     ("Graduated Students", "999", ("12",)),
@@ -207,14 +208,14 @@ class DistrictSpec:
         if self.sections_per_student > self.courses_per_school * self.sections_per_course:
             raise ValueError("sections_per_student exceeds the sections a school offers")
 
-    def replace(self, **changes) -> DistrictSpec:
+    def replace(self, **changes: Any) -> DistrictSpec:
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> DistrictSpec:
+    def from_dict(cls, data: Mapping[str, Any]) -> DistrictSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -348,7 +349,7 @@ class District:
             raise IndexError(f"{object_name} has no record {raw_index}")
         return self._builders()[object_name](raw_index)
 
-    def _builders(self):
+    def _builders(self) -> dict[str, Callable[[int], SifRecord]]:
         return {
             "LEAInfo": self.lea,
             "SchoolInfo": self.school,
@@ -659,10 +660,14 @@ class District:
             if year_offset
             else self.departure_date(year)
             if self.departed(student)
-            and self.term(self.section_term_index(section)).end_date > self.departure_date(year)
+            and self._term_ends_after(self.section_term_index(section), self.departure_date(year))
             else None,
             extended_elements=self._ext(800000 + index),
         )
+
+    def _term_ends_after(self, term_index: int, day: dt.date) -> bool:
+        end = self.term(term_index).end_date
+        return end is not None and end > day
 
     def grading_category(self, index: int) -> GradingCategory:
         section, g = divmod(index, 2)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .errors import SifProtocolError
 from .safexml import q
 
 OPERATORS = ("EQ", "LT", "GT", "LE", "GE", "NE")
@@ -51,6 +52,11 @@ class Query:
     @classmethod
     def from_xml(cls, query: etree._Element) -> Query:
         query_object = query.find(q("SIF_QueryObject"))
+        object_name = query_object.get("ObjectName") if query_object is not None else None
+        if query_object is None or not object_name:
+            # Both are required by the SIF_Query schema (SIF 2.x infrastructure, SIF_Query): without them there is
+            # no object to ask for. An AttributeError escaped here before.
+            raise SifProtocolError("SIF_Query has no SIF_QueryObject with an ObjectName")
         elements = tuple((e.text or "").strip() for e in query_object.findall(q("SIF_Element")))
         conditions: list[Condition] = []
         combine = "And"
@@ -67,4 +73,4 @@ class Query:
                             item.findtext(q("SIF_Value")) or "",
                         )
                     )
-        return cls(query_object.get("ObjectName"), tuple(conditions), combine, elements)
+        return cls(object_name, tuple(conditions), combine, elements)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import Literal, TypedDict
 
 from lxml import etree
 
@@ -20,7 +21,19 @@ NS = {"sif": SIF_NS}
 # 4 MiB is far above any SIF_MaxBufferSize a PowerSchool agent uses (256 KiB by default).
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-_PARSER_OPTIONS = dict(
+
+class _ParserOptions(TypedDict):
+    """The options both lxml entry points (XMLParser, iterparse) take for a hostile document."""
+
+    resolve_entities: bool
+    no_network: bool
+    load_dtd: bool
+    huge_tree: bool
+    dtd_validation: bool
+    remove_blank_text: bool
+
+
+_PARSER_OPTIONS = _ParserOptions(
     resolve_entities=False,
     no_network=True,
     load_dtd=False,
@@ -33,6 +46,12 @@ _PARSER_OPTIONS = dict(
 def q(local: str) -> str:
     """Clark name of a SIF element: ``{ns}local``."""
     return f"{{{SIF_NS}}}{local}"
+
+
+def tag_text(element: etree._Element) -> str:
+    """An element's tag as text for a message: its Clark name, or the repr of a comment's or PI's tag (a function)."""
+    tag = element.tag
+    return tag if isinstance(tag, str) else repr(tag)
 
 
 def new_parser() -> etree.XMLParser:
@@ -107,7 +126,7 @@ def iterparse_message(
     data: bytes,
     *,
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-    events: tuple[str, ...] = ("start", "end"),
+    events: tuple[Literal["start", "end"], ...] = ("start", "end"),
 ) -> Iterator[tuple[str, etree._Element]]:
     """Stream (event, element) pairs of a SIF_Message, with every safety check applied.
 

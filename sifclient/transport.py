@@ -29,7 +29,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def _ssl_context(verify: bool | str | os.PathLike) -> ssl.SSLContext | bool:
+def _ssl_context(verify: bool | str | os.PathLike[str]) -> ssl.SSLContext | bool:
     if verify is False:
         return False
     if verify is True:
@@ -64,7 +64,7 @@ class HttpTransport:
         url: str,
         *,
         timeout: float = 30.0,
-        verify: bool | str | os.PathLike = True,
+        verify: bool | str | os.PathLike[str] = True,
         max_response_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         auth: tuple[str, str] | None = None,
     ):
@@ -125,5 +125,5 @@ class HttpTransport:
     def __enter__(self) -> HttpTransport:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -22,6 +22,11 @@ from canvas.simulator.throttle import CanvasThrottle, FakeClock, LeakyBucket
 __all__ = ["CanvasSimulator", "FakeClock", "ImportOptions"]
 
 
+# socketserver's serve_forever notices shutdown() only between polls of its listening socket (the stdlib has no way
+# to wake it), so stop() waits up to this long; the tests start and stop a simulator each, hence a short poll.
+SHUTDOWN_POLL_SECONDS = 0.02
+
+
 class CanvasSimulator:
     """One simulated Canvas instance (one root account).
 
@@ -60,13 +65,23 @@ class CanvasSimulator:
         self._thread: threading.Thread | None = None
         self.runner: ImportRunner | None = None
 
+    @property
+    def started_runner(self) -> ImportRunner:
+        """The import runner, which exists once the simulator is started."""
+        if self.runner is None:
+            raise RuntimeError("start the simulator first")
+        return self.runner
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> CanvasSimulator:
         self.runner = ImportRunner(self.state, base_url=lambda: self.url)
         self._server = SimulatorHTTPServer((self._host, self._port), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="canvas-sim-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="canvas-sim-http",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -92,6 +107,8 @@ class CanvasSimulator:
     def url(self) -> str:
         assert self._server is not None, "start the simulator first"
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows bytes (AF_UNIX); an AF_INET server gives text
+            host = host.decode()
         return f"http://{host}:{port}"
 
     @property
@@ -170,11 +187,11 @@ class CanvasSimulator:
         """Let imports held in `initializing` (hold_initializing=True) become `created` and run."""
         self.hold_initializing = False
         with self.state.lock:
-            held = [r for r in self.runner.imports.values() if r.workflow_state == "initializing"]
+            held = [r for r in self.started_runner.imports.values() if r.workflow_state == "initializing"]
             for record in held:
                 record.set_state("created")
         for record in sorted(held, key=lambda r: r.id):
-            self.runner.submit(record)
+            self.started_runner.submit(record)
 
     def seed_sis_import(self, zip_or_csv: bytes, *, timeout: float = 120.0, **options: Any) -> SisImportRecord:
         """Run an SIS import in-process and wait for it: the faithful way to seed the simulator."""
@@ -339,7 +356,7 @@ class CanvasSimulator:
             self.state.assignments_by_course.setdefault(course.id, []).append(assignment.id)
             return assignment
 
-    def _group(self, course_id: int, name: str):
+    def _group(self, course_id: int, name: str) -> AssignmentGroup:
         for group_id in self.state.groups_by_course.get(course_id, []):
             group = self.state.assignment_groups[group_id]
             if group.name == name and group.workflow_state != "deleted":
@@ -350,14 +367,14 @@ class CanvasSimulator:
         self.state.groups_by_course.setdefault(course_id, []).append(group.id)
         return group
 
-    def add_assignment_group(self, course_ref: str | int, name: str):
+    def add_assignment_group(self, course_ref: str | int, name: str) -> AssignmentGroup:
         with self.state.lock:
             course = self.state.resolve("course", str(course_ref))
             if course is None:
                 raise ApiError(404, f"course {course_ref} not found")
             return self._group(course.id, name)
 
-    def update_assignment(self, assignment_id: int, **changes) -> Assignment:
+    def update_assignment(self, assignment_id: int, **changes: Any) -> Assignment:
         """What a teacher does in Canvas: unpublish (workflow_state), untick post_to_sis, rename, move to a group
         (by name), or delete (workflow_state "deleted": Assignment#destroy is a soft delete)."""
         with self.state.lock:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from canvas.simulator.server import ApiError, Request, _get, _r
+from canvas.simulator.server import Answer, ApiError, Request, Route, _get, _r
 
 if TYPE_CHECKING:
     from canvas.simulator import CanvasSimulator
 
 
-def show_account(sim: CanvasSimulator, request: Request):
+def show_account(sim: CanvasSimulator, request: Request) -> Answer:
     # canvas-lms app/controllers/accounts_controller.rb#show: any user with :read on the account gets its
     # JSON (id, name, parent and root account ids, workflow_state); `self` names the domain's root account.
     account = _get(sim, "account", request.captures[0])
@@ -31,13 +31,12 @@ def show_account(sim: CanvasSimulator, request: Request):
     return 200, body, {}
 
 
-def account_permissions(sim: CanvasSimulator, request: Request):
+def account_permissions(sim: CanvasSimulator, request: Request) -> Answer:
     # canvas-lms app/controllers/accounts_controller.rb#permissions: needs :read on the account, takes a
     # `permissions[]` list and answers one JSON object mapping each asked name to true or false
     # (Account#rights_status for the calling user); names not asked for are not listed.
     _get(sim, "account", request.captures[0])
-    token = request.handler._token()
-    granted = sim.tokens.get(token)
+    granted = sim.tokens.get(request.token) if request.token is not None else None
     names = request.many("permissions")
     if not names:
         return 200, {}, {}
@@ -52,7 +51,7 @@ def account_permissions(sim: CanvasSimulator, request: Request):
 
 
 _ACCT = r"/api/v1/accounts/([^/]+)"
-ROUTES = [
+ROUTES: list[Route] = [
     _r("GET", _ACCT, None, show_account),
     _r("GET", _ACCT + r"/permissions", None, account_permissions),
 ]

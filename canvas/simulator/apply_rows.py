@@ -182,9 +182,10 @@ class RowApplier:
         self._skip_delete(status)
         parent = self.state.root_account
         if parent_id:
-            parent = self.state.by_sis("account", parent_id)
-            if parent is None:
+            named = self.state.by_sis("account", parent_id)
+            if named is None:
                 raise RowProblem(f"Parent account didn't exist for {account_id}")
+            parent = named
         account = self.state.by_sis("account", account_id)
         created = account is None
         if account is None:
@@ -447,6 +448,7 @@ class RowApplier:
         if course_id and course is None:
             raise RowProblem(f"An enrollment referenced a non-existent course {course_id}")
         if section is None:
+            assert course is not None  # "Neither course nor section existed" was raised above
             section = state.default_section_of(course)
         if course is None:
             course = state.courses[section.course_id]

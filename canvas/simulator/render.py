@@ -7,6 +7,8 @@ from typing import Any
 from canvas.simulator.apply_rows import BUILTIN_ROLE_IDS
 from canvas.simulator.state import (
     Assignment,
+    AssignmentGroup,
+    AssignmentOverride,
     CanvasState,
     Course,
     Enrollment,
@@ -133,10 +135,10 @@ def assignment_json(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-def assignment_override_json(assignment: Assignment, override: dict[str, Any]) -> dict[str, Any]:
+def assignment_override_json(assignment: Assignment, override: AssignmentOverride) -> dict[str, Any]:
     # lib/api/v1/assignment_override.rb#assignment_override_json: student_ids for an adhoc override,
     # course_section_id for a section override.
-    data = {"id": override["id"], "assignment_id": assignment.id, "title": override.get("title", "")}
+    data: dict[str, Any] = {"id": override["id"], "assignment_id": assignment.id, "title": override["title"]}
     if "student_ids" in override:
         data["student_ids"] = list(override["student_ids"])
     if "course_section_id" in override:
@@ -144,7 +146,7 @@ def assignment_override_json(assignment: Assignment, override: dict[str, Any]) -
     return data
 
 
-def assignment_group_json(group) -> dict[str, Any]:
+def assignment_group_json(group: AssignmentGroup) -> dict[str, Any]:
     # lib/api/v1/assignment_group.rb#assignment_group_json: id, name, position, group_weight, rules.
     return {"id": group.id, "name": group.name, "position": group.position, "group_weight": 0, "rules": {}}
 

@@ -54,7 +54,7 @@ DIFF_KEYS = {
 HEADERS_TO_EXCLUDE_FOR_DOWNLOAD = ("password", "ssha_password")
 
 
-def _canonical(row: CsvRow) -> tuple:
+def _canonical(row: CsvRow) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in row.values.items() if v))
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from canvas.simulator import render
@@ -76,6 +76,10 @@ class Request:
                 name = part.get_param("name", header="content-disposition")
                 filename = part.get_filename()
                 payload = part.get_payload(decode=True) or b""
+                if not isinstance(name, str) or not isinstance(payload, bytes):
+                    # Rack's multipart parser (rack lib/rack/multipart/parser.rb) keys every part by its
+                    # Content-Disposition name and drops a part that has none; it was stored under None here.
+                    continue
                 if filename is not None:
                     self.files[name] = (filename, payload, part.get_content_type())
                 else:
@@ -100,7 +104,12 @@ class Request:
         return self.params.get(f"{name}[]", []) + self.params.get(name, [])
 
 
-Route = tuple[str, re.Pattern[str], str | None, Callable[..., Any]]
+# What a route answers: status, JSON body (or bytes), extra headers.
+Answer: TypeAlias = tuple[int, Any, dict[str, str]]
+Handler: TypeAlias = "Callable[[CanvasSimulator, Request], Answer]"
+# The Canvas permission a route needs: one name, any of several, or none (the control API, reads any role has).
+Permission: TypeAlias = str | tuple[str, ...] | None
+Route: TypeAlias = tuple[str, re.Pattern[str], Permission, Handler]
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -214,7 +223,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                         "errors": [{"message": "user not authorized to perform that action"}],
                     },
                 )
-            request = Request(self, pattern.match(path).groups())
+            captured = pattern.match(path)
+            assert captured is not None  # _match chose this route because its pattern matched
+            request = Request(self, captured.groups())
             request.token = token
             request.read_body()
             status, body, headers = func(sim, request)
@@ -260,7 +271,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
 def paginate(
     request: Request, items: list[Any], render_one: Callable[[Any], Any], *, total_entries: bool = True
-) -> tuple[int, Any, dict[str, str]]:
+) -> Answer:
     """One page of `items` and the Link header of canvas-lms lib/api.rb (Api.paginate / #build_links):
     current, next, prev, first, and last only when the total is counted (the SIS imports index passes
     total_entries: nil, so it has no "last")."""
@@ -310,7 +321,7 @@ def _root(sim: CanvasSimulator, request: Request) -> Any:
 
 def _import(sim: CanvasSimulator, request: Request) -> SisImportRecord:
     _root(sim, request)
-    record = sim.runner.imports.get(int(request.captures[1]))
+    record = sim.started_runner.imports.get(int(request.captures[1]))
     if record is None:
         raise ApiError(404, "The specified resource does not exist.")
     return record
@@ -334,7 +345,7 @@ def _bad(message: str) -> ApiError:
     return ApiError(400, message, body={"message": message})
 
 
-def create_sis_import(sim: CanvasSimulator, request: Request):
+def create_sis_import(sim: CanvasSimulator, request: Request) -> Answer:
     """SisImportsApiController#create."""
     _root(sim, request)
     import_type = request.one("import_type") or "instructure_csv"
@@ -404,11 +415,11 @@ def create_sis_import(sim: CanvasSimulator, request: Request):
         return 200, _json(sim, record), {}
 
 
-def list_sis_imports(sim: CanvasSimulator, request: Request):
+def list_sis_imports(sim: CanvasSimulator, request: Request) -> Answer:
     """SisImportsApiController#index: newest first, created_since / created_before (strict), workflow_state[]."""
     _root(sim, request)
     with sim.state.lock:
-        records = sorted(sim.runner.imports.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        records = sorted(sim.started_runner.imports.values(), key=lambda r: (r.created_at, r.id), reverse=True)
         since, before = request.one("created_since"), request.one("created_before")
         if since:
             records = [r for r in records if _parse_time(r.created_at) > _parse_time(since)]
@@ -421,20 +432,22 @@ def list_sis_imports(sim: CanvasSimulator, request: Request):
     return status, {"sis_imports": body}, headers
 
 
-def importing_sis_imports(sim: CanvasSimulator, request: Request):
+def importing_sis_imports(sim: CanvasSimulator, request: Request) -> Answer:
     """SisImportsApiController#importing: the batches in SisBatch.importing (importing, cleanup_batch)."""
     _root(sim, request)
     with sim.state.lock:
-        running = [r for r in sorted(sim.runner.imports.values(), key=lambda r: r.id) if r.workflow_state in IMPORTING]
+        running = [
+            r for r in sorted(sim.started_runner.imports.values(), key=lambda r: r.id) if r.workflow_state in IMPORTING
+        ]
         return 200, {"sis_imports": [_json(sim, r) for r in running]}, {}
 
 
-def get_sis_import(sim: CanvasSimulator, request: Request):
+def get_sis_import(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         return 200, _json(sim, _import(sim, request)), {}
 
 
-def sis_import_errors(sim: CanvasSimulator, request: Request):
+def sis_import_errors(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         entries = _import(sim, request).error_entries()
     if request.flag("failure"):
@@ -443,7 +456,7 @@ def sis_import_errors(sim: CanvasSimulator, request: Request):
     return status, {"sis_import_errors": body}, headers
 
 
-def abort_sis_import(sim: CanvasSimulator, request: Request):
+def abort_sis_import(sim: CanvasSimulator, request: Request) -> Answer:
     """SisImportsApiController#abort finds the batch among SisBatch.not_completed (404 otherwise) and
     SisBatch#abort_batch marks it aborted; a running import sees that at its next progress update."""
     with sim.state.lock:
@@ -454,19 +467,19 @@ def abort_sis_import(sim: CanvasSimulator, request: Request):
         return 200, _json(sim, record), {}
 
 
-def abort_all_pending(sim: CanvasSimulator, request: Request):
+def abort_all_pending(sim: CanvasSimulator, request: Request) -> Answer:
     """SisImportsApiController#abort_all_pending → SisBatch.abort_all_pending_for_account: every batch not
     started (initializing, created) becomes aborted with progress 100."""
     _root(sim, request)
     with sim.state.lock:
-        for record in sim.runner.imports.values():
+        for record in sim.started_runner.imports.values():
             if record.workflow_state in NOT_STARTED:
                 record.set_state("aborted")
                 record.progress = 100
     return 200, {"aborted": True}, {}
 
 
-def restore_states(sim: CanvasSimulator, request: Request):
+def restore_states(sim: CanvasSimulator, request: Request) -> Answer:
     """SisImportsApiController#restore_states (needs manage_sis): SisBatch#restore_states_later answers a
     Progress at once and restores in a job."""
     with sim.state.lock:
@@ -475,7 +488,7 @@ def restore_states(sim: CanvasSimulator, request: Request):
     if undelete_only and unconclude_only:
         raise ApiError(400, "cannot set both", body="cannot set both undelete_only and unconclude_only")
     progress = sim.add_progress("SisBatch", record.id, "queued", tag="sis_batch_state_restore", token=request.token)
-    sim.runner.restore_later(
+    sim.started_runner.restore_later(
         record,
         progress,
         batch_mode=request.flag("batch_mode"),
@@ -486,7 +499,7 @@ def restore_states(sim: CanvasSimulator, request: Request):
         return 200, dict(progress), {}
 
 
-def get_progress(sim: CanvasSimulator, request: Request):
+def get_progress(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         progress = sim.progress.get(int(request.captures[0]))
         if progress is None:
@@ -497,12 +510,12 @@ def get_progress(sim: CanvasSimulator, request: Request):
 # --- accounts, users, courses and sections addressed by id or SIS id --------------------------------
 
 
-def get_account(sim: CanvasSimulator, request: Request):
+def get_account(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         return 200, render.account_json(sim.state, _get(sim, "account", request.captures[0])), {}
 
 
-def get_user(sim: CanvasSimulator, request: Request):
+def get_user(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         user = sim.state.resolve("user", request.captures[0])
         if user is None or user.workflow_state == "deleted":
@@ -510,7 +523,7 @@ def get_user(sim: CanvasSimulator, request: Request):
         return 200, render.user_json(user), {}
 
 
-def user_logins(sim: CanvasSimulator, request: Request):
+def user_logins(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         user = sim.state.resolve("user", request.captures[0])
         if user is None:
@@ -519,18 +532,18 @@ def user_logins(sim: CanvasSimulator, request: Request):
         return paginate(request, logins, lambda u: render.login_json(sim.state, u))
 
 
-def get_course(sim: CanvasSimulator, request: Request):
+def get_course(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
         return 200, render.course_json(sim.state, course, include_term="term" in request.many("include")), {}
 
 
-def get_section(sim: CanvasSimulator, request: Request):
+def get_section(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         return 200, render.section_json(sim.state, _get(sim, "section", request.captures[0])), {}
 
 
-def course_users(sim: CanvasSimulator, request: Request):
+def course_users(sim: CanvasSimulator, request: Request) -> Answer:
     """GET courses/:id/users: the users holding an enrollment in the course (active and invited unless
     enrollment_state[] says otherwise; enrollment_type[] narrows by role), each once, sorted by name."""
     types = {t.lower() for t in request.many("enrollment_type")}
@@ -549,7 +562,7 @@ def course_users(sim: CanvasSimulator, request: Request):
 # --- roster reads ----------------------------------------------------------------------------------
 
 
-def account_users(sim: CanvasSimulator, request: Request):
+def account_users(sim: CanvasSimulator, request: Request) -> Answer:
     account = _get(sim, "account", request.captures[0])
     include_deleted = request.flag("include_deleted_users")
     with sim.state.lock:
@@ -570,7 +583,7 @@ def account_users(sim: CanvasSimulator, request: Request):
         return paginate(request, users, render.user_json)
 
 
-def account_courses(sim: CanvasSimulator, request: Request):
+def account_courses(sim: CanvasSimulator, request: Request) -> Answer:
     account = _get(sim, "account", request.captures[0])
     states = set(request.many("state"))
     include_term = "term" in request.many("include")
@@ -587,7 +600,7 @@ def account_courses(sim: CanvasSimulator, request: Request):
         return paginate(request, courses, lambda c: render.course_json(sim.state, c, include_term=include_term))
 
 
-def course_sections(sim: CanvasSimulator, request: Request):
+def course_sections(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
         sections = [
@@ -605,14 +618,14 @@ def _filter_enrollments(request: Request, enrollments: list[Any]) -> list[Any]:
     return [e for e in enrollments if e.workflow_state in states]
 
 
-def course_enrollments(sim: CanvasSimulator, request: Request):
+def course_enrollments(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
         found = _filter_enrollments(request, sim.state.course_enrollments(course.id))
         return paginate(request, found, lambda e: render.enrollment_json(sim.state, e))
 
 
-def section_enrollments(sim: CanvasSimulator, request: Request):
+def section_enrollments(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         section = _get(sim, "section", request.captures[0])
         found = _filter_enrollments(request, sim.state.section_enrollments(section.id))
@@ -622,7 +635,7 @@ def section_enrollments(sim: CanvasSimulator, request: Request):
 # --- grades ----------------------------------------------------------------------------------------
 
 
-def course_assignments(sim: CanvasSimulator, request: Request):
+def course_assignments(sim: CanvasSimulator, request: Request) -> Answer:
     with sim.state.lock:
         course = _get(sim, "course", request.captures[0])
         # AssignmentsApiController#index -> get_assignments -> Assignments::ScopedToUser#scope
@@ -637,7 +650,7 @@ def course_assignments(sim: CanvasSimulator, request: Request):
         return paginate(request, found, render.assignment_json)
 
 
-def course_assignment_groups(sim: CanvasSimulator, request: Request):
+def course_assignment_groups(sim: CanvasSimulator, request: Request) -> Answer:
     # "List assignment groups" (AssignmentGroupsController#index in assignment_groups_controller.rb; the
     # _api_ controller holds show/create/update/destroy), GET /api/v1/courses/:course_id/assignment_groups: the
     # course's active groups by position, each as lib/api/v1/assignment_group.rb renders it.
@@ -652,7 +665,7 @@ def course_assignment_groups(sim: CanvasSimulator, request: Request):
         return paginate(request, groups, render.assignment_group_json)
 
 
-def assignment_overrides(sim: CanvasSimulator, request: Request):
+def assignment_overrides(sim: CanvasSimulator, request: Request) -> Answer:
     # AssignmentOverridesController#index (GET /api/v1/courses/:course_id/assignments/:assignment_id/overrides):
     # the assignment's active overrides; 404 for an assignment not in the course or deleted.
     with sim.state.lock:
@@ -663,7 +676,7 @@ def assignment_overrides(sim: CanvasSimulator, request: Request):
         return paginate(request, assignment.overrides, lambda o: render.assignment_override_json(assignment, o))
 
 
-def course_submissions(sim: CanvasSimulator, request: Request):
+def course_submissions(sim: CanvasSimulator, request: Request) -> Answer:
     student_ids = request.many("student_ids")
     if not student_ids:
         raise ApiError(400, "student_ids is required")
@@ -693,18 +706,18 @@ def course_submissions(sim: CanvasSimulator, request: Request):
 # --- control API -----------------------------------------------------------------------------------
 
 
-def control_faults(sim: CanvasSimulator, request: Request):
+def control_faults(sim: CanvasSimulator, request: Request) -> Answer:
     spec = request.json or {}
     sim.inject_faults(status=spec.get("status"), hang_seconds=spec.get("hang_seconds"), count=int(spec.get("count", 1)))
     return 200, {"pending": sim.faults.pending()}, {}
 
 
-def control_clear_faults(sim: CanvasSimulator, request: Request):
+def control_clear_faults(sim: CanvasSimulator, request: Request) -> Answer:
     sim.faults.clear()
     return 200, {"pending": 0}, {}
 
 
-def control_throttle(sim: CanvasSimulator, request: Request):
+def control_throttle(sim: CanvasSimulator, request: Request) -> Answer:
     spec = request.json or {}
     sim.set_throttle(
         enabled=bool(spec.get("enabled", True)),
@@ -719,7 +732,7 @@ def control_throttle(sim: CanvasSimulator, request: Request):
     return 200, {"enabled": sim.throttle_enabled, "model": sim.throttle_model, "mode": sim.throttle_mode}, {}
 
 
-def control_assignment(sim: CanvasSimulator, request: Request):
+def control_assignment(sim: CanvasSimulator, request: Request) -> Answer:
     spec = request.json or {}
     assignment = sim.add_assignment(
         str(spec["course_id"]),
@@ -736,7 +749,7 @@ def control_assignment(sim: CanvasSimulator, request: Request):
     return 200, render.assignment_json(assignment), {}
 
 
-def control_submission(sim: CanvasSimulator, request: Request):
+def control_submission(sim: CanvasSimulator, request: Request) -> Answer:
     spec = request.json or {}
     submission = sim.grade(
         int(spec["assignment_id"]),
@@ -751,21 +764,21 @@ def control_submission(sim: CanvasSimulator, request: Request):
     return 200, render.submission_json(submission), {}
 
 
-def control_state(sim: CanvasSimulator, request: Request):
+def control_state(sim: CanvasSimulator, request: Request) -> Answer:
     return 200, sim.summary(), {}
 
 
-def control_pause(sim: CanvasSimulator, request: Request):
+def control_pause(sim: CanvasSimulator, request: Request) -> Answer:
     sim.pause_imports()
     return 200, {"imports": "paused"}, {}
 
 
-def control_resume(sim: CanvasSimulator, request: Request):
+def control_resume(sim: CanvasSimulator, request: Request) -> Answer:
     sim.resume_imports()
     return 200, {"imports": "running"}, {}
 
 
-def _r(method: str, pattern: str, permission: str | tuple[str, ...] | None, func: Callable[..., Any]) -> Route:
+def _r(method: str, pattern: str, permission: Permission, func: Handler) -> Route:
     return (method, re.compile(pattern + r"/?\Z"), permission, func)
 
 

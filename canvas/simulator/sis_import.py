@@ -201,7 +201,8 @@ class SisImportRecord:
 
     @property
     def counts(self) -> dict[str, int]:
-        return self.data.setdefault("counts", {})
+        counts: dict[str, int] = self.data.setdefault("counts", {})
+        return counts
 
     def set_state(self, workflow_state: str) -> None:
         self.workflow_state = workflow_state

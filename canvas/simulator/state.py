@@ -10,7 +10,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypeAlias, TypedDict
 
 
 def now_iso() -> str:
@@ -88,6 +88,20 @@ class Section:
     sis_batch_id: int | None = None
 
 
+# An enrollment is one per (user, role type, observed user) in a section (lib/sis/enrollment_importer.rb finds it
+# by those before creating one).
+EnrollmentKey: TypeAlias = tuple[int, str, int | None]
+
+
+class AssignmentOverride(TypedDict):
+    """An "assign to" row (AssignmentOverride, app/models/assignment_override.rb): named students or one section."""
+
+    id: int
+    title: str
+    student_ids: NotRequired[list[int]]
+    course_section_id: NotRequired[int]
+
+
 @dataclass
 class Enrollment:
     id: int
@@ -118,8 +132,7 @@ class Assignment:
     assignment_group_id: int | None = None
     # Assignment#only_visible_to_overrides: "assign to" named students or sections only (differentiated).
     only_visible_to_overrides: bool = False
-    # AssignmentOverride rows: {"id", "student_ids": [...]} or {"id", "course_section_id": n}.
-    overrides: list = field(default_factory=list)
+    overrides: list[AssignmentOverride] = field(default_factory=list)
 
 
 @dataclass
@@ -182,7 +195,7 @@ class CanvasState:
         self.index = {k: SisIndex() for k in ("account", "term", "user", "course", "section")}
         self.users_by_login: dict[str, int] = {}
         self.sections_by_course: dict[int, list[int]] = {}
-        self.enrollments_by_section: dict[int, dict[tuple, int]] = {}
+        self.enrollments_by_section: dict[int, dict[EnrollmentKey, int]] = {}
         self.assignments_by_course: dict[int, list[int]] = {}
         self.assignment_groups: dict[int, AssignmentGroup] = {}
         self.groups_by_course: dict[int, list[int]] = {}
@@ -198,13 +211,14 @@ class CanvasState:
         return next(self._ids)
 
     def table(self, kind: str) -> dict[int, Any]:
-        return {
+        tables: dict[str, dict[int, Any]] = {
             "account": self.accounts,
             "term": self.terms,
             "user": self.users,
             "course": self.courses,
             "section": self.sections,
-        }[kind]
+        }
+        return tables[kind]
 
     def by_sis(self, kind: str, sis_id: str) -> Any | None:
         obj_id = self.index[kind].by_sis.get(sis_id)
@@ -247,7 +261,7 @@ class CanvasState:
             found.extend(self.section_enrollments(section_id))
         return found
 
-    def add_enrollment(self, enrollment: Enrollment, key: tuple) -> None:
+    def add_enrollment(self, enrollment: Enrollment, key: EnrollmentKey) -> None:
         self.enrollments[enrollment.id] = enrollment
         self.enrollments_by_section.setdefault(enrollment.section_id, {})[key] = enrollment.id
         self.enrollments_by_user.setdefault(enrollment.user_id, []).append(enrollment.id)

@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> None:
         day=args.day,
         departed_students=args.departed_students,
         co_teachers=args.co_teachers,
-        **{name: True for name in args.switch},
-    )
+    ).replace(**{name: True for name in args.switch})
+    credentials: tuple[str, str] | None = None
+    if args.credentials:
+        user, colon, password = args.credentials.partition(":")
+        if not colon:
+            parser.error("--credentials takes USER:PASSWORD")
+        credentials = (user, password)
     simulator = ZisSimulator(
         spec,
         zone_id=args.zone,
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         profile=args.profile,
         zone_version=args.zone_version,
         agents=tuple(args.agent),
-        credentials=tuple(args.credentials.split(":", 1)) if args.credentials else None,
+        credentials=credentials,
     ).start()
     print(f"ZIS simulator ({args.profile} profile): zone URL {simulator.url}", flush=True)
     print(f"control API: {simulator.base_url}/_sim/spec", flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from lxml import etree
 
@@ -16,10 +17,18 @@ from ..errors import CAT_REQUEST_RESPONSE, CODE_REQ_MAX_BUFFER_SIZE_UNSUPPORTED,
 from ..messages import DEFAULT_VERSION, response_envelope
 from ..powerschool import District, DistrictSpec
 from ..query import Condition, Query
-from ..records import SifRecord
+from ..records import SifRecord, UnknownRecord, UnreadableRecord
 from ..safexml import NS, q
 
 DEFAULT_PROVIDER_ID = "PowerSchool"
+
+
+class RecordSource(Protocol):
+    """What a provider answers from: a District, or the grades PowerSchool holds (zone.HeldGrades)."""
+
+    def raw_count(self, object_name: str) -> int: ...
+
+    def iter_records(self, object_name: str, start: int = 0) -> Iterator[tuple[int, SifRecord]]: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ def _project(element: etree._Element, query: Query | None) -> etree._Element:
 
 
 def build_packet(
-    district: District,
+    district: RecordSource,
     object_name: str,
     *,
     request_msg_id: str,
@@ -94,7 +103,7 @@ def build_packet(
     """One packet from raw index ``start_raw``: as many records as fit in ``max_buffer_size``."""
     msg_id = msg_id or packet_msg_id(request_msg_id, packet_number)
 
-    def envelope(more: bool):
+    def envelope(more: bool) -> tuple[etree._Element, etree._Element, str]:
         return response_envelope(
             source_id,
             destination_id=destination_id,
@@ -150,7 +159,9 @@ def build_packet(
         used += size
         count += 1
     if not more:
-        body.find(q("SIF_MorePackets")).text = "No"
+        more_packets = body.find(q("SIF_MorePackets"))
+        assert more_packets is not None  # response_envelope writes it
+        more_packets.text = "No"
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return Packet(packet_number, msg_id, data, count, more, next_raw)
 
@@ -195,7 +206,7 @@ def iter_response_packets(
         packet_number += 1
 
 
-def records_of(packet: Packet) -> list[SifRecord]:
+def records_of(packet: Packet) -> list[SifRecord | UnknownRecord | UnreadableRecord]:
     """Convenience for tests: the typed records of one packet (not streaming)."""
     from ..streaming import iter_payload_records
 

@@ -23,12 +23,18 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from ..powerschool import District, DistrictSpec
 from ..safexml import DEFAULT_MAX_MESSAGE_BYTES
 from .strict import PROFILES, StrictZone, ZisCrashed
 from .tls import CertificateFiles, make_certificates
-from .zone import Zone
+from .zone import GradeWriteBack, Zone
+
+# socketserver's serve_forever notices shutdown() only between polls of its listening socket (0.5 s by default; the
+# stdlib has no way to wake it), so stop() waits up to this long. A restart in a test (a ZIS that goes away and comes
+# back) and every test's teardown pay it.
+SHUTDOWN_POLL_SECONDS = 0.02
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,7 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
     # to every keep-alive exchange.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args) -> None:  # quiet: tests and CLI log elsewhere
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and CLI log elsewhere
         if self.server.simulator.verbose:
             super().log_message(format, *args)
 
@@ -49,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, payload) -> None:
+    def _json(self, status: int, payload: object) -> None:
         self._reply(status, json.dumps(payload, default=str).encode(), "application/json")
 
     def _body(self) -> bytes | None:
@@ -103,15 +109,15 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/_sim/day":
                 sim.update_spec(day=payload.get("day", sim.spec.day + 1))
                 self._json(200, sim.spec.to_dict())
-            elif path in ("/_sim/agents", "/_sim/sleep", "/_sim/forget") and sim.profile != "strict":
+            elif path in ("/_sim/agents", "/_sim/sleep", "/_sim/forget") and not isinstance(sim.zone, StrictZone):
                 self._json(404, {"error": "only the strict profile has zone administration"})
-            elif path == "/_sim/agents":
+            elif path == "/_sim/agents" and isinstance(sim.zone, StrictZone):
                 sim.zone.define_agent(str(payload["source_id"]))
                 self._json(200, {"defined": sorted(sim.zone.defined)})
-            elif path == "/_sim/sleep":
+            elif path == "/_sim/sleep" and isinstance(sim.zone, StrictZone):
                 sim.zone.set_asleep(bool(payload.get("asleep", True)))
                 self._json(200, {"asleep": sim.zone.asleep})
-            elif path == "/_sim/forget":
+            elif path == "/_sim/forget" and isinstance(sim.zone, StrictZone):
                 sim.zone.forget(str(payload["source_id"]))
                 self._json(200, {"forgotten": payload["source_id"]})
             else:
@@ -151,19 +157,22 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     simulator: ZisSimulator
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.open_connections: set = set()
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
 
-    def process_request(self, request, client_address):
-        with self.connections_lock:
-            self.open_connections.add(request)
+    # socketserver types a request as a socket or, for datagram servers, (data, socket); a TCP server's is a socket.
+    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        if isinstance(request, socket.socket):
+            with self.connections_lock:
+                self.open_connections.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request):
-        with self.connections_lock:
-            self.open_connections.discard(request)
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
+        if isinstance(request, socket.socket):
+            with self.connections_lock:
+                self.open_connections.discard(request)
         super().shutdown_request(request)
 
     def close_open_connections(self) -> None:
@@ -221,8 +230,9 @@ class ZisSimulator:
         if credentials is not None and profile != "strict":
             raise ValueError("credentials belong to the strict profile")
         self.credentials = credentials
+        self.zone: Zone
         if profile == "strict":
-            self.zone = StrictZone(
+            strict = StrictZone(
                 zone_id,
                 district or DistrictSpec(),
                 on_send=on_send,
@@ -231,7 +241,8 @@ class ZisSimulator:
                 version=zone_version,
             )
             for source_id in agents:
-                self.zone.define_agent(source_id)
+                strict.define_agent(source_id)
+            self.zone = strict
         else:
             self.zone = Zone(
                 zone_id,
@@ -244,7 +255,7 @@ class ZisSimulator:
         self.certificates: CertificateFiles | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._tempdir: tempfile.TemporaryDirectory | None = None
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> ZisSimulator:
@@ -262,7 +273,12 @@ class ZisSimulator:
         self._server = server
         self.port = server.server_address[1]
         self.zone.url = self.url
-        self._thread = threading.Thread(target=server.serve_forever, name="zis-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="zis-simulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -282,7 +298,7 @@ class ZisSimulator:
     def __enter__(self) -> ZisSimulator:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def authorized(self, header: str | None) -> bool:
@@ -290,6 +306,13 @@ class ZisSimulator:
             return True
         expected = base64.b64encode(":".join(self.credentials).encode()).decode()
         return header == f"Basic {expected}"
+
+    @property
+    def strict_zone(self) -> StrictZone:
+        """The zone of the strict profile, for what only it has (define_agent, set_asleep, what it dropped)."""
+        if not isinstance(self.zone, StrictZone):
+            raise ValueError(f"the {self.profile} profile's zone is not a strict zone")
+        return self.zone
 
     # --- addresses -----------------------------------------------------------------------------
     @property
@@ -310,7 +333,7 @@ class ZisSimulator:
     def spec(self) -> DistrictSpec:
         return self.zone.spec
 
-    def update_spec(self, **changes) -> DistrictSpec:
+    def update_spec(self, **changes: Any) -> DistrictSpec:
         spec = self.zone.spec.replace(**changes)
         self.zone.set_spec(spec)
         return spec
@@ -319,5 +342,5 @@ class ZisSimulator:
         return self.update_spec(day=self.spec.day + 1)
 
     @property
-    def grade_write_backs(self):
+    def grade_write_backs(self) -> list[GradeWriteBack]:
         return list(self.zone.grade_write_backs)

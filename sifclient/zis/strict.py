@@ -26,6 +26,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias, Unpack
 
 from lxml import etree
 
@@ -38,18 +39,20 @@ from ..messages import (
     STATUS_SLEEPING,
     STATUS_SUCCESS,
     AgentAcl,
+    MessageInfo,
     Outgoing,
     Provision,
     build_ack,
     read_ack,
     read_message,
 )
-from ..powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS
+from ..powerschool import PUBLISHED_OBJECTS, WRITE_BACK_OBJECTS, DistrictSpec
 from ..query import Query
 from ..safexml import SIF_NS, parse_message_bytes, q
 from ..schemas import validation_errors
 from ..zonestatus import ZoneStatus
-from .zone import AgentState, ResponseJob, Zone
+from .packets import Packet
+from .zone import AgentState, QueueItem, ResponseJob, Zone, ZoneOptions
 
 PROFILES = ("default", "strict")
 PROVIDER_BUFFER_SIZE = 256 * 1024  # the PowerSchool SIF agent's default receive buffer
@@ -69,26 +72,42 @@ DEFAULT_ACL = AgentAcl(
 )
 
 # OpenZIS's error texts (category, code, SIF_Desc, SIF_ExtendedDesc), as its error builders word them.
+ErrorTemplate: TypeAlias = tuple[int, int, str, str]
 # register/RegisterError.php: invalidSourceId (a SourceId no agent of the zone has) is category 8, code 2,
 # although the text says "Registration Error"; notRegisteredError is 5/1 (typo theirs).
-INVALID_SOURCE_ID = (E.CAT_REQUEST_RESPONSE, 2, "Registration Error", "The SIF_SourceId is invalid. {source_id}")
-NOT_REGISTERED = (E.CAT_REGISTRATION, 1, "Registration Error", "Agent Not Registerd")
-REGISTER_FAILED = (
+INVALID_SOURCE_ID: ErrorTemplate = (
+    E.CAT_REQUEST_RESPONSE,
+    2,
+    "Registration Error",
+    "The SIF_SourceId is invalid. {source_id}",
+)
+NOT_REGISTERED: ErrorTemplate = (E.CAT_REGISTRATION, 1, "Registration Error", "Agent Not Registerd")
+REGISTER_FAILED: ErrorTemplate = (
     E.CAT_REGISTRATION,
     1,
     "Registration Error",
     "Error Registering Agent at agent->updateRegistration()",
 )
 # GeneralError.php: versionError, xmlValidationError, EventACKError.
-VERSION_ERROR = (E.CAT_GENERIC, 3, "Generic Message Handling", "Version not supported.")
-XML_ERROR = (E.CAT_XML_VALIDATION, 2, "XML Validation", "Message is not well-formed.")
-ACK_NOT_UPDATED = (E.CAT_EVENTS, 1, "Event Reporting and Processing", "Event was not updated as recieved.")
+VERSION_ERROR: ErrorTemplate = (E.CAT_GENERIC, 3, "Generic Message Handling", "Version not supported.")
+XML_ERROR: ErrorTemplate = (E.CAT_XML_VALIDATION, 2, "XML Validation", "Message is not well-formed.")
+ACK_NOT_UPDATED: ErrorTemplate = (
+    E.CAT_EVENTS,
+    1,
+    "Event Reporting and Processing",
+    "Event was not updated as recieved.",
+)
 # provision/ProvisionError.php. OpenZIS numbers "publish Change" 12 and "publish Delete" 11 (the
 # specification has them the other way round); the texts below are theirs.
-NOT_PROVIDER = (E.CAT_PROVISIONING, 5, "Not Provider", "Not the provider of the object.")
-PROVISION_INVALID_OBJECT = (E.CAT_PROVISIONING, 3, "Provision Error", "Invalid object ({object}).")
-ALREADY_PROVIDED = (E.CAT_PROVISIONING, 4, "Provision Error", "Object already has a provider ({object}).")
-NO_PERMISSION = {
+NOT_PROVIDER: ErrorTemplate = (E.CAT_PROVISIONING, 5, "Not Provider", "Not the provider of the object.")
+PROVISION_INVALID_OBJECT: ErrorTemplate = (E.CAT_PROVISIONING, 3, "Provision Error", "Invalid object ({object}).")
+ALREADY_PROVIDED: ErrorTemplate = (
+    E.CAT_PROVISIONING,
+    4,
+    "Provision Error",
+    "Object already has a provider ({object}).",
+)
+NO_PERMISSION: dict[str, ErrorTemplate] = {
     "provide": (E.CAT_ACCESS, 3, "Access and Permissions", "No permission to provide given object ({object})."),
     "subscribe": (E.CAT_ACCESS, 4, "Access and Permissions", "No permission to subscribe to given object ({object})."),
     "publish_add": (E.CAT_ACCESS, 10, "Access and Permissions", "No permission to publish SIF_Event Add ({object})."),
@@ -112,15 +131,15 @@ NO_PERMISSION = {
 # handlers call it (no permission, not the provider). A patched one answers the codes above; this profile
 # answers them too, and the product's advice for HTTP 500 names the permissions (conversion/services/zis.py).
 # request/RequestError.php.
-REQUEST_INVALID_OBJECT = (E.CAT_REQUEST_RESPONSE, 3, "Request Error", "Invalid object ({object}).")
-NO_PROVIDER = (E.CAT_REQUEST_RESPONSE, 4, "Request and Response", "No Provider.")
+REQUEST_INVALID_OBJECT: ErrorTemplate = (E.CAT_REQUEST_RESPONSE, 3, "Request Error", "Invalid object ({object}).")
+NO_PROVIDER: ErrorTemplate = (E.CAT_REQUEST_RESPONSE, 4, "Request and Response", "No Provider.")
 
 
 class ZisCrashed(Exception):
     """OpenZIS fails with a PHP error: the server answers HTTP 500 with no SIF message at all."""
 
 
-def _error(template: tuple, **values) -> SifErrorInfo:
+def _error(template: ErrorTemplate, **values: object) -> SifErrorInfo:
     category, code, desc, ext = template
     return SifErrorInfo(category, code, desc, ext.format(**values) if values else ext)
 
@@ -128,7 +147,7 @@ def _error(template: tuple, **values) -> SifErrorInfo:
 @dataclass
 class _Registration:
     second: int  # register_timestamp, to the second (OpenZIS keeps a DATETIME)
-    fields: tuple  # what updateRegistration writes besides the timestamp
+    fields: tuple[str, int]  # what updateRegistration writes besides the timestamp
 
 
 class StrictZone(Zone):
@@ -139,7 +158,7 @@ class StrictZone(Zone):
     def __init__(
         self,
         zone_id: str,
-        spec,
+        spec: DistrictSpec,
         *,
         version: str = "2.4",
         validate: bool = True,
@@ -147,7 +166,7 @@ class StrictZone(Zone):
         provider_packet_size: int | None = None,
         provider_buffer_size: int = PROVIDER_BUFFER_SIZE,
         provider_version: str | None = None,
-        **kwargs,
+        **kwargs: Unpack[ZoneOptions],
     ):
         if version not in SIF_VERSIONS:
             raise ValueError(f"unknown SIF version {version!r}")
@@ -193,7 +212,7 @@ class StrictZone(Zone):
         with self._lock:
             self.asleep = asleep
 
-    def _head(self, agent: AgentState):
+    def _head(self, agent: AgentState) -> QueueItem | None:
         # SystemControl.php, getFirstMessage (MySQL branch): the queue is read ordered by status, highest first,
         # then by message type (requests 1, responses 2, events 3), then by arrival. Handing a message out sets
         # its status to 2 ("delivered"), above the 1 of the messages waiting, so a message delivered and not
@@ -258,7 +277,7 @@ class StrictZone(Zone):
 
     def _ack(
         self,
-        info,
+        info: MessageInfo,
         *,
         code: int | None = STATUS_SUCCESS,
         desc: str | None = None,
@@ -277,7 +296,7 @@ class StrictZone(Zone):
             version=self.version,
         )
 
-    def _strict_dispatch(self, info) -> Outgoing:
+    def _strict_dispatch(self, info: MessageInfo) -> Outgoing:
         # No handler looks for a SIF_MsgId it has seen: OpenZIS has no duplicate detection, no status 7.
         if info.kind == "SIF_Register":
             return self._strict_register(info)
@@ -309,12 +328,12 @@ class StrictZone(Zone):
         return handler(agent, info)
 
     @staticmethod
-    def _command(info) -> str:
+    def _command(info: MessageInfo) -> str:
         data = info.body.find(q("SIF_SystemControlData"))
         return etree.QName(data[0]).localname if data is not None and len(data) else ""
 
     # --- registration ------------------------------------------------------------------------------
-    def _strict_register(self, info) -> Outgoing:
+    def _strict_register(self, info: MessageInfo) -> Outgoing:
         """register/Register.php: the zone's version is recorded whatever the agent lists (its version check
         is commented out); a known registration is updated, and the update must change exactly one row."""
         body = info.body
@@ -361,14 +380,14 @@ class StrictZone(Zone):
         # createAclAckMessage: the success ack carries acl/ACL.php's BuildACL, the agent's SIF_AgentACL.
         return self._ack(info, data=self.defined[info.source_id].to_xml())
 
-    def _unregister(self, agent: AgentState, info) -> Outgoing:
+    def _unregister(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         # Agent.php, unRegister: the registration ends and the agent's provisions and subscriptions go.
         self._registrations.pop(agent.source_id, None)
         del self.agents[agent.source_id]
         return self._ack(info)
 
     # --- provisioning --------------------------------------------------------------------------------
-    def _strict_provision(self, agent: AgentState, info) -> Outgoing:
+    def _strict_provision(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         """provision/Provision.php: each listed object must exist and be allowed by the agent's ACL; the
         new provisions then replace every earlier one of the agent (saveProvisions deletes, then inserts)."""
         provision = Provision.from_xml(info.body)
@@ -385,7 +404,7 @@ class StrictZone(Zone):
         agent.subscriptions = set(provision.subscribe)
         return self._ack(info)
 
-    def _strict_subscribe(self, agent: AgentState, info) -> Outgoing:
+    def _strict_subscribe(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         acl = self.defined[agent.source_id]
         for obj in info.body.findall(q("SIF_Object")):
             name = obj.get("ObjectName", "")
@@ -397,7 +416,7 @@ class StrictZone(Zone):
         return self._subscribe(agent, info)
 
     # --- system control --------------------------------------------------------------------------------
-    def _strict_system_control(self, agent: AgentState, info) -> Outgoing:
+    def _strict_system_control(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         command = self._command(info)
         if command == "SIF_GetMessage":
             return self._strict_get_message(agent, info)
@@ -425,7 +444,7 @@ class StrictZone(Zone):
             url=status.url,
         )
 
-    def _strict_get_message(self, agent: AgentState, info) -> Outgoing:
+    def _strict_get_message(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         """SystemControl.php, processGetMessage / getFirstMessage: the oldest message not yet acknowledged,
         status 9 when there is none. The agent's own SIF_Sleep is not consulted there."""
         while True:
@@ -447,7 +466,7 @@ class StrictZone(Zone):
             self._handed_out[agent.source_id] = item.msg_id
             return self._ack(info, data=etree.fromstring(payload))
 
-    def current_packet(self, job: ResponseJob):
+    def current_packet(self, job: ResponseJob) -> Packet:
         if self.provider_packet_size is None:
             return super().current_packet(job)
         # A provider that packs to a size of its own rather than to the requester's SIF_MaxBufferSize.
@@ -476,7 +495,7 @@ class StrictZone(Zone):
         return True
 
     # --- acknowledgements ---------------------------------------------------------------------------
-    def _strict_ack(self, agent: AgentState, info) -> Outgoing:
+    def _strict_ack(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         """ack/Ack.php, updateMessageQueue: the acked message's queue row is set to "processed"; when no row
         changes (it was processed already: a re-sent ack) the answer is GeneralError::EventACKError, 9/1."""
         ack = read_ack(info.body)
@@ -491,7 +510,7 @@ class StrictZone(Zone):
         return reply
 
     # --- requests ------------------------------------------------------------------------------------
-    def _strict_request(self, agent: AgentState, info) -> Outgoing:
+    def _strict_request(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         """request/Request.php, processRequest and setupRequest."""
         body = info.body
         buffer = int(body.findtext(q("SIF_MaxBufferSize")) or 0)
@@ -551,7 +570,7 @@ class StrictZone(Zone):
         return self._ack(info)
 
     # --- events ------------------------------------------------------------------------------------------
-    def _strict_event(self, agent: AgentState, info) -> Outgoing:
+    def _strict_event(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         """event/Event.php, processEvent: the object must exist (6/3), the agent must be allowed to publish
         that action (4/10, 4/12, 4/11) and must be the object's provider (ProvisionError::notProviderError,
         6/5); then the event is queued for every subscriber."""
@@ -576,12 +595,12 @@ class StrictZone(Zone):
             raise ZisCrashed(f"no subscriber for {object_name}")
         return self._event(agent, info)
 
-    def _event_receivers(self, agent: AgentState, info, object_name: str) -> list[AgentState]:
+    def _event_receivers(self, agent: AgentState, info: MessageInfo, object_name: str) -> list[AgentState]:
         """event/Event.php, publishEvent: for each subscriber, an event larger than the buffer it registered
         (the message measured without its namespace declarations) or of another version than the one it
         registered is not queued for it; OpenZIS only writes a log entry (SifLogEntry, 4/2 and 4/4), and the
         publisher's ack says success all the same."""
-        size = len(etree.tostring(info.body.getparent()).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
+        size = len(etree.tostring(info.root).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
         receivers = []
         for other in super()._event_receivers(agent, info, object_name):
             if not self.deliver_events:
@@ -594,10 +613,10 @@ class StrictZone(Zone):
                 receivers.append(other)
         return receivers
 
-    def _write_back_taken(self, info) -> bool:
+    def _write_back_taken(self, info: MessageInfo) -> bool:
         # The simulated PowerSchool receives grade write-backs as a subscriber: the same checks as for any
         # receiver (Event.php, publishEvent), against the buffer and version it registered with.
-        size = len(etree.tostring(info.body.getparent()).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
+        size = len(etree.tostring(info.root).replace(f' xmlns="{SIF_NS}"'.encode(), b"", 1))
         if not self.deliver_events:
             self.events_not_queued.append((info.msg_id, self.provider_id, "status 3"))
             return False

@@ -10,9 +10,10 @@ import base64
 import json
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from lxml import etree
 
@@ -27,6 +28,7 @@ from ..messages import (
     STATUS_SLEEPING,
     STATUS_SUCCESS,
     SUPPORTED_VERSIONS,
+    MessageInfo,
     Outgoing,
     build_ack,
     build_event,
@@ -39,7 +41,7 @@ from ..query import Query
 from ..records import GradingAssignment, GradingAssignmentScore, SifRecord, StudentDailyAttendance
 from ..safexml import DEFAULT_MAX_MESSAGE_BYTES, parse_message_bytes, q
 from ..zonestatus import ZoneNode, ZoneStatus
-from .packets import DEFAULT_PROVIDER_ID, Packet, build_packet
+from .packets import DEFAULT_PROVIDER_ID, Packet, RecordSource, build_packet
 
 ZIS_SOURCE_ID = "SimZIS"
 SEEN_IDS_PER_AGENT = 10_000
@@ -76,6 +78,11 @@ class ResponseJob:
         return packet_msg_id(seed, self.packet_number)
 
 
+# What waits in an agent's queue: an event to hand over as it came, or a request whose answer is built packet by
+# packet.
+QueueItem = EventItem | ResponseJob
+
+
 @dataclass
 class AgentState:
     source_id: str
@@ -87,9 +94,9 @@ class AgentState:
     sleeping: bool = False
     subscriptions: set[str] = field(default_factory=set)
     provides: set[str] = field(default_factory=set)
-    queue: deque = field(default_factory=deque)
+    queue: deque[QueueItem] = field(default_factory=deque)
     frozen_msg_id: str | None = None  # SMB: event acked with status 2, events held until status 3
-    seen_msg_ids: OrderedDict = field(default_factory=OrderedDict)
+    seen_msg_ids: OrderedDict[str, bool] = field(default_factory=OrderedDict)
 
 
 @dataclass
@@ -110,38 +117,53 @@ class HeldGrades:
     documentation, summarised in /work/shared/sif/README.md): an Add or Change stores the object, a Delete removes
     it; a GradingAssignment's Delete takes its scores with it, as deleting an assignment in PowerTeacher does.
     GradingAssignmentScore has no RefId in SIF 2.x: the 2.4 schema keys it by StudentPersonalRefId +
-    GradingAssignmentRefId (xs:unique GradingAssignmentScoreKey1 in xsd/openzis_us_2_4/SIF_Message.xsd.xml). Shaped like District (raw_count / iter_records) so
-    build_packet answers a SIF_Request for them.
+    GradingAssignmentRefId (xs:unique GradingAssignmentScoreKey1 in xsd/openzis_us_2_4/SIF_Message.xsd.xml).
+    Shaped like District (raw_count / iter_records, packets.RecordSource) so build_packet answers a SIF_Request
+    for them.
     """
 
     def __init__(self, write_backs: list[GradeWriteBack]):
-        self.assignments: dict[str, GradingAssignment] = {}
-        self.scores: dict[tuple[str, str], GradingAssignmentScore] = {}
+        # Keyed as the records hold their keys (optional in the typed records; the zone refuses an event without).
+        self.assignments: dict[str | None, GradingAssignment] = {}
+        self.scores: dict[tuple[str | None, str | None], GradingAssignmentScore] = {}
         for w in write_backs:
-            if w.object_name == "GradingAssignment":
+            record = w.record
+            if isinstance(record, GradingAssignment):
                 if w.action == "Delete":
-                    self.assignments.pop(w.record.ref_id, None)
-                    for key in [k for k in self.scores if k[0] == w.record.ref_id]:
+                    self.assignments.pop(record.ref_id, None)
+                    for key in [k for k in self.scores if k[0] == record.ref_id]:
                         del self.scores[key]
                 else:
-                    self.assignments[w.record.ref_id] = w.record
-            else:
-                key = (w.record.assignment_ref_id, w.record.student_ref_id)
+                    self.assignments[record.ref_id] = record
+            elif isinstance(record, GradingAssignmentScore):
+                key = (record.assignment_ref_id, record.student_ref_id)
                 if w.action == "Delete":
                     self.scores.pop(key, None)
                 else:
-                    self.scores[key] = w.record
+                    self.scores[key] = record
 
-    def _records(self, object_name: str) -> list:
-        return list(self.assignments.values() if object_name == "GradingAssignment" else self.scores.values())
+    def _records(self, object_name: str) -> list[SifRecord]:
+        if object_name == "GradingAssignment":
+            return list(self.assignments.values())
+        return list(self.scores.values())
 
     def raw_count(self, object_name: str) -> int:
         return len(self._records(object_name))
 
-    def iter_records(self, object_name: str, start: int = 0):
+    def iter_records(self, object_name: str, start: int = 0) -> Iterator[tuple[int, SifRecord]]:
         for index, record in enumerate(self._records(object_name)):
             if index >= start:
                 yield index, record
+
+
+class ZoneOptions(TypedDict, total=False):
+    """Zone's keyword-only options, which a profile's zone (strict.StrictZone) passes on."""
+
+    provider_id: str
+    zis_source_id: str
+    max_message_bytes: int
+    on_send: Callable[[bytes], None] | None
+    state_file: Path | None
 
 
 class Zone:
@@ -171,7 +193,7 @@ class Zone:
         self.state_file = state_file
         self.agents: dict[str, AgentState] = {}
         self.grade_write_backs: list[GradeWriteBack] = []
-        self.received: deque[dict] = deque(maxlen=2000)
+        self.received: deque[dict[str, str]] = deque(maxlen=2000)
         self._lock = threading.RLock()
         self._district_cache: District | None = None
         self._writeback_assignments: set[str] = set()
@@ -245,7 +267,7 @@ class Zone:
 
     def _ack(
         self,
-        info,
+        info: MessageInfo,
         *,
         code: int | None = STATUS_SUCCESS,
         desc: str | None = None,
@@ -268,7 +290,7 @@ class Zone:
             version=version,
         )
 
-    def _dispatch(self, info) -> Outgoing:
+    def _dispatch(self, info: MessageInfo) -> Outgoing:
         if info.kind == "SIF_Register":
             return self._register(info)
         agent = self.agents.get(info.source_id)
@@ -303,10 +325,22 @@ class Zone:
                     E.CAT_GENERIC, E.CODE_GENERIC_MESSAGE_UNSUPPORTED, f"{info.kind} is not supported by this ZIS"
                 ),
             )
-        return handler(agent, info)
+        try:
+            return handler(agent, info)
+        except SifProtocolError as exc:
+            # A message that parses but lacks what the SIF 2.x message schema requires (a SIF_Query without its
+            # SIF_QueryObject, a SIF_Object without ObjectName) fails validation at a ZIS, which answers with
+            # category 1 (SIF 2.x Infrastructure, Error Codes: XML Validation); the handler raised out of handle
+            # before, and the HTTP server dropped the connection without an answer.
+            return self._ack(
+                info,
+                error=SifErrorInfo(
+                    E.CAT_XML_VALIDATION, E.CODE_XML_INVALID, "Message is not a valid SIF message", str(exc)[:500]
+                ),
+            )
 
     # --- registration --------------------------------------------------------------------
-    def _register(self, info) -> Outgoing:
+    def _register(self, info: MessageInfo) -> Outgoing:
         body = info.body
         patterns = [(v.text or "").strip() for v in body.findall(q("SIF_Version"))]
         version = choose_version(patterns)
@@ -353,7 +387,7 @@ class Zone:
         """State messaging plug-in: attendance events nobody subscribed to reach the agent."""
         district = self.district
         for index in range(min(3, district.total_students)):
-            student = district.record("StudentPersonal", index)
+            student = district.student(index)
             record = StudentDailyAttendance(
                 student_ref_id=student.ref_id,
                 school_ref_id=district.ref_id("SchoolInfo", district.student_school(index)),
@@ -364,16 +398,21 @@ class Zone:
             event = build_event(self.provider_id, record, "Add", version=agent.version, destination_id=agent.source_id)
             agent.queue.append(EventItem(event.msg_id, event.data, record.OBJECT_NAME))
 
-    def _unregister(self, agent: AgentState, info) -> Outgoing:
+    def _unregister(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         del self.agents[agent.source_id]
         return self._ack(info, desc="Unregistered")
 
-    def _subscribe(self, agent: AgentState, info) -> Outgoing:
+    def _subscribe(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         names = [o.get("ObjectName") for o in info.body.findall(q("SIF_Object"))]
-        agent.subscriptions.update(names)
+        named = [name for name in names if name]
+        if len(named) != len(names):
+            # ObjectName is required on SIF_Subscribe/SIF_Object; a None among the subscriptions broke every later
+            # SIF_GetZoneStatus and state save (sorting None among names).
+            raise SifProtocolError("SIF_Subscribe has a SIF_Object without ObjectName")
+        agent.subscriptions.update(named)
         return self._ack(info)
 
-    def _provision(self, agent: AgentState, info) -> Outgoing:
+    def _provision(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         from ..messages import Provision
 
         provision = Provision.from_xml(info.body)
@@ -393,7 +432,7 @@ class Zone:
         return self._ack(info)
 
     # --- system control --------------------------------------------------------------------
-    def _system_control(self, agent: AgentState, info) -> Outgoing:
+    def _system_control(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         data = info.body.find(q("SIF_SystemControlData"))
         command = etree.QName(data[0]).localname if data is not None and len(data) else ""
         if command == "SIF_Ping":
@@ -439,7 +478,7 @@ class Zone:
         providers.update({a.source_id: tuple(sorted(a.provides)) for a in self.agents.values() if a.provides})
         # PowerSchool subscribes to the write-back objects only once grade write-back is on (its SIF agent
         # documentation): a district that has not installed the plug-in shows no subscriber for them.
-        subscribers = {self.provider_id: WRITE_BACK_OBJECTS if self.write_back_on else ()}
+        subscribers: dict[str, tuple[str, ...]] = {self.provider_id: WRITE_BACK_OBJECTS if self.write_back_on else ()}
         subscribers.update(
             {a.source_id: tuple(sorted(a.subscriptions)) for a in self.agents.values() if a.subscriptions}
         )
@@ -455,7 +494,7 @@ class Zone:
         )
 
     # --- queue -----------------------------------------------------------------------------
-    def _head(self, agent: AgentState):
+    def _head(self, agent: AgentState) -> QueueItem | None:
         for item in agent.queue:
             if agent.frozen_msg_id and isinstance(item, EventItem):
                 continue  # SMB: events wait behind the frozen one
@@ -466,7 +505,7 @@ class Zone:
         cached = job.cached
         if cached is not None and cached.packet_number == job.packet_number:
             return cached
-        source = self.held_grades() if job.object_name in WRITE_BACK_OBJECTS else self.district
+        source: RecordSource = self.held_grades() if job.object_name in WRITE_BACK_OBJECTS else self.district
         job.cached = build_packet(
             source,
             job.object_name,
@@ -482,7 +521,7 @@ class Zone:
         )
         return job.cached
 
-    def _get_message(self, agent: AgentState, info) -> Outgoing:
+    def _get_message(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         if agent.sleeping:
             return self._ack(info, code=STATUS_SLEEPING, desc="Agent is sleeping; send SIF_Wakeup")
         item = self._head(agent)
@@ -492,7 +531,7 @@ class Zone:
         inner = etree.fromstring(payload)
         return self._ack(info, data=inner)
 
-    def _agent_ack(self, agent: AgentState, info) -> Outgoing:
+    def _agent_ack(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         ack = read_ack(info.body)
         target = ack.original_msg_id
         if ack.status_code == STATUS_FINAL and agent.frozen_msg_id == target:
@@ -524,7 +563,7 @@ class Zone:
         return self._ack(info)
 
     # --- requests ------------------------------------------------------------------------
-    def _request(self, agent: AgentState, info) -> Outgoing:
+    def _request(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         body = info.body
         query_el = body.find(q("SIF_Query"))
         if query_el is None:
@@ -595,7 +634,7 @@ class Zone:
         return self._ack(info)
 
     # --- events ----------------------------------------------------------------------------
-    def _event(self, agent: AgentState, info) -> Outgoing:
+    def _event(self, agent: AgentState, info: MessageInfo) -> Outgoing:
         event_object = info.body.find(f"{q('SIF_ObjectData')}/{q('SIF_EventObject')}")
         if event_object is None or len(event_object) != 1:
             return self._ack(
@@ -626,15 +665,15 @@ class Zone:
                 self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action, record))
         # Route to the other subscribers of the object.
         for other in self._event_receivers(agent, info, object_name):
-            other.queue.append(EventItem(info.msg_id, etree.tostring(info.body.getparent()), object_name))
+            other.queue.append(EventItem(info.msg_id, etree.tostring(info.root), object_name))
         self.received[-1].update(object_name=object_name, action=action)
         return self._ack(info)
 
-    def _event_receivers(self, agent: AgentState, info, object_name: str) -> list[AgentState]:
+    def _event_receivers(self, agent: AgentState, info: MessageInfo, object_name: str) -> list[AgentState]:
         """The agents an event is queued for: every other subscriber of the object."""
         return [other for other in self.agents.values() if other is not agent and object_name in other.subscriptions]
 
-    def _write_back_taken(self, info) -> bool:
+    def _write_back_taken(self, info: MessageInfo) -> bool:
         """Whether the simulated PowerSchool receives this grade write-back (always, in this profile)."""
         return True
 
@@ -703,7 +742,7 @@ class Zone:
             checks += [("StudentPersonalRefId", "StudentPersonal")]
         for attribute, kind in checks:
             ref = element.get(attribute)
-            if district.index_of(kind, ref) is None:
+            if ref is None or district.index_of(kind, ref) is None:  # present: `required` was checked above
                 return invalid(f"{attribute} does not name a {kind} of this district", ref)
         if object_name == "GradingAssignmentScore":
             assignment = element.get("GradingAssignmentRefId")

@@ -11,9 +11,18 @@ from sifclient.records import SifRecord
 from tests.sifclient.sifschema import assert_valid
 
 
+class Naps(list[float]):
+    """Stands in for time.sleep: records each pause the agent asks for and returns at once."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 def new_agent(zis, source_id: str = "canvas", **kwargs) -> Agent:
+    """An agent of the simulated zone that never really waits (pass ``sleep=Naps()`` to see its pauses)."""
     transport = HttpTransport(zis.url, timeout=10.0, verify=zis.ca_file or True)
     kwargs.setdefault("retry_delay", 0.01)
+    kwargs.setdefault("sleep", Naps())
     return Agent(transport, source_id=source_id, **kwargs)
 
 

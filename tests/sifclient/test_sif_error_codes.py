@@ -11,7 +11,14 @@ from lxml import etree
 
 from sifclient import Agent, SifError, SifErrorInfo
 from sifclient import errors as E
-from sifclient.messages import build_ack, build_event, build_register, build_request, read_message
+from sifclient.messages import (
+    build_ack,
+    build_event,
+    build_register,
+    build_request,
+    build_subscribe,
+    read_message,
+)
 from sifclient.powerschool import DistrictSpec
 from sifclient.query import Query
 from sifclient.records import GradingAssignment
@@ -171,6 +178,46 @@ def test_the_simulator_answers_with_spec_codes():
     )
     assert error_of(z.handle(unknown.data)) == (9, 3)
     assert error_of(z.handle(build_event("canvas", GradingAssignment(ref_id=ref), "Add").data)) == (1, 6)
+
+
+def _without(data: bytes, path: str, attribute: str | None = None) -> bytes:
+    """The message with the first element at ``path`` removed (or only its ``attribute``)."""
+    root = etree.fromstring(data)
+    element = root.find(path)
+    assert element is not None
+    if attribute is None:
+        parent = element.getparent()
+        assert parent is not None
+        parent.remove(element)
+    else:
+        del element.attrib[attribute]
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def test_a_request_whose_query_names_no_object_gets_a_validation_error_not_a_dropped_connection():
+    # The default zone raised AttributeError out of handle() here (Query.from_xml read a missing SIF_QueryObject).
+    z = zone()
+    register(z)
+
+    def request() -> bytes:  # a new SIF_MsgId each time: a repeated one is answered "duplicate" (status 7)
+        return build_request("canvas", Query("StudentPersonal"), max_buffer_size=65536).data
+
+    query_object = f".//{q('SIF_QueryObject')}"
+    assert error_of(z.handle(_without(request(), query_object))) == (E.CAT_XML_VALIDATION, E.CODE_XML_INVALID)
+    assert error_of(z.handle(_without(request(), query_object, "ObjectName"))) == (1, 3)
+
+
+def test_a_subscription_to_an_unnamed_object_is_refused_and_the_zone_status_still_reads():
+    # The None it stored among the names broke every later SIF_GetZoneStatus (sorted() of None and text).
+    z = zone()
+    register(z)
+
+    def subscribe() -> bytes:
+        return build_subscribe("canvas", ["StudentPersonal", "SchoolInfo"]).data
+
+    assert error_of(z.handle(_without(subscribe(), f".//{q('SIF_Object')}", "ObjectName"))) == (1, 3)
+    assert scan_message(z.handle(subscribe())).error is None
+    assert z.zone_status().subscribers["canvas"] == ("SchoolInfo", "StudentPersonal")
 
 
 def test_a_buffer_too_small_for_one_object_gets_responder_does_not_support_the_buffer_size():

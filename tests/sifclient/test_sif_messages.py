@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from sifclient.errors import SifErrorInfo
+from sifclient.errors import SifErrorInfo, SifProtocolError
 from sifclient.messages import (
     Provision,
     build_ack,
@@ -26,7 +26,7 @@ from sifclient.messages import (
 from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.query import Condition, Query
 from sifclient.records import GradingAssignment, GradingAssignmentScore, StudentPersonal
-from sifclient.safexml import parse_message_bytes
+from sifclient.safexml import parse_message_bytes, q
 from sifclient.zonestatus import ZoneNode, ZoneStatus
 from tests.sifclient.sifschema import assert_valid, is_valid
 
@@ -213,3 +213,27 @@ def test_query_roundtrip():
     assert Query.from_xml(query.to_xml()) == query
     with pytest.raises(ValueError):
         Condition("LocalId", "LIKE", "1")
+
+
+def test_a_query_without_its_object_is_a_protocol_error():
+    # Query.from_xml raised AttributeError (no SIF_QueryObject) or built Query(None) (no ObjectName) before.
+    with pytest.raises(SifProtocolError, match="SIF_QueryObject"):
+        Query.from_xml(etree.Element(q("SIF_Query")))
+    nameless = Query("StudentPersonal").to_xml()
+    query_object = nameless.find(q("SIF_QueryObject"))
+    assert query_object is not None
+    del query_object.attrib["ObjectName"]
+    with pytest.raises(SifProtocolError, match="ObjectName"):
+        Query.from_xml(nameless)
+
+
+def test_a_provision_object_without_a_name_is_left_out_and_the_rest_written_back():
+    # Provision.from_xml kept None for it, which build_provision could not write (lxml refuses a None attribute).
+    sent = build_provision("canvas", Provision(provide=("GradingAssignment", "GradingAssignmentScore")))
+    root = etree.fromstring(sent.data)
+    first = root.find(f".//{q('SIF_ProvideObjects')}/{q('SIF_Object')}")
+    assert first is not None
+    del first.attrib["ObjectName"]
+    provision = Provision.from_xml(read_message(root).body)
+    assert provision.provide == ("GradingAssignmentScore",)
+    assert_valid(build_provision("canvas", provision).data)

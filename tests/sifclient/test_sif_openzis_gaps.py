@@ -27,7 +27,7 @@ from sifclient.records import StudentPersonal, UnreadableRecord
 from sifclient.safexml import parse_message_bytes
 from sifclient.streaming import scan_message
 from sifclient.zis import ZisSimulator
-from tests.sifclient.simhelpers import new_agent
+from tests.sifclient.simhelpers import Naps, new_agent
 from tests.sifclient.test_sif_strict_zis import AGENT, agent_for, assignment, strict
 
 # --- a SIF_Error whose category or code cannot be read --------------------------------------------------------
@@ -244,16 +244,18 @@ def test_an_event_nobody_subscribes_to_crashes_the_zis_with_http_500_and_nothing
     """event/Event.php, publishEvent: with no subscriber it calls GeneralError::generalError, which GeneralError.php
     does not define, so PHP stops with a fatal error (HTTP 500, no SIF answer) instead of an 11/1."""
     with ZisSimulator(DistrictSpec(students=12, schools=1, seed=4), profile="strict", agents=(AGENT,)) as zis:
-        agent = new_agent(zis, AGENT, retries=1)
+        naps = Naps()
+        agent = new_agent(zis, AGENT, retries=1, sleep=naps)
         agent.register()
         agent.provision(Provision(provide=("GradingAssignment",), publish_add=("GradingAssignment",)))
-        zis.zone.provider_subscribes = False  # PowerSchool's grade write-back is off
+        zis.strict_zone.provider_subscribes = False  # PowerSchool's grade write-back is off
         assert zis.zone.provider_id not in agent.zone_status().subscribers
         with pytest.raises(ZisHttpStatusError) as crashed:
             agent.send_event("GradingAssignment", "Add", [assignment()])
         assert crashed.value.status_code == 500 and crashed.value.attempts == 2  # retried once, as any 5xx
+        assert naps == [0.01]  # after the agent's retry_delay
         assert zis.grade_write_backs == []
-        zis.zone.provider_subscribes = True
+        zis.strict_zone.provider_subscribes = True
         [sent] = agent.send_event("GradingAssignment", "Add", [assignment()])
         assert sent.accepted and [w.msg_id for w in zis.grade_write_backs] == [sent.msg_id]
 

@@ -10,7 +10,7 @@ from sifclient.powerschool import PUBLISHED_OBJECTS, District, DistrictSpec
 from sifclient.query import Condition, Query
 from sifclient.streaming import scan_message
 from sifclient.zis import ZisSimulator, iter_response_packets
-from tests.sifclient.simhelpers import Capture, Store, new_agent
+from tests.sifclient.simhelpers import Capture, Naps, Store, new_agent
 
 
 def pull(agent, *object_names):
@@ -125,12 +125,14 @@ def test_unregistered_agent_gets_sif_source_id_not_registered():
 
 
 def test_sleeping_agent_gets_status_8():
+    naps = Naps()
     with ZisSimulator(DistrictSpec(students=5)) as zis:
-        agent = new_agent(zis)
+        agent = new_agent(zis, sleep=naps)
         agent.register()
         agent.request("LEAInfo")
         agent.sleep()
         assert agent.drain(lambda d: None).stopped_by == "sleeping"
+        assert naps == [0.01, 0.02]  # asked again asleep_retries times, after a growing pause
         assert agent.zone_status().node("canvas").sleeping
         agent.wakeup()
         assert agent.drain(lambda d: None).handled == 1

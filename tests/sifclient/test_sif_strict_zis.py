@@ -371,6 +371,19 @@ def test_the_command_line_switch_starts_a_strict_zone():
         process.wait(timeout=10)
 
 
+def test_credentials_without_a_password_are_refused_before_the_zone_starts():
+    # "--credentials user" became a one-element tuple and the zone started, asking for a Basic credential no agent
+    # could send; now argparse refuses it (exit status 2). The timeout only keeps a regression from hanging the run.
+    finished = subprocess.run(
+        [sys.executable, "-m", "sifclient.zis", "--port", "0", "--profile", "strict", "--credentials", "user"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    assert "--credentials takes USER:PASSWORD" in finished.stderr
+
+
 def test_both_profiles_serve_a_whole_pull(zis_profile):
     with ZisSimulator(SPEC, profile=zis_profile, agents=(AGENT,)) as zis:
         agent = new_agent(zis, AGENT)
@@ -402,9 +415,9 @@ def test_responses_come_before_events_queued_earlier():
         agent = agent_for(zone)
         agent.register()
         agent.request("SchoolInfo")
-        kinds = []
-        agent.drain(lambda d: kinds.append(d.kind))
-        assert kinds == ["response", "event", "event", "event"]
+        delivered: list = []
+        agent.drain(delivered.append)
+        assert [d.kind for d in delivered] == ["response", "event", "event", "event"]
 
 
 def test_a_request_for_a_larger_buffer_than_registered_is_acked_and_never_queued():
