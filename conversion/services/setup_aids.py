@@ -141,7 +141,8 @@ def support_ticket_text(conversion: Conversion, mappings_url: str) -> str:
         "",
         "Hello PowerSchool Hosting Support,",
         "",
-        f"Please set up our PowerSchool SIF agent{f' ({d.powerschool_url})' if d.powerschool_url else ''} and connect it "
+        "Please set up our PowerSchool SIF agent"
+        f"{f' ({d.powerschool_url})' if d.powerschool_url else ''} and connect it "
         "to the Kimono SIF platform with these settings. Please review them carefully: if the mode or the "
         "method is not correct, the connection will not work.",
         "",
