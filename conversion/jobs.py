@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from conversion import audit, signals
 from conversion.models import ACTIVE_STATES, Conversion, Job, JobKind, JobLost, JobState
-from conversion.rules import Role, role_in
+from conversion.rules import can_drive, require
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +261,7 @@ def resend_unsent(conversion: Conversion, kind: str) -> Job | None:
 
 def cancel_job(job: Job, *, user, reason: str = "") -> str:
     """A consultant stops a job: a queued one at once, a running one at its next step. Returns what happened."""
-    if role_in(user, job.conversion.district) is not Role.CONSULTANT:
-        raise PermissionError("Only an implementation consultant can cancel a job.")
+    require(can_drive(user, job.conversion.district), "Only an implementation consultant can cancel a job.")
     now = timezone.now()
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)

@@ -37,7 +37,7 @@ from conversion.models import (
     Snapshot,
 )
 from conversion.models.conversion import STATE_ORDER, note_problem
-from conversion.rules import Role, role_in
+from conversion.rules import AccessRefused, Role, role_in
 from conversion.services import legacy_seen
 from conversion.services.step_data import Part
 
@@ -600,7 +600,7 @@ def set_nightly_sync_held(conversion: Conversion, held: bool, *, user, reason: s
     """Hold or resume the roster sync after go-live (grade passback is not affected)."""
     role = role_in(user, conversion.district)
     if role not in (Role.CONSULTANT, Role.WORKER):
-        raise TransitionRefused("Hold the nightly sync", ["Only an implementation consultant can do this."])
+        raise AccessRefused("Only an implementation consultant can hold or resume the nightly sync.")
     if conversion.state != S.LIVE:
         raise TransitionRefused("Hold the nightly sync", ["The conversion is not live yet."])
     if not reason.strip():

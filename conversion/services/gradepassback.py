@@ -683,17 +683,19 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
 
 
 class OverrideRefused(ValueError):
-    pass
+    """A category mapping that cannot be saved as given (who may map is rules.can_act_for's)."""
 
 
 def set_category_override(conversion: Conversion, course_id: int, group: str, category: str, user) -> None:
     """File a Canvas assignment group of one course under a PowerSchool category of another name (or, with an
     empty category, back under its own name). Consultants and the district's admins only; audited."""
     from conversion import audit
-    from conversion.rules import Role, role_in
+    from conversion.rules import can_act_for, require
 
-    if role_in(user, conversion.district) not in (Role.CONSULTANT, Role.DISTRICT_ADMIN):
-        raise OverrideRefused("Only a consultant or a district admin of this district may map categories.")
+    require(
+        can_act_for(user, conversion.district),
+        "Only a consultant or a district admin of this district may map categories.",
+    )
     group, category = " ".join(group.split())[:255], " ".join(category.split())[:255]
     if not group:
         raise OverrideRefused("Name the Canvas assignment group.")

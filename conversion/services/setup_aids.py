@@ -14,7 +14,7 @@ from lxml import etree
 
 from conversion import audit
 from conversion.models import AGENT_CHECKLIST, Conversion, ConversionState, Hosting, Snapshot
-from conversion.rules import Role, role_in
+from conversion.rules import can_act_for, require
 from conversion.services import diagnostics
 from conversion.services.dcid import DCID_ELEMENT, DCID_OBJECTS, DCID_SOURCES
 from conversion.services.step_data import EditRefused
@@ -127,8 +127,9 @@ def support_ticket_text(conversion: Conversion, mappings_url: str) -> str:
         "",
         "Hello PowerSchool Hosting Support,",
         "",
-        f"Please set up our PowerSchool SIF agent{f' ({d.powerschool_url})' if d.powerschool_url else ''} and "
-        "connect it to the Kimono SIF platform with these settings. Please review them carefully: if the mode or the "
+        "Please set up our PowerSchool SIF agent"
+        f"{f' ({d.powerschool_url})' if d.powerschool_url else ''} and connect it "
+        "to the Kimono SIF platform with these settings. Please review them carefully: if the mode or the "
         "method is not correct, the connection will not work.",
         "",
         f"- ZIS URL: {conversion.zis_url or '(to be provided)'}",
@@ -203,14 +204,14 @@ def pulled_schools(conversion: Conversion) -> list[dict]:
 
 
 def can_choose_schools(conversion: Conversion, user) -> bool:
-    role = role_in(user, conversion.district)
-    return role in (Role.CONSULTANT, Role.DISTRICT_ADMIN) and conversion.state in SCHOOL_CHOICE_STATES
+    return conversion.state in SCHOOL_CHOICE_STATES and can_act_for(user, conversion.district)
 
 
 @transaction.atomic
 def set_expected_schools(conversion: Conversion, school_ids: list[str], *, user) -> bool:
     """Set the schools the district wants in Canvas, from the pulled ones; audited. Returns True if changed."""
-    if not can_choose_schools(conversion, user):
+    require(can_act_for(user, conversion.district), "Only the district's consultant or admins choose its schools.")
+    if conversion.state not in SCHOOL_CHOICE_STATES:
         raise EditRefused("You cannot change the district's schools now.")
     pulled = {s["local_id"] for s in pulled_schools(conversion)}
     unknown = sorted(set(school_ids) - pulled)

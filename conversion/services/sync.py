@@ -57,7 +57,7 @@ from conversion.models import (
     SyncState,
 )
 from conversion.models.conversion import note_problem
-from conversion.rules import Role, role_in
+from conversion.rules import can_act_for, can_drive, require
 from conversion.services import canvas_import, canvas_keep, enrollment_drops, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
@@ -569,19 +569,21 @@ def _headers_changed(previous: SyncRun | None, package_path: Path) -> str:
 
 @transaction.atomic
 def start_remaster(conversion: Conversion, *, user, reason: str) -> Job:
-    """A consultant asks for a remaster from the sync history; who, when and why go to the audit log."""
+    """A consultant asks for a remaster from the sync history; who, when and why go to the audit log.
+    Raises rules.AccessRefused for anyone else, ValueError when the step or the reason does not allow it."""
+    require(can_drive(user, conversion.district), "Only an implementation consultant can start jobs.")
     Conversion.objects.select_for_update().filter(pk=conversion.pk).first()  # two clicks: one job
     problems = workflow_problems(conversion, user)
     if not reason.strip():
         problems.append("Say why (a reason is required).")
     if problems:
-        raise PermissionError(" ".join(problems))
+        raise ValueError(" ".join(problems))
     try:
         job, created = jobs.start_job(
             conversion, JobKind.REMASTER, user=user, params={"trigger": "remaster", "reason": reason.strip()}
         )
     except jobs.JobAlreadyActive:  # a parallel press won the race: the database refused this one
-        raise PermissionError(jobs.ALREADY_ACTIVE) from None
+        raise ValueError(jobs.ALREADY_ACTIVE) from None
     audit.record(
         district=conversion.district,
         conversion=conversion,
@@ -604,8 +606,9 @@ def workflow_problems(conversion: Conversion, user) -> list[str]:
 def release_held_sync(run: SyncRun, *, user, note: str = "") -> Job:
     """A consultant or the district admin looked at a held sync and lets it go to Canvas."""
     conversion = run.conversion
-    if role_in(user, conversion.district) not in (Role.CONSULTANT, Role.DISTRICT_ADMIN):
-        raise PermissionError("Only a consultant or the district's admin can release a held sync.")
+    require(
+        can_act_for(user, conversion.district), "Only a consultant or the district's admin can release a held sync."
+    )
     run = SyncRun.objects.select_for_update().get(pk=run.pk)
     if run.state != SyncState.HELD:
         raise ValueError("This sync is not held.")
@@ -657,8 +660,7 @@ def parse_school_thresholds(text: str) -> dict[str, int]:
 @transaction.atomic
 def set_thresholds(conversion: Conversion, *, user, district: str, schools: str) -> list[str]:
     """A consultant sets the district's and the schools' deletion thresholds; every change is audited."""
-    if role_in(user, conversion.district) is not Role.CONSULTANT:
-        raise PermissionError("Only an implementation consultant can change the sync thresholds.")
+    require(can_drive(user, conversion.district), "Only an implementation consultant can change the sync thresholds.")
     value = district.strip()
     if not value.isdigit() or not 1 <= int(value) <= 100:
         raise ValueError("the district's threshold is a percent from 1 to 100.")
