@@ -80,8 +80,10 @@ def start_worker(
     pool: str = "prefork",
     log: Path | None = None,
     prefix: Iterable[str] = (),
+    extra: Iterable[str] = (),
 ) -> Worker:
-    """Start a worker; `prefix` runs it through another command (e.g. `ip netns exec NAME`)."""
+    """Start a worker; `prefix` runs it through another command (e.g. `ip netns exec NAME`), `extra` are more
+    arguments of `celery worker` (e.g. `--include MODULE`)."""
     command = [
         *prefix,
         sys.executable,
@@ -103,6 +105,7 @@ def start_worker(
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
+        *extra,
     ]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     process = subprocess.Popen(
