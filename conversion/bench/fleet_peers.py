@@ -45,8 +45,9 @@ class HostedZis(ZisSimulator):
         """A zone for one district; call after `start()` (the zone learns its URL)."""
         zone = Zone(zone_id, spec)
         zone.url = f"{self.base_url}/zones/{zone_id}"
-        zone.handle = self._counted(zone_id, zone.handle)  # type: ignore[method-assign]
-        self.zones[zone_id] = zone
+        # The server calls `zone.handle` through the instance, so the counting wrapper replaces it there.
+        zone.handle = self._counted(zone_id, zone.handle)  # type: ignore[method-assign,assignment]
+        self.zones[zone_id] = zone  # type: ignore[assignment]  # (the map is typed after its first zone's class)
         return zone
 
     def _counted(self, zone_id: str, handle: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
@@ -123,7 +124,9 @@ class Peers:
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def add_zis(self, *, delay: float = 0.0, host: str = "127.0.0.1") -> HostedZis:
-        zis = self._stack.enter_context(HostedZis(delay=delay, host=host))
+        zis = HostedZis(delay=delay, host=host)
+        zis.start()
+        self._stack.callback(zis.stop)
         self.zis_hosts.append(zis)
         return zis
 
