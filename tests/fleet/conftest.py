@@ -16,7 +16,7 @@ from conversion.bench.fleet_peers import Peers
 from conversion.bench.fleet_workers import Worker, start_worker
 
 
-def test_database_url() -> str:
+def run_database_url() -> str:
     """This run's test database, on the server DATABASE_URL names."""
     from django.db import connection
 
@@ -38,7 +38,7 @@ def workers(transactional_db, tmp_path):
     """`workers(name, concurrency=1, **env)` starts a worker; every one started is stopped at the end."""
     started: list[Worker] = []
     base_env = {
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": run_database_url(),
         # Quick turns for tests: a job without a ZIS slot comes back within about a second.
         "ZIS_SLOT_RETRY_SECONDS": "0.5",
     }

@@ -16,7 +16,7 @@ from conversion.bench.fleet_workers import REPO, make_live
 from conversion.models import Job, JobKind, JobState
 from conversion.services import zis_slots
 from sifclient.powerschool import DistrictSpec
-from tests.fleet.conftest import test_database_url
+from tests.fleet.conftest import run_database_url
 
 HOLDER = """
 import os, sys, time, django
@@ -65,7 +65,7 @@ def test_a_slot_whose_holder_is_killed_is_free_at_once():
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, host],
         cwd=REPO,
-        env={**os.environ, "DATABASE_URL": test_database_url()},
+        env={**os.environ, "DATABASE_URL": run_database_url()},
         stdout=subprocess.PIPE,
         text=True,
     )
