@@ -84,6 +84,11 @@ def _shift_previous_nights() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        # Keys are unique row by row during an UPDATE: move them out of the way first, then to their new dates.
+        cursor.execute(
+            "UPDATE conversion_job SET idempotency_key = idempotency_key || ':moving' "
+            "WHERE kind = 'sync' AND params ? 'business_date'"
+        )
         cursor.execute(
             "UPDATE conversion_job SET params = jsonb_set(params, '{business_date}', "
             "to_jsonb(((params->>'business_date')::date - 1)::text)), "
