@@ -19,7 +19,9 @@ The slot is held for the job's whole run, the Canvas part of a sync included: th
 split here. It is taken in `SlotTask.__call__`, the base class of every task of the app (conversion/celery.py),
 before `jobs.run_job` claims the row, so the tasks themselves do not change.
 
-SQLite (the embedded default, one worker) has no advisory locks: there every job runs without a limit.
+SQLite (the embedded default, one worker) has no advisory locks: there every job runs without a limit. Behind a
+connection pooler in transaction mode (PgBouncer) a session lock would not stay with its session: the slot
+connections must then go to PostgreSQL directly (or through a session-mode pool).
 """
 
 from __future__ import annotations
@@ -157,11 +159,12 @@ def host_for_job(job_id: int) -> str | None:
     return zis_host(row) if row else None
 
 
-def retry_countdown() -> float:
-    """Seconds before a job without a slot is offered again: ZIS_SLOT_RETRY_SECONDS, ±50% so that the waiting jobs
-    of one host do not all come back in the same instant."""
+def retry_countdown(retries: int = 0) -> float:
+    """Seconds before a job without a slot is offered again: ZIS_SLOT_RETRY_SECONDS, growing with the retries
+    already made up to four times that (a host with a long queue is asked less often: each retry costs a worker a
+    few milliseconds), ±50% so that the waiting jobs of one host do not all come back in the same instant."""
     base = float(getattr(settings, "ZIS_SLOT_RETRY_SECONDS", DEFAULT_RETRY_SECONDS))
-    return base * random.uniform(0.5, 1.5)
+    return base * min(1 + retries / 4, 4) * random.uniform(0.5, 1.5)
 
 
 def _say_waiting(job_id: int, limit: int) -> None:
@@ -193,6 +196,6 @@ class SlotTask(Task):
         if slot is None:
             _say_waiting(int(job_id), limit)
             log.info("job %s: all %s slots of ZIS %s are taken; offered again later", job_id, limit, host)
-            raise self.retry(countdown=retry_countdown())
+            raise self.retry(countdown=retry_countdown(self.request.retries or 0))
         with slot:
             return super().__call__(*args, **kwargs)

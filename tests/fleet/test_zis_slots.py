@@ -109,3 +109,11 @@ def test_a_job_without_a_slot_waits_in_the_broker_and_runs_when_one_is_free(peer
         time.sleep(0.2)
     assert Job.objects.get(pk=job.pk).state == JobState.SUCCEEDED, Job.objects.get(pk=job.pk).error
     assert zis.requests > 0
+
+
+def test_a_host_with_a_long_queue_is_asked_less_often(settings):
+    settings.ZIS_SLOT_RETRY_SECONDS = 10
+    first = [zis_slots.retry_countdown(0) for _ in range(200)]
+    later = [zis_slots.retry_countdown(40) for _ in range(200)]
+    assert 5 <= min(first) and max(first) <= 15
+    assert 20 <= min(later) and max(later) <= 60
