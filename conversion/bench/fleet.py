@@ -95,9 +95,12 @@ def _shift_previous_nights() -> None:
             "idempotency_key = 'sync:' || conversion_id || ':' || ((params->>'business_date')::date - 1)::text "
             "WHERE kind = 'sync' AND params ? 'business_date'"
         )
-        cursor.execute(
-            "UPDATE conversion_syncrun SET business_date = business_date - 1 WHERE business_date IS NOT NULL"
-        )
+        # (conversion, business_date) is unique too: through dates no night has, then to the day before.
+        for days in (-10_000, 9_999):
+            cursor.execute(
+                "UPDATE conversion_syncrun SET business_date = business_date + %s WHERE business_date IS NOT NULL",
+                [days],
+            )
 
 
 NETNS_HUB = "10.77.0.1"  # scripts/netns-fleet: the host's address every namespace reaches over its own link
