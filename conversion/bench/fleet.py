@@ -382,7 +382,9 @@ def report(result: dict) -> tuple[list[tuple[str, str]], list[str]]:
         f"[{SMALLEST}, {LARGEST:,}]. This fleet: median {real['median']:,.0f}, mean {real['mean']:,.0f}, largest "
         f"{real['max']:,}, {real['total']:,} students in all, run scaled down {result['scale']:g}x (at least 5 "
         f"students each: median {scaled['median']:,.0f}, largest {scaled['max']:,}, {scaled['total']:,} in all) "
-        "to keep the bench's run time near ten minutes on this 2-core machine.",
+        "to keep the bench's run time near ten minutes on this 2-core machine; a district's night has a fixed cost "
+        "(the 'a' below) that dominates at these sizes, so the fleet has fewer districts than the issue's 1,000 "
+        "by default (`--fleet-districts 1000` runs them, about five times as long).",
         "Each night after the first, every district's zone changes about 2% of its enrollments (DistrictSpec day "
         "steps: 3 new students with 4 enrollments each and 2 drops per step, at least one step), the size of a "
         "typical school night's adds, drops and schedule changes; the first night is every district's whole first "

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-dashboard", action="store_true")
         # The fleet night (conversion/bench/fleet.py).
         parser.add_argument("--skip-fleet", action="store_true")
-        parser.add_argument("--fleet-districts", type=int, default=250, help="Live districts in the fleet.")
+        parser.add_argument("--fleet-districts", type=int, default=200, help="Live districts in the fleet.")
         parser.add_argument("--fleet-scale", type=float, default=10.0, help="NCES district sizes divided by this.")
         parser.add_argument("--fleet-workers", default="1,2,4", help="Worker process counts, one night each.")
         parser.add_argument("--fleet-threads", type=int, default=8, help="Jobs one worker process runs at once.")
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--fleet-zis-hosts", type=int, default=10, help="Hosted ZIS servers (one slow).")
         parser.add_argument("--fleet-slow-delay", type=float, default=0.05, help="The slow ZIS's delay per answer.")
         parser.add_argument("--fleet-netns-hosts", type=int, default=2, help="Worker hosts as network namespaces.")
-        parser.add_argument("--fleet-netns-districts", type=int, default=100, help="Districts of the scale-out night.")
+        parser.add_argument("--fleet-netns-districts", type=int, default=50, help="Districts of the scale-out night.")
         parser.add_argument(
             "--cache-url",
             default="",
