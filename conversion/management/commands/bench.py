@@ -45,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--fleet-threads", type=int, default=8, help="Jobs one worker process runs at once.")
         parser.add_argument("--fleet-limit", type=int, default=2, help="Jobs at once per ZIS host.")
         parser.add_argument("--fleet-zis-hosts", type=int, default=10, help="Hosted ZIS servers (one slow).")
-        parser.add_argument("--fleet-slow-delay", type=float, default=0.05, help="The slow ZIS's delay per answer.")
+        parser.add_argument("--fleet-slow-delay", type=float, default=0.25, help="The slow ZIS's delay per answer.")
         parser.add_argument("--fleet-netns-hosts", type=int, default=2, help="Worker hosts as network namespaces.")
         parser.add_argument("--fleet-netns-districts", type=int, default=50, help="Districts of the scale-out night.")
         parser.add_argument(
