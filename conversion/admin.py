@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 
 from conversion import audit, crypto
@@ -64,7 +63,7 @@ class AuditedAdmin(ConsultantAdmin):
         changed = list(form.changed_data) + dropped
         if not changed:
             return
-        detail = {}
+        detail: dict[str, dict[str, str | bool]] = {}
         for name in changed:
             if name in SECRET_FIELDS or name not in {f.name for f in obj._meta.concrete_fields}:
                 detail[name] = {"changed": True}
@@ -109,10 +108,9 @@ class DistrictAdmin(AuditedAdmin):
         return obj, None
 
 
-class ConversionAdminForm(StepDateRange, forms.ModelForm):
-    class Meta:
-        model = Conversion
-        exclude = ["zis_password"]
+class ConversionAdminForm(StepDateRange):
+    """The dates' range check (StepDateRange). No Meta of its own: ModelAdmin.get_form builds it from the
+    ConversionAdmin's fields, `exclude` (the ZIS password) and read-only fields, one list to keep, not two."""
 
 
 @admin.register(Conversion)

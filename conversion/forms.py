@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook, SifVersion
@@ -10,6 +12,8 @@ from conversion.services import peers
 
 
 class ZisSettingsForm(forms.ModelForm):
+    instance: Conversion
+
     zis_url = forms.URLField(
         label="ZIS URL", required=False, assume_scheme="https", validators=[peers.PeerURLValidator("ZIS URL")]
     )
@@ -52,8 +56,9 @@ class ZisSettingsForm(forms.ModelForm):
         # Blank means "unchanged": the page never shows the stored password back.
         return self.cleaned_data["zis_password"] or self.instance.zis_password
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         url = cleaned.get("zis_url")
         if url is not None and peers.origin(url) != peers.origin(self.instance.zis_url) and self.instance.zis_url:
             # The stored password was given for the old host: it never follows the URL to another one.
@@ -76,11 +81,16 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-class StepDateRange:
-    """Pause and go-live dates within two years of the conversion's school year (models.check_step_date)."""
+class StepDateRange(forms.ModelForm):
+    """Pause and go-live dates within two years of the conversion's school year (models.check_step_date).
 
-    def clean(self):
-        cleaned = super().clean()
+    A ModelForm without a Meta (as ModelForm itself): the forms below name the model and the field."""
+
+    instance: Conversion
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         for name in ("pause_date", "go_live_date"):
             if name in self.fields and cleaned.get(name):
                 problem = check_step_date(cleaned[name], self.instance.school_year)
@@ -89,7 +99,7 @@ class StepDateRange:
         return cleaned
 
 
-class PauseDateForm(StepDateRange, forms.ModelForm):
+class PauseDateForm(StepDateRange):
     class Meta:
         model = Conversion
         fields = ["pause_date"]
@@ -97,7 +107,7 @@ class PauseDateForm(StepDateRange, forms.ModelForm):
         labels = {"pause_date": "Pause date"}
 
 
-class GoLiveDateForm(StepDateRange, forms.ModelForm):
+class GoLiveDateForm(StepDateRange):
     class Meta:
         model = Conversion
         fields = ["go_live_date"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 from django import forms
 
@@ -69,8 +70,9 @@ class CanvasForm(forms.Form):
         self.has_token = has_token
         self.current_url = current_url
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         url = data.get("canvas_url")
         # A token follows its Canvas: a new scheme, host or port asks for it again (as the ZIS password does).
         moved = bool(url and self.current_url and peers.origin(url) != peers.origin(self.current_url))

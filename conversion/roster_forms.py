@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from conversion.models import RosterPolicy
@@ -17,6 +19,8 @@ ROLE_LABELS = {
 
 
 class RosterPolicyForm(forms.ModelForm):
+    instance: RosterPolicy
+
     class Meta:
         model = RosterPolicy
         fields = [
@@ -48,7 +52,8 @@ class RosterPolicyForm(forms.ModelForm):
                 initial=current[role],
             )
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         self.instance.role_map = {role: data[f"role_{role}"] for role in TEACHER_ROLES if data.get(f"role_{role}")}
         return data

@@ -11,31 +11,39 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 
 
-def safe_cell(value) -> object:
+def safe_cell(value: object) -> object:
     if not isinstance(value, str) or not value.startswith(_TRIGGERS) or _NUMBER.match(value):
         return value
     return "'" + value
 
 
-def safe_row(row) -> list:
+def safe_row(row: Iterable[object]) -> list[object]:
     return [safe_cell(value) for value in row]
+
+
+class Writable(Protocol):
+    """Where csv.writer writes: a file, a StringIO, or a streaming response's echo."""
+
+    def write(self, text: str, /) -> object: ...
 
 
 class SafeWriter:
     """csv.writer whose every cell goes through safe_cell."""
 
-    def __init__(self, stream, **kwargs):
+    def __init__(self, stream: Writable, **kwargs: Any) -> None:
         self._writer = csv.writer(stream, **kwargs)
 
-    def writerow(self, row):
+    def writerow(self, row: Iterable[object]) -> Any:
         return self._writer.writerow(safe_row(row))
 
-    def writerows(self, rows):
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
         for row in rows:
             self._writer.writerow(safe_row(row))
 

@@ -43,6 +43,10 @@ def main(task: str, args: dict) -> dict:
         from conversion.bench import district_checks
 
         return district_checks.csv_and_nightly(args["snapshot"])
+    if task == "csv_build":
+        from conversion.bench import district_checks
+
+        return district_checks.csv_build(args["snapshot"])
     if task == "mapping_users":
         from conversion.bench import district_checks
 

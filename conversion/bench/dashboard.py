@@ -93,6 +93,8 @@ def seed(districts: int = 1000, jobs_per_conversion: int = 5) -> dict:
         batch_size=2000,
     )
     job = Job.objects.filter(conversion=conversions[len(conversions) // 2], state=JobState.RUNNING).first()
+    if job is None:
+        raise RuntimeError("the seeded fleet has no running job to poll")
     c = job.conversion
     return {
         "districts": districts,
@@ -255,6 +257,8 @@ class Client:
 
     def __init__(self, base: str, conditional: bool = True):
         parts = urlsplit(base)
+        if not parts.hostname:
+            raise ValueError(f"{base!r} names no host")
         self.conditional = conditional  # False: never asks If-None-Match (a first load, every answer rendered)
         self.base, self.host, self.port = base, parts.hostname, parts.port
         self.cookies: dict[str, str] = {}
@@ -312,7 +316,10 @@ def signed_in_client(base: str, conditional: bool = True) -> Client:
     """A client that signed in through the login form, as a browser does (CSRF token and cookie)."""
     client = Client(base, conditional)
     _, _, page = client.get("/accounts/login/")
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
+    found = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if found is None:
+        raise RuntimeError("the login page carries no CSRF token")
+    token = found.group(1).decode()
     form = urlencode({"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token}).encode()
     status, _, _ = client.request(
         "POST",

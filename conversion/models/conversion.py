@@ -95,7 +95,8 @@ AGENT_CHECKLIST: tuple[tuple[str, str, str], ...] = (
     (
         "agent_method_http",
         "Protocol method is HTTP",
-        "SIF Agent Console / Agent Settings / Protocol. HTTP still reaches an https:// ZIS URL over HTTPS; HTTPS needs the platform's certificate in Java's trusted certificates.",
+        "SIF Agent Console / Agent Settings / Protocol. HTTP still reaches an https:// ZIS URL over HTTPS; "
+        "HTTPS needs the platform's certificate in Java's trusted certificates.",
     ),
     (
         "agent_school_year_checked",
@@ -105,7 +106,8 @@ AGENT_CHECKLIST: tuple[tuple[str, str, str], ...] = (
     (
         "agent_smp_disabled",
         "State Messaging Plug-ins are off for the Canvas connection",
-        "SIF Agent Console / Agent Settings / Plugins. If SMP serves state reporting, disable it for the Canvas connection only.",
+        "SIF Agent Console / Agent Settings / Plugins. If SMP serves state reporting, disable it for the Canvas "
+        "connection only.",
     ),
     ("agent_zone_ready", 'Zone status shows "ready"', "SIF Agent Console / Zone Settings / Zone / General."),
     (

@@ -53,7 +53,7 @@ class CourseSummary:
         return sum(self.counts.values())
 
 
-class GradePassbackQuerySet(models.QuerySet):
+class GradePassbackQuerySet(models.QuerySet["GradePassbackItem"]):
     def by_course(self) -> list[CourseSummary]:
         """Counts per course (assignments and scores together) and a per-assignment breakdown."""
         courses: dict[int, CourseSummary] = {}
@@ -166,3 +166,8 @@ class GpbCategoryOverride(models.Model):
                 fields=["conversion", "canvas_course_id", "group_name"], name="one_gpb_category_override"
             )
         ]
+
+    def __str__(self) -> str:
+        return (
+            f"Course {self.canvas_course_id}: group \u201c{self.group_name}\u201d in \u201c{self.category_name}\u201d"
+        )

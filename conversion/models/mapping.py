@@ -12,7 +12,7 @@ class MatchStatus(models.TextChoices):
     CONFLICT = "conflict", "Conflicting"
 
 
-class MappingDiffQuerySet(models.QuerySet):
+class MappingDiffQuerySet(models.QuerySet["MappingDiff"]):
     def current(self, conversion) -> MappingDiff | None:
         """The newest diff, if it was computed from the newest complete snapshot (else it is stale)."""
         from conversion.models.snapshot import Snapshot
@@ -56,3 +56,6 @@ class MappingRow(models.Model):
     class Meta:
         ordering = ["kind", "status", "key"]
         indexes = [models.Index(fields=["diff", "kind", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}: {self.get_status_display()}"

@@ -56,6 +56,9 @@ class RosterPolicy(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"Roster policy of {self.district}"
+
     def clean(self) -> None:
         unknown = r.pattern_fields(self.course_id_pattern) - set(r.COURSE_ID_FIELDS)
         if unknown:

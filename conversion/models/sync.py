@@ -23,6 +23,9 @@ class Artifact(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind}, {self.rows} rows)"
+
 
 class SyncState(models.TextChoices):
     RUNNING = "running", "Running"

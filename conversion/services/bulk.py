@@ -44,8 +44,8 @@ def insert_rows(
     for row in rows:
         pending.append(model(**dict(zip(names, row, strict=False))))
         if len(pending) >= batch:
-            model.objects.bulk_create(pending, ignore_conflicts=ignore_conflicts)
+            model._default_manager.bulk_create(pending, ignore_conflicts=ignore_conflicts)
             count += len(pending)
             pending = []
-    model.objects.bulk_create(pending, ignore_conflicts=ignore_conflicts)
+    model._default_manager.bulk_create(pending, ignore_conflicts=ignore_conflicts)
     return count + len(pending)

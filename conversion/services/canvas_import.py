@@ -32,9 +32,10 @@ import io
 import re
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.utils import timezone
@@ -44,7 +45,17 @@ from canvas.errors import CanvasError, CanvasServerError
 from canvas.models import SisImport
 from conversion.jobs import JobCancelled, JobFailed, Progress
 
-SetState = Callable[[dict], None]
+SetState = Callable[[dict[str, Any]], None]
+
+
+class ImportOptions(TypedDict, total=False):
+    """The options of CanvasClient.create_sis_import the product's jobs send (none: a plain import)."""
+
+    diffing_data_set_identifier: str
+    diffing_drop_status: str
+    change_threshold: int
+
+
 UPLOAD_ATTEMPTS = 3
 # Canvas's clock and ours may differ; an import created this long before our upload may still be ours.
 CLOCK_SLACK = dt.timedelta(minutes=5)
@@ -100,7 +111,7 @@ class Expected:
     """What Canvas will show of this job's import: the options it was created with, and who created it."""
 
     token: str
-    options: dict
+    options: Mapping[str, object]
     user_id: int | None = None
 
     def listed_files(self, sis_import: SisImport) -> list[str] | None:
@@ -193,17 +204,17 @@ def submit_once(
     account: str,
     content: bytes,
     *,
-    state: dict,
+    state: Mapping[str, Any],
     save: SetState,
     token: str,
     sleep: Callable[[float], None] = time.sleep,
-    **params,
+    **params: Unpack[ImportOptions],
 ) -> int:
     """The id of this job's import, uploading `content` (a zip) only if Canvas does not have it yet."""
     if state.get("import_id"):
         return int(state["import_id"])
     content = name_entries(content, token)
-    options = {k: v for k, v in params.items() if v is not None}
+    options: dict[str, object] = {k: v for k, v in params.items() if v is not None}
     known: list[Expected] = []
 
     def expected() -> Expected:  # asked for only when recognition is needed: one request more, then kept

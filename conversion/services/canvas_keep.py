@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # The file kinds whose integration_id the product sends back from Canvas, and each one's SIS id column.
 KEPT_KINDS = {"accounts": "account_id", "courses": "course_id", "sections": "section_id"}
 COLUMN = "integration_id"
+# The rows of those kinds (each has an integration_id column).
+KeptRow = AccountRow | CourseRow | SectionRow
 
 
 @dataclass
@@ -59,22 +61,22 @@ class Kept:
     # The SIS ids whose rows got a value from Canvas, by file kind (what `fingerprint` takes out again).
     filled: dict[str, set[str]] = field(default_factory=lambda: {kind: set() for kind in KEPT_KINDS})
 
-    def _value(self, row: SisRow) -> tuple[str, str, str | None] | None:
+    def _value(self, row: KeptRow) -> tuple[str, str, str | None]:
         if isinstance(row, AccountRow):
             return "accounts", row.account_id, self.accounts.get(row.account_id)
         if isinstance(row, CourseRow):
             return "courses", row.course_id, self.courses.get(row.course_id)
-        if isinstance(row, SectionRow):
-            return "sections", row.section_id, self.sections.get(row.section_id)
-        return None
+        return "sections", row.section_id, self.sections.get(row.section_id)
 
     def _rows(self, rows: Iterable[SisRow]) -> Iterator[SisRow]:
         for row in rows:
-            found = self._value(row)
-            if found is None or not found[2] or row.integration_id:
+            if not isinstance(row, KeptRow) or row.integration_id:
                 yield row  # the product's own value, if it ever has one, wins
                 continue
-            kind, sis_id, value = found
+            kind, sis_id, value = self._value(row)
+            if not value:
+                yield row
+                continue
             self.filled[kind].add(sis_id)
             yield dataclasses.replace(row, integration_id=value)
 
@@ -93,7 +95,7 @@ class Kept:
                 digest.update(f"\0{name}\0".encode())
                 with archive.open(name) as entry:
                     first = entry.readline()
-                    header = next(csv.reader([first.decode("utf-8")]), None)
+                    header = next(csv.reader([first.decode("utf-8")]), [])
                     kind = detect_kind(header) if header else None
                     if kind not in KEPT_KINDS or COLUMN not in header or not self.filled[kind]:
                         digest.update(first)

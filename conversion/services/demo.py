@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -25,6 +26,18 @@ class DemoSettings:
     zone_id: str = "DEMO_USD"
 
 
+class DemoLogin(TypedDict):
+    district: str
+    admin: str
+
+
+class DemoSeed(TypedDict):
+    """Who can sign in to the demo (the password is DEMO_PASSWORD)."""
+
+    consultant: str
+    districts: list[DemoLogin]
+
+
 def current_school_year(today: dt.date | None = None) -> int:
     """SIF's SchoolYear: the calendar year the school year ends in (July starts a new one)."""
     today = today or timezone.localdate()
@@ -32,7 +45,7 @@ def current_school_year(today: dt.date | None = None) -> int:
 
 
 @transaction.atomic
-def seed_demo(settings: DemoSettings | None = None) -> dict:
+def seed_demo(settings: DemoSettings | None = None) -> DemoSeed:
     settings = settings or DemoSettings()
     users = get_user_model().objects
     consultant, created = users.get_or_create(
@@ -45,7 +58,7 @@ def seed_demo(settings: DemoSettings | None = None) -> dict:
         consultant.is_superuser = False
         consultant.save(update_fields=["is_superuser"])
     year = current_school_year()
-    result = {"consultant": consultant.username, "districts": []}
+    result: DemoSeed = {"consultant": consultant.username, "districts": []}
     for name, slug, ps_url, zone in [
         ("Demo Unified School District", "demo-usd", "https://demousd.powerschool.com", settings.zone_id),
         ("Lakeside Public Schools", "lakeside", "https://ps.lakeside.k12.example.org", "LAKESIDE"),

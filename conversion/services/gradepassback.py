@@ -21,13 +21,19 @@ It never looks at the roster sync's pause: grade passback keeps working while st
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Generic, TypeVar
 
 from django.utils import timezone
 
+from canvas.client import CanvasClient
+from canvas.models import Assignment as CanvasAssignment
+from canvas.models import Course as CanvasCourse
+from canvas.models import Submission
 from conversion.jobs import JobFailed, Progress
 from conversion.models import (
     Confirmation,
@@ -46,6 +52,7 @@ from conversion.services.roster import Person, Roster, Section
 from conversion.services.sifdata import data_of
 from conversion.services.zis import agent_for, register, zis_failures
 from sifclient import SifError, ZoneAsleepError
+from sifclient.agent import Agent
 from sifclient.messages import Provision
 from sifclient.query import Condition, Query
 from sifclient.records import GradingAssignment, GradingAssignmentScore
@@ -130,7 +137,7 @@ def assignment_ref_id(canvas_url: str, assignment_id: int) -> str:
     return uuid.uuid5(REFID_NAMESPACE, f"{canvas_url.rstrip('/')}/assignments/{assignment_id}").hex.upper()
 
 
-def _digest(record) -> str:
+def _digest(record: GradingAssignment | GradingAssignmentScore) -> str:
     return hashlib.sha256(record.to_bytes()).hexdigest()
 
 
@@ -186,27 +193,38 @@ class GpbRoster:
 # ---- preparing records ---------------------------------------------------------------------------
 
 
+GradingRecord = TypeVar("GradingRecord", GradingAssignment, GradingAssignmentScore)
+
+
 @dataclass
-class Prepared:
-    record: GradingAssignment | GradingAssignmentScore | None
-    refusal: str = ""
+class Prepared(Generic[GradingRecord]):
+    """A record ready to send, with a note for the ledger (how a value was sent)."""
+
+    record: GradingRecord
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a record cannot be sent, in words for the teacher's report."""
+
+    reason: str
+
+
 def prepare_assignment(
-    assignment,
+    assignment: CanvasAssignment,
     section: Section | None,
     roster: GpbRoster,
     ref_id: str,
     name_limit: int,
     duplicate_name: bool,
-    tz,
+    tz: dt.tzinfo,
     *,
     group: str = "",
     overrides: dict[str, str] | None = None,
-) -> Prepared:
+) -> Prepared[GradingAssignment] | Refusal:
     if section is None:
-        return Prepared(None, "The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
+        return Refusal("The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
     problems = []
     if assignment.due_at is None:
         problems.append("It has no due date; PowerSchool needs one: set a due date in Canvas.")
@@ -225,38 +243,46 @@ def prepare_assignment(
             f"Points possible ({points}) must be a whole number (SIF PointsPossible is unsignedInt): "
             "change the points possible in Canvas."
         )
-    if section.term is None:
+    term = section.term
+    if term is None:
         problems.append("The section's term is not in the latest pull.")
     category, why = roster.category_for(section, group, overrides or {})
     if category is None:
         problems.append(why)
-    if problems:
-        return Prepared(None, " ".join(problems))
+    due = assignment.due_at
+    if problems or term is None or points is None or due is None:
+        return Refusal(" ".join(problems))
     return Prepared(
         GradingAssignment(
             ref_id=ref_id,
             section_ref_id=section.ref_id,
-            term_ref_id=section.term.ref_id,
+            term_ref_id=term.ref_id,
             school_ref_id=section.school.ref_id,
             category_ref_id=category,
             description=assignment.name,
             points_possible=int(points),
-            due_date=_local_date(assignment.due_at, tz),
+            due_date=_local_date(due, tz),
         )
     )
 
 
-def _local_date(moment, tz):
+def _local_date(moment: dt.datetime, tz: dt.tzinfo) -> dt.date:
     # A due date is the district's calendar day: 23:59 in Denver is already tomorrow in UTC.
     return moment.astimezone(tz).date() if moment.tzinfo else moment.date()
 
 
-def prepare_score(submission, assignment, student: Person | None, section: Section, ref_id: str) -> Prepared:
+def prepare_score(
+    submission: Submission, assignment: CanvasAssignment, student: Person | None, section: Section | None, ref_id: str
+) -> Prepared[GradingAssignmentScore] | Refusal:
+    if section is None:  # (its assignment was refused for it already: prepare_assignment)
+        return Refusal("The course is not a PowerSchool section of the latest pull (no sec_<id> SIS id).")
     if student is None:
-        return Prepared(None, "The student is not in the latest pull (neither PowerSchool ID nor DCID matches).")
+        return Refusal("The student is not in the latest pull (neither PowerSchool ID nor DCID matches).")
     score = submission.score
+    if score is None:  # (an ungraded submission is not passed back: pass_back_course)
+        return Refusal("Not graded in Canvas.")
     if score < 0:
-        return Prepared(None, f"Negative score ({score}); SIF scores are unsigned.")
+        return Refusal(f"Negative score ({score}); SIF scores are unsigned.")
     record = GradingAssignmentScore(
         student_ref_id=student.ref_id,
         section_ref_id=section.ref_id,
@@ -270,7 +296,7 @@ def prepare_score(submission, assignment, student: Person | None, section: Secti
         record.score_points = int(score)
         record.score_percent = percent
     elif percent is None:
-        return Prepared(None, f"Fractional score {score} on an assignment without points possible cannot be sent.")
+        return Refusal(f"Fractional score {score} on an assignment without points possible cannot be sent.")
     else:
         # ScorePoints is xs:unsignedInt: a fractional score goes as its percentage instead.
         record.score_percent = percent
@@ -302,7 +328,7 @@ class RunCounts:
 class Ledger:
     """The GradePassbackItem rows of one conversion, and sending through one agent."""
 
-    def __init__(self, conversion: Conversion, job: Job, agent, *, can_delete: bool = True):
+    def __init__(self, conversion: Conversion, job: Job, agent: Agent, *, can_delete: bool = True):
         self.can_delete = can_delete
         self.conversion = conversion
         self.job = job
@@ -310,7 +336,13 @@ class Ledger:
         self.counts = RunCounts()
 
     def item(
-        self, *, course, assignment, user_id: int | None, student_sis_id: str = "", group: str = ""
+        self,
+        *,
+        course: CanvasCourse,
+        assignment: CanvasAssignment,
+        user_id: int | None,
+        student_sis_id: str = "",
+        group: str = "",
     ) -> GradePassbackItem:
         item, _ = GradePassbackItem.objects.get_or_create(
             conversion=self.conversion,
@@ -338,7 +370,9 @@ class Ledger:
         item.save()
         self.counts.refused += 1
 
-    def deliver(self, item: GradePassbackItem, prepared: Prepared) -> bool:
+    def deliver(
+        self, item: GradePassbackItem, prepared: Prepared[GradingAssignment] | Prepared[GradingAssignmentScore]
+    ) -> bool:
         """Send unless the ZIS already accepted this very record; True when it is (now or before) accepted."""
         record = prepared.record
         digest = _digest(record)
@@ -361,21 +395,20 @@ class Ledger:
             item.reason = ASLEEP_REASON
             item.save()
             raise
-        item.msg_id = result.msg_id
-        if result.accepted:
+        item.msg_id, error = result.msg_id, result.error
+        if error is None:
             item.status, item.accepted_digest = GpbStatus.ACCEPTED, digest
             item.sent_xml = record.to_bytes().decode()
             item.confirmation, item.confirmation_note = Confirmation.NONE, ""
             self.counts.accepted += 1
         else:
-            error = result.error
             item.status = GpbStatus.REFUSED
             item.reason = f"The ZIS refused it: {error.description}" + (
                 f" ({error.extended_description})" if error.extended_description else ""
             )
             self.counts.refused += 1
         item.save()
-        return result.accepted
+        return error is None
 
     def remove(self, item: GradePassbackItem, why: str) -> bool:
         """Send a Delete for what the ZIS accepted before (the record last sent names it); True when taken."""
@@ -394,7 +427,7 @@ class Ledger:
         )
         result = self.agent.send_event(record.OBJECT_NAME, "Delete", [record])[0]
         item.job, item.msg_id, item.action = self.job, result.msg_id, "Delete"
-        if not result.accepted:
+        if result.error is not None:
             item.reason = f"{why} The Delete was refused by the ZIS: {result.error.description}; it is tried again."
             item.save()
             return False
@@ -405,7 +438,7 @@ class Ledger:
         return True
 
 
-def gone_reason(assignment) -> str:
+def gone_reason(assignment: CanvasAssignment | None) -> str:
     if assignment is None:
         return "Deleted in Canvas: removed from PowerSchool."
     if not assignment.published:
@@ -413,7 +446,7 @@ def gone_reason(assignment) -> str:
     return "No longer marked post to SIS in Canvas: removed from PowerSchool."
 
 
-def remove_gone(ledger: Ledger, course, live_ids: set[int], listed: dict) -> None:
+def remove_gone(ledger: Ledger, course: CanvasCourse, live_ids: set[int], listed: dict[int, CanvasAssignment]) -> None:
     """Delete from PowerSchool the assignments (and their scores) the ZIS took that Canvas no longer passes back.
     Scores go first, then the assignment; an item already removed is not sent again."""
     held = (
@@ -446,7 +479,7 @@ def remove_gone(ledger: Ledger, course, live_ids: set[int], listed: dict) -> Non
 # ---- reading back what PowerSchool holds ----------------------------------------------------------
 
 
-def read_back(agent, object_name: str, section_ref_id: str) -> list | None:
+def read_back(agent: Agent, object_name: str, section_ref_id: str) -> list | None:
     """The section's objects as the zone answers a SIF_Request for them; None when the zone cannot answer
     (no provider for the object, no permission, or an error in the response)."""
     try:
@@ -476,14 +509,14 @@ def read_back(agent, object_name: str, section_ref_id: str) -> list | None:
     return None if failed or not done else records
 
 
-def confirm_course(ledger: Ledger, course, section: Section | None) -> dict[str, int]:
+def confirm_course(ledger: Ledger, course: CanvasCourse, section: Section | None) -> dict[str, int]:
     """Mark each accepted item of the course confirmed, different or unconfirmed from what the zone holds."""
     items = list(
         GradePassbackItem.objects.filter(
             conversion=ledger.conversion, canvas_course_id=course.id, status=GpbStatus.ACCEPTED
         )
     )
-    counts = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
+    counts: dict[str, int] = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
     if not items:
         return counts
     held_assignments = read_back(ledger.agent, "GradingAssignment", section.ref_id) if section else None
@@ -563,11 +596,11 @@ class PluginCheck:
 NEEDED_RIGHTS = ("provide", "publish_add", "publish_change", "publish_delete")
 
 
-def check_plugin(agent) -> PluginCheck:
+def check_plugin(agent: Agent) -> PluginCheck:
     """The plug-in as the zone shows it (SIF_ZoneStatus: SIF_Providers / SIF_Subscribers), and the rights the
     register ack's SIF_AgentACL gives us (when the zone sends one), not as a ticked box."""
     status = agent.zone_status()
-    subscribed = set()
+    subscribed: set[str] = set()
     for objects in status.subscribers.values():
         subscribed.update(objects)
     acl = getattr(agent, "acl", None)
@@ -595,7 +628,9 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
     roster = GpbRoster(conversion, snapshot)
     rules = rules_for(conversion.gradebook)
     district = conversion.district
-    confirmed = {c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)}
+    confirmed: dict[str, int] = {
+        c: 0 for c in (Confirmation.CONFIRMED, Confirmation.DIFFERENT, Confirmation.UNCONFIRMED)
+    }
     progress.update(current=0, message="Reading Canvas courses", force=True)
     with canvas_for(district) as canvas, zis_failures(conversion, progress), agent_for(conversion) as agent:
         courses = [
@@ -699,7 +734,9 @@ def course_overrides(conversion: Conversion, course_id: int) -> dict[str, str]:
     }
 
 
-def assigned_students(canvas, course, assignment, section_of_enrollment: dict[int, set[int]]) -> set[int]:
+def assigned_students(
+    canvas: CanvasClient, course: CanvasCourse, assignment: CanvasAssignment, section_of_enrollment: dict[int, set[int]]
+) -> set[int]:
     """Canvas user ids an "assign to" assignment is for: its students' overrides and its sections' students."""
     users: set[int] = set()
     for override in canvas.assignment_overrides(course.id, assignment.id):
@@ -710,7 +747,15 @@ def assigned_students(canvas, course, assignment, section_of_enrollment: dict[in
 
 
 def pass_back_course(
-    ledger: Ledger, canvas, course, roster: GpbRoster, *, since, rules: GradebookRules, canvas_url: str, tz
+    ledger: Ledger,
+    canvas: CanvasClient,
+    course: CanvasCourse,
+    roster: GpbRoster,
+    *,
+    since: dt.datetime | None,
+    rules: GradebookRules,
+    canvas_url: str,
+    tz: dt.tzinfo,
 ) -> Section | None:
     """Send the course's post-to-SIS assignments and scores, remove what Canvas no longer passes back; returns the
     course's PowerSchool section (None when it is not one)."""
@@ -721,6 +766,11 @@ def pass_back_course(
     if not assignments:
         return section
     groups = canvas.assignment_groups(course.id)
+
+    def group_of(assignment: CanvasAssignment) -> str:
+        group_id = assignment.assignment_group_id
+        return groups.get(group_id, "") if group_id is not None else ""
+
     overrides = course_overrides(ledger.conversion, course.id)
     names = [a.name for a in assignments]
     accepted: dict[int, str] = {}  # assignment id -> RefId, for the assignments the ZIS holds
@@ -732,9 +782,7 @@ def pass_back_course(
     only_for: dict[int, set[int]] = {}  # assignment id -> the students an "assign to" assignment is for
     for assignment in assignments:
         ref_id = assignment_ref_id(canvas_url, assignment.id)
-        item = ledger.item(
-            course=course, assignment=assignment, user_id=None, group=groups.get(assignment.assignment_group_id, "")
-        )
+        item = ledger.item(course=course, assignment=assignment, user_id=None, group=group_of(assignment))
         if assignment.only_visible_to_overrides and rules.partial == "refuse":
             ledger.refuse(
                 item,
@@ -750,11 +798,11 @@ def pass_back_course(
             rules.name_limit,
             names.count(assignment.name) > 1,
             tz,
-            group=groups.get(assignment.assignment_group_id, ""),
+            group=group_of(assignment),
             overrides=overrides,
         )
-        if prepared.record is None:
-            ledger.refuse(item, prepared.refusal)
+        if isinstance(prepared, Refusal):
+            ledger.refuse(item, prepared.reason)
         elif ledger.deliver(item, prepared):
             accepted[assignment.id] = ref_id
             if assignment.only_visible_to_overrides:
@@ -774,43 +822,41 @@ def pass_back_course(
     graded_since = None if pending or since is None else since
     by_id = {a.id: a for a in assignments}
     for submission in canvas.iter_submissions(course.id, graded_since=graded_since):
-        assignment = by_id.get(submission.assignment_id)
-        if assignment is None or (submission.score is None and not submission.excused):
+        graded = by_id.get(submission.assignment_id)
+        if graded is None or (submission.score is None and not submission.excused):
             continue  # not posted to SIS, or not graded: nothing to pass back
-        if assignment.id in only_for and submission.user_id not in only_for[assignment.id]:
+        if graded.id in only_for and submission.user_id not in only_for[graded.id]:
             continue  # not assigned to this student: PowerTeacher Pro holds no score for them
         sis_user_id = sis_ids.get(submission.user_id) or ""
         item = ledger.item(
             course=course,
-            assignment=assignment,
+            assignment=graded,
             user_id=submission.user_id,
             student_sis_id=sis_user_id,
-            group=groups.get(assignment.assignment_group_id, ""),
+            group=group_of(graded),
         )
-        if assignment.id not in accepted:
+        if graded.id not in accepted:
             ledger.refuse(item, "Its assignment was not accepted (see the assignment's reason).")
             continue
         if submission.excused:
             ledger.refuse(item, f"Excused in Canvas: {rules.exempt}.")
             continue
-        prepared = prepare_score(
-            submission, assignment, roster.students.get(sis_user_id), section, accepted[assignment.id]
-        )
-        if prepared.record is None:
-            ledger.refuse(item, prepared.refusal)
+        score = prepare_score(submission, graded, roster.students.get(sis_user_id), section, accepted[graded.id])
+        if isinstance(score, Refusal):
+            ledger.refuse(item, score.reason)
             continue
         if submission.missing or submission.late:
             flag = "missing" if submission.missing else "late"
-            prepared.note = " ".join(filter(None, [prepared.note, f"Marked {flag} in Canvas: {rules.missing_late}."]))
+            score.note = " ".join(filter(None, [score.note, f"Marked {flag} in Canvas: {rules.missing_late}."]))
         if not rules.letter_grades:
-            prepared.record.score_letter = None
-        ledger.deliver(item, prepared)
+            score.record.score_letter = None
+        ledger.deliver(item, score)
     return section
 
 
 # ---- the per-course report a district admin hands to a teacher ------------------------------------
 
-IN_POWERSCHOOL = {
+IN_POWERSCHOOL: dict[str, str] = {
     GpbStatus.ACCEPTED: "In PowerSchool",
     GpbStatus.REFUSED: "Not in PowerSchool",
     GpbStatus.SENT: "Sent, no answer yet",

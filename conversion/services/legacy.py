@@ -35,7 +35,7 @@ class GeneratorSource:
             data = record_data(record)
             extended = data.get("extended_elements") or {}
             yield (
-                record.ref_id,
+                str(data.get("ref_id") or ""),  # (SifRecord, the base, names no RefId: each object has its own)
                 str(data.get("local_id") or ""),
                 str(extended.get("DCID") or ""),
                 data.get("school_year"),

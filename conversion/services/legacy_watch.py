@@ -44,11 +44,11 @@ def pause_moment(conversion: Conversion) -> dt.datetime | None:
 
 def our_imports(conversion: Conversion) -> tuple[set[int], set[str]]:
     """The import ids this product made for the conversion, and the upload names its jobs used."""
-    ids = set(
-        SyncRun.objects.filter(conversion=conversion, canvas_import_id__isnull=False).values_list(
-            "canvas_import_id", flat=True
-        )
-    )
+    ids = {
+        import_id
+        for import_id in SyncRun.objects.filter(conversion=conversion).values_list("canvas_import_id", flat=True)
+        if import_id is not None
+    }
     # A sync keeps its upload's name on its SyncRun (services/sync.py), the other jobs in their detail.
     names = set(
         SyncRun.objects.filter(conversion=conversion).exclude(upload_name="").values_list("upload_name", flat=True)

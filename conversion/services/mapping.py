@@ -102,6 +102,9 @@ def diff_term_dates(
 
 
 LEGACY_KINDS = {"legacy_term": "term", "legacy_course": "course", "legacy_section": "section"}
+# A section the legacy integration put in another section's course (several sections in one Canvas course, by
+# sections.csv or cross-listed with xlists.csv): the sync keeps it there (Roster course_groups).
+LEGACY_GROUP = "legacy_group"
 
 
 def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[DiffRow]:
@@ -110,7 +113,10 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
     section; its course and its course's term are that section's course and term. Each old id that differs from
     the one the sync writes becomes a row the remap renames with change_sis_id (types term, course and section:
     lib/sis/csv/change_sis_id_importer.rb). A legacy course holding several sections (cross-listed) becomes the
-    course of its first section; ids already used in Canvas are never claimed twice."""
+    course of its first section, and each other section gets a `legacy_group` row: the sync keeps it in that course
+    rather than making it one of its own (which would move it out: section_importer.rb#add_section moves a section
+    to the course its row names, and uncrosslists a cross-listed one first). Ids already used in Canvas are never
+    claimed twice."""
     import re
 
     by_local = {s.local_id: s for s in roster.sections.values()}
@@ -121,8 +127,9 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
         "term": {c.sis_term_id for c in courses},
     }
     renames: dict[str, dict[str, tuple[str, str]]] = {"term": {}, "course": {}, "section": {}}
+    grouped: dict[str, tuple[str, str, str]] = {}  # section id -> (the course it stays in, legacy course id, name)
 
-    def claim(kind, old, new, name):
+    def claim(kind: str, old: str | None, new: str, name: str) -> None:
         if not old or old == new or old in renames[kind] or new in taken[kind]:
             return
         if any(target == new for target, _ in renames[kind].values()):
@@ -132,9 +139,9 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
     for course in courses:
         matched = []
         for old in course.sis_section_ids:
-            found = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
-            if len(found) == 1:
-                section = found.pop()
+            candidates = {by_local[t] for t in re.findall(r"\d+", old) if t in by_local}
+            if len(candidates) == 1:
+                section = candidates.pop()
                 matched.append(section)
                 claim("section", old, section.section_id, section.name)
         if matched:
@@ -142,9 +149,25 @@ def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> 
             claim("course", course.sis_course_id, first.course_id, first.name)
             if first.term:
                 claim("term", course.sis_term_id, first.term.term_id, first.term.name)
+            for other in matched[1:]:
+                if other.course_id != first.course_id:
+                    grouped[other.section_id] = (first.course_id, course.sis_course_id, other.name)
     rows = []
-    for kind, found in renames.items():
-        for old, (new, name) in sorted(found.items()):
+    for section_id, (course_id, old, name) in sorted(grouped.items()):
+        rows.append(
+            DiffRow(
+                kind=LEGACY_GROUP,
+                status=M.MATCHED,
+                key=section_id,
+                name=name,
+                sif_value=course_id,
+                canvas_value=old,
+                reason=f"the legacy integration put section {section_id} in course {old}: the sync keeps it in "
+                f"{course_id}",
+            )
+        )
+    for kind, by_old in renames.items():
+        for old, (new, name) in sorted(by_old.items()):
             rows.append(
                 DiffRow(
                     kind=f"legacy_{kind}",
@@ -175,7 +198,7 @@ def _norm(text: str) -> str:
 def names_match(person: Person, user: CanvasUser) -> bool:
     wanted = _norm(person.name)
     sortable = _norm(f"{person.last_name}, {person.first_name}")
-    return wanted == _norm(user.name) or (user.sortable_name and sortable == _norm(user.sortable_name))
+    return wanted == _norm(user.name) or bool(user.sortable_name and sortable == _norm(user.sortable_name))
 
 
 def diff_users(
@@ -199,7 +222,7 @@ def diff_users(
     rows: list[DiffRow] = []
     used_canvas: set[str] = set()
 
-    def row(status, p: Person, reason, canvas_value="", blocking=False):
+    def row(status: M, p: Person, reason: str, canvas_value: str = "", blocking: bool = False) -> None:
         if p.email_choice.several:  # the district sees which address (and login) Canvas gets, and what is left
             reason = f"{reason}; {p.email_choice.describe()}"
         rows.append(DiffRow("user", status, p.local_id, p.name, p.kind, canvas_value, p.dcid, reason[:300], blocking))
@@ -336,6 +359,17 @@ def diff_courses(
             )
         )
     return rows
+
+
+def legacy_course_groups(conversion) -> dict[str, str]:
+    """Section SIS id -> the Canvas course the legacy integration kept it in (its course's new id), from the mapping
+    diff the district approved (the one the remap carried out)."""
+    from conversion.services.remap import approved_diff
+
+    diff = approved_diff(conversion)
+    if diff is None:
+        return {}
+    return dict(diff.rows.filter(kind=LEGACY_GROUP, status=M.MATCHED).values_list("key", "sif_value"))
 
 
 def diff_enrollments(roster: Roster, canvas_enrollments: set[tuple[str, str, str]]) -> tuple[list[DiffRow], int]:

@@ -303,23 +303,23 @@ def audit_saved(sender, instance: AuditEvent, created: bool, **kwargs) -> None:
         return
     from conversion import workflow  # workflow imports this module
 
-    conversions = (
-        [instance.conversion]
-        if instance.conversion_id
-        else list(instance.district.conversions.exclude(state=ConversionState.LIVE))
-    )
+    conversions = Conversion.objects.select_related("district").order_by("pk")
+    if instance.conversion_id is not None:
+        conversions = conversions.filter(pk=instance.conversion_id)
+    else:
+        conversions = conversions.filter(district_id=instance.district_id).exclude(state=ConversionState.LIVE)
     for conversion in conversions:
-        conversion = Conversion.objects.select_related("district").get(pk=conversion.pk)
         for transition in workflow.waiting_on_district(conversion):
             if not _admins_can_act(conversion, transition):
                 continue
             since = conversion.state_changed_at if transition.field == "state" else None
+            began = since.isoformat() if since else getattr(conversion, transition.field)
             notify(
                 conversion,
                 NotificationKind.WAITING,
                 f"{_label(conversion)} waits for you: {transition.label}.",
                 district_admins(conversion),
-                key=f"waiting:{conversion.pk}:{transition.name}:{since.isoformat() if since else getattr(conversion, transition.field)}",
+                key=f"waiting:{conversion.pk}:{transition.name}:{began}",
             )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.text import slugify
 
 from canvas.client import CanvasClient
@@ -85,6 +85,12 @@ def create_district(*, user, name: str, powerschool_url: str, time_zone: str, sc
     return conversion
 
 
+def _field_label(name: str) -> str:
+    """The district field's label, for the audit summary (a relation, which has none, by its name)."""
+    found = District._meta.get_field(name)
+    return str(found.verbose_name) if isinstance(found, models.Field) else name
+
+
 def _save_changes(district: District, before: District, values: dict) -> list[str]:
     """Set and save the fields whose value differs from `before` (the row as locked); returns their names."""
     changed = [name for name, value in values.items() if getattr(before, name) != value]
@@ -113,7 +119,7 @@ def update_district(district: District, *, user, **values) -> list[str]:
         conversion=None,
         user=user,
         action="edit:district",
-        summary="Changed " + ", ".join(str(District._meta.get_field(n).verbose_name) for n in changed),
+        summary="Changed " + ", ".join(_field_label(n) for n in changed),
         detail={n: {"from": str(getattr(before, n)), "to": str(values[n])} for n in changed},
     )
     return changed
@@ -160,7 +166,7 @@ def save_canvas(district: District, *, user, canvas_url: str, account_id: str, t
         n: ({"changed": True} if n == "canvas_token" else {"from": getattr(before, n), "to": values[n]})
         for n in changed
     }
-    labels = ", ".join(str(District._meta.get_field(n).verbose_name) for n in changed)
+    labels = ", ".join(_field_label(n) for n in changed)
     summary = f"Changed {labels}"
     if "canvas_token" in changed and before.canvas_token:
         summary = summary.replace("Canvas API token", "Canvas API token (replaced)")

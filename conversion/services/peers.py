@@ -60,7 +60,7 @@ def _own_ports() -> set[int]:
     ports = set(REFUSED_PORTS)
     db_port = settings.DATABASES["default"].get("PORT")
     if db_port:
-        ports.add(int(db_port))
+        ports.add(int(str(db_port)))
     broker = urlsplit(getattr(settings, "CELERY_BROKER_URL", "") or "")
     try:
         if broker.port:
@@ -116,7 +116,8 @@ def resolve_host(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise PeerRefused(f"The host name {host} could not be found (DNS).") from None
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    # sockaddr[0] is the address as text for IPv4 and IPv6 alike (an IPv6 one may carry "%scope").
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 @deconstructible

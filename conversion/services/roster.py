@@ -52,7 +52,7 @@ _ASSIGNMENT_WORDS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     kind: str  # "student" | "teacher"
     ref_id: str
@@ -72,7 +72,7 @@ class Person:
         return f"{self.first_name} {self.last_name}".strip()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class School:
     ref_id: str
     local_id: str
@@ -83,7 +83,7 @@ class School:
         return f"school_{self.local_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     ref_id: str
     term_id: str
@@ -93,7 +93,7 @@ class Term:
     code: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Section:
     ref_id: str
     local_id: str
@@ -117,7 +117,7 @@ class Section:
         return f"sec_{self.local_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Enrollment:
     section: Section
     person: Person
@@ -183,8 +183,12 @@ class Roster:
         expected_school_ids=(),
         policy: Policy | None = None,
         as_of: dt.date | None = None,
+        course_groups: dict[str, str] | None = None,
     ):
         self.source = SnapshotSource(source) if isinstance(source, Snapshot) else source
+        # Section SIS id -> the course it stays in, whatever the course policy says: the legacy integration's
+        # grouping the mapping check learned (mapping.legacy_course_groups).
+        self.course_groups = course_groups or {}
         self.year = school_year
         self.expected_school_ids = {str(s) for s in expected_school_ids or ()}
         self.policy = policy or Policy()
@@ -193,9 +197,10 @@ class Roster:
     @classmethod
     def for_snapshot(cls, snapshot: Snapshot, *, as_of: dt.date | None = None) -> Roster:
         from conversion.models import RosterPolicy
+        from conversion.services.mapping import legacy_course_groups
+        from conversion.workflow import local_today
 
         conversion = snapshot.conversion
-        from conversion.workflow import local_today
 
         return cls(
             snapshot,
@@ -203,6 +208,7 @@ class Roster:
             expected_school_ids=conversion.expected_school_ids,
             policy=RosterPolicy.for_district(conversion.district),
             as_of=as_of or local_today(conversion),
+            course_groups=legacy_course_groups(conversion),
         )
 
     def _rows(self, object_name: str, *fields: str) -> Iterable[Row]:
@@ -281,7 +287,8 @@ class Roster:
                 terms=terms,
                 school_year=year or self.year,
             )
-            result[ref] = dataclasses.replace(section, course_id=self.course_id_of(section))
+            course_id = self.course_groups.get(section.section_id) or self.course_id_of(section)
+            result[ref] = dataclasses.replace(section, course_id=course_id)
         return result
 
     def course_id_of(self, section: Section) -> str:
@@ -320,7 +327,7 @@ class Roster:
             text = (data.get("description") or "").casefold()
             for word, role in _ASSIGNMENT_WORDS:
                 if word in text:
-                    roles[data.get("staff_ref_id")] = role
+                    roles[data.get("staff_ref_id") or ""] = role
                     break
         return roles
 
@@ -332,36 +339,40 @@ class Roster:
         return self.staff_roles.get(staff_ref) or "co_teacher"
 
     @cached_property
-    def school_exits(self) -> dict[str, str]:
-        """Student RefId -> the exit date of their school enrollment this year, for those who have one."""
+    def _school_enrollments(self) -> tuple[set[str], dict[str, str]]:
+        """One pass over StudentSchoolEnrollment for `enrolled_student_refs` and `school_exits` (each read every
+        record once before: the second pass parsed a fifth of a district's records again)."""
+        refs: set[str] = set()
         exits: dict[str, str | None] = {}
         for _, _, _, year, data in self._rows(
             "StudentSchoolEnrollment", "school_ref_id", "student_ref_id", "exit_date"
         ):
             if not self._in_year(year) or data.get("school_ref_id") not in self.schools:
                 continue
-            ref, exit = data.get("student_ref_id"), _text(data.get("exit_date"))
+            ref, exit = data.get("student_ref_id") or "", _text(data.get("exit_date"))
+            refs.add(ref)
             # An open enrollment (no exit date) in any school in scope: the student is still here.
             exits[ref] = (
                 None if exit is None or (ref in exits and exits[ref] is None) else max(exit, exits.get(ref) or exit)
             )
-        return {ref: exit for ref, exit in exits.items() if exit}
+        return refs, {ref: exit for ref, exit in exits.items() if exit}
 
-    @cached_property
+    @property
+    def school_exits(self) -> dict[str, str]:
+        """Student RefId -> the exit date of their school enrollment this year, for those who have one."""
+        return self._school_enrollments[1]
+
+    @property
     def enrolled_student_refs(self) -> set[str]:
         """Students with a school enrollment this year in a school in scope."""
-        refs = set()
-        for _, _, _, year, data in self._rows("StudentSchoolEnrollment", "school_ref_id", "student_ref_id"):
-            if self._in_year(year) and (data.get("school_ref_id") in self.schools):
-                refs.add(data.get("student_ref_id"))
-        return refs
+        return self._school_enrollments[0]
 
     @cached_property
     def assigned_staff_refs(self) -> set[str]:
-        refs = set()
+        refs: set[str] = set()
         for _, _, _, year, data in self._rows("StaffAssignment", "school_ref_id", "staff_ref_id"):
             if self._in_year(year) and data.get("school_ref_id") in self.schools:
-                refs.add(data.get("staff_ref_id"))
+                refs.add(data.get("staff_ref_id") or "")
         for section in self.sections.values():
             refs.update(section.teacher_ref_ids)
         return refs
@@ -428,23 +439,23 @@ class Roster:
                     )
                     yield Enrollment(section, teacher, self.policy.canvas_role(role), role, status)
         exits = self.school_exits
+        today, departed_status, sections = self.as_of.isoformat(), self.policy.departed_status, self.sections
         for _, _, _, year, data in self._rows(
             "StudentSectionEnrollment", "section_ref_id", "student_ref_id", "entry_date", "exit_date"
         ):
-            if not self._in_year(year):
+            if year is not None and year != self.year:
                 continue
-            section = self.sections.get(data.get("section_ref_id") or "")
+            in_section = sections.get(data.get("section_ref_id") or "")
             student = people.get(data.get("student_ref_id") or "")
-            if section and student:
-                term_end = section.term.end_date if section.term else None
+            if in_section and student:
+                term_end = in_section.term.end_date if in_section.term else None
+                entry = _text(data.get("entry_date"))
                 # A student who left the school left every section then, whatever the section's own dates say.
                 exit = min(filter(None, (_text(data.get("exit_date")), exits.get(student.ref_id))), default=None)
-                if term_end and (exit is None or exit > term_end) and term_end < self.as_of.isoformat():
+                if term_end and (exit is None or exit > term_end) and term_end < today:
                     exit = term_end  # the term was over before the student left: a finished course, concluded
-                status = enrollment_status(
-                    _text(data.get("entry_date")), exit, term_end, self.as_of, self.policy.departed_status
-                )
-                yield Enrollment(section, student, "student", "", status, _text(data.get("entry_date")), exit)
+                status = enrollment_status(entry, exit, term_end, self.as_of, departed_status)
+                yield Enrollment(in_section, student, "student", "", status, entry, exit)
 
 
 def _text(value) -> str | None:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
 import itertools
+import shutil
+import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from canvas.csv_rows import AccountRow, CourseRow, EnrollmentRow, SectionRow, SisRow, TermRow, UserRow
+from canvas.csv_formats import ENROLLMENTS, CsvFormat
+from canvas.csv_rows import AccountRow, CourseRow, SectionRow, SisRow, TermRow, UserRow
 from canvas.csvfiles import write_csv
 from conversion.services.roster import DCID, Roster
+
+_T = TypeVar("_T")
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -29,12 +38,6 @@ class Package:
     counts: dict[str, int]
     fingerprint: str
     skipped: list[dict] = field(default_factory=list)
-    enrollment_keys: set[int] = field(default_factory=set, repr=False)
-
-
-def enrollment_key(section_id: str, user_id: str, role: str) -> int:
-    """A compact identity of one enrollment (8 bytes), to compare two syncs without holding the rows."""
-    return int.from_bytes(hashlib.blake2b(f"{section_id}|{user_id}|{role}".encode(), digest_size=8).digest(), "big")
 
 
 class _Builder:
@@ -55,7 +58,6 @@ class _Builder:
         self.skipped: list[dict] = []
         self.skipped_refs: set[str] = set()
         self.counts: Counter = Counter()
-        self.enrollment_keys: set[int] = set()
 
     def _user_id(self, person) -> str:
         return person.sis_user_id(self.scheme)
@@ -103,7 +105,7 @@ class _Builder:
         counts = Counter(p.email.lower() for p in self.roster.people_by_ref.values() if p.email)
         return {address for address, n in counts.items() if n > 1}
 
-    def users(self) -> Iterator[SisRow]:
+    def users(self) -> Iterator[UserRow]:
         # The login is the chosen e-mail address, unless another person gets the same one: Canvas keeps a login
         # unique (case-insensitively) and skips the second user claiming it, so both log in by their SIS id.
         shared = self._shared_addresses()
@@ -113,7 +115,9 @@ class _Builder:
             if policy.login_rule != "email"
             else Counter()
         )
-        for person in self.roster.iter_people():
+        # The people the shared-address count already read (Roster.people_by_ref, in iter_people's order): reading
+        # them again from the snapshot parsed every person's record a second time.
+        for person in self.roster.people_by_ref.values():
             user_id = self._user_id(person)
             if not user_id:
                 self.skipped_refs.add(person.ref_id)
@@ -147,7 +151,7 @@ class _Builder:
         login = policy.login_for(person)
         return login if login and logins[login.lower()] == 1 else user_id
 
-    def files(self, extra_users: Iterable[SisRow] = ()) -> list[tuple[str, str, Iterable[SisRow]]]:
+    def files(self, extra_users: Iterable[SisRow] = ()) -> list[tuple[str, str, Iterable[SisRow] | CellRows]]:
         """(file name, kind, rows) of the whole package. Users come before enrollments: the enrollment pass
         skips the people the user pass had to leave out."""
         return [
@@ -159,24 +163,83 @@ class _Builder:
             ("enrollments.csv", "enrollments", self.enrollments()),
         ]
 
-    def enrollments(self) -> Iterator[SisRow]:
-        for enrollment in self.roster.iter_enrollments():
-            if enrollment.person.ref_id in self.skipped_refs:
-                continue
-            user_id = self._user_id(enrollment.person)
-            self.counts["enrollments"] += 1
-            self.enrollment_keys.add(enrollment_key(enrollment.section.section_id, user_id, enrollment.role))
-            # Canvas applies enrollment start/end dates only when both are given (enrollment_importer.rb; the SIS
-            # CSV document: "both must be set to take effect"): a student's PowerSchool entry and exit dates.
-            both = enrollment.start_date and enrollment.end_date
-            yield EnrollmentRow(
-                section_id=enrollment.section.section_id,
-                user_id=user_id,
-                role=enrollment.role,
-                status=enrollment.status,
-                start_date=_date(enrollment.start_date) if both else None,
-                end_date=_date(enrollment.end_date) if both else None,
-            )
+    def enrollments(self) -> CellRows:
+        """The enrollments file as plain cells (CellRows): most of a package's rows are enrollments, and a SisRow
+        per row (a frozen dataclass that normalises and checks its 15 columns) cost more than everything else the
+        build does. The values are those EnrollmentRow would hold: ids as text, the status checked against
+        enrollments.csv's statuses, dates through date.isoformat."""
+        statuses = ENROLLMENTS.statuses
+        counts, skipped = self.counts, self.skipped_refs
+        user_id = self._user_id
+
+        def cells() -> Iterator[tuple[str, ...]]:
+            for enrollment in self.roster.iter_enrollments():
+                person = enrollment.person
+                if person.ref_id in skipped:
+                    continue
+                if enrollment.status not in statuses:
+                    raise ValueError(f"enrollments.csv: column 'status' is {enrollment.status!r}")
+                counts["enrollments"] += 1
+                # Canvas applies enrollment start/end dates only when both are given (enrollment_importer.rb; the
+                # SIS CSV document: "both must be set to take effect"): a student's PowerSchool entry and exit dates.
+                start, end = enrollment.start_date, enrollment.end_date
+                both = start and end
+                yield (
+                    enrollment.section.section_id,
+                    user_id(person),
+                    enrollment.role,
+                    enrollment.status,
+                    _iso(start) if both else "",
+                    _iso(end) if both else "",
+                )
+
+        return CellRows(ENROLLMENTS, ("section_id", "user_id", "role", "status", "start_date", "end_date"), cells())
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(value: str) -> str:
+    """A date cell as EnrollmentRow writes it (format_date of the parsed date); a district has few distinct dates."""
+    return dt.date.fromisoformat(value).isoformat()
+
+
+@dataclass
+class CellRows:
+    """The rows of one file as plain cells in `columns` (a subset of the format's columns, in its order), already
+    valid: written by `write_cells` as write_csv writes the same rows (required and filled columns only)."""
+
+    fmt: CsvFormat
+    columns: tuple[str, ...]
+    rows: Iterable[tuple[str, ...]]
+
+
+def write_cells(source: CellRows, fileobj) -> int:
+    """write_csv's output for rows given as cells: the header is the format's required columns and the columns some
+    row fills, in documented order, so rows are spooled first (in memory up to 8 MB). When every column is kept,
+    the spool's text is the output as it stands (the same csv writer wrote it) and is copied, not re-read."""
+    fmt, columns = source.fmt, source.columns
+    filled = [False] * len(columns)
+    count = 0
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", newline="", encoding="utf-8") as spool:
+        writerow = csv.writer(spool).writerow
+        unfilled = set(range(len(columns)))
+        for cells in source.rows:
+            if unfilled:
+                for i in [i for i in unfilled if cells[i]]:
+                    filled[i] = True
+                    unfilled.discard(i)
+            writerow(cells)
+            count += 1
+        if count == 0:
+            return 0
+        keep = [i for i, c in enumerate(columns) if c in fmt.required or filled[i]]
+        out = csv.writer(fileobj)
+        out.writerow([columns[i] for i in keep])
+        spool.seek(0)
+        if len(keep) == len(columns):
+            shutil.copyfileobj(spool, fileobj, 1 << 20)
+        else:
+            out.writerows([cells[i] for i in keep] for cells in csv.reader(spool))
+    return count
 
 
 def planned_logins(roster: Roster, scheme: str = DCID) -> dict[str, str]:
@@ -188,7 +251,7 @@ def planned_logins(roster: Roster, scheme: str = DCID) -> dict[str, str]:
     }
 
 
-def _non_empty(rows: Iterable[SisRow]) -> Iterator[SisRow] | None:
+def _non_empty(rows: Iterable[_T]) -> Iterator[_T] | None:
     iterator = iter(rows)
     first = next(iterator, None)
     if first is None:
@@ -201,11 +264,20 @@ def _non_empty(rows: Iterable[SisRow]) -> Iterator[SisRow] | None:
     return chained()
 
 
-def write_package(dest: Path, files: Iterable[tuple[str, str, Iterable[SisRow]]]) -> None:
+def write_package(dest: Path, files: Iterable[tuple[str, str, Iterable[SisRow] | CellRows]]) -> None:
     """Stream (file name, kind, rows) into one zip, one file after the other; empty files are left out."""
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, kind, rows in files:
-            rows = _non_empty(rows)
+        for name, kind, source in files:
+            if isinstance(source, CellRows):
+                cells = _non_empty(source.rows)
+                if cells is not None:
+                    with (
+                        archive.open(name, "w") as entry,
+                        io.TextIOWrapper(entry, encoding="utf-8", newline="") as text,
+                    ):
+                        write_cells(dataclasses.replace(source, rows=cells), text)
+                continue
+            rows = _non_empty(source)
             if rows is None:
                 continue
             with archive.open(name, "w") as entry, io.TextIOWrapper(entry, encoding="utf-8", newline="") as text:
@@ -224,11 +296,12 @@ def build_package(
     """Write accounts, terms, courses, sections, users and enrollments CSVs into the zip at `dest`.
 
     Each CSV carries its required columns and the columns the roster fills (canvas.csvfiles.write_csv).
-    `keep` (canvas_keep.Kept) writes what Canvas holds into columns its importers would erase, out of the fingerprint."""
+    `keep` (canvas_keep.Kept) writes what Canvas holds into columns its importers would erase, out of the
+    fingerprint."""
     builder = _Builder(roster, scheme, authentication_provider_id, parent_account_id)
     write_package(dest, keep.fill(builder.files()) if keep else builder.files())
     fingerprint = keep.fingerprint(dest) if keep else zip_fingerprint(dest)
-    return Package(dest, dict(builder.counts), fingerprint, builder.skipped, builder.enrollment_keys)
+    return Package(dest, dict(builder.counts), fingerprint, builder.skipped)
 
 
 def zip_fingerprint(path: Path) -> str:
@@ -257,12 +330,16 @@ def package_key(snapshot, scheme: str) -> str:
     district = conversion.district
     provider = f"{district.canvas_authentication_provider_id}|{district.canvas_parent_account_id}"
     from conversion.models import RosterPolicy
-
-    # Statuses follow the calendar (an exit date passes): the day is part of what the package is.
+    from conversion.services.mapping import legacy_course_groups
     from conversion.workflow import local_today
 
+    # Statuses follow the calendar (an exit date passes): the day is part of what the package is.
     policy = f"{RosterPolicy.for_district(district).key()}|{local_today(conversion).isoformat()}"
-    scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{policy}|{conversion.school_year}|{','.join(sorted(map(str, conversion.expected_school_ids or ())))}"
+    groups = legacy_course_groups(conversion)
+    if groups:  # the legacy integration's course grouping is part of what the package is
+        policy += "|" + hashlib.sha256(repr(sorted(groups.items())).encode()).hexdigest()[:16]
+    schools = ",".join(sorted(map(str, conversion.expected_school_ids or ())))
+    scope = f"{PACKAGE_FORMAT}|{scheme}|{provider}|{policy}|{conversion.school_year}|{schools}"
     return hashlib.sha256(f"{snapshot.fingerprint}|{scope}".encode()).hexdigest()[:32]
 
 

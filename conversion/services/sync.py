@@ -32,6 +32,7 @@ import logging
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -46,6 +47,7 @@ from conversion.models import (
     ApprovalKind,
     Artifact,
     Conversion,
+    District,
     Job,
     JobKind,
     JobLost,
@@ -56,7 +58,7 @@ from conversion.models import (
 )
 from conversion.models.conversion import note_problem
 from conversion.rules import Role, role_in
-from conversion.services import canvas_import, canvas_keep, pull, removals, sync_policy
+from conversion.services import canvas_import, canvas_keep, enrollment_drops, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.rollover import conclude_year, crosses_school_years
@@ -180,7 +182,7 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
-def _policy(district) -> SyncPolicy:
+def _policy(district: District) -> SyncPolicy:
     """The district's thresholds (sync history) with the drop status of its roster policy."""
     return SyncPolicy.for_district(district, drop_status=RosterPolicy.for_district(district).drop_status)
 
@@ -253,9 +255,45 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
         return
+    _keep_drops(run, _drops(conversion, roster, previous, content))
     if rollover:  # conclude the old year's enrollments before the new year's go
         conclude_year(job, progress, previous)
     _submit_and_wait(run, job, progress, content)
+
+
+def _drops(conversion: Conversion, roster: Roster, previous: SyncRun | None, content: bytes) -> bytes:
+    """The enrollments to drop beside the package (services/enrollment_drops.py): on the first sync after go-live,
+    what Canvas holds in the district's sections that the roster does not; later, a changed role's old row."""
+    status = RosterPolicy.for_district(conversion.district).drop_status
+    if previous is None:
+        sections = list(roster.sections.values())
+        with canvas_for(conversion.district) as canvas:
+            found = enrollment_drops.canvas_leftovers(
+                canvas,
+                conversion.district.canvas_account_id or "1",
+                course_ids={s.course_id for s in sections},
+                section_ids={s.section_id for s in sections},
+                package=content,
+                drop_status=status,
+            )
+    else:
+        before = _artifact(previous, "sync_package")
+        found = enrollment_drops.role_changes(bytes(before.content), content) if before else []
+    return enrollment_drops.drop_package(found, status)
+
+
+def _keep_drops(run: SyncRun, content: bytes) -> None:
+    """Kept beside the package, so a resumed run sends the same drops after its import."""
+    if content:
+        Artifact.objects.create(
+            conversion=run.conversion,
+            job=run.job,
+            kind="enrollment_drops",
+            name=f"sync-{run.pk}-drops.zip",
+            content_type="application/zip",
+            content=content,
+            rows=content.count(b"\n"),
+        )
 
 
 def _set_full_reason(run: SyncRun, reason: str) -> None:
@@ -300,9 +338,14 @@ def _hold(run: SyncRun, reason: str, progress: Progress) -> None:
     progress.update(message="Held for approval: " + reason[:250], force=True)
 
 
-def _skip(run: SyncRun, previous: SyncRun, progress: Progress) -> None:
+def _skip(run: SyncRun, previous: SyncRun | None, progress: Progress) -> None:
+    """(`decide` skips only against a previous sync's fingerprint: `previous` is there, said without it if not.)"""
     _finish(run, SyncState.SKIPPED)
-    progress.update(message=f"No new data since the sync of {previous.finished_at:%b %-d}: nothing sent", force=True)
+    since = "the last sync"
+    if previous is not None and previous.finished_at is not None:
+        # The district's calendar day: a sync at 6 pm in Denver finished on the next day in UTC.
+        since = f"the sync of {timezone.localtime(previous.finished_at, run.conversion.district.tzinfo):%b %-d}"
+    progress.update(message=f"No new data since {since}: nothing sent", force=True)
 
 
 def _keep_package(run: SyncRun, content: bytes, *, rows: int) -> None:
@@ -324,12 +367,12 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
     account = conversion.district.canvas_account_id or "1"
     policy = _policy(conversion.district)
     # The submission's state lives on the run alone (when the upload began, its name, Canvas's import id).
-    state = {
+    submission = {
         "submitting_at": run.submitting_at.isoformat() if run.submitting_at else None,
         "import_id": run.canvas_import_id,
     }
 
-    def save(values: dict) -> None:
+    def save(values: dict[str, Any]) -> None:
         fields = []
         if values.get("submitting_at"):
             run.submitting_at = dt.datetime.fromisoformat(values["submitting_at"])
@@ -347,19 +390,20 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
 
     # A remaster goes outside the data set, so Canvas neither diffs it nor takes it as the next baseline. A diffed
     # import carries Canvas's own change_threshold too, unless a person released it (they approved its removals).
-    diffing = (
-        {}
-        if run.full_import_reason
-        else {"diffing_data_set_identifier": diffing_data_set(conversion), "diffing_drop_status": policy.drop_status}
-    )
-    if diffing and not released:
-        diffing["change_threshold"] = policy.canvas_change_threshold
+    diffing: canvas_import.ImportOptions = {}
+    if not run.full_import_reason:
+        diffing = {
+            "diffing_data_set_identifier": diffing_data_set(conversion),
+            "diffing_drop_status": policy.drop_status,
+        }
+        if not released:
+            diffing["change_threshold"] = policy.canvas_change_threshold
     with canvas_for(conversion.district) as canvas:
         import_id = canvas_import.submit_once(
             canvas,
             account,
             content,
-            state=state,
+            state=submission,
             save=save,
             token=canvas_import.job_token(job.pk, "remaster" if run.full_import_reason else "sync"),
             **diffing,
@@ -397,12 +441,16 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
         )
     errors = int(result.counts.get("error_count") or len(result.processing_errors))
     warnings = int(result.counts.get("warning_count") or len(result.processing_warnings))
-    state = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
+    outcome = {"imported": SyncState.IMPORTED, "imported_with_messages": SyncState.IMPORTED_WITH_MESSAGES}.get(
         result.workflow_state, SyncState.FAILED
     )
+    if outcome != SyncState.FAILED and (drops := _artifact(run, "enrollment_drops")) is not None:
+        # After the package, before the run ends (a resumed run still sends them): a legacy role goes once its
+        # replacement is in Canvas.
+        enrollment_drops.send(job, progress, bytes(drops.content))
     _finish(
         run,
-        state,
+        outcome,
         canvas_state=result.workflow_state,
         canvas_progress=result.progress,
         canvas_counts=result.counts,
@@ -410,7 +458,7 @@ def _submit_and_wait(run: SyncRun, job: Job, progress: Progress, content: bytes,
         error_count=errors,
     )
     progress.update(message=f"Canvas import {import_id}: {result.workflow_state}", force=True)
-    if state == SyncState.FAILED:
+    if outcome == SyncState.FAILED:
         raise JobFailed(canvas_import.failure_text(result, errors))
 
 
@@ -595,7 +643,7 @@ def set_thresholds(conversion: Conversion, *, user, district: str, schools: str)
     after = {"district": int(value), "schools": per_school}
     if before == after:
         return []
-    record.sync_deletion_threshold, record.sync_school_thresholds = after["district"], after["schools"]
+    record.sync_deletion_threshold, record.sync_school_thresholds = int(value), per_school
     record.save(update_fields=["sync_deletion_threshold", "sync_school_thresholds"])
     changed = [name for name in after if before[name] != after[name]]
     audit.record(

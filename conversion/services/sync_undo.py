@@ -130,28 +130,30 @@ def run_undo(job: Job, progress: Progress) -> None:
     conversion = run.conversion
     account = conversion.district.canvas_account_id or "1"
     poll = getattr(settings, "CANVAS_PROGRESS_POLL_SECONDS", 1.0)
+    import_id = run.canvas_import_id
+    if import_id is None:  # start_undo refuses such a run (undo_problems); a job made otherwise stops here
+        raise JobFailed("This sync sent nothing to Canvas: there is nothing to undo.")
     with canvas_for(conversion.district) as canvas:
         progress_id = job.detail.get("restore_progress_id")
         if progress_id is None:
-            current = canvas.get_sis_import(account, run.canvas_import_id)
+            current = canvas.get_sis_import(account, import_id)
             if current.workflow_state in RESTORED:
                 raise JobFailed(
-                    f"Canvas import {run.canvas_import_id} is {current.workflow_state} already: "
-                    "nothing was asked of Canvas."
+                    f"Canvas import {import_id} is {current.workflow_state} already: nothing was asked of Canvas."
                 )
             if current.workflow_state not in RESTORABLE:
                 raise JobFailed(
-                    f"Canvas import {run.canvas_import_id} is {current.workflow_state}: Canvas can restore "
+                    f"Canvas import {import_id} is {current.workflow_state}: Canvas can restore "
                     "only an import that finished applying its rows."
                 )
             answer = canvas.restore_states(
-                account, run.canvas_import_id, undelete_only=True if params.get("undelete_only") else None
+                account, import_id, undelete_only=True if params.get("undelete_only") else None
             )
             progress_id = answer.id
             progress.update(
                 current=0,
                 total=100,
-                message=f"Canvas is restoring import {run.canvas_import_id}",
+                message=f"Canvas is restoring import {import_id}",
                 detail={"restore_progress_id": progress_id},
                 force=True,
             )
@@ -162,15 +164,15 @@ def run_undo(job: Job, progress: Progress) -> None:
                 current=completion,
                 total=100,
                 force=True,
-                message=f"Canvas is restoring import {run.canvas_import_id}: {state.workflow_state} ({completion}%)",
+                message=f"Canvas is restoring import {import_id}: {state.workflow_state} ({completion}%)",
             )
             if not state.is_pending:
                 break
             time.sleep(poll)
-        sis_import = canvas.get_sis_import(account, run.canvas_import_id)
+        sis_import = canvas.get_sis_import(account, import_id)
     if state.workflow_state != "completed":
         raise JobFailed(
-            f"Canvas's restore of import {run.canvas_import_id} ended {state.workflow_state}"
+            f"Canvas's restore of import {import_id} ended {state.workflow_state}"
             + (f": {state.message}" if state.message else ".")
         )
     run.restored_state, run.restored_at, run.canvas_state = (
@@ -192,14 +194,14 @@ def run_undo(job: Job, progress: Progress) -> None:
         user=job.requested_by,
         action="sync_undone",
         summary=(
-            f"Canvas partially restored import {run.canvas_import_id} (sync {run.pk})"
+            f"Canvas partially restored import {import_id} (sync {run.pk})"
             if partial
-            else f"Canvas restored import {run.canvas_import_id} (sync {run.pk})"
+            else f"Canvas restored import {import_id} (sync {run.pk})"
         ),
         reason=params.get("reason", ""),
         detail={
             "sync_run": run.pk,
-            "canvas_import": run.canvas_import_id,
+            "canvas_import": import_id,
             "canvas_state": sis_import.workflow_state,
             "restored": restored,
         },
@@ -217,7 +219,6 @@ def run_undo(job: Job, progress: Progress) -> None:
         force=True,
         detail={"remaster_job": remaster.pk},
         message=(
-            f"Canvas import {run.canvas_import_id} {sis_import.workflow_state.replace('_', ' ')}; "
-            f"a full sync (remaster) follows"
+            f"Canvas import {import_id} {sis_import.workflow_state.replace('_', ' ')}; a full sync (remaster) follows"
         ),
     )

@@ -237,8 +237,9 @@ ADVICE: dict[tuple, str] = {
     ("http", 500): "The ZIS failed on our message. A ZIS in trouble answers so, and OpenZIS also fails with HTTP "
     "500 when the zone wants a user name and password and none was sent, when agent {source_id} "
     "lacks a permission (ACL) for what it sent, or when it publishes an event (a grade) that no agent "
-    "of the zone subscribes to: check that PowerSchool's grade write-back is on. Check the ZIS user name and password in step 1 and "
-    "the agent's permissions in the zone; if both are right, retry later, and if it persists ask the "
+    "of the zone subscribes to: check that PowerSchool's grade write-back is on. Check the ZIS user name and "
+    "password in step 1 and the agent's permissions in the zone; if both are right, retry later, and if it "
+    "persists ask the "
     "ZIS administrator to check the ZIS's logs.",
     ("asleep",): "The zone is asleep: the ZIS answered {during} with SIF_Status 8 (receiver sleeping) and did "
     "nothing with it, also after pausing and asking again. Someone put the zone, or the whole ZIS, to "

@@ -100,7 +100,8 @@ def keyboard_problems(page, url: str) -> list[str]:
     if missed:
         names = page.evaluate(
             """(ids) => ids.slice(0, 5).map(i => {
-            const e = document.querySelector(`[data-kb="${i}"]`); return e.tagName + ' ' + (e.innerText || e.name || '').slice(0, 40);
+            const e = document.querySelector(`[data-kb="${i}"]`);
+            return e.tagName + ' ' + (e.innerText || e.name || '').slice(0, 40);
         })""",
             missed,
         )

@@ -172,7 +172,7 @@ def test_diffing_applies_only_changed_rows_and_drops_missing_ones(api, sim, rost
         files = {n: zf.read(n) for n in zf.namelist()}
     lines = files["01_enrollments.csv"].decode().split("\r\n")
     dropped = [line for line in lines if ",PS00003," in line]
-    files["01_enrollments.csv"] = "\r\n".join(l for l in lines if l not in dropped).encode()
+    files["01_enrollments.csv"] = "\r\n".join(line for line in lines if line not in dropped).encode()
     second = run_import(
         api, build_zip(files), diffing_data_set_identifier="district-42", diffing_drop_status="inactive"
     )

@@ -1,5 +1,6 @@
 """Fixed personas (as in healthchecks' tests): the consultant, the district's own admin, an admin of
-another district who must see nothing of this one, and nobody signed in."""
+another district who must see nothing of this one, and nobody signed in. And the grade passback zone
+(`paused`) that several modules share."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import datetime as dt
 import pytest
 from django.contrib.auth import get_user_model
 
-from conversion.models import Conversion, District
+from conversion.models import Conversion, ConversionState, District, GpbState, Gradebook, JobKind, JobState
+from conversion.services import pull
+from sifclient.powerschool import DistrictSpec
+from tests.conversion.jobhelpers import run
+from tests.conversion.simulators import simulated_district
 
 PASSWORD = "test-password-1"
 
@@ -80,3 +85,36 @@ def fill_step_one(conversion: Conversion) -> Conversion:
 
 
 DAY = dt.timedelta(days=1)
+
+
+GPB_SPEC = DistrictSpec(students=40, schools=2, school_year=2027, seed=21)
+
+
+class Inbound:
+    """Wraps the zone's entry point to keep every message our agent sent (the real bytes on the wire)."""
+
+    def __init__(self, zone):
+        self.messages: list[bytes] = []
+        self._handle = zone.handle
+        zone.handle = self
+
+    def __call__(self, data: bytes) -> bytes:
+        self.messages.append(data)
+        return self._handle(data)
+
+    def events(self) -> list[bytes]:
+        return [m for m in self.messages if b"<SIF_Event" in m]
+
+
+@pytest.fixture
+def paused(conversion, monkeypatch, zis_profile):
+    """A conversion in step 3 (roster sync paused) with grade passback enabled, both simulators running, the ZIS
+    in each profile (default, and strict: as OpenZIS answers; a module that sets `zis_profile` gets its own)."""
+    monkeypatch.setattr(pull, "POLL_SECONDS", 0.05)
+    with simulated_district(conversion, GPB_SPEC, profile=zis_profile) as (zis, canvas):
+        assert run(conversion, JobKind.PULL, pull.run_pull).state == JobState.SUCCEEDED
+        conversion.state = ConversionState.PAUSE
+        conversion.gpb_state = GpbState.ENABLED
+        conversion.gradebook = Gradebook.PTP
+        conversion.save()
+        yield conversion, zis, canvas, Inbound(zis.zone)

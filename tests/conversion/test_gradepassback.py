@@ -12,53 +12,19 @@ from canvas.csvfiles import ChangeSisIdRow, EnrollmentRow, UserRow, csv_bytes
 from conversion import jobs
 from conversion.models import (
     ConversionState,
-    GpbState,
     GpbStatus,
-    Gradebook,
     GradePassbackItem,
     JobKind,
     JobState,
     SifRecord,
 )
-from conversion.services import gradepassback, pull
-from sifclient.powerschool import DistrictSpec
+from conversion.services import gradepassback
 from tests.conversion.jobhelpers import run
-from tests.conversion.simulators import TOKEN, simulated_district
+from tests.conversion.simulators import TOKEN
 from tests.sifclient.sifschema import assert_valid
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SPEC = DistrictSpec(students=40, schools=2, school_year=2027, seed=21)
 DUE = "2026-10-01T18:00:00Z"
-
-
-class Inbound:
-    """Wraps the zone's entry point to keep every message our agent sent (the real bytes on the wire)."""
-
-    def __init__(self, zone):
-        self.messages: list[bytes] = []
-        self._handle = zone.handle
-        zone.handle = self
-
-    def __call__(self, data: bytes) -> bytes:
-        self.messages.append(data)
-        return self._handle(data)
-
-    def events(self) -> list[bytes]:
-        return [m for m in self.messages if b"<SIF_Event" in m]
-
-
-@pytest.fixture
-def paused(conversion, monkeypatch, zis_profile):
-    """A conversion in step 3 (roster sync paused) with grade passback enabled, both simulators running, the ZIS
-    in each profile (default, and strict: as OpenZIS answers)."""
-    monkeypatch.setattr(pull, "POLL_SECONDS", 0.05)
-    with simulated_district(conversion, SPEC, profile=zis_profile) as (zis, canvas):
-        assert run(conversion, JobKind.PULL, pull.run_pull).state == JobState.SUCCEEDED
-        conversion.state = ConversionState.PAUSE
-        conversion.gpb_state = GpbState.ENABLED
-        conversion.gradebook = Gradebook.PTP
-        conversion.save()
-        yield conversion, zis, canvas, Inbound(zis.zone)
 
 
 def first_course(canvas):

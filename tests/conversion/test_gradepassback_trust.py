@@ -12,7 +12,7 @@ from conversion.models import Confirmation, GpbStatus, Gradebook, GradePassbackI
 from conversion.services import gradepassback
 from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN
-from tests.conversion.test_gradepassback import DUE, first_course, passback, paused  # noqa: F401 (fixture)
+from tests.conversion.test_gradepassback import DUE, first_course, passback
 from tests.sifclient.sifschema import assert_valid
 
 pytestmark = pytest.mark.django_db(transaction=True)

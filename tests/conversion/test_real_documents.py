@@ -210,7 +210,7 @@ def test_an_unreadable_school_year_fails_the_roster_naming_it_instead_of_passing
     roster = Roster(snapshot, school_year=2006)
     roster.__dict__["courses"] = {SPEC_OBJECTS["spec_2x_sectioninfo.xml"].course_ref_id: {"school_ref_id": "S"}}
     with pytest.raises(JobFailed, match=r"SectionInfo 427-6 .*SectionInfo/@SchoolYear: '2OO6' is not a valid int"):
-        roster.sections  # ...and reading it says which record and which value
+        _ = roster.sections  # ...and reading it says which record and which value
 
 
 def test_siblings_sharing_the_family_list_log_in_by_their_sis_id():

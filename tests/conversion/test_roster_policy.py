@@ -169,7 +169,7 @@ def test_the_mapping_blocks_when_an_existing_user_s_login_would_change():
     assert not diff_users([person], same, planned_logins(r))[0].blocking
 
 
-# ---- the policy on the district page, changed by consultants, audited -------------------------------------------------
+# ---- the policy on the district page, changed by consultants, audited ------------------------------------------------
 def test_the_district_page_shows_the_default_policy(client, consultant, conversion):
     client.force_login(consultant)
     page = client.get(f"/districts/{conversion.district.slug}/{conversion.school_year}/").content.decode()
@@ -349,3 +349,36 @@ def test_term_dates_edited_by_hand_in_canvas_are_reported_not_blocking():
     assert [(row.key, row.canvas_value, row.sif_value, row.blocking) for row in rows] == [
         ("2027_26-27", "2026-08-15 – 2027-06-12", "2026-08-15 – 2027-05-29", False)
     ]
+
+
+def test_a_legacy_cross_listed_course_keeps_its_second_section_in_the_sync_s_package(tmp_path):
+    from conversion.services.mapping import LEGACY_GROUP, CanvasCourse, learn_legacy_ids
+
+    r = roster(spec=SPEC.replace(co_teachers=False))
+    b, c = list(r.sections.values())[1:3]
+    rows = learn_legacy_ids(r, [CanvasCourse("XL-1", "B", 2, "T2027-S1", (f"S{b.local_id}", f"S{c.local_id}"))])
+    groups = {row.key: row.sif_value for row in rows if row.kind == LEGACY_GROUP}
+    assert groups == {c.section_id: b.course_id}
+    # The roster built with the learned grouping puts both sections in one course, and writes no course for c.
+    grouped = Roster(
+        GeneratorSource(SPEC.replace(co_teachers=False)), school_year=2027, as_of=MID_YEAR, course_groups=groups
+    )
+    build_package(grouped, tmp_path / "p.zip")
+    sections = {row["section_id"]: row["course_id"] for row in rows_of(tmp_path / "p.zip", "sections.csv")}
+    assert sections[c.section_id] == sections[b.section_id] == b.course_id
+    assert c.course_id not in {row["course_id"] for row in rows_of(tmp_path / "p.zip", "courses.csv")}
+
+
+def test_a_changed_role_s_old_row_is_dropped_and_an_unchanged_one_is_not():
+    from conversion.services import enrollment_drops
+
+    def package(rows):
+        return enrollment_drops.drop_package(rows, "active")
+
+    before = package([("s1", "u1", "teacher"), ("s1", "u2", "student"), ("s2", "u3", "teacher")])
+    after = package([("s1", "u1", "ta"), ("s1", "u2", "student")])  # u3 left: diffing's business, not a role change
+    assert enrollment_drops.role_changes(before, after) == [("s1", "u1", "teacher")]
+    dropped = enrollment_drops.drop_package(enrollment_drops.role_changes(before, after), "inactive")
+    with zipfile.ZipFile(io.BytesIO(dropped)) as archive:
+        assert archive.read("enrollments.csv").decode() == "section_id,user_id,role,status\ns1,u1,teacher,inactive\n"
+    assert enrollment_drops.drop_package([], "inactive") == b""

@@ -19,6 +19,7 @@ from sifclient.powerschool import DistrictSpec
 from sifclient.zis import ZisSimulator
 from sifclient.zis.strict import DEFAULT_ACL
 from tests.conversion.jobhelpers import run
+from tests.conversion.test_gradepassback import DUE, first_course
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SPEC = DistrictSpec(students=40, schools=1, school_year=2027, seed=8)
@@ -354,9 +355,6 @@ def test_a_pull_whose_empty_answers_the_zone_dropped_says_they_may_be_empty(conv
 @pytest.fixture
 def zis_profile():
     return "strict"  # for the grade passback fixture borrowed below: this behaviour is the strict profile's
-
-
-from tests.conversion.test_gradepassback import DUE, first_course, paused  # noqa: E402,F401
 
 
 def test_grades_for_a_zone_where_powerschool_does_not_subscribe_fail_with_advice_and_go_later(paused, settings):

@@ -74,7 +74,8 @@ def test_a_held_sync_shows_what_it_would_remove_per_school_with_a_csv_then_its_r
         live(conversion)
         first = nightly(conversion)
         assert first.state == SyncState.IMPORTED
-        # A diffed import carries Canvas's own change_threshold: the district's threshold (sis_batch.rb change_threshold).
+        # A diffed import carries Canvas's own change_threshold: the district's threshold
+        # (sis_batch.rb change_threshold).
         assert canvas_import(canvas_sim, first.canvas_import_id).raw["change_threshold"] == 10
         # The submission's state is on the run alone, no longer also in the job's detail.
         assert first.submitting_at is not None and first.upload_name == f"sifconvert-sync-job{first.job_id}.zip"

@@ -203,7 +203,8 @@ def _comments_and_blank_text(container):
 def _mixed_kinds(container):
     container.append(
         etree.fromstring(
-            f'<SchoolInfo xmlns="{SIF_NS}" RefId="{"B" * 32}"><LocalId>5</LocalId><SchoolName>X</SchoolName></SchoolInfo>'
+            f'<SchoolInfo xmlns="{SIF_NS}" RefId="{"B" * 32}">'
+            "<LocalId>5</LocalId><SchoolName>X</SchoolName></SchoolInfo>"
         )
     )
 

@@ -402,9 +402,9 @@ def test_responses_come_before_events_queued_earlier():
         agent = agent_for(zone)
         agent.register()
         agent.request("SchoolInfo")
-        kinds = []
-        agent.drain(lambda d: kinds.append(d.kind))
-        assert kinds == ["response", "event", "event", "event"]
+        delivered: list = []
+        agent.drain(delivered.append)
+        assert [d.kind for d in delivered] == ["response", "event", "event", "event"]
 
 
 def test_a_request_for_a_larger_buffer_than_registered_is_acked_and_never_queued():
