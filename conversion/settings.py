@@ -293,6 +293,13 @@ CANVAS_CLIENT_OPTIONS = {"max_retries": 5, "backoff_base": 1.0, "backoff_cap": 6
 # (seconds) between.
 ZIS_CLIENT_OPTIONS = {"timeout": 60.0, "retries": 3, "retry_delay": 0.5}
 
+# How many jobs of the whole fleet may talk to one ZIS host (host:port) at once, and per-host exceptions
+# ("zis.example.org:443=4,10.0.0.5:80=1"); a job with no free slot is offered again after about this many seconds
+# (conversion/services/zis_slots.py).
+ZIS_MAX_CONCURRENT_JOBS = int(os.environ.get("ZIS_MAX_CONCURRENT_JOBS", "2"))
+ZIS_CONCURRENCY = os.environ.get("ZIS_CONCURRENCY", "")
+ZIS_SLOT_RETRY_SECONDS = float(os.environ.get("ZIS_SLOT_RETRY_SECONDS", "15"))
+
 # How long a running job may go without a heartbeat before another worker may take it over.
 JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "120"))
 # A job whose runs keep dying (killed worker, out of memory) is claimed at most this often, then failed.

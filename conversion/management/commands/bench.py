@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from conversion.bench import dashboard, report, scratchdb
+from conversion.bench import dashboard, fleet, report, scratchdb
 from conversion.bench.datafiles import ensure_pull_files
 from conversion.bench.runner import REPO, run_child
 from conversion.jobs import PROGRESS_INTERVAL_SECONDS
@@ -43,6 +43,17 @@ class Command(BaseCommand):
         parser.add_argument("--data-dir", default=str(Path(settings.BASE_DIR) / "var" / "bench"))
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "BENCHMARKS.md"))
         parser.add_argument("--skip-dashboard", action="store_true")
+        # The fleet night (conversion/bench/fleet.py).
+        parser.add_argument("--skip-fleet", action="store_true")
+        parser.add_argument("--fleet-districts", type=int, default=200, help="Live districts in the fleet.")
+        parser.add_argument("--fleet-scale", type=float, default=10.0, help="NCES district sizes divided by this.")
+        parser.add_argument("--fleet-workers", default="1,2,4", help="Worker process counts, one night each.")
+        parser.add_argument("--fleet-threads", type=int, default=8, help="Jobs one worker process runs at once.")
+        parser.add_argument("--fleet-limit", type=int, default=2, help="Jobs at once per ZIS host.")
+        parser.add_argument("--fleet-zis-hosts", type=int, default=10, help="Hosted ZIS servers (one slow).")
+        parser.add_argument("--fleet-slow-delay", type=float, default=0.25, help="The slow ZIS's delay per answer.")
+        parser.add_argument("--fleet-netns-hosts", type=int, default=2, help="Worker hosts as network namespaces.")
+        parser.add_argument("--fleet-netns-districts", type=int, default=50, help="Districts of the scale-out night.")
         parser.add_argument(
             "--ingest-only",
             action="store_true",
@@ -366,6 +377,10 @@ class Command(BaseCommand):
                     "unchanged (the elapsed time ticks in the browser); the last row has every poll "
                     "rendered in full, as for a client that kept no copy."
                 )
+            if not options["skip_fleet"]:
+                fleet_sections, fleet_notes = fleet.bench(options, say=say)
+                sections += fleet_sections
+                notes += fleet_notes
         finally:
             scratchdb.drop(url)
             say(f"scratch database {options['database']} dropped")
