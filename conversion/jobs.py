@@ -3,6 +3,12 @@
 A job is a `Job` row first and a Celery message second: the row is what the page polls and what makes a
 redelivered message harmless (`Job.claim` lets exactly one worker run it). The database allows one active
 (queued or running) job per conversion and kind, so parallel presses start the work once.
+
+This module does not import `conversion.tasks`: the tasks sit above it (each calls `run_job` with its
+runner) and it sends a job's message by the task's name (`JOB_TASK_NAMES`), looked up in the Celery app's
+task registry. The registry rather than `send_task`, because a registered task honours
+CELERY_TASK_ALWAYS_EAGER (the embedded default and some tests run jobs in the sending process) and fails
+loudly when the task was never imported; `conversion.apps` imports `conversion.tasks` in every process.
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 
+from celery import current_app
+from celery.app.task import Task
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversion import audit, signals
 from conversion.models import ACTIVE_STATES, Conversion, Job, JobKind, JobLost, JobState
-from conversion.rules import Role, role_in
+from conversion.rules import can_drive, require
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,23 @@ BROKER_DOWN_MESSAGE = (
     "The workers cannot be reached right now: the job will start when they are back (it is sent again automatically)."
 )
 ALREADY_ACTIVE = "One is already queued or running."
+
+# kind -> the name of the Celery task that runs it (defined in conversion/tasks.py under these names). The
+# names are in CELERY_TASK_ROUTES (by prefix: sif or canvas queue), in queued messages and in beat's
+# database: never rename one.
+JOB_TASK_NAMES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        JobKind.TEST_CONNECTION: "conversion.sif.test_connection",
+        JobKind.PULL: "conversion.sif.pull",
+        JobKind.MAPPING: "conversion.canvas.mapping",
+        JobKind.REMAP: "conversion.canvas.remap",
+        JobKind.REMAP_ROLLBACK: "conversion.canvas.remap_rollback",
+        JobKind.SYNC: "conversion.canvas.sync",
+        JobKind.REMASTER: "conversion.canvas.remaster",
+        JobKind.SYNC_UNDO: "conversion.canvas.sync_undo",
+        JobKind.GRADE_PASSBACK: "conversion.sif.grade_passback",
+    }
+)
 
 
 def worker_name() -> str:
@@ -139,6 +165,13 @@ class Progress:
 Runner = Callable[[Job, Progress], None]
 
 
+class StartedJob(NamedTuple):
+    """What start_job found or made: the job, and whether this call created it."""
+
+    job: Job
+    created: bool
+
+
 def start_job(
     conversion: Conversion,
     kind: str,
@@ -147,8 +180,8 @@ def start_job(
     params: dict | None = None,
     idempotency_key: str | None = None,
     enqueue: bool = True,
-) -> tuple[Job, bool]:
-    """Create the job row and queue it once the transaction commits. Returns (job, created).
+) -> StartedJob:
+    """Create the job row and queue it once the transaction commits.
 
     With an idempotency key, a second call finds the first job instead of making another. Raises
     JobAlreadyActive when a job of this kind is already queued or running for the conversion.
@@ -156,7 +189,7 @@ def start_job(
     if idempotency_key:
         existing = Job.objects.filter(idempotency_key=idempotency_key).first()
         if existing:
-            return existing, False
+            return StartedJob(existing, created=False)
     try:
         with transaction.atomic():
             job = Job.objects.create(
@@ -180,24 +213,29 @@ def start_job(
         if idempotency_key:
             existing = Job.objects.filter(idempotency_key=idempotency_key).first()
             if existing:
-                return existing, False
+                return StartedJob(existing, created=False)
         raise JobAlreadyActive(active_job(conversion, kind)) from None
     if enqueue:
         transaction.on_commit(lambda: enqueue_job(job))
-    return job, True
+    return StartedJob(job, created=True)
 
 
 def active_job(conversion: Conversion, kind: str) -> Job | None:
     return Job.objects.filter(conversion=conversion, kind=kind, state__in=ACTIVE_STATES).first()
 
 
+def job_task(kind: str) -> Task[Any, Any]:
+    """The registered Celery task that runs jobs of `kind`: KeyError for a kind without one, NotRegistered
+    when conversion.tasks was not imported in this process (a deployment fault, not a broker outage)."""
+    return current_app.tasks[JOB_TASK_NAMES[kind]]
+
+
 def enqueue_job(job: Job) -> bool:
     """Send the job's Celery message. With the broker unreachable the job stays queued, says so, and the
     stale-job re-send (every few minutes) sends it again once the broker is back. True when sent."""
-    from conversion import tasks
-
+    task = job_task(job.kind)  # outside the try: a missing task is not a broker outage
     try:
-        tasks.task_for(job.kind).apply_async(kwargs={"job_id": job.pk})
+        task.apply_async(kwargs={"job_id": job.pk})
     except Exception:  # noqa: BLE001 - kombu raises many kinds (OperationalError, OSError, ...) for one cause
         log.exception("job %s: its message could not be sent to the broker; the re-send will retry", job.pk)
         Job.objects.filter(pk=job.pk, state=JobState.QUEUED).update(message=BROKER_DOWN_MESSAGE)
@@ -223,8 +261,7 @@ def resend_unsent(conversion: Conversion, kind: str) -> Job | None:
 
 def cancel_job(job: Job, *, user, reason: str = "") -> str:
     """A consultant stops a job: a queued one at once, a running one at its next step. Returns what happened."""
-    if role_in(user, job.conversion.district) is not Role.CONSULTANT:
-        raise PermissionError("Only an implementation consultant can cancel a job.")
+    require(can_drive(user, job.conversion.district), "Only an implementation consultant can cancel a job.")
     now = timezone.now()
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)
@@ -321,7 +358,7 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=HEARTBEAT_SECONDS)
 
 
-def _finish(job: Job, state: str, *, error: str = "", trace: str = "") -> None:
+def _finish(job: Job, state: JobState, *, error: str = "", trace: str = "") -> None:
     job.state = state
     job.error = error
     job.traceback = trace

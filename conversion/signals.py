@@ -7,3 +7,6 @@ Django's post_save never sees; `job_finished` is sent once that write has happen
 from django.dispatch import Signal
 
 job_finished = Signal()  # kwargs: job (a Job whose state is final)
+# Sent by workflow.perform inside the move's transaction, once the Approval row exists. The workflow announces
+# it rather than calling the notifications itself: notifications read the workflow, so that call was a cycle.
+approval_recorded = Signal()  # kwargs: conversion, approval

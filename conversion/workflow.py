@@ -14,14 +14,16 @@ admin can act on, and the audit record is part of the same transaction as the ch
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
 
-from conversion import audit
+from conversion import audit, signals
 from conversion.models import (
     Approval,
     ApprovalKind,
@@ -35,13 +37,26 @@ from conversion.models import (
     Snapshot,
 )
 from conversion.models.conversion import STATE_ORDER, note_problem
-from conversion.rules import Role, role_in
-from conversion.services import notifications
+from conversion.rules import AccessRefused, Role, role_in
+from conversion.services import legacy_seen
+from conversion.services.step_data import Part
 
 S = ConversionState
 G = GpbState
 
 Guard = Callable[[Conversion], list[str]]
+# Which of the conversion's two state fields a transition moves: the main track or step 7's side track.
+Track = Literal["state", "gpb_state"]
+
+
+class ApprovalSubject(NamedTuple):
+    """What an approval approves: the record ("snapshot:12") and its fingerprint when it was approved."""
+
+    subject: str
+    fingerprint: str
+
+
+NO_SUBJECT = ApprovalSubject("", "")
 
 
 class TransitionRefused(Exception):
@@ -53,19 +68,25 @@ class TransitionRefused(Exception):
         super().__init__(f"{label} is not possible: " + " ".join(problems))
 
 
-@dataclass(frozen=True)
+def _no_problems(conversion: Conversion) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True, kw_only=True)
 class Transition:
+    """One move of the workflow: from `sources` to `target` on `field`, by `roles`, when `guard` says so."""
+
     name: str
     label: str
     sources: tuple[str, ...]
     target: str
     roles: frozenset[Role]
-    guard: Guard = lambda conversion: []
-    field: str = "state"  # "state" is the main track; "gpb_state" is step 7's side track.
+    guard: Guard = _no_problems
+    field: Track = "state"
     needs_reason: bool = False
     approval: str = ""  # An ApprovalKind recorded with the move, tied to `approval_subject`.
-    approval_subject: Callable[[Conversion], tuple[str, str]] | None = None
-    effect: Callable[[Conversion, dict], list[str]] | None = None  # returns the fields it changed
+    approval_subject: Callable[[Conversion], ApprovalSubject] | None = None
+    effect: Callable[[Conversion, dict[str, Any]], list[str]] | None = None  # returns the fields it changed
     help: str = ""
 
 
@@ -151,25 +172,25 @@ def guard_gpb_can_run(c: Conversion) -> list[str]:
 # ---- effects -----------------------------------------------------------------------------------
 
 
-def _mark_paused(c: Conversion, params: dict) -> list[str]:
+def _mark_paused(c: Conversion, params: dict[str, Any]) -> list[str]:
     c.legacy_sync_paused_at = timezone.now()
     return ["legacy_sync_paused_at"]
 
 
-def _mark_live(c: Conversion, params: dict) -> list[str]:
+def _mark_live(c: Conversion, params: dict[str, Any]) -> list[str]:
     c.live_since = timezone.now()
     c.nightly_sync_paused = False
     return ["live_since", "nightly_sync_paused"]
 
 
-def _snapshot_subject(c: Conversion) -> tuple[str, str]:
+def _snapshot_subject(c: Conversion) -> ApprovalSubject:
     snap = _latest_snapshot(c)
-    return (f"snapshot:{snap.pk}", snap.fingerprint) if snap else ("", "")
+    return ApprovalSubject(f"snapshot:{snap.pk}", snap.fingerprint) if snap else NO_SUBJECT
 
 
-def _diff_subject(c: Conversion) -> tuple[str, str]:
+def _diff_subject(c: Conversion) -> ApprovalSubject:
     diff = MappingDiff.objects.current(c)
-    return (f"mapping_diff:{diff.pk}", diff.fingerprint) if diff else ("", "")
+    return ApprovalSubject(f"mapping_diff:{diff.pk}", diff.fingerprint) if diff else NO_SUBJECT
 
 
 # ---- the transitions ---------------------------------------------------------------------------
@@ -180,63 +201,63 @@ CONSULTANT_OR_WORKER = frozenset({Role.CONSULTANT, Role.WORKER})
 
 _MAIN: list[Transition] = [
     Transition(
-        "confirm_agent_setup",
-        "Confirm the SIF agent is set up",
-        (S.AGENT_SETUP,),
-        S.CONNECTION,
-        DISTRICT,
-        guard_agent_ready,
+        name="confirm_agent_setup",
+        label="Confirm the SIF agent is set up",
+        sources=(S.AGENT_SETUP,),
+        target=S.CONNECTION,
+        roles=DISTRICT,
+        guard=guard_agent_ready,
         approval=ApprovalKind.AGENT_READY,
         help="The district confirms its SIF agent is connected to the zone with the settings checked.",
     ),
     Transition(
-        "verify_pull",
-        "Verify the pulled data",
-        (S.CONNECTION,),
-        S.PAUSE,
-        DISTRICT,
-        guard_pull_verified,
+        name="verify_pull",
+        label="Verify the pulled data",
+        sources=(S.CONNECTION,),
+        target=S.PAUSE,
+        roles=DISTRICT,
+        guard=guard_pull_verified,
         approval=ApprovalKind.PULL_VERIFIED,
         approval_subject=_snapshot_subject,
         help="The district confirms the pulled schools, people and classes are the ones Canvas should get.",
     ),
     Transition(
-        "pause_legacy_sync",
-        "Pause the current Canvas sync",
-        (S.PAUSE,),
-        S.MAPPING,
-        CONSULTANT_OR_WORKER,
-        guard_pause_date_reached,
+        name="pause_legacy_sync",
+        label="Pause the current Canvas sync",
+        sources=(S.PAUSE,),
+        target=S.MAPPING,
+        roles=CONSULTANT_OR_WORKER,
+        guard=guard_pause_date_reached,
         effect=_mark_paused,
         help="Stops the legacy roster sync on the pause date; grade passback keeps working.",
     ),
     Transition(
-        "approve_mapping",
-        "Approve the mapping",
-        (S.MAPPING,),
-        S.REMAPPING,
-        DISTRICT,
-        guard_mapping_approvable,
+        name="approve_mapping",
+        label="Approve the mapping",
+        sources=(S.MAPPING,),
+        target=S.REMAPPING,
+        roles=DISTRICT,
+        guard=guard_mapping_approvable,
         approval=ApprovalKind.MAPPING,
         approval_subject=_diff_subject,
         help="The district approves the match between SIF data and Canvas; new data needs a new approval.",
     ),
     Transition(
-        "complete_remap",
-        "Finish the remap",
-        (S.REMAPPING,),
-        S.GO_LIVE,
-        CONSULTANT_OR_WORKER,
-        guard_remap_verified,
+        name="complete_remap",
+        label="Finish the remap",
+        sources=(S.REMAPPING,),
+        target=S.GO_LIVE,
+        roles=CONSULTANT_OR_WORKER,
+        guard=guard_remap_verified,
         help="Every Canvas user now carries its DCID as sis_user_id.",
     ),
     Transition(
-        "go_live",
-        "Go live",
-        (S.GO_LIVE,),
-        S.LIVE,
-        CONSULTANT_OR_WORKER,
-        guard_go_live_date_reached,
+        name="go_live",
+        label="Go live",
+        sources=(S.GO_LIVE,),
+        target=S.LIVE,
+        roles=CONSULTANT_OR_WORKER,
+        guard=guard_go_live_date_reached,
         effect=_mark_live,
         help="From now on a nightly sync runs at midnight Mountain time when data changed.",
     ),
@@ -251,11 +272,11 @@ def _back_transitions() -> list[Transition]:
         sources = tuple(main[i + 1 :])
         result.append(
             Transition(
-                f"back_to_{target}",
-                f"Return to “{S(target).label}”",
-                sources,
-                target,
-                CONSULTANT,
+                name=f"back_to_{target}",
+                label=f"Return to “{S(target).label}”",
+                sources=sources,
+                target=target,
+                roles=CONSULTANT,
                 needs_reason=True,
                 help="Reopens an earlier step; the later steps will have to be done again.",
             )
@@ -265,45 +286,47 @@ def _back_transitions() -> list[Transition]:
 
 _GPB: list[Transition] = [
     Transition(
-        "request_gpb",
-        "Request grade passback",
-        (G.NOT_REQUESTED,),
-        G.PLUGIN_PENDING,
-        frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}),
-        guard_gradebook_chosen,
+        name="request_gpb",
+        label="Request grade passback",
+        sources=(G.NOT_REQUESTED,),
+        target=G.PLUGIN_PENDING,
+        roles=frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}),
+        guard=guard_gradebook_chosen,
         field="gpb_state",
         help="Install the grade passback plug-in in PowerSchool (it works for both gradebooks).",
     ),
     Transition(
-        "confirm_plugin_installed",
-        "Confirm the plug-in is installed",
-        (G.PLUGIN_PENDING,),
-        G.PLUGIN_INSTALLED,
-        DISTRICT,
+        name="confirm_plugin_installed",
+        label="Confirm the plug-in is installed",
+        sources=(G.PLUGIN_PENDING,),
+        target=G.PLUGIN_INSTALLED,
+        roles=DISTRICT,
         field="gpb_state",
         approval=ApprovalKind.PLUGIN_INSTALLED,
     ),
     Transition(
-        "enable_gpb",
-        "Enable grade passback",
-        (G.PLUGIN_INSTALLED,),
-        G.ENABLED,
-        CONSULTANT,
-        guard_gpb_can_run,
+        name="enable_gpb",
+        label="Enable grade passback",
+        sources=(G.PLUGIN_INSTALLED,),
+        target=G.ENABLED,
+        roles=CONSULTANT,
+        guard=guard_gpb_can_run,
         field="gpb_state",
     ),
     Transition(
-        "disable_gpb",
-        "Turn grade passback off",
-        (G.PLUGIN_PENDING, G.PLUGIN_INSTALLED, G.ENABLED),
-        G.NOT_REQUESTED,
-        CONSULTANT,
+        name="disable_gpb",
+        label="Turn grade passback off",
+        sources=(G.PLUGIN_PENDING, G.PLUGIN_INSTALLED, G.ENABLED),
+        target=G.NOT_REQUESTED,
+        roles=CONSULTANT,
         field="gpb_state",
         needs_reason=True,
     ),
 ]
 
-TRANSITIONS: dict[str, Transition] = {t.name: t for t in [*_MAIN, *_back_transitions(), *_GPB]}
+TRANSITIONS: Final[Mapping[str, Transition]] = MappingProxyType(
+    {t.name: t for t in [*_MAIN, *_back_transitions(), *_GPB]}
+)
 
 
 # ---- asking and doing --------------------------------------------------------------------------
@@ -339,7 +362,7 @@ def perform(conversion: Conversion, name: str, *, user=None, reason: str = "", *
 
     before = getattr(locked, t.field)
     setattr(locked, t.field, t.target)
-    changed = [t.field]
+    changed: list[str] = [t.field]
     if t.field == "state":
         locked.state_changed_at = timezone.now()
         changed.append("state_changed_at")
@@ -347,9 +370,9 @@ def perform(conversion: Conversion, name: str, *, user=None, reason: str = "", *
         changed += t.effect(locked, params)
     locked.save(update_fields=changed)
 
-    detail: dict = {}
+    detail: dict[str, Any] = {}
     if t.approval:
-        subject, fingerprint = t.approval_subject(locked) if t.approval_subject else ("", "")
+        subject, fingerprint = t.approval_subject(locked) if t.approval_subject else NO_SUBJECT
         approval = Approval.objects.create(
             conversion=locked,
             kind=t.approval,
@@ -359,7 +382,8 @@ def perform(conversion: Conversion, name: str, *, user=None, reason: str = "", *
             note=reason,
         )
         detail = {"approval": approval.pk, "subject": subject, "fingerprint": fingerprint}
-        notifications.notify_consultants_of_approval(locked, approval)  # consultants hear of every approval
+        # Consultants hear of every approval (services/notifications.py receives it in this transaction).
+        signals.approval_recorded.send(sender=Approval, conversion=locked, approval=approval)
     audit.record(
         district=locked.district,
         conversion=locked,
@@ -413,25 +437,60 @@ def waiting_on_district(conversion: Conversion) -> list[Transition]:
 
 # ---- the task list -----------------------------------------------------------------------------
 
-STEPS: tuple[tuple[int, str, str], ...] = (
-    (
+
+class Step(NamedTuple):
+    """One of the six main-track steps of the task list: its number, the state it is, what it does."""
+
+    number: int
+    state: ConversionState
+    description: str
+
+
+STEPS: Final[tuple[Step, ...]] = (
+    Step(
         1,
         S.AGENT_SETUP,
-        "Set up the SIF agent with the ZIS URL and Zone ID, in Pull mode over HTTP, with the school year, plug-ins, zone status and schools checked.",
+        "Set up the SIF agent with the ZIS URL and Zone ID, in Pull mode over HTTP, with the school year, "
+        "plug-ins, zone status and schools checked.",
     ),
-    (2, S.CONNECTION, "Connect to the zone, pull the data and verify with the district that it is what Canvas needs."),
-    (
+    Step(
+        2, S.CONNECTION, "Connect to the zone, pull the data and verify with the district that it is what Canvas needs."
+    ),
+    Step(
         3,
         S.PAUSE,
-        "Pause the current Canvas sync on May 31, or a custom date where the school year ends in June. Grade passback keeps working.",
+        "Pause the current Canvas sync on May 31, or a custom date where the school year ends in June. Grade "
+        "passback keeps working.",
     ),
-    (4, S.MAPPING, "Check that the data arriving through SIF matches what Canvas holds now."),
-    (
+    Step(4, S.MAPPING, "Check that the data arriving through SIF matches what Canvas holds now."),
+    Step(
         5,
         S.REMAPPING,
-        "Move every Canvas user's sis_user_id from the PowerSchool ID to the DCID, which stays the same when a student changes school.",
+        "Move every Canvas user's sis_user_id from the PowerSchool ID to the DCID, which stays the same when a "
+        "student changes school.",
     ),
-    (6, S.GO_LIVE, "From the appointed date, a nightly sync at midnight Mountain time, only when there is new data."),
+    Step(
+        6, S.GO_LIVE, "From the appointed date, a nightly sync at midnight Mountain time, only when there is new data."
+    ),
+)
+
+# Where a step of the task list stands (the page draws each in its own words and colour).
+StepStatus = Literal["done", "current", "waiting", "upcoming", "optional"]
+
+
+class StepStanding(NamedTuple):
+    status: StepStatus
+    label: str
+
+
+# Step 7's standing follows the grade passback track.
+GPB_STANDING: Final[Mapping[str, StepStanding]] = MappingProxyType(
+    {
+        G.NOT_REQUESTED: StepStanding("optional", "Optional, not requested"),
+        G.PLUGIN_PENDING: StepStanding("waiting", "Waiting for the district"),
+        G.PLUGIN_INSTALLED: StepStanding("current", "Ready to enable"),
+        G.ENABLED: StepStanding("done", "Enabled"),
+    }
 )
 
 
@@ -440,34 +499,31 @@ class StepView:
     number: int
     title: str
     description: str
-    status: str  # "done" | "current" | "waiting" | "upcoming" | "optional"
+    status: StepStatus
     status_label: str
 
 
 def step_overview(conversion: Conversion) -> list[StepView]:
     waiting = {t.sources[0] for t in waiting_on_district(conversion) if t.field == "state"}
     result = []
-    for number, state, description in STEPS:
-        if conversion.is_past(state):
-            status, label = "done", "Done"
-        elif conversion.state == state:
-            status, label = ("waiting", "Waiting for the district") if state in waiting else ("current", "In progress")
+    for step in STEPS:
+        if conversion.is_past(step.state):
+            standing = StepStanding("done", "Done")
+        elif conversion.state == step.state:
+            standing = (
+                StepStanding("waiting", "Waiting for the district")
+                if step.state in waiting
+                else StepStanding("current", "In progress")
+            )
         else:
-            status, label = "upcoming", "Not started"
-        result.append(StepView(number, S(state).label, description, status, label))
-    gpb = conversion.gpb_state
-    gpb_status = {
-        G.NOT_REQUESTED: ("optional", "Optional, not requested"),
-        G.PLUGIN_PENDING: ("waiting", "Waiting for the district"),
-        G.PLUGIN_INSTALLED: ("current", "Ready to enable"),
-        G.ENABLED: ("done", "Enabled"),
-    }[gpb]
+            standing = StepStanding("upcoming", "Not started")
+        result.append(StepView(step.number, step.state.label, step.description, *standing))
     result.append(
         StepView(
             7,
             "Grade passback (optional)",
             "Send Canvas grades to PowerSchool's legacy gradebook or PowerTeacher Pro through the plug-in.",
-            *gpb_status,
+            *GPB_STANDING[conversion.gpb_state],
         )
     )
     return result
@@ -513,18 +569,24 @@ def job_problems(conversion: Conversion, kind: str, user) -> list[str]:
     if conversion.jobs.filter(kind__in=kinds, state__in=(JobState.QUEUED, JobState.RUNNING)).exists():
         return ["One is already queued or running."]
     if kind == JobKind.REMAP:
-        from conversion.services import legacy_watch  # step 3, verified: no remap while legacy imports arrive
-
-        return legacy_watch.still_arriving(conversion)
+        return legacy_seen.still_arriving(conversion)  # step 3, verified: no remap while legacy imports arrive
     return []
 
 
-def startable_jobs(conversion: Conversion, user) -> list[tuple[str, str, list[str]]]:
-    """(kind, label, problems) for each job of the current step, for the page's buttons."""
+class StartableJob(NamedTuple):
+    """A job of the current step, for the page's buttons: its kind, label and what stops it now."""
+
+    kind: str
+    label: str
+    problems: list[str]
+
+
+def startable_jobs(conversion: Conversion, user: Any) -> list[StartableJob]:
+    """Each job of the current step a consultant may start, with what stops it now."""
     if role_in(user, conversion.district) is not Role.CONSULTANT:
         return []
     return [
-        (kind, JobKind(kind).label, job_problems(conversion, kind, user))
+        StartableJob(kind, JobKind(kind).label, job_problems(conversion, kind, user))
         for kind, states in JOB_STATES.items()
         if conversion.state in states
         and (kind != JobKind.GRADE_PASSBACK or conversion.gpb_state == G.ENABLED)
@@ -538,7 +600,7 @@ def set_nightly_sync_held(conversion: Conversion, held: bool, *, user, reason: s
     """Hold or resume the roster sync after go-live (grade passback is not affected)."""
     role = role_in(user, conversion.district)
     if role not in (Role.CONSULTANT, Role.WORKER):
-        raise TransitionRefused("Hold the nightly sync", ["Only an implementation consultant can do this."])
+        raise AccessRefused("Only an implementation consultant can hold or resume the nightly sync.")
     if conversion.state != S.LIVE:
         raise TransitionRefused("Hold the nightly sync", ["The conversion is not live yet."])
     if not reason.strip():
@@ -566,10 +628,19 @@ def set_nightly_sync_held(conversion: Conversion, held: bool, *, user, reason: s
 SCHEDULER_ZONE = ZoneInfo("America/Denver")  # the beat schedule's zone (services/schedule.py)
 
 
-def connection_findings(detail: dict | None, failed: bool = False) -> tuple[str, list[str]]:
-    """What a connection test found that stands in the conversion's way: ("failed" | "warned" | "passed",
-    one sentence per finding). A test that ran to the end can still have found a blocker: the zone not
-    ready, an agent in Push mode, an object that no agent provides."""
+Verdict = Literal["failed", "warned", "passed"]
+
+
+class ConnectionVerdict(NamedTuple):
+    """What a connection test found: its verdict and one sentence per finding (failures first)."""
+
+    verdict: Verdict
+    findings: list[str]
+
+
+def connection_findings(detail: dict[str, Any] | None, failed: bool = False) -> ConnectionVerdict:
+    """What a connection test found that stands in the conversion's way. A test that ran to the end can
+    still have found a blocker: the zone not ready, an agent in Push mode, an object that no agent provides."""
     detail = detail or {}
     failures, warnings = [], []
     if failed:
@@ -590,38 +661,42 @@ def connection_findings(detail: dict | None, failed: bool = False) -> tuple[str,
         missing = zone.get("missing_providers") or []
         if missing:
             warnings.append("No agent provides " + ", ".join(missing) + ".")
-    verdict = "failed" if failures else "warned" if warnings else "passed"
-    return verdict, failures + warnings
+    verdict: Verdict = "failed" if failures else "warned" if warnings else "passed"
+    return ConnectionVerdict(verdict, failures + warnings)
+
+
+# Who takes the next step ("nobody" once nothing is due).
+Actor = Literal["consultant", "district", "scheduler", "nobody"]
+ACTOR_LABELS: Final[Mapping[Actor, str]] = MappingProxyType(
+    {
+        "consultant": "The implementation consultant",
+        "district": "The district admin",
+        "scheduler": "The scheduler",
+        "nobody": "Nobody",
+    }
+)
 
 
 @dataclass
 class NextStep:
     """The one thing that moves the conversion on now, who must do it, and what it needs.
 
-    `actor`: "consultant", "district" or "scheduler" ("nobody" once nothing is due). `transition` is the
-    move it ends in, `job` a job to run first, `part` the step data (step_data.EDITABLE_PARTS) it needs
-    filled in, `when` the moment the scheduler does it by itself.
+    `transition` is the move it ends in, `job` a job to run first, `part` the step data
+    (step_data.EDITABLE_PARTS) it needs filled in, `when` the moment the scheduler does it by itself.
     """
 
-    actor: str
+    actor: Actor
     title: str
     detail: str = ""
     transition: Transition | None = None
     job: str = ""
-    part: str = ""
+    part: Part | Literal[""] = ""
     when: dt.datetime | None = None
     problems: list[str] | None = None
 
-    ACTOR_LABELS = {
-        "consultant": "The implementation consultant",
-        "district": "The district admin",
-        "scheduler": "The scheduler",
-        "nobody": "Nobody",
-    }
-
     @property
     def actor_label(self) -> str:
-        return self.ACTOR_LABELS[self.actor]
+        return ACTOR_LABELS[self.actor]
 
     def is_for(self, role: Role | None) -> bool:
         """Whether `role` takes this action (a consultant may also do what the scheduler would)."""

@@ -26,9 +26,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from lxml import etree
 
@@ -74,7 +75,7 @@ def _version_key(version: str) -> tuple[int, int, int]:
 
 def _to_text(value: Any, kind: Kind) -> str:
     if kind == "date":
-        return value.isoformat()
+        return str(value.isoformat())
     if kind == "decimal":
         return format(Decimal(value), "f")
     return str(value)
@@ -112,7 +113,7 @@ def _from_text(text: str, kind: Kind, where: str) -> Any:
     return text
 
 
-def _select(children: list, segment: _Segment) -> list:
+def _select(children: list[etree._Element], segment: _Segment) -> list[etree._Element]:
     """The children a non-repeating segment reads: those with its fixed attributes, else the first."""
     if segment.fixed_attrs and len(children) > 1:
         preferred = [c for c in children if all(c.get(a) == v for a, v in segment.fixed_attrs)]
@@ -120,38 +121,122 @@ def _select(children: list, segment: _Segment) -> list:
     return children[:1]
 
 
+def _tag_text(tag: object) -> str:
+    """An element's tag as error text (a str for elements; comments and PIs have a function as their tag)."""
+    return tag if isinstance(tag, str) else repr(tag)
+
+
 def _is_group(kind: Any) -> bool:
     return isinstance(kind, type)
 
 
-def _read_fields(cls, element: etree._Element, where: str) -> dict[str, Any]:
-    """Every field of `cls` (its FIELDS) read from `element`; group fields give lists of group objects."""
-    values: dict[str, Any] = {}
-    for name, path, kind in cls.FIELDS:
-        segments, attribute = _parse_path(path)
+def plain(value: Any) -> Any:
+    """A typed value as a JSON-ready one: dates as ISO text, decimals as text, groups as dicts of set fields."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a group (ScheduleInfo): set fields only
+        return {
+            f.name: plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) not in (None, [], {})
+        }
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# A field's reader takes the object (or group) element and gives the field's value: None when the element
+# lacks it, a list for a repeating field.
+FieldRead = Callable[[etree._Element], Any]
+
+
+def _field_reader(where: str, path: str, kind: Any, finish: Callable[[Any], Any]) -> FieldRead:
+    """The reader of one field, its path parsed once: `finish` turns each typed value into what is returned."""
+    segments, attribute = _parse_path(path)
+    tags = [q(s.tag) for s in segments]
+    repeats = any(s.repeats for s in segments)
+    if not repeats and not _is_group(kind):  # (iterchildren(tag) finds a child in half the time find(tag) takes)
+        # Most fields are text, which _from_text only strips.
+        convert: Callable[[str], Any] = (
+            str.strip if kind == "str" else (lambda raw: finish(_from_text(raw, kind, where)))
+        )
+        steps = [(tag, segment.fixed_attrs) for tag, segment in zip(tags, segments, strict=True)]
+
+        def read_one(element: etree._Element) -> Any:
+            node = element
+            for tag, fixed in steps:
+                child = next(node.iterchildren(tag), None)
+                if child is None:
+                    return None
+                if fixed and not all(child.get(a) == v for a, v in fixed):
+                    # as _select: the first child with the fixed attributes ([@Type=Primary]), else the first
+                    child = next((c for c in node.iterchildren(tag) if all(c.get(a) == v for a, v in fixed)), child)
+                node = child
+            raw = node.get(attribute) if attribute else node.text
+            return None if raw is None else convert(raw)
+
+        return read_one
+
+    def read_many(element: etree._Element) -> Any:
         nodes = [element]
-        for segment in segments:
-            found = []
+        for segment, tag in zip(segments, tags, strict=True):
+            found: list[etree._Element] = []
             for node in nodes:
-                children = node.findall(q(segment.tag))
-                found.extend(children if segment.repeats else _select(children, segment))
+                if segment.repeats:
+                    found.extend(node.iterchildren(tag))
+                elif segment.fixed_attrs:  # the child with the fixed attributes ([@Type=Primary]), else the first
+                    found.extend(_select(list(node.iterchildren(tag)), segment))
+                else:
+                    child = next(node.iterchildren(tag), None)
+                    if child is not None:
+                        found.append(child)
             nodes = found
         if _is_group(kind):
-            values[name] = [kind.from_element(node, f"{where}/{path}") for node in nodes]
-            continue
-        texts = []
+            return [finish(kind.from_element(node, where)) for node in nodes]
+        values = []
         for node in nodes:
             raw = node.get(attribute) if attribute else node.text
             if raw is not None:
-                texts.append(_from_text(raw, kind, f"{where}/{path}"))
-        if any(s.repeats for s in segments):
-            values[name] = texts
-        else:
-            values[name] = texts[0] if texts else None
-    return values
+                values.append(finish(_from_text(raw, kind, where)))
+        if not repeats:
+            return values[0] if values else None
+        return values
+
+    return read_many
 
 
-def _write_fields(obj, root: etree._Element, version: str) -> None:
+_FIELD_READERS: dict[tuple[type[Any], str, bool], tuple[tuple[str, FieldRead], ...]] = {}
+
+
+def field_readers(cls: type[Any], where: str, json: bool = False) -> tuple[tuple[str, FieldRead], ...]:
+    """(field name, reader) for each of `cls`'s FIELDS, compiled once; errors name "<where>/<path>".
+
+    With `json`, values come as ``plain`` gives them. (sifclient.reader is the public way to use these.)
+    """
+    key = (cls, where, json)
+    readers = _FIELD_READERS.get(key)
+    if readers is None:
+        finish = plain if json else _same
+        readers = _FIELD_READERS[key] = tuple(
+            (name, _field_reader(f"{where}/{path}", path, kind, finish)) for name, path, kind in cls.FIELDS
+        )
+    return readers
+
+
+def _read_fields(cls: Any, element: etree._Element, where: str) -> dict[str, Any]:
+    """Every field of `cls` (its FIELDS) read from `element`; group fields give lists of group objects."""
+    return {name: read(element) for name, read in field_readers(cls, where)}
+
+
+def _write_fields(obj: Any, root: etree._Element, version: str) -> None:
     for name, path, kind in obj.FIELDS:
         value = getattr(obj, name)
         if value is None or (isinstance(value, list) and not value):
@@ -169,15 +254,16 @@ def _write_fields(obj, root: etree._Element, version: str) -> None:
 
 
 def _child(parent: etree._Element, segment: _Segment, *, new: bool = False) -> etree._Element:
-    if not new and len(parent) and parent[-1].tag == q(segment.tag):
-        return parent[-1]
-    child = etree.SubElement(parent, q(segment.tag))
+    last: etree._Element | None = parent[-1] if len(parent) else None
+    if not new and last is not None and last.tag == q(segment.tag):
+        return last
+    child: etree._Element = etree.SubElement(parent, q(segment.tag))
     for attr_name, attr_value in segment.fixed_attrs:
         child.set(attr_name, attr_value)
     return child
 
 
-def _set_text(attribute: str | None):
+def _set_text(attribute: str | None) -> Callable[[etree._Element, str], None]:
     def put(node: etree._Element, text: str) -> None:
         if attribute:
             node.set(attribute, text)
@@ -187,14 +273,20 @@ def _set_text(attribute: str | None):
     return put
 
 
-def _put_one(root, segments, attribute, text) -> None:
+def _put_one(root: etree._Element, segments: list[_Segment], attribute: str | None, text: str) -> None:
     node = root
     for segment in segments:
         node = _child(node, segment)
     _set_text(attribute)(node, text)
 
 
-def _put_many(root, segments, attribute, items, fill) -> None:
+def _put_many(
+    root: etree._Element,
+    segments: list[_Segment],
+    attribute: str | None,
+    items: list[Any],
+    fill: Callable[[etree._Element, Any], None],
+) -> None:
     split = next(i for i, s in enumerate(segments) if s.repeats)
     parent = root
     for segment in segments[:split]:
@@ -210,7 +302,8 @@ class SifRecord:
     """Base of every typed SIF object; subclasses are dataclasses with FIELDS."""
 
     OBJECT_NAME: ClassVar[str]
-    FIELDS: ClassVar[tuple[tuple[str, str, Kind], ...]]
+    # (field name, path, kind): a Kind, or a group class (ScheduleInfo) read and written with its own FIELDS.
+    FIELDS: ClassVar[tuple[tuple[str, str, Kind | type[Any]], ...]]
     # Fields added after SIF 2.0r1: field name -> first version that has it.
     SINCE: ClassVar[dict[str, str]] = {}
     extended_elements: dict[str, str]
@@ -232,19 +325,20 @@ class SifRecord:
 
     # --- XML in --------------------------------------------------------------------
     @classmethod
-    def from_xml(cls, element: etree._Element):
+    def from_xml(cls, element: etree._Element) -> Self:
         if element.tag != q(cls.OBJECT_NAME):
-            raise SifXmlError(f"expected {cls.OBJECT_NAME}, got {element.tag}")
+            raise SifXmlError(f"expected {cls.OBJECT_NAME}, got {_tag_text(element.tag)}")
         values = _read_fields(cls, element, cls.OBJECT_NAME)
         extended: dict[str, str] = {}
         holder = element.find(q("SIF_ExtendedElements"))
         if holder is not None:
             for item in holder.findall(q("SIF_ExtendedElement")):
                 extended[item.get("Name", "")] = "".join(item.itertext()).strip()
-        return cls(**values, extended_elements=extended)
+        make: Callable[..., Self] = cls  # every record type is a dataclass taking its fields as keywords
+        return make(**values, extended_elements=extended)
 
     @classmethod
-    def from_bytes(cls, data: bytes):
+    def from_bytes(cls, data: bytes) -> Self:
         from .safexml import new_parser
 
         try:
@@ -417,7 +511,7 @@ class SectionInfo(SifRecord):
         return _unique(t for s in self.schedules for t in s.teacher_ref_ids)
 
 
-def _unique(values) -> list[str]:
+def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
@@ -746,7 +840,7 @@ class UnreadableRecord:
 def record_from_xml(element: etree._Element) -> SifRecord | UnknownRecord:
     name = etree.QName(element).localname
     if etree.QName(element).namespace != SIF_NS:
-        raise SifXmlError(f"object {element.tag} is not in the SIF namespace")
+        raise SifXmlError(f"object {_tag_text(element.tag)} is not in the SIF namespace")
     record_type = RECORD_TYPES.get(name)
     if record_type is None:
         return UnknownRecord(name, etree.tostring(element), element.get("RefId"))

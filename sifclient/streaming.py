@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from lxml import etree
 
@@ -62,20 +63,20 @@ def _is_payload_body(element: etree._Element) -> bool:
 
 def scan_message(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> AckEnvelope:
     """Read envelope facts of a SIF_Ack reply or of a bare SIF_Response/SIF_Event, stopping early."""
-    outer_kind = None
-    ack: dict = {"status_code": None, "status_desc": None, "error": None, "original_msg_id": None}
+    outer_kind: str | None = None
+    ack: dict[str, Any] = {"status_code": None, "status_desc": None, "error": None, "original_msg_id": None}
     body: etree._Element | None = None
-    facts: dict = {}
+    facts: dict[str, Any] = {}
     stop_after_first_object = False
     for event, element in iterparse_message(data, max_bytes=max_bytes):
         parent = element.getparent()
         if event == "start":
             if outer_kind is None and parent is not None and parent.tag == _MESSAGE:
-                outer_kind = element.tag
+                outer_kind = str(element.tag)
             if _is_payload_body(element):
                 body = element
-                facts["kind"] = _PAYLOAD_KINDS[element.tag]
-                facts["version"] = parent.get("Version", "")
+                facts["kind"] = _PAYLOAD_KINDS[str(element.tag)]
+                facts["version"] = parent.get("Version", "") if parent is not None else ""
             elif body is not None and element.tag == q("SIF_EventObject"):
                 facts["object_name"] = element.get("ObjectName")
                 facts["action"] = element.get("Action")
@@ -91,16 +92,17 @@ def scan_message(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> 
         if stop_after_first_object and element.tag == q("SIF_ObjectData"):
             break  # an empty packet
         text = (element.text or "").strip()
+        parent_tag = parent.tag if parent is not None else None
         if body is None:
             # Facts of the outer SIF_Ack.
             if outer_kind == q("SIF_Ack"):
-                if element.tag == q("SIF_OriginalMsgId") and parent.tag == q("SIF_Ack"):
+                if element.tag == q("SIF_OriginalMsgId") and parent_tag == q("SIF_Ack"):
                     ack["original_msg_id"] = text
-                elif element.tag == q("SIF_Code") and parent.tag == q("SIF_Status"):
+                elif element.tag == q("SIF_Code") and parent_tag == q("SIF_Status"):
                     ack["status_code"] = _number(text, "SIF_Ack/SIF_Status/SIF_Code")
-                elif element.tag == q("SIF_Desc") and parent.tag == q("SIF_Status"):
+                elif element.tag == q("SIF_Desc") and parent_tag == q("SIF_Status"):
                     ack["status_desc"] = text
-                elif element.tag == q("SIF_Error") and parent.tag == q("SIF_Ack"):
+                elif element.tag == q("SIF_Error") and parent_tag == q("SIF_Ack"):
                     ack["error"] = read_error(element)
             continue
         if parent is not None and parent.tag == q("SIF_Header") and parent.getparent() is body:
@@ -108,7 +110,7 @@ def scan_message(data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> 
                 q("SIF_MsgId"): "msg_id",
                 q("SIF_SourceId"): "source_id",
                 q("SIF_DestinationId"): "destination_id",
-            }.get(element.tag)
+            }.get(str(element.tag))
             if key:
                 facts[key] = text
         elif parent is body:
@@ -172,6 +174,7 @@ def iter_payload_records(
                 container = element
             continue
         if container is not None and parent is container:
+            record: SifRecord | UnknownRecord | UnreadableRecord
             try:
                 record = record_from_xml(element)
             except SifXmlError as exc:

@@ -827,3 +827,8 @@ ROUTES: list[Route] = [
 from canvas.simulator.account_api import ROUTES as _ACCOUNT_ROUTES  # noqa: E402
 
 ROUTES.extend(_ACCOUNT_ROUTES)
+
+# An enrollment a person adds by hand (no SIS import): its own module; see there.
+from canvas.simulator.enrollment_api import ROUTES as _ENROLLMENT_ROUTES  # noqa: E402
+
+ROUTES.extend(_ENROLLMENT_ROUTES)

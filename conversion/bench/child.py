@@ -55,6 +55,10 @@ def main(task: str, args: dict) -> dict:
         from conversion.bench import dashboard
 
         return dashboard.seed(args["districts"])
+    if task == "fleet":
+        from conversion.bench import fleet
+
+        return fleet.run(args)
     raise SystemExit(f"unknown task {task}")
 
 

@@ -11,7 +11,7 @@ class SnapshotState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class SnapshotQuerySet(models.QuerySet):
+class SnapshotQuerySet(models.QuerySet["Snapshot"]):
     def latest_complete(self, conversion) -> Snapshot | None:
         return self.filter(conversion=conversion, state=SnapshotState.COMPLETE).order_by("-completed_at", "-id").first()
 
@@ -55,12 +55,16 @@ class Snapshot(models.Model):
 
 
 class SifRecord(models.Model):
-    """One SIF object as pulled, kept whole (its XML as delivered) plus the keys the conversion looks up by."""
+    """One SIF object as pulled, kept whole (its XML as delivered) plus the keys the conversion looks up by.
+
+    Its fields as plain values are `services.sifdata.data_of(record.xml)`: the parsing lives with the ingest,
+    and models never import services (import-linter holds that).
+    """
 
     # Written in bulk by every pull (a million rows for a large district), so the database keeps as little
     # as it can up to date per row: no index of its own (the unique constraint below starts with snapshot)
     # and no foreign key check (a quarter of PostgreSQL's work in a pull, measured). Rows are only written
-    # by sifdata.store_rows for a snapshot it holds locked, and deleted with their snapshot by the ORM.
+    # by sif_store.store_rows for a snapshot it holds locked, and deleted with their snapshot by the ORM.
     snapshot = models.ForeignKey(
         Snapshot, on_delete=models.CASCADE, related_name="records", db_index=False, db_constraint=False
     )
@@ -82,14 +86,8 @@ class SifRecord(models.Model):
         # PostgreSQL's work in a pull (measured: 30.7 s -> 22.7 s of its CPU, the pull 52.6 s -> 44.1 s).
         # Readers that want LocalId order have PostgreSQL sort the rows (see roster.SnapshotSource).
 
-    @property
-    def data(self) -> dict:
-        """The fields as plain values (see services.sifdata.data_of), parsed once per instance."""
-        from conversion.services.sifdata import data_of  # the parsing lives with the ingest
-
-        if not hasattr(self, "_data"):
-            self._data = data_of(self.xml)
-        return self._data
+    def __str__(self) -> str:
+        return f"{self.object_name} {self.ref_id}"
 
 
 class ReceivedMessage(models.Model):
@@ -105,3 +103,6 @@ class ReceivedMessage(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["conversion", "msg_id"], name="one_message_per_msgid")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.msg_id}"

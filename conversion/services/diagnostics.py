@@ -15,8 +15,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -32,7 +34,8 @@ from conversion.models import (
     SifRecord,
     Snapshot,
 )
-from conversion.services.setup_aids import DCID_ELEMENT, DCID_OBJECTS
+from conversion.services import legacy_seen
+from conversion.services.dcid import DCID_ELEMENT, DCID_OBJECTS
 from conversion.services.sifdata import EXTENDED_NAMES_SEPARATOR, data_of
 from conversion.services.zis import PULL_OBJECTS, sif_error_detail
 from sifclient import SifError, ZisTlsError
@@ -45,98 +48,129 @@ EXAMPLES = 5
 # State reporting plug-ins name their extended elements after the state: CO_SASID, TX_PEIMSId, ...
 STATE_ELEMENT = re.compile(r"^[A-Z]{2}_[A-Za-z0-9]")
 
-# code -> (severity, title, advice in the seeds' words)
-FINDINGS: dict[str, tuple[str, str, str]] = {
-    "mappings_missing": (
-        Severity.ERROR,
-        "The agent.cfg mappings are not coming over (records without a DCID)",
-        "The mappings added to agent.cfg were lost. Restart the SIF agent, then check that agent.cfg still "
-        "holds the mappings after the restart (compare it with the mappings document), and pull again.",
-    ),
-    "previous_school_years": (
-        Severity.WARNING,
-        "Data from previous school years is coming over",
-        "Check SIF Agent Console / Agent Settings / Default Zone Settings / School Year and make sure it shows "
-        'the right school year. Some objects have their own "current" or "future" setting: talk to '
-        "PowerSchool about those.",
-    ),
-    "excluded_schools": (
-        Severity.WARNING,
-        "Schools the district did not choose are in the data",
-        "Deselect these schools in SIF Agent Console / Zone Settings / Zone / District (or ask PowerSchool to), "
-        "or add them to the district's schools if Canvas should get them.",
-    ),
-    "smp_on": (
-        Severity.WARNING,
-        "State Messaging Plug-ins (SMP) are on for the Canvas connection",
-        "Disable SMP in SIF Agent Console / Agent Settings / Plugins (or ask PowerSchool to). If SIF serves "
-        "state reporting, work with PowerSchool to disable it for the Canvas connection only.",
-    ),
-    "several_emails": (
-        Severity.WARNING,
-        "Several e-mail addresses in PowerSchool's primary Email",
-        "Canvas takes one e-mail address (and one login) per person: it gets " + EMAIL_RULE + ". The other "
-        "addresses are listed in the mapping. PowerSchool fills this Email from the family e-mail field; if "
-        "another address should be the login, put it first in PowerSchool (or map the student's own address "
-        "to the Email in agent.cfg), then pull again.",
-    ),
-    "push_mode": (
-        Severity.ERROR,
-        "The PowerSchool SIF agent is in Push mode",
-        "Set Mode to Pull in SIF Agent Console / Agent Settings / Registration / Messaging Mode. With Push, "
-        "the connection fails. Then run the connection test again.",
-    ),
-    "zone_not_ready": (
-        Severity.ERROR,
-        "The zone is not ready",
-        'Check SIF Agent Console / Zone Settings / Zone / General: the zone must display as "ready". '
-        "Then run the connection test again.",
-    ),
-    "certificate": (
-        Severity.ERROR,
-        "Certificate error on the connection to the ZIS",
-        "The certificate presented on the connection was not trusted. On the PowerSchool side, select the "
-        "HTTP method (SIF Agent Console / Agent Settings / Protocol): the https:// in the ZIS URL still "
-        "connects using HTTPS. If the HTTPS method must be used, add the platform's certificate to Java's "
-        "trusted certificates. If the ZIS uses a private certificate authority, paste its CA certificate "
-        "into the ZIS settings here.",
-    ),
-    "legacy_imports": (
-        Severity.ERROR,
-        "Canvas still receives SIS imports this product did not make, after the pause",
-        "The legacy PowerSchool sync (or another integration) still imports into Canvas. The district must: "
-        "turn off the legacy Canvas plug-in's scheduled sync in PowerSchool; remove or pause any other SIS "
-        "import job that posts to this Canvas account; tell us when it is done. The remap waits until no such "
-        "import arrived for a day and a half, since each one re-creates users under their PowerSchool IDs.",
-    ),
-    # A zone or ZIS put to sleep answers every message with SIF_Status 8 (OpenZIS: SifProcessRequest.php).
-    "zone_asleep": (
-        Severity.ERROR,
-        "The zone is asleep",
-        "The ZIS answers every message with SIF_Status 8 (receiver sleeping) and does nothing with it: someone put "
-        "the zone, or the whole ZIS, to sleep in the ZIS's administration. Ask the ZIS administrator to wake it, "
-        "then run the connection test again. Grades not taken meanwhile are sent on the next run.",
-    ),
-}
-PROTOCOL_CODES = ("push_mode", "zone_not_ready", "certificate", "zone_asleep")
+FindingCode = Literal[
+    "mappings_missing",
+    "previous_school_years",
+    "excluded_schools",
+    "smp_on",
+    "several_emails",
+    "push_mode",
+    "zone_not_ready",
+    "certificate",
+    "legacy_imports",
+    "zone_asleep",
+]
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """What a finding's code stands for: how bad it is, its title, and the advice in the seeds' words."""
+
+    severity: Severity
+    title: str
+    advice: str
+
+
+FINDINGS: Final[Mapping[FindingCode, FindingKind]] = MappingProxyType(
+    {
+        "mappings_missing": FindingKind(
+            Severity.ERROR,
+            "The agent.cfg mappings are not coming over (records without a DCID)",
+            "The mappings added to agent.cfg were lost. Restart the SIF agent, then check that agent.cfg still "
+            "holds the mappings after the restart (compare it with the mappings document), and pull again.",
+        ),
+        "previous_school_years": FindingKind(
+            Severity.WARNING,
+            "Data from previous school years is coming over",
+            "Check SIF Agent Console / Agent Settings / Default Zone Settings / School Year and make sure it shows "
+            'the right school year. Some objects have their own "current" or "future" setting: talk to '
+            "PowerSchool about those.",
+        ),
+        "excluded_schools": FindingKind(
+            Severity.WARNING,
+            "Schools the district did not choose are in the data",
+            "Deselect these schools in SIF Agent Console / Zone Settings / Zone / District (or ask PowerSchool to), "
+            "or add them to the district's schools if Canvas should get them.",
+        ),
+        "smp_on": FindingKind(
+            Severity.WARNING,
+            "State Messaging Plug-ins (SMP) are on for the Canvas connection",
+            "Disable SMP in SIF Agent Console / Agent Settings / Plugins (or ask PowerSchool to). If SIF serves "
+            "state reporting, work with PowerSchool to disable it for the Canvas connection only.",
+        ),
+        "several_emails": FindingKind(
+            Severity.WARNING,
+            "Several e-mail addresses in PowerSchool's primary Email",
+            "Canvas takes one e-mail address (and one login) per person: it gets " + EMAIL_RULE + ". The other "
+            "addresses are listed in the mapping. PowerSchool fills this Email from the family e-mail field; if "
+            "another address should be the login, put it first in PowerSchool (or map the student's own address "
+            "to the Email in agent.cfg), then pull again.",
+        ),
+        "push_mode": FindingKind(
+            Severity.ERROR,
+            "The PowerSchool SIF agent is in Push mode",
+            "Set Mode to Pull in SIF Agent Console / Agent Settings / Registration / Messaging Mode. With Push, "
+            "the connection fails. Then run the connection test again.",
+        ),
+        "zone_not_ready": FindingKind(
+            Severity.ERROR,
+            "The zone is not ready",
+            'Check SIF Agent Console / Zone Settings / Zone / General: the zone must display as "ready". '
+            "Then run the connection test again.",
+        ),
+        "certificate": FindingKind(
+            Severity.ERROR,
+            "Certificate error on the connection to the ZIS",
+            "The certificate presented on the connection was not trusted. On the PowerSchool side, select the "
+            "HTTP method (SIF Agent Console / Agent Settings / Protocol): the https:// in the ZIS URL still "
+            "connects using HTTPS. If the HTTPS method must be used, add the platform's certificate to Java's "
+            "trusted certificates. If the ZIS uses a private certificate authority, paste its CA certificate "
+            "into the ZIS settings here.",
+        ),
+        "legacy_imports": FindingKind(
+            Severity.ERROR,
+            "Canvas still receives SIS imports this product did not make, after the pause",
+            "The legacy PowerSchool sync (or another integration) still imports into Canvas. The district must: "
+            "turn off the legacy Canvas plug-in's scheduled sync in PowerSchool; remove or pause any other SIS "
+            "import job that posts to this Canvas account; tell us when it is done. The remap waits until no such "
+            "import arrived for a day and a half, since each one re-creates users under their PowerSchool IDs.",
+        ),
+        # A zone or ZIS put to sleep answers every message with SIF_Status 8 (OpenZIS: SifProcessRequest.php).
+        "zone_asleep": FindingKind(
+            Severity.ERROR,
+            "The zone is asleep",
+            "The ZIS answers every message with SIF_Status 8 (receiver sleeping) and does nothing with it: someone put "
+            "the zone, or the whole ZIS, to sleep in the ZIS's administration. Ask the ZIS administrator to wake it, "
+            "then run the connection test again. Grades not taken meanwhile are sent on the next run.",
+        ),
+    }
+)
+# The findings that follow the newest contact with the zone (the others follow the latest snapshot).
+PROTOCOL_CODES: Final[tuple[FindingCode, ...]] = ("push_mode", "zone_not_ready", "certificate", "zone_asleep")
 
 
 @dataclass(frozen=True)
 class Finding:
-    code: str
+    """One finding the evidence shows now, with that evidence (kept in the Diagnostic row)."""
+
+    code: FindingCode
     evidence: dict[str, Any]
 
     @property
-    def severity(self) -> str:
-        return FINDINGS[self.code][0]
+    def kind(self) -> FindingKind:
+        return FINDINGS[self.code]
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
 
     @property
     def title(self) -> str:
-        return FINDINGS[self.code][1]
+        return self.kind.title
 
     @property
     def advice(self) -> str:
-        return FINDINGS[self.code][2]
+        return self.kind.advice
 
 
 # ---- evidence ----------------------------------------------------------------------------------
@@ -168,9 +202,9 @@ def latest_contacts(conversion: Conversion, current: Contact | None = None) -> d
     return result
 
 
-def protocol_signals(contact: Contact) -> dict[str, dict]:
+def protocol_signals(contact: Contact) -> dict[FindingCode, dict[str, Any]]:
     """code -> evidence, for what one contact with the zone shows."""
-    signals: dict[str, dict] = {}
+    signals: dict[FindingCode, dict[str, Any]] = {}
     detail = contact.detail
     if detail.get("error_kind") == "tls":
         signals["certificate"] = {"job": contact.job_id, "kind": contact.kind, "error": detail.get("raw_error", "")}
@@ -386,10 +420,8 @@ def snapshot_findings(conversion: Conversion, snapshot: Snapshot | None) -> list
 
 
 def findings_for(conversion: Conversion, current: Contact | None = None) -> list[Finding]:
-    from conversion.services import legacy_watch  # it refreshes the diagnostics after each check
-
     snapshot = Snapshot.objects.latest_complete(conversion)
-    legacy = legacy_watch.finding_evidence(conversion)
+    legacy = legacy_seen.finding_evidence(conversion)
     return (
         snapshot_findings(conversion, snapshot)
         + protocol_findings(latest_contacts(conversion, current))

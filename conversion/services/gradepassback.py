@@ -26,7 +26,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.utils import timezone
 
@@ -524,14 +524,14 @@ def confirm_course(ledger: Ledger, course: CanvasCourse, section: Section | None
     assignments = None if held_assignments is None else {r.ref_id: r for r in held_assignments}
     scores = None if held_scores is None else {(r.assignment_ref_id, r.student_ref_id): r for r in held_scores}
     for item in items:
-        held = assignments if item.is_assignment else scores
+        held: dict[Any, Any] | None = assignments if item.is_assignment else scores
         cls = GradingAssignment if item.is_assignment else GradingAssignmentScore
         sent = cls.from_bytes(item.sent_xml.encode())
         if held is None:
             item.confirmation = Confirmation.UNCONFIRMED
             item.confirmation_note = "The zone has no provider answering requests for " + cls.OBJECT_NAME + "."
         else:
-            key = sent.ref_id if item.is_assignment else (sent.assignment_ref_id, sent.student_ref_id)
+            key = sent.ref_id if isinstance(sent, GradingAssignment) else (sent.assignment_ref_id, sent.student_ref_id)
             found = held.get(key)
             if found is None:
                 item.confirmation, item.confirmation_note = Confirmation.DIFFERENT, "PowerSchool does not hold it."
@@ -683,17 +683,19 @@ def run_grade_passback(job: Job, progress: Progress) -> None:
 
 
 class OverrideRefused(ValueError):
-    pass
+    """A category mapping that cannot be saved as given (who may map is rules.can_act_for's)."""
 
 
 def set_category_override(conversion: Conversion, course_id: int, group: str, category: str, user) -> None:
     """File a Canvas assignment group of one course under a PowerSchool category of another name (or, with an
     empty category, back under its own name). Consultants and the district's admins only; audited."""
     from conversion import audit
-    from conversion.rules import Role, role_in
+    from conversion.rules import can_act_for, require
 
-    if role_in(user, conversion.district) not in (Role.CONSULTANT, Role.DISTRICT_ADMIN):
-        raise OverrideRefused("Only a consultant or a district admin of this district may map categories.")
+    require(
+        can_act_for(user, conversion.district),
+        "Only a consultant or a district admin of this district may map categories.",
+    )
     group, category = " ".join(group.split())[:255], " ".join(category.split())[:255]
     if not group:
         raise OverrideRefused("Name the Canvas assignment group.")

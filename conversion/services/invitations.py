@@ -18,11 +18,11 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from conversion import audit
 from conversion.models import District
-from conversion.rules import is_consultant
+from conversion.rules import require_consultant
 
 
 class InvitationRefused(Exception):
-    pass
+    """Why this person cannot be added or removed (who may add or remove is rules.require_consultant's)."""
 
 
 def invitation_path(user) -> str:
@@ -49,8 +49,7 @@ def invite_admin(district: District, email: str, *, by, site_url: str):
     A new person gets an account without a password and a link to set one; someone who already has a
     password is told they now administer this district too.
     """
-    if not is_consultant(by):
-        raise InvitationRefused("Only an implementation consultant can add people to a district.")
+    require_consultant(by, "Only an implementation consultant can add people to a district.")
     email = get_user_model().objects.normalize_email(email.strip()).lower()
     users = get_user_model().objects
     user = users.filter(email__iexact=email).first() or users.filter(username__iexact=email).first()
@@ -93,8 +92,7 @@ def invite_admin(district: District, email: str, *, by, site_url: str):
 @transaction.atomic
 def remove_admin(district: District, user, *, by) -> None:
     """Take `user` off the district; someone left with no district cannot sign in or use a pending link."""
-    if not is_consultant(by):
-        raise InvitationRefused("Only an implementation consultant can remove people from a district.")
+    require_consultant(by, "Only an implementation consultant can remove people from a district.")
     if not district.admins.filter(pk=user.pk).exists():
         raise InvitationRefused("That person is not an admin of this district.")
     district.admins.remove(user)

@@ -15,13 +15,17 @@ import datetime as dt
 from django.utils import timezone
 
 from conversion import audit
-from conversion.models import AuditEvent, Conversion, Job, SyncRun
+from conversion.models import Conversion, Job, SyncRun
+from conversion.services import diagnostics
 from conversion.services.canvas_api import canvas_for
+from conversion.services.legacy_seen import CHECK_ACTION, QUIET_HOURS, recent
 
-CHECK_ACTION = "legacy_check"
+# Reading what a check saw lives in legacy_seen (the diagnostics and the workflow read it there, since this
+# module imports the diagnostics); the pages and the remap still find these two here.
+from conversion.services.legacy_seen import latest as latest
+from conversion.services.legacy_seen import still_arriving as still_arriving
+
 FINDING_CODE = "legacy_imports"
-# A legacy sync runs at least nightly: when none of its imports arrived for this long, it has stopped.
-QUIET_HOURS = 36
 SHOWN = 20  # imports kept in the evidence
 
 
@@ -100,7 +104,7 @@ def check(conversion: Conversion, *, user=None) -> dict:
         "count": len(foreign),
         "foreign": foreign[:SHOWN],
         "newest": newest,
-        "still_arriving": _recent(newest),
+        "still_arriving": recent(newest),
     }
     summary = (
         (
@@ -118,46 +122,8 @@ def check(conversion: Conversion, *, user=None) -> dict:
         summary=summary,
         detail=result,
     )
-    from conversion.services import diagnostics
-
     diagnostics.update_diagnostics(conversion)
     return result
-
-
-def _recent(newest: str | None, now: dt.datetime | None = None) -> bool:
-    if not newest:
-        return False
-    return (now or timezone.now()) - dt.datetime.fromisoformat(newest) < dt.timedelta(hours=QUIET_HOURS)
-
-
-def latest(conversion: Conversion) -> dict | None:
-    event = AuditEvent.objects.filter(conversion=conversion, action=CHECK_ACTION).order_by("-created_at", "-id").first()
-    return event.detail if event else None
-
-
-def still_arriving(conversion: Conversion) -> list[str]:
-    """Why the remap must wait (empty: it need not), from the latest check."""
-    seen = latest(conversion)
-    if seen and _recent(seen.get("newest")):
-        last = seen["foreign"][0]
-        return [
-            f"Legacy SIS imports still reach Canvas after the pause (the last, import {last['id']}, at "
-            f"{seen['newest']}): pause the legacy sync; the remap can run {QUIET_HOURS} hours after the last one."
-        ]
-    return []
-
-
-def finding_evidence(conversion: Conversion) -> dict | None:
-    """Evidence for the diagnostics' "legacy imports" finding: the latest check, while imports still arrive."""
-    seen = latest(conversion)
-    if seen and seen.get("foreign") and _recent(seen.get("newest")):
-        return {
-            "count": seen.get("count", len(seen["foreign"])),
-            "since": seen["since"],
-            "newest": seen["newest"],
-            "imports": seen["foreign"],
-        }
-    return None
 
 
 def check_all() -> dict:

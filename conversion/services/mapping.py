@@ -18,6 +18,7 @@ from django.db import transaction
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Job, MappingDiff, MappingRow, MatchStatus, Snapshot
 from conversion.services import bulk
+from conversion.services.approved_mapping import LEGACY_GROUP
 from conversion.services.canvas_api import canvas_for
 from conversion.services.roster import Person, Roster
 from conversion.services.sis_csv import planned_logins
@@ -104,7 +105,6 @@ def diff_term_dates(
 LEGACY_KINDS = {"legacy_term": "term", "legacy_course": "course", "legacy_section": "section"}
 # A section the legacy integration put in another section's course (several sections in one Canvas course, by
 # sections.csv or cross-listed with xlists.csv): the sync keeps it there (Roster course_groups).
-LEGACY_GROUP = "legacy_group"
 
 
 def learn_legacy_ids(roster: Roster, canvas_courses: Iterable[CanvasCourse]) -> list[DiffRow]:
@@ -359,17 +359,6 @@ def diff_courses(
             )
         )
     return rows
-
-
-def legacy_course_groups(conversion) -> dict[str, str]:
-    """Section SIS id -> the Canvas course the legacy integration kept it in (its course's new id), from the mapping
-    diff the district approved (the one the remap carried out)."""
-    from conversion.services.remap import approved_diff
-
-    diff = approved_diff(conversion)
-    if diff is None:
-        return {}
-    return dict(diff.rows.filter(kind=LEGACY_GROUP, status=M.MATCHED).values_list("key", "sif_value"))
 
 
 def diff_enrollments(roster: Roster, canvas_enrollments: set[tuple[str, str, str]]) -> tuple[list[DiffRow], int]:

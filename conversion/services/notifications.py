@@ -43,7 +43,7 @@ from conversion.models import (
     SyncRun,
 )
 from conversion.models.sync import SyncState
-from conversion.signals import job_finished
+from conversion.signals import approval_recorded, job_finished
 
 log = logging.getLogger(__name__)
 REMINDER_DAYS = (7, 1)  # a pause or go-live date a week away, and a day away
@@ -174,8 +174,13 @@ def approval_text(conversion: Conversion, approval: Approval) -> str:
     return text[:500]
 
 
+@receiver(approval_recorded, dispatch_uid="alerts:approval")
+def _approval_recorded(sender, conversion: Conversion, approval: Approval, **kwargs) -> None:
+    notify_consultants_of_approval(conversion, approval)
+
+
 def notify_consultants_of_approval(conversion: Conversion, approval: Approval) -> list[Notification]:
-    """One unread note per active consultant (staff user); called by workflow.perform after an approval."""
+    """One unread note per active consultant (staff user), when workflow.perform records an approval."""
     return notify(
         conversion,
         NotificationKind.APPROVAL,

@@ -20,7 +20,7 @@ from canvas.errors import (
 )
 from conversion import audit
 from conversion.models import AuditEvent, Conversion, District, Hosting
-from conversion.rules import is_consultant
+from conversion.rules import require_consultant
 from conversion.services import peers
 
 # What the conversion asks of the token's user, in Canvas's permission names, with what each is for.
@@ -31,10 +31,6 @@ REQUIRED_CANVAS_PERMISSIONS: dict[str, str] = {
     "read_course_list": "Courses - view list (read courses)",
 }
 CANVAS_CHECK_ACTION = "canvas_check"
-
-
-class OnboardingRefused(Exception):
-    pass
 
 
 def hosting_for(powerschool_url: str) -> str:
@@ -55,8 +51,7 @@ def unique_slug(name: str) -> str:
 
 
 def _require_consultant(user) -> None:
-    if not is_consultant(user):
-        raise OnboardingRefused("Only an implementation consultant can do this.")
+    require_consultant(user)  # rules.AccessRefused
 
 
 @transaction.atomic

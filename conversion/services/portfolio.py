@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import cache
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +17,24 @@ from django.utils import timezone
 from conversion import workflow
 from conversion.models import Conversion, ConversionState, Job, JobKind, JobState, SyncRun, SyncState
 from conversion.models.conversion import AGENT_CHECKLIST
-from conversion.rules import districts_visible_to, is_consultant
+from conversion.rules import is_consultant, visible_to
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Annotated(TypedDict):
+    """What `portfolio()` annotates on each conversion (the last_job_* ones unless last_job=False)."""
+
+    last_sync_state: str | None
+    last_sync_at: dt.datetime | None
+    last_job_kind: str | None
+    last_job_state: str | None
+    last_job_at: dt.datetime | None
+
+
+if TYPE_CHECKING:
+    PortfolioConversion = WithAnnotations[Conversion, _Annotated]
 
 SYNC_ZONE = ZoneInfo("America/Denver")
 
@@ -58,9 +76,9 @@ def next_date(conversion: Conversion, next_sync: dt.datetime | None = None) -> N
 
 def audience(user) -> str:
     """Who sees the same portfolio rows, for keying its render cache: the rows are whatever
-    `districts_visible_to` gives, which is every district for every consultant and the admin's own
-    districts for anyone else. So all consultants share one entry and every other user has their own.
-    (Change this together with `conversion.rules.districts_visible_to`.)"""
+    `visible_to` keeps, which is every district for every consultant and the admin's own districts for
+    anyone else. So all consultants share one entry and every other user has their own.
+    (Change this together with `conversion.rules.visible_to`.)"""
     return "consultants" if is_consultant(user) else f"user-{user.pk}"
 
 
@@ -82,12 +100,12 @@ ROW_FIELDS = (
 )
 
 
-def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) -> QuerySet[Conversion]:
+def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) -> QuerySet[PortfolioConversion]:
     """Conversions the user may see (one per district and school year), with their last nightly sync and
     (unless `last_job` is False: the timeline does without it) their last job annotated."""
     last_sync = SyncRun.objects.filter(conversion=OuterRef("pk"), trigger="nightly").order_by("-created_at", "-id")
     qs = (
-        Conversion.objects.filter(district__in=districts_visible_to(user))
+        Conversion.objects.filter(visible_to(user, "district"))
         .select_related("district")
         .only(*ROW_FIELDS)
         .annotate(
@@ -107,11 +125,12 @@ def portfolio(user, *, query: str = "", state: str = "", last_job: bool = True) 
         qs = qs.filter(Q(district__name__icontains=query) | Q(zone_id__icontains=query))
     if state in ConversionState.values:
         qs = qs.filter(state=state)
-    return qs
+    # The last job is annotated only when asked for: the type says what callers that asked may read.
+    return cast("QuerySet[PortfolioConversion]", qs)
 
 
 def state_counts(user) -> dict[str, int]:
-    rows = Conversion.objects.filter(district__in=districts_visible_to(user)).values("state").annotate(n=Count("id"))
+    rows = Conversion.objects.filter(visible_to(user, "district")).values("state").annotate(n=Count("id"))
     counts = {s: 0 for s in ConversionState.values}
     counts.update({r["state"]: r["n"] for r in rows})
     return counts
@@ -139,7 +158,7 @@ _JOB_KIND_LABELS = dict(JobKind.choices)
 _JOB_STATE_LABELS = dict(JobState.choices)
 
 
-def rows(conversions: Iterable[Conversion]) -> list[Row]:
+def rows(conversions: Iterable[PortfolioConversion]) -> list[Row]:
     """The portfolio lines of `conversions` (from `portfolio()`, so with the last job annotated)."""
     next_sync = next_nightly_sync()  # one midnight for the whole table
     zone = timezone.get_current_timezone()
@@ -156,9 +175,9 @@ def rows(conversions: Iterable[Conversion]) -> list[Row]:
                 step=c.step_number,
                 state_label=_STATE_LABELS.get(c.state, c.state),
                 next_date=f"{when.label}: {text}" if text else when.label,
-                job_label=_JOB_KIND_LABELS.get(c.last_job_kind, c.last_job_kind or ""),
+                job_label=_JOB_KIND_LABELS.get(c.last_job_kind or "", c.last_job_kind or ""),
                 job_state=c.last_job_state or "",
-                job_state_label=_JOB_STATE_LABELS.get(c.last_job_state, c.last_job_state or ""),
+                job_state_label=_JOB_STATE_LABELS.get(c.last_job_state or "", c.last_job_state or ""),
                 # What |date:"M j H:i T" gave, in the current time zone: "Nov 22 14:05 MST".
                 job_at=c.last_job_at.astimezone(zone).strftime("%b %-d %H:%M %Z") if c.last_job_at else "",
             )
@@ -181,16 +200,17 @@ def _notes_key(user) -> str:
 
 
 def unread_notes(user) -> list[Note]:
-    """The user's own unread notes, newest first; read through this process's cache for
-    PORTFOLIO_CACHE_SECONDS (keyed by user: notes are never shared). `forget_notes` drops them when the
-    user marks notes read."""
+    """The user's own unread notes, newest first; kept PORTFOLIO_CACHE_SECONDS in the default cache (keyed
+    by user: notes are never shared). `forget_notes` drops them when the user marks notes read."""
     window = settings.PORTFOLIO_CACHE_SECONDS
-    if window > 0:
-        notes = caches["local"].get(_notes_key(user))
-        if notes is not None:
-            return notes
+    if window <= 0:
+        return _unread_notes(user)
+    return cast(list[Note], cache.get_or_set(_notes_key(user), lambda: _unread_notes(user), window))
+
+
+def _unread_notes(user) -> list[Note]:
     zone = timezone.get_current_timezone()
-    notes = [
+    return [
         Note(
             pk=n.pk,
             text=n.text,
@@ -201,14 +221,12 @@ def unread_notes(user) -> list[Note]:
             "text", "created_at", "conversion__school_year", "conversion__district__slug"
         )
     ]
-    if window > 0:
-        caches["local"].set(_notes_key(user), notes, window)
-    return notes
 
 
 def forget_notes(user) -> None:
-    """Drop the user's cached notes in this process (another process's copy ages out within the window)."""
-    caches["local"].delete(_notes_key(user))
+    """Drop the user's cached notes (with per-process memory, another process's copy ages out within the
+    window; with Redis, every process's at once)."""
+    cache.delete(_notes_key(user))
 
 
 # ---- late and at-risk districts, the timeline and its CSV ------------------------------------------
@@ -226,7 +244,7 @@ class Flag:
     text: str
 
 
-def flags(c: Conversion, now: dt.datetime | None = None) -> list[Flag]:
+def flags(c: PortfolioConversion, now: dt.datetime | None = None) -> list[Flag]:
     """Why a conversion is late or at risk: a go-live date passed with the remap not done, a pause date passed
     without the pause, a failed or missed nightly sync (or those dates coming within AT_RISK_DAYS).
     `c` comes from `portfolio()` (its last nightly sync annotated)."""
@@ -273,7 +291,7 @@ class TimelineRow:
         return "late" if "late" in levels else "at-risk" if levels else ""
 
 
-def timeline_rows(conversions: Iterable[Conversion], now: dt.datetime | None = None) -> list[TimelineRow]:
+def timeline_rows(conversions: Iterable[PortfolioConversion], now: dt.datetime | None = None) -> list[TimelineRow]:
     conversions = list(conversions)
     facts = workflow.step_facts_for(conversions)
     out = []
@@ -323,7 +341,8 @@ def timeline(rows: list[TimelineRow], today: dt.date) -> Timeline:
     def x(d):
         return round(LABEL_WIDTH + CHART_WIDTH * (d - start).days / span, 1)
 
-    ticks, month = [], dt.date(start.year, start.month, 1)
+    ticks: list[dict] = []
+    month = dt.date(start.year, start.month, 1)
     while month <= end:
         if month >= start:
             ticks.append(

@@ -7,10 +7,8 @@ and a redelivered SIF_MsgId is recognised and acked without storing it twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections import Counter, defaultdict
 
 from django.conf import settings
 from django.db import transaction
@@ -19,7 +17,10 @@ from django.utils import timezone
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion, Job, ReceivedMessage, SifRecord, Snapshot, SnapshotState
 from conversion.services.diagnostics import refreshes_diagnostics
-from conversion.services.sifdata import data_of, gc_paused, payload_rows, store_rows
+from conversion.services.sif_keys import payload_rows
+from conversion.services.sif_store import gc_paused, store_rows
+from conversion.services.sif_tally import Tally, tally_of_rows
+from conversion.services.sifdata import data_of
 from conversion.services.zis import (
     PULL_OBJECTS,
     advice,
@@ -115,6 +116,7 @@ class Ingest:
                 conversion=self.conversion, msg_id=delivered.msg_id, snapshot=snap, kind="duplicate", object_name=name
             )
             return
+        added = Tally()
         with transaction.atomic():
             if delivered.error is None:
 
@@ -122,9 +124,16 @@ class Ingest:
                     return payload_rows(delivered.raw, max_bytes=delivered.max_bytes, arrived_in=delivered.msg_id)
 
                 with gc_paused():
-                    count = store_rows(snap, rows)
+                    count = store_rows(snap, rows, added)
             locked = Snapshot.objects.select_for_update().get(pk=snap.pk)
             info = locked.requests[name]
+            if "tally" in info:  # the request's rows so far, kept for finish_snapshot (sif_tally)
+                if added.complete:
+                    tally = Tally.from_json(info["tally"])
+                    tally.merge(added)
+                    info["tally"] = tally.to_json()
+                else:
+                    del info["tally"]  # finish_snapshot counts the rows instead
             info["packets"] += 1
             info["records"] += count
             if packet:
@@ -184,6 +193,11 @@ def is_complete(info: dict) -> bool:
     return info.get("last_packet") is not None and info["packets"] >= info["last_packet"]
 
 
+def new_request(msg_id: str) -> dict:
+    """What a snapshot keeps of one request it sent: the answers' packets and records, and their tally."""
+    return {"msg_id": msg_id, "packets": 0, "last_packet": None, "records": 0, "error": None, "tally": {}}
+
+
 def receiving_snapshot(conversion: Conversion, job: Job) -> Snapshot:
     """The job's snapshot: the one it already started (a retried job resumes it), or a new one."""
     snapshot = Snapshot.objects.filter(job=job).order_by("-id").first()
@@ -203,13 +217,7 @@ def pull(
             for name in PULL_OBJECTS:
                 if name not in snapshot.requests:
                     msg_id = agent.request(name)
-                    snapshot.requests[name] = {
-                        "msg_id": msg_id,
-                        "packets": 0,
-                        "last_packet": None,
-                        "records": 0,
-                        "error": None,
-                    }
+                    snapshot.requests[name] = new_request(msg_id)
                     snapshot.save(update_fields=["requests"])
             ingest = Ingest(conversion, snapshot, progress)
             ingest._report()
@@ -264,28 +272,26 @@ def no_answer_message(snapshot: Snapshot, idle_timeout: float, conversion: Conve
 
 
 def finish_snapshot(snapshot: Snapshot) -> None:
-    """Count, summarise and fingerprint a fully received snapshot, and mark it complete."""
-    records = SifRecord.objects.filter(snapshot=snapshot)
-    counts: Counter = Counter()
-    digest = hashlib.sha256()
-    years: dict[str, Counter] = defaultdict(Counter)
-    for object_name, ref_id, row_digest, school_year in (
-        records.order_by("object_name", "ref_id")
-        .values_list("object_name", "ref_id", "digest", "school_year")
-        .iterator(chunk_size=10000)
-    ):
-        counts[object_name] += 1
-        digest.update(f"{object_name}|{ref_id}|{row_digest}\n".encode())
-        if school_year:
-            years[object_name][school_year] += 1
+    """Count, summarise and fingerprint a fully received snapshot, and mark it complete.
+
+    The counts, school years and fingerprint were tallied packet by packet as the rows were stored
+    (sif_tally); a snapshot with a request whose rows were not all tallied is counted from its rows.
+    """
+    tallies = [info.get("tally") for info in snapshot.requests.values()]
+    if snapshot.requests and all(t is not None for t in tallies):
+        tally = Tally()
+        for part in tallies:
+            tally.merge(Tally.from_json(part or {}))
+    else:
+        tally = tally_of_rows(
+            SifRecord.objects.filter(snapshot=snapshot)
+            .values_list("object_name", "digest", "school_year")
+            .iterator(chunk_size=10000)
+        )
     has_errors = any(info.get("error") for info in snapshot.requests.values())
-    snapshot.counts = dict(counts)
-    snapshot.summary = {
-        **snapshot.summary,
-        "school_years": {k: dict(v) for k, v in years.items()},
-        "schools": school_summary(snapshot),
-    }
-    snapshot.fingerprint = digest.hexdigest()
+    snapshot.counts = dict(tally.objects)
+    snapshot.summary = {**snapshot.summary, "school_years": tally.school_years, "schools": school_summary(snapshot)}
+    snapshot.fingerprint = tally.fingerprint
     snapshot.state = SnapshotState.FAILED if has_errors else SnapshotState.COMPLETE
     snapshot.completed_at = timezone.now()
     snapshot.save(update_fields=["counts", "summary", "fingerprint", "state", "completed_at"])
@@ -301,7 +307,7 @@ def school_summary(snapshot: Snapshot) -> list[dict]:
     schools = {
         r.ref_id: {
             "ref_id": r.ref_id,
-            "name": r.data.get("name", ""),
+            "name": data_of(r.xml).get("name", ""),
             "local_id": r.local_id,
             "dcid": r.dcid,
             "students": 0,
@@ -335,7 +341,7 @@ def school_summary(snapshot: Snapshot) -> list[dict]:
         for ref, school in records.filter(object_name="SchoolCourseInfo").values_list("ref_id", "school_ref_id")
     }
     for xml in records.filter(object_name="SectionInfo").values_list("xml", flat=True).iterator(chunk_size=5000):
-        school = schools.get(course_school.get(data_of(xml).get("course_ref_id") or "", ""))
+        school = schools.get(course_school.get(data_of(xml, ("course_ref_id",)).get("course_ref_id") or "", ""))
         if school:
             school["sections"] += 1
     return sorted(schools.values(), key=lambda s: (s["local_id"] or "~", s["name"]))

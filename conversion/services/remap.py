@@ -18,9 +18,10 @@ from django.core.cache import cache
 from canvas.csv_rows import ChangeSisIdRow
 from canvas.csvfiles import csv_bytes
 from conversion.jobs import JobFailed, Progress
-from conversion.models import ApprovalKind, Artifact, Conversion, Job, JobKind, JobState, MappingDiff
+from conversion.models import Artifact, Conversion, Job, JobKind, JobState, MappingDiff
 from conversion.models import MatchStatus as M
 from conversion.services import canvas_import, legacy_watch
+from conversion.services.approved_mapping import approved_diff
 from conversion.services.canvas_api import canvas_for
 from conversion.services.mapping import LEGACY_KINDS
 
@@ -42,14 +43,6 @@ class RemapPlan:
     @property
     def skipped_by_reason(self) -> dict[str, int]:
         return dict(Counter(s["reason"] for s in self.skipped))
-
-
-def approved_diff(conversion: Conversion) -> MappingDiff | None:
-    """The mapping diff behind the district's newest mapping approval."""
-    approval = conversion.approvals.filter(kind=ApprovalKind.MAPPING).order_by("-approved_at", "-id").first()
-    if approval is None or not approval.subject.startswith("mapping_diff:"):
-        return None
-    return MappingDiff.objects.filter(pk=int(approval.subject.split(":")[1]), conversion=conversion).first()
 
 
 def plan(conversion: Conversion) -> RemapPlan | None:

@@ -5,8 +5,9 @@ takes the new year's TermInfo, courses, sections and enrollments (the Roster kee
 courses are created in Canvas, and the nightly import starts a new diffing data set (sync.diffing_data_set names
 the year): Canvas diffs an import only against the previous import of the same data set (the sis_imports API's
 diffing_data_set_identifier), so the old year's courses and enrollments are not dropped but stay; before the new
-year's import, the rollover night concludes what the old year's last sync sent (`conclude_year`). The first night of the new year is not held by the deletion check:
-there is nothing of the new year's data set to have lost (sync: no hold across school years).
+year's import, the rollover night concludes what the old year's last sync sent (`conclude_year`). The first night
+of the new year is not held by the deletion check: there is nothing of the new year's data set to have lost (sync:
+no hold across school years).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from conversion.jobs import JobFailed
 from conversion.models import SifRecord, Snapshot
+from conversion.services.approved_mapping import legacy_course_groups
 from conversion.services.sifdata import element_data, iter_stored_elements
 from sifclient.errors import SifXmlError
 from sifclient.records import RECORD_TYPES, EmailChoice, choose_email
@@ -187,7 +188,7 @@ class Roster:
     ):
         self.source = SnapshotSource(source) if isinstance(source, Snapshot) else source
         # Section SIS id -> the course it stays in, whatever the course policy says: the legacy integration's
-        # grouping the mapping check learned (mapping.legacy_course_groups).
+        # grouping the mapping check learned (approved_mapping.legacy_course_groups).
         self.course_groups = course_groups or {}
         self.year = school_year
         self.expected_school_ids = {str(s) for s in expected_school_ids or ()}
@@ -197,7 +198,6 @@ class Roster:
     @classmethod
     def for_snapshot(cls, snapshot: Snapshot, *, as_of: dt.date | None = None) -> Roster:
         from conversion.models import RosterPolicy
-        from conversion.services.mapping import legacy_course_groups
         from conversion.workflow import local_today
 
         conversion = snapshot.conversion

@@ -1,12 +1,15 @@
 """What the scheduler (Celery beat) sets off: date-driven moves, nightly syncs, grade passback runs.
 
 The beat schedule itself lives in the database (django-celery-beat); `install_schedule` writes it.
+The tasks beat fires (conversion/tasks.py) call the functions here; this module starts jobs through
+`conversion.jobs` and never imports the tasks (import-linter's layers contract holds that).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 from django.conf import settings
 from django.db.models import Q
@@ -16,7 +19,32 @@ from conversion import audit, jobs, signals, workflow
 from conversion.models import Conversion, ConversionState, GpbState, Job, JobKind, JobState, Snapshot
 from conversion.services.portfolio import SYNC_ZONE
 
+if TYPE_CHECKING:
+    # (django-celery-beat ships no types: ignored here until pyproject tells mypy so, then unused.)
+    from django_celery_beat.models import CrontabSchedule  # type: ignore[import-untyped, unused-ignore]
+
 log = logging.getLogger(__name__)
+
+
+class DueDateMoves(TypedDict):
+    """The conversions the daily run moved on, by pk."""
+
+    paused: list[int]
+    live: list[int]
+
+
+class NightlyStarts(TypedDict):
+    """The nightly run: its business date, the sync jobs it started and those already there (by pk)."""
+
+    business_date: str
+    started: list[int]
+    already: list[int]
+
+
+class HourlyStarts(TypedDict):
+    """The grade passback jobs the hourly run started (by pk)."""
+
+    started: list[int]
 
 
 def business_date(now: dt.datetime | None = None) -> dt.date:
@@ -24,8 +52,8 @@ def business_date(now: dt.datetime | None = None) -> dt.date:
     return (now or timezone.now()).astimezone(SYNC_ZONE).date()
 
 
-def advance_due_dates() -> dict:
-    moved = {"paused": [], "live": []}
+def advance_due_dates() -> DueDateMoves:
+    moved = DueDateMoves(paused=[], live=[])
     for conversion in Conversion.objects.filter(state=ConversionState.PAUSE).select_related("district"):
         if not workflow.guard_pause_date_reached(conversion):
             workflow.perform(conversion, "pause_legacy_sync", user=None, reason="Pause date reached")
@@ -37,12 +65,14 @@ def advance_due_dates() -> dict:
     return moved
 
 
-def start_nightly_syncs(now: dt.datetime | None = None) -> dict:
+def start_nightly_syncs(now: dt.datetime | None = None) -> NightlyStarts:
     """One sync job per live district and business date: a duplicate or late trigger finds the first."""
     day = business_date(now)
-    started, existing = [], []
+    started: list[int] = []
+    existing: list[int] = []
     live = Conversion.objects.filter(state=ConversionState.LIVE, nightly_sync_paused=False).select_related("district")
     for conversion in live:
+        job: Job | None
         try:
             job, created = jobs.start_job(
                 conversion,
@@ -54,13 +84,13 @@ def start_nightly_syncs(now: dt.datetime | None = None) -> dict:
             job, created = busy.job, False
         if job is not None:
             (started if created else existing).append(job.pk)
-    return {"business_date": day.isoformat(), "started": started, "already": existing}
+    return NightlyStarts(business_date=day.isoformat(), started=started, already=existing)
 
 
-def start_grade_passback_runs(now: dt.datetime | None = None) -> dict:
+def start_grade_passback_runs(now: dt.datetime | None = None) -> HourlyStarts:
     now = now or timezone.now()
     hour = now.astimezone(SYNC_ZONE).strftime("%Y-%m-%dT%H")
-    started = []
+    started: list[int] = []
     for conversion in Conversion.objects.filter(gpb_state=GpbState.ENABLED).select_related("district"):
         try:
             job, created = jobs.start_job(
@@ -73,7 +103,7 @@ def start_grade_passback_runs(now: dt.datetime | None = None) -> dict:
             continue
         if created:
             started.append(job.pk)
-    return {"started": started}
+    return HourlyStarts(started=started)
 
 
 def requeue_stale_jobs() -> int:
@@ -107,7 +137,7 @@ def requeue_stale_jobs() -> int:
     return count
 
 
-def _end(job: Job, cutoff: dt.datetime, state: str, reason: str) -> None:
+def _end(job: Job, cutoff: dt.datetime, state: JobState, reason: str) -> None:
     """End a stale job that is not to be sent again (still stale: no run took it meanwhile), audited."""
     ended = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, heartbeat_at__lt=cutoff).update(
         state=state, error=reason, message=reason[:300], finished_at=timezone.now()
@@ -131,6 +161,14 @@ def prune_abandoned_snapshots(now: dt.datetime | None = None) -> int:
     return Snapshot.objects.prune_abandoned(before)
 
 
+class BeatEntry(NamedTuple):
+    """One entry of the beat schedule: its name (shown in the admin), the task it fires, and when."""
+
+    name: str
+    task: str
+    crontab: CrontabSchedule
+
+
 def install_schedule() -> list[str]:
     """Write the beat schedule into the database (idempotent). Times are Mountain time, DST-aware.
 
@@ -151,35 +189,39 @@ def install_schedule() -> list[str]:
         return schedule
 
     entries = [
-        ("Nightly Canvas syncs (00:00 Mountain)", "conversion.scheduled.nightly_syncs", crontab("0", "0")),
-        ("Pause and go-live dates (00:05 Mountain)", "conversion.scheduled.advance_due_dates", crontab("5", "0")),
-        ("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
-        ("Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")),
-        (
+        BeatEntry("Nightly Canvas syncs (00:00 Mountain)", "conversion.scheduled.nightly_syncs", crontab("0", "0")),
+        BeatEntry(
+            "Pause and go-live dates (00:05 Mountain)", "conversion.scheduled.advance_due_dates", crontab("5", "0")
+        ),
+        BeatEntry("Grade passback (hourly)", "conversion.scheduled.grade_passback", crontab("15", "*")),
+        BeatEntry(
+            "Re-send stale jobs (every 5 minutes)", "conversion.scheduled.requeue_stale_jobs", crontab("*/5", "*")
+        ),
+        BeatEntry(
             "Alert: nightly syncs not run (01:00 Mountain)",
             "conversion.scheduled.check_nightly_syncs",
             crontab("0", "1"),
         ),
-        (
+        BeatEntry(
             "Alert: pause and go-live dates a week and a day away (06:00 Mountain)",
             "conversion.scheduled.remind_due_dates",
             crontab("0", "6"),
         ),
-        ("Daily digest of alerts (07:00 Mountain)", "conversion.scheduled.daily_digest", crontab("0", "7")),
-        (
+        BeatEntry("Daily digest of alerts (07:00 Mountain)", "conversion.scheduled.daily_digest", crontab("0", "7")),
+        BeatEntry(
             "Legacy SIS imports after the pause (hourly)",
             "conversion.scheduled.check_legacy_imports",
             crontab("40", "*"),
         ),
     ]
     lines = []
-    for name, task, schedule in entries:
+    for entry in entries:
         _, created = PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "crontab": schedule, "enabled": True}
+            name=entry.name, defaults={"task": entry.task, "crontab": entry.crontab, "enabled": True}
         )
-        lines.append(f"{'added' if created else 'kept'}: {name} [{task}]")
+        lines.append(f"{'added' if created else 'kept'}: {entry.name} [{entry.task}]")
     stale = PeriodicTask.objects.filter(task__startswith="conversion.scheduled.").exclude(
-        name__in=[name for name, _, _ in entries]
+        name__in=[entry.name for entry in entries]
     )
     lines += [f"removed: {name}" for name in stale.values_list("name", flat=True)]
     stale.delete()

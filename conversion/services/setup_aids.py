@@ -1,5 +1,8 @@
 """Step 1 aids: the support ticket text (PowerSchool-hosted), the checklist (self-hosted), the agent.cfg
 mappings document, and the district's choice of schools. The wording rules live here, not in templates.
+
+A change of the chosen schools refreshes the diagnostics, so this module imports `diagnostics`; the DCID
+list both read lives in `dcid`, so that diagnostics never imports this module.
 """
 
 from __future__ import annotations
@@ -11,28 +14,11 @@ from lxml import etree
 
 from conversion import audit
 from conversion.models import AGENT_CHECKLIST, Conversion, ConversionState, Hosting, Snapshot
-from conversion.rules import Role, role_in
+from conversion.rules import can_act_for, require
+from conversion.services import diagnostics
+from conversion.services.dcid import DCID_ELEMENT, DCID_OBJECTS, DCID_SOURCES
 from conversion.services.step_data import EditRefused
-from conversion.services.zis import PULL_OBJECTS, source_id
-
-# The extended element every object the conversion reads must carry: PowerSchool's internal DCID, which
-# stays the same when a student changes school (the remap moves Canvas sis_user_id onto it). The table
-# named is where PowerSchool keeps that DCID; the agent.cfg mapping reads it from there.
-DCID_ELEMENT = "DCID"
-DCID_SOURCES: dict[str, str] = {
-    "StudentPersonal": "Students.DCID",
-    "StaffPersonal": "Teachers.DCID",
-    "SchoolInfo": "Schools.DCID",
-    "SectionInfo": "Sections.DCID",
-    "TermInfo": "Terms.DCID",
-    "SchoolCourseInfo": "Courses.DCID",
-    "StaffAssignment": "SchoolStaff.DCID",
-    "StudentSchoolEnrollment": "ReEnrollments.DCID",
-    "StudentSectionEnrollment": "CC.DCID",
-    "GradingCategory": "TeacherCategory.DCID",
-}
-# Every object we pull except LEAInfo (one row, keyed by its RefId) needs the DCID.
-DCID_OBJECTS: tuple[str, ...] = tuple(name for name in PULL_OBJECTS if name in DCID_SOURCES)
+from conversion.services.zis import source_id
 
 # The states in which the district's choice of schools may still change: after the mapping is approved
 # the scope is fixed (a changed scope would need a new mapping check and approval).
@@ -44,10 +30,10 @@ SCHOOL_CHOICE_STATES = (
 )
 
 
-def hosting_of(conversion: Conversion) -> str:
-    """What the consultant recorded, else what the PowerSchool URL says (Hosting value; "" when unknown)."""
+def hosting_of(conversion: Conversion) -> Hosting:
+    """What the consultant recorded, else what the PowerSchool URL says (Hosting.UNKNOWN when neither)."""
     if conversion.hosting:
-        return conversion.hosting
+        return Hosting(conversion.hosting)
     hosted = conversion.district.powerschool_hosted
     if hosted is None:
         return Hosting.UNKNOWN
@@ -141,7 +127,8 @@ def support_ticket_text(conversion: Conversion, mappings_url: str) -> str:
         "",
         "Hello PowerSchool Hosting Support,",
         "",
-        f"Please set up our PowerSchool SIF agent{f' ({d.powerschool_url})' if d.powerschool_url else ''} and connect it "
+        "Please set up our PowerSchool SIF agent"
+        f"{f' ({d.powerschool_url})' if d.powerschool_url else ''} and connect it "
         "to the Kimono SIF platform with these settings. Please review them carefully: if the mode or the "
         "method is not correct, the connection will not work.",
         "",
@@ -174,7 +161,7 @@ def support_ticket_text(conversion: Conversion, mappings_url: str) -> str:
 
 @dataclass(frozen=True)
 class SetupAids:
-    hosting: str
+    hosting: Hosting
     hosting_label: str
     from_url: bool  # True when the hosting was read from the PowerSchool URL, not recorded
     missing: list[str]
@@ -217,14 +204,14 @@ def pulled_schools(conversion: Conversion) -> list[dict]:
 
 
 def can_choose_schools(conversion: Conversion, user) -> bool:
-    role = role_in(user, conversion.district)
-    return role in (Role.CONSULTANT, Role.DISTRICT_ADMIN) and conversion.state in SCHOOL_CHOICE_STATES
+    return conversion.state in SCHOOL_CHOICE_STATES and can_act_for(user, conversion.district)
 
 
 @transaction.atomic
 def set_expected_schools(conversion: Conversion, school_ids: list[str], *, user) -> bool:
     """Set the schools the district wants in Canvas, from the pulled ones; audited. Returns True if changed."""
-    if not can_choose_schools(conversion, user):
+    require(can_act_for(user, conversion.district), "Only the district's consultant or admins choose its schools.")
+    if conversion.state not in SCHOOL_CHOICE_STATES:
         raise EditRefused("You cannot change the district's schools now.")
     pulled = {s["local_id"] for s in pulled_schools(conversion)}
     unknown = sorted(set(school_ids) - pulled)
@@ -246,7 +233,5 @@ def set_expected_schools(conversion: Conversion, school_ids: list[str], *, user)
         summary=f"Chose the schools to sync: {', '.join(after) or 'all schools'}",
         detail={"expected_school_ids": {"from": before, "to": after}},
     )
-    from conversion.services import diagnostics  # late: diagnostics reads this module's DCID list
-
     diagnostics.update_diagnostics(locked)  # the "schools not chosen" finding depends on this choice
     return True

@@ -21,6 +21,7 @@ from typing import TypeVar
 from canvas.csv_formats import ENROLLMENTS, CsvFormat
 from canvas.csv_rows import AccountRow, CourseRow, SectionRow, SisRow, TermRow, UserRow
 from canvas.csvfiles import write_csv
+from conversion.services.approved_mapping import legacy_course_groups
 from conversion.services.roster import DCID, Roster
 
 _T = TypeVar("_T")
@@ -330,7 +331,6 @@ def package_key(snapshot, scheme: str) -> str:
     district = conversion.district
     provider = f"{district.canvas_authentication_provider_id}|{district.canvas_parent_account_id}"
     from conversion.models import RosterPolicy
-    from conversion.services.mapping import legacy_course_groups
     from conversion.workflow import local_today
 
     # Statuses follow the calendar (an exit date passes): the day is part of what the package is.

@@ -5,8 +5,13 @@ Which role may edit which part is decided here, once, for every view that edits 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
 from django import forms as django_forms
-from django.db import transaction
+from django.db import models, transaction
 
 from conversion import audit, forms
 from conversion.models import Conversion, ConversionState
@@ -20,41 +25,61 @@ class EditRefused(Exception):
     pass
 
 
-# part -> (form class, roles that may edit it, states in which it may be edited (empty: any))
-EDITABLE_PARTS: dict[str, tuple[type[django_forms.ModelForm], frozenset[Role], tuple[str, ...]]] = {
-    "zis": (
-        forms.ZisSettingsForm,
-        frozenset({Role.CONSULTANT}),
-        (ConversionState.AGENT_SETUP, ConversionState.CONNECTION),
-    ),
-    "checklist": (
-        forms.AgentChecklistForm,
-        frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}),
-        (ConversionState.AGENT_SETUP,),
-    ),
-    "pause_date": (forms.PauseDateForm, frozenset({Role.CONSULTANT}), tuple(ConversionState.values[:3])),
-    "go_live_date": (forms.GoLiveDateForm, frozenset({Role.CONSULTANT}), tuple(ConversionState.values[:6])),
-    "gradebook": (forms.GradebookForm, frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}), ()),
-}
+# The parts of a conversion's step data a page can edit (their names are in URLs and NextStep.part).
+Part = Literal["zis", "checklist", "pause_date", "go_live_date", "gradebook"]
 
 
-def can_edit(conversion: Conversion, user, part: str) -> bool:
-    _, roles, states = EDITABLE_PARTS[part]
-    return role_in(user, conversion.district) in roles and (not states or conversion.state in states)
+@dataclass(frozen=True)
+class EditablePart:
+    """One part of the step data: the form that edits it, who may, and in which conversion states."""
+
+    form_class: type[django_forms.ModelForm[Conversion]]
+    roles: frozenset[Role]
+    states: tuple[str, ...] = ()  # empty: in any state
 
 
-def form_for(conversion: Conversion, part: str, data=None) -> django_forms.ModelForm:
-    form_class = EDITABLE_PARTS[part][0]
-    return form_class(data=data, instance=conversion, prefix=part)
+# part name -> what edits it. Keyed by plain names: they come from URLs (`part in EDITABLE_PARTS` checks one).
+EDITABLE_PARTS: Final[Mapping[str, EditablePart]] = MappingProxyType(
+    {
+        "zis": EditablePart(
+            forms.ZisSettingsForm,
+            frozenset({Role.CONSULTANT}),
+            (ConversionState.AGENT_SETUP, ConversionState.CONNECTION),
+        ),
+        "checklist": EditablePart(
+            forms.AgentChecklistForm,
+            frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN}),
+            (ConversionState.AGENT_SETUP,),
+        ),
+        "pause_date": EditablePart(
+            forms.PauseDateForm, frozenset({Role.CONSULTANT}), tuple(ConversionState.values[:3])
+        ),
+        "go_live_date": EditablePart(
+            forms.GoLiveDateForm, frozenset({Role.CONSULTANT}), tuple(ConversionState.values[:6])
+        ),
+        "gradebook": EditablePart(forms.GradebookForm, frozenset({Role.CONSULTANT, Role.DISTRICT_ADMIN})),
+    }
+)
+
+
+def can_edit(conversion: Conversion, user: Any, part: str) -> bool:
+    editable = EDITABLE_PARTS[part]
+    return role_in(user, conversion.district) in editable.roles and (
+        not editable.states or conversion.state in editable.states
+    )
+
+
+def form_for(conversion: Conversion, part: str, data: Any = None) -> django_forms.ModelForm[Conversion]:
+    return EDITABLE_PARTS[part].form_class(data=data, instance=conversion, prefix=part)
 
 
 @transaction.atomic
-def save_part(conversion: Conversion, part: str, form: django_forms.ModelForm, user) -> list[str]:
+def save_part(conversion: Conversion, part: str, form: django_forms.ModelForm[Conversion], user: Any) -> list[str]:
     """Save a valid form for `part`; returns the names of the fields that changed."""
     if part not in EDITABLE_PARTS or not can_edit(conversion, user, part):
         raise EditRefused("You cannot change this part of the conversion now.")
     before = Conversion.objects.select_for_update().get(pk=conversion.pk)
-    changed = [name for name in form.Meta.fields if getattr(before, name) != form.cleaned_data.get(name)]
+    changed = [name for name in form._meta.fields or () if getattr(before, name) != form.cleaned_data.get(name)]
     if not changed:
         return []
     for name in changed:
@@ -68,7 +93,7 @@ def save_part(conversion: Conversion, part: str, form: django_forms.ModelForm, u
         )
         for name in changed
     }
-    labels = ", ".join(str(conversion._meta.get_field(n).verbose_name) for n in changed)
+    labels = ", ".join(_label(name) for name in changed)
     audit.record(
         district=conversion.district,
         conversion=conversion,
@@ -80,5 +105,11 @@ def save_part(conversion: Conversion, part: str, form: django_forms.ModelForm, u
     return changed
 
 
-def _show(value) -> str:
+def _label(name: str) -> str:
+    """A conversion field's verbose name, for the audit summary."""
+    field = Conversion._meta.get_field(name)
+    return str(field.verbose_name) if isinstance(field, models.Field) else name
+
+
+def _show(value: object) -> str:
     return "" if value is None else str(value)

@@ -57,7 +57,7 @@ from conversion.models import (
     SyncState,
 )
 from conversion.models.conversion import note_problem
-from conversion.rules import Role, role_in
+from conversion.rules import can_act_for, can_drive, require
 from conversion.services import canvas_import, canvas_keep, enrollment_drops, pull, removals, sync_policy
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
@@ -179,6 +179,9 @@ def _send_released(run: SyncRun, job: Job, progress: Progress, released_from: in
         update_fields=["snapshot", "fingerprint", "counts", "removals", "previous_enrollments", "removed_enrollments"]
     )
     _keep_package(run, bytes(package.content), rows=package.rows)
+    # ... and the drops it computed against the same previous package: a changed role's old row goes even when
+    # Canvas does not diff the release.
+    _keep_drops(run, _held_drops(held))
     _submit_and_wait(run, job, progress, bytes(package.content), released=True)
 
 
@@ -252,10 +255,11 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     if unread is not None:  # a package that would erase Canvas's integration ids is neither held nor sent
         raise JobFailed(f"Could not read the integration ids Canvas holds, which this import would erase: {unread}")
     _keep_package(run, content, rows=sum(package.counts.values()))
+    # Kept before a hold too: a released run sends the drops its held run found (_send_released).
+    _keep_drops(run, _drops(conversion, roster, previous, content))
     if decision.action == "hold":
         _hold(run, decision.reason, progress)
         return
-    _keep_drops(run, _drops(conversion, roster, previous, content))
     if rollover:  # conclude the old year's enrollments before the new year's go
         conclude_year(job, progress, previous)
     _submit_and_wait(run, job, progress, content)
@@ -282,8 +286,29 @@ def _drops(conversion: Conversion, roster: Roster, previous: SyncRun | None, con
     return enrollment_drops.drop_package(found, status)
 
 
+def _held_drops(held: SyncRun) -> bytes:
+    """The drop file a held run kept; for a run held before runs kept one, its role changes recomputed against the
+    package it was compared with (the last successful sync before it)."""
+    kept = _artifact(held, "enrollment_drops")
+    if kept is not None:
+        return bytes(kept.content)
+    previous = (
+        held.conversion.sync_runs.filter(state__in=SYNC_SUCCESS_STATES, finished_at__lte=held.finished_at)
+        .exclude(pk=held.pk)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    before = _artifact(previous, "sync_package") if previous else None
+    package = _artifact(held, "sync_package")
+    if before is None or package is None:
+        return b""
+    found = enrollment_drops.role_changes(bytes(before.content), bytes(package.content))
+    return enrollment_drops.drop_package(found, RosterPolicy.for_district(held.conversion.district).drop_status)
+
+
 def _keep_drops(run: SyncRun, content: bytes) -> None:
-    """Kept beside the package, so a resumed run sends the same drops after its import."""
+    """Kept beside the package, so a resumed run (or the release of a held one) sends the same drops after its
+    import."""
     if content:
         Artifact.objects.create(
             conversion=run.conversion,
@@ -544,19 +569,21 @@ def _headers_changed(previous: SyncRun | None, package_path: Path) -> str:
 
 @transaction.atomic
 def start_remaster(conversion: Conversion, *, user, reason: str) -> Job:
-    """A consultant asks for a remaster from the sync history; who, when and why go to the audit log."""
+    """A consultant asks for a remaster from the sync history; who, when and why go to the audit log.
+    Raises rules.AccessRefused for anyone else, ValueError when the step or the reason does not allow it."""
+    require(can_drive(user, conversion.district), "Only an implementation consultant can start jobs.")
     Conversion.objects.select_for_update().filter(pk=conversion.pk).first()  # two clicks: one job
     problems = workflow_problems(conversion, user)
     if not reason.strip():
         problems.append("Say why (a reason is required).")
     if problems:
-        raise PermissionError(" ".join(problems))
+        raise ValueError(" ".join(problems))
     try:
         job, created = jobs.start_job(
             conversion, JobKind.REMASTER, user=user, params={"trigger": "remaster", "reason": reason.strip()}
         )
     except jobs.JobAlreadyActive:  # a parallel press won the race: the database refused this one
-        raise PermissionError(jobs.ALREADY_ACTIVE) from None
+        raise ValueError(jobs.ALREADY_ACTIVE) from None
     audit.record(
         district=conversion.district,
         conversion=conversion,
@@ -579,8 +606,9 @@ def workflow_problems(conversion: Conversion, user) -> list[str]:
 def release_held_sync(run: SyncRun, *, user, note: str = "") -> Job:
     """A consultant or the district admin looked at a held sync and lets it go to Canvas."""
     conversion = run.conversion
-    if role_in(user, conversion.district) not in (Role.CONSULTANT, Role.DISTRICT_ADMIN):
-        raise PermissionError("Only a consultant or the district's admin can release a held sync.")
+    require(
+        can_act_for(user, conversion.district), "Only a consultant or the district's admin can release a held sync."
+    )
     run = SyncRun.objects.select_for_update().get(pk=run.pk)
     if run.state != SyncState.HELD:
         raise ValueError("This sync is not held.")
@@ -632,8 +660,7 @@ def parse_school_thresholds(text: str) -> dict[str, int]:
 @transaction.atomic
 def set_thresholds(conversion: Conversion, *, user, district: str, schools: str) -> list[str]:
     """A consultant sets the district's and the schools' deletion thresholds; every change is audited."""
-    if role_in(user, conversion.district) is not Role.CONSULTANT:
-        raise PermissionError("Only an implementation consultant can change the sync thresholds.")
+    require(can_drive(user, conversion.district), "Only an implementation consultant can change the sync thresholds.")
     value = district.strip()
     if not value.isdigit() or not 1 <= int(value) <= 100:
         raise ValueError("the district's threshold is a percent from 1 to 100.")

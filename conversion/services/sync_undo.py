@@ -34,6 +34,7 @@ from django.utils import timezone
 from conversion import audit, jobs
 from conversion.jobs import JobFailed, Progress
 from conversion.models import SYNC_SUCCESS_STATES, Conversion, Job, JobKind, SyncRun, SyncState
+from conversion.rules import can_drive, require
 from conversion.services.canvas_api import canvas_for
 
 # SisBatchRollBackData.expired_data (created_at < 30.days.ago) is deleted by cleanup_expired_data.
@@ -87,8 +88,10 @@ def undo_problems(run: SyncRun, user, *, now: dt.datetime | None = None) -> list
 
 @transaction.atomic
 def start_undo(run: SyncRun, *, user, reason: str, undelete_only: bool = False) -> Job:
-    """A consultant asks to undo a sync from the sync history; who, when and why go to the audit log."""
+    """A consultant asks to undo a sync from the sync history; who, when and why go to the audit log.
+    Raises rules.AccessRefused for anyone else, UndoRefused when the sync or the reason does not allow it."""
     conversion = run.conversion
+    require(can_drive(user, conversion.district), "Only an implementation consultant can start jobs.")
     Conversion.objects.select_for_update().filter(pk=conversion.pk).first()  # two clicks: one job
     run = SyncRun.objects.get(pk=run.pk)
     problems = undo_problems(run, user)

@@ -5,22 +5,24 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from conversion import jobs
 from conversion.models import MappingDiff, MatchStatus, SyncRun
+from conversion.rules import AccessRefused
 from conversion.services import remap, sync, sync_undo
 from conversion.spreadsheet import SafeWriter, neutralise_csv
 from conversion.views.access import get_conversion_for_user
+from conversion.views.types import Request
 
 KINDS = ("user", "course", "enrollment")
 # Files the jobs keep that are for people (opened in a spreadsheet), not for Canvas.
 READ_BY_PEOPLE = ("sync_errors", "removal_list")
 
 
-def _filtered_rows(request: HttpRequest, diff: MappingDiff):
+def _filtered_rows(request: Request, diff: MappingDiff):
     kind = request.GET.get("kind", "")
     status = request.GET.get("status", "")
     q = request.GET.get("q", "").strip()[:100]
@@ -42,7 +44,7 @@ def _latest_diff(conversion) -> MappingDiff:
 
 
 @require_GET
-def mapping_rows(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def mapping_rows(request: Request, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     rows, kind, status, q = _filtered_rows(request, _latest_diff(conversion))
     context = {
@@ -82,7 +84,7 @@ def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpRespon
 
 
 @require_GET
-def mapping_csv(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def mapping_csv(request: Request, slug: str, year: int) -> StreamingHttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     diff = _latest_diff(conversion)
     rows, *_ = _filtered_rows(request, diff)
@@ -107,7 +109,7 @@ def mapping_csv(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_GET
-def remap_preview_csv(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def remap_preview_csv(request: Request, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     plan = remap.plan(conversion)
     if plan is None:
@@ -120,7 +122,7 @@ def remap_preview_csv(request: HttpRequest, slug: str, year: int) -> HttpRespons
 
 
 @require_GET
-def artifact(request: HttpRequest, slug: str, year: int, artifact_id: int) -> HttpResponse:
+def artifact(request: Request, slug: str, year: int, artifact_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     item = get_object_or_404(conversion.artifacts.exclude(kind__in=["enrollment_keys"]), pk=artifact_id)
     content = bytes(item.content)
@@ -132,13 +134,11 @@ def artifact(request: HttpRequest, slug: str, year: int, artifact_id: int) -> Ht
 
 
 @require_POST
-def release_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> HttpResponse:
+def release_sync(request: Request, slug: str, year: int, run_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     run = get_object_or_404(SyncRun, pk=run_id, conversion=conversion)
     try:
         sync.release_held_sync(run, user=request.user, note=request.POST.get("note", ""))
-    except PermissionError as exc:
-        messages.error(request, str(exc))
     except ValueError as exc:
         messages.error(request, str(exc))
     except jobs.JobAlreadyActive:
@@ -149,12 +149,12 @@ def release_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> Htt
 
 
 @require_POST
-def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def remaster_sync(request: Request, slug: str, year: int) -> HttpResponse:
     """The sync history's "full sync" button: a remaster, with the consultant's reason."""
     conversion = get_conversion_for_user(request.user, slug, year)
     try:
         sync.start_remaster(conversion, user=request.user, reason=request.POST.get("reason", ""))
-    except PermissionError as exc:
+    except (AccessRefused, ValueError) as exc:  # the button is on a page district admins see too
         messages.error(request, f"The full sync cannot start: {exc}")
     else:
         messages.success(request, "Full sync (remaster) queued: the whole roster goes to Canvas without diffing.")
@@ -162,7 +162,7 @@ def remaster_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_POST
-def undo_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> HttpResponse:
+def undo_sync(request: Request, slug: str, year: int, run_id: int) -> HttpResponse:
     """The sync history's "Undo this sync": Canvas's restore_states, then a remaster (services/sync_undo.py)."""
     conversion = get_conversion_for_user(request.user, slug, year)
     run = get_object_or_404(SyncRun, pk=run_id, conversion=conversion)
@@ -173,7 +173,7 @@ def undo_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> HttpRe
             reason=request.POST.get("reason", ""),
             undelete_only=request.POST.get("undelete_only") == "1",
         )
-    except sync_undo.UndoRefused as exc:
+    except (AccessRefused, sync_undo.UndoRefused) as exc:  # the button is on a page district admins see too
         messages.error(request, f"This sync cannot be undone: {exc}")
     else:
         messages.success(request, "Undo queued: Canvas restores the import, then a full sync follows.")
@@ -181,7 +181,7 @@ def undo_sync(request: HttpRequest, slug: str, year: int, run_id: int) -> HttpRe
 
 
 @require_POST
-def sync_thresholds(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def sync_thresholds(request: Request, slug: str, year: int) -> HttpResponse:
     """A consultant changes how much a night may remove before it is held (district and per school; audited)."""
     conversion = get_conversion_for_user(request.user, slug, year)
     try:
@@ -191,8 +191,8 @@ def sync_thresholds(request: HttpRequest, slug: str, year: int) -> HttpResponse:
             district=request.POST.get("district", ""),
             schools=request.POST.get("schools", ""),
         )
-    except PermissionError as exc:
-        messages.error(request, str(exc))
+    except AccessRefused as refused:  # the form is on a page district admins see too
+        messages.error(request, str(refused))
     except ValueError as exc:
         messages.error(request, f"The thresholds were not changed: {exc}")
     else:

@@ -6,19 +6,19 @@ import functools
 import hashlib
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import get_template
+from django.template import Engine
 from django.urls import reverse
 from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_POST
 
 from conversion import crypto, jobs, workflow
 from conversion.models import JobKind, JobState, Snapshot
-from conversion.rules import Role, is_consultant, role_in
+from conversion.rules import AccessRefused, Role, is_consultant, role_in
 from conversion.services import overview, step_data
 from conversion.views.access import get_conversion_for_user, get_job_for_user
+from conversion.views.types import Request
 
 # The district page's sections: each its own URL (districts/<slug>/<year>/<section>/), the overview at the
 # page's own address. (slug, tab label)
@@ -36,7 +36,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 SECTION_SLUGS = tuple(slug for slug, _ in SECTIONS)
 
 
-def _page_context(request: HttpRequest, conversion, forms=None, section: str = "overview") -> dict:
+def _page_context(request: Request, conversion, forms=None, section: str = "overview") -> dict:
     user = request.user
     forms = forms or {}
     role = role_in(user, conversion.district)
@@ -110,14 +110,14 @@ def _page_context(request: HttpRequest, conversion, forms=None, section: str = "
 
 
 @require_GET
-def district_page(request: HttpRequest, slug: str, year: int | None = None, section: str = "overview") -> HttpResponse:
+def district_page(request: Request, slug: str, year: int | None = None, section: str = "overview") -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if section not in SECTION_SLUGS:
         raise Http404("No such section.")
     return render(request, "district/district.html", _page_context(request, conversion, section=section))
 
 
-def _back(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def _back(request: Request, slug: str, year: int) -> HttpResponse:
     """Back to the page section the form was posted from (its `section` field), else the overview."""
     section = request.POST.get("section", "")
     if section in SECTION_SLUGS and section != "overview":
@@ -126,7 +126,7 @@ def _back(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_POST
-def perform_action(request: HttpRequest, slug: str, year: int, name: str) -> HttpResponse:
+def perform_action(request: Request, slug: str, year: int, name: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if name.startswith("back_to_") and request.POST.get("confirm") != "yes":
         messages.error(request, "Going back was not confirmed: tick the confirmation box to reopen the step.")
@@ -141,10 +141,11 @@ def perform_action(request: HttpRequest, slug: str, year: int, name: str) -> Htt
 
 
 @require_POST
-def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResponse:
+def edit_part(request: Request, slug: str, year: int, part: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if part not in step_data.EDITABLE_PARTS or not step_data.can_edit(conversion, request.user, part):
-        raise PermissionDenied("You cannot change this part of the conversion now.")
+        # step_data's table decides by role and by step together (rules.role_in says who the user is).
+        raise AccessRefused("You cannot change this part of the conversion now.")
     form = step_data.form_for(conversion, part, data=request.POST)
     if not form.is_valid():
         messages.error(request, "Please correct the errors below.")
@@ -159,12 +160,12 @@ def edit_part(request: HttpRequest, slug: str, year: int, part: str) -> HttpResp
 
 
 @require_POST
-def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def hold_sync(request: Request, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     held = request.POST.get("held") == "1"
     try:
         workflow.set_nightly_sync_held(conversion, held, user=request.user, reason=request.POST.get("reason", ""))
-    except workflow.TransitionRefused as refused:
+    except (workflow.TransitionRefused, AccessRefused) as refused:  # the form is on a page district admins see
         messages.error(request, str(refused))
     else:
         conversion.refresh_from_db(fields=["nightly_sync_paused"])
@@ -179,7 +180,7 @@ def hold_sync(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_POST
-def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResponse:
+def start_job(request: Request, slug: str, year: int, kind: str) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     if kind not in JobKind.values:
         messages.error(request, "There is no such job.")
@@ -218,20 +219,17 @@ def start_job(request: HttpRequest, slug: str, year: int, kind: str) -> HttpResp
 
 
 @require_POST
-def cancel_job(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
+def cancel_job(request: Request, slug: str, year: int, job_id: int) -> HttpResponse:
     """A consultant stops a job: a queued one at once, a running one at its next step (audited)."""
     job = get_job_for_user(request.user, slug, year, job_id)
-    try:
-        outcome = jobs.cancel_job(job, user=request.user, reason=request.POST.get("reason", ""))
-    except PermissionError as exc:
-        raise PermissionDenied(str(exc)) from None
+    outcome = jobs.cancel_job(job, user=request.user, reason=request.POST.get("reason", ""))  # AccessRefused: 403
     if request.htmx:
         return _job_item(request, job, job.conversion)
     messages.success(request, f"{JobKind(job.kind).label}: {outcome}")
     return _back(request, slug, year)
 
 
-def _job_item(request: HttpRequest, job, conversion) -> HttpResponse:
+def _job_item(request: Request, job, conversion) -> HttpResponse:
     job.refresh_from_db()
     return render(
         request, "district/_job.html", {"job": job, "conversion": conversion, "consultant": is_consultant(request.user)}
@@ -239,7 +237,7 @@ def _job_item(request: HttpRequest, job, conversion) -> HttpResponse:
 
 
 @require_GET
-def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> HttpResponse:
+def job_partial(request: Request, slug: str, year: int, job_id: int) -> HttpResponse:
     """One job's progress; what its item polls every 2 s while the job runs.
 
     Answered with an ETag of everything the item shows, so a browser that already has this version
@@ -268,7 +266,8 @@ def job_partial(request: HttpRequest, slug: str, year: int, job_id: int) -> Http
 @functools.cache
 def _job_template_digest() -> str:
     """The job item's template source, so that a changed template never matches an old ETag."""
-    return hashlib.blake2b(get_template("district/_job.html").template.source.encode(), digest_size=8).hexdigest()
+    source = Engine.get_default().get_template("district/_job.html").source
+    return hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
 
 
 def job_etag(job, polling: bool, consultant: bool = False) -> str:

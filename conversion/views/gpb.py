@@ -4,14 +4,15 @@ PowerSchool has beside Canvas's groups, the course's category mapping, and the i
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from conversion.rules import Role, role_in
+from conversion.rules import can_act_for
 from conversion.services import gradepassback
 from conversion.views.access import get_conversion_for_user
 from conversion.views.data import _csv_response
+from conversion.views.types import Request
 
 
 def _known_course(conversion, course_id: int) -> None:
@@ -20,7 +21,7 @@ def _known_course(conversion, course_id: int) -> None:
         raise Http404("Grade passback has sent nothing for this course.")
 
 
-def _context(request: HttpRequest, conversion, course_id: int) -> dict:
+def _context(request: Request, conversion, course_id: int) -> dict:
     items = list(
         conversion.gpb_items.filter(canvas_course_id=course_id).order_by(
             "assignment_name", "canvas_assignment_id", "canvas_user_id"
@@ -35,19 +36,19 @@ def _context(request: HttpRequest, conversion, course_id: int) -> dict:
         "items": items,
         "course": items[0] if items else None,
         "report": gradepassback.course_report(conversion, course_id),
-        "can_map": role_in(request.user, conversion.district) in (Role.CONSULTANT, Role.DISTRICT_ADMIN),
+        "can_map": can_act_for(request.user, conversion.district),
     }
 
 
 @require_GET
-def gpb_course(request: HttpRequest, slug: str, year: int, course_id: int) -> HttpResponse:
+def gpb_course(request: Request, slug: str, year: int, course_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     template = "district/_gpb_course.html" if request.htmx else "district/gpb_course_page.html"
     return render(request, template, _context(request, conversion, course_id))
 
 
 @require_GET
-def gpb_course_report(request: HttpRequest, slug: str, year: int, course_id: int) -> HttpResponse:
+def gpb_course_report(request: Request, slug: str, year: int, course_id: int) -> HttpResponse:
     """The report for the teacher, alone on the page (to print or send)."""
     conversion = get_conversion_for_user(request.user, slug, year)
     return render(
@@ -56,7 +57,7 @@ def gpb_course_report(request: HttpRequest, slug: str, year: int, course_id: int
 
 
 @require_GET
-def gpb_course_csv(request: HttpRequest, slug: str, year: int, course_id: int) -> HttpResponse:
+def gpb_course_csv(request: Request, slug: str, year: int, course_id: int) -> StreamingHttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     _known_course(conversion, course_id)
     report = gradepassback.course_report(conversion, course_id)
@@ -65,7 +66,7 @@ def gpb_course_csv(request: HttpRequest, slug: str, year: int, course_id: int) -
 
 
 @require_POST
-def gpb_category_override(request: HttpRequest, slug: str, year: int, course_id: int) -> HttpResponse:
+def gpb_category_override(request: Request, slug: str, year: int, course_id: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     _known_course(conversion, course_id)
     try:

@@ -6,21 +6,19 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import SetPasswordForm
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from conversion.onboarding_forms import InviteForm
-from conversion.rules import get_district_for_user, is_consultant
+from conversion.rules import get_district_for_user, require_consultant
 from conversion.services import invitations
 
 
 def _district(request: HttpRequest, slug: str):
-    district = get_district_for_user(request.user, slug)
-    if not is_consultant(request.user):
-        raise PermissionDenied("Only an implementation consultant can add or remove a district's admins.")
+    district = get_district_for_user(request.user, slug)  # 404 first: a district the user may not see
+    require_consultant(request.user, "Only an implementation consultant can add or remove a district's admins.")
     return district
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from conversion.jobs import JobFailed
-from conversion.rules import can_drive
+from conversion.rules import can_drive, require
 from conversion.services import legacy_watch
 from conversion.views.access import get_conversion_for_user
 
@@ -38,8 +37,7 @@ def legacy_imports(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 @require_POST
 def check_now(request: HttpRequest, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
-    if not can_drive(request.user, conversion.district):
-        raise PermissionDenied("Only an implementation consultant can ask Canvas now.")
+    require(can_drive(request.user, conversion.district), "Only an implementation consultant can ask Canvas now.")
     try:
         seen = legacy_watch.check(conversion, user=request.user)
     except JobFailed as exc:

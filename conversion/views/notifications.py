@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from conversion.services import notifications, portfolio
+from conversion.views.types import Request
 
 
 @require_GET
-def notifications_page(request: HttpRequest) -> HttpResponse:
+def notifications_page(request: Request) -> HttpResponse:
     notes = request.user.notifications.select_related("conversion__district")[:200]
     return render(request, "portfolio/notifications_page.html", {"notes": notes})
 
 
 @require_POST
-def mark_read(request: HttpRequest) -> HttpResponse:
+def mark_read(request: Request) -> HttpResponse:
     """Mark one note (POST `notification`) or all of the user's notes read; only their own are touched."""
     raw = request.POST.get("notification", "")
     if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # '²' is a digit to str.isdigit

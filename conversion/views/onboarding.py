@@ -4,7 +4,6 @@ Canvas connection (checked live against Canvas) up to date. Consultants only."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,7 +13,7 @@ from conversion import crypto
 from conversion.forms import ZisSettingsForm
 from conversion.models import Conversion
 from conversion.onboarding_forms import CanvasForm, DistrictForm, NewDistrictForm
-from conversion.rules import get_district_for_user, is_consultant
+from conversion.rules import get_district_for_user, require_consultant
 from conversion.services import onboarding, step_data
 
 
@@ -32,8 +31,7 @@ class OnboardingZisForm(ZisSettingsForm):
 
 
 def _consultant_only(request: HttpRequest) -> None:
-    if not is_consultant(request.user):
-        raise PermissionDenied("Only an implementation consultant can add or configure districts.")
+    require_consultant(request.user, "Only an implementation consultant can add or configure districts.")
 
 
 @require_http_methods(["GET", "POST"])

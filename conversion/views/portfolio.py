@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import time
+from typing import cast
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -18,11 +18,9 @@ from django.views.decorators.http import require_GET
 from conversion.models import ConversionState
 from conversion.services import portfolio as portfolio_service
 from conversion.spreadsheet import SafeWriter
+from conversion.views.types import Request
 
 PAGE_SIZE = 50
-# A cached table is re-rendered by one request once it is this part of PORTFOLIO_CACHE_SECONDS old, while
-# the others keep answering with it; past the whole window nobody is answered with it any more.
-REFRESH_AT = 0.5
 
 
 def _page_number(raw: str | None) -> int:
@@ -65,33 +63,18 @@ def _render(user, query: str, state: str, page_number: int) -> tuple[str, str]:
 
 
 def _cached_render(user, query: str, state: str, page_number: int) -> tuple[str, str]:
-    """`_render`, from the cache when a render this recent exists.
-
-    Keyed by audience (all consultants see the same rows; anyone else only their own), filter and page.
-    A render is served for at most PORTFOLIO_CACHE_SECONDS after its queries ran; from half that age one
-    request renders it again (an `add` lock) while the others go on answering with the one they have, so
-    an expiring entry does not send every waiting request into the database at once.
-    """
+    """`_render`, kept PORTFOLIO_CACHE_SECONDS in the default cache (this process's memory, or Redis when
+    CACHE_URL is set), keyed by audience (all consultants see the same rows; anyone else only their own),
+    filter and page."""
     window = settings.PORTFOLIO_CACHE_SECONDS
     if window <= 0:
         return _render(user, query, state, page_number)
     digest = hashlib.sha256(query.encode()).hexdigest()[:16]
     key = f"portfolio:{portfolio_service.audience(user)}:{state}:{page_number}:{digest}"
-    cache = caches["local"]  # this process's memory: see CACHES in settings
-    cached = cache.get(key)
-    if cached is not None:
-        rendered_at, table, filters = cached
-        age = time.time() - rendered_at
-        if 0 <= age < window and (age < window * REFRESH_AT or not cache.add(f"{key}:refresh", 1, window)):
-            return table, filters
-    started = time.time()
-    table, filters = _render(user, query, state, page_number)
-    cache.set(key, (started, table, filters), window)
-    cache.delete(f"{key}:refresh")
-    return table, filters
+    return cast(tuple[str, str], cache.get_or_set(key, lambda: _render(user, query, state, page_number), window))
 
 
-def _filters(request: HttpRequest) -> tuple[str, str]:
+def _filters(request: Request) -> tuple[str, str]:
     query = request.GET.get("q", "").strip()[:100]
     state = request.GET.get("state", "")
     return query, state if state in ConversionState.values else ""
@@ -103,7 +86,7 @@ class _Echo:
 
 
 @require_GET
-def portfolio_csv(request: HttpRequest) -> HttpResponse:
+def portfolio_csv(request: Request) -> StreamingHttpResponse:
     """The timeline's data for every district the filter keeps (not only one page), as CSV."""
     query, state = _filters(request)
     rows = portfolio_service.timeline_rows(
@@ -117,7 +100,7 @@ def portfolio_csv(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def portfolio(request: HttpRequest) -> HttpResponse:
+def portfolio(request: Request) -> HttpResponse:
     query, state = _filters(request)
     table, filters = _cached_render(request.user, query, state, _page_number(request.GET.get("page")))
     table = mark_safe(table)  # our own templates' output, escaped when it was rendered

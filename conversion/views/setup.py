@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -11,16 +11,17 @@ from django.views.decorators.http import require_GET, require_POST
 from conversion.services import setup_aids, step_data
 from conversion.services.step_data import EditRefused
 from conversion.views.access import get_conversion_for_user
+from conversion.views.types import Request
 
 
-def _mappings_url(request: HttpRequest, conversion) -> str:
+def _mappings_url(request: Request, conversion) -> str:
     return request.build_absolute_uri(
         reverse("setup_mappings", kwargs={"slug": conversion.district.slug, "year": conversion.school_year})
     )
 
 
 @require_GET
-def setup_page(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def setup_page(request: Request, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     context = {
         "conversion": conversion,
@@ -35,7 +36,7 @@ def setup_page(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_GET
-def agent_mappings(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def agent_mappings(request: Request, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     response = HttpResponse(setup_aids.mappings_document(conversion), content_type="application/xml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{setup_aids.mappings_filename(conversion)}"'
@@ -43,7 +44,7 @@ def agent_mappings(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_GET
-def support_ticket(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def support_ticket(request: Request, slug: str, year: int) -> HttpResponse:
     """The ticket as plain text: what the "copy" button opens when JavaScript is off."""
     conversion = get_conversion_for_user(request.user, slug, year)
     text = setup_aids.support_ticket_text(conversion, _mappings_url(request, conversion))
@@ -51,7 +52,7 @@ def support_ticket(request: HttpRequest, slug: str, year: int) -> HttpResponse:
 
 
 @require_POST
-def choose_schools(request: HttpRequest, slug: str, year: int) -> HttpResponse:
+def choose_schools(request: Request, slug: str, year: int) -> HttpResponse:
     conversion = get_conversion_for_user(request.user, slug, year)
     try:
         changed = setup_aids.set_expected_schools(conversion, request.POST.getlist("school"), user=request.user)

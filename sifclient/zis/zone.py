@@ -658,9 +658,9 @@ class Zone:
                 record = (GradingAssignment if object_name == "GradingAssignment" else GradingAssignmentScore).from_xml(
                     element
                 )
-                if object_name == "GradingAssignment" and action == "Delete":
+                if isinstance(record, GradingAssignment) and record.ref_id and action == "Delete":
                     self._writeback_assignments.discard(record.ref_id)
-                elif object_name == "GradingAssignment":
+                elif isinstance(record, GradingAssignment) and record.ref_id:
                     self._writeback_assignments.add(record.ref_id)
                 self.grade_write_backs.append(GradeWriteBack(info.msg_id, agent.source_id, object_name, action, record))
         # Route to the other subscribers of the object.
@@ -833,9 +833,9 @@ class Zone:
         for entry in state["grade_write_backs"]:
             cls = GradingAssignment if entry["object_name"] == "GradingAssignment" else GradingAssignmentScore
             record = cls.from_bytes(entry["xml"].encode())
-            if entry["object_name"] == "GradingAssignment" and entry["action"] == "Delete":
+            if isinstance(record, GradingAssignment) and record.ref_id and entry["action"] == "Delete":
                 self._writeback_assignments.discard(record.ref_id)
-            elif entry["object_name"] == "GradingAssignment":
+            elif isinstance(record, GradingAssignment) and record.ref_id:
                 self._writeback_assignments.add(record.ref_id)
             self.grade_write_backs.append(
                 GradeWriteBack(entry["msg_id"], entry["source_id"], entry["object_name"], entry["action"], record)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from conversion import jobs
 from conversion.models import AuditEvent, Diagnostic, JobKind, JobState
 from conversion.services import connection, diagnostics, pull
-from conversion.services.setup_aids import DCID_OBJECTS
+from conversion.services.dcid import DCID_OBJECTS
 from sifclient.powerschool import District as SimDistrict
 from sifclient.powerschool import DistrictSpec
 from sifclient.zis import ZisSimulator

@@ -19,6 +19,7 @@ from conversion.models import (
     SifRecord,
 )
 from conversion.services import gradepassback
+from conversion.services.sifdata import data_of
 from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN
 from tests.sifclient.sifschema import assert_valid
@@ -84,11 +85,12 @@ def test_assignments_and_scores_reach_the_zone_while_the_sync_is_paused(paused):
     assert assignment.ref_id == gradepassback.assignment_ref_id(canvas.url, essay.id)
     assert (
         assignment.section_ref_id == section.ref_id
-        and assignment.term_ref_id == section.data["schedules"][0]["term_ref_id"]
+        and assignment.term_ref_id == data_of(section.xml)["schedules"][0]["term_ref_id"]
     )
     assert assignment.description == "Essay 1" and assignment.points_possible == 20
     assert str(assignment.due_date) == "2026-10-01"
-    assert SifRecord.objects.get(ref_id=assignment.category_ref_id).data["section_ref_id"] == section.ref_id
+    category = SifRecord.objects.get(ref_id=assignment.category_ref_id)
+    assert data_of(category.xml)["section_ref_id"] == section.ref_id
     scores = {w.student_ref_id: w for _, _, w in written[1:]}
     student = {s: SifRecord.objects.get(object_name="StudentPersonal", local_id=s).ref_id for s in (s1, s2, s3)}
     assert scores[student[s1]].score_points == 18

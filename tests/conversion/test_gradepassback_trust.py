@@ -10,6 +10,7 @@ from lxml import etree
 from canvas.client import CanvasClient
 from conversion.models import Confirmation, GpbStatus, Gradebook, GradePassbackItem, JobKind, JobState, SifRecord
 from conversion.services import gradepassback
+from conversion.services.sifdata import data_of
 from tests.conversion.jobhelpers import run
 from tests.conversion.simulators import TOKEN
 from tests.conversion.test_gradepassback import DUE, first_course, passback
@@ -21,11 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def categories_of(course) -> dict[str, str]:
     """Description -> RefId of the GradingCategory objects of the course's section, as pulled."""
     section = SifRecord.objects.get(object_name="SectionInfo", local_id=course.sis_course_id.removeprefix("sec_"))
-    return {
-        r.data["description"]: r.ref_id
-        for r in SifRecord.objects.filter(object_name="GradingCategory")
-        if r.data["section_ref_id"] == section.ref_id
-    }
+    categories = [(data_of(r.xml), r.ref_id) for r in SifRecord.objects.filter(object_name="GradingCategory")]
+    return {data["description"]: ref_id for data, ref_id in categories if data["section_ref_id"] == section.ref_id}
 
 
 def item(name: str, sis_user_id: str = "") -> GradePassbackItem:

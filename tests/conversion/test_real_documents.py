@@ -11,7 +11,8 @@ from lxml import etree
 
 from conversion.services.mapping import CanvasUser, diff_users
 from conversion.services.roster import Roster
-from conversion.services.sifdata import data_of, iter_payload_elements, payload_rows, record_data, row_values
+from conversion.services.sif_keys import iter_payload_elements, payload_rows, row_values
+from conversion.services.sifdata import data_of, record_data
 from conversion.services.sis_csv import _Builder
 from sifclient.records import (
     ScheduleInfo,
@@ -200,7 +201,7 @@ def test_the_roster_types_are_the_ones_the_fixtures_hold():
 def test_an_unreadable_school_year_fails_the_roster_naming_it_instead_of_passing_as_this_year(conversion):
     from conversion.jobs import JobFailed
     from conversion.models import Snapshot
-    from conversion.services.sifdata import store_rows
+    from conversion.services.sif_store import store_rows
 
     section = (REAL / "spec_2x_sectioninfo.xml").read_bytes().replace(b'SchoolYear="2006"', b'SchoolYear="2OO6"')
     snapshot = Snapshot.objects.create(conversion=conversion)

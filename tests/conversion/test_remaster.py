@@ -12,6 +12,7 @@ from django.utils import timezone
 from canvas.client import CanvasClient
 from conversion import jobs
 from conversion.models import AuditEvent, ConversionState, Job, JobKind, JobState, SyncRun, SyncState
+from conversion.rules import AccessRefused
 from conversion.services import sync
 from sifclient.powerschool import DistrictSpec
 from tests.conversion.jobhelpers import run as run_job
@@ -72,12 +73,12 @@ def test_a_remaster_needs_a_consultant_a_reason_and_no_sync_under_way(conversion
     conversion.district.canvas_url = "http://127.0.0.1:9"
     conversion.district.save()
     live(conversion)
-    with pytest.raises(PermissionError, match="reason"):
+    with pytest.raises(ValueError, match="reason"):
         sync.start_remaster(conversion, user=consultant, reason="  ")
-    with pytest.raises(PermissionError, match="consultant"):
+    with pytest.raises(AccessRefused, match="consultant"):
         sync.start_remaster(conversion, user=district_admin, reason="please")
     jobs.start_job(conversion, JobKind.SYNC, enqueue=False)
-    with pytest.raises(PermissionError, match="already queued"):
+    with pytest.raises(ValueError, match="already queued"):
         sync.start_remaster(conversion, user=consultant, reason="please")
     assert not Job.objects.filter(kind=JobKind.REMASTER).exists()
 

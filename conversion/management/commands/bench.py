@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from conversion.bench import dashboard, report, scratchdb
+from conversion.bench import dashboard, fleet, report, scratchdb
 from conversion.bench.datafiles import ensure_pull_files
 from conversion.bench.runner import REPO, run_child
 from conversion.jobs import PROGRESS_INTERVAL_SECONDS
@@ -43,13 +43,24 @@ class Command(BaseCommand):
         parser.add_argument("--data-dir", default=str(Path(settings.BASE_DIR) / "var" / "bench"))
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "BENCHMARKS.md"))
         parser.add_argument("--skip-dashboard", action="store_true")
+        # The fleet night (conversion/bench/fleet.py).
+        parser.add_argument("--skip-fleet", action="store_true")
+        parser.add_argument("--fleet-districts", type=int, default=200, help="Live districts in the fleet.")
+        parser.add_argument("--fleet-scale", type=float, default=10.0, help="NCES district sizes divided by this.")
+        parser.add_argument("--fleet-workers", default="1,2,4", help="Worker process counts, one night each.")
+        parser.add_argument("--fleet-threads", type=int, default=8, help="Jobs one worker process runs at once.")
+        parser.add_argument("--fleet-limit", type=int, default=2, help="Jobs at once per ZIS host.")
+        parser.add_argument("--fleet-zis-hosts", type=int, default=10, help="Hosted ZIS servers (one slow).")
+        parser.add_argument("--fleet-slow-delay", type=float, default=0.25, help="The slow ZIS's delay per answer.")
+        parser.add_argument("--fleet-netns-hosts", type=int, default=2, help="Worker hosts as network namespaces.")
+        parser.add_argument("--fleet-netns-districts", type=int, default=50, help="Districts of the scale-out night.")
         parser.add_argument(
-            "--cache-url",
-            default="",
-            help="A CACHE_URL for the dashboard's server, e.g. redis://127.0.0.1:6379/0 (sessions then "
-            "read through Redis; the run's keys are deleted afterwards). Default: none, as "
-            "scripts/start runs (sessions in the database read through process memory).",
+            "--ingest-only",
+            action="store_true",
+            help="Measure only the ingest: bare iterparse (b) and the product (a), --repeat times back to back, "
+            "printed and not written to BENCHMARKS.md.",
         )
+        parser.add_argument("--repeat", type=int, default=1, help="With --ingest-only: runs of each variant.")
 
     def handle(self, *args, **options):
         sizes = [int(s) for s in options["sizes"].split(",") if s]
@@ -60,6 +71,9 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         files = {n: ensure_pull_files(Path(options["data_dir"]), n, say=say) for n in sizes}
+        if options["ingest_only"]:
+            self._ingest_only(sizes, files, options, say)
+            return
         sections, notes = [], []
         say(f"scratch database {options['database']}: creating and migrating")
         scratchdb.create(url)
@@ -91,7 +105,7 @@ class Command(BaseCommand):
                         f"{rate['w']:,.0f} ({whole['seconds']:.1f} s)",
                         f"{rate['c']:,.0f} (~{naive['extrapolated_seconds']:,.0f} s est.)",
                         f"{naive['peak_rss_mb']:.0f}",
-                        f"{rate['a'] / rate['b']:.0%} ({report.mark(rate['a'] >= 0.4 * rate['b'])})",
+                        f"{rate['a'] / rate['b']:.0%} ({report.mark(rate['a'] >= 0.5 * rate['b'])})",
                         f"{rate['a'] / rate['c']:.1f}× ({report.mark(rate['a'] >= 10 * rate['c'])})",
                         f"{product['finish_seconds']:.1f}",
                         report.mark(
@@ -121,7 +135,7 @@ class Command(BaseCommand):
                             "(b′) whole-packet parse obj/s",
                             "(c) naive obj/s",
                             "(c) peak RSS MB",
-                            "a/b (target ≥ 40%)",
+                            "a/b (target ≥ 50%)",
                             "a/c (target ≥ 10×)",
                             "finish_snapshot s",
                             "RSS < 300 MB",
@@ -363,6 +377,10 @@ class Command(BaseCommand):
                     "unchanged (the elapsed time ticks in the browser); the last row has every poll "
                     "rendered in full, as for a client that kept no copy."
                 )
+            if not options["skip_fleet"]:
+                fleet_sections, fleet_notes = fleet.bench(options, say=say)
+                sections += fleet_sections
+                notes += fleet_notes
         finally:
             scratchdb.drop(url)
             say(f"scratch database {options['database']} dropped")
@@ -370,3 +388,53 @@ class Command(BaseCommand):
         text = report.markdown(command, sections, notes)
         report.write(Path(options["output"]), text)
         self.stdout.write(text)
+
+    def _ingest_only(self, sizes: list[int], files: dict, options: dict, say) -> None:
+        """Runs of (b) and (a), alternating, so a busy moment of the shared machine falls on both alike.
+
+        Beside wall-clock rates, each run's CPU seconds in the measuring process: on a machine whose other
+        users come and go, the CPU ratio moves far less than the wall-clock one (the product's figure leaves
+        out PostgreSQL's own CPU, which runs beside it on the other core).
+        """
+        url = scratchdb.scratch_url(options["database"])
+        rows = []
+        say(f"scratch database {options['database']}: creating and migrating")
+        scratchdb.create(url)
+        try:
+            for students in sizes:
+                args = {"files": files[students].to_json()}
+                for run in range(1, options["repeat"] + 1):
+                    bare = run_child("bare", args, database_url=url)
+                    product = run_child("product", args, database_url=url)
+                    a, b = product["objects"] / product["seconds"], bare["objects"] / bare["seconds"]
+                    rows.append(
+                        [
+                            f"{students:,}",
+                            str(run),
+                            f"{a:,.0f} ({product['seconds']:.1f} s)",
+                            f"{b:,.0f} ({bare['seconds']:.1f} s)",
+                            f"{a / b:.0%} ({report.mark(a >= 0.5 * b)})",
+                            f"{product['cpu_seconds']:.1f} / {bare['cpu_seconds']:.1f}",
+                            f"{bare['cpu_seconds'] / product['cpu_seconds']:.0%}",
+                            f"{product['finish_seconds']:.2f}",
+                            f"{product['peak_rss_mb']:.0f}",
+                        ]
+                    )
+                    say(report.table(INGEST_ONLY_HEADER, rows[-1:]))
+        finally:
+            scratchdb.drop(url)
+            say(f"scratch database {options['database']} dropped")
+        self.stdout.write(report.table(INGEST_ONLY_HEADER, rows))
+
+
+INGEST_ONLY_HEADER = [
+    "students",
+    "run",
+    "(a) product obj/s",
+    "(b) bare lxml obj/s",
+    "a/b (target ≥ 50%)",
+    "CPU s (a) / (b)",
+    "a/b in CPU",
+    "finish_snapshot s",
+    "(a) peak RSS MB",
+]

@@ -1,0 +1,115 @@
+"""Reading the fields of typed SIF objects without building the records: the public reader for stored objects.
+
+``records.SifRecord.from_xml`` builds a whole dataclass from an element. A service that keeps each object
+as its XML and reads a few fields of many of them (a roster reads three fields of 200,000 students) wants
+the values alone, and often in a form it can store as JSON. This module gives both:
+
+* ``read_fields(element)``: ``{field name: value}`` of the fields the object carries, typed as the record
+  types them (``int``, ``datetime.date``, ``Decimal``, group dataclasses such as ``ScheduleInfo``);
+* ``read_fields(element, json=True)``: the same values as JSON-ready plain values (dates as ISO text,
+  decimals as text, each group as a dict of the fields it carries);
+* ``read_fields(element, fields=("first_name", "last_name"))``: only those fields, read without walking
+  the others;
+* ``record_values(record, json=True)``: the same dict from an already typed record.
+
+A field that is absent (or an empty list) is left out of the dict; ``extended_elements`` is always there,
+as a dict of ``SIF_ExtendedElement`` names to their text. The values are exactly those of the typed record
+(``record_values(record_from_xml(e), json=True) == read_fields(e, json=True)``), and so are the errors: a
+value that does not hold its type raises the same ``SifXmlError``, naming the object and the element.
+
+The readers are those ``from_xml`` uses, compiled once per object kind from each record type's ``FIELDS``
+(``records.field_readers``); reading a field costs a few C calls into lxml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Collection
+from typing import Any
+
+from lxml import etree
+
+from .errors import SifXmlError
+from .records import RECORD_TYPES, FieldRead, SifRecord, field_readers, plain
+from .safexml import SIF_NS, q
+
+__all__ = ["object_name", "plain", "read_fields", "record_values"]
+
+_EXTENDED, _EXTENDED_ITEM = q("SIF_ExtendedElements"), q("SIF_ExtendedElement")
+_NS_PREFIX = "{" + SIF_NS + "}"
+EXTENDED_ELEMENTS = "extended_elements"
+
+
+def record_values(record: SifRecord, *, json: bool = False) -> dict[str, Any]:
+    """The fields a typed record carries (``extended_elements`` always), as ``read_fields`` gives them."""
+    convert: Callable[[Any], Any] = plain if json else _same
+    return {
+        f.name: convert(getattr(record, f.name))
+        for f in dataclasses.fields(record)  # type: ignore[arg-type]  # every record type is a dataclass
+        if getattr(record, f.name) not in (None, [], {}) or f.name == EXTENDED_ELEMENTS
+    }
+
+
+def object_name(element: etree._Element) -> str:
+    """The SIF object name of an element (``StudentPersonal``); SifXmlError if it is not in the SIF namespace."""
+    tag = element.tag
+    if not isinstance(tag, str) or not tag.startswith(_NS_PREFIX):
+        raise SifXmlError(f"object {tag if isinstance(tag, str) else repr(tag)} is not in the SIF namespace")
+    return tag[len(_NS_PREFIX) :]
+
+
+def read_fields(
+    element: etree._Element, fields: Collection[str] | None = None, *, json: bool = False
+) -> dict[str, Any]:
+    """The fields (or only ``fields``) an object element carries, typed, or JSON-ready with ``json=True``.
+
+    Raises SifXmlError when the element is not a SIF object of a type ``records.RECORD_TYPES`` knows, or when
+    a value does not hold its type (a date that is not a date).
+    """
+    name = object_name(element)
+    if name not in RECORD_TYPES:
+        raise SifXmlError(f"no typed record for object {name}")
+    readers = _readers(name, json) if fields is None else _subset(name, json, frozenset(fields))
+    data: dict[str, Any] = {}
+    for field_name, read in readers:
+        if read is None:
+            data[field_name] = _extended_elements(element)
+            continue
+        value = read(element)
+        if value is not None and value != []:
+            data[field_name] = value
+    return data
+
+
+# ---- compiling the readers ------------------------------------------------------------------------------
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _extended_elements(element: etree._Element) -> dict[str, str]:
+    """As SifRecord.from_xml reads them: the first SIF_ExtendedElements, the last value of a repeated name."""
+    extended: dict[str, str] = {}
+    holder = element.find(_EXTENDED)
+    if holder is not None:
+        for item in holder.findall(_EXTENDED_ITEM):
+            extended[item.get("Name", "")] = "".join(item.itertext()).strip()
+    return extended
+
+
+@functools.cache
+def _readers(object_name: str, json: bool) -> tuple[tuple[str, FieldRead | None], ...]:
+    """(field name, reader) in the record's dataclass field order; extended_elements has no reader."""
+    record_type = RECORD_TYPES[object_name]
+    readers = dict(field_readers(record_type, object_name, json))
+    return tuple(
+        (f.name, readers.get(f.name))
+        for f in dataclasses.fields(record_type)  # type: ignore[arg-type]  # every record type is a dataclass
+    )
+
+
+@functools.cache
+def _subset(object_name: str, json: bool, fields: frozenset[str]) -> tuple[tuple[str, FieldRead | None], ...]:
+    return tuple((name, read) for name, read in _readers(object_name, json) if name in fields)
