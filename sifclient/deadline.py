@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ssl
 import time
 import typing
@@ -98,13 +99,22 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's verifying context (certifi's CA bundle), made once per process. An SSLContext may serve many
+    connections and threads at once; nothing here changes it after it is made."""
+    return httpx.create_ssl_context(verify=True)
+
+
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's own HTTP transport, its connection pool built on the deadline-aware backend."""
 
     def __init__(self, *, verify: ssl.SSLContext | str | bool = True) -> None:
         # One SSL context for both pools: loading the CA bundle is most of the cost of making a client, and httpx
-        # returns a context it is given as it is.
-        context = httpx.create_ssl_context(verify=verify)
+        # returns a context it is given as it is. The default (verify=True) context is shared by every client of
+        # the process: a sync makes several clients, and the fleet bench found the CA loads a fifth of a small
+        # district's CPU.
+        context = default_ssl_context() if verify is True else httpx.create_ssl_context(verify=verify)
         super().__init__(verify=context)
         # httpx 0.28 builds its pool without a way to pass a network backend: build the same pool with one.
         self._pool = httpcore.ConnectionPool(

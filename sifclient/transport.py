@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 from typing import Protocol
@@ -29,11 +30,18 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+@functools.cache
+def _system_context() -> ssl.SSLContext:
+    # The system's CAs, loaded once per process: every pull and grade passback makes a client, and loading the
+    # CA store was a fifth of a small district's night in the fleet bench. The context is never changed after.
+    return ssl.create_default_context()
+
+
 def _ssl_context(verify: bool | str | os.PathLike[str]) -> ssl.SSLContext | bool:
     if verify is False:
         return False
     if verify is True:
-        return ssl.create_default_context()
+        return _system_context()
     # A CA bundle: the ZIS's own certificate or the CA that signed it.
     return ssl.create_default_context(cafile=os.fspath(verify))
 

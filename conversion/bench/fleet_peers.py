@@ -47,7 +47,7 @@ class HostedZis(ZisSimulator):
         zone.url = f"{self.base_url}/zones/{zone_id}"
         # The server calls `zone.handle` through the instance, so the counting wrapper replaces it there.
         zone.handle = self._counted(zone_id, zone.handle)  # type: ignore[method-assign,assignment]
-        self.zones[zone_id] = zone  # type: ignore[assignment]  # (the map is typed after its first zone's class)
+        self.zones[zone_id] = zone
         return zone
 
     def _counted(self, zone_id: str, handle: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
