@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from conversion import audit, crypto
 from conversion.forms import StepDateRange
@@ -44,6 +45,8 @@ class AuditedAdmin(ConsultantAdmin):
     """Every saved change is an audit event (the dashboard's own edits are audited in services/step_data)."""
 
     can_change = True
+    # An address typed without a scheme is read as https, as on the dashboard's forms (and Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # peer URL field -> the credential given for it, dropped when the URL's scheme, host or port changes.
     peer_credentials: dict[str, str] = {}
 

@@ -10,6 +10,12 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sifcon
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 # This run's own queues on the shared Redis, so parallel runs never take each other's jobs.
 os.environ.setdefault("CELERY_KEY_PREFIX", f"test-{os.getpid()}:")
+# Under pytest-xdist each worker is a process of its own, but it inherits the controller's environment, and
+# with it the controller's prefix: each worker adds its id (gw0, gw1, ...), so workers never take or purge each
+# other's messages. A process that a test starts inherits its worker's prefix, id included, and keeps it.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _xdist_worker and not os.environ["CELERY_KEY_PREFIX"].endswith(f":{_xdist_worker}:"):
+    os.environ["CELERY_KEY_PREFIX"] += f"{_xdist_worker}:"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # Tests change data and look again at once; the portfolio's short render cache is tested on its own.
 os.environ.setdefault("PORTFOLIO_CACHE_SECONDS", "0")  # Playwright's sync API runs an event loop.

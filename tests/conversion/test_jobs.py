@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from conversion import jobs
@@ -25,8 +26,11 @@ def test_only_one_of_two_workers_claims_a_job(job):
     barrier = threading.Barrier(2)
 
     def claim(name):
-        barrier.wait()
-        results.append(Job.objects.get(pk=job.pk).claim(name))
+        try:
+            barrier.wait()
+            results.append(Job.objects.get(pk=job.pk).claim(name))
+        finally:
+            connection.close()  # this thread's own; left open, it is reported when collected (ResourceWarning)
 
     threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(2)]
     for t in threads:

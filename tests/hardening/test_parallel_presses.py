@@ -96,10 +96,13 @@ def test_parallel_presses_of_a_quick_job_are_refused_with_the_usual_message(live
     assert Job.objects.filter(conversion=conversion, kind=JobKind.TEST_CONNECTION).count() == 1
     # A later press, one at a time, sees the same clear refusal as the racing presses did.
     http = signed_in(live_server, consultant)
-    http.post(
-        f"/districts/alpha/2027/jobs/start/{JobKind.TEST_CONNECTION}/",
-        headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": live_server.url + "/"},
-    )
-    page = http.get("/districts/alpha/2027/").text
+    try:
+        http.post(
+            f"/districts/alpha/2027/jobs/start/{JobKind.TEST_CONNECTION}/",
+            headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": live_server.url + "/"},
+        )
+        page = http.get("/districts/alpha/2027/").text
+    finally:
+        http.close()
     assert "Connection test cannot start: One is already queued or running." in page
     assert "IntegrityError" not in page

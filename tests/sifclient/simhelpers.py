@@ -10,6 +10,10 @@ from sifclient import Agent, HttpTransport
 from sifclient.records import SifRecord
 from tests.sifclient.sifschema import assert_valid
 
+# The transports of the agents new_agent made, closed after each test (tests/sifclient/conftest.py): an open
+# one keeps its pooled connection, which Python reports as an unclosed socket (ResourceWarning) when collected.
+_transports: list[HttpTransport] = []
+
 
 class Naps(list[float]):
     """Stands in for time.sleep: records each pause the agent asks for and returns at once."""
@@ -21,9 +25,15 @@ class Naps(list[float]):
 def new_agent(zis, source_id: str = "canvas", **kwargs) -> Agent:
     """An agent of the simulated zone that never really waits (pass ``sleep=Naps()`` to see its pauses)."""
     transport = HttpTransport(zis.url, timeout=10.0, verify=zis.ca_file or True)
+    _transports.append(transport)
     kwargs.setdefault("retry_delay", 0.01)
     kwargs.setdefault("sleep", Naps())
     return Agent(transport, source_id=source_id, **kwargs)
+
+
+def close_agents() -> None:
+    while _transports:
+        _transports.pop().close()
 
 
 def record_key(record: SifRecord) -> tuple:

@@ -369,6 +369,7 @@ def test_the_command_line_switch_starts_a_strict_zone():
     finally:
         process.terminate()
         process.wait(timeout=10)
+        process.stdout.close()
 
 
 def test_credentials_without_a_password_are_refused_before_the_zone_starts():

@@ -29,7 +29,8 @@ def free_port() -> int:
 
 def test_connection_refused():
     with pytest.raises(ZisConnectionError, match="cannot connect"):
-        HttpTransport(f"http://127.0.0.1:{free_port()}/zones/Z", timeout=2).post(PING)
+        with HttpTransport(f"http://127.0.0.1:{free_port()}/zones/Z", timeout=2) as transport:
+            transport.post(PING)
 
 
 def test_bounded_retries_then_failure():
@@ -62,7 +63,8 @@ def test_timeout():
     thread.start()
     try:
         with pytest.raises(ZisTimeoutError):
-            HttpTransport(f"http://127.0.0.1:{listener.getsockname()[1]}/zones/Z", timeout=0.3).post(PING)
+            with HttpTransport(f"http://127.0.0.1:{listener.getsockname()[1]}/zones/Z", timeout=0.3) as transport:
+                transport.post(PING)
     finally:
         done.set()
         thread.join()
@@ -73,20 +75,22 @@ def test_timeout():
 
 def test_http_status_and_response_size():
     with ZisSimulator(DistrictSpec(students=3)) as zis:
-        with pytest.raises(ZisHttpStatusError) as caught:
-            HttpTransport(f"{zis.base_url}/zones/NOPE").post(PING)
+        with pytest.raises(ZisHttpStatusError) as caught, HttpTransport(f"{zis.base_url}/zones/NOPE") as transport:
+            transport.post(PING)
         assert caught.value.status_code == 404
-        with pytest.raises(ZisResponseTooLargeError):
-            HttpTransport(zis.url, max_response_bytes=100).post(PING)
+        with pytest.raises(ZisResponseTooLargeError), HttpTransport(zis.url, max_response_bytes=100) as transport:
+            transport.post(PING)
 
 
 def test_https_needs_the_zis_certificate_and_works_with_the_ca_bundle():
     with ZisSimulator(DistrictSpec(students=3), tls=True) as zis:
         assert zis.url.startswith("https://")
-        untrusted = Agent(HttpTransport(zis.url, verify=True), source_id="canvas", retries=0)
-        with pytest.raises(ZisTlsError, match="TLS"):
-            untrusted.register()
-        trusted = Agent(HttpTransport(zis.url, verify=zis.ca_file), source_id="canvas")
-        trusted.register()
-        assert trusted.ping() is True
-        assert trusted.zone_status().url.startswith("https://")
+        with HttpTransport(zis.url, verify=True) as transport:
+            untrusted = Agent(transport, source_id="canvas", retries=0)
+            with pytest.raises(ZisTlsError, match="TLS"):
+                untrusted.register()
+        with HttpTransport(zis.url, verify=zis.ca_file) as transport:
+            trusted = Agent(transport, source_id="canvas")
+            trusted.register()
+            assert trusted.ping() is True
+            assert trusted.zone_status().url.startswith("https://")

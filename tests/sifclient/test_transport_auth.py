@@ -38,11 +38,12 @@ def guarded_url():
 
 
 def test_basic_credentials_are_sent(guarded_url):
-    assert HttpTransport(guarded_url, auth=("agent", "s3cret")).post(b"<x/>") == b"<ok/>"
+    with HttpTransport(guarded_url, auth=("agent", "s3cret")) as transport:
+        assert transport.post(b"<x/>") == b"<ok/>"
 
 
 def test_wrong_credentials_are_a_clear_error(guarded_url):
-    with pytest.raises(ZisHttpStatusError) as info:
-        HttpTransport(guarded_url, auth=("agent", "nope")).post(b"<x/>")
+    with pytest.raises(ZisHttpStatusError) as info, HttpTransport(guarded_url, auth=("agent", "nope")) as transport:
+        transport.post(b"<x/>")
     assert info.value.status_code == 401
     assert "s3cret" not in str(info.value) and "nope" not in str(info.value)
