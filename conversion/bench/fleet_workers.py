@@ -107,15 +107,16 @@ def start_worker(
         "--without-heartbeat",
         *extra,
     ]
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # The child keeps its own copy of the log's descriptor: ours is closed as soon as it is started.
+    with open(log, "ab") if log else open(os.devnull, "wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return Worker(name, process)
 
 

@@ -49,7 +49,9 @@ def test_a_host_has_n_slots_freed_on_release():
     first, second = zis_slots.acquire(host, 2), zis_slots.acquire(host, 2)
     assert first is not None and second is not None and {first.index, second.index} == {0, 1}
     assert zis_slots.acquire(host, 2) is None
-    assert zis_slots.acquire("another-" + host, 2) is not None  # other hosts are not held back
+    other = zis_slots.acquire("another-" + host, 2)
+    assert other is not None  # other hosts are not held back
+    other.release()
     assert zis_slots.held(host, 2) == 2
     first.release()
     third = zis_slots.acquire(host, 2)
@@ -75,6 +77,8 @@ def test_a_slot_whose_holder_is_killed_is_free_at_once():
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
+        assert holder.stdout is not None
+        holder.stdout.close()
     for _ in range(100):  # bounded: PostgreSQL ends the dead session's backend as soon as it sees the socket close
         slot = zis_slots.acquire(host, 1)
         if slot is not None:
