@@ -12,11 +12,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db import models
 
-from conversion import audit, crypto
+from conversion import audit, crypto, peers
 from conversion.forms import StepDateRange
 from conversion.models import Approval, AuditEvent, Conversion, District, Job, MappingDiff, Snapshot
 from conversion.rules import is_consultant
-from conversion.services import peers
 from conversion.services.step_data import SECRET_FIELDS
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from django import forms
 
+from conversion import peers
 from conversion.models import AGENT_CHECKLIST, Conversion, Gradebook, SifVersion
 from conversion.models.conversion import NOTE_MAX_LENGTH, check_step_date
-from conversion.services import peers
 
 
 class ZisSettingsForm(forms.ModelForm):

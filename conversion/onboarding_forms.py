@@ -7,10 +7,10 @@ from typing import Any
 
 from django import forms
 
+from conversion import peers
 from conversion.models import District
-from conversion.services import peers
+from conversion.peers import PeerURLValidator
 from conversion.services.demo import current_school_year
-from conversion.services.peers import PeerURLValidator
 
 # The US zones first (where the districts are), then every other IANA zone.
 _US = [

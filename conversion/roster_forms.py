@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from conversion.models import RosterPolicy
-from conversion.services.roster_policy import CANVAS_ROLES, DEFAULT_ROLE_MAP, TEACHER_ROLES
+from conversion.roster_rules import CANVAS_ROLES, DEFAULT_ROLE_MAP, TEACHER_ROLES
 
 ROLE_LABELS = {
     "lead": "Lead teacher",

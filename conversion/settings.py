@@ -242,7 +242,7 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Addresses a district's ZIS or Canvas may have (conversion/services/peers.py). Loopback, link-local (cloud
+# Addresses a district's ZIS or Canvas may have (conversion/peers.py). Loopback, link-local (cloud
 # metadata), private and other special ranges are refused unless listed here (comma-separated CIDRs, or
 # "loopback"): the embedded default's simulators run on loopback, so it allows loopback.
 PEER_ALLOWED_NETWORKS = [

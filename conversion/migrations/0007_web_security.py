@@ -4,7 +4,7 @@ import django.core.validators
 from django.db import migrations, models
 from django.db.models.functions import Length, Substr
 
-import conversion.services.peers
+import conversion.peers
 
 
 def shorten_long_texts(apps, schema_editor):
@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
             model_name="conversion",
             name="zis_url",
             field=models.URLField(
-                blank=True, validators=[conversion.services.peers.PeerURLValidator("ZIS URL")], verbose_name="ZIS URL"
+                blank=True, validators=[conversion.peers.PeerURLValidator("ZIS URL")], verbose_name="ZIS URL"
             ),
         ),
         migrations.AlterField(
@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
             name="canvas_url",
             field=models.URLField(
                 blank=True,
-                validators=[conversion.services.peers.PeerURLValidator("Canvas URL")],
+                validators=[conversion.peers.PeerURLValidator("Canvas URL")],
                 verbose_name="Canvas URL",
             ),
         ),

@@ -13,7 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from conversion.fields import EncryptedTextField
-from conversion.services.peers import PeerURLValidator
+from conversion.peers import PeerURLValidator
 
 # Reasons and notes people type (approvals, returns, holds, releases): long enough for a paragraph, no longer.
 NOTE_MAX_LENGTH = 2000

@@ -12,7 +12,7 @@ from django.db import models
 from django.urls import reverse
 
 from conversion.fields import EncryptedTextField
-from conversion.services.peers import PeerURLValidator
+from conversion.peers import PeerURLValidator
 
 # PowerSchool's own cloud serves hosted instances under this domain (the seeds: "If your PowerSchool URL
 # ends with ..., then your instance is cloud hosted by PowerSchool").

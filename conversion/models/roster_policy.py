@@ -1,14 +1,14 @@
 """A district's roster policy: how its PowerSchool roster becomes Canvas's (conversion.services.roster.Policy).
 
 One row per district, made with the defaults the first time it is read; consultants change it on the district
-page and every change is audited (conversion.services.roster_policy)."""
+page and every change is audited (conversion.roster_rules)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from conversion.services import roster_policy as r
+from conversion import roster_rules as r
 
 
 def _choices(values):

@@ -15,9 +15,9 @@ from canvas.errors import (
     CanvasPermissionError,
     CanvasRetriesExhaustedError,
 )
+from conversion import peers
 from conversion.jobs import JobFailed
 from conversion.models import District
-from conversion.services import peers
 
 
 @contextlib.contextmanager

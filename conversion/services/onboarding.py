@@ -18,10 +18,9 @@ from canvas.errors import (
     CanvasNotFoundError,
     CanvasPermissionError,
 )
-from conversion import audit
+from conversion import audit, peers
 from conversion.models import AuditEvent, Conversion, District, Hosting
 from conversion.rules import require_consultant
-from conversion.services import peers
 
 # What the conversion asks of the token's user, in Canvas's permission names, with what each is for.
 REQUIRED_CANVAS_PERMISSIONS: dict[str, str] = {

@@ -37,7 +37,7 @@ LEGACY, DCID = "legacy", "dcid"
 _FIELD_NAMES = {name: {f for f, _, _ in record_type.FIELDS} for name, record_type in RECORD_TYPES.items()}
 
 # The district's roster policy (stored by conversion.models.RosterPolicy) as plain data.
-from conversion.services.roster_policy import (  # noqa: E402
+from conversion.roster_rules import (  # noqa: E402
     Policy,
     enrollment_status,
 )

@@ -35,7 +35,7 @@ def save_policy(district: District, form, user, conversion=None) -> list[str]:
         before_values["role_map"] = {}
     row = form.save(commit=False)
     after = {name: getattr(row, name) for name in FIELDS}
-    from conversion.services.roster_policy import DEFAULT_ROLE_MAP
+    from conversion.roster_rules import DEFAULT_ROLE_MAP
 
     norm = lambda v, name: {**DEFAULT_ROLE_MAP, **(v or {})} if name == "role_map" else v  # noqa: E731
     changed = [name for name in FIELDS if norm(before_values[name], name) != norm(after[name], name)]

@@ -11,10 +11,10 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from conversion import peers
 from conversion.jobs import JobFailed, Progress
 from conversion.models import Conversion
 from conversion.models.conversion import validate_zone_id
-from conversion.services import peers
 from sifclient import (
     Agent,
     HttpTransport,

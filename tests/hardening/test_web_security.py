@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from canvas.csvfiles import csv_bytes
-from conversion import authcache, workflow
+from conversion import authcache, peers, workflow
 from conversion.forms import GoLiveDateForm, PauseDateForm, ZisSettingsForm
 from conversion.jobs import JobFailed
 from conversion.middleware import LAST_SEEN
@@ -35,7 +35,7 @@ from conversion.models import (
     SyncRun,
     SyncState,
 )
-from conversion.services import canvas_api, demo, peers, step_data, sync, zis
+from conversion.services import canvas_api, demo, step_data, sync, zis
 from conversion.spreadsheet import safe_cell
 from tests.conversion.conftest import PASSWORD
 
