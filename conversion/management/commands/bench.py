@@ -43,6 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--data-dir", default=str(Path(settings.BASE_DIR) / "var" / "bench"))
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "BENCHMARKS.md"))
         parser.add_argument("--skip-dashboard", action="store_true")
+        parser.add_argument(
+            "--cache-url",
+            default="",
+            help="A CACHE_URL for the dashboard's server, e.g. redis://127.0.0.1:6379/0 (sessions then read through "
+            "Redis; the run's keys are deleted afterwards). Default: none, as scripts/start runs (sessions in the "
+            "database read through process memory).",
+        )
         # The fleet night (conversion/bench/fleet.py).
         parser.add_argument("--skip-fleet", action="store_true")
         parser.add_argument("--fleet-districts", type=int, default=200, help="Live districts in the fleet.")
