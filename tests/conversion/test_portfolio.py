@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from conversion.models import ConversionState, District, Job, JobKind, JobState
 from conversion.services import portfolio
+from conversion.views import portfolio as portfolio_views
 
 
 @pytest.fixture
@@ -160,3 +161,24 @@ def test_unread_notes_are_cached_briefly_and_dropped_when_marked_read(client, co
     partial = client.post(reverse("notifications_read"), {"notification": note.pk}, HTTP_HX_REQUEST="true")
     assert "No unread notifications" in partial.content.decode()
     assert "No unread notifications" in client.get(reverse("portfolio")).content.decode()
+
+
+def test_a_stale_render_is_served_while_another_request_renders_anew(client, consultant, portfolio_data, settings):
+    """Past the window only the request that takes the render lock renders; the others get the copy they had
+    (the dashboard bench: without it every concurrent request rendered the whole portfolio at once)."""
+    settings.PORTFOLIO_CACHE_SECONDS = 2
+    cache.clear()
+    client.force_login(consultant)
+    start = time.time()
+
+    def table_at(seconds_later: float) -> bytes:
+        with mock.patch("time.time", return_value=start + seconds_later):
+            return client.get(reverse("portfolio"), HTTP_HX_REQUEST="true").content
+
+    assert b"Alpha Unified" in table_at(0)
+    District.objects.filter(pk=portfolio_data.district_id).update(name="Renamed Unified")
+    lock = portfolio_views.render_key(consultant, "", "", 1) + ":rendering"
+    assert cache.add(lock, 1, timeout=30)  # another request is rendering now
+    assert b"Alpha Unified" in table_at(2.5)  # so this one answers with the stale copy
+    cache.delete(lock)
+    assert b"Renamed Unified" in table_at(2.6)  # the lock is free: this one renders anew
