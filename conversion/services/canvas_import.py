@@ -44,6 +44,7 @@ from canvas.client import CanvasClient
 from canvas.errors import CanvasError, CanvasServerError
 from canvas.models import SisImport
 from conversion.jobs import JobCancelled, JobFailed, Progress
+from conversion.services.canvas_api import canvas_for
 
 SetState = Callable[[dict[str, Any]], None]
 
@@ -328,3 +329,27 @@ def _abort(canvas: CanvasClient, account: str, import_id: int, progress: Progres
         progress.job.detail["abort_failed"] = str(exc)[:300]
     else:
         progress.job.detail["aborted_import"] = import_id
+
+
+def send_side_import(
+    job: Any, progress: Progress, content: bytes, *, key: str, purpose: str, message: str, label: str, doing: str
+) -> int:
+    """Submit an import of its own beside a sync's package (the rollover's concluding import, the enrollment
+    drops) once, resumable through `job.detail[key]` and the file-name token of `purpose`, and wait for it.
+    `message` is the job's progress line, `label` the wait's; JobFailed ("… {doing} ended …") when Canvas does
+    not finish it."""
+    conversion = job.conversion
+    account = conversion.district.canvas_account_id or "1"
+    state = dict(job.detail.get(key) or {})
+
+    def save(values: dict) -> None:
+        state.update(values)
+        job.merge_detail({key: dict(state)})
+
+    progress.update(message=message, force=True)
+    with canvas_for(conversion.district) as canvas:
+        import_id = submit_once(canvas, account, content, state=state, save=save, token=job_token(job.pk, purpose))
+        result = wait(canvas, account, import_id, progress, label=label)
+    if not result.succeeded:
+        raise JobFailed(f"Canvas import {import_id} {doing} ended {result.workflow_state}.")
+    return import_id

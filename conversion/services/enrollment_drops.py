@@ -114,26 +114,17 @@ def drop_package(drops: Iterable[Drop], drop_status: str) -> bytes:
 
 def send(job, progress, content: bytes) -> int | None:
     """Submit the drop import once (resumable: its state is in the job's detail) and wait for it."""
-    from conversion.jobs import JobFailed
     from conversion.services import canvas_import
-    from conversion.services.canvas_api import canvas_for
 
     if not content:
         return None
-    conversion = job.conversion
-    account = conversion.district.canvas_account_id or "1"
-    state = dict(job.detail.get("enrollment_drops") or {})
-
-    def save(values: dict) -> None:
-        state.update(values)
-        job.merge_detail({"enrollment_drops": dict(state)})
-
-    progress.update(message="Dropping enrollments the roster no longer has", force=True)
-    with canvas_for(conversion.district) as canvas:
-        import_id = canvas_import.submit_once(
-            canvas, account, content, state=state, save=save, token=canvas_import.job_token(job.pk, "drops")
-        )
-        result = canvas_import.wait(canvas, account, import_id, progress, label="Dropping old enrollments")
-    if not result.succeeded:
-        raise JobFailed(f"Canvas import {import_id} dropping old enrollments ended {result.workflow_state}.")
-    return import_id
+    return canvas_import.send_side_import(
+        job,
+        progress,
+        content,
+        key="enrollment_drops",
+        purpose="drops",
+        message="Dropping enrollments the roster no longer has",
+        label="Dropping old enrollments",
+        doing="dropping old enrollments",
+    )

@@ -85,10 +85,8 @@ def conclude_year(job, progress, previous_run) -> int | None:
     """On the rollover night, before the new year's import: conclude what the last sync of the old year sent.
     Sent outside the diffing data set (no diffing_data_set_identifier), so it changes nothing Canvas diffs
     against. Returns the Canvas import id, None when there was nothing to conclude."""
-    from conversion.jobs import JobFailed
     from conversion.models import Artifact
     from conversion.services import canvas_import
-    from conversion.services.canvas_api import canvas_for
 
     artifact = (
         Artifact.objects.filter(conversion=previous_run.conversion, job=previous_run.job, kind="sync_package")
@@ -98,20 +96,13 @@ def conclude_year(job, progress, previous_run) -> int | None:
     content = concluded_package(bytes(artifact.content)) if artifact else b""
     if not content:
         return None
-    conversion = job.conversion
-    account = conversion.district.canvas_account_id or "1"
-    state = dict(job.detail.get("conclude") or {})
-
-    def save(values: dict) -> None:
-        state.update(values)
-        job.merge_detail({"conclude": dict(state)})
-
-    progress.update(message="Concluding last school year's enrollments", force=True)
-    with canvas_for(conversion.district) as canvas:
-        import_id = canvas_import.submit_once(
-            canvas, account, content, state=state, save=save, token=canvas_import.job_token(job.pk, "conclude")
-        )
-        result = canvas_import.wait(canvas, account, import_id, progress, label="Concluding last year")
-    if not result.succeeded:
-        raise JobFailed(f"Canvas import {import_id} concluding last year ended {result.workflow_state}.")
-    return import_id
+    return canvas_import.send_side_import(
+        job,
+        progress,
+        content,
+        key="conclude",
+        purpose="conclude",
+        message="Concluding last school year's enrollments",
+        label="Concluding last year",
+        doing="concluding last year",
+    )
