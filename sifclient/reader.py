@@ -31,10 +31,10 @@ from typing import Any
 from lxml import etree
 
 from .errors import SifXmlError
-from .records import RECORD_TYPES, FieldRead, SifRecord, field_readers, plain
+from .records import RECORD_TYPES, FieldRead, SifRecord, field_readers, plain, text_reader, typed_from_text
 from .safexml import SIF_NS, q
 
-__all__ = ["object_name", "plain", "read_fields", "record_values"]
+__all__ = ["object_name", "plain", "read_fields", "read_texts", "record_values", "typed_value"]
 
 _EXTENDED, _EXTENDED_ITEM = q("SIF_ExtendedElements"), q("SIF_ExtendedElement")
 _NS_PREFIX = "{" + SIF_NS + "}"
@@ -82,6 +82,22 @@ def read_fields(
     return data
 
 
+def read_texts(element: etree._Element, object_name: str, fields: tuple[str, ...]) -> tuple[str | None, ...]:
+    """The text of each of ``fields`` (single-valued fields only), stripped and not typed: what ``read_fields``
+    reads before typing it, for a caller that stores many objects' values and types each distinct value once
+    (``typed_value``). None where the object lacks the field. ``object_name`` is the element's (the caller knows
+    it); a field that repeats or is a group raises ValueError when the readers are compiled."""
+    return tuple(read(element) for read in _text_readers(object_name, fields))
+
+
+def typed_value(object_name: str, field_name: str, text: str, *, json: bool = False) -> Any:
+    """``text`` (as ``read_texts`` gives it) typed as ``read_fields`` types that field; SifXmlError, naming the
+    object and element, when it does not hold its type."""
+    path, kind = _field_kinds(object_name)[field_name]
+    value = typed_from_text(text, kind, f"{object_name}/{path}")
+    return plain(value) if json else value
+
+
 # ---- compiling the readers ------------------------------------------------------------------------------
 
 
@@ -113,3 +129,21 @@ def _readers(object_name: str, json: bool) -> tuple[tuple[str, FieldRead | None]
 @functools.cache
 def _subset(object_name: str, json: bool, fields: frozenset[str]) -> tuple[tuple[str, FieldRead | None], ...]:
     return tuple((name, read) for name, read in _readers(object_name, json) if name in fields)
+
+
+@functools.cache
+def _field_kinds(object_name: str) -> dict[str, tuple[str, Any]]:
+    return {name: (path, kind) for name, path, kind in RECORD_TYPES[object_name].FIELDS}
+
+
+@functools.cache
+def _text_readers(object_name: str, fields: tuple[str, ...]) -> tuple[FieldRead, ...]:
+    kinds = _field_kinds(object_name)
+    readers = []
+    for name in fields:
+        path, kind = kinds[name]
+        if not isinstance(kind, str) or "*" in path:
+            raise ValueError(f"{object_name}.{name} repeats or is a group: read it with read_fields")
+        # The same path reader read_fields uses, as text: "str" readers only strip.
+        readers.append(text_reader(f"{object_name}/{path}", path))
+    return tuple(readers)

@@ -121,6 +121,17 @@ def _select(children: list[etree._Element], segment: _Segment) -> list[etree._El
     return children[:1]
 
 
+def typed_from_text(text: str, kind: Kind, where: str) -> Any:
+    """A field's text typed as the records type it (``kind``); SifXmlError naming ``where`` when it does not hold
+    its type. (sifclient.reader.typed_value is the public way to use this.)"""
+    return _from_text(text, kind, where)
+
+
+def text_reader(where: str, path: str) -> FieldRead:
+    """The reader of a single-valued field's text, stripped and untyped (sifclient.reader.read_texts)."""
+    return _field_reader(where, path, "str", _same)
+
+
 def _tag_text(tag: object) -> str:
     """An element's tag as error text (a str for elements; comments and PIs have a function as their tag)."""
     return tag if isinstance(tag, str) else repr(tag)

@@ -77,6 +77,9 @@ class SifRecord(models.Model):
     extended_names = models.TextField(blank=True, help_text="Names of its SIF_ExtendedElements, tab-separated.")
     xml = models.TextField(help_text="The object's element as the zone delivered it.")
     digest = models.CharField(max_length=32, help_text="Hash of `xml`, for change detection.")
+    # The values the nightly CSV build reads, for the kinds a district has by the hundred thousand (students and
+    # their enrollments): written at ingest by services.sif_cells, which documents the layout. Empty: read the XML.
+    cells = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [

@@ -29,6 +29,7 @@ from typing import Protocol
 from conversion.jobs import JobFailed
 from conversion.models import SifRecord, Snapshot
 from conversion.services.approved_mapping import legacy_course_groups
+from conversion.services.roster_tables import SnapshotTables
 from conversion.services.sifdata import element_data, iter_stored_elements
 from sifclient.errors import SifXmlError
 from sifclient.records import RECORD_TYPES, EmailChoice, choose_email
@@ -396,9 +397,34 @@ class Roster:
                     data.get("state_province_id") or "",
                 )
 
-    def iter_people(self) -> Iterator[Person]:
-        yield from self._people("StaffPersonal", "teacher", self.assigned_staff_refs)
-        yield from self._people("StudentPersonal", "student", self.enrolled_student_refs)
+    def iter_people(self, *, email_choices: bool = True) -> Iterator[Person]:
+        """Staff, then students. Without `email_choices`, a student read by PostgreSQL (roster_tables) carries
+        the chosen address alone, not the rest of the choice (what the CSV build reads: the choice costs more than
+        the rest of a student's reading)."""
+        yield from self.staff_people
+        yield from self.iter_students(email_choices=email_choices)
+
+    @cached_property
+    def staff_people(self) -> list[Person]:
+        """The staff in scope (a district has a few thousand at most)."""
+        return list(self._people("StaffPersonal", "teacher", self.assigned_staff_refs))
+
+    def iter_students(self, *, email_choices: bool = True) -> Iterator[Person]:
+        """The students enrolled this year in a school in scope, streamed (a district has up to 500,000)."""
+        if self.tables is None:
+            yield from self._people("StudentPersonal", "student", self.enrolled_student_refs)
+            return
+        # sif_cells.CELLS layout: FORMAT, first, last, e-mail as sent, StateProvinceId, chosen e-mail.
+        for ref_id, local_id, dcid, (_, first, last, sent, state_id, chosen) in self.tables.students():
+            choice = choose_email(sent or None) if email_choices else EmailChoice(chosen or None)
+            yield Person("student", ref_id, local_id, dcid, first, last, chosen, choice, state_id)
+
+    @cached_property
+    def tables(self) -> SnapshotTables | None:
+        """The snapshot's large tables read by PostgreSQL (roster_tables), when they give what the XML gives."""
+        if not isinstance(self.source, SnapshotSource):
+            return None
+        return SnapshotTables.open(self.source.snapshot.pk, school_year=self.year, school_refs=self.schools.keys())
 
     @cached_property
     def people_by_ref(self) -> dict[str, Person]:
@@ -427,17 +453,54 @@ class Roster:
         ]
 
     def iter_enrollments(self) -> Iterator[Enrollment]:
+        yield from self.iter_teacher_enrollments()
         people = self.people_by_ref
+        for section, ref_id, _, _, status, entry, exit in self._student_enrollments(people):
+            yield Enrollment(section, people[ref_id], "student", "", status, entry, exit)
+
+    def iter_teacher_enrollments(self) -> Iterator[Enrollment]:
+        """Each section's teachers, section by section: the lead (first of its TeacherList) and the others."""
+        staff = {p.ref_id: p for p in self.staff_people}
         for section in self.sections.values():
             term = section.term
             for teacher_ref in section.teacher_ref_ids:
-                teacher = people.get(teacher_ref)
+                teacher = staff.get(teacher_ref)
                 if teacher:
                     role = self.teacher_role(section, teacher_ref)
                     status = (
                         "completed" if term and term.end_date and term.end_date < self.as_of.isoformat() else "active"
                     )
                     yield Enrollment(section, teacher, self.policy.canvas_role(role), role, status)
+
+    def student_enrollment_rows(self) -> Iterator[StudentEnrollmentRow]:
+        """The students' section enrollments as plain tuples, for the CSV build: (section, student RefId, LocalId,
+        DCID, status, entry, exit). Read by PostgreSQL's joins where the snapshot allows it (roster_tables), in flat
+        memory; else from the records' XML with every person held (people_by_ref)."""
+        if self.tables is None:
+            yield from self._student_enrollments(self.people_by_ref)
+            return
+        sections, today = self.sections, self.as_of.isoformat()
+        as_of, departed_status = self.as_of, self.policy.departed_status
+        for section_ref, entry, exit, school_exit, ref_id, local_id, dcid in self.tables.section_enrollments():
+            section = sections.get(section_ref)
+            if section is None:
+                continue
+            term_end = section.term.end_date if section.term else None
+            yield self._student_row(
+                section,
+                ref_id,
+                local_id,
+                dcid,
+                entry or None,
+                exit or None,
+                school_exit,
+                term_end,
+                today,
+                as_of,
+                departed_status,
+            )
+
+    def _student_enrollments(self, people: dict[str, Person]) -> Iterator[StudentEnrollmentRow]:
         exits = self.school_exits
         today, departed_status, sections = self.as_of.isoformat(), self.policy.departed_status, self.sections
         for _, _, _, year, data in self._rows(
@@ -448,14 +511,34 @@ class Roster:
             in_section = sections.get(data.get("section_ref_id") or "")
             student = people.get(data.get("student_ref_id") or "")
             if in_section and student:
-                term_end = in_section.term.end_date if in_section.term else None
-                entry = _text(data.get("entry_date"))
-                # A student who left the school left every section then, whatever the section's own dates say.
-                exit = min(filter(None, (_text(data.get("exit_date")), exits.get(student.ref_id))), default=None)
-                if term_end and (exit is None or exit > term_end) and term_end < today:
-                    exit = term_end  # the term was over before the student left: a finished course, concluded
-                status = enrollment_status(entry, exit, term_end, self.as_of, departed_status)
-                yield Enrollment(in_section, student, "student", "", status, entry, exit)
+                yield self._student_row(
+                    in_section,
+                    student.ref_id,
+                    student.local_id,
+                    student.dcid,
+                    _text(data.get("entry_date")),
+                    _text(data.get("exit_date")),
+                    exits.get(student.ref_id),
+                    in_section.term.end_date if in_section.term else None,
+                    today,
+                    self.as_of,
+                    departed_status,
+                )
+
+    @staticmethod
+    def _student_row(
+        section, ref_id, local_id, dcid, entry, own_exit, school_exit, term_end, today, as_of, departed_status
+    ) -> StudentEnrollmentRow:
+        # A student who left the school left every section then, whatever the section's own dates say.
+        exit = min(filter(None, (own_exit, school_exit)), default=None)
+        if term_end and (exit is None or exit > term_end) and term_end < today:
+            exit = term_end  # the term was over before the student left: a finished course, concluded
+        status = enrollment_status(entry, exit, term_end, as_of, departed_status)
+        return section, ref_id, local_id, dcid, status, entry, exit
+
+
+# (section, student RefId, LocalId, DCID, Canvas status, entry date, exit date)
+StudentEnrollmentRow = tuple[Section, str, str, str, str, str | None, str | None]
 
 
 def _text(value) -> str | None:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
+from conversion.services.sif_cells import CELLS, cells_of
 from sifclient.errors import SifXmlError
 from sifclient.records import RECORD_TYPES
 from sifclient.safexml import SIF_NS, parse_message_bytes, q
@@ -43,6 +44,7 @@ class RowValues(NamedTuple):
     extended_names: str
     xml: str
     digest: str
+    cells: str  # what the nightly build reads of the object (sif_cells), for the kinds that have them
 
 
 @functools.cache
@@ -137,6 +139,7 @@ def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowVal
         extended_names,
         raw.decode(),
         hashlib.blake2b(raw, digest_size=16).hexdigest(),
+        cells_of(element, object_name) if object_name in CELLS else "",
     )
 
 

@@ -41,6 +41,7 @@ _COLUMNS = (
     "extended_names",
     "xml",
     "digest",
+    "cells",
 )
 _STAGING = "sifrecord_incoming"
 

@@ -79,4 +79,5 @@ def row_for(snapshot: Snapshot, record: SifObject | UnknownRecord, arrived_in: s
         extended_names=row.extended_names,
         xml=row.xml,
         digest=row.digest,
+        cells=row.cells,
     )

@@ -23,6 +23,7 @@ from canvas.csv_rows import AccountRow, CourseRow, SectionRow, SisRow, TermRow, 
 from canvas.csvfiles import write_csv
 from conversion.services.approved_mapping import legacy_course_groups
 from conversion.services.roster import DCID, Roster
+from conversion.services.roster_tables import LOGIN_VALUES
 
 _T = TypeVar("_T")
 
@@ -101,24 +102,30 @@ class _Builder:
             self.counts["sections"] += 1
             yield SectionRow(section_id=section.section_id, course_id=section.course_id, name=section.name)
 
-    def _shared_addresses(self) -> set[str]:
-        """Addresses chosen for more than one person (siblings share PowerSchool's family e-mail list)."""
-        counts = Counter(p.email.lower() for p in self.roster.people_by_ref.values() if p.email)
-        return {address for address, n in counts.items() if n > 1}
+    def _duplicate_logins(self) -> set[str]:
+        """Logins (lower-cased) the district's rule gives more than one person: with the `email` rule, addresses
+        chosen for several people (siblings share PowerSchool's family e-mail list). Counted by PostgreSQL over the
+        students where the roster reads them there (roster_tables), over the people read here otherwise."""
+        policy, tables = self.roster.policy, self.roster.tables
+        email_rule = policy.login_rule == "email"
+
+        def value(person) -> str:
+            return (person.email if email_rule else policy.login_for(person)).lower()
+
+        if tables is not None and (email_rule or policy.login_rule in LOGIN_VALUES):
+            staff = Counter(value(p) for p in self.roster.staff_people)
+            staff.pop("", None)
+            rule = "email" if email_rule else policy.login_rule
+            return {v for v, n in staff.items() if n > 1} | tables.duplicate_logins(rule, staff)
+        counts = Counter(value(p) for p in self.roster.iter_people(email_choices=False))
+        counts.pop("", None)
+        return {v for v, n in counts.items() if n > 1}
 
     def users(self) -> Iterator[UserRow]:
-        # The login is the chosen e-mail address, unless another person gets the same one: Canvas keeps a login
+        # The login is given by the district's rule unless another person gets the same one: Canvas keeps a login
         # unique (case-insensitively) and skips the second user claiming it, so both log in by their SIS id.
-        shared = self._shared_addresses()
-        policy = self.roster.policy
-        logins = (
-            Counter(policy.login_for(p).lower() for p in self.roster.people_by_ref.values())
-            if policy.login_rule != "email"
-            else Counter()
-        )
-        # The people the shared-address count already read (Roster.people_by_ref, in iter_people's order): reading
-        # them again from the snapshot parsed every person's record a second time.
-        for person in self.roster.people_by_ref.values():
+        duplicates = self._duplicate_logins()
+        for person in self.roster.iter_people(email_choices=False):
             user_id = self._user_id(person)
             if not user_id:
                 self.skipped_refs.add(person.ref_id)
@@ -133,7 +140,7 @@ class _Builder:
             self.counts["users"] += 1
             yield UserRow(
                 user_id=user_id,
-                login_id=self.login(person, user_id, shared, logins),
+                login_id=self.login(person, user_id, duplicates),
                 first_name=person.first_name,
                 authentication_provider_id=self.authentication_provider_id,
                 last_name=person.last_name,
@@ -142,15 +149,13 @@ class _Builder:
                 status="active",
             )
 
-    def login(self, person, user_id: str, shared: set[str], logins: Counter) -> str:
+    def login(self, person, user_id: str, duplicates: set[str]) -> str:
         """The district's login rule (Policy.login_for). Canvas keeps a login unique in its account, case-
         insensitively, and skips the second user claiming one (lib/sis/user_importer.rb): a login the rule gives
         two people, or none at all, falls back to the SIS user id."""
         policy = self.roster.policy
-        if policy.login_rule == "email":
-            return person.email if person.email and person.email.lower() not in shared else user_id
-        login = policy.login_for(person)
-        return login if login and logins[login.lower()] == 1 else user_id
+        login = person.email if policy.login_rule == "email" else policy.login_for(person)
+        return login if login and login.lower() not in duplicates else user_id
 
     def files(self, extra_users: Iterable[SisRow] = ()) -> list[tuple[str, str, Iterable[SisRow] | CellRows]]:
         """(file name, kind, rows) of the whole package. Users come before enrollments: the enrollment pass
@@ -170,26 +175,31 @@ class _Builder:
         build does. The values are those EnrollmentRow would hold: ids as text, the status checked against
         enrollments.csv's statuses, dates through date.isoformat."""
         statuses = ENROLLMENTS.statuses
-        counts, skipped = self.counts, self.skipped_refs
+        counts, skipped, scheme = self.counts, self.skipped_refs, self.scheme
         user_id = self._user_id
 
         def cells() -> Iterator[tuple[str, ...]]:
-            for enrollment in self.roster.iter_enrollments():
+            for enrollment in self.roster.iter_teacher_enrollments():
                 person = enrollment.person
                 if person.ref_id in skipped:
                     continue
-                if enrollment.status not in statuses:
-                    raise ValueError(f"enrollments.csv: column 'status' is {enrollment.status!r}")
+                counts["enrollments"] += 1
+                yield (enrollment.section.section_id, user_id(person), enrollment.role, enrollment.status, "", "")
+            for section, ref_id, local_id, dcid, status, start, end in self.roster.student_enrollment_rows():
+                student_id = dcid if scheme == DCID else local_id  # Person.sis_user_id
+                if not student_id or ref_id in skipped:
+                    continue
+                if status not in statuses:
+                    raise ValueError(f"enrollments.csv: column 'status' is {status!r}")
                 counts["enrollments"] += 1
                 # Canvas applies enrollment start/end dates only when both are given (enrollment_importer.rb; the
                 # SIS CSV document: "both must be set to take effect"): a student's PowerSchool entry and exit dates.
-                start, end = enrollment.start_date, enrollment.end_date
                 both = start and end
                 yield (
-                    enrollment.section.section_id,
-                    user_id(person),
-                    enrollment.role,
-                    enrollment.status,
+                    section.section_id,
+                    student_id,
+                    "student",
+                    status,
                     _iso(start) if both else "",
                     _iso(end) if both else "",
                 )
