@@ -11,8 +11,9 @@ A row's cells are one text: FORMAT, then the values of its object's CELLS fields
 cannot hold that character, so no value contains it. Dates are ISO text and years digits, typed at ingest as
 the roster would type them (sifclient.reader.typed_value); a value that does not hold its type, or an object
 kind without CELLS, stores no cells (an empty text), and a build over such rows reads the XML instead, failing there
-with the record named, as before. Bump FORMAT when a layout or a derived value (the chosen e-mail) changes:
-rows of another format are read from their XML.
+with the record named, as before. Bump FORMAT when a layout or a derived value (the chosen e-mail) changes, with
+a migration that empties the cells of the older format (`UPDATE ... SET cells = ''`): the build finds the rows
+it cannot read through their cells by an index of the empty ones (SifRecord.Meta), and reads their XML.
 """
 
 from __future__ import annotations

@@ -157,3 +157,44 @@ def test_the_cells_hold_what_read_fields_reads(name):
         assert values[: len(fields)] == expected
         checked += 1
     assert checked > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_queries_run_ahead_on_their_own_connections(conversion, tmp_path, monkeypatch):
+    """Where nothing is left uncommitted (a worker's nightly run), the students', section enrollments' and
+    duplicate logins' queries start at once on connections of their own and the build reads their rows: the same
+    package again."""
+    from conversion.services import roster_tables
+
+    started = []
+    real = roster_tables.Prefetch
+
+    def counted(sql, params):
+        started.append(sql)
+        return real(sql, params)
+
+    monkeypatch.setattr(roster_tables, "Prefetch", counted)
+    snapshot = stored(conversion, BASE.replace(family_emails=True))
+    ahead = build_package(Roster(snapshot, school_year=2027, as_of=MID_YEAR), tmp_path / "ahead.zip")
+    assert len(started) == 3
+    SifRecord.objects.filter(snapshot=snapshot).update(cells="")
+    xml = build_package(Roster(snapshot, school_year=2027, as_of=MID_YEAR), tmp_path / "xml.zip")
+    assert len(started) == 3  # (the XML reading starts none)
+    assert (ahead.fingerprint, ahead.counts, ahead.skipped) == (xml.fingerprint, xml.counts, xml.skipped)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_build_that_fails_stops_the_queries_it_started(conversion, tmp_path, monkeypatch):
+    import threading
+
+    from conversion.services import sis_csv
+
+    snapshot = stored(conversion, BASE)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sis_csv, "write_package", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_package(Roster(snapshot, school_year=2027, as_of=MID_YEAR), tmp_path / "p.zip")
+    assert not [t for t in threading.enumerate() if t.name == "roster-prefetch"]
