@@ -31,7 +31,16 @@ from typing import Any
 from lxml import etree
 
 from .errors import SifXmlError
-from .records import RECORD_TYPES, FieldRead, SifRecord, field_readers, plain, text_reader, typed_from_text
+from .records import (
+    RECORD_TYPES,
+    FieldRead,
+    SifRecord,
+    field_readers,
+    path_steps,
+    plain,
+    text_reader,
+    typed_from_text,
+)
 from .safexml import SIF_NS, q
 
 __all__ = ["object_name", "plain", "read_fields", "read_texts", "record_values", "typed_value"]
@@ -87,7 +96,67 @@ def read_texts(element: etree._Element, object_name: str, fields: tuple[str, ...
     reads before typing it, for a caller that stores many objects' values and types each distinct value once
     (``typed_value``). None where the object lacks the field. ``object_name`` is the element's (the caller knows
     it); a field that repeats or is a group raises ValueError when the readers are compiled."""
-    return tuple(read(element) for read in _text_readers(object_name, fields))
+    plan = _text_plan(object_name, fields)
+    if plan is None:
+        return tuple(read(element) for read in _text_readers(object_name, fields))
+    # One pass over the object's children finds every field's first step. (lxml's own tag filters, iterchildren(tag)
+    # and find(), cost more than walking the few children of an object and comparing their tags: they build a tag
+    # matcher on every call.)
+    wanted, steps = plan
+    found: dict[Any, list[Any]] = {}
+    settled = 0  # tags whose preferred child is found: the walk stops when every one is
+    for child in element:
+        tag = child.tag
+        fixed = wanted.get(tag)
+        if fixed is None:
+            continue
+        pair = found.get(tag)
+        if pair is None:  # [the first child of that tag, the first with the step's fixed attributes]
+            pair = found[tag] = [child, None]
+        if pair[1] is None and (not fixed or _matches(child, fixed)):
+            pair[1] = child
+            settled += 1
+            if settled == len(wanted):
+                break
+    texts: list[str | None] = []
+    for tag, rest, attribute in steps:
+        if tag is None:
+            raw = element.get(attribute)
+            texts.append(None if raw is None else raw.strip())
+            continue
+        pair = found.get(tag)
+        if pair is None:
+            texts.append(None)
+            continue
+        # As the field readers choose (records._field_reader): the first child with the fixed attributes, else the
+        # first child of the tag.
+        texts.append(_walk(pair[1] if pair[1] is not None else pair[0], rest, attribute))
+    return tuple(texts)
+
+
+def _matches(child: etree._Element, fixed: tuple) -> bool:
+    for name, value in fixed:
+        if child.get(name) != value:
+            return False
+    return True
+
+
+def _walk(node: etree._Element, rest: tuple, attribute: str | None) -> str | None:
+    for tag, fixed in rest:
+        first = preferred = None
+        for child in node:
+            if child.tag != tag:
+                continue
+            if first is None:
+                first = child
+            if not fixed or _matches(child, fixed):
+                preferred = child
+                break
+        if first is None:
+            return None
+        node = preferred if preferred is not None else first
+    raw = node.get(attribute) if attribute else node.text
+    return None if raw is None else raw.strip()
 
 
 def typed_value(object_name: str, field_name: str, text: str, *, json: bool = False) -> Any:
@@ -147,3 +216,27 @@ def _text_readers(object_name: str, fields: tuple[str, ...]) -> tuple[FieldRead,
         # The same path reader read_fields uses, as text: "str" readers only strip.
         readers.append(text_reader(f"{object_name}/{path}", path))
     return tuple(readers)
+
+
+_Step = tuple[Any, tuple, str | None]  # (first step's tag or None, the further steps, final attribute)
+
+
+@functools.cache
+def _text_plan(object_name: str, fields: tuple[str, ...]) -> tuple[dict[Any, tuple], tuple[_Step, ...]] | None:
+    """For read_texts: the first steps' tags (with their fixed attributes) and, per field, its first step, further
+    steps and final attribute; None when two fields step through the same tag with different fixed attributes
+    (read_texts then reads field by field)."""
+    _text_readers(object_name, fields)  # the same refusals (repeating fields, groups)
+    kinds = _field_kinds(object_name)
+    wanted: dict[Any, tuple] = {}
+    steps: list[_Step] = []
+    for name in fields:
+        path_of_steps, attribute = path_steps(kinds[name][0])
+        if not path_of_steps:
+            steps.append((None, (), attribute))
+            continue
+        (tag, fixed), *rest = path_of_steps
+        if wanted.setdefault(tag, fixed) != fixed:
+            return None
+        steps.append((tag, tuple(rest), attribute))
+    return wanted, tuple(steps)

@@ -127,6 +127,14 @@ def typed_from_text(text: str, kind: Kind, where: str) -> Any:
     return _from_text(text, kind, where)
 
 
+def path_steps(path: str) -> tuple[list[tuple[str, tuple[tuple[str, str], ...]]], str | None]:
+    """([(qualified tag, fixed attributes)] of each step, final attribute) of a single-valued field's path."""
+    segments, attribute = _parse_path(path)
+    if any(s.repeats for s in segments):
+        raise ValueError(f"{path} repeats")
+    return [(q(s.tag), s.fixed_attrs) for s in segments], attribute
+
+
 def text_reader(where: str, path: str) -> FieldRead:
     """The reader of a single-valued field's text, stripped and untyped (sifclient.reader.read_texts)."""
     return _field_reader(where, path, "str", _same)
@@ -570,6 +578,8 @@ class EmailChoice:
 
 def choose_email(raw: str | None) -> EmailChoice:
     """Apply EMAIL_RULE to the text of a primary Email (None or empty: no address)."""
+    if raw and _EMAIL.fullmatch(raw):  # one address and nothing else, as most are: the rule's answer, five times faster
+        return EmailChoice(raw)
     # "<mum@example.org>" (an address in angle brackets, as mail programs write it) is the address inside.
     parts = [p.strip("<>") for p in _EMAIL_SEPARATORS.split(raw or "") if p.strip("<>")]
     valid = _unique(p for p in parts if _EMAIL.fullmatch(p))

@@ -47,7 +47,7 @@ _ENROLLED = f"""
     FROM {{table}} x
     WHERE x.snapshot_id = %(snapshot)s AND x.object_name = '{SCHOOL_ENROLLMENT}'
       AND (x.school_year IS NULL OR x.school_year = %(year)s)
-      AND {_cell("x", SCHOOL_ENROLLMENT, "school_ref_id")} = ANY(%(schools)s)
+      AND x.school_ref_id = ANY(%(schools)s)
     GROUP BY 1
 """
 

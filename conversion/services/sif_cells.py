@@ -34,11 +34,14 @@ _PERSON = ("first_name", "last_name", "email", "state_province_id")
 CELLS: dict[str, tuple[str, ...]] = {
     "StudentPersonal": (*_PERSON, "chosen_email"),
     "StaffPersonal": (*_PERSON, "chosen_email"),
-    "StudentSchoolEnrollment": ("student_ref_id", "school_ref_id", "school_year", "exit_date"),
-    "StudentSectionEnrollment": ("student_ref_id", "section_ref_id", "school_year", "entry_date", "exit_date"),
+    "StudentSchoolEnrollment": ("student_ref_id", "exit_date"),
+    "StudentSectionEnrollment": ("student_ref_id", "section_ref_id", "entry_date", "exit_date"),
 }
+# (The school and the school year are the row's own keys, SifRecord.school_ref_id and school_year: sif_keys reads
+# them for every object, and stores no cells for an object whose SchoolYear it could not read, so that the roster
+# reads that object's XML and names the value.)
 _READ = {name: tuple(f for f in fields if f != "chosen_email") for name, fields in CELLS.items()}
-_TYPED = {"school_year": "int", "entry_date": "date", "exit_date": "date"}
+_TYPED = {"entry_date": "date", "exit_date": "date"}
 
 
 def position(object_name: str, field: str) -> int:
@@ -46,7 +49,7 @@ def position(object_name: str, field: str) -> int:
     return CELLS[object_name].index(field) + 2
 
 
-@functools.lru_cache(maxsize=4096)  # a pull holds a few hundred distinct dates and a handful of years
+@functools.lru_cache(maxsize=4096)  # a pull holds a few hundred distinct dates
 def _typed(object_name: str, field: str, text: str) -> str:
     return str(typed_value(object_name, field, text, json=True))
 

@@ -106,6 +106,11 @@ def _dcid_value(item: etree._Element) -> str:
     return ((item.text or "") if not len(item) else "".join(item.itertext())).strip()[:32]
 
 
+def _year_read(school_year: int | None, has_year: bool, element: etree._Element) -> bool:
+    """Whether the row's school year key says what the object's SchoolYear does (none given, or read as a year)."""
+    return school_year is not None or not has_year or not (element.get("SchoolYear") or "").strip()
+
+
 def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowValues:
     """The stored row of one object element: its XML as delivered, its keys, and a digest of the XML.
 
@@ -139,7 +144,7 @@ def row_values(element: etree._Element, arrived_in: str, ordinal: int) -> RowVal
         extended_names,
         raw.decode(),
         hashlib.blake2b(raw, digest_size=16).hexdigest(),
-        cells_of(element, object_name) if object_name in CELLS else "",
+        cells_of(element, object_name) if object_name in CELLS and _year_read(school_year, has_year, element) else "",
     )
 
 

@@ -82,3 +82,37 @@ def test_objects_it_cannot_type_are_refused_by_name():
 
 def test_plain_leaves_plain_values_alone():
     assert plain({"a": [dt.date(2027, 2, 1), Decimal("2"), 3, "x"]}) == {"a": ["2027-02-01", "2", 3, "x"]}
+
+
+# ---- read_texts: the fields' text in one walk, as read_fields reads it before typing -------------------------------
+_SIF = "http://www.sifinfo.org/infrastructure/2.x"
+
+
+def _person(body: str):
+    from lxml import etree
+
+    return etree.fromstring(f'<StudentPersonal xmlns="{_SIF}" RefId=" A1 ">{body}</StudentPersonal>')
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<LocalId>1</LocalId><Name Type='04'><LastName> Lee </LastName><FirstName>Al</FirstName></Name>",
+        # a name of another type first: the Type 04 one is read, wherever it is
+        "<Name Type='02'><LastName>Alias</LastName></Name><Name Type='04'><FirstName>Real</FirstName></Name>",
+        # no Type 04 name: the first name element is read, as the typed record does
+        "<Name Type='02'><LastName>Only</LastName></Name><Name Type='05'><LastName>Second</LastName></Name>",
+        "<EmailList><Email Type='Alternate1'>a@x.org</Email><Email Type='Primary'> p@x.org </Email></EmailList>",
+        "<EmailList><Email Type='Alternate1'>a@x.org</Email></EmailList><StateProvinceId>  </StateProvinceId>",
+        "<StateProvinceId>S1</StateProvinceId><!-- a comment --><?pi x?><StateProvinceId>S2</StateProvinceId>",
+        "<Name Type='04'><LastName/><FirstName>F<!-- c -->G</FirstName></Name>",
+        "",
+    ],
+)
+def test_read_texts_reads_what_read_fields_reads(body):
+    from sifclient.reader import read_fields, read_texts
+
+    fields = ("ref_id", "first_name", "last_name", "email", "state_province_id")
+    element = _person(body)
+    typed = read_fields(element, fields)
+    assert read_texts(element, "StudentPersonal", fields) == tuple(typed.get(f) for f in fields)
