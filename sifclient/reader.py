@@ -121,7 +121,7 @@ def read_texts(element: etree._Element, object_name: str, fields: tuple[str, ...
     texts: list[str | None] = []
     for tag, rest, attribute in steps:
         if tag is None:
-            raw = element.get(attribute)
+            raw = element.get(attribute or "")  # (an attribute-only path always names one)
             texts.append(None if raw is None else raw.strip())
             continue
         pair = found.get(tag)
@@ -134,14 +134,14 @@ def read_texts(element: etree._Element, object_name: str, fields: tuple[str, ...
     return tuple(texts)
 
 
-def _matches(child: etree._Element, fixed: tuple) -> bool:
+def _matches(child: etree._Element, fixed: tuple[tuple[str, str], ...]) -> bool:
     for name, value in fixed:
         if child.get(name) != value:
             return False
     return True
 
 
-def _walk(node: etree._Element, rest: tuple, attribute: str | None) -> str | None:
+def _walk(node: etree._Element, rest: tuple[Any, ...], attribute: str | None) -> str | None:
     for tag, fixed in rest:
         first = preferred = None
         for child in node:
@@ -218,17 +218,19 @@ def _text_readers(object_name: str, fields: tuple[str, ...]) -> tuple[FieldRead,
     return tuple(readers)
 
 
-_Step = tuple[Any, tuple, str | None]  # (first step's tag or None, the further steps, final attribute)
+_Step = tuple[Any, tuple[Any, ...], str | None]  # (first step's tag or None, the further steps, final attribute)
 
 
 @functools.cache
-def _text_plan(object_name: str, fields: tuple[str, ...]) -> tuple[dict[Any, tuple], tuple[_Step, ...]] | None:
+def _text_plan(
+    object_name: str, fields: tuple[str, ...]
+) -> tuple[dict[Any, tuple[Any, ...]], tuple[_Step, ...]] | None:
     """For read_texts: the first steps' tags (with their fixed attributes) and, per field, its first step, further
     steps and final attribute; None when two fields step through the same tag with different fixed attributes
     (read_texts then reads field by field)."""
     _text_readers(object_name, fields)  # the same refusals (repeating fields, groups)
     kinds = _field_kinds(object_name)
-    wanted: dict[Any, tuple] = {}
+    wanted: dict[Any, tuple[Any, ...]] = {}
     steps: list[_Step] = []
     for name in fields:
         path_of_steps, attribute = path_steps(kinds[name][0])
