@@ -85,7 +85,7 @@ class Command(BaseCommand):
         say(f"scratch database {options['database']}: creating and migrating")
         scratchdb.create(url)
         try:
-            ingest_rows, measured = [], []
+            ingest_rows, districts_measured = [], []
             for students in sizes:
                 pull = files[students]
                 child_args = {"files": pull.to_json()}
@@ -126,7 +126,7 @@ class Command(BaseCommand):
                         [[f"{students:,}", f"{rate['a']:,.0f}", f"{rate['b']:,.0f}", f"{rate['c']:,.0f}"]],
                     )
                 )
-                measured.append((students, product, bare))
+                districts_measured.append((students, product, bare))
             sections.append(
                 (
                     "Ingest of a full pull",
@@ -167,7 +167,7 @@ class Command(BaseCommand):
             )
 
             night_rows, csv_rows = [], []
-            for students, product, bare in measured:
+            for students, product, bare in districts_measured:
                 say(f"{students:,} students: a district's night (CSV build and the nightly decision)")
                 nightly = run_child("csv_and_nightly", {"snapshot": product["snapshot"]}, database_url=url)
                 night_seconds = product["seconds"] + product["finish_seconds"] + nightly["nightly_cold_seconds"]
@@ -186,7 +186,7 @@ class Command(BaseCommand):
                     ]
                 )
                 csv_rows.append(self._csv_row(students, nightly))
-            if measured:
+            if districts_measured:
                 sections.append(
                     (
                         "A district's night: ingest + finish + CSV build + the sync decision",
@@ -215,7 +215,7 @@ class Command(BaseCommand):
                     "the bytes (b) parses. 'Unchanged night' is the next night with the same records: the "
                     "package's fingerprint is known and nothing is built."
                 )
-                students, product, _ = measured[-1]
+                students, product, _ = districts_measured[-1]
                 say(f"{students:,} students: mapping diff of every user")
                 mapping = run_child("mapping_users", {"snapshot": product["snapshot"]}, database_url=url)
                 diff_total = mapping["diff_seconds"] + mapping["save_seconds"]
