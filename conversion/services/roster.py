@@ -483,20 +483,28 @@ class Roster:
         if self.tables is None:
             yield from self._student_enrollments(self.people_by_ref)
             return
-        # _student_row's rule, inlined: this loop runs once per enrollment of the district (a million at 200k).
-        today, as_of, departed_status = self.as_of.isoformat(), self.as_of, self.policy.departed_status
-        term_ends = {ref: section.term.end_date if section.term else None for ref, section in self.sections.items()}
-        sections = self.sections
+        today, as_of, departed_status, sections = (
+            self.as_of.isoformat(),
+            self.as_of,
+            self.policy.departed_status,
+            self.sections,
+        )
         for section_ref, entry, own_exit, school_exit, ref_id, local_id, dcid in self.tables.section_enrollments():
             section = sections.get(section_ref)
-            if section is None:
-                continue
-            term_end = term_ends[section_ref]
-            exit = own_exit if not school_exit or (own_exit and own_exit < school_exit) else school_exit
-            if term_end and (not exit or exit > term_end) and term_end < today:
-                exit = term_end
-            status = enrollment_status(entry, exit, term_end, as_of, departed_status) if exit else "active"
-            yield section, ref_id, local_id, dcid, status, entry or None, exit or None
+            if section is not None:
+                yield self._student_row(
+                    section,
+                    ref_id,
+                    local_id,
+                    dcid,
+                    entry or None,
+                    own_exit or None,
+                    school_exit,
+                    section.term.end_date if section.term else None,
+                    today,
+                    as_of,
+                    departed_status,
+                )
 
     def _student_enrollments(self, people: dict[str, Person]) -> Iterator[StudentEnrollmentRow]:
         exits = self.school_exits

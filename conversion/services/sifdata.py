@@ -68,16 +68,4 @@ def row_for(snapshot: Snapshot, record: SifObject | UnknownRecord, arrived_in: s
     """The model row for one typed record (the naive benchmark and tests); the ingest stores sif_keys rows."""
     element = etree.fromstring(record.xml, new_parser()) if isinstance(record, UnknownRecord) else record.to_xml()
     row = row_values(element, arrived_in, ordinal)
-    return SifRecord(
-        snapshot=snapshot,
-        object_name=row.object_name,
-        ref_id=row.ref_id,
-        local_id=row.local_id,
-        dcid=row.dcid,
-        school_ref_id=row.school_ref_id,
-        school_year=row.school_year,
-        extended_names=row.extended_names,
-        xml=row.xml,
-        digest=row.digest,
-        cells=row.cells,
-    )
+    return SifRecord(snapshot=snapshot, **row._asdict())  # RowValues names the model's fields

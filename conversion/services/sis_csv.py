@@ -120,6 +120,7 @@ class _Builder:
         policy = self.roster.policy
         return (person.email if policy.login_rule == "email" else policy.login_for(person)).lower()
 
+    @functools.cached_property
     def student_login_count(self) -> tuple[str, Counter] | None:
         """(the students' rule as roster_tables counts it, the staff's login values counted) where PostgreSQL counts
         the students' logins, else None."""
@@ -135,7 +136,7 @@ class _Builder:
         """Logins (lower-cased) the district's rule gives more than one person: with the `email` rule, addresses
         chosen for several people (siblings share PowerSchool's family e-mail list). Counted by PostgreSQL over the
         students where the roster reads them there (roster_tables), over the people read here otherwise."""
-        counted = self.student_login_count()
+        counted = self.student_login_count
         if counted is not None and self.roster.tables is not None:
             rule, staff = counted
             return {v for v, n in staff.items() if n > 1} | self.roster.tables.duplicate_logins(rule, staff)
@@ -405,8 +406,7 @@ def build_package(
     # open outside a transaction needs).
     tables = roster.tables
     if tables is not None:
-        counted = builder.student_login_count()
-        tables.prefetch(duplicates=(counted[0], counted[1]) if counted else None)
+        tables.prefetch(duplicates=builder.student_login_count)
     try:
         with transaction.atomic() if tables is not None else contextlib.nullcontext():
             write_package(dest, keep.fill(builder.files()) if keep else builder.files())
