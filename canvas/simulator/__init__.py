@@ -77,14 +77,22 @@ class CanvasSimulator:
     def start(self) -> CanvasSimulator:
         self.runner = ImportRunner(self.state, base_url=lambda: self.url)
         self._server = SimulatorHTTPServer((self._host, self._port), self)
+        self._serve(self._server)
+        return self
+
+    def _serve(self, server: SimulatorHTTPServer) -> None:
+        """Start answering on `server` (a thread of its own; a host of many simulators may share one loop)."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
+            target=server.serve_forever,
             kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
             name="canvas-sim-http",
             daemon=True,
         )
         self._thread.start()
-        return self
+
+    def _stop_serving(self, server: SimulatorHTTPServer) -> None:
+        """Stop answering on `server`, the counterpart of `_serve`."""
+        server.shutdown()
 
     def stop(self) -> None:
         self.faults.released.set()
@@ -92,7 +100,7 @@ class CanvasSimulator:
             self.runner.hold_at = None
             self.runner.release.set()
         if self._server is not None:
-            self._server.shutdown()
+            self._stop_serving(self._server)
             self._server.server_close()
         if self.runner is not None:
             self.runner.stop()

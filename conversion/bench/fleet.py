@@ -182,7 +182,7 @@ def run(args: dict) -> dict:
         nights = [("first night (whole imports)", max(args["workers"]))] + [
             (f"{n} worker process{'es' if n > 1 else ''}", n) for n in args["workers"]
         ]
-    peers = Peers(canvas_poll_interval=0.5)
+    peers = Peers()
     try:
         zis_hosts = [peers.add_zis(host=peer_host) for _ in range(int(args["zis_hosts"]) - 1)]
         slow = peers.add_zis(delay=float(args["slow_delay"]), host=peer_host)

@@ -12,15 +12,17 @@ gets a Canvas (root account) of its own, as each real district has its own Canva
 
 from __future__ import annotations
 
+import selectors
+import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from canvas.simulator import CanvasSimulator
-from canvas.simulator.runner import ImportRunner
 from canvas.simulator.server import SimulatorHTTPServer
 from sifclient.powerschool import DistrictSpec
 from sifclient.zis import ZisSimulator, Zone
@@ -74,24 +76,87 @@ class HostedZis(ZisSimulator):
             self.requests_by_zone.clear()
 
 
-class QuietCanvas(CanvasSimulator):
-    """A Canvas simulator whose HTTP loop checks for shutdown every `poll_interval` seconds instead of every 0.1 s:
-    a thousand idle simulators in one process then cost next to nothing between requests. (`start` is
-    CanvasSimulator.start with that one argument changed.)"""
+class AcceptLoop:
+    """One thread that accepts connections for many HTTP servers, handing each to the server's own request thread.
 
-    poll_interval = 0.1
+    With a `serve_forever` thread per Canvas, a thousand idle simulators wake a thousand threads several times a
+    second; every wake-up takes the GIL from the thread doing real work, and the simulators' process spent its time
+    handing the GIL around (load average about 200 in the 1,000-district fleet). Here one thread waits on every
+    listening socket at once and wakes only when a connection arrives. Hand-written because socketserver has no
+    loop over several servers: this is serve_forever's own loop (a selector, then `_handle_request_noblock`) over
+    many sockets, plus a socket pair to wake it for a change of the set.
+    """
 
-    def start(self) -> CanvasSimulator:
-        self.runner = ImportRunner(self.state, base_url=lambda: self.url)
-        self._server = SimulatorHTTPServer((self._host, self._port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": self.poll_interval},
-            name="canvas-sim-http",
-            daemon=True,
-        )
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        self._pending: list[tuple[str, socketserver.BaseServer, threading.Event | None]] = []
+        self._lock = threading.Lock()
+        self._serving: set[socketserver.BaseServer] = set()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="fleet-accept-loop", daemon=True)
         self._thread.start()
-        return self
+
+    def add(self, server: socketserver.BaseServer) -> None:
+        self._change("add", server)
+
+    def remove(self, server: socketserver.BaseServer) -> None:
+        """Stop accepting for `server`; returns once the loop no longer selects its socket."""
+        done = threading.Event()
+        self._change("remove", server, done)
+        done.wait(timeout=10)
+
+    def _change(self, action: str, server: socketserver.BaseServer, done: threading.Event | None = None) -> None:
+        # The loop thread alone touches the selector, so a change is queued and the loop woken to make it.
+        with self._lock:
+            self._pending.append((action, server, done))
+        self._wake_write.send(b"x")
+
+    def _apply_changes(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for action, server, done in pending:
+            listening = server.socket  # type: ignore[attr-defined]  # every TCPServer has one
+            if action == "add":
+                self._selector.register(listening, selectors.EVENT_READ, server)
+                self._serving.add(server)
+            elif server in self._serving:  # a simulator stopped twice is removed once
+                self._selector.unregister(listening)
+                self._serving.discard(server)
+            if done is not None:
+                done.set()
+
+    def _run(self) -> None:
+        while not self._closed:
+            for key, _ in self._selector.select():
+                if key.data is None:
+                    self._wake_read.recv(4096)
+                    self._apply_changes()
+                    continue
+                key.data._handle_request_noblock()
+        self._selector.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake_write.send(b"x")
+        self._thread.join(timeout=10)
+        self._wake_read.close()
+        self._wake_write.close()
+
+
+class LoopedCanvas(CanvasSimulator):
+    """A Canvas simulator answering through a shared `AcceptLoop` instead of a thread of its own."""
+
+    def __init__(self, *, loop: AcceptLoop, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loop = loop
+
+    def _serve(self, server: SimulatorHTTPServer) -> None:
+        self._loop.add(server)
+
+    def _stop_serving(self, server: SimulatorHTTPServer) -> None:
+        self._loop.remove(server)
 
 
 @dataclass
@@ -120,8 +185,8 @@ class Peers:
 
     zis_hosts: list[HostedZis] = field(default_factory=list)
     districts: list[FleetDistrict] = field(default_factory=list)
-    canvas_poll_interval: float = 0.1
     _stack: ExitStack = field(default_factory=ExitStack)
+    _loop: AcceptLoop | None = None
 
     def add_zis(self, *, delay: float = 0.0, host: str = "127.0.0.1") -> HostedZis:
         zis = HostedZis(delay=delay, host=host)
@@ -131,8 +196,9 @@ class Peers:
         return zis
 
     def add_district(self, slug: str, spec: DistrictSpec, zis: HostedZis, *, host: str = "127.0.0.1") -> FleetDistrict:
-        canvas = QuietCanvas(token=CANVAS_TOKEN, host=host)
-        canvas.poll_interval = self.canvas_poll_interval
+        if self._loop is None:
+            self._loop = AcceptLoop()
+        canvas = LoopedCanvas(token=CANVAS_TOKEN, host=host, loop=self._loop)
         canvas.start()
         zone = zis.add_zone(slug.upper(), spec)
         district = FleetDistrict(slug, spec, zis, zone, canvas)
@@ -140,9 +206,10 @@ class Peers:
         return district
 
     def close(self) -> None:
-        # The Canvases stop side by side: each waits up to its poll interval for its HTTP loop to end.
-        with ThreadPoolExecutor(max_workers=64) as pool:
-            list(pool.map(lambda d: d.canvas.stop(), self.districts))
+        for district in self.districts:
+            district.canvas.stop()
+        if self._loop is not None:
+            self._loop.close()
         self._stack.close()
 
     def __enter__(self) -> Peers:
