@@ -165,6 +165,8 @@ def run(args: dict) -> dict:
         "nights": [],
         "limit": limit,
         "threads": threads,
+        "zis_hosts": int(args["zis_hosts"]),
+        "retry_seconds": float(args["retry_seconds"]),
     }
     namespaces: list[str] = list(args.get("netns") or [])
     peer_host = NETNS_HUB if namespaces else "127.0.0.1"
@@ -382,9 +384,11 @@ def report(result: dict) -> tuple[list[tuple[str, str]], list[str]]:
         f"[{SMALLEST}, {LARGEST:,}]. This fleet: median {real['median']:,.0f}, mean {real['mean']:,.0f}, largest "
         f"{real['max']:,}, {real['total']:,} students in all, run scaled down {result['scale']:g}x (at least 5 "
         f"students each: median {scaled['median']:,.0f}, largest {scaled['max']:,}, {scaled['total']:,} in all) "
-        "to keep the bench's run time near ten minutes on this 2-core machine; a district's night has a fixed cost "
-        "(the 'a' below) that dominates at these sizes, so the fleet has fewer districts than the issue's 1,000 "
-        "by default (`--fleet-districts 1000` runs them, about five times as long).",
+        "to keep each night's run time near ten minutes on this 2-core machine, where the simulators of every "
+        "ZIS and Canvas, PostgreSQL, Redis and the workers share the two cores. The districts are dealt "
+        f"round-robin over {result.get('zis_hosts', '?')} hosted ZIS servers, so each hosts about "
+        f"{result['districts'] / max(1, result.get('zis_hosts', 1)):,.0f} zones (a hosted ZIS serves many "
+        "districts' zones).",
         "Each night after the first, every district's zone changes about 2% of its enrollments (DistrictSpec day "
         "steps: 3 new students with 4 enrollments each and 2 drops per step, at least one step), the size of a "
         "typical school night's adds, drops and schedule changes; the first night is every district's whole first "
@@ -395,7 +399,8 @@ def report(result: dict) -> tuple[list[tuple[str, str]], list[str]]:
         f"The ZIS hosts each carry a zone per district (districts dealt round-robin); one answers every request "
         f"after a delay (the slow ZIS). Every host allows {limit} jobs at once (ZIS_MAX_CONCURRENT_JOBS); 'most "
         "jobs at once' is counted at the ZIS simulators as requests in flight. 'Slot retries' are jobs sent back to "
-        "the broker for want of a slot (conversion/services/zis_slots.py).",
+        "the broker for want of a slot (conversion/services/zis_slots.py), each coming back after about "
+        f"ZIS_SLOT_RETRY_SECONDS = {result.get('retry_seconds', '?')} s (jittered, growing with its retries).",
         "'District run twice': a second sync job, a second claim (attempts > 1), or a Canvas receiving other than "
         "exactly one SIS import for a district that night. Workers' CPU is the worker process groups' user + system "
         "time (start-up and idle included); jobs' CPU is the sum of each sync task's own thread CPU "
@@ -429,7 +434,7 @@ def _child(options: dict, url: str, *, districts: int, workers: list[int], netns
                 "workers": workers,
                 "zis_hosts": options["fleet_zis_hosts"],
                 "slow_delay": options["fleet_slow_delay"],
-                "retry_seconds": 2,
+                "retry_seconds": options["fleet_retry_seconds"],
                 "timeout": 3600,
                 "netns": netns,
             },

@@ -428,7 +428,13 @@ class Roster:
         """The snapshot's large tables read by PostgreSQL (roster_tables), when they give what the XML gives."""
         if not isinstance(self.source, SnapshotSource):
             return None
-        return SnapshotTables.open(self.source.snapshot.pk, school_year=self.year, school_refs=self.schools.keys())
+        snapshot = self.source.snapshot
+        return SnapshotTables.open(
+            snapshot.pk,
+            school_year=self.year,
+            school_refs=self.schools.keys(),
+            rows=int((snapshot.counts or {}).get("StudentSectionEnrollment", 0)),
+        )
 
     @cached_property
     def people_by_ref(self) -> dict[str, Person]:

@@ -151,10 +151,16 @@ LOGIN_VALUES = {
 }
 
 
+# Section enrollments below which a build reads its queries on its own connection, one after the other: a small
+# district's queries take milliseconds, and three more connections per build would crowd PostgreSQL's
+# max_connections in a fleet of workers running many small districts' builds at once.
+PREFETCH_MIN_ROWS = 20_000
+
+
 class SnapshotTables:
     """SQL reads of one snapshot's students and their enrollments, for the roster's scope."""
 
-    def __init__(self, snapshot_id: int, *, school_year: int, school_refs: Iterable[str]):
+    def __init__(self, snapshot_id: int, *, school_year: int, school_refs: Iterable[str], rows: int = 0):
         self.params: dict[str, Any] = {
             "snapshot": snapshot_id,
             "year": school_year,
@@ -162,17 +168,23 @@ class SnapshotTables:
             "sep": SEPARATOR,
         }
         self.table = connection.ops.quote_name(SifRecord._meta.db_table)
+        self.rows = rows  # the snapshot's section enrollments, which decide whether prefetching pays
         self._prefetched: dict[str, Prefetch] = {}
 
     @classmethod
-    def open(cls, snapshot_id: int, *, school_year: int, school_refs: Iterable[str]) -> SnapshotTables | None:
-        """The tables, or None when they cannot give what the XML gives (another database, rows without cells)."""
+    def open(
+        cls, snapshot_id: int, *, school_year: int, school_refs: Iterable[str], rows: int = 0
+    ) -> SnapshotTables | None:
+        """The tables, or None when they cannot give what the XML gives (another database, rows without cells).
+        `rows`: the snapshot's section enrollments (its counts)."""
         if connection.vendor != "postgresql":
             return None
         # Along the partial index of the rows without cells (SifRecord.Meta): cells of an older FORMAT are emptied
         # by the migration that brings the new one (sif_cells).
         unread = SifRecord.objects.filter(snapshot_id=snapshot_id, object_name__in=CELL_KINDS, cells="")
-        return None if unread.exists() else cls(snapshot_id, school_year=school_year, school_refs=school_refs)
+        if unread.exists():
+            return None
+        return cls(snapshot_id, school_year=school_year, school_refs=school_refs, rows=rows)
 
     def _stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple]:
         # A server-side cursor: a 500k district's enrollments never sit in this process at once.
@@ -194,8 +206,9 @@ class SnapshotTables:
         (students, section_enrollments and duplicate_logins then read their rows).
 
         Only outside a transaction: a second connection does not see what an open transaction of this one wrote
-        (a test's, or a caller's atomic block), and then the rows are read on this connection when asked for."""
-        if connection.in_atomic_block:
+        (a test's, or a caller's atomic block), and then the rows are read on this connection when asked for.
+        Only for a district of PREFETCH_MIN_ROWS section enrollments or more, too."""
+        if connection.in_atomic_block or self.rows < PREFETCH_MIN_ROWS:
             return
         queries = {name: (sql, self.params) for name, sql in _QUERIES.items()}
         if duplicates is not None:  # duplicate_logins's arguments

@@ -174,6 +174,7 @@ def test_outside_a_transaction_the_queries_run_ahead_on_their_own_connections(co
         return real(sql, params)
 
     monkeypatch.setattr(roster_tables, "Prefetch", counted)
+    monkeypatch.setattr(roster_tables, "PREFETCH_MIN_ROWS", 0)  # a small district, prefetched as a large one is
     snapshot = stored(conversion, BASE.replace(family_emails=True))
     ahead = build_package(Roster(snapshot, school_year=2027, as_of=MID_YEAR), tmp_path / "ahead.zip")
     assert len(started) == 3
@@ -187,8 +188,9 @@ def test_outside_a_transaction_the_queries_run_ahead_on_their_own_connections(co
 def test_a_build_that_fails_stops_the_queries_it_started(conversion, tmp_path, monkeypatch):
     import threading
 
-    from conversion.services import sis_csv
+    from conversion.services import roster_tables, sis_csv
 
+    monkeypatch.setattr(roster_tables, "PREFETCH_MIN_ROWS", 0)
     snapshot = stored(conversion, BASE)
 
     def broken(*args, **kwargs):
@@ -198,3 +200,19 @@ def test_a_build_that_fails_stops_the_queries_it_started(conversion, tmp_path, m
     with pytest.raises(RuntimeError, match="disk full"):
         build_package(Roster(snapshot, school_year=2027, as_of=MID_YEAR), tmp_path / "p.zip")
     assert not [t for t in threading.enumerate() if t.name == "roster-prefetch"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_small_district_reads_its_queries_on_its_own_connection(conversion, tmp_path, monkeypatch):
+    from conversion.services import roster_tables
+
+    started = []
+    monkeypatch.setattr(roster_tables, "Prefetch", lambda sql, params: started.append(sql))
+    snapshot = stored(conversion, BASE)
+    enrollments = SifRecord.objects.filter(snapshot=snapshot, object_name="StudentSectionEnrollment").count()
+    snapshot.counts = {"StudentSectionEnrollment": enrollments}  # as a pull's tally leaves them
+    snapshot.save(update_fields=["counts"])
+    roster = Roster(snapshot, school_year=2027, as_of=MID_YEAR)
+    assert roster.tables is not None and 0 < roster.tables.rows < roster_tables.PREFETCH_MIN_ROWS
+    build_package(roster, tmp_path / "small.zip")
+    assert started == []

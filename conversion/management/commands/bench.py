@@ -52,12 +52,18 @@ class Command(BaseCommand):
         )
         # The fleet night (conversion/bench/fleet.py).
         parser.add_argument("--skip-fleet", action="store_true")
-        parser.add_argument("--fleet-districts", type=int, default=200, help="Live districts in the fleet.")
+        parser.add_argument("--fleet-districts", type=int, default=1000, help="Live districts in the fleet.")
         parser.add_argument("--fleet-scale", type=float, default=10.0, help="NCES district sizes divided by this.")
         parser.add_argument("--fleet-workers", default="1,2,4", help="Worker process counts, one night each.")
         parser.add_argument("--fleet-threads", type=int, default=8, help="Jobs one worker process runs at once.")
         parser.add_argument("--fleet-limit", type=int, default=2, help="Jobs at once per ZIS host.")
-        parser.add_argument("--fleet-zis-hosts", type=int, default=10, help="Hosted ZIS servers (one slow).")
+        parser.add_argument("--fleet-zis-hosts", type=int, default=40, help="Hosted ZIS servers (one slow).")
+        parser.add_argument(
+            "--fleet-retry-seconds",
+            type=float,
+            default=settings.ZIS_SLOT_RETRY_SECONDS,
+            help="ZIS_SLOT_RETRY_SECONDS of the fleet's workers (default: production's).",
+        )
         parser.add_argument("--fleet-slow-delay", type=float, default=0.25, help="The slow ZIS's delay per answer.")
         parser.add_argument("--fleet-netns-hosts", type=int, default=2, help="Worker hosts as network namespaces.")
         parser.add_argument("--fleet-netns-districts", type=int, default=50, help="Districts of the scale-out night.")
