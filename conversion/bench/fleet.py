@@ -417,6 +417,23 @@ def report(result: dict) -> tuple[list[tuple[str, str]], list[str]]:
     return sections, notes
 
 
+def child_args(options: dict, *, districts: int, workers: list[int], netns: list[str]) -> dict:
+    """The fleet child's arguments (`run`'s) from the bench command's options."""
+    return {
+        "districts": districts,
+        "scale": options["fleet_scale"],
+        "threads": options["fleet_threads"],
+        "limit": options["fleet_limit"],
+        "change_share": 0.02,
+        "workers": workers,
+        "zis_hosts": options["fleet_zis_hosts"],
+        "slow_delay": options["fleet_slow_delay"],
+        "retry_seconds": options["fleet_retry_seconds"],
+        "timeout": 3600,
+        "netns": netns,
+    }
+
+
 def _child(options: dict, url: str, *, districts: int, workers: list[int], netns: list[str]) -> dict:
     from conversion.bench import scratchdb
     from conversion.bench.runner import run_child
@@ -424,21 +441,7 @@ def _child(options: dict, url: str, *, districts: int, workers: list[int], netns
     scratchdb.create(url)
     try:
         return run_child(
-            "fleet",
-            {
-                "districts": districts,
-                "scale": options["fleet_scale"],
-                "threads": options["fleet_threads"],
-                "limit": options["fleet_limit"],
-                "change_share": 0.02,
-                "workers": workers,
-                "zis_hosts": options["fleet_zis_hosts"],
-                "slow_delay": options["fleet_slow_delay"],
-                "retry_seconds": options["fleet_retry_seconds"],
-                "timeout": 3600,
-                "netns": netns,
-            },
-            database_url=url,
+            "fleet", child_args(options, districts=districts, workers=workers, netns=netns), database_url=url
         )
     finally:
         scratchdb.drop(url)

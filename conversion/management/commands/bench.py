@@ -74,6 +74,14 @@ class Command(BaseCommand):
             "printed and not written to BENCHMARKS.md.",
         )
         parser.add_argument("--repeat", type=int, default=1, help="With --ingest-only: runs of each variant.")
+        parser.add_argument(
+            "--fleet-profile",
+            type=int,
+            default=0,
+            metavar="DISTRICTS",
+            help="Only profile a fleet of this many districts (a first night and a 1-worker night) under py-spy and "
+            "print where each process's CPU goes (conversion/bench/fleet_profile.py); not written to BENCHMARKS.md.",
+        )
 
     def handle(self, *args, **options):
         sizes = [int(s) for s in options["sizes"].split(",") if s]
@@ -83,6 +91,11 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="\n")
             self.stdout.flush()
 
+        if options["fleet_profile"]:
+            from conversion.bench import fleet_profile
+
+            say(fleet_profile.report(*fleet_profile.run(options, options["fleet_profile"], say=say)))
+            return
         files = {n: ensure_pull_files(Path(options["data_dir"]), n, say=say) for n in sizes}
         if options["ingest_only"]:
             self._ingest_only(sizes, files, options, say)
