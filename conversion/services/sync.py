@@ -58,7 +58,15 @@ from conversion.models import (
 )
 from conversion.models.conversion import note_problem
 from conversion.rules import can_act_for, can_drive, require
-from conversion.services import canvas_import, canvas_keep, enrollment_drops, pull, removals, sync_policy
+from conversion.services import (
+    canvas_import,
+    canvas_keep,
+    enrollment_drops,
+    pull,
+    removals,
+    sync_policy,
+    zis_slots,
+)
 from conversion.services.canvas_api import canvas_for
 from conversion.services.diagnostics import refreshes_diagnostics
 from conversion.services.rollover import conclude_year, crosses_school_years
@@ -195,6 +203,7 @@ def _fresh(run: SyncRun, job: Job, progress: Progress) -> None:
     policy = _policy(conversion.district)
     progress.update(message="Pulling from the zone", force=True)
     snapshot = pull.pull(conversion, job=job, progress=progress)
+    zis_slots.done_with_zis()  # the rest of the night is Canvas's: another district of this ZIS may pull now
     run.snapshot = snapshot
     previous = last_successful(conversion, before=run)
     if not run.full_import_reason:

@@ -15,9 +15,11 @@ passback) first takes one of its host's slots:
 * the limit is per host (`zis_host`): `ZIS_MAX_CONCURRENT_JOBS` (default 2), with `ZIS_CONCURRENCY` overriding it
   per host ("zis.example.org:443=4,10.0.0.5:80=1").
 
-The slot is held for the job's whole run, the Canvas part of a sync included: the job is one task and cannot be
-split here. It is taken in `SlotTask.__call__`, the base class of every task of the app (conversion/celery.py),
-before `jobs.run_job` claims the row, so the tasks themselves do not change.
+The slot is taken in `SlotTask.__call__`, the base class of every task of the app (conversion/celery.py), before
+`jobs.run_job` claims the row, so the tasks themselves do not change. It is held until the job is done with the ZIS:
+a sync frees it as soon as its pull is stored (`done_with_zis`), so the Canvas part of one district's night (reading
+Canvas, building, importing and waiting for the import) does not keep another district of the same ZIS waiting.
+A job that never says so holds its slot to its end.
 
 SQLite (the embedded default, one worker) has no advisory locks: there every job runs without a limit. Behind a
 connection pooler in transaction mode (PgBouncer) a session lock would not stay with its session: the slot
@@ -30,6 +32,7 @@ import datetime as dt
 import hashlib
 import logging
 import random
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -197,5 +200,22 @@ class SlotTask(Task):
             _say_waiting(int(job_id), limit)
             log.info("job %s: all %s slots of ZIS %s are taken; offered again later", job_id, limit, host)
             raise self.retry(countdown=retry_countdown(self.request.retries or 0))
-        with slot:
-            return super().__call__(*args, **kwargs)
+        _running.slot = slot
+        try:
+            with slot:
+                return super().__call__(*args, **kwargs)
+        finally:
+            _running.slot = None
+
+
+# The slot of the job this thread runs (a worker runs one task per thread, whatever its pool).
+_running = threading.local()
+
+
+def done_with_zis() -> None:
+    """The job this thread runs will not talk to its ZIS again: free its slot now for another job of that host.
+    Nothing happens outside a slotted job (eager runs, tests, the embedded default's single worker)."""
+    slot = getattr(_running, "slot", None)
+    if slot is not None:
+        slot.release()
+        log.info("ZIS slot %s of %s freed: the job is done with the ZIS", slot.index, slot.host)

@@ -121,3 +121,35 @@ def test_a_host_with_a_long_queue_is_asked_less_often(settings):
     later = [zis_slots.retry_countdown(40) for _ in range(200)]
     assert 5 <= min(first) and max(first) <= 15
     assert 20 <= min(later) and max(later) <= 60
+
+
+def _wait_finished(job_id: int, what: str, timeout: float = 120) -> Job:
+    deadline = time.monotonic() + timeout
+    while not (job := Job.objects.get(pk=job_id)).is_finished:
+        assert time.monotonic() < deadline, f"{what}: {job.state} {job.message}"
+        time.sleep(0.2)
+    return job
+
+
+def test_a_sync_frees_its_zis_slot_once_its_pull_is_stored(peers, workers):
+    """With one slot per ZIS, a district whose Canvas import is still running does not hold back the next district
+    of the same ZIS: the first sync's slot was freed when its pull was stored, not when its import ended."""
+    zis = peers.add_zis()
+    first = peers.add_district("s001", DistrictSpec(students=8, schools=1, seed=11), zis)
+    second = peers.add_district("s002", DistrictSpec(students=8, schools=1, seed=12), zis)
+    held_back, other = make_live(first), make_live(second)
+    first.canvas.hold_imports_at("importing")
+    workers("slots", concurrency=2, ZIS_MAX_CONCURRENT_JOBS="1")
+    job_a, _ = jobs.start_job(held_back, JobKind.SYNC)
+    try:
+        assert first.canvas.wait_until_held(timeout=120), "the first district's import never reached Canvas"
+        assert zis_slots.held(zis_slots.zis_host(held_back.zis_url), 1) == 0  # pulled: the slot is free again
+        job_b, _ = jobs.start_job(other, JobKind.SYNC)
+        done = _wait_finished(job_b.pk, "the second district waited behind the first one's Canvas import")
+        assert done.state == JobState.SUCCEEDED, done.error
+        assert not Job.objects.get(pk=job_a.pk).is_finished  # its import is still held in Canvas
+    finally:
+        first.canvas.release_held_import()
+    done = _wait_finished(job_a.pk, "the first district's sync did not end once Canvas let its import go")
+    assert done.state == JobState.SUCCEEDED, done.error
+    assert second.imports() == 1 and first.imports() == 1
