@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from conversion.bench.runner import keys_env
+from conversion.bench.runner import child_env
 
 USERNAME, PASSWORD = "bench-consultant", "bench-password-1"
 GUNICORN_CONF = "conversion/gunicorn_conf.py"  # as scripts/start runs it (see there why)
@@ -187,7 +187,7 @@ def _cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def gunicorn(database_url: str, repo: str, env: dict | None = None) -> Iterator[Server]:
     port = free_port()
-    env = {**os.environ, **keys_env(), "DATABASE_URL": database_url, "DJANGO_DEBUG": "0", **(env or {})}
+    env = {**child_env(database_url), **(env or {})}
     under_test_settings = os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith("settings_test")
     if under_test_settings and env.get("PORTFOLIO_CACHE_SECONDS") == "0":
         # Started under the test settings, whose default (the portfolio cache off, for Playwright) landed in this

@@ -386,8 +386,8 @@ def report(result: dict) -> tuple[list[tuple[str, str]], list[str]]:
         f"students each: median {scaled['median']:,.0f}, largest {scaled['max']:,}, {scaled['total']:,} in all) "
         "to keep each night's run time near ten minutes on this 2-core machine, where the simulators of every "
         "ZIS and Canvas, PostgreSQL, Redis and the workers share the two cores. The districts are dealt "
-        f"round-robin over {result.get('zis_hosts', '?')} hosted ZIS servers, so each hosts about "
-        f"{result['districts'] / max(1, result.get('zis_hosts', 1)):,.0f} zones (a hosted ZIS serves many "
+        f"round-robin over {result['zis_hosts']} hosted ZIS servers, so each hosts about "
+        f"{result['districts'] / result['zis_hosts']:,.0f} zones (a hosted ZIS serves many "
         "districts' zones).",
         "Each night after the first, every district's zone changes about 2% of its enrollments (DistrictSpec day "
         "steps: 3 new students with 4 enrollments each and 2 drops per step, at least one step), the size of a "
@@ -400,7 +400,7 @@ def report(result: dict) -> tuple[list[tuple[str, str]], list[str]]:
         f"after a delay (the slow ZIS). Every host allows {limit} jobs at once (ZIS_MAX_CONCURRENT_JOBS); 'most "
         "jobs at once' is counted at the ZIS simulators as requests in flight. 'Slot retries' are jobs sent back to "
         "the broker for want of a slot (conversion/services/zis_slots.py), each coming back after about "
-        f"ZIS_SLOT_RETRY_SECONDS = {result.get('retry_seconds', '?')} s (jittered, growing with its retries).",
+        f"ZIS_SLOT_RETRY_SECONDS = {result['retry_seconds']} s (jittered, growing with its retries).",
         "'District run twice': a second sync job, a second claim (attempts > 1), or a Canvas receiving other than "
         "exactly one SIS import for a district that night. Workers' CPU is the worker process groups' user + system "
         "time (start-up and idle included); jobs' CPU is the sum of each sync task's own thread CPU "

@@ -112,7 +112,7 @@ def run(options: dict, districts: int, *, say) -> tuple[Breakdown, dict]:
     """Run the fleet child under py-spy and return the breakdown and the child's own figures."""
     from conversion.bench import scratchdb
     from conversion.bench.fleet import child_args
-    from conversion.bench.runner import REPO, keys_env
+    from conversion.bench.runner import REPO, child_command, child_env
 
     spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or shutil.which("py-spy")
     if spy is None:
@@ -123,13 +123,13 @@ def run(options: dict, districts: int, *, say) -> tuple[Breakdown, dict]:
         with tempfile.TemporaryDirectory() as tmp:
             raw, result = Path(tmp) / "fleet.raw", Path(tmp) / "result.json"
             args = child_args(options, districts=districts, workers=[1], netns=[])
-            command = [sys.executable, "-m", "conversion.bench.child", "fleet", json.dumps(args), str(result)]
+            command = child_command("fleet", args, result)
             say(f"fleet profile: {districts} districts under py-spy ({SAMPLE_RATE} samples/s, GIL holders only)")
             subprocess.run(
                 [spy, "record", "--gil", "--subprocesses", "--format", "raw", "-r", str(SAMPLE_RATE), "-o", str(raw)]
                 + ["--", *command],
                 cwd=REPO,
-                env={**os.environ, **keys_env(), "DATABASE_URL": url, "DJANGO_DEBUG": "0"},
+                env=child_env(url),
                 check=True,
                 capture_output=True,
             )

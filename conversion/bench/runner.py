@@ -24,14 +24,21 @@ def keys_env() -> dict[str, str]:
     }
 
 
+def child_env(database_url: str) -> dict[str, str]:
+    """The environment of a process the bench starts: this one's, with the keys, the database and DEBUG off."""
+    return {**os.environ, **keys_env(), "DATABASE_URL": database_url, "DJANGO_DEBUG": "0"}
+
+
+def child_command(task: str, args: dict, out: Path) -> list[str]:
+    """The command running one bench task (conversion/bench/child.py), its figures written to `out`."""
+    return [sys.executable, "-m", "conversion.bench.child", task, json.dumps(args), str(out)]
+
+
 def run_child(task: str, args: dict, *, database_url: str) -> dict:
     """Run one task in a fresh interpreter; its figures plus `peak_rss_mb` (Linux reports ru_maxrss in KiB)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        env = {**os.environ, **keys_env(), "DATABASE_URL": database_url, "DJANGO_DEBUG": "0"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conversion.bench.child", task, json.dumps(args), str(out)], cwd=REPO, env=env
-        )
+        proc = subprocess.Popen(child_command(task, args, out), cwd=REPO, env=child_env(database_url))
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
